@@ -1,0 +1,235 @@
+/* nn.h -- the neurond engine: build a network from a spec, train it, predict, save and load.
+ *
+ * The engine knows nothing of HTTP, JSON or SQL. A network is built from a plain C spec
+ * (struct nn_spec), owns all its memory in a few flat buffers, and is trained by nn_train
+ * on float32 row-major data. Parallel work runs on a caller-owned nn_pool; OpenBLAS is
+ * kept single-threaded (see nn_pool_new), so the pool is the only set of threads.
+ *
+ * Errors a caller can cause (a bad spec, bad data, a corrupted buffer, a diverging loss)
+ * come back as -1 or NULL with a struct nn_error naming the place at fault as a path
+ * ("/layers/2/units"); broken invariants inside the engine are asserts.
+ */
+#ifndef NN_H
+#define NN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum nn_kind { NN_DENSE, NN_ACTIVATION, NN_DROPOUT, NN_BATCHNORM, NN_RESIDUAL, NN_KIND_COUNT };
+enum nn_act {
+    NN_LINEAR, NN_STEP, NN_SIGMOID, NN_TANH, NN_RELU, NN_LEAKY_RELU, NN_SOFTMAX, NN_ACT_COUNT
+};
+/* NN_INIT_AUTO: He (normal) for the relu family, Glorot (uniform) otherwise. */
+enum nn_init {
+    NN_INIT_AUTO, NN_INIT_HE_NORMAL, NN_INIT_HE_UNIFORM, NN_INIT_GLOROT_NORMAL,
+    NN_INIT_GLOROT_UNIFORM, NN_INIT_ZEROS, NN_INIT_COUNT
+};
+enum nn_loss { NN_MSE, NN_MAE, NN_BCE, NN_CCE, NN_LOSS_COUNT };
+enum nn_metric { NN_METRIC_ACCURACY, NN_METRIC_MAE, NN_METRIC_MSE, NN_METRIC_COUNT };
+enum nn_opt { NN_SGD, NN_ADAM, NN_OPT_COUNT };
+
+/* Names as a user writes them ("dense", "leaky_relu", "categorical_crossentropy", ...).
+ * nn_*_name returns a static string (NULL when out of range); nn_*_parse returns the
+ * enum value or -1 for an unknown name. */
+const char *nn_kind_name(int kind);
+const char *nn_act_name(int act);
+const char *nn_init_name(int init);
+const char *nn_loss_name(int loss);
+const char *nn_metric_name(int metric);
+const char *nn_opt_name(int opt);
+int nn_kind_parse(const char *s);
+int nn_act_parse(const char *s);
+int nn_init_parse(const char *s);
+int nn_loss_parse(const char *s);
+int nn_metric_parse(const char *s);
+int nn_opt_parse(const char *s);
+
+/* A seeded random state, passed in wherever randomness is used (never global). */
+struct nn_rng { uint64_t s[4]; };
+void nn_rng_seed(struct nn_rng *r, uint64_t seed);
+uint64_t nn_rng_next(struct nn_rng *r);
+double nn_rng_uniform(struct nn_rng *r);                /* [0, 1) */
+
+/* One layer of a spec. Fields not used by a kind are ignored. */
+struct nn_layer_spec {
+    enum nn_kind kind;
+    int units;                           /* dense: output width */
+    enum nn_act act;                     /* dense, activation */
+    float alpha;                         /* leaky_relu: slope for x < 0 */
+    enum nn_init init;                   /* dense */
+    float rate;                          /* dropout: fraction dropped, in [0, 1) */
+    float momentum;                      /* batchnorm: running = m*running + (1-m)*batch */
+    float epsilon;                       /* batchnorm: > 0 */
+    const struct nn_layer_spec *layers;  /* residual: body, output added to its input */
+    int nlayers;
+};
+
+/* Layer constructors with the usual defaults (leaky_relu alpha 0.01, batchnorm momentum
+ * 0.99 and epsilon 1e-3, as in Keras). */
+struct nn_layer_spec nn_dense(int units, enum nn_act act);
+struct nn_layer_spec nn_activation(enum nn_act act);
+struct nn_layer_spec nn_dropout(float rate);
+struct nn_layer_spec nn_batchnorm(void);
+struct nn_layer_spec nn_residual(const struct nn_layer_spec *layers, int nlayers);
+
+struct nn_spec {
+    int inputs;
+    const struct nn_layer_spec *layers;
+    int nlayers;
+    enum nn_loss loss;
+    unsigned metrics;                    /* bit set of (1u << NN_METRIC_*) */
+};
+
+#define NN_WHERE 256                    /* room for the deepest path allowed */
+#define NN_MSG 256
+struct nn_error {
+    char where[NN_WHERE];                /* path of the field at fault, "" when none */
+    char msg[NN_MSG];
+};
+struct nn_warning {
+    char where[NN_WHERE];
+    char msg[NN_MSG];
+};
+
+#define NN_MAX_DEPTH 16                  /* residual nesting */
+#define NN_MAX_WIDTH (1 << 24)           /* units, inputs */
+#define NN_MAX_LAYERS 4096               /* in the whole tree */
+
+/* Checks a spec without allocating anything for the network. On success returns 0 and,
+ * when nparams is not NULL, stores the trainable parameter count; a spec over max_params
+ * (0: no cap) is an error. On error returns -1 with err filled. */
+int nn_spec_check(const struct nn_spec *spec, size_t max_params, size_t *nparams,
+                  struct nn_error *err);
+
+/* Warnings about a valid spec that would train badly (a step activation before trainable
+ * layers, deep sigmoid/tanh stacks, an output activation that does not fit the loss).
+ * Fills up to max warnings and returns how many there are in all. */
+int nn_spec_warnings(const struct nn_spec *spec, struct nn_warning *out, int max);
+
+struct nn_net;
+
+/* Builds a network and initialises its weights from rng. Returns new (nn_free), or NULL
+ * with err filled when the spec is invalid, over max_params (checked before any
+ * allocation for the network) or memory runs out. The spec is copied. */
+struct nn_net *nn_new(const struct nn_spec *spec, size_t max_params, struct nn_rng *rng,
+                      struct nn_error *err);
+void nn_free(struct nn_net *net);
+
+const struct nn_spec *nn_get_spec(const struct nn_net *net);   /* borrowed, lives with net */
+int nn_inputs(const struct nn_net *net);
+int nn_outputs(const struct nn_net *net);
+size_t nn_param_count(const struct nn_net *net);
+int nn_epochs_done(const struct nn_net *net);   /* epochs trained so far, kept by nn_save */
+
+/* One row per layer of the spec, nested layers included, in spec order. */
+struct nn_summary_row {
+    char where[NN_WHERE];
+    enum nn_kind kind;
+    int depth;                           /* 0 for top-level layers */
+    int outputs;
+    size_t params;
+};
+/* Fills up to max rows and returns how many there are in all. */
+int nn_summary(const struct nn_net *net, struct nn_summary_row *rows, int max);
+
+/* The network's tensors: per dense layer "kernel" (units x inputs) and "bias" (1 x
+ * units); per batchnorm "gamma", "beta", "moving_mean", "moving_variance" (1 x width).
+ * data points into the network (writable; valid until nn_free); grad into the gradient
+ * of the last step (NULL for moving statistics). Returns the count in all. */
+struct nn_tensor {
+    const char *where;                   /* borrowed, "/layers/0" */
+    const char *name;
+    int rows, cols;
+    float *data;
+    const float *grad;
+};
+int nn_tensors(struct nn_net *net, struct nn_tensor *out, int max);
+
+/* A team of threads for training and prediction. threads >= 1; the calling thread is one
+ * of them. Also sets OpenBLAS to one thread for the whole process (also done by nn_new
+ * and nn_load): the engine's parallelism is its own, so two thread pools never fight.
+ * A pool is used by one caller at a time. Returns new (nn_pool_free), NULL on failure. */
+struct nn_pool *nn_pool_new(int threads);
+void nn_pool_free(struct nn_pool *pool);
+int nn_pool_threads(const struct nn_pool *pool);               /* 1 for NULL */
+
+/* Rows of row-major float32 data. For training, y holds rows x ycols labels: with
+ * categorical_crossentropy either class indices (ycols == 1) or one-hot rows (ycols ==
+ * outputs); otherwise ycols == outputs. Borrowed for the duration of the call. */
+struct nn_data {
+    const float *x;
+    const float *y;
+    int rows, cols, ycols;
+};
+
+struct nn_optimizer {
+    enum nn_opt type;
+    float learning_rate;
+    float momentum;                      /* sgd */
+    int nesterov;                        /* sgd */
+    float beta1, beta2, epsilon;         /* adam */
+    float weight_decay;                  /* L2 on dense kernels, added to the gradient */
+};
+struct nn_optimizer nn_sgd(float lr, float momentum, int nesterov);
+struct nn_optimizer nn_adam(float lr);       /* beta1 0.9, beta2 0.999, epsilon 1e-7 */
+
+/* What a callback receives; everything in it is borrowed for the call. */
+struct nn_report {
+    int epoch, epochs;                   /* 1-based epoch being reported */
+    int batch, batches;                  /* batches done in this epoch, and per epoch */
+    double loss;                         /* mean training loss over the batches so far */
+    double val_loss;                     /* NAN without a validation set or mid-epoch */
+    unsigned metrics;                    /* which entries of metric[] mean something */
+    double metric[NN_METRIC_COUNT];      /* training metrics over the epoch so far */
+    double val_metric[NN_METRIC_COUNT];
+    int ngrad;                           /* per trainable layer: mean L2 norm of its */
+    const float *grad_norm;              /* gradient over the epoch's steps */
+    const char *const *grad_where;
+    int ndead;                           /* per relu activation: fraction of units */
+    const float *dead;                   /* never positive over the epoch */
+    const char *const *dead_where;
+    double seconds;                      /* wall time of the epoch so far */
+};
+/* Return 0 to go on, nonzero to stop training (after this epoch or batch). */
+typedef int (*nn_report_fn)(void *ctx, const struct nn_report *r);
+
+struct nn_train_opts {
+    int epochs;                          /* train until nn_epochs_done() == epochs */
+    int batch_size;
+    struct nn_optimizer opt;
+    float clip_norm;                     /* clip gradients by global L2 norm; 0: off */
+    int shuffle;                         /* reshuffle the rows every epoch */
+    nn_report_fn on_epoch;               /* after every epoch (may be NULL) */
+    nn_report_fn on_progress;            /* every progress_every batches (may be NULL) */
+    int progress_every;
+    void *ctx;                           /* passed to both callbacks */
+    const volatile int *cancel;          /* checked before every batch; nonzero stops */
+};
+
+/* Trains from nn_epochs_done(net) up to opts->epochs on train, evaluating val (may be
+ * NULL) after every epoch. rng drives shuffling and dropout. Returns 0 when all epochs
+ * ran, 1 when a callback or the cancel flag stopped it (the weights trained so far are
+ * kept), -1 with err filled for bad data or options, or when the loss becomes NaN or
+ * infinite (the message says at which epoch and batch, and what to try). */
+int nn_train(struct nn_net *net, struct nn_pool *pool, const struct nn_data *train,
+             const struct nn_data *val, const struct nn_train_opts *opts, struct nn_rng *rng,
+             struct nn_error *err);
+
+/* Inference-mode outputs for rows of x (rows x inputs) into out (rows x outputs).
+ * Only reads net, so several threads may predict with one net, each with its own pool
+ * (or NULL). Returns 0, or -1 with err filled when memory runs out. */
+int nn_predict(const struct nn_net *net, struct nn_pool *pool, const float *x, int rows,
+               float *out, struct nn_error *err);
+
+/* Inference-mode loss and metrics (all of them, whatever the spec asked) over data. */
+int nn_evaluate(const struct nn_net *net, struct nn_pool *pool, const struct nn_data *data,
+                double *loss, double metric[NN_METRIC_COUNT], struct nn_error *err);
+
+/* Serialises the spec, weights, batchnorm running statistics, optimizer state and
+ * epochs done into one versioned, checksummed buffer. *buf is new (free()). */
+int nn_save(const struct nn_net *net, unsigned char **buf, size_t *len, struct nn_error *err);
+/* Rebuilds a network from nn_save's buffer. A truncated, corrupted or wrong-version
+ * buffer is rejected with err filled; buf is never read past len. Returns new. */
+struct nn_net *nn_load(const void *buf, size_t len, size_t max_params, struct nn_error *err);
+
+#endif

@@ -1,0 +1,185 @@
+/* nn_internal.h -- what the engine's files share and the public header does not show.
+ *
+ * DESIGN. A spec tree is flattened into a list of ops ("struct op"), each a row of a
+ * table of kinds (struct op_kind: a forward/backward pair in one layer_*.c file). A dense
+ * layer with an activation becomes two ops. A residual becomes its body's ops followed by
+ * an "add" op that adds the residual's input back in. Op i writes buffer i; it reads
+ * buffer `src` (and `skip` for the add), where buffer -1 is the network's input.
+ *
+ * The network owns flat buffers: params (every op's weights back to back), stats
+ * (batchnorm running statistics) and the optimizer moments. A training run owns a
+ * workspace: activations and their gradients for one batch, op scratch, and one gradient
+ * buffer per thread. Threads split a batch by rows (data parallel); each runs every op on
+ * its rows with single-threaded BLAS and writes its own parameter gradients, which the
+ * optimizer sums in a fixed order, so a given thread count is bit-reproducible.
+ */
+#ifndef NN_INTERNAL_H
+#define NN_INTERNAL_H
+
+#include "nn.h"
+
+#include <stdarg.h>
+
+struct op;
+struct run;
+
+/* Hot elementwise loops get AVX-512 and AVX2 clones, picked at load time. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(NN_NO_CLONES)
+#define NN_HOT __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define NN_HOT
+#endif
+
+/* One row of the table of op kinds. Shapes: inp (n, o->in), out and dout (n, o->out),
+ * where n = r->n rows of the batch, starting at row r->r0 of r->B. backward writes
+ * or adds (o->src_add) into dinp, which is NULL when no gradient is needed there, and
+ * writes this thread's parameter gradients at r->grads + o->p. */
+struct op_kind {
+    const char *name;
+    void (*forward)(const struct op *o, struct run *r, const float *inp, float *out);
+    void (*backward)(const struct op *o, struct run *r, const float *inp, const float *out,
+                     const float *dout, float *dinp);
+};
+
+enum op_id { OP_DENSE, OP_ACT, OP_DROPOUT, OP_BATCHNORM, OP_ADD, OP_COUNT };
+extern const struct op_kind op_dense, op_act, op_dropout, op_batchnorm, op_add;
+extern const struct op_kind *const op_kinds[OP_COUNT];    /* indexed by enum op_id */
+
+struct op {
+    enum op_id id;
+    int in, out;              /* widths */
+    int src, skip;            /* buffers read; -1 is the network input */
+    int src_add, skip_add;    /* backward adds into d(src)/d(skip) rather than writing */
+    enum nn_act act;
+    float alpha, rate, momentum, epsilon;
+    size_t p, np;             /* parameters at params + p, np of them */
+    size_t s;                 /* batchnorm running mean, var at stats + s */
+    size_t scr;               /* per-row scratch offset (floats) in a run's scratch rows */
+    size_t red;               /* batchnorm: offset of its reductions in run->red */
+    int relu;                 /* index among relu activations, or -1 */
+    size_t pk;                /* relu: offset of its units in run->peak */
+    int layer;                /* index of the spec layer it came from (pre-order) */
+};
+
+struct nn_net {
+    struct nn_spec spec;      /* deep copy; spec.layers points into lspec */
+    struct nn_layer_spec *lspec;
+    int nlspec;               /* layers in the whole tree, pre-order */
+    char (*where)[NN_WHERE];  /* path of each spec layer */
+    struct op *ops;
+    int nops;
+    int fused;                /* the loss takes its gradient at the last op's input */
+    size_t nparams, nstats;
+    float *params, *stats;
+    float *grad;              /* the last step's summed gradient (nparams), or NULL */
+    int ntrain;               /* ops with parameters */
+    int nrelu;
+    size_t npeak;             /* units of all relu activations */
+    const char **train_where, **relu_where;
+    size_t scr_row;           /* scratch floats per batch row */
+    size_t nred;              /* reduction doubles per thread */
+    /* training state, kept by nn_save */
+    int epochs_done;
+    int opt_type;             /* -1 before any training */
+    uint64_t step;
+    float *m, *v;             /* optimizer moments (nparams each) or NULL */
+};
+
+/* The state one thread needs to run ops over its rows of a batch. */
+struct run {
+    const struct nn_net *net;
+    const float *params;
+    float *stats;             /* running statistics; written by thread 0 in training */
+    float *grads;             /* this thread's parameter gradients */
+    float *const *act;        /* act[i]: buffer i, B rows; act[-1] is the input batch */
+    float *const *dact;       /* gradients of the buffers, same shapes (entries may be NULL) */
+    float *scr;               /* scratch rows: B * net->scr_row floats */
+    double *red;              /* reductions: nt * net->nred doubles, thread-major */
+    float *peak;              /* this thread's max output per relu unit (training) */
+    struct nn_pool *pool;
+    int tid, nt;
+    int training;
+    int r0, n, B;             /* this thread's rows [r0, r0+n) of a batch of B */
+    uint64_t key;             /* dropout key of this step */
+};
+
+/* Error helper: fills err (may be NULL) and returns -1. */
+int nn_fail(struct nn_error *err, const char *where, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* spec.c */
+int spec_count_layers(const struct nn_layer_spec *l, int n);
+/* Deep-copies spec into net->spec / net->lspec and fills net->where. */
+int spec_copy(struct nn_net *net, const struct nn_spec *spec);
+
+/* net.c: builds ops and buffers; rng NULL leaves the weights zero. */
+struct nn_net *net_build(const struct nn_spec *spec, size_t max_params, struct nn_rng *rng,
+                         struct nn_error *err);
+/* Runs ops forward over rows [r->r0, r->r0 + r->n); input at r->act[-1]. */
+void net_forward(struct run *r);
+/* Runs ops backward from the gradient at the loss buffer; input gradient when
+ * r->dact[-1] is not NULL. */
+void net_backward(struct run *r);
+/* Buffer whose gradient the loss writes (the last op, or its input when fused). */
+int net_loss_buffer(const struct nn_net *net);
+/* Which buffers need a gradient: need[b + 1] for b in -1 .. nops-1. */
+void net_need_grad(const struct nn_net *net, int want_dx, unsigned char *need);
+
+/* Test hook: one training-mode forward and backward over x, y (rows <= 4096) with
+ * dropout key `key`, single-threaded. Leaves the summed gradient in net->grad (allocated
+ * on first use) and the input gradient in dx when not NULL. Returns the mean loss. */
+double net_loss_grad(struct nn_net *net, const float *x, const float *y, int ycols, int rows,
+                     uint64_t key, float *dx);
+
+/* loss.c: the loss over rows [r0, r0+n) of out (B rows in all, K wide). Writes the
+ * gradient (scaled for the mean over the B rows) into dlogits (rows of the loss buffer),
+ * and adds the rows' metric sums into msum[NN_METRIC_COUNT]. Returns the loss sum. */
+double loss_rows(const struct nn_net *net, const float *z, const float *out, const float *y,
+                 int ycols, int n, int B, float *dz, double *msum);
+/* Metric sums only (inference), same conventions. */
+void metric_rows(const struct nn_net *net, const float *out, const float *y, int ycols, int n,
+                 double *msum);
+/* Turns metric sums over `rows` rows into metric values. */
+void metric_finish(const struct nn_net *net, int rows, const double *msum, double *metric);
+/* Checks that labels fit the loss; -1 with err naming the row otherwise. */
+int loss_check_labels(const struct nn_net *net, const struct nn_data *d, struct nn_error *err);
+
+/* optim.c. A thread's parameter gradients are at gbuf[tid]; gbuf[0] is net->grad, where
+ * the sum over threads goes. Each call covers parameters [lo, hi) only, so threads can
+ * share the work; sq[j] gets the squared gradient norm of trainable op j over that range.
+ * t is the 1-based step number; scale multiplies the gradient (clipping). */
+void optim_reduce(const struct nn_net *net, float *const *gbuf, int nt, size_t lo, size_t hi,
+                  double *sq);
+void optim_apply(struct nn_net *net, const struct nn_optimizer *o, size_t lo, size_t hi,
+                 float scale, uint64_t t);
+/* optim_reduce then optim_apply, a cache-sized chunk at a time. */
+void optim_update(struct nn_net *net, const struct nn_optimizer *o, float *const *gbuf, int nt,
+                  size_t lo, size_t hi, uint64_t t, double *sq);
+/* Checks the optimizer's settings and allocates its state (net->grad, moments). */
+int optim_prepare(struct nn_net *net, const struct nn_optimizer *o, struct nn_error *err);
+
+/* pool.c */
+typedef void (*pool_fn)(void *arg, int tid);
+/* Runs fn(arg, tid) on every thread of the pool (the caller as tid 0) and returns when
+ * all have returned. pool may be NULL (one thread). */
+void pool_run(struct nn_pool *pool, pool_fn fn, void *arg);
+/* Waits until every thread of the pool has reached it (inside a pool_run). */
+void pool_barrier(struct nn_pool *pool, int tid);
+void blas_single_thread(void);
+
+/* blas.c: C (M,N) = alpha * op(A) · op(B) + beta * C, row-major, through OpenBLAS. */
+void mm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+        const float *B, int ldb, float beta, float *C, int ldc);
+/* The same as a plain loop: the reference the tests compare mm against. */
+void mm_ref(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+            const float *B, int ldb, float beta, float *C, int ldc);
+
+/* rng.c: a counter-based uniform in [0, 1) for (key, i): the dropout mask. */
+float rng_hash_uniform(uint64_t key, uint64_t i);
+/* Standard normal from the stream. */
+double rng_normal(struct nn_rng *r);
+
+/* serial.c */
+uint32_t nn_crc32(const void *buf, size_t len);
+
+#endif

@@ -1,0 +1,253 @@
+/* serial.c -- a network as one byte buffer and back.
+ *
+ * Layout (little-endian): "NRDN" magic, u32 format version, then the spec (inputs, loss,
+ * metrics, layer count and each layer in the copy's order), the parameters, the running
+ * statistics, the training state (epochs done, optimizer type and step, moments), and a
+ * CRC-32 of everything before it. Loading checks the size, the magic, the version and
+ * the checksum first, then reads through a cursor that never passes the end.
+ */
+#include "nn_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAGIC "NRDN"
+#define VERSION 1u
+
+uint32_t nn_crc32(const void *buf, size_t len)
+{
+    static uint32_t table[256];
+    static int ready;   /* racing first calls fill the same values: harmless */
+    if (!ready) {
+        for (uint32_t i = 0; i < 256; i++) {
+            uint32_t c = i;
+            for (int k = 0; k < 8; k++)
+                c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
+            table[i] = c;
+        }
+        ready = 1;
+    }
+    const unsigned char *p = buf;
+    uint32_t c = 0xffffffffu;
+    for (size_t i = 0; i < len; i++)
+        c = table[(c ^ p[i]) & 0xff] ^ (c >> 8);
+    return c ^ 0xffffffffu;
+}
+
+/* ---- writing ---- */
+
+struct out {
+    unsigned char *p;
+    size_t len;
+};
+
+static void put32(struct out *o, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        o->p[o->len++] = (unsigned char)(v >> (8 * i));
+}
+
+static void put64(struct out *o, uint64_t v)
+{
+    put32(o, (uint32_t)v);
+    put32(o, (uint32_t)(v >> 32));
+}
+
+static void putf(struct out *o, float f)
+{
+    uint32_t v;
+    memcpy(&v, &f, 4);
+    put32(o, v);
+}
+
+static void put_floats(struct out *o, const float *f, size_t n)
+{
+    put64(o, f ? n : 0);
+    for (size_t i = 0; f && i < n; i++)
+        putf(o, f[i]);
+}
+
+int nn_save(const struct nn_net *net, unsigned char **buf, size_t *len, struct nn_error *err)
+{
+    size_t nm = net->m ? net->nparams : 0, nv = net->v ? net->nparams : 0;
+    size_t cap = 64 + (size_t)net->nlspec * 40 + 4 * (net->nparams + net->nstats + nm + nv) + 64;
+    struct out o = {malloc(cap), 0};
+    if (!o.p)
+        return nn_fail(err, "", "out of memory saving the network");
+    memcpy(o.p, MAGIC, 4);
+    o.len = 4;
+    put32(&o, VERSION);
+    put32(&o, (uint32_t)net->spec.inputs);
+    put32(&o, (uint32_t)net->spec.loss);
+    put32(&o, net->spec.metrics);
+    put32(&o, (uint32_t)net->spec.nlayers);
+    put32(&o, (uint32_t)net->nlspec);
+    for (int i = 0; i < net->nlspec; i++) {
+        const struct nn_layer_spec *l = &net->lspec[i];
+        put32(&o, (uint32_t)l->kind);
+        put32(&o, (uint32_t)l->units);
+        put32(&o, (uint32_t)l->act);
+        putf(&o, l->alpha);
+        put32(&o, (uint32_t)l->init);
+        putf(&o, l->rate);
+        putf(&o, l->momentum);
+        putf(&o, l->epsilon);
+        put32(&o, (uint32_t)l->nlayers);
+        put32(&o, l->layers ? (uint32_t)(l->layers - net->lspec) : 0);
+    }
+    put_floats(&o, net->params, net->nparams);
+    put_floats(&o, net->stats, net->nstats);
+    put32(&o, (uint32_t)net->epochs_done);
+    put32(&o, (uint32_t)net->opt_type);
+    put64(&o, net->step);
+    put_floats(&o, net->m, nm);
+    put_floats(&o, net->v, nv);
+    put32(&o, nn_crc32(o.p, o.len));
+    *buf = o.p;
+    *len = o.len;
+    return 0;
+}
+
+/* ---- reading ---- */
+
+struct in {
+    const unsigned char *p;
+    size_t len, at;
+    int bad;
+};
+
+static uint32_t get32(struct in *r)
+{
+    if (r->len - r->at < 4) {
+        r->bad = 1;
+        return 0;
+    }
+    const unsigned char *p = r->p + r->at;
+    r->at += 4;
+    return p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t get64(struct in *r)
+{
+    uint64_t lo = get32(r);
+    return lo | (uint64_t)get32(r) << 32;
+}
+
+static float getf(struct in *r)
+{
+    uint32_t v = get32(r);
+    float f;
+    memcpy(&f, &v, 4);
+    return f;
+}
+
+/* Reads a float array of exactly n entries (or of 0 when absent is allowed). */
+static int get_floats(struct in *r, float *dst, size_t n, int optional)
+{
+    uint64_t k = get64(r);
+    if (r->bad || (k != n && !(optional && k == 0)) || (r->len - r->at) / 4 < k)
+        return r->bad = 1, -1;
+    for (size_t i = 0; i < k; i++)
+        dst[i] = getf(r);
+    return (int)(k != 0);
+}
+
+struct nn_net *nn_load(const void *buf, size_t len, size_t max_params, struct nn_error *err)
+{
+    struct in r = {buf, len, 0, 0};
+    if (!buf || len < 12 || memcmp(buf, MAGIC, 4) != 0) {
+        nn_fail(err, "", "not a saved network (bad magic or too short)");
+        return NULL;
+    }
+    r.at = 4;
+    uint32_t version = get32(&r);
+    if (version != VERSION) {
+        nn_fail(err, "", "saved network has format version %u; this build reads version %u",
+                version, VERSION);
+        return NULL;
+    }
+    uint32_t crc = r.p[len - 4] | (uint32_t)r.p[len - 3] << 8 | (uint32_t)r.p[len - 2] << 16 |
+                   (uint32_t)r.p[len - 1] << 24;
+    if (nn_crc32(buf, len - 4) != crc) {
+        nn_fail(err, "", "saved network is corrupted or truncated (checksum mismatch)");
+        return NULL;
+    }
+    r.len = len - 4;
+
+    struct nn_spec spec = {0};
+    spec.inputs = (int)get32(&r);
+    spec.loss = (enum nn_loss)get32(&r);
+    spec.metrics = get32(&r);
+    spec.nlayers = (int)get32(&r);
+    uint32_t n = get32(&r);
+    struct nn_layer_spec *ls = NULL;
+    struct nn_net *net = NULL;
+    if (r.bad || n == 0 || n > NN_MAX_LAYERS || (r.len - r.at) / 40 < n ||
+        spec.nlayers < 1 || (uint32_t)spec.nlayers > n)
+        goto corrupt;
+    if (!(ls = calloc(n, sizeof *ls)))
+        goto oom;
+    for (uint32_t i = 0; i < n; i++) {
+        struct nn_layer_spec *l = &ls[i];
+        l->kind = (enum nn_kind)get32(&r);
+        l->units = (int)get32(&r);
+        l->act = (enum nn_act)get32(&r);
+        l->alpha = getf(&r);
+        l->init = (enum nn_init)get32(&r);
+        l->rate = getf(&r);
+        l->momentum = getf(&r);
+        l->epsilon = getf(&r);
+        uint32_t nl = get32(&r), at = get32(&r);
+        if (l->kind == NN_RESIDUAL) {
+            /* bodies come after their parent, inside the array */
+            if (nl == 0 || at <= i || at < (uint32_t)spec.nlayers || at > n || nl > n - at)
+                goto corrupt;
+            l->layers = ls + at;
+            l->nlayers = (int)nl;
+        }
+    }
+    spec.layers = ls;
+    if (r.bad || spec_count_layers(ls, spec.nlayers) != (int)n)
+        goto corrupt;
+    struct nn_error e2;
+    if (!(net = net_build(&spec, max_params, NULL, &e2))) {
+        nn_fail(err, e2.where, "saved network: %s", e2.msg);
+        free(ls);
+        return NULL;
+    }
+    free(ls);
+    ls = NULL;
+    if (get_floats(&r, net->params, net->nparams, 0) < 0 ||
+        get_floats(&r, net->stats, net->nstats, 0) < 0)
+        goto corrupt;
+    net->epochs_done = (int)get32(&r);
+    net->opt_type = (int)get32(&r);
+    net->step = get64(&r);
+    if (r.bad || net->epochs_done < 0 || net->opt_type < -1 || net->opt_type >= NN_OPT_COUNT)
+        goto corrupt;
+    size_t np = net->nparams ? net->nparams : 1;
+    if (!(net->m = calloc(np, sizeof(float))) || !(net->v = calloc(np, sizeof(float))))
+        goto oom;
+    int hm = get_floats(&r, net->m, net->nparams, 1), hv = get_floats(&r, net->v, net->nparams, 1);
+    if (hm < 0 || hv < 0 || r.at != r.len)
+        goto corrupt;
+    if (!hm) {
+        free(net->m);
+        net->m = NULL;
+    }
+    if (!hv) {
+        free(net->v);
+        net->v = NULL;
+    }
+    return net;
+corrupt:
+    nn_fail(err, "", "saved network is malformed");
+    goto fail;
+oom:
+    nn_fail(err, "", "out of memory loading the network");
+fail:
+    free(ls);
+    nn_free(net);
+    return NULL;
+}
