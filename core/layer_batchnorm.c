@@ -71,8 +71,10 @@ static void bn_forward(const struct op *o, struct run *r, const float *inp, floa
     }
 }
 
-/* dgamma = Σ dout·xhat, dbeta = Σ dout (this thread's rows);
- * dinp = gamma·invstd/B · (B·dout - Σ dout - xhat·Σ dout·xhat) over the whole batch. */
+/* dgamma = Σ dout·xhat, dbeta = Σ dout and
+ * dinp = gamma·invstd/B · (B·dout - Σ dout - xhat·Σ dout·xhat), sums over the whole batch:
+ * each thread sums its rows, and after a barrier writes dgamma, dbeta for its share of
+ * the units and dinp for its rows. */
 static void bn_backward(const struct op *o, struct run *r, const float *inp, const float *out,
                         const float *dout, float *dinp)
 {
@@ -80,7 +82,7 @@ static void bn_backward(const struct op *o, struct run *r, const float *inp, con
     (void)out;
     const int W = o->out;
     const float *gamma = r->params + o->p;
-    float *dgamma = r->grads + o->p, *dbeta = dgamma + W;
+    float *dgamma = r->grad + o->p, *dbeta = dgamma + W;
     double *mine = red_of(o, r, r->tid), *sdy = mine + 2 * W, *sdyx = mine + 3 * W;
     for (int j = 0; j < W; j++)
         sdy[j] = sdyx[j] = 0;
@@ -92,20 +94,21 @@ static void bn_backward(const struct op *o, struct run *r, const float *inp, con
             sdyx[j] += d * xh[j];
         }
     }
-    for (int j = 0; j < W; j++) {
-        dgamma[j] = (float)sdyx[j];
-        dbeta[j] = (float)sdy[j];
-    }
-    if (!dinp)
-        return;
     pool_barrier(r->pool, r->tid);
     const double *invstd = mine + 5 * W;
+    const int u0 = (int)((long)W * r->tid / r->nt), u1 = (int)((long)W * (r->tid + 1) / r->nt);
     for (int j = 0; j < W; j++) {
         double s = 0, sx = 0;
         for (int t = 0; t < r->nt; t++) {
             s += red_of(o, r, t)[2 * W + j];
             sx += red_of(o, r, t)[3 * W + j];
         }
+        if (j >= u0 && j < u1) {
+            dgamma[j] = (float)sx;
+            dbeta[j] = (float)s;
+        }
+        if (!dinp)
+            continue;
         double k = gamma[j] * invstd[j] / r->B;
         for (int i = 0; i < r->n; i++) {
             size_t q = (size_t)i * W + j;

@@ -1,5 +1,6 @@
 /* layer_dense.c -- fully connected: out = inp · Wᵀ + b
  * inp (n,IN)  W (OUT,IN)  b (OUT)  out (n,OUT); W then b at params + o->p. */
+
 #include "nn_internal.h"
 
 #include <string.h>
@@ -12,26 +13,28 @@ NN_HOT static void dense_forward(const struct op *o, struct run *r, const float 
     mm(0, 1, r->n, o->out, o->in, 1, inp, o->in, W, o->in, 1, out, o->out);
 }
 
-/* Writes this thread's dW = doutᵀ · inp and db = Σ dout over its rows;
- * dinp = dout · W (added when o->src_add). */
+/* dW = doutᵀ · inp and db = Σ dout need every row of the batch: after a barrier (all
+ * rows of dout are written), thread t computes them for its share of the output units,
+ * over the whole batch. dinp = dout · W (added when o->src_add) needs only its own rows. */
 NN_HOT static void dense_backward(const struct op *o, struct run *r, const float *inp,
-                           const float *out, const float *dout, float *dinp)
+                                  const float *out, const float *dout, float *dinp)
 {
     (void)out;
-    float *dW = r->grads + o->p, *db = dW + (size_t)o->out * o->in;
-    if (r->n > 0)
-        mm(1, 0, o->out, o->in, r->n, 1, dout, o->out, inp, o->in, 0, dW, o->in);
-    else
-        memset(dW, 0, (size_t)o->out * o->in * sizeof *dW);
-    memset(db, 0, o->out * sizeof *db);
-    for (int i = 0; i < r->n; i++) {
-        const float *d = dout + (size_t)i * o->out;
-        for (int j = 0; j < o->out; j++)
+    const int IN = o->in, OUT = o->out;
+    const int u0 = (int)((long)OUT * r->tid / r->nt), u1 = (int)((long)OUT * (r->tid + 1) / r->nt);
+    const float *all_inp = inp - (size_t)r->r0 * IN, *all_dout = dout - (size_t)r->r0 * OUT;
+    float *dW = r->grad + o->p, *db = dW + (size_t)OUT * IN;
+    pool_barrier(r->pool, r->tid);
+    mm(1, 0, u1 - u0, IN, r->B, 1, all_dout + u0, OUT, all_inp, IN, 0, dW + (size_t)u0 * IN, IN);
+    for (int j = u0; j < u1; j++)
+        db[j] = 0;
+    for (int i = 0; i < r->B; i++) {
+        const float *d = all_dout + (size_t)i * OUT;
+        for (int j = u0; j < u1; j++)
             db[j] += d[j];
     }
     if (dinp)
-        mm(0, 0, r->n, o->in, o->out, 1, dout, o->out, r->params + o->p, o->in,
-           o->src_add ? 1 : 0, dinp, o->in);
+        mm(0, 0, r->n, IN, OUT, 1, dout, OUT, r->params + o->p, IN, o->src_add ? 1 : 0, dinp, IN);
 }
 
 const struct op_kind op_dense = {"dense", dense_forward, dense_backward};

@@ -149,7 +149,7 @@ static void init_dense(const struct op *o, const struct nn_layer_spec *l, float 
 {
     int init = l->init;
     if (init == NN_INIT_AUTO)
-        init = l->act == NN_RELU || l->act == NN_LEAKY_RELU ? NN_INIT_HE_UNIFORM
+        init = l->act == NN_RELU || l->act == NN_LEAKY_RELU ? NN_INIT_HE_NORMAL
                                                             : NN_INIT_GLOROT_UNIFORM;
     double fan = init == NN_INIT_HE_NORMAL || init == NN_INIT_HE_UNIFORM ? o->in / 2.0
                                                                          : (o->in + o->out) / 2.0;
@@ -262,24 +262,30 @@ struct sum {
     int max, n;
 };
 
-static int summarise(struct sum *s, const struct nn_layer_spec *ls, int n, int depth, int w)
+/* Parameters of n layers that take `w` inputs; *w becomes their output width. */
+static size_t layer_params(const struct nn_layer_spec *ls, int n, int *w)
+{
+    size_t params = 0;
+    for (int i = 0; i < n; i++) {
+        const struct nn_layer_spec *l = &ls[i];
+        if (l->kind == NN_DENSE) {
+            params += (size_t)l->units * *w + l->units;
+            *w = l->units;
+        } else if (l->kind == NN_BATCHNORM) {
+            params += 2 * (size_t)*w;
+        } else if (l->kind == NN_RESIDUAL) {
+            params += layer_params(l->layers, l->nlayers, w);
+        }
+    }
+    return params;
+}
+
+static void summarise(struct sum *s, const struct nn_layer_spec *ls, int n, int depth, int w)
 {
     for (int i = 0; i < n; i++) {
         const struct nn_layer_spec *l = &ls[i];
         int idx = s->n++;
-        size_t params = 0;
-        if (l->kind == NN_DENSE) {
-            params = (size_t)l->units * w + l->units;
-            w = l->units;
-        } else if (l->kind == NN_BATCHNORM) {
-            params = 2 * (size_t)w;
-        } else if (l->kind == NN_RESIDUAL) {
-            int before = s->n;
-            summarise(s, l->layers, l->nlayers, depth + 1, w);
-            for (int j = before; j < s->n && j < s->max; j++)
-                if (s->rows[j].depth == depth + 1)
-                    params += s->rows[j].params;
-        }
+        size_t params = layer_params(l, 1, &w);
         if (idx < s->max) {
             struct nn_summary_row *r = &s->rows[idx];
             memcpy(r->where, s->net->where[l - s->net->lspec], NN_WHERE);
@@ -288,8 +294,9 @@ static int summarise(struct sum *s, const struct nn_layer_spec *ls, int n, int d
             r->outputs = w;
             r->params = params;
         }
+        if (l->kind == NN_RESIDUAL)
+            summarise(s, l->layers, l->nlayers, depth + 1, w);
     }
-    return w;
 }
 
 int nn_summary(const struct nn_net *net, struct nn_summary_row *rows, int max)

@@ -10,8 +10,10 @@
  * (batchnorm running statistics) and the optimizer moments. A training run owns a
  * workspace: activations and their gradients for one batch, op scratch, and one gradient
  * buffer per thread. Threads split a batch by rows (data parallel); each runs every op on
- * its rows with single-threaded BLAS and writes its own parameter gradients, which the
- * optimizer sums in a fixed order, so a given thread count is bit-reproducible.
+ * its rows with single-threaded BLAS. Parameter gradients need the whole batch: a dense
+ * layer's threads meet at a barrier, then each computes the gradient of its share of
+ * the layer's output units over all rows (see layer_dense.c). A given thread count is
+ * bit-reproducible.
  */
 #ifndef NN_INTERNAL_H
 #define NN_INTERNAL_H
@@ -33,7 +35,8 @@ struct run;
 /* One row of the table of op kinds. Shapes: inp (n, o->in), out and dout (n, o->out),
  * where n = r->n rows of the batch, starting at row r->r0 of r->B. backward writes
  * or adds (o->src_add) into dinp, which is NULL when no gradient is needed there, and
- * writes this thread's parameter gradients at r->grads + o->p. */
+ * writes parameter gradients at r->grad + o->p (see the ops' files for how the threads
+ * share that work). */
 struct op_kind {
     const char *name;
     void (*forward)(const struct op *o, struct run *r, const float *inp, float *out);
@@ -90,7 +93,7 @@ struct run {
     const struct nn_net *net;
     const float *params;
     float *stats;             /* running statistics; written by thread 0 in training */
-    float *grads;             /* this thread's parameter gradients */
+    float *grad;              /* the parameters' gradient (net->grad), shared */
     float *const *act;        /* act[i]: buffer i, B rows; act[-1] is the input batch */
     float *const *dact;       /* gradients of the buffers, same shapes (entries may be NULL) */
     float *scr;               /* scratch rows: B * net->scr_row floats */
@@ -144,17 +147,12 @@ void metric_finish(const struct nn_net *net, int rows, const double *msum, doubl
 /* Checks that labels fit the loss; -1 with err naming the row otherwise. */
 int loss_check_labels(const struct nn_net *net, const struct nn_data *d, struct nn_error *err);
 
-/* optim.c. A thread's parameter gradients are at gbuf[tid]; gbuf[0] is net->grad, where
- * the sum over threads goes. Each call covers parameters [lo, hi) only, so threads can
- * share the work; sq[j] gets the squared gradient norm of trainable op j over that range.
- * t is the 1-based step number; scale multiplies the gradient (clipping). */
-void optim_reduce(const struct nn_net *net, float *const *gbuf, int nt, size_t lo, size_t hi,
-                  double *sq);
+/* optim.c. Each call covers parameters [lo, hi) only, so threads can share the work;
+ * when sq is not NULL, sq[j] gets the squared gradient norm of trainable op j over that
+ * range. t is the 1-based step number; scale multiplies the gradient (clipping). */
+void optim_sumsq(const struct nn_net *net, size_t lo, size_t hi, double *sq);
 void optim_apply(struct nn_net *net, const struct nn_optimizer *o, size_t lo, size_t hi,
-                 float scale, uint64_t t);
-/* optim_reduce then optim_apply, a cache-sized chunk at a time. */
-void optim_update(struct nn_net *net, const struct nn_optimizer *o, float *const *gbuf, int nt,
-                  size_t lo, size_t hi, uint64_t t, double *sq);
+                 float scale, uint64_t t, double *sq);
 /* Checks the optimizer's settings and allocates its state (net->grad, moments). */
 int optim_prepare(struct nn_net *net, const struct nn_optimizer *o, struct nn_error *err);
 

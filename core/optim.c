@@ -1,5 +1,5 @@
 /* optim.c -- sgd (momentum, nesterov) and adam over the flat parameter buffer, L2 weight
- * decay on dense kernels, and the gradient sums the threads' buffers need.
+ * decay on dense kernels, and the gradient norms that clipping and the reports need.
  * The formulas follow PyTorch: sgd keeps v = μ·v + g and steps by v (or g + μ·v with
  * nesterov); adam steps by lr/(1-β1ᵗ) · m / (sqrt(v)/sqrt(1-β2ᵗ) + ε). */
 #include "nn_internal.h"
@@ -25,14 +25,18 @@
         j++;                                                                                \
     }
 
-/* Σ g[k]² over [a, b), in 16 lanes so that it vectorises. */
+typedef float v16sf __attribute__((vector_size(64)));
+
+/* Σ g[k]² over [a, b), sixteen lanes at a time. */
 NN_HOT static double sumsq(const float *g, size_t a, size_t b)
 {
-    float acc[16] = {0};
+    v16sf acc = {0};
     size_t k = a;
-    for (; k + 16 <= b; k += 16)
-        for (int l = 0; l < 16; l++)
-            acc[l] += g[k + l] * g[k + l];
+    for (; k + 16 <= b; k += 16) {
+        v16sf x;
+        memcpy(&x, g + k, sizeof x);
+        acc += x * x;
+    }
     double s = 0;
     for (int l = 0; l < 16; l++)
         s += acc[l];
@@ -41,22 +45,10 @@ NN_HOT static double sumsq(const float *g, size_t a, size_t b)
     return s;
 }
 
-NN_HOT static void add_into(float *restrict g, const float *restrict gt, size_t lo, size_t hi)
+void optim_sumsq(const struct nn_net *net, size_t lo, size_t hi, double *sq)
 {
-    for (size_t k = lo; k < hi; k++)
-        g[k] += gt[k];
-}
-
-void optim_reduce(const struct nn_net *net, float *const *gbuf, int nt, size_t lo, size_t hi,
-                  double *sq)
-{
-    float *g = gbuf[0];
-    for (int t = 1; t < nt; t++)
-        add_into(g, gbuf[t], lo, hi);
-    if (!sq)
-        return;
     FOR_SEGMENTS(net, lo, hi, {
-        sq[j] += sumsq(g, a, b);
+        sq[j] += sumsq(net->grad, a, b);
         (void)dk;
     })
 }
@@ -97,32 +89,28 @@ NN_HOT static void adam(struct nn_net *net, const struct nn_optimizer *o, size_t
     }
 }
 
+/* A cache-sized chunk at a time: the norm pass brings the gradient into L1 for the update. */
 void optim_apply(struct nn_net *net, const struct nn_optimizer *o, size_t lo, size_t hi,
-                 float scale, uint64_t t)
+                 float scale, uint64_t t, double *sq)
 {
-    FOR_SEGMENTS(net, lo, hi, {
-        if (o->type == NN_ADAM) {
-            adam(net, o, a, dk, o->weight_decay, scale, t);
-            adam(net, o, dk, b, 0, scale, t);
-        } else {
-            sgd(net, o, a, dk, o->weight_decay, scale);
-            sgd(net, o, dk, b, 0, scale);
-        }
-        (void)j;
-    })
-}
-
-void optim_update(struct nn_net *net, const struct nn_optimizer *o, float *const *gbuf, int nt,
-                  size_t lo, size_t hi, uint64_t t, double *sq)
-{
-    for (size_t a = lo; a < hi; a += CHUNK) {
-        size_t b = a + CHUNK < hi ? a + CHUNK : hi;
-        optim_reduce(net, gbuf, nt, a, b, sq);
-        optim_apply(net, o, a, b, 1, t);
+    for (size_t c0 = lo; c0 < hi; c0 += CHUNK) {
+        size_t c1 = c0 + CHUNK < hi ? c0 + CHUNK : hi;
+        FOR_SEGMENTS(net, c0, c1, {
+            if (sq)
+                sq[j] += sumsq(net->grad, a, b);
+            if (o->type == NN_ADAM) {
+                adam(net, o, a, dk, o->weight_decay, scale, t);
+                adam(net, o, dk, b, 0, scale, t);
+            } else {
+                sgd(net, o, a, dk, o->weight_decay, scale);
+                sgd(net, o, dk, b, 0, scale);
+            }
+        })
     }
 }
 
-static int bad(float x, float lo, float hi) { return !(x >= lo && x <= hi); }
+/* x outside [lo, hi) */
+static int bad(float x, float lo, float hi) { return !(x >= lo && x < hi); }
 
 int optim_prepare(struct nn_net *net, const struct nn_optimizer *o, struct nn_error *err)
 {
@@ -130,13 +118,13 @@ int optim_prepare(struct nn_net *net, const struct nn_optimizer *o, struct nn_er
         return nn_fail(err, "/optimizer/type", "unknown optimizer %d", (int)o->type);
     if (!(o->learning_rate > 0 && isfinite(o->learning_rate)))
         return nn_fail(err, "/optimizer/learning_rate", "learning_rate must be a positive number");
-    if (bad(o->weight_decay, 0, INFINITY) || !isfinite(o->weight_decay))
+    if (bad(o->weight_decay, 0, INFINITY))
         return nn_fail(err, "/optimizer/weight_decay", "weight_decay must be 0 or more");
-    if (o->type == NN_SGD && bad(o->momentum, 0, 0.99999f))
+    if (o->type == NN_SGD && bad(o->momentum, 0, 1))
         return nn_fail(err, "/optimizer/momentum", "momentum must be at least 0 and below 1");
     if (o->type == NN_SGD && o->nesterov && o->momentum == 0)
         return nn_fail(err, "/optimizer/nesterov", "nesterov needs a momentum above 0");
-    if (o->type == NN_ADAM && (bad(o->beta1, 0, 0.99999f) || bad(o->beta2, 0, 0.99999f)))
+    if (o->type == NN_ADAM && (bad(o->beta1, 0, 1) || bad(o->beta2, 0, 1)))
         return nn_fail(err, o->beta1 >= 0 && o->beta1 < 1 ? "/optimizer/beta2" : "/optimizer/beta1",
                        "beta1 and beta2 must be at least 0 and below 1");
     if (o->type == NN_ADAM && !(o->epsilon > 0 && isfinite(o->epsilon)))

@@ -182,12 +182,14 @@ struct nn_net *nn_load(const void *buf, size_t len, size_t max_params, struct nn
     spec.nlayers = (int)get32(&r);
     uint32_t n = get32(&r);
     struct nn_layer_spec *ls = NULL;
+    unsigned char *owned = NULL;   /* each layer belongs to exactly one list: a tree */
     struct nn_net *net = NULL;
     if (r.bad || n == 0 || n > NN_MAX_LAYERS || (r.len - r.at) / 40 < n ||
         spec.nlayers < 1 || (uint32_t)spec.nlayers > n)
         goto corrupt;
-    if (!(ls = calloc(n, sizeof *ls)))
+    if (!(ls = calloc(n, sizeof *ls)) || !(owned = calloc(n, 1)))
         goto oom;
+    memset(owned, 1, (size_t)spec.nlayers);
     for (uint32_t i = 0; i < n; i++) {
         struct nn_layer_spec *l = &ls[i];
         l->kind = (enum nn_kind)get32(&r);
@@ -201,16 +203,25 @@ struct nn_net *nn_load(const void *buf, size_t len, size_t max_params, struct nn
         uint32_t nl = get32(&r), at = get32(&r);
         if (l->kind == NN_RESIDUAL) {
             /* bodies come after their parent, inside the array */
-            if (nl == 0 || at <= i || at < (uint32_t)spec.nlayers || at > n || nl > n - at)
+            if (nl == 0 || at <= i || at > n || nl > n - at)
                 goto corrupt;
+            for (uint32_t k = at; k < at + nl; k++)
+                if (owned[k]++)
+                    goto corrupt;
             l->layers = ls + at;
             l->nlayers = (int)nl;
         }
     }
     spec.layers = ls;
-    if (r.bad || spec_count_layers(ls, spec.nlayers) != (int)n)
+    if (r.bad || memchr(owned, 0, n))
         goto corrupt;
+    free(owned);
+    owned = NULL;
     struct nn_error e2;
+    size_t nparams;
+    /* a forged header must not make us allocate what the buffer cannot hold */
+    if (nn_spec_check(&spec, max_params, &nparams, &e2) == 0 && nparams > (r.len - r.at) / 4)
+        goto corrupt;
     if (!(net = net_build(&spec, max_params, NULL, &e2))) {
         nn_fail(err, e2.where, "saved network: %s", e2.msg);
         free(ls);
@@ -248,6 +259,7 @@ oom:
     nn_fail(err, "", "out of memory loading the network");
 fail:
     free(ls);
+    free(owned);
     nn_free(net);
     return NULL;
 }

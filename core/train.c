@@ -1,10 +1,11 @@
 /* train.c -- the training loop, batched prediction and evaluation.
  *
  * DESIGN. nn_train runs one pool job per epoch. Every thread takes its share of the rows
- * of each batch (gathered through the epoch's permutation), runs forward, loss and
- * backward on them with its own parameter gradients, and meets the others at a barrier;
- * then each thread sums the gradients over its slice of the parameters and applies the
- * optimizer there, and a second barrier ends the step. Thread 0 (the caller) also does
+ * of each batch (gathered through the epoch's permutation) and runs forward, loss and
+ * backward on them (layers with parameters share out their gradient work among the
+ * threads, see nn_internal.h), and meets the others at a barrier; then each thread
+ * applies the optimizer to its slice of the parameters, and a second barrier ends the
+ * step. Thread 0 (the caller) also does
  * the bookkeeping: it draws the next dropout key, checks the cancel flag and calls the
  * progress callback between the two barriers. Everything the steps touch is allocated
  * before the first epoch; nothing is allocated inside a step.
@@ -33,7 +34,6 @@ struct ws {
     float **act, **dact;      /* nops + 1 entries; [0] is the input batch */
     float *scr;
     double *red;
-    float **gbuf;             /* per thread; gbuf[0] is net->grad */
     float **peak;             /* per thread, net->npeak floats */
     double *part;             /* per thread: [batch loss, epoch loss, metric sums, sq norms] */
     float *yb;
@@ -59,14 +59,13 @@ static struct ws *ws_new(const struct nn_net *net, int B, int nt, int ycols, int
     w->B = B;
     w->nt = nt;
     w->ps = (P_SQ + net->ntrain + 7) & ~(size_t)7;
-    size_t bytes = 4 * align64(nb * sizeof(float *)) + align64(nt * sizeof(float *)) * 2;
+    size_t bytes = 4 * align64(nb * sizeof(float *)) + align64(nt * sizeof(float *));
     for (int b = 0; b < nb; b++) {
         size_t width = b == 0 ? (size_t)net->spec.inputs : (size_t)net->ops[b - 1].out;
         bytes += align64((size_t)B * width * sizeof(float)) * (need[b] ? 2 : 1);
     }
     bytes += align64((size_t)B * net->scr_row * sizeof(float));
     bytes += align64(nt * net->nred * sizeof(double));
-    bytes += (nt - 1) * align64(net->nparams * sizeof(float));
     bytes += nt * align64(net->npeak * sizeof(float));
     bytes += align64(nt * w->ps * sizeof(double));
     bytes += align64((size_t)B * ycols * sizeof(float));
@@ -78,7 +77,6 @@ static struct ws *ws_new(const struct nn_net *net, int B, int nt, int ycols, int
     CARVE(w->act, nb * sizeof(float *));
     CARVE(w->dact, nb * sizeof(float *));
     p += 2 * align64(nb * sizeof(float *));
-    CARVE(w->gbuf, nt * sizeof(float *));
     CARVE(w->peak, nt * sizeof(float *));
     for (int b = 0; b < nb; b++) {
         size_t width = b == 0 ? (size_t)net->spec.inputs : (size_t)net->ops[b - 1].out;
@@ -88,9 +86,6 @@ static struct ws *ws_new(const struct nn_net *net, int B, int nt, int ycols, int
     }
     CARVE(w->scr, (size_t)B * net->scr_row * sizeof(float));
     CARVE(w->red, nt * net->nred * sizeof(double));
-    w->gbuf[0] = net->grad;
-    for (int t = 1; t < nt; t++)
-        CARVE(w->gbuf[t], net->nparams * sizeof(float));
     for (int t = 0; t < nt; t++)
         CARVE(w->peak[t], net->npeak * sizeof(float));
     CARVE(w->part, nt * w->ps * sizeof(double));
@@ -115,7 +110,7 @@ static void ws_free(struct ws *w)
 static struct run run_of(struct nn_net *net, struct ws *w, struct nn_pool *pool, int tid)
 {
     return (struct run){.net = net, .params = net->params, .stats = net->stats,
-                        .grads = w->gbuf[tid], .act = w->act + 1, .dact = w->dact + 1,
+                        .grad = net->grad, .act = w->act + 1, .dact = w->dact + 1,
                         .scr = w->scr, .red = w->red, .peak = w->peak[tid], .pool = pool,
                         .tid = tid, .nt = w->nt, .training = 1};
 }
@@ -200,19 +195,21 @@ static void report_fill(const struct tjob *j, struct nn_report *rep, double *met
     }
 }
 
+/* Thread 0, between a step's two barriers: the progress callback, the cancel flag (after
+ * the callback, which may set it), and the next step's dropout key. */
 static void progress(struct tjob *j)
 {
     const struct nn_train_opts *o = j->o;
-    if (o->cancel && *o->cancel)
-        j->stop = 1;
     if (o->on_progress && o->progress_every > 0 && j->done % o->progress_every == 0 &&
-        j->done < j->nb && !j->stop) {
+        j->done < j->nb) {
         struct nn_report rep;
         double metric[NN_METRIC_COUNT];
         report_fill(j, &rep, metric, j->gn, j->gn + j->net->ntrain);
         if (o->on_progress(o->ctx, &rep))
             j->stop = 1;
     }
+    if (o->cancel && *o->cancel)
+        j->stop = 1;
     j->key = nn_rng_next(j->rng);
 }
 
@@ -257,7 +254,7 @@ static void epoch_worker(void *arg, int tid)
         for (int k = 0; k < net->ntrain; k++)
             sq[k] = 0;
         if (o->clip_norm > 0) {
-            optim_reduce(net, w->gbuf, nt, j->lo[tid], j->lo[tid + 1], sq);
+            optim_sumsq(net, j->lo[tid], j->lo[tid + 1], sq);
             pool_barrier(j->pool, tid);
             double s = 0;
             for (int t = 0; t < nt; t++)
@@ -265,9 +262,9 @@ static void epoch_worker(void *arg, int tid)
                     s += w->part[t * w->ps + P_SQ + k];
             double norm = sqrt(s);
             float scale = norm > o->clip_norm ? (float)(o->clip_norm / norm) : 1.0f;
-            optim_apply(net, &o->opt, j->lo[tid], j->lo[tid + 1], scale, step);
+            optim_apply(net, &o->opt, j->lo[tid], j->lo[tid + 1], scale, step, NULL);
         } else {
-            optim_update(net, &o->opt, w->gbuf, nt, j->lo[tid], j->lo[tid + 1], step, sq);
+            optim_apply(net, &o->opt, j->lo[tid], j->lo[tid + 1], 1, step, sq);
         }
         if (tid == 0) {
             j->done = b + 1;
@@ -331,8 +328,6 @@ int nn_train(struct nn_net *net, struct nn_pool *pool, const struct nn_data *tra
     }
     for (int t = 0; t <= nt; t++)   /* slices aligned to 16 floats (a cache line) */
         lo[t] = t == nt ? net->nparams : (net->nparams * t / nt) & ~(size_t)15;
-    for (int i = 0; i < train->rows; i++)
-        perm[i] = i;
 
     struct tjob j = {.net = net, .pool = pool, .d = train, .o = o, .rng = rng, .w = w,
                      .perm = perm, .lo = lo, .normsum = normsum, .gn = gn,
@@ -342,6 +337,10 @@ int nn_train(struct nn_net *net, struct nn_pool *pool, const struct nn_data *tra
             rc = 1;
             break;
         }
+        /* each epoch's order depends only on the random state, so a resumed run
+         * sees the same batches as an uninterrupted one */
+        for (int i = 0; i < train->rows; i++)
+            perm[i] = i;
         if (o->shuffle)
             for (int i = train->rows - 1; i > 0; i--) {
                 int k = (int)(((unsigned __int128)nn_rng_next(rng) * (unsigned)(i + 1)) >> 64);

@@ -1,0 +1,490 @@
+/* test_spec.c -- core/spec.c and core/names.c: which specs nn_spec_check refuses and the
+ * exact path (err.where) it names, the parameter count and cap, the warnings
+ * nn_spec_warnings gives (and does not give), and the name tables. Expected paths,
+ * counts and names are written out by hand from nn.h. */
+#include "testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Checks a spec of `n` layers on `inputs` inputs; returns nn_spec_check's result. */
+static int check(const struct nn_layer_spec *ls, int n, int inputs, enum nn_loss loss,
+                 struct nn_error *e)
+{
+    struct nn_spec s = {.inputs = inputs, .layers = ls, .nlayers = n, .loss = loss};
+    memset(e, 0, sizeof *e);
+    return nn_spec_check(&s, 0, NULL, e);
+}
+
+/* Asserts the spec is refused at exactly `where`, by nn_spec_check and by nn_new. */
+static void refused_at(const struct nn_layer_spec *ls, int n, int inputs, enum nn_loss loss,
+                       const char *where)
+{
+    struct nn_error e;
+    ck_assert_int_eq(check(ls, n, inputs, loss, &e), -1);
+    ck_assert_str_eq(e.where, where);
+    ck_assert_msg(e.msg[0] != '\0', "no message for %s", where);
+
+    struct nn_spec s = {.inputs = inputs, .layers = ls, .nlayers = n, .loss = loss};
+    struct nn_rng rng;
+    nn_rng_seed(&rng, 1);
+    struct nn_error e2 = {{0}, {0}};
+    struct nn_net *net = nn_new(&s, 0, &rng, &e2);
+    ck_assert_ptr_null(net);
+    ck_assert_str_eq(e2.where, where);
+}
+
+static void accepted(const struct nn_layer_spec *ls, int n, int inputs, enum nn_loss loss)
+{
+    struct nn_error e;
+    int rc = check(ls, n, inputs, loss, &e);
+    ck_assert_msg(rc == 0, "refused: %s: %s", e.where, e.msg);
+}
+
+/* ---- errors ---- */
+
+START_TEST(err_inputs)
+{
+    struct nn_layer_spec ls[] = {nn_dense(2, NN_SOFTMAX)};
+    refused_at(ls, 1, 0, NN_CCE, "/inputs");
+    refused_at(ls, 1, -3, NN_CCE, "/inputs");
+    refused_at(ls, 1, NN_MAX_WIDTH + 1, NN_CCE, "/inputs");
+    accepted(ls, 1, 1, NN_CCE);
+}
+END_TEST
+
+START_TEST(err_no_layers)
+{
+    struct nn_layer_spec ls[] = {nn_dense(2, NN_SOFTMAX)};
+    refused_at(ls, 0, 4, NN_CCE, "/layers");
+    refused_at(NULL, 3, 4, NN_CCE, "/layers");
+    struct nn_error e;
+    ck_assert_int_eq(nn_spec_check(NULL, 0, NULL, &e), -1);
+}
+END_TEST
+
+START_TEST(err_units)
+{
+    struct nn_layer_spec ls[] = {nn_dense(8, NN_RELU), nn_dropout(0.1f), nn_dense(0, NN_RELU),
+                                 nn_dense(2, NN_SOFTMAX)};
+    refused_at(ls, 4, 4, NN_CCE, "/layers/2/units");
+    ls[2].units = -5;
+    refused_at(ls, 4, 4, NN_CCE, "/layers/2/units");
+    ls[2].units = NN_MAX_WIDTH + 1;
+    refused_at(ls, 4, 4, NN_CCE, "/layers/2/units");
+    ls[2].units = 1;
+    accepted(ls, 4, 4, NN_CCE);
+}
+END_TEST
+
+START_TEST(err_activation)
+{
+    struct nn_layer_spec ls[] = {nn_dense(8, NN_RELU), nn_dense(2, NN_SOFTMAX)};
+    ls[1].act = NN_ACT_COUNT;
+    refused_at(ls, 2, 4, NN_CCE, "/layers/1/activation");
+    ls[1].act = (enum nn_act)-1;
+    refused_at(ls, 2, 4, NN_CCE, "/layers/1/activation");
+    struct nn_layer_spec la[] = {nn_dense(8, NN_LINEAR), nn_activation(NN_RELU),
+                                 nn_dense(2, NN_SOFTMAX)};
+    la[1].act = (enum nn_act)99;
+    refused_at(la, 3, 4, NN_CCE, "/layers/1/activation");
+    /* leaky_relu needs a finite alpha */
+    struct nn_layer_spec lk[] = {nn_dense(8, NN_LEAKY_RELU), nn_dense(2, NN_SOFTMAX)};
+    lk[0].alpha = NAN;
+    refused_at(lk, 2, 4, NN_CCE, "/layers/0/alpha");
+}
+END_TEST
+
+START_TEST(err_dropout_rate)
+{
+    struct nn_layer_spec ls[] = {nn_dense(8, NN_RELU), nn_dropout(1.0f), nn_dense(2, NN_SOFTMAX)};
+    refused_at(ls, 3, 4, NN_CCE, "/layers/1/rate");
+    ls[1].rate = -0.1f;
+    refused_at(ls, 3, 4, NN_CCE, "/layers/1/rate");
+    ls[1].rate = NAN;
+    refused_at(ls, 3, 4, NN_CCE, "/layers/1/rate");
+    ls[1].rate = INFINITY;
+    refused_at(ls, 3, 4, NN_CCE, "/layers/1/rate");
+    ls[1].rate = 0.0f;
+    accepted(ls, 3, 4, NN_CCE);
+    ls[1].rate = 0.999f;
+    accepted(ls, 3, 4, NN_CCE);
+}
+END_TEST
+
+START_TEST(err_batchnorm)
+{
+    struct nn_layer_spec ls[] = {nn_dense(8, NN_RELU), nn_batchnorm(), nn_dense(2, NN_SOFTMAX)};
+    accepted(ls, 3, 4, NN_CCE);
+    ls[1].epsilon = 0;
+    refused_at(ls, 3, 4, NN_CCE, "/layers/1/epsilon");
+    ls[1].epsilon = -1e-3f;
+    refused_at(ls, 3, 4, NN_CCE, "/layers/1/epsilon");
+    ls[1].epsilon = NAN;
+    refused_at(ls, 3, 4, NN_CCE, "/layers/1/epsilon");
+    ls[1].epsilon = 1e-3f;
+    ls[1].momentum = 1.5f;
+    refused_at(ls, 3, 4, NN_CCE, "/layers/1/momentum");
+}
+END_TEST
+
+START_TEST(err_residual_width)
+{
+    /* input 8 wide, body ends 4 wide: the residual itself is at fault */
+    struct nn_layer_spec body[] = {nn_dense(16, NN_RELU), nn_dense(4, NN_LINEAR)};
+    struct nn_layer_spec ls[] = {nn_dense(8, NN_RELU), nn_residual(body, 2),
+                                 nn_dense(2, NN_SOFTMAX)};
+    refused_at(ls, 3, 5, NN_CCE, "/layers/1");
+    body[1].units = 8;
+    accepted(ls, 3, 5, NN_CCE);
+    /* an empty body */
+    ls[1].nlayers = 0;
+    refused_at(ls, 3, 5, NN_CCE, "/layers/1/layers");
+}
+END_TEST
+
+START_TEST(err_nested_path)
+{
+    struct nn_layer_spec body[] = {nn_dense(0, NN_RELU), nn_dense(8, NN_LINEAR)};
+    struct nn_layer_spec ls[] = {nn_dense(8, NN_RELU), nn_residual(body, 2),
+                                 nn_dense(2, NN_SOFTMAX)};
+    refused_at(ls, 3, 5, NN_CCE, "/layers/1/layers/0/units");
+
+    /* two levels: /layers/0/layers/1/layers/1/rate */
+    struct nn_layer_spec inner[] = {nn_dense(6, NN_RELU), nn_dropout(2.0f)};
+    struct nn_layer_spec mid[] = {nn_dense(6, NN_RELU), nn_residual(inner, 2)};
+    struct nn_layer_spec top[] = {nn_residual(mid, 2), nn_dense(2, NN_SOFTMAX)};
+    refused_at(top, 2, 6, NN_CCE, "/layers/0/layers/1/layers/1/rate");
+    inner[1].rate = 0.5f;
+    accepted(top, 2, 6, NN_CCE);
+}
+END_TEST
+
+/* levels[k] is a residual around levels[k + 1]; the innermost is a dense layer. */
+static void nest(struct nn_layer_spec *levels, int depth, struct nn_layer_spec leaf)
+{
+    for (int k = 0; k < depth; k++)
+        levels[k] = nn_residual(&levels[k + 1], 1);
+    levels[depth] = leaf;
+}
+
+START_TEST(err_nesting_depth)
+{
+    struct nn_layer_spec lv[NN_MAX_DEPTH + 3];
+    struct nn_layer_spec out = nn_dense(2, NN_SOFTMAX);
+    /* a few levels are fine */
+    nest(lv, 3, nn_dense(4, NN_RELU));
+    struct nn_layer_spec ls3[] = {lv[0], out};
+    accepted(ls3, 2, 4, NN_CCE);
+    /* deeper than NN_MAX_DEPTH is refused (at some residual on the chain) */
+    nest(lv, NN_MAX_DEPTH + 1, nn_dense(4, NN_RELU));
+    struct nn_layer_spec ls[] = {lv[0], out};
+    struct nn_error e;
+    ck_assert_int_eq(check(ls, 2, 4, NN_CCE, &e), -1);
+    ck_assert_msg(strncmp(e.where, "/layers/0/layers/0", 18) == 0, "where: %s", e.where);
+    ck_assert_ptr_nonnull(strstr(e.msg, "nested"));
+}
+END_TEST
+
+/* err.where is the full path even for a layer nested a few residuals deep (the depth is
+ * well inside NN_MAX_DEPTH): a truncated path would name a different field. */
+START_TEST(err_deep_path_not_truncated)
+{
+    enum { D = 8 };
+    struct nn_layer_spec lv[D + 1];
+    nest(lv, D, nn_dense(0, NN_RELU));
+    struct nn_layer_spec ls[] = {lv[0], nn_dense(2, NN_SOFTMAX)};
+    char want[256] = "";
+    for (int k = 0; k <= D; k++)
+        strcat(want, "/layers/0");
+    strcat(want, "/units");   /* 87 characters */
+    struct nn_error e;
+    ck_assert_int_eq(check(ls, 2, 4, NN_CCE, &e), -1);
+    ck_assert_str_eq(e.where, want);
+}
+END_TEST
+
+START_TEST(err_cce_one_output)
+{
+    struct nn_layer_spec ls[] = {nn_dense(8, NN_RELU), nn_dense(1, NN_SIGMOID)};
+    refused_at(ls, 2, 4, NN_CCE, "/loss");
+    accepted(ls, 2, 4, NN_BCE);
+    struct nn_spec s = {.inputs = 4, .layers = ls, .nlayers = 2, .loss = NN_LOSS_COUNT};
+    struct nn_error e;
+    ck_assert_int_eq(nn_spec_check(&s, 0, NULL, &e), -1);
+    ck_assert_str_eq(e.where, "/loss");
+    s.loss = NN_BCE;
+    s.metrics = 1u << NN_METRIC_COUNT;
+    ck_assert_int_eq(nn_spec_check(&s, 0, NULL, &e), -1);
+    ck_assert_str_eq(e.where, "/metrics");
+}
+END_TEST
+
+START_TEST(param_count_and_cap)
+{
+    /* 784-256-128-10: 784*256+256 + 256*128+128 + 128*10+10 */
+    const size_t want = 200960 + 32896 + 1290;
+    ck_assert_uint_eq(want, 235146);
+    struct nn_layer_spec ls[] = {nn_dense(256, NN_RELU), nn_dense(128, NN_RELU),
+                                 nn_dense(10, NN_SOFTMAX)};
+    struct nn_spec s = {.inputs = 784, .layers = ls, .nlayers = 3, .loss = NN_CCE};
+    size_t n = 0;
+    struct nn_error e;
+    ck_assert_int_eq(nn_spec_check(&s, 0, &n, &e), 0);
+    ck_assert_uint_eq(n, want);
+    n = 0;
+    ck_assert_int_eq(nn_spec_check(&s, want, &n, &e), 0);
+    ck_assert_uint_eq(n, want);
+    ck_assert_int_eq(nn_spec_check(&s, want - 1, &n, &e), -1);
+    ck_assert_ptr_nonnull(strstr(e.msg, "235146"));
+
+    struct nn_rng rng;
+    nn_rng_seed(&rng, 7);
+    ck_assert_ptr_null(nn_new(&s, want - 1, &rng, &e));
+    ck_assert_ptr_nonnull(strstr(e.msg, "235146"));
+    struct nn_net *net = nn_new(&s, want, &rng, &e);
+    ck_assert_ptr_nonnull(net);
+    ck_assert_uint_eq(nn_param_count(net), want);
+    nn_free(net);
+
+    /* batchnorm and a residual: (4*8+8) + 2*8 + (8*8+8) + (8*3+3) */
+    struct nn_layer_spec body[] = {nn_dense(8, NN_RELU), nn_dropout(0.2f)};
+    struct nn_layer_spec l2[] = {nn_dense(8, NN_RELU), nn_batchnorm(), nn_residual(body, 2),
+                                 nn_activation(NN_TANH), nn_dense(3, NN_SOFTMAX)};
+    struct nn_spec s2 = {.inputs = 4, .layers = l2, .nlayers = 5, .loss = NN_CCE};
+    ck_assert_int_eq(nn_spec_check(&s2, 0, &n, &e), 0);
+    ck_assert_uint_eq(n, 40 + 16 + 72 + 27);
+}
+END_TEST
+
+/* ---- warnings ---- */
+
+static int warnings(const struct nn_layer_spec *ls, int n, int inputs, enum nn_loss loss,
+                    struct nn_warning *w, int max)
+{
+    struct nn_spec s = {.inputs = inputs, .layers = ls, .nlayers = n, .loss = loss};
+    memset(w, 0, sizeof *w * (size_t)max);
+    return nn_spec_warnings(&s, w, max);
+}
+
+START_TEST(warn_clean)
+{
+    struct nn_warning w[4];
+    struct nn_layer_spec body[] = {nn_dense(16, NN_RELU), nn_batchnorm(), nn_dense(16, NN_LINEAR)};
+    struct nn_layer_spec ls[] = {nn_dense(16, NN_RELU), nn_dropout(0.2f), nn_residual(body, 3),
+                                 nn_dense(10, NN_SOFTMAX)};
+    ck_assert_int_eq(warnings(ls, 4, 8, NN_CCE, w, 4), 0);
+    /* softmax as its own layer, then dropout: still a softmax output */
+    struct nn_layer_spec l2[] = {nn_dense(16, NN_RELU), nn_dense(10, NN_LINEAR),
+                                 nn_activation(NN_SOFTMAX)};
+    ck_assert_int_eq(warnings(l2, 3, 8, NN_CCE, w, 4), 0);
+    struct nn_layer_spec l3[] = {nn_dense(16, NN_TANH), nn_dense(1, NN_SIGMOID)};
+    ck_assert_int_eq(warnings(l3, 2, 8, NN_BCE, w, 4), 0);
+    struct nn_layer_spec l4[] = {nn_dense(16, NN_RELU), nn_dense(1, NN_LINEAR)};
+    ck_assert_int_eq(warnings(l4, 2, 8, NN_MSE, w, 4), 0);
+}
+END_TEST
+
+START_TEST(warn_step)
+{
+    struct nn_warning w[4];
+    struct nn_layer_spec ls[] = {nn_dense(8, NN_RELU), nn_dense(8, NN_STEP),
+                                 nn_dense(1, NN_SIGMOID)};
+    ck_assert_int_eq(warnings(ls, 3, 4, NN_BCE, w, 4), 1);
+    ck_assert_str_eq(w[0].where, "/layers/1");
+    ck_assert_ptr_nonnull(strstr(w[0].msg, "step"));
+    /* a step activation layer after a dense layer */
+    struct nn_layer_spec l2[] = {nn_dense(8, NN_LINEAR), nn_activation(NN_STEP),
+                                 nn_dense(1, NN_SIGMOID)};
+    ck_assert_int_eq(warnings(l2, 3, 4, NN_BCE, w, 4), 1);
+    ck_assert_str_eq(w[0].where, "/layers/1");
+    /* the same with relu instead: nothing */
+    l2[1].act = NN_RELU;
+    ck_assert_int_eq(warnings(l2, 3, 4, NN_BCE, w, 4), 0);
+}
+END_TEST
+
+START_TEST(warn_sigmoid_stack)
+{
+    struct nn_warning w[4];
+    struct nn_layer_spec ls[] = {nn_dense(8, NN_SIGMOID), nn_dense(8, NN_TANH),
+                                 nn_dense(8, NN_SIGMOID), nn_dense(8, NN_TANH),
+                                 nn_dense(1, NN_SIGMOID)};
+    /* three in a row (the last is the output): fine */
+    struct nn_layer_spec l3[] = {ls[0], ls[1], ls[4]};
+    ck_assert_int_eq(warnings(l3, 3, 4, NN_BCE, w, 4), 0);
+    /* four or more: one warning, at the fourth */
+    ck_assert_int_eq(warnings(ls, 5, 4, NN_BCE, w, 4), 1);
+    ck_assert_str_eq(w[0].where, "/layers/3");
+    ck_assert_ptr_nonnull(strstr(w[0].msg, "vanishing"));
+    /* a relu in between breaks the run */
+    ls[2].act = NN_RELU;
+    ck_assert_int_eq(warnings(ls, 5, 4, NN_BCE, w, 4), 0);
+}
+END_TEST
+
+START_TEST(warn_output_vs_loss)
+{
+    struct nn_warning w[4];
+    struct nn_layer_spec ls[] = {nn_dense(8, NN_RELU), nn_dense(3, NN_SOFTMAX)};
+    ck_assert_int_eq(warnings(ls, 2, 4, NN_CCE, w, 4), 0);
+    ck_assert_int_eq(warnings(ls, 2, 4, NN_BCE, w, 4), 1);   /* softmax + bce */
+    ck_assert_str_eq(w[0].where, "/layers/1");
+    ck_assert_ptr_nonnull(strstr(w[0].msg, "softmax"));
+    ck_assert_ptr_nonnull(strstr(w[0].msg, "binary_crossentropy"));
+
+    ls[1].act = NN_SIGMOID;                                   /* sigmoid + cce */
+    ck_assert_int_eq(warnings(ls, 2, 4, NN_CCE, w, 4), 1);
+    ck_assert_str_eq(w[0].where, "/layers/1");
+    ck_assert_ptr_nonnull(strstr(w[0].msg, "sigmoid"));
+    ck_assert_ptr_nonnull(strstr(w[0].msg, "categorical_crossentropy"));
+
+    ls[1].act = NN_LINEAR;                                    /* no softmax before cce */
+    ck_assert_int_eq(warnings(ls, 2, 4, NN_CCE, w, 4), 1);
+    ck_assert_str_eq(w[0].where, "/layers/1");
+    ck_assert_ptr_nonnull(strstr(w[0].msg, "softmax"));
+
+    /* a trailing dropout does not hide the output activation */
+    struct nn_layer_spec l2[] = {nn_dense(8, NN_RELU), nn_dense(3, NN_RELU), nn_dropout(0.1f)};
+    ck_assert_int_eq(warnings(l2, 3, 4, NN_CCE, w, 4), 1);
+    ck_assert_str_eq(w[0].where, "/layers/1");
+}
+END_TEST
+
+START_TEST(warn_count_beyond_max)
+{
+    /* step, sigmoid stack and softmax+bce: three warnings, only max filled */
+    struct nn_layer_spec ls[] = {nn_dense(8, NN_STEP), nn_dense(8, NN_SIGMOID),
+                                 nn_dense(8, NN_SIGMOID), nn_dense(8, NN_SIGMOID),
+                                 nn_dense(8, NN_SIGMOID), nn_dense(3, NN_SOFTMAX)};
+    struct nn_warning w[4];
+    ck_assert_int_eq(warnings(ls, 6, 4, NN_BCE, w, 4), 3);
+    ck_assert_str_eq(w[0].where, "/layers/0");
+    ck_assert_str_eq(w[1].where, "/layers/4");
+    ck_assert_str_eq(w[2].where, "/layers/5");
+    struct nn_warning one[2];
+    memset(one, 0, sizeof one);
+    struct nn_spec s = {.inputs = 4, .layers = ls, .nlayers = 6, .loss = NN_BCE};
+    ck_assert_int_eq(nn_spec_warnings(&s, one, 1), 3);
+    ck_assert_str_eq(one[0].where, "/layers/0");
+    ck_assert_str_eq(one[1].where, "");   /* untouched */
+    ck_assert_int_eq(nn_spec_warnings(&s, NULL, 0), 3);
+}
+END_TEST
+
+/* ---- names ---- */
+
+typedef const char *(*name_fn)(int);
+typedef int (*parse_fn)(const char *);
+
+static void round_trip(name_fn name, parse_fn parse, int count, const char *const *want)
+{
+    for (int i = 0; i < count; i++) {
+        const char *s = name(i);
+        ck_assert_ptr_nonnull(s);
+        ck_assert_str_eq(s, want[i]);
+        ck_assert_int_eq(parse(s), i);
+    }
+    ck_assert_ptr_null(name(count));
+    ck_assert_ptr_null(name(-1));
+    ck_assert_int_eq(parse("no_such_name"), -1);
+    ck_assert_int_eq(parse(""), -1);
+    ck_assert_int_eq(parse(NULL), -1);
+    /* exact match only: no prefix, no case folding */
+    char upper[64];
+    snprintf(upper, sizeof upper, "%s", want[0]);
+    upper[0] = (char)(upper[0] - 'a' + 'A');
+    ck_assert_int_eq(parse(upper), -1);
+    char longer[64];
+    snprintf(longer, sizeof longer, "%sx", want[0]);
+    ck_assert_int_eq(parse(longer), -1);
+}
+
+START_TEST(names_round_trip)
+{
+    static const char *const kinds[] = {"dense", "activation", "dropout", "batchnorm",
+                                        "residual"};
+    static const char *const acts[] = {"linear", "step", "sigmoid", "tanh", "relu",
+                                       "leaky_relu", "softmax"};
+    static const char *const inits[] = {"auto", "he_normal", "he_uniform", "glorot_normal",
+                                        "glorot_uniform", "zeros"};
+    static const char *const losses[] = {"mse", "mae", "binary_crossentropy",
+                                         "categorical_crossentropy"};
+    static const char *const metrics[] = {"accuracy", "mae", "mse"};
+    static const char *const opts[] = {"sgd", "adam"};
+    ck_assert_int_eq(NN_KIND_COUNT, 5);
+    ck_assert_int_eq(NN_ACT_COUNT, 7);
+    ck_assert_int_eq(NN_INIT_COUNT, 6);
+    ck_assert_int_eq(NN_LOSS_COUNT, 4);
+    ck_assert_int_eq(NN_METRIC_COUNT, 3);
+    ck_assert_int_eq(NN_OPT_COUNT, 2);
+    round_trip(nn_kind_name, nn_kind_parse, NN_KIND_COUNT, kinds);
+    round_trip(nn_act_name, nn_act_parse, NN_ACT_COUNT, acts);
+    round_trip(nn_init_name, nn_init_parse, NN_INIT_COUNT, inits);
+    round_trip(nn_loss_name, nn_loss_parse, NN_LOSS_COUNT, losses);
+    round_trip(nn_metric_name, nn_metric_parse, NN_METRIC_COUNT, metrics);
+    round_trip(nn_opt_name, nn_opt_parse, NN_OPT_COUNT, opts);
+    /* a name of one table is not a name of another */
+    ck_assert_int_eq(nn_act_parse("dense"), -1);
+    ck_assert_int_eq(nn_loss_parse("accuracy"), -1);
+    ck_assert_int_eq(nn_metric_parse("mae"), NN_METRIC_MAE);
+    ck_assert_int_eq(nn_loss_parse("mae"), NN_MAE);
+}
+END_TEST
+
+START_TEST(constructors_defaults)
+{
+    struct nn_layer_spec d = nn_dense(7, NN_LEAKY_RELU);
+    ck_assert_int_eq(d.kind, NN_DENSE);
+    ck_assert_int_eq(d.units, 7);
+    ck_assert_int_eq(d.act, NN_LEAKY_RELU);
+    ck_assert_float_eq(d.alpha, 0.01f);
+    ck_assert_int_eq(d.init, NN_INIT_AUTO);
+    struct nn_layer_spec b = nn_batchnorm();
+    ck_assert_int_eq(b.kind, NN_BATCHNORM);
+    ck_assert_float_eq(b.momentum, 0.99f);
+    ck_assert_float_eq(b.epsilon, 1e-3f);
+    struct nn_layer_spec r = nn_residual(&d, 1);
+    ck_assert_int_eq(r.kind, NN_RESIDUAL);
+    ck_assert_ptr_eq(r.layers, &d);
+    ck_assert_int_eq(r.nlayers, 1);
+    struct nn_layer_spec p = nn_dropout(0.25f);
+    ck_assert_int_eq(p.kind, NN_DROPOUT);
+    ck_assert_float_eq(p.rate, 0.25f);
+    struct nn_layer_spec a = nn_activation(NN_TANH);
+    ck_assert_int_eq(a.kind, NN_ACTIVATION);
+    ck_assert_int_eq(a.act, NN_TANH);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("spec");
+    TCase *e = tcase_create("errors");
+    tcase_add_test(e, err_inputs);
+    tcase_add_test(e, err_no_layers);
+    tcase_add_test(e, err_units);
+    tcase_add_test(e, err_activation);
+    tcase_add_test(e, err_dropout_rate);
+    tcase_add_test(e, err_batchnorm);
+    tcase_add_test(e, err_residual_width);
+    tcase_add_test(e, err_nested_path);
+    tcase_add_test(e, err_nesting_depth);
+    tcase_add_test(e, err_deep_path_not_truncated);
+    tcase_add_test(e, err_cce_one_output);
+    tcase_add_test(e, param_count_and_cap);
+    suite_add_tcase(s, e);
+    TCase *w = tcase_create("warnings");
+    tcase_add_test(w, warn_clean);
+    tcase_add_test(w, warn_step);
+    tcase_add_test(w, warn_sigmoid_stack);
+    tcase_add_test(w, warn_output_vs_loss);
+    tcase_add_test(w, warn_count_beyond_max);
+    suite_add_tcase(s, w);
+    TCase *n = tcase_create("names");
+    tcase_add_test(n, names_round_trip);
+    tcase_add_test(n, constructors_defaults);
+    suite_add_tcase(s, n);
+    return tu_run(s) != 0;
+}
