@@ -65,8 +65,9 @@ static void bn_forward(const struct op *o, struct run *r, const float *inp, floa
         float *xh = xhat_row(o, r, i);
         for (int j = 0; j < W; j++) {
             size_t k = (size_t)i * W + j;
-            xh[j] = (float)((inp[k] - mean[j]) * invstd[j]);
-            out[k] = gamma[j] * xh[j] + beta[j];
+            float x = (float)((inp[k] - mean[j]) * invstd[j]);
+            xh[j] = x;
+            out[k] = gamma[j] * x + beta[j];
         }
     }
 }

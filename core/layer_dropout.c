@@ -26,8 +26,9 @@ NN_HOT static void dropout_forward(const struct op *o, struct run *r, const floa
         float *m = mask_row(o, r, i);
         uint64_t base = (uint64_t)(r->r0 + i) * W;
         for (int j = 0; j < W; j++) {
-            m[j] = rng_hash_uniform(r->key, base + j) >= o->rate ? scale : 0.0f;
-            out[(size_t)i * W + j] = inp[(size_t)i * W + j] * m[j];
+            float keep = rng_hash_uniform(r->key, base + j) >= o->rate ? scale : 0.0f;
+            m[j] = keep;
+            out[(size_t)i * W + j] = inp[(size_t)i * W + j] * keep;
         }
     }
 }

@@ -67,9 +67,9 @@ NN_HOT static void sgd(struct nn_net *net, const struct nn_optimizer *o, size_t 
     /* nesterov steps by g + μ·v, plain momentum by v */
     const float keep_g = o->nesterov ? 1 : 0, keep_v = o->nesterov ? nest : 1;
     for (size_t k = a; k < b; k++) {
-        float gk = g[k] * scale + wd * p[k];
-        v[k] = mu * v[k] + gk;
-        p[k] -= lr * (keep_g * gk + keep_v * v[k]);
+        float pk = p[k], gk = g[k] * scale + wd * pk, vk = mu * v[k] + gk;
+        v[k] = vk;
+        p[k] = pk - lr * (keep_g * gk + keep_v * vk);
     }
 }
 
@@ -81,11 +81,14 @@ NN_HOT static void adam(struct nn_net *net, const struct nn_optimizer *o, size_t
     const float b1 = o->beta1, b2 = o->beta2, eps = o->epsilon;
     const float step = (float)(o->learning_rate / (1 - pow(b1, (double)t)));
     const float rbc2 = (float)(1 / sqrt(1 - pow(b2, (double)t)));
+    /* every value is loaded once and kept in registers: reloading a just-stored vector
+     * stalls on store forwarding */
     for (size_t k = a; k < b; k++) {
-        float gk = g[k] * scale + wd * p[k];
-        m[k] = b1 * m[k] + (1 - b1) * gk;
-        v[k] = b2 * v[k] + (1 - b2) * gk * gk;
-        p[k] -= step * m[k] / (sqrtf(v[k]) * rbc2 + eps);
+        float pk = p[k], gk = g[k] * scale + wd * pk;
+        float mk = b1 * m[k] + (1 - b1) * gk, vk = b2 * v[k] + (1 - b2) * gk * gk;
+        m[k] = mk;
+        v[k] = vk;
+        p[k] = pk - step * mk / (sqrtf(vk) * rbc2 + eps);
     }
 }
 
