@@ -160,7 +160,7 @@ int loss_check_labels(const struct nn_net *net, const struct nn_data *d, struct 
             if (!isfinite(v))
                 return nn_fail(err, "labels", "row %d, column %d: label is not a finite number",
                                i, j);
-            if (loss == NN_CCE && d->ycols == 1 && (v != (int)v || v < 0 || v >= K))
+            if (loss == NN_CCE && d->ycols == 1 && (v < 0 || v >= K || v != floorf(v)))
                 return nn_fail(err, "labels",
                                "row %d: class index %g is not a whole number from 0 to %d", i,
                                (double)v, K - 1);

@@ -123,9 +123,9 @@ static double step_rows(struct run *r, struct ws *w, int ycols, double *msum)
     const int K = nn_outputs(net), lb = net_loss_buffer(net);
     size_t at = (size_t)r->r0 * K;
     net_forward(r);
+    float *dz = r->dact[lb] ? r->dact[lb] + at : NULL;   /* NULL: nothing to learn */
     double l = loss_rows(net, r->act[lb] + at, r->act[net->nops - 1] + at,
-                         w->yb + (size_t)r->r0 * ycols, ycols, r->n, r->B, r->dact[lb] + at,
-                         msum);
+                         w->yb + (size_t)r->r0 * ycols, ycols, r->n, r->B, dz, msum);
     net_backward(r);
     return l;
 }
