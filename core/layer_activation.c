@@ -1,113 +1,136 @@
-/* layer_activation.c -- elementwise activations and the row-wise softmax.
- * inp (n,W)  out (n,W). Backward reads the output (the input for leaky_relu). */
+/* layer_activation.c -- elementwise activations, and softmax over each row.
+ * inp (B,W)  out (B,W). Backward reads the output (the input for leaky_relu).
+ * Softmax tiles span whole rows; every other activation takes any tile. */
 #include "nn_internal.h"
 
+#include <assert.h>
 #include <math.h>
 
-NN_HOT static void act_forward(const struct op *o, struct run *r, const float *inp, float *out)
+/* y = f(x) over row i, columns [c0, c1) */
+NN_HOT static void act_row(const struct op *o, const float *x, float *y, int c0, int c1)
 {
-    size_t N = (size_t)r->n * o->out;
     const float a = o->alpha;
     switch (o->act) {
     case NN_LINEAR:
-        for (size_t i = 0; i < N; i++)
-            out[i] = inp[i];
+        for (int j = c0; j < c1; j++)
+            y[j] = x[j];
         break;
     case NN_STEP:
-        for (size_t i = 0; i < N; i++)
-            out[i] = inp[i] > 0 ? 1.0f : 0.0f;
+        for (int j = c0; j < c1; j++)
+            y[j] = x[j] > 0 ? 1.0f : 0.0f;
         break;
     case NN_SIGMOID:
-        for (size_t i = 0; i < N; i++)
-            out[i] = 1.0f / (1.0f + expf(-inp[i]));
+        for (int j = c0; j < c1; j++)
+            y[j] = 1.0f / (1.0f + expf(-x[j]));
         break;
     case NN_TANH:
-        for (size_t i = 0; i < N; i++)
-            out[i] = tanhf(inp[i]);
+        for (int j = c0; j < c1; j++)
+            y[j] = tanhf(x[j]);
         break;
     case NN_RELU:
-        for (size_t i = 0; i < N; i++)
-            out[i] = inp[i] > 0 ? inp[i] : 0.0f;
-        if (r->training && r->peak) {
-            /* dead-unit tracking: the largest output each unit reached */
-            float *peak = r->peak + o->pk;
-            for (int i = 0; i < r->n; i++)
-                for (int j = 0; j < o->out; j++) {
-                    float v = out[(size_t)i * o->out + j];
-                    peak[j] = v > peak[j] ? v : peak[j];
-                }
-        }
+        for (int j = c0; j < c1; j++)
+            y[j] = x[j] > 0 ? x[j] : 0.0f;
         break;
     case NN_LEAKY_RELU:
-        for (size_t i = 0; i < N; i++)
-            out[i] = inp[i] > 0 ? inp[i] : a * inp[i];
+        for (int j = c0; j < c1; j++)
+            y[j] = x[j] > 0 ? x[j] : a * x[j];
         break;
-    case NN_SOFTMAX:
-        for (int i = 0; i < r->n; i++) {
-            const float *x = inp + (size_t)i * o->out;
-            float *y = out + (size_t)i * o->out, mx = x[0], s = 0;
-            for (int j = 1; j < o->out; j++)
-                mx = x[j] > mx ? x[j] : mx;
-            for (int j = 0; j < o->out; j++)
-                s += y[j] = expf(x[j] - mx);
-            for (int j = 0; j < o->out; j++)
-                y[j] /= s;
+    case NN_SOFTMAX: {
+        float mx = x[c0], s = 0;
+        for (int j = c0 + 1; j < c1; j++)
+            mx = x[j] > mx ? x[j] : mx;
+        for (int j = c0; j < c1; j++) {
+            float e = expf(x[j] - mx);
+            y[j] = e;
+            s += e;
         }
+        for (int j = c0; j < c1; j++)
+            y[j] /= s;
         break;
+    }
     default:
         break;
     }
 }
 
-NN_HOT static void act_backward(const struct op *o, struct run *r, const float *inp, const float *out,
-                         const float *dout, float *dinp)
+static void act_forward(const struct op *o, struct run *r, struct tile t)
 {
-    if (!dinp)
-        return;
-    size_t N = (size_t)r->n * o->out;
+    const int W = o->out;
+    const float *inp = r->act[o->src];
+    float *out = r->act[o->idx];
+    assert(o->act != NN_SOFTMAX || (t.c0 == 0 && t.c1 == W));
+    for (int i = t.r0; i < t.r1; i++)
+        act_row(o, inp + (size_t)i * W, out + (size_t)i * W, t.c0, t.c1);
+    if (o->act == NN_RELU && r->training && r->peak) {
+        /* dead-unit tracking: the largest output each unit reached */
+        float *peak = r->peak + o->pk;
+        for (int i = t.r0; i < t.r1; i++)
+            for (int j = t.c0; j < t.c1; j++) {
+                float v = out[(size_t)i * W + j];
+                peak[j] = v > peak[j] ? v : peak[j];
+            }
+    }
+}
+
+/* dx over row i, columns [c0, c1), written or added */
+NN_HOT static void act_back_row(const struct op *o, const float *x, const float *y,
+                                const float *dy, float *dx, int c0, int c1)
+{
     const int add = o->src_add;
     const float a = o->alpha;
-#define SET(i, v) (dinp[i] = add ? dinp[i] + (v) : (v))
+#define SET(j, v) (dx[j] = add ? dx[j] + (v) : (v))
     switch (o->act) {
     case NN_LINEAR:
-        for (size_t i = 0; i < N; i++)
-            SET(i, dout[i]);
+        for (int j = c0; j < c1; j++)
+            SET(j, dy[j]);
         break;
     case NN_STEP:
-        for (size_t i = 0; i < N; i++)
-            SET(i, 0.0f);
+        for (int j = c0; j < c1; j++)
+            SET(j, 0.0f);
         break;
     case NN_SIGMOID:
-        for (size_t i = 0; i < N; i++)
-            SET(i, dout[i] * out[i] * (1 - out[i]));
+        for (int j = c0; j < c1; j++)
+            SET(j, dy[j] * y[j] * (1 - y[j]));
         break;
     case NN_TANH:
-        for (size_t i = 0; i < N; i++)
-            SET(i, dout[i] * (1 - out[i] * out[i]));
+        for (int j = c0; j < c1; j++)
+            SET(j, dy[j] * (1 - y[j] * y[j]));
         break;
     case NN_RELU:
-        for (size_t i = 0; i < N; i++)
-            SET(i, out[i] > 0 ? dout[i] : 0.0f);
+        for (int j = c0; j < c1; j++)
+            SET(j, y[j] > 0 ? dy[j] : 0.0f);
         break;
     case NN_LEAKY_RELU:
-        for (size_t i = 0; i < N; i++)
-            SET(i, inp[i] > 0 ? dout[i] : a * dout[i]);
+        for (int j = c0; j < c1; j++)
+            SET(j, x[j] > 0 ? dy[j] : a * dy[j]);
         break;
-    case NN_SOFTMAX:
-        /* dinp = y ⊙ (dout - <dout, y>) per row */
-        for (int i = 0; i < r->n; i++) {
-            size_t row = (size_t)i * o->out;
-            float dot = 0;
-            for (int j = 0; j < o->out; j++)
-                dot += dout[row + j] * out[row + j];
-            for (int j = 0; j < o->out; j++)
-                SET(row + j, out[row + j] * (dout[row + j] - dot));
-        }
+    case NN_SOFTMAX: {
+        /* dx = y ⊙ (dy - <dy, y>) */
+        float dot = 0;
+        for (int j = c0; j < c1; j++)
+            dot += dy[j] * y[j];
+        for (int j = c0; j < c1; j++)
+            SET(j, y[j] * (dy[j] - dot));
         break;
+    }
     default:
         break;
     }
 #undef SET
 }
 
-const struct op_kind op_act = {"activation", act_forward, act_backward};
+static void act_backward(const struct op *o, struct run *r, struct tile t)
+{
+    const int W = o->out;
+    float *dinp = r->dact[o->src];
+    if (!dinp)
+        return;
+    assert(o->act != NN_SOFTMAX || (t.c0 == 0 && t.c1 == W));
+    for (int i = t.r0; i < t.r1; i++) {
+        size_t row = (size_t)i * W;
+        act_back_row(o, r->act[o->src] + row, r->act[o->idx] + row, r->dact[o->idx] + row,
+                     dinp + row, t.c0, t.c1);
+    }
+}
+
+const struct op_kind op_act = {"activation", act_forward, act_backward, NULL};

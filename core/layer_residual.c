@@ -1,32 +1,36 @@
 /* layer_residual.c -- the end of a residual block: out = inp + skip, where inp is the
  * output of the block's layers and skip the block's input.
- * inp (n,W)  skip (n,W)  out (n,W). Backward passes dout to both. */
+ * inp (B,W)  skip (B,W)  out (B,W). Backward passes dout to both. Elementwise. */
 #include "nn_internal.h"
 
-NN_HOT static void add_forward(const struct op *o, struct run *r, const float *inp, float *out)
+NN_HOT static void add_forward(const struct op *o, struct run *r, struct tile t)
 {
-    const float *skip = r->act[o->skip] + (size_t)r->r0 * o->out;
-    for (size_t i = 0; i < (size_t)r->n * o->out; i++)
-        out[i] = inp[i] + skip[i];
+    const int W = o->out;
+    const float *inp = r->act[o->src], *skip = r->act[o->skip];
+    float *out = r->act[o->idx];
+    for (int i = t.r0; i < t.r1; i++)
+        for (int j = t.c0; j < t.c1; j++) {
+            size_t k = (size_t)i * W + j;
+            out[k] = inp[k] + skip[k];
+        }
 }
 
-NN_HOT static void pass(const float *dout, float *d, size_t N, int add)
+NN_HOT static void pass(const float *dout, float *d, int W, struct tile t, int add)
 {
     if (!d)
         return;
-    for (size_t i = 0; i < N; i++)
-        d[i] = add ? d[i] + dout[i] : dout[i];
+    for (int i = t.r0; i < t.r1; i++)
+        for (int j = t.c0; j < t.c1; j++) {
+            size_t k = (size_t)i * W + j;
+            d[k] = add ? d[k] + dout[k] : dout[k];
+        }
 }
 
-static void add_backward(const struct op *o, struct run *r, const float *inp, const float *out,
-                         const float *dout, float *dinp)
+static void add_backward(const struct op *o, struct run *r, struct tile t)
 {
-    (void)inp;
-    (void)out;
-    size_t N = (size_t)r->n * o->out;
-    float *dskip = r->dact[o->skip] ? r->dact[o->skip] + (size_t)r->r0 * o->out : NULL;
-    pass(dout, dinp, N, o->src_add);
-    pass(dout, dskip, N, o->skip_add);
+    const float *dout = r->dact[o->idx];
+    pass(dout, r->dact[o->src], o->out, t, o->src_add);
+    pass(dout, r->dact[o->skip], o->out, t, o->skip_add);
 }
 
-const struct op_kind op_add = {"residual", add_forward, add_backward};
+const struct op_kind op_add = {"residual", add_forward, add_backward, NULL};

@@ -25,6 +25,11 @@ static int push(struct flat *f, struct op o)
         f->cap = cap;
     }
     o.relu = -1;
+    o.idx = net->nops;
+    o.shape = o.id == OP_DENSE                         ? SHAPE_DENSE
+              : o.id == OP_BATCHNORM                   ? SHAPE_COLUMNS
+              : o.id == OP_ACT && o.act == NN_SOFTMAX  ? SHAPE_ROWS
+                                                       : SHAPE_ELEMENTWISE;
     if (o.id == OP_ACT && o.act == NN_RELU) {
         o.relu = net->nrelu++;
         o.pk = net->npeak;
@@ -85,7 +90,7 @@ static int flatten(struct flat *f, const struct nn_layer_spec *ls, int n, int *c
             o.scr = f->scr;
             f->scr += o.out;
             o.red = f->red;
-            f->red += 6 * (size_t)o.out;
+            f->red += 2 * (size_t)o.out;
             if ((*cur = push(f, o)) < 0)
                 return -1;
             break;
@@ -336,35 +341,13 @@ int nn_tensors(struct nn_net *net, struct nn_tensor *out, int max)
 
 /* ---- passes ---- */
 
-static const float *rows_of(const struct run *r, int b, int width)
+void net_forward_rows(struct run *r, int r0, int r1)
 {
-    return r->act[b] + (size_t)r->r0 * width;
-}
-
-void net_forward(struct run *r)
-{
-    const struct nn_net *net = r->net;
-    for (int i = 0; i < net->nops; i++) {
-        const struct op *o = &net->ops[i];
-        op_kinds[o->id]->forward(o, r, rows_of(r, o->src, o->in),
-                                r->act[i] + (size_t)r->r0 * o->out);
+    for (int i = 0; i < r->net->nops; i++) {
+        const struct op *o = &r->net->ops[i];
+        op_kinds[o->id]->forward(o, r, (struct tile){r0, r1, 0, o->out});
     }
 }
-
-void net_backward(struct run *r)
-{
-    const struct nn_net *net = r->net;
-    int top = net->fused ? net->nops - 2 : net->nops - 1;
-    for (int i = top; i >= 0; i--) {
-        const struct op *o = &net->ops[i];
-        float *dinp = r->dact[o->src] ? r->dact[o->src] + (size_t)r->r0 * o->in : NULL;
-        if (!o->np && !dinp && !(o->id == OP_ADD && r->dact[o->skip]))
-            continue;
-        op_kinds[o->id]->backward(o, r, rows_of(r, o->src, o->in), rows_of(r, i, o->out),
-                                 r->dact[i] + (size_t)r->r0 * o->out, dinp);
-    }
-}
-
 
 const struct op_kind *const op_kinds[OP_COUNT] = {
     [OP_DENSE] = &op_dense,

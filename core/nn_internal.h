@@ -1,19 +1,23 @@
 /* nn_internal.h -- what the engine's files share and the public header does not show.
  *
  * DESIGN. A spec tree is flattened into a list of ops ("struct op"), each a row of a
- * table of kinds (struct op_kind: a forward/backward pair in one layer_*.c file). A dense
+ * table of kinds (struct op_kind: forward and backward in one layer_*.c file). A dense
  * layer with an activation becomes two ops. A residual becomes its body's ops followed by
  * an "add" op that adds the residual's input back in. Op i writes buffer i; it reads
  * buffer `src` (and `skip` for the add), where buffer -1 is the network's input.
  *
- * The network owns flat buffers: params (every op's weights back to back), stats
- * (batchnorm running statistics) and the optimizer moments. A training run owns a
- * workspace: activations and their gradients for one batch, op scratch, and one gradient
- * buffer per thread. Threads split a batch by rows (data parallel); each runs every op on
- * its rows with single-threaded BLAS. Parameter gradients need the whole batch: a dense
- * layer's threads meet at a barrier, then each computes the gradient of its share of
- * the layer's output units over all rows (see layer_dense.c). A given thread count is
- * bit-reproducible.
+ * The network owns flat buffers: params (every op's weights back to back), grad (their
+ * gradient), stats (batchnorm running statistics) and the optimizer moments. A training
+ * run owns a workspace: activations and their gradients for one batch, and op scratch.
+ *
+ * A training step is a list of phases separated by barriers (see train.c). A phase is
+ * cut into tiles -- column chunks over all rows of the batch, or row chunks over all
+ * columns -- that the threads take from a shared counter, so a thread slowed down by
+ * the machine simply takes fewer. Every tile is computed the same way whichever thread
+ * takes it, so the results do not depend on the number of threads at all. Ops are
+ * grouped into phases by how far their outputs reach: an elementwise op joins any phase,
+ * a column-wise one (batchnorm) joins column tiles, a row-wise one (softmax) joins row
+ * tiles, and a dense layer, which needs all its input columns, starts a new phase.
  */
 #ifndef NN_INTERNAL_H
 #define NN_INTERNAL_H
@@ -32,16 +36,25 @@ struct run;
 #define NN_HOT
 #endif
 
-/* One row of the table of op kinds. Shapes: inp (n, o->in), out and dout (n, o->out),
- * where n = r->n rows of the batch, starting at row r->r0 of r->B. backward writes
- * or adds (o->src_add) into dinp, which is NULL when no gradient is needed there, and
- * writes parameter gradients at r->grad + o->p (see the ops' files for how the threads
- * share that work). */
+/* A tile: rows [r0, r1) x columns [c0, c1) of an op's output (forward) or of its input
+ * gradient (backward). */
+struct tile {
+    int r0, r1, c0, c1;
+};
+
+/* How far an op's output reaches: which tiles it can run on (see the DESIGN note). */
+enum op_shape { SHAPE_ELEMENTWISE, SHAPE_COLUMNS, SHAPE_ROWS, SHAPE_DENSE };
+
+/* One row of the table of op kinds. forward writes the tile of the op's output;
+ * backward writes or adds (o->src_add) the tile of its input gradient when that is
+ * needed (r->dact[o->src] not NULL), and parameter gradients that the tile's columns
+ * own; grad (dense only) writes the parameter gradients of output units [u0, u1) over
+ * the whole batch. Buffers are r->act[i] and r->dact[i], rows of the op's width. */
 struct op_kind {
     const char *name;
-    void (*forward)(const struct op *o, struct run *r, const float *inp, float *out);
-    void (*backward)(const struct op *o, struct run *r, const float *inp, const float *out,
-                     const float *dout, float *dinp);
+    void (*forward)(const struct op *o, struct run *r, struct tile t);
+    void (*backward)(const struct op *o, struct run *r, struct tile t);
+    void (*grad)(const struct op *o, struct run *r, int u0, int u1);
 };
 
 enum op_id { OP_DENSE, OP_ACT, OP_DROPOUT, OP_BATCHNORM, OP_ADD, OP_COUNT };
@@ -50,6 +63,8 @@ extern const struct op_kind *const op_kinds[OP_COUNT];    /* indexed by enum op_
 
 struct op {
     enum op_id id;
+    enum op_shape shape;
+    int idx;                  /* its own index: it writes buffer idx */
     int in, out;              /* widths */
     int src, skip;            /* buffers read; -1 is the network input */
     int src_add, skip_add;    /* backward adds into d(src)/d(skip) rather than writing */
@@ -58,10 +73,10 @@ struct op {
     size_t p, np;             /* parameters at params + p, np of them */
     size_t s;                 /* batchnorm running mean, var at stats + s */
     size_t scr;               /* per-row scratch offset (floats) in a run's scratch rows */
-    size_t red;               /* batchnorm: offset of its reductions in run->red */
+    size_t red;               /* batchnorm: offset of its batch mean, 1/std in run->red */
     int relu;                 /* index among relu activations, or -1 */
     size_t pk;                /* relu: offset of its units in run->peak */
-    int layer;                /* index of the spec layer it came from (pre-order) */
+    int layer;                /* index of the spec layer it came from */
 };
 
 struct nn_net {
@@ -80,7 +95,7 @@ struct nn_net {
     size_t npeak;             /* units of all relu activations */
     const char **train_where, **relu_where;
     size_t scr_row;           /* scratch floats per batch row */
-    size_t nred;              /* reduction doubles per thread */
+    size_t nred;              /* batchnorm statistics (doubles) of a run */
     /* training state, kept by nn_save */
     int epochs_done;
     int opt_type;             /* -1 before any training */
@@ -88,21 +103,19 @@ struct nn_net {
     float *m, *v;             /* optimizer moments (nparams each) or NULL */
 };
 
-/* The state one thread needs to run ops over its rows of a batch. */
+/* What a thread needs to run ops on tiles of a batch of B rows. */
 struct run {
     const struct nn_net *net;
     const float *params;
-    float *stats;             /* running statistics; written by thread 0 in training */
-    float *grad;              /* the parameters' gradient (net->grad), shared */
+    float *stats;             /* running statistics (updated in training) */
+    float *grad;              /* the parameters' gradient (net->grad) */
     float *const *act;        /* act[i]: buffer i, B rows; act[-1] is the input batch */
     float *const *dact;       /* gradients of the buffers, same shapes (entries may be NULL) */
     float *scr;               /* scratch rows: B * net->scr_row floats */
-    double *red;              /* reductions: nt * net->nred doubles, thread-major */
+    double *red;              /* batchnorm batch statistics: net->nred doubles */
     float *peak;              /* this thread's max output per relu unit (training) */
-    struct nn_pool *pool;
-    int tid, nt;
     int training;
-    int r0, n, B;             /* this thread's rows [r0, r0+n) of a batch of B */
+    int B;                    /* rows in the batch */
     uint64_t key;             /* dropout key of this step */
 };
 
@@ -118,25 +131,24 @@ int spec_copy(struct nn_net *net, const struct nn_spec *spec);
 /* net.c: builds ops and buffers; rng NULL leaves the weights zero. */
 struct nn_net *net_build(const struct nn_spec *spec, size_t max_params, struct nn_rng *rng,
                          struct nn_error *err);
-/* Runs ops forward over rows [r->r0, r->r0 + r->n); input at r->act[-1]. */
-void net_forward(struct run *r);
-/* Runs ops backward from the gradient at the loss buffer; input gradient when
- * r->dact[-1] is not NULL. */
-void net_backward(struct run *r);
+/* Runs every op forward (inference or training) on rows [r0, r1), all columns: only
+ * for ops whose training forward is row-local, or in inference. */
+void net_forward_rows(struct run *r, int r0, int r1);
 /* Buffer whose gradient the loss writes (the last op, or its input when fused). */
 int net_loss_buffer(const struct nn_net *net);
 /* Which buffers need a gradient: need[b + 1] for b in -1 .. nops-1. */
 void net_need_grad(const struct nn_net *net, int want_dx, unsigned char *need);
 
-/* Test hook: one training-mode forward and backward over x, y (rows <= 4096) with
- * dropout key `key`, single-threaded. Leaves the summed gradient in net->grad (allocated
- * on first use) and the input gradient in dx when not NULL. Returns the mean loss. */
+/* Test hook: one training-mode forward and backward over x, y with dropout key `key`,
+ * single-threaded. Leaves the gradient in net->grad (allocated on first use) and the
+ * input gradient in dx when not NULL. Returns the mean loss. */
 double net_loss_grad(struct nn_net *net, const float *x, const float *y, int ycols, int rows,
                      uint64_t key, float *dx);
 
-/* loss.c: the loss over rows [r0, r0+n) of out (B rows in all, K wide). Writes the
- * gradient (scaled for the mean over the B rows) into dlogits (rows of the loss buffer),
- * and adds the rows' metric sums into msum[NN_METRIC_COUNT]. Returns the loss sum. */
+/* loss.c: the loss over n rows of out (K wide), of a batch of B rows; z is the same rows
+ * of the loss buffer (the logits when fused). Writes the gradient (scaled for the mean
+ * over the B rows) into dz when not NULL, and adds the rows' metric sums into
+ * msum[NN_METRIC_COUNT] when not NULL. Returns the rows' loss sum. */
 double loss_rows(const struct nn_net *net, const float *z, const float *out, const float *y,
                  int ycols, int n, int B, float *dz, double *msum);
 /* Metric sums only (inference), same conventions. */
@@ -147,12 +159,23 @@ void metric_finish(const struct nn_net *net, int rows, const double *msum, doubl
 /* Checks that labels fit the loss; -1 with err naming the row otherwise. */
 int loss_check_labels(const struct nn_net *net, const struct nn_data *d, struct nn_error *err);
 
-/* optim.c. Each call covers parameters [lo, hi) only, so threads can share the work;
- * when sq is not NULL, sq[j] gets the squared gradient norm of trainable op j over that
- * range. t is the 1-based step number; scale multiplies the gradient (clipping). */
-void optim_sumsq(const struct nn_net *net, size_t lo, size_t hi, double *sq);
-void optim_apply(struct nn_net *net, const struct nn_optimizer *o, size_t lo, size_t hi,
-                 float scale, uint64_t t, double *sq);
+/* optim.c. The optimizer works on chunks of the parameter buffer, each inside one
+ * trainable op and either all decayed (a dense kernel) or not, so that any thread can
+ * take any chunk. */
+struct ochunk {
+    size_t a, b;              /* parameters [a, b) */
+    int train;                /* index of the trainable op */
+    int decay;                /* L2 weight decay applies */
+};
+#define OPT_CHUNK 16384
+/* Fills up to max chunks and returns how many there are in all. */
+int optim_chunks(const struct nn_net *net, struct ochunk *out, int max);
+/* Σ g² over a chunk. */
+double optim_sumsq(const struct nn_net *net, const struct ochunk *c);
+/* One optimizer step over a chunk; t is the 1-based step number, scale multiplies the
+ * gradient (clipping). */
+void optim_apply(struct nn_net *net, const struct nn_optimizer *o, const struct ochunk *c,
+                 float scale, uint64_t t);
 /* Checks the optimizer's settings and allocates its state (net->grad, moments). */
 int optim_prepare(struct nn_net *net, const struct nn_optimizer *o, struct nn_error *err);
 
@@ -163,6 +186,14 @@ typedef void (*pool_fn)(void *arg, int tid);
 void pool_run(struct nn_pool *pool, pool_fn fn, void *arg);
 /* Waits until every thread of the pool has reached it (inside a pool_run). */
 void pool_barrier(struct nn_pool *pool, int tid);
+/* Hands out the task numbers 0 .. n-1 of a phase to whichever thread asks first; -1
+ * when there are none left. Every thread of the pool calls it until it gets -1, with
+ * its own struct grab, zeroed before the first phase. */
+struct grab {
+    uint64_t base;
+    int next;
+};
+int pool_grab(struct nn_pool *pool, struct grab *g, int n);
 void blas_single_thread(void);
 
 /* blas.c: C (M,N) = alpha * op(A) · op(B) + beta * C, row-major, through OpenBLAS. */

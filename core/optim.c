@@ -8,23 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHUNK 4096
-
-/* Runs the body over each trainable op j's part of [lo, hi): [a, b), of which [a, dk) is decayed. */
-#define FOR_SEGMENTS(net, lo, hi, ...)                                                      \
-    for (int i_ = 0, j = 0; i_ < (net)->nops; i_++) {                                       \
-        const struct op *o_ = &(net)->ops[i_];                                              \
-        if (!o_->np)                                                                        \
-            continue;                                                                       \
-        size_t a = o_->p > (lo) ? o_->p : (lo), b = o_->p + o_->np < (hi) ? o_->p + o_->np : (hi); \
-        size_t dk = o_->id == OP_DENSE ? o_->p + (size_t)o_->in * o_->out : o_->p;          \
-        dk = dk < a ? a : dk > b ? b : dk;                                                  \
-        if (a < b) {                                                                        \
-            __VA_ARGS__                                                                     \
-        }                                                                                   \
-        j++;                                                                                \
-    }
-
 typedef float v16sf __attribute__((vector_size(64)));
 
 /* Σ g[k]² over [a, b), sixteen lanes at a time. */
@@ -45,12 +28,31 @@ NN_HOT static double sumsq(const float *g, size_t a, size_t b)
     return s;
 }
 
-void optim_sumsq(const struct nn_net *net, size_t lo, size_t hi, double *sq)
+int optim_chunks(const struct nn_net *net, struct ochunk *out, int max)
 {
-    FOR_SEGMENTS(net, lo, hi, {
-        sq[j] += sumsq(net->grad, a, b);
-        (void)dk;
-    })
+    int n = 0;
+    for (int i = 0, j = 0; i < net->nops; i++) {
+        const struct op *o = &net->ops[i];
+        if (!o->np)
+            continue;
+        /* a dense kernel is decayed, its bias and batchnorm's gamma and beta are not */
+        size_t kernel = o->id == OP_DENSE ? (size_t)o->in * o->out : 0;
+        for (size_t a = o->p; a < o->p + o->np;) {
+            size_t end = a < o->p + kernel ? o->p + kernel : o->p + o->np;
+            size_t b = end - a > OPT_CHUNK ? a + OPT_CHUNK : end;
+            if (n < max)
+                out[n] = (struct ochunk){a, b, j, a < o->p + kernel};
+            n++;
+            a = b;
+        }
+        j++;
+    }
+    return n;
+}
+
+double optim_sumsq(const struct nn_net *net, const struct ochunk *c)
+{
+    return sumsq(net->grad, c->a, c->b);
 }
 
 NN_HOT static void sgd(struct nn_net *net, const struct nn_optimizer *o, size_t a, size_t b,
@@ -92,24 +94,14 @@ NN_HOT static void adam(struct nn_net *net, const struct nn_optimizer *o, size_t
     }
 }
 
-/* A cache-sized chunk at a time: the norm pass brings the gradient into L1 for the update. */
-void optim_apply(struct nn_net *net, const struct nn_optimizer *o, size_t lo, size_t hi,
-                 float scale, uint64_t t, double *sq)
+void optim_apply(struct nn_net *net, const struct nn_optimizer *o, const struct ochunk *c,
+                 float scale, uint64_t t)
 {
-    for (size_t c0 = lo; c0 < hi; c0 += CHUNK) {
-        size_t c1 = c0 + CHUNK < hi ? c0 + CHUNK : hi;
-        FOR_SEGMENTS(net, c0, c1, {
-            if (sq)
-                sq[j] += sumsq(net->grad, a, b);
-            if (o->type == NN_ADAM) {
-                adam(net, o, a, dk, o->weight_decay, scale, t);
-                adam(net, o, dk, b, 0, scale, t);
-            } else {
-                sgd(net, o, a, dk, o->weight_decay, scale);
-                sgd(net, o, dk, b, 0, scale);
-            }
-        })
-    }
+    float wd = c->decay ? o->weight_decay : 0;
+    if (o->type == NN_ADAM)
+        adam(net, o, c->a, c->b, wd, scale, t);
+    else
+        sgd(net, o, c->a, c->b, wd, scale);
 }
 
 /* x outside [lo, hi) */

@@ -28,6 +28,7 @@ struct nn_pool {
     _Atomic int arrived;          /* barrier: threads arrived in this phase */
     _Atomic int phase;            /* barrier: flips when all have arrived */
     int *sense;                   /* each thread's expected phase */
+    _Atomic uint64_t ticket;      /* pool_grab's counter */
     struct worker { struct nn_pool *p; int tid; } *w;
 };
 
@@ -74,6 +75,24 @@ void pool_barrier(struct nn_pool *p, int tid)
     }
 }
 
+int pool_grab(struct nn_pool *p, struct grab *g, int n)
+{
+    int t;
+    if (!p || p->n == 1) {
+        t = g->next++;
+    } else {
+        /* in a phase of n tasks every thread draws until it gets one past the end, so
+         * the counter moves by exactly n + threads: each thread knows where the next
+         * phase starts without asking the others */
+        t = (int)(atomic_fetch_add_explicit(&p->ticket, 1, memory_order_relaxed) - g->base);
+    }
+    if (t < n)
+        return t;
+    g->base += (uint64_t)n + (p ? p->n : 1);
+    g->next = 0;
+    return -1;
+}
+
 static void *worker(void *arg)
 {
     struct nn_pool *p = ((struct worker *)arg)->p;
@@ -96,6 +115,7 @@ void pool_run(struct nn_pool *p, pool_fn fn, void *arg)
     }
     p->fn = fn;
     p->arg = arg;
+    atomic_store_explicit(&p->ticket, 0, memory_order_relaxed);   /* every grab starts at 0 */
     atomic_fetch_add_explicit(&p->gen, 1, memory_order_release);
     futex_wake(&p->gen);
     fn(arg, 0);

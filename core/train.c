@@ -1,14 +1,16 @@
 /* train.c -- the training loop, batched prediction and evaluation.
  *
- * DESIGN. nn_train runs one pool job per epoch. Every thread takes its share of the rows
- * of each batch (gathered through the epoch's permutation) and runs forward, loss and
- * backward on them (layers with parameters share out their gradient work among the
- * threads, see nn_internal.h), and meets the others at a barrier; then each thread
- * applies the optimizer to its slice of the parameters, and a second barrier ends the
- * step. Thread 0 (the caller) also does
- * the bookkeeping: it draws the next dropout key, checks the cancel flag and calls the
- * progress callback between the two barriers. Everything the steps touch is allocated
- * before the first epoch; nothing is allocated inside a step.
+ * DESIGN. nn_train runs one pool job per epoch; inside it every thread runs every step.
+ * A step is a plan of phases (plan_build): gather the batch's rows, the forward phases,
+ * the last ending with the loss, the backward phases, then the optimizer (a gradient-norm
+ * phase first when clipping). Each phase is cut into tasks -- tiles of ops, weight
+ * gradients of a block of units, optimizer chunks -- that threads take from the pool's
+ * counter until none are left, then meet at a barrier. Partial sums (the loss, metrics,
+ * gradient norms) are kept per tile or chunk and added up in their order, so the results
+ * do not depend on which thread did what, nor on the number of threads. Thread 0 also
+ * keeps the books at the start of each update phase: the epoch's sums, the progress
+ * callback, the cancel flag and the next dropout key. Everything a step touches is
+ * allocated before the first epoch; nothing is allocated inside a step.
  */
 #include "nn_internal.h"
 
@@ -18,6 +20,9 @@
 #include <time.h>
 
 #define PREDICT_CHUNK 256
+#define ROW_TILE 32               /* rows per tile of a row phase */
+#define COL_TILE 64               /* columns per tile of a column phase */
+#define UNIT_TILE 64              /* output units per weight-gradient task */
 
 static double now(void)
 {
@@ -26,77 +31,189 @@ static double now(void)
     return t.tv_sec + t.tv_nsec * 1e-9;
 }
 
+static int cdiv(int a, int b) { return (a + b - 1) / b; }
+
+/* ---- the plan of a step: phases ---- */
+
+enum phase_kind { PH_GATHER, PH_FORWARD, PH_BACKWARD, PH_NORM, PH_UPDATE };
+
+struct phase {
+    enum phase_kind kind;
+    int rows;                 /* tiles are row chunks (else column chunks over all rows) */
+    int width;                /* columns tiled by a column phase */
+    int lo, hi;               /* ops lo..hi, run upwards forward and downwards backward */
+    int tiles;                /* backward: tiles to run besides weight gradients */
+    int grad_op;              /* backward: dense op whose weight gradient it computes, or -1 */
+    int loss;                 /* forward: the loss ends each row tile */
+};
+
+struct plan {
+    struct phase *ph;
+    int n;
+    struct ochunk *oc;        /* optimizer chunks */
+    int noc;
+    unsigned char *need;      /* need[b + 1]: buffer b has a gradient */
+};
+
+/* Can op o join phase p (see the DESIGN note in nn_internal.h)? */
+static int joins(const struct op *o, const struct phase *p)
+{
+    return p && (o->shape == SHAPE_ELEMENTWISE || (o->shape == SHAPE_COLUMNS && !p->rows) ||
+                 (o->shape == SHAPE_ROWS && p->rows));
+}
+
+static int runs_backward(const struct op *o, const unsigned char *need)
+{
+    return o->np || need[o->src + 1] || (o->id == OP_ADD && need[o->skip + 1]);
+}
+
+static void plan_free(struct plan *p)
+{
+    free(p->ph);
+    free(p->oc);
+    free(p->need);
+}
+
+/* Cuts a step into phases: gather, forward (the last ends with the loss), backward,
+ * then the gradient norm (with clipping) and the update. */
+static int plan_build(const struct nn_net *net, int want_dx, struct plan *p)
+{
+    *p = (struct plan){0};
+    p->ph = calloc(2 * (size_t)net->nops + 5, sizeof *p->ph);
+    p->need = malloc(net->nops + 1);
+    p->noc = optim_chunks(net, NULL, 0);
+    p->oc = calloc(p->noc + 1, sizeof *p->oc);
+    if (!p->ph || !p->need || !p->oc)
+        return -1;
+    optim_chunks(net, p->oc, p->noc);
+    net_need_grad(net, want_dx, p->need);
+    p->ph[p->n++] = (struct phase){.kind = PH_GATHER, .rows = 1, .grad_op = -1};
+    struct phase *cur = NULL;
+    for (int i = 0; i < net->nops; i++) {
+        const struct op *o = &net->ops[i];
+        if (o->shape != SHAPE_DENSE && joins(o, cur)) {
+            cur->hi = i;
+            continue;
+        }
+        cur = &p->ph[p->n++];
+        *cur = (struct phase){.kind = PH_FORWARD, .rows = o->shape == SHAPE_ROWS,
+                              .width = o->out, .lo = i, .hi = i, .grad_op = -1};
+    }
+    if (!cur->rows) {   /* the loss works on rows */
+        cur = &p->ph[p->n++];
+        *cur = (struct phase){.kind = PH_FORWARD, .rows = 1, .lo = net->nops,
+                              .hi = net->nops - 1, .grad_op = -1};
+    }
+    cur->loss = 1;
+    cur = NULL;
+    for (int i = net->fused ? net->nops - 2 : net->nops - 1; i >= 0; i--) {
+        const struct op *o = &net->ops[i];
+        if (!runs_backward(o, p->need))
+            continue;
+        if (o->shape != SHAPE_DENSE && joins(o, cur) && cur->tiles) {
+            cur->lo = i;
+            continue;
+        }
+        int dense = o->shape == SHAPE_DENSE;
+        cur = &p->ph[p->n++];
+        *cur = (struct phase){.kind = PH_BACKWARD, .rows = o->shape == SHAPE_ROWS,
+                              .width = dense ? o->in : o->out, .lo = i, .hi = i,
+                              .grad_op = dense ? i : -1, .tiles = !dense || p->need[o->src + 1]};
+    }
+    p->ph[p->n++] = (struct phase){.kind = PH_NORM, .grad_op = -1};
+    p->ph[p->n++] = (struct phase){.kind = PH_UPDATE, .grad_op = -1};
+    return 0;
+}
+
+/* Tiles of a phase over a batch of B rows, before its weight-gradient tasks. */
+static int phase_tiles(const struct phase *ph, const struct plan *p, int B)
+{
+    switch (ph->kind) {
+    case PH_NORM:
+    case PH_UPDATE:
+        return p->noc;
+    case PH_BACKWARD:
+        if (!ph->tiles)
+            return 0;
+        break;
+    default:
+        break;
+    }
+    return ph->rows ? cdiv(B, ROW_TILE) : cdiv(ph->width, COL_TILE);
+}
+
+static int phase_tasks(const struct nn_net *net, const struct phase *ph, const struct plan *p,
+                       int B)
+{
+    int n = phase_tiles(ph, p, B);
+    return ph->grad_op >= 0 ? n + cdiv(net->ops[ph->grad_op].out, UNIT_TILE) : n;
+}
+
 /* ---- the workspace of a training run ---- */
 
 struct ws {
-    int B, nt;
-    size_t ps;                /* doubles per thread in part */
+    int B, ycols, nt;
     float **act, **dact;      /* nops + 1 entries; [0] is the input batch */
     float *scr;
     double *red;
     float **peak;             /* per thread, net->npeak floats */
-    double *part;             /* per thread: [batch loss, epoch loss, metric sums, sq norms] */
+    double *lossc;            /* per row tile: loss sum */
+    double *msumc;            /* per row tile: metric sums */
+    double *sqc;              /* per optimizer chunk: Σ g² */
     float *yb;
     char *mem;
 };
 
-#define P_BATCH 0
-#define P_LOSS 1
-#define P_METRIC 2
-#define P_SQ (2 + NN_METRIC_COUNT)
-
 static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
 
-/* Allocates everything a training run over batches of B rows needs, in one block. */
-static struct ws *ws_new(const struct nn_net *net, int B, int nt, int ycols, int want_dx)
+/* Allocates everything steps over batches of up to B rows need, in one block. */
+static struct ws *ws_new(const struct nn_net *net, const struct plan *p, int B, int nt,
+                         int ycols)
 {
-    int nb = net->nops + 1;
-    unsigned char *need = malloc(nb);
+    int nb = net->nops + 1, nrt = cdiv(B, ROW_TILE);
     struct ws *w = calloc(1, sizeof *w);
-    if (!need || !w)
-        goto fail;
-    net_need_grad(net, want_dx, need);
+    if (!w)
+        return NULL;
     w->B = B;
+    w->ycols = ycols;
     w->nt = nt;
-    w->ps = (P_SQ + net->ntrain + 7) & ~(size_t)7;
-    size_t bytes = 4 * align64(nb * sizeof(float *)) + align64(nt * sizeof(float *));
+    size_t bytes = 2 * align64(nb * sizeof(float *)) + align64(nt * sizeof(float *));
     for (int b = 0; b < nb; b++) {
         size_t width = b == 0 ? (size_t)net->spec.inputs : (size_t)net->ops[b - 1].out;
-        bytes += align64((size_t)B * width * sizeof(float)) * (need[b] ? 2 : 1);
+        bytes += align64((size_t)B * width * sizeof(float)) * (p->need[b] ? 2 : 1);
     }
     bytes += align64((size_t)B * net->scr_row * sizeof(float));
-    bytes += align64(nt * net->nred * sizeof(double));
+    bytes += align64(net->nred * sizeof(double));
     bytes += nt * align64(net->npeak * sizeof(float));
-    bytes += align64(nt * w->ps * sizeof(double));
+    bytes += align64(nrt * sizeof(double)) + align64(nrt * NN_METRIC_COUNT * sizeof(double));
+    bytes += align64(p->noc * sizeof(double));
     bytes += align64((size_t)B * ycols * sizeof(float));
-    if (!(w->mem = aligned_alloc(64, align64(bytes))))
-        goto fail;
+    if (!(w->mem = aligned_alloc(64, align64(bytes)))) {
+        free(w);
+        return NULL;
+    }
     memset(w->mem, 0, align64(bytes));
-    char *p = w->mem;
-#define CARVE(ptr, n) (ptr = (void *)p, p += align64(n))
+    char *m = w->mem;
+#define CARVE(ptr, n) (ptr = (void *)m, m += align64(n))
     CARVE(w->act, nb * sizeof(float *));
     CARVE(w->dact, nb * sizeof(float *));
-    p += 2 * align64(nb * sizeof(float *));
     CARVE(w->peak, nt * sizeof(float *));
     for (int b = 0; b < nb; b++) {
         size_t width = b == 0 ? (size_t)net->spec.inputs : (size_t)net->ops[b - 1].out;
         CARVE(w->act[b], (size_t)B * width * sizeof(float));
-        if (need[b])
+        if (p->need[b])
             CARVE(w->dact[b], (size_t)B * width * sizeof(float));
     }
     CARVE(w->scr, (size_t)B * net->scr_row * sizeof(float));
-    CARVE(w->red, nt * net->nred * sizeof(double));
+    CARVE(w->red, net->nred * sizeof(double));
     for (int t = 0; t < nt; t++)
         CARVE(w->peak[t], net->npeak * sizeof(float));
-    CARVE(w->part, nt * w->ps * sizeof(double));
+    CARVE(w->lossc, nrt * sizeof(double));
+    CARVE(w->msumc, nrt * NN_METRIC_COUNT * sizeof(double));
+    CARVE(w->sqc, p->noc * sizeof(double));
     CARVE(w->yb, (size_t)B * ycols * sizeof(float));
 #undef CARVE
-    free(need);
     return w;
-fail:
-    free(need);
-    free(w);
-    return NULL;
 }
 
 static void ws_free(struct ws *w)
@@ -107,27 +224,139 @@ static void ws_free(struct ws *w)
     }
 }
 
-static struct run run_of(struct nn_net *net, struct ws *w, struct nn_pool *pool, int tid)
+/* ---- one step ---- */
+
+struct step {
+    struct nn_net *net;
+    struct nn_pool *pool;
+    const struct plan *plan;
+    struct ws *w;
+    const struct nn_data *d;  /* rows come from d through perm (NULL: in order) */
+    const int *perm;
+    size_t first;             /* index in perm of the batch's first row */
+    int B;                    /* rows in this batch */
+    uint64_t key;
+    const struct nn_optimizer *opt;  /* NULL: no update */
+    float clip;
+    uint64_t t;               /* 1-based optimizer step */
+    void (*bookkeeping)(void *ctx);  /* thread 0, at the start of the update phase */
+    void *ctx;
+};
+
+static void run_task(struct step *s, struct run *r, const struct phase *ph, int t, float scale)
 {
-    return (struct run){.net = net, .params = net->params, .stats = net->stats,
-                        .grad = net->grad, .act = w->act + 1, .dact = w->dact + 1,
-                        .scr = w->scr, .red = w->red, .peak = w->peak[tid], .pool = pool,
-                        .tid = tid, .nt = w->nt, .training = 1};
+    const struct nn_net *net = s->net;
+    struct ws *w = s->w;
+    const int B = s->B, ntiles = phase_tiles(ph, s->plan, B);
+    struct tile tl = {0, B, 0, 0};
+    if (ph->rows) {
+        tl.r0 = t * ROW_TILE;
+        tl.r1 = tl.r0 + ROW_TILE < B ? tl.r0 + ROW_TILE : B;
+    } else {
+        tl.c0 = t * COL_TILE;
+        tl.c1 = tl.c0 + COL_TILE < ph->width ? tl.c0 + COL_TILE : ph->width;
+    }
+    switch (ph->kind) {
+    case PH_GATHER: {
+        const struct nn_data *d = s->d;
+        for (int i = tl.r0; i < tl.r1; i++) {
+            size_t src = s->perm ? (size_t)s->perm[s->first + i] : s->first + i;
+            memcpy(w->act[0] + (size_t)i * d->cols, d->x + src * d->cols,
+                   d->cols * sizeof(float));
+            memcpy(w->yb + (size_t)i * d->ycols, d->y + src * d->ycols,
+                   d->ycols * sizeof(float));
+        }
+        break;
+    }
+    case PH_FORWARD:
+        for (int i = ph->lo; i <= ph->hi; i++) {
+            const struct op *o = &net->ops[i];
+            struct tile ot = tl;
+            if (ph->rows)
+                ot.c1 = o->out;
+            op_kinds[o->id]->forward(o, r, ot);
+        }
+        if (ph->loss) {
+            const int K = nn_outputs(net), lb = net_loss_buffer(net);
+            size_t at = (size_t)tl.r0 * K;
+            float *dz = r->dact[lb] ? r->dact[lb] + at : NULL;   /* NULL: nothing to learn */
+            double *ms = w->msumc + (size_t)t * NN_METRIC_COUNT;
+            for (int m = 0; m < NN_METRIC_COUNT; m++)
+                ms[m] = 0;
+            w->lossc[t] = loss_rows(net, r->act[lb] + at, r->act[net->nops - 1] + at,
+                                    w->yb + (size_t)tl.r0 * w->ycols, w->ycols, tl.r1 - tl.r0,
+                                    B, dz, ms);
+        }
+        break;
+    case PH_BACKWARD:
+        if (t >= ntiles) {
+            const struct op *o = &net->ops[ph->grad_op];
+            int u0 = (t - ntiles) * UNIT_TILE;
+            op_kinds[o->id]->grad(o, r, u0, u0 + UNIT_TILE < o->out ? u0 + UNIT_TILE : o->out);
+            break;
+        }
+        for (int i = ph->hi; i >= ph->lo; i--) {
+            const struct op *o = &net->ops[i];
+            struct tile ot = tl;
+            if (ph->rows)
+                ot.c1 = o->out;
+            if (runs_backward(o, s->plan->need))
+                op_kinds[o->id]->backward(o, r, ot);
+        }
+        break;
+    case PH_NORM:
+        w->sqc[t] = optim_sumsq(net, &s->plan->oc[t]);
+        break;
+    case PH_UPDATE:
+        if (!(s->clip > 0))
+            w->sqc[t] = optim_sumsq(net, &s->plan->oc[t]);
+        optim_apply(s->net, s->opt, &s->plan->oc[t], scale, s->t);
+        break;
+    }
 }
 
-/* Forward, loss and backward over this thread's rows of a batch already in w->act[0]
- * and w->yb; returns the rows' loss sum and adds their metric sums into msum. */
-static double step_rows(struct run *r, struct ws *w, int ycols, double *msum)
+/* Runs a step's phases on this thread: forward, loss, backward, and, when s->opt is set,
+ * the optimizer. Returns the batch's loss sum, the same on every thread; when it is not
+ * finite the step stops before the optimizer. */
+static double run_step(struct step *s, int tid, struct grab *g)
 {
-    const struct nn_net *net = r->net;
-    const int K = nn_outputs(net), lb = net_loss_buffer(net);
-    size_t at = (size_t)r->r0 * K;
-    net_forward(r);
-    float *dz = r->dact[lb] ? r->dact[lb] + at : NULL;   /* NULL: nothing to learn */
-    double l = loss_rows(net, r->act[lb] + at, r->act[net->nops - 1] + at,
-                         w->yb + (size_t)r->r0 * ycols, ycols, r->n, r->B, dz, msum);
-    net_backward(r);
-    return l;
+    const struct plan *p = s->plan;
+    struct ws *w = s->w;
+    struct run r = {.net = s->net, .params = s->net->params, .stats = s->net->stats,
+                    .grad = s->net->grad, .act = w->act + 1, .dact = w->dact + 1, .scr = w->scr,
+                    .red = w->red, .peak = w->peak[tid], .training = 1, .B = s->B,
+                    .key = s->key};
+    double loss = NAN;
+    float scale = 1;
+    for (int k = 0; k < p->n; k++) {
+        const struct phase *ph = &p->ph[k];
+        if (ph->kind == PH_NORM && !(s->opt && s->clip > 0))
+            continue;
+        if (ph->kind == PH_UPDATE) {
+            if (!s->opt)
+                break;
+            if (tid == 0 && s->bookkeeping)
+                s->bookkeeping(s->ctx);
+            if (s->clip > 0) {   /* every thread adds the chunks up in the same order */
+                double sq = 0;
+                for (int c = 0; c < p->noc; c++)
+                    sq += w->sqc[c];
+                scale = sqrt(sq) > s->clip ? (float)(s->clip / sqrt(sq)) : 1.0f;
+            }
+        }
+        int n = phase_tasks(s->net, ph, p, s->B), t;
+        while ((t = pool_grab(s->pool, g, n)) >= 0)
+            run_task(s, &r, ph, t, scale);
+        pool_barrier(s->pool, tid);
+        if (ph->loss) {
+            loss = 0;
+            for (int c = 0; c < cdiv(s->B, ROW_TILE); c++)
+                loss += w->lossc[c];
+            if (!isfinite(loss))
+                break;
+        }
+    }
+    return loss;
 }
 
 /* ---- training ---- */
@@ -138,9 +367,9 @@ struct tjob {
     const struct nn_data *d;
     const struct nn_train_opts *o;
     struct nn_rng *rng;
+    const struct plan *plan;
     struct ws *w;
     const int *perm;
-    size_t *lo;               /* thread t updates parameters [lo[t], lo[t+1]) */
     int nb;                   /* batches per epoch */
     int epoch;
     uint64_t step0;
@@ -151,6 +380,7 @@ struct tjob {
     int done;                 /* batches done this epoch */
     int nan_batch;            /* 1-based batch whose loss was not finite, or 0 */
     double nan_loss;
+    double loss, msum[NN_METRIC_COUNT];  /* sums over the epoch's rows so far */
     double *normsum;          /* per trainable op: Σ over steps of ‖g‖ */
     float *gn;                /* report arrays: grad norms, then dead fractions */
 };
@@ -160,14 +390,8 @@ static void report_fill(const struct tjob *j, struct nn_report *rep, double *met
 {
     const struct nn_net *net = j->net;
     const struct ws *w = j->w;
-    double loss = 0, msum[NN_METRIC_COUNT] = {0};
     int rows = j->done == j->nb ? j->d->rows : j->done * j->o->batch_size;
-    for (int t = 0; t < w->nt; t++) {
-        loss += w->part[t * w->ps + P_LOSS];
-        for (int m = 0; m < NN_METRIC_COUNT; m++)
-            msum[m] += w->part[t * w->ps + P_METRIC + m];
-    }
-    metric_finish(net, rows, msum, metric);
+    metric_finish(net, rows, j->msum, metric);
     for (int k = 0; k < net->ntrain; k++)
         gn[k] = j->done ? (float)(j->normsum[k] / j->done) : 0;
     for (int i = 0; i < net->nops; i++) {
@@ -185,7 +409,7 @@ static void report_fill(const struct tjob *j, struct nn_report *rep, double *met
     }
     *rep = (struct nn_report){
         .epoch = j->epoch + 1, .epochs = j->o->epochs, .batch = j->done, .batches = j->nb,
-        .loss = rows ? loss / rows : NAN, .val_loss = NAN, .metrics = net->spec.metrics,
+        .loss = rows ? j->loss / rows : NAN, .val_loss = NAN, .metrics = net->spec.metrics,
         .ngrad = net->ntrain, .grad_norm = gn, .grad_where = net->train_where,
         .ndead = net->nrelu, .dead = dead, .dead_where = net->relu_where,
         .seconds = now() - j->t0};
@@ -195,11 +419,20 @@ static void report_fill(const struct tjob *j, struct nn_report *rep, double *met
     }
 }
 
-/* Thread 0, between a step's two barriers: the progress callback, the cancel flag (after
- * the callback, which may set it), and the next step's dropout key. */
-static void progress(struct tjob *j)
+/* Thread 0, at the start of a step's update phase: the step's loss and metrics into the
+ * epoch's sums, the progress callback, the cancel flag (after the callback, which may set
+ * it), and the next step's dropout key. */
+static void bookkeeping(void *arg)
 {
+    struct tjob *j = arg;
     const struct nn_train_opts *o = j->o;
+    const struct ws *w = j->w;
+    for (int c = 0; c < cdiv(w->B, ROW_TILE); c++) {
+        j->loss += w->lossc[c];
+        for (int m = 0; m < NN_METRIC_COUNT; m++)
+            j->msum[m] += w->msumc[(size_t)c * NN_METRIC_COUNT + m];
+    }
+    j->done++;
     if (o->on_progress && o->progress_every > 0 && j->done % o->progress_every == 0 &&
         j->done < j->nb) {
         struct nn_report rep;
@@ -213,71 +446,40 @@ static void progress(struct tjob *j)
     j->key = nn_rng_next(j->rng);
 }
 
+/* Thread 0, after a step: the per-layer gradient norms of the step. */
+static void add_norms(struct tjob *j)
+{
+    const struct plan *p = j->plan;
+    for (int k = 0, c = 0; k < j->net->ntrain; k++) {
+        double s = 0;
+        for (; c < p->noc && p->oc[c].train == k; c++)
+            s += j->w->sqc[c];
+        j->normsum[k] += sqrt(s);
+    }
+}
+
 static void epoch_worker(void *arg, int tid)
 {
     struct tjob *j = arg;
-    struct nn_net *net = j->net;
-    struct ws *w = j->w;
-    const struct nn_data *d = j->d;
     const struct nn_train_opts *o = j->o;
-    const int nt = w->nt, B = o->batch_size;
-    double *part = w->part + (size_t)tid * w->ps, *sq = part + P_SQ;
+    struct grab g = {0};
     for (int b = 0; b < j->nb; b++) {
-        int Bb = d->rows - b * B < B ? d->rows - b * B : B;
-        struct run r = run_of(net, w, j->pool, tid);
-        r.B = Bb;
-        r.r0 = (int)((long)Bb * tid / nt);
-        r.n = (int)((long)Bb * (tid + 1) / nt) - r.r0;
-        r.key = j->key;
-        for (int i = r.r0; i < r.r0 + r.n; i++) {
-            size_t src = (size_t)j->perm[(size_t)b * B + i];
-            memcpy(w->act[0] + (size_t)i * d->cols, d->x + src * d->cols,
-                   d->cols * sizeof(float));
-            memcpy(w->yb + (size_t)i * d->ycols, d->y + src * d->ycols,
-                   d->ycols * sizeof(float));
-        }
-        part[P_BATCH] = step_rows(&r, w, d->ycols, part + P_METRIC);
-        part[P_LOSS] += part[P_BATCH];
-        pool_barrier(j->pool, tid);
-
-        double total = 0;
-        for (int t = 0; t < nt; t++)
-            total += w->part[t * w->ps + P_BATCH];
-        if (!isfinite(total)) {
+        int left = j->d->rows - b * o->batch_size;
+        struct step s = {.net = j->net, .pool = j->pool, .plan = j->plan, .w = j->w,
+                         .d = j->d, .perm = j->perm, .first = (size_t)b * o->batch_size,
+                         .B = left < o->batch_size ? left : o->batch_size, .key = j->key,
+                         .opt = &o->opt, .clip = o->clip_norm, .t = j->step0 + b + 1,
+                         .bookkeeping = bookkeeping, .ctx = j};
+        double loss = run_step(&s, tid, &g);
+        if (!isfinite(loss)) {
             if (tid == 0) {
                 j->nan_batch = b + 1;
-                j->nan_loss = total;
+                j->nan_loss = loss;
             }
             break;
         }
-        uint64_t step = j->step0 + b + 1;
-        for (int k = 0; k < net->ntrain; k++)
-            sq[k] = 0;
-        if (o->clip_norm > 0) {
-            optim_sumsq(net, j->lo[tid], j->lo[tid + 1], sq);
-            pool_barrier(j->pool, tid);
-            double s = 0;
-            for (int t = 0; t < nt; t++)
-                for (int k = 0; k < net->ntrain; k++)
-                    s += w->part[t * w->ps + P_SQ + k];
-            double norm = sqrt(s);
-            float scale = norm > o->clip_norm ? (float)(o->clip_norm / norm) : 1.0f;
-            optim_apply(net, &o->opt, j->lo[tid], j->lo[tid + 1], scale, step, NULL);
-        } else {
-            optim_apply(net, &o->opt, j->lo[tid], j->lo[tid + 1], 1, step, sq);
-        }
-        if (tid == 0) {
-            j->done = b + 1;
-            progress(j);
-        }
-        pool_barrier(j->pool, tid);
         if (tid == 0)
-            for (int k = 0; k < net->ntrain; k++) {
-                double s = 0;
-                for (int t = 0; t < nt; t++)
-                    s += w->part[t * w->ps + P_SQ + k];
-                j->normsum[k] += sqrt(s);
-            }
+            add_norms(j);
         if (j->stop)
             break;
     }
@@ -316,21 +518,20 @@ int nn_train(struct nn_net *net, struct nn_pool *pool, const struct nn_data *tra
 
     const int nt = nn_pool_threads(pool);
     const int B = train->rows < o->batch_size ? train->rows : o->batch_size;
-    struct ws *w = ws_new(net, B, nt, train->ycols, 0);
+    struct plan plan;
+    int planned = plan_build(net, 0, &plan) == 0;
+    struct ws *w = planned ? ws_new(net, &plan, B, nt, train->ycols) : NULL;
     int *perm = malloc((size_t)train->rows * sizeof *perm);
-    size_t *lo = malloc((nt + 1) * sizeof *lo);
     double *normsum = calloc(net->ntrain + 1, sizeof *normsum);
     float *gn = calloc(net->ntrain + net->nrelu + 1, sizeof *gn);
     int rc = 0;
-    if (!w || !perm || !lo || !normsum || !gn) {
+    if (!w || !perm || !normsum || !gn) {
         rc = nn_fail(err, "", "out of memory for a batch of %d rows", B);
         goto out;
     }
-    for (int t = 0; t <= nt; t++)   /* slices aligned to 16 floats (a cache line) */
-        lo[t] = t == nt ? net->nparams : (net->nparams * t / nt) & ~(size_t)15;
 
-    struct tjob j = {.net = net, .pool = pool, .d = train, .o = o, .rng = rng, .w = w,
-                     .perm = perm, .lo = lo, .normsum = normsum, .gn = gn,
+    struct tjob j = {.net = net, .pool = pool, .d = train, .o = o, .rng = rng, .plan = &plan,
+                     .w = w, .perm = perm, .normsum = normsum, .gn = gn,
                      .nb = (train->rows + o->batch_size - 1) / o->batch_size};
     while (net->epochs_done < o->epochs) {
         if (o->cancel && *o->cancel) {
@@ -348,11 +549,11 @@ int nn_train(struct nn_net *net, struct nn_pool *pool, const struct nn_data *tra
                 perm[i] = perm[k];
                 perm[k] = t;
             }
-        for (int t = 0; t < nt; t++) {
-            memset(w->part + (size_t)t * w->ps, 0, w->ps * sizeof(double));
+        for (int t = 0; t < nt; t++)
             memset(w->peak[t], 0, net->npeak * sizeof(float));
-        }
         memset(normsum, 0, net->ntrain * sizeof *normsum);
+        j.loss = 0;
+        memset(j.msum, 0, sizeof j.msum);
         j.epoch = net->epochs_done;
         j.step0 = net->step;
         j.t0 = now();
@@ -387,8 +588,8 @@ int nn_train(struct nn_net *net, struct nn_pool *pool, const struct nn_data *tra
     }
 out:
     ws_free(w);
+    plan_free(&plan);
     free(perm);
-    free(lo);
     free(normsum);
     free(gn);
     return rc;
@@ -411,19 +612,21 @@ static void infer_worker(void *arg, int tid)
     const struct nn_net *net = j->net;
     const int K = nn_outputs(net), lb = net_loss_buffer(net);
     float **act = j->act + (size_t)tid * (net->nops + 1);
-    struct run r = {.net = net, .params = net->params, .stats = net->stats, .act = act + 1,
-                    .tid = tid, .nt = j->nt};
+    /* inference only reads the network (stats is not written when not training) */
+    struct run r = {.net = net, .params = net->params, .stats = (float *)net->stats,
+                    .act = act + 1};
     int r1 = (int)((long)j->rows * (tid + 1) / j->nt);
     for (int c = (int)((long)j->rows * tid / j->nt); c < r1; c += j->chunk) {
-        r.n = r.B = r1 - c < j->chunk ? r1 - c : j->chunk;
+        int n = r1 - c < j->chunk ? r1 - c : j->chunk;
+        r.B = n;
         act[0] = (float *)(j->x + (size_t)c * net->spec.inputs);
-        net_forward(&r);
+        net_forward_rows(&r, 0, n);
         const float *out = act[net->nops];
         if (j->out)
-            memcpy(j->out + (size_t)c * K, out, (size_t)r.n * K * sizeof(float));
+            memcpy(j->out + (size_t)c * K, out, (size_t)n * K * sizeof(float));
         if (j->y)
             j->part[tid * 8] += loss_rows(net, act[lb + 1], out, j->y + (size_t)c * j->ycols,
-                                          j->ycols, r.n, r.n, NULL, j->part + tid * 8 + 1);
+                                          j->ycols, n, n, NULL, j->part + tid * 8 + 1);
     }
 }
 
@@ -498,20 +701,20 @@ double net_loss_grad(struct nn_net *net, const float *x, const float *y, int yco
 {
     if (!net->grad)
         net->grad = calloc(net->nparams ? net->nparams : 1, sizeof(float));
-    struct ws *w = ws_new(net, rows, 1, ycols, dx != NULL);
-    if (!net->grad || !w) {
-        ws_free(w);
-        return NAN;
+    struct plan plan;
+    int planned = plan_build(net, dx != NULL, &plan) == 0;
+    struct ws *w = planned ? ws_new(net, &plan, rows, 1, ycols) : NULL;
+    double loss = NAN;
+    if (net->grad && w) {
+        struct nn_data d = {.x = x, .y = y, .rows = rows, .cols = net->spec.inputs,
+                            .ycols = ycols};
+        struct step s = {.net = net, .plan = &plan, .w = w, .d = &d, .B = rows, .key = key};
+        struct grab g = {0};
+        loss = run_step(&s, 0, &g) / rows;
+        if (dx)
+            memcpy(dx, w->dact[0], (size_t)rows * net->spec.inputs * sizeof(float));
     }
-    memcpy(w->act[0], x, (size_t)rows * net->spec.inputs * sizeof(float));
-    memcpy(w->yb, y, (size_t)rows * ycols * sizeof(float));
-    struct run r = run_of(net, w, NULL, 0);
-    r.n = r.B = rows;
-    r.key = key;
-    double msum[NN_METRIC_COUNT] = {0};
-    double l = step_rows(&r, w, ycols, msum);
-    if (dx)
-        memcpy(dx, w->dact[0], (size_t)rows * net->spec.inputs * sizeof(float));
     ws_free(w);
-    return l / rows;
+    plan_free(&plan);
+    return loss;
 }
