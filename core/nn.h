@@ -3,7 +3,9 @@
  * The engine knows nothing of HTTP, JSON or SQL. A network is built from a plain C spec
  * (struct nn_spec), owns all its memory in a few flat buffers, and is trained by nn_train
  * on float32 row-major data. Parallel work runs on a caller-owned nn_pool; OpenBLAS is
- * kept single-threaded (see nn_pool_new), so the pool is the only set of threads.
+ * kept single-threaded (see nn_pool_new), so the pool is the only set of threads. The
+ * threads take a step's work in tiles as they come, and every result is the same
+ * whatever the number of threads: the same seed gives bit-identical losses.
  *
  * Errors a caller can cause (a bad spec, bad data, a corrupted buffer, a diverging loss)
  * come back as -1 or NULL with a struct nn_error naming the place at fault as a path
@@ -58,7 +60,8 @@ struct nn_layer_spec {
     float alpha;                         /* leaky_relu: slope for x < 0 */
     enum nn_init init;                   /* dense */
     float rate;                          /* dropout: fraction dropped, in [0, 1) */
-    float momentum;                      /* batchnorm: running = m*running + (1-m)*batch */
+    float momentum;                      /* batchnorm: running = m*running + (1-m)*batch
+                                            (the batch variance unbiased, as PyTorch's) */
     float epsilon;                       /* batchnorm: > 0 */
     const struct nn_layer_spec *layers;  /* residual: body, output added to its input */
     int nlayers;
@@ -188,9 +191,11 @@ struct nn_report {
     int ndead;                           /* per relu activation: fraction of units */
     const float *dead;                   /* never positive over the epoch */
     const char *const *dead_where;
-    double seconds;                      /* wall time of the epoch so far */
+    double seconds;                      /* wall time of the epoch so far, validation
+                                            included */
 };
-/* Return 0 to go on, nonzero to stop training (after this epoch or batch). */
+/* Return 0 to go on, nonzero to stop training (after this epoch or batch). on_progress
+ * runs inside the pool's job and must not use that pool; on_epoch runs between jobs. */
 typedef int (*nn_report_fn)(void *ctx, const struct nn_report *r);
 
 struct nn_train_opts {
@@ -203,7 +208,7 @@ struct nn_train_opts {
     nn_report_fn on_progress;            /* every progress_every batches (may be NULL) */
     int progress_every;
     void *ctx;                           /* passed to both callbacks */
-    const volatile int *cancel;          /* checked before every batch; nonzero stops */
+    const _Atomic int *cancel;           /* checked before every batch; nonzero stops */
 };
 
 /* Trains from nn_epochs_done(net) up to opts->epochs on train, evaluating val (may be
@@ -217,7 +222,8 @@ int nn_train(struct nn_net *net, struct nn_pool *pool, const struct nn_data *tra
 
 /* Inference-mode outputs for rows of x (rows x inputs) into out (rows x outputs).
  * Only reads net, so several threads may predict with one net, each with its own pool
- * (or NULL). Returns 0, or -1 with err filled when memory runs out. */
+ * (or NULL). Allocates its activations per call (a few KiB for one row). Returns 0, or
+ * -1 with err filled when memory runs out. */
 int nn_predict(const struct nn_net *net, struct nn_pool *pool, const float *x, int rows,
                float *out, struct nn_error *err);
 

@@ -24,7 +24,7 @@ struct log {
     int ngrad, ndead;
     float grad_norm[16], dead[16];
     char grad_where[16][NN_WHERE], dead_where[16][NN_WHERE];
-    volatile int *cancel_at_epoch;   /* set to 1 in on_epoch of epoch cancel_epoch */
+    _Atomic int *cancel_at_epoch;   /* set to 1 in on_epoch of epoch cancel_epoch */
     int cancel_epoch;
 };
 
@@ -401,7 +401,7 @@ struct prog {
     int n, every_ok;
     int epoch[64], batch[64], batches[64];
     double loss[64], val_loss[64];
-    volatile int *cancel;
+    _Atomic int *cancel;
     int cancel_after;           /* set *cancel in the call for this batch (epoch 1) */
     int stop_after;             /* return 1 in the call for this batch (epoch 1) */
 };
@@ -453,7 +453,7 @@ START_TEST(cancel_before_start)
     struct nn_layer_spec ls[] = {nn_dense(8, NN_RELU), nn_dense(3, NN_SOFTMAX)};
     struct nn_net *net = net_of(ls, 2, TIN, NN_CCE, 0, 1);
     float *before = copy_params(net);
-    volatile int cancel = 1;
+    _Atomic int cancel = 1;
     struct nn_data d = {.x = TX, .y = TY, .rows = TR, .cols = TIN, .ycols = 1};
     struct nn_train_opts o = {.epochs = 5, .batch_size = 32, .opt = nn_adam(1e-3f),
                               .cancel = &cancel};
@@ -473,7 +473,7 @@ START_TEST(cancel_between_epochs)
     task();
     struct nn_layer_spec ls[] = {nn_dense(8, NN_RELU), nn_dense(3, NN_SOFTMAX)};
     struct nn_net *net = net_of(ls, 2, TIN, NN_CCE, 0, 1);
-    volatile int cancel = 0;
+    _Atomic int cancel = 0;
     static struct log l;
     memset(&l, 0, sizeof l);
     l.cancel_at_epoch = &cancel;
@@ -501,7 +501,7 @@ START_TEST(cancel_mid_epoch)
     struct nn_layer_spec ls[] = {nn_dense(8, NN_RELU), nn_dense(3, NN_SOFTMAX)};
     struct nn_net *net = net_of(ls, 2, TIN, NN_CCE, 0, 1),
                   *ref = net_of(ls, 2, TIN, NN_CCE, 0, 1);
-    volatile int cancel = 0;
+    _Atomic int cancel = 0;
     struct prog p = {.cancel = &cancel, .cancel_after = 5};
     struct nn_data d = {.x = TX, .y = TY, .rows = TR, .cols = TIN, .ycols = 1};
     ck_assert_int_eq(TR / B, 10);
