@@ -54,12 +54,7 @@ static struct nn_net *new_net(uint64_t seed)
 {
     struct nn_spec s = {.inputs = IN, .layers = layers, .nlayers = NLAYERS, .loss = NN_CCE,
                         .metrics = 1u << NN_METRIC_ACCURACY | 1u << NN_METRIC_MSE};
-    struct nn_rng rng;
-    nn_rng_seed(&rng, seed);
-    struct nn_error e;
-    struct nn_net *net = nn_new(&s, 0, &rng, &e);
-    ck_assert_msg(net != NULL, "%s: %s", e.where, e.msg);
-    return net;
+    return tu_spec_net(&s, seed);
 }
 
 enum { MAXE = 16 };

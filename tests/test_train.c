@@ -61,12 +61,7 @@ static struct nn_net *net_of(const struct nn_layer_spec *ls, int n, int inputs, 
 {
     struct nn_spec s = {.inputs = inputs, .layers = ls, .nlayers = n, .loss = loss,
                         .metrics = metrics};
-    struct nn_rng rng;
-    nn_rng_seed(&rng, seed);
-    struct nn_error e;
-    struct nn_net *net = nn_new(&s, 0, &rng, &e);
-    ck_assert_msg(net != NULL, "nn_new: %s: %s", e.where, e.msg);
-    return net;
+    return tu_spec_net(&s, seed);
 }
 
 static float *copy_params(const struct nn_net *net)

@@ -59,17 +59,22 @@ struct gradcheck gradcheck(struct nn_net *net, const float *x, const float *y, i
     return g;
 }
 
+struct nn_net *tu_spec_net(const struct nn_spec *s, uint64_t seed)
+{
+    struct nn_rng rng;
+    nn_rng_seed(&rng, seed);
+    struct nn_error e;
+    struct nn_net *net = nn_new(s, 0, &rng, &e);
+    ck_assert_msg(net != NULL, "nn_new: %s: %s", e.where, e.msg);
+    return net;
+}
+
 struct nn_net *tu_net(const struct nn_layer_spec *layers, int n, int inputs, enum nn_loss loss,
                       uint64_t seed)
 {
     struct nn_spec s = {.inputs = inputs, .layers = layers, .nlayers = n, .loss = loss,
                         .metrics = 1u << NN_METRIC_ACCURACY};
-    struct nn_rng rng;
-    nn_rng_seed(&rng, seed);
-    struct nn_error e;
-    struct nn_net *net = nn_new(&s, 0, &rng, &e);
-    ck_assert_msg(net != NULL, "nn_new: %s: %s", e.where, e.msg);
-    return net;
+    return tu_spec_net(&s, seed);
 }
 
 void tu_fill(float *a, size_t n, float lo, float hi, uint64_t seed)

@@ -31,6 +31,8 @@ struct gradcheck gradcheck(struct nn_net *net, const float *x, const float *y, i
     } while (0)
 
 /* Builds a network or fails the test with the engine's message. */
+struct nn_net *tu_spec_net(const struct nn_spec *s, uint64_t seed);
+/* The same for a spec of these layers, with the accuracy metric. */
 struct nn_net *tu_net(const struct nn_layer_spec *layers, int n, int inputs, enum nn_loss loss,
                       uint64_t seed);
 
