@@ -18,22 +18,59 @@ CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/%.o)
 CORE_LIB = $(BUILD)/libnncore.a
 
 TESTS = test_spec test_layers test_loss test_optim test_net test_serial test_train
+SERVER_TESTS = test_csv test_spec_json test_h_datasets test_h_networks test_h_jobs test_e2e
 TEST_BIN = $(TESTS:%=$(BUILD)/tests/%)
+SERVER_TEST_BIN = $(SERVER_TESTS:%=$(BUILD)/tests/%)
 
 BENCH_BIN = $(BUILD)/bench/bench_fmnist
 
-.PHONY: all test check bench asan clean deps deps-bench
-all: $(CORE_LIB)
+SERVER_PKGS = libmicrohttpd jansson sqlite3
+SERVER_CFLAGS := $(shell pkg-config --cflags $(SERVER_PKGS) 2>/dev/null)
+SERVER_LIBS   := $(shell pkg-config --libs $(SERVER_PKGS) 2>/dev/null || echo -lmicrohttpd -ljansson -lsqlite3)
+SERVER_SRC = server/http.c server/reply.c server/routes.c server/db.c \
+             server/db_datasets.c server/csv.c server/h_datasets.c \
+             server/spec_json.c server/db_networks.c server/h_networks.c \
+             server/db_jobs.c server/jobs.c server/h_jobs.c \
+             server/db_models.c server/h_models.c server/h_health.c
+SERVER_OBJ = $(SERVER_SRC:%.c=$(BUILD)/%.o) $(BUILD)/migrations.o
+SERVER_LIB = $(BUILD)/libneurond.a
+NEUROND = $(BUILD)/neurond
+PORT ?= 8080
+
+.PHONY: all run test check bench asan clean deps deps-bench
+all: $(CORE_LIB) $(NEUROND)
+
+# Builds and starts the service on 127.0.0.1:$(PORT) with its database under ./var/.
+run: deps
+	@$(MAKE) --no-print-directory $(NEUROND)
+	./$(NEUROND) --port $(PORT)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(BLAS_CFLAGS) $(CHECK_CFLAGS) -Icore -c $< -o $@
+	$(CC) $(CFLAGS) $(BLAS_CFLAGS) $(CHECK_CFLAGS) $(SERVER_CFLAGS) -Icore -Iserver -c $< -o $@
+
+$(BUILD)/migrations.c: $(wildcard migrations/*.sql) server/embed.sh
+	@mkdir -p $(dir $@)
+	sh server/embed.sh $(wildcard migrations/*.sql) > $@
+
+$(BUILD)/migrations.o: $(BUILD)/migrations.c
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(SERVER_LIB): $(SERVER_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+$(NEUROND): $(BUILD)/server/main.o $(SERVER_LIB) $(CORE_LIB)
+	$(CC) $(CFLAGS) $^ -o $@ $(SERVER_LIBS) $(BLAS_LIBS) -lm -lpthread
 
 $(CORE_LIB): $(CORE_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/testutil.o $(CORE_LIB)
 	$(CC) $(CFLAGS) $^ -o $@ $(CHECK_LIBS) $(BLAS_LIBS) -lm -lpthread
+
+# The service's suites also link the service and libcurl (its end-to-end clients).
+$(SERVER_TEST_BIN): $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/srvutil.o $(SERVER_LIB) $(CORE_LIB)
+	$(CC) $(CFLAGS) $^ -o $@ $(CHECK_LIBS) $(SERVER_LIBS) -lcurl $(BLAS_LIBS) -lm -lpthread
 
 $(BENCH_BIN): $(BUILD)/bench/bench_fmnist.o $(BUILD)/bench/idx.o $(CORE_LIB)
 	$(CC) $(CFLAGS) $^ -o $@ $(BLAS_LIBS) -lz -lm -lpthread
@@ -45,8 +82,8 @@ deps-bench:
 	@bash .ci/deps bench
 
 test: deps
-	@$(MAKE) --no-print-directory $(TEST_BIN)
-	@bash tests/run.sh $(TEST_BIN)
+	@$(MAKE) --no-print-directory $(TEST_BIN) $(SERVER_TEST_BIN) $(NEUROND)
+	@bash tests/run.sh $(TEST_BIN) $(SERVER_TEST_BIN)
 
 check: test
 
@@ -57,11 +94,11 @@ bench: deps-bench
 asan: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan CC=clang \
 	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
-	  build-asan/libnncore.a $(TESTS:%=build-asan/tests/%)
-	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 CK_FORK=no \
-	  bash tests/run.sh $(TESTS:%=build-asan/tests/%)
+	  build-asan/libnncore.a $(TESTS:%=build-asan/tests/%) $(SERVER_TESTS:%=build-asan/tests/%) build-asan/neurond
+	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 CK_FORK=no NEUROND_BIN=build-asan/neurond \
+	  bash tests/run.sh $(TESTS:%=build-asan/tests/%) $(SERVER_TESTS:%=build-asan/tests/%)
 
 clean:
 	rm -rf build build-asan
 
--include $(CORE_OBJ:.o=.d) $(TEST_BIN:=.d)
+-include $(CORE_OBJ:.o=.d) $(SERVER_OBJ:.o=.d) $(BUILD)/server/main.d $(TEST_BIN:=.d) $(SERVER_TEST_BIN:=.d)

@@ -1,0 +1,114 @@
+/* app.h -- what the service's files share: the application state, the request and reply
+ * that handlers see (never libmicrohttpd's types), and the reply helpers.
+ *
+ * A handler is `int h_<resource>_<verb>(struct req *r, struct reply *out)`: it reads
+ * the request, fills the reply and returns 0; the HTTP glue (http.c) sends it. A handler
+ * that fails to build a reply returns -1 and the glue answers 500.
+ */
+#ifndef APP_H
+#define APP_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define NEUROND_VERSION "0.1.0"
+
+struct jobs;
+
+/* The configuration, from flags and NEUROND_* variables (main.c). */
+struct config {
+    const char *bind;          /* address to listen on */
+    int port;
+    const char *db;            /* SQLite file */
+    int workers;               /* training worker threads */
+    int threads;               /* engine threads per worker */
+    size_t max_body;           /* largest JSON body, bytes */
+    size_t max_upload;         /* largest dataset upload, bytes */
+    size_t max_params;         /* largest network, parameters */
+    int http_threads;
+};
+
+struct app {
+    struct config cfg;
+    struct jobs *jobs;         /* the queue and its workers (jobs.c) */
+};
+
+#define MAX_PARAMS 4
+
+struct req {
+    struct app *app;
+    const char *method;
+    const char *path;
+    const char *param[MAX_PARAMS];   /* values of the pattern's :names, in order */
+    int nparam;
+    const char *content_type;        /* without parameters, lower case; "" when absent */
+    const char *body;                /* the whole body (not for streamed routes) */
+    size_t len;
+    json_t *json;                    /* the body parsed, for JSON routes; borrowed */
+    void *conn;                      /* the glue's connection, for req_query/req_header */
+    const char *const *kv;           /* without a connection (tests): query parameters as
+                                        key, value, ..., NULL */
+};
+
+/* A query parameter or header of the request; borrowed, NULL when absent. */
+const char *req_query(const struct req *r, const char *key);
+const char *req_header(const struct req *r, const char *key);
+
+struct reply {
+    int status;
+    char *body;                      /* new; freed by the glue */
+    size_t len;
+    const char *content_type;        /* static string */
+    char location[128];              /* Location header when not empty */
+    char allow[64];                  /* Allow header when not empty */
+};
+
+/* Replies with a JSON value, which it steals. */
+int reply_json(struct reply *out, int status, json_t *v);
+/* Replies with text of a content type; copies it. */
+int reply_text(struct reply *out, int status, const char *type, const char *text, size_t len);
+/* Replies application/problem+json (RFC 9457). errors (stolen, may be NULL) is an array
+ * of {"pointer", "detail"}; detail is printf-formatted. */
+int reply_problem(struct reply *out, int status, json_t *errors, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* A problem about one field: errors = [{"pointer": pointer, "detail": detail}]. */
+int reply_field(struct reply *out, int status, const char *pointer, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* 404 for an id of a kind ("dataset", "job", ...). */
+int reply_not_found(struct reply *out, const char *kind, const char *id);
+
+/* A streamed route gets the body in pieces as it arrives instead of whole. begin
+ * returns a context (NULL: it filled out with an error, the rest of the body is
+ * skipped); chunk returns 0, or -1 after filling out with an error; end builds the reply
+ * and frees the context (also called with out = NULL to drop it when the connection
+ * fails). */
+struct stream {
+    void *(*begin)(struct req *r, struct reply *out);
+    int (*chunk)(void *ctx, const char *data, size_t len, struct reply *out);
+    int (*end)(void *ctx, struct req *r, struct reply *out);
+};
+
+typedef int (*handler_fn)(struct req *r, struct reply *out);
+
+struct route {
+    const char *method;
+    const char *pattern;             /* "/v1/jobs/:id/cancel" */
+    handler_fn fn;
+    const struct stream *stream;     /* when set, used for bodies of the stream_type */
+    const char *stream_type;         /* e.g. "text/csv" */
+};
+extern const struct route routes[];
+extern const int nroutes;
+
+/* http.c: starts the daemon on cfg's address; NULL with a message on stderr. */
+struct http;
+struct http *http_start(struct app *app);
+void http_stop(struct http *h);
+
+/* A new random id with a prefix ("ds_", "job_", ...) into buf (at least 32 bytes). */
+void new_id(char *buf, const char *prefix);
+/* Now as an RFC 3339 UTC timestamp into buf (at least 32 bytes). */
+void now_iso(char *buf);
+
+#endif

@@ -1,0 +1,181 @@
+/* db.c -- SQLite connections (one per thread), the statement cache, migrations. */
+#include "db.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern const char *const migrations[];   /* generated from migrations/ by the Makefile */
+extern const int nmigrations;
+
+#define CACHE 64
+
+struct thread_db {
+    sqlite3 *db;
+    struct {
+        const char *sql;                     /* the caller's static string */
+        sqlite3_stmt *st;
+    } cache[CACHE];
+    int ncache;
+    struct thread_db *next;
+};
+
+static char db_path[4096];
+static pthread_mutex_t all_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct thread_db *all;                /* every thread's connection, for shutdown */
+static _Thread_local struct thread_db *mine;
+
+static sqlite3 *open_conn(const char *path, char *err, size_t errlen)
+{
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2(path, &db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                             NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open database %s: %s", path,
+                 db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+        sqlite3_close(db);
+        return NULL;
+    }
+    sqlite3_busy_timeout(db, 10000);
+    char *msg = NULL;
+    if (sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL,
+                     &msg) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot use database %s: %s", path, msg ? msg : "?");
+        sqlite3_free(msg);
+        sqlite3_close(db);
+        return NULL;
+    }
+    return db;
+}
+
+sqlite3 *db_conn(void)
+{
+    if (mine)
+        return mine->db;
+    char err[512];
+    struct thread_db *t = calloc(1, sizeof *t);
+    if (!t || !(t->db = open_conn(db_path, err, sizeof err))) {
+        fprintf(stderr, "neurond: %s\n", t ? err : "out of memory");
+        free(t);
+        return NULL;
+    }
+    pthread_mutex_lock(&all_lock);
+    t->next = all;
+    all = t;
+    pthread_mutex_unlock(&all_lock);
+    mine = t;
+    return t->db;
+}
+
+sqlite3_stmt *db_prepare(const char *sql)
+{
+    sqlite3 *db = db_conn();
+    if (!db)
+        return NULL;
+    for (int i = 0; i < mine->ncache; i++)
+        if (mine->cache[i].sql == sql)
+            return mine->cache[i].st;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+        fprintf(stderr, "neurond: SQL error: %s in: %s\n", sqlite3_errmsg(db), sql);
+        return NULL;
+    }
+    if (mine->ncache < CACHE) {
+        mine->cache[mine->ncache].sql = sql;
+        mine->cache[mine->ncache++].st = st;
+    }
+    return st;
+}
+
+void db_done(sqlite3_stmt *st)
+{
+    if (!st)
+        return;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    for (int i = 0; mine && i < mine->ncache; i++)
+        if (mine->cache[i].st == st)
+            return;
+    sqlite3_finalize(st);   /* not cached: the cache was full */
+}
+
+int db_transaction(int (*fn)(void *ctx), void *ctx)
+{
+    sqlite3 *db = db_conn();
+    if (!db || sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return -1;
+    int rc = fn(ctx);
+    if (rc < 0 || sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
+    return rc;
+}
+
+static int user_version(sqlite3 *db)
+{
+    sqlite3_stmt *st;
+    int v = -1;
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+int db_schema_version(void)
+{
+    sqlite3 *db = db_conn();
+    return db ? user_version(db) : -1;
+}
+
+int db_schema_latest(void) { return nmigrations; }
+
+int db_open(const char *path, char *err, size_t errlen)
+{
+    snprintf(db_path, sizeof db_path, "%s", path);
+    sqlite3 *db = open_conn(path, err, errlen);
+    if (!db)
+        return -1;
+    int v = user_version(db);
+    if (v > nmigrations) {
+        snprintf(err, errlen, "database %s has schema version %d, newer than this neurond "
+                 "knows (%d): use a newer neurond or another --db", path, v, nmigrations);
+        sqlite3_close(db);
+        return -1;
+    }
+    for (int m = v; m < nmigrations; m++) {
+        char *msg = NULL, pragma[64];
+        snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", m + 1);
+        if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK ||
+            sqlite3_exec(db, migrations[m], NULL, NULL, &msg) != SQLITE_OK ||
+            sqlite3_exec(db, pragma, NULL, NULL, &msg) != SQLITE_OK ||
+            sqlite3_exec(db, "COMMIT", NULL, NULL, &msg) != SQLITE_OK) {
+            snprintf(err, errlen, "database %s: migration %d failed: %s", path, m + 1,
+                     msg ? msg : sqlite3_errmsg(db));
+            sqlite3_free(msg);
+            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+            sqlite3_close(db);
+            return -1;
+        }
+    }
+    sqlite3_close(db);
+    return 0;
+}
+
+void db_shutdown(void)
+{
+    pthread_mutex_lock(&all_lock);
+    while (all) {
+        struct thread_db *t = all;
+        all = t->next;
+        for (int i = 0; i < t->ncache; i++)
+            sqlite3_finalize(t->cache[i].st);
+        sqlite3_close(t->db);
+        free(t);
+    }
+    mine = NULL;
+    pthread_mutex_unlock(&all_lock);
+}

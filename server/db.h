@@ -1,0 +1,33 @@
+/* db.h -- the storage module: every SQL statement of the service lives in db*.c.
+ *
+ * Each thread that touches the database gets its own SQLite connection on first use
+ * (db_conn), in WAL mode with a busy timeout, so HTTP threads and training workers never
+ * share one. The schema is migrations/NNNN_*.sql, embedded in the binary and applied in
+ * order by db_open, each in one transaction, tracked in PRAGMA user_version. The
+ * interface is narrow on purpose: a second backend (PostgreSQL) would sit behind it.
+ */
+#ifndef DB_H
+#define DB_H
+
+#include <sqlite3.h>
+#include <stddef.h>
+
+/* Opens (creating) the database file, applies pending migrations and refuses a database
+ * from a newer schema. Returns 0, or -1 with a one-line message in err. */
+int db_open(const char *path, char *err, size_t errlen);
+/* Closes every connection; call after all threads that used the database stopped. */
+void db_shutdown(void);
+/* This thread's connection (NULL when it cannot be opened). For db*.c only. */
+sqlite3 *db_conn(void);
+/* The schema version of the open database and the newest this build knows. */
+int db_schema_version(void);
+int db_schema_latest(void);
+
+/* Statement helpers for db*.c: prepare (cached per thread and SQL text), and finish
+ * (reset and clear bindings). db_prepare returns NULL on error (logged). */
+sqlite3_stmt *db_prepare(const char *sql);
+void db_done(sqlite3_stmt *st);
+/* Runs fn(ctx) inside BEGIN IMMEDIATE ... COMMIT, rolling back when it returns < 0. */
+int db_transaction(int (*fn)(void *ctx), void *ctx);
+
+#endif

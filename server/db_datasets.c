@@ -1,0 +1,1 @@
+/* db_datasets.c -- (being written) */

@@ -1,0 +1,1 @@
+/* db_jobs.c -- (being written) */

@@ -1,0 +1,1 @@
+/* db_models.c -- (being written) */

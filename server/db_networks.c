@@ -1,0 +1,1 @@
+/* db_networks.c -- (being written) */

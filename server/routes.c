@@ -1,0 +1,27 @@
+/* routes.c -- the service's table of contents: method, path pattern, handler. */
+#include "handlers.h"
+
+const struct route routes[] = {
+    /* method   pattern                       handler             stream / its type */
+    {"GET",    "/healthz",                    h_health,           NULL, NULL},
+    {"GET",    "/readyz",                     h_ready,            NULL, NULL},
+    {"POST",   "/v1/datasets",                h_datasets_create,  &datasets_csv_stream, "text/csv"},
+    {"GET",    "/v1/datasets",                h_datasets_list,    NULL, NULL},
+    {"GET",    "/v1/datasets/:id",            h_datasets_get,     NULL, NULL},
+    {"DELETE", "/v1/datasets/:id",            h_datasets_delete,  NULL, NULL},
+    {"POST",   "/v1/networks",                h_networks_create,  NULL, NULL},
+    {"GET",    "/v1/networks",                h_networks_list,    NULL, NULL},
+    {"GET",    "/v1/networks/:id",            h_networks_get,     NULL, NULL},
+    {"DELETE", "/v1/networks/:id",            h_networks_delete,  NULL, NULL},
+    {"POST",   "/v1/jobs",                    h_jobs_create,      NULL, NULL},
+    {"GET",    "/v1/jobs",                    h_jobs_list,        NULL, NULL},
+    {"GET",    "/v1/jobs/:id",                h_jobs_get,         NULL, NULL},
+    {"POST",   "/v1/jobs/:id/cancel",         h_jobs_cancel,      NULL, NULL},
+    {"GET",    "/v1/jobs/:id/metrics",        h_jobs_metrics,     NULL, NULL},
+    {"GET",    "/v1/models",                  h_models_list,      NULL, NULL},
+    {"GET",    "/v1/models/:id",              h_models_get,       NULL, NULL},
+    {"DELETE", "/v1/models/:id",              h_models_delete,    NULL, NULL},
+    {"GET",    "/v1/models/:id/weights",      h_models_weights,   NULL, NULL},
+    {"POST",   "/v1/models/:id/predict",      h_models_predict,   NULL, "text/csv"},
+};
+const int nroutes = sizeof routes / sizeof routes[0];

@@ -1,0 +1,252 @@
+/* srvutil.c -- shared helpers of the service's suites (see srvutil.h). */
+#include "srvutil.h"
+#include "db.h"
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+struct app su_app = {.cfg = {.bind = "127.0.0.1", .port = 0, .workers = 1, .threads = 1,
+                             .max_body = 64u << 20, .max_upload = 1u << 30,
+                             .max_params = 50000000, .http_threads = 2}};
+
+static char db_dir[256];
+
+static void rm_dir(const char *dir)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+void su_db_open(void)
+{
+    snprintf(db_dir, sizeof db_dir, "/tmp/neurond-test-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(db_dir));
+    char path[300], err[512];
+    snprintf(path, sizeof path, "%s/test.db", db_dir);
+    ck_assert_msg(db_open(path, err, sizeof err) == 0, "db_open: %s", err);
+}
+
+void su_db_close(void)
+{
+    db_shutdown();
+    rm_dir(db_dir);
+}
+
+struct reply su_call(handler_fn fn, const char *method, const char *body, const char *param0,
+                     const char *const *query)
+{
+    struct reply rp = {0};
+    struct req r = {.app = &su_app, .method = method, .path = "", .content_type = "",
+                    .kv = query};
+    if (param0) {
+        r.param[0] = param0;
+        r.nparam = 1;
+    }
+    json_t *j = NULL;
+    if (body) {
+        json_error_t e;
+        j = json_loads(body, 0, &e);
+        ck_assert_msg(j != NULL, "test body is not JSON: %s", e.text);
+        r.body = body;
+        r.len = strlen(body);
+        r.content_type = "application/json";
+    }
+    r.json = j;
+    ck_assert_int_eq(fn(&r, &rp), 0);
+    json_decref(j);
+    return rp;
+}
+
+json_t *su_json(const struct reply *rp)
+{
+    json_error_t e;
+    json_t *j = json_loadb(rp->body, rp->len, 0, &e);
+    ck_assert_msg(j != NULL, "reply is not JSON (%s): %.*s", e.text, (int)rp->len, rp->body);
+    return j;
+}
+
+void su_reply_free(struct reply *rp)
+{
+    free(rp->body);
+    rp->body = NULL;
+}
+
+/* ---- the real binary ---- */
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+void su_start(struct server *s, const char *const *extra)
+{
+    if (!*s->dir) {
+        snprintf(s->dir, sizeof s->dir, "/tmp/neurond-e2e-XXXXXX");
+        ck_assert_ptr_nonnull(mkdtemp(s->dir));
+        snprintf(s->db, sizeof s->db, "%s/neurond.db", s->dir);
+    }
+    s->port = free_port();
+    snprintf(s->base, sizeof s->base, "http://127.0.0.1:%d", s->port);
+    char port[16], log[320];
+    snprintf(port, sizeof port, "%d", s->port);
+    snprintf(log, sizeof log, "%s/neurond.log", s->dir);
+    const char *bin = getenv("NEUROND_BIN") ? getenv("NEUROND_BIN") : "build/neurond";
+    const char *argv[32] = {bin, "--port", port, "--db", s->db};
+    int n = 5;
+    for (int i = 0; extra && extra[i] && n < 31; i++)
+        argv[n++] = extra[i];
+    argv[n] = NULL;
+    s->pid = fork();
+    ck_assert_int_ge(s->pid, 0);
+    if (s->pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    for (int i = 0; i < 200; i++) {   /* up to 10 s */
+        struct http_reply h = su_http(s, "GET", "/healthz", NULL, 0, NULL);
+        long st = h.status;
+        su_http_free(&h);
+        if (st == 200)
+            return;
+        int status;
+        ck_assert_msg(waitpid(s->pid, &status, WNOHANG) == 0, "neurond exited at start; see %s",
+                      log);
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    ck_abort_msg("neurond did not answer /healthz within 10 s; see %s", log);
+}
+
+void su_stop(struct server *s, int kill_it)
+{
+    if (s->pid <= 0)
+        return;
+    kill(s->pid, kill_it ? SIGKILL : SIGTERM);
+    int status;
+    waitpid(s->pid, &status, 0);
+    s->pid = 0;
+}
+
+void su_cleanup(struct server *s)
+{
+    if (*s->dir)
+        rm_dir(s->dir);
+    *s->dir = 0;
+}
+
+struct buf {
+    char *p;
+    size_t len;
+};
+
+static size_t on_body(char *data, size_t size, size_t n, void *ud)
+{
+    struct buf *b = ud;
+    char *p = realloc(b->p, b->len + size * n + 1);
+    if (!p)
+        return 0;
+    memcpy(p + b->len, data, size * n);
+    b->p = p;
+    b->len += size * n;
+    p[b->len] = 0;
+    return size * n;
+}
+
+static void header_value(const char *line, size_t len, const char *name, char *out, size_t cap)
+{
+    size_t nl = strlen(name);
+    if (len <= nl + 1 || strncasecmp(line, name, nl) != 0 || line[nl] != ':')
+        return;
+    const char *v = line + nl + 1;
+    while (*v == ' ')
+        v++;
+    size_t vl = len - (size_t)(v - line);
+    while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n'))
+        vl--;
+    snprintf(out, cap, "%.*s", (int)vl, v);
+}
+
+static size_t on_header(char *data, size_t size, size_t n, void *ud)
+{
+    struct http_reply *h = ud;
+    header_value(data, size * n, "Content-Type", h->ctype, sizeof h->ctype);
+    header_value(data, size * n, "Location", h->location, sizeof h->location);
+    header_value(data, size * n, "Allow", h->allow, sizeof h->allow);
+    return size * n;
+}
+
+struct http_reply su_http(const struct server *s, const char *method, const char *path,
+                          const char *body, size_t len, const char *ctype)
+{
+    struct http_reply h = {0};
+    struct buf b = {0};
+    char url[1024], ct[160];
+    snprintf(url, sizeof url, "%s%s", s->base, path);
+    CURL *c = curl_easy_init();
+    ck_assert_ptr_nonnull(c);
+    struct curl_slist *hdr = NULL;
+    if (ctype) {
+        snprintf(ct, sizeof ct, "Content-Type: %s", ctype);
+        hdr = curl_slist_append(hdr, ct);
+    }
+    hdr = curl_slist_append(hdr, "Expect:");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &h);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    }
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &h.status);
+    curl_slist_free_all(hdr);
+    curl_easy_cleanup(c);
+    h.body = b.p ? b.p : calloc(1, 1);
+    h.len = b.len;
+    return h;
+}
+
+void su_http_free(struct http_reply *h)
+{
+    free(h->body);
+    h->body = NULL;
+}
+
+json_t *su_http_json(const struct http_reply *h)
+{
+    json_error_t e;
+    json_t *j = json_loadb(h->body, h->len, 0, &e);
+    ck_assert_msg(j != NULL, "reply %ld is not JSON (%s): %.*s", h->status, e.text,
+                  (int)(h->len > 400 ? 400 : h->len), h->body);
+    return j;
+}

@@ -1,0 +1,59 @@
+/* srvutil.h -- what the service's suites share: a temporary database, calling a handler
+ * directly, and the real binary on 127.0.0.1 driven with libcurl. */
+#ifndef SRVUTIL_H
+#define SRVUTIL_H
+
+#include "app.h"
+
+#include <check.h>
+#include <jansson.h>
+#include <sys/types.h>
+
+/* Opens a fresh database in a new temporary directory (removed by su_db_close). */
+void su_db_open(void);
+void su_db_close(void);
+
+/* A direct call of a handler: a JSON body (or NULL), the path parameters and query
+ * key/value pairs (NULL-terminated, may be NULL). Returns the reply; su_json parses its
+ * body (new). */
+struct reply su_call(handler_fn fn, const char *method, const char *body, const char *param0,
+                     const char *const *query);
+json_t *su_json(const struct reply *rp);
+void su_reply_free(struct reply *rp);
+/* The app the direct calls see (configuration defaults; no workers). */
+extern struct app su_app;
+
+/* The real binary. */
+struct server {
+    pid_t pid;
+    int port;
+    char dir[256];             /* temporary directory holding the database */
+    char db[300];
+    char base[64];             /* "http://127.0.0.1:PORT" */
+};
+/* Starts build/neurond on a free port with a database in a new temporary directory (or
+ * in s->dir when it is already set, to restart on the same database), waits until
+ * /healthz answers. extra: more arguments, NULL-terminated (may be NULL). */
+void su_start(struct server *s, const char *const *extra);
+/* SIGTERM and wait (kill = 1: SIGKILL). Keeps the directory. */
+void su_stop(struct server *s, int kill);
+/* Removes the server's temporary directory. */
+void su_cleanup(struct server *s);
+
+struct http_reply {
+    long status;
+    char *body;                /* new, NUL-terminated */
+    size_t len;
+    char ctype[128];
+    char location[256];
+    char allow[128];
+};
+/* One request with libcurl: method, path (appended to s->base), body (may be NULL) of
+ * content type ctype. */
+struct http_reply su_http(const struct server *s, const char *method, const char *path,
+                          const char *body, size_t len, const char *ctype);
+void su_http_free(struct http_reply *h);
+/* The reply body as JSON, failing the test when it is not. New. */
+json_t *su_http_json(const struct http_reply *h);
+
+#endif
