@@ -37,7 +37,7 @@ SERVER_LIB = $(BUILD)/libneurond.a
 NEUROND = $(BUILD)/neurond
 PORT ?= 8080
 
-.PHONY: all run test check bench asan clean deps deps-bench
+.PHONY: all run test check bench bench-http asan clean deps deps-bench
 all: $(CORE_LIB) $(NEUROND)
 
 # Builds and starts the service on 127.0.0.1:$(PORT) with its database under ./var/.
@@ -69,11 +69,19 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/testutil.o $(CORE_LIB)
 	$(CC) $(CFLAGS) $^ -o $@ $(CHECK_LIBS) $(BLAS_LIBS) -lm -lpthread
 
 # The service's suites also link the service and libcurl (its end-to-end clients).
-$(SERVER_TEST_BIN): $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/srvutil.o $(SERVER_LIB) $(CORE_LIB)
+$(SERVER_TEST_BIN): $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/srvutil.o $(BUILD)/tests/testutil.o $(SERVER_LIB) $(CORE_LIB)
 	$(CC) $(CFLAGS) $^ -o $@ $(CHECK_LIBS) $(SERVER_LIBS) -lcurl $(BLAS_LIBS) -lm -lpthread
 
 $(BENCH_BIN): $(BUILD)/bench/bench_fmnist.o $(BUILD)/bench/idx.o $(CORE_LIB)
 	$(CC) $(CFLAGS) $^ -o $@ $(BLAS_LIBS) -lz -lm -lpthread
+
+$(BUILD)/bench/fmnist_csv: $(BUILD)/bench/fmnist_csv.o $(BUILD)/bench/idx.o
+	$(CC) $(CFLAGS) $^ -o $@ -lz
+
+# Trains through the REST API and loads the prediction route with wrk.
+bench-http: deps-bench
+	@$(MAKE) --no-print-directory $(NEUROND) $(BENCH_BIN) $(BUILD)/bench/fmnist_csv
+	@bash bench/http.sh $(BUILD)
 
 # Installs missing Debian packages when run as root (a no-op when all are there).
 deps:

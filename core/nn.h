@@ -111,7 +111,8 @@ int nn_spec_warnings(const struct nn_spec *spec, struct nn_warning *out, int max
 
 struct nn_net;
 
-/* Builds a network and initialises its weights from rng. Returns new (nn_free), or NULL
+/* Builds a network and initialises its weights from rng (rng NULL: all weights zero,
+ * for a network only summarised or about to be loaded). Returns new (nn_free), or NULL
  * with err filled when the spec is invalid, over max_params (checked before any
  * allocation for the network) or memory runs out. The spec is copied. */
 struct nn_net *nn_new(const struct nn_spec *spec, size_t max_params, struct nn_rng *rng,

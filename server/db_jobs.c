@@ -1,1 +1,384 @@
-/* db_jobs.c -- (being written) */
+/* db_jobs.c -- SQL for the job queue, its epoch rows and checkpoints. */
+#include "db.h"
+#include "store.h"
+
+#include "app.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Binds a JSON value as text (NULL binds NULL). */
+static int bind_json(sqlite3_stmt *st, int i, const json_t *v)
+{
+    if (!v)
+        return sqlite3_bind_null(st, i);
+    char *s = json_dumps(v, JSON_COMPACT);
+    return s ? sqlite3_bind_text(st, i, s, -1, free) : SQLITE_NOMEM;
+}
+
+/* A text column parsed as JSON (new), or NULL. */
+static json_t *col_json(sqlite3_stmt *st, int i)
+{
+    const char *s = (const char *)sqlite3_column_text(st, i);
+    return s ? json_loads(s, 0, NULL) : NULL;
+}
+
+static json_t *col_text(sqlite3_stmt *st, int i)
+{
+    const char *s = (const char *)sqlite3_column_text(st, i);
+    return s ? json_string(s) : json_null();
+}
+
+static int step_done(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    db_done(st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int db_job_insert(const char *id, const json_t *request, const char *network_id,
+                  const char *dataset_id, const char *val_dataset_id, int epochs)
+{
+    static const char sql[] =
+        "INSERT INTO jobs (id, state, request, network_id, dataset_id, val_dataset_id, epochs, "
+        "created_at) VALUES (?, 'queued', ?, ?, ?, ?, ?, ?)";
+    sqlite3_stmt *st = db_prepare(sql);
+    if (!st)
+        return -1;
+    char now[32];
+    now_iso(now);
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    bind_json(st, 2, request);
+    sqlite3_bind_text(st, 3, network_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 4, dataset_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 5, val_dataset_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 6, epochs);
+    sqlite3_bind_text(st, 7, now, -1, SQLITE_TRANSIENT);
+    return step_done(st);
+}
+
+#define JOB_COLS "id, state, request, epoch, epochs, progress, latest, eta_seconds, error, " \
+                 "model_id, created_at, started_at, finished_at, seq"
+
+/* A job row (JOB_COLS) as the API shows it: the request's fields, then the state. */
+static json_t *job_of(sqlite3_stmt *st)
+{
+    json_t *j = col_json(st, 2);
+    if (!j)
+        j = json_object();
+    json_t *latest = col_json(st, 6);
+    json_object_set_new(j, "id", col_text(st, 0));
+    json_object_set_new(j, "state", col_text(st, 1));
+    json_object_set_new(j, "epoch", json_integer(sqlite3_column_int(st, 3)));
+    json_object_set_new(j, "epochs", json_integer(sqlite3_column_int(st, 4)));
+    json_object_set_new(j, "progress", json_real(sqlite3_column_double(st, 5)));
+    json_t *none = json_null();
+    json_object_set(j, "loss", latest ? json_object_get(latest, "loss") : none);
+    json_object_set(j, "val_loss", latest ? json_object_get(latest, "val_loss") : none);
+    json_object_set(j, "metrics", latest ? json_object_get(latest, "metrics") : none);
+    json_object_set(j, "val_metrics", latest ? json_object_get(latest, "val_metrics") : none);
+    json_decref(none);
+    json_decref(latest);
+    json_object_set_new(j, "eta_seconds", sqlite3_column_type(st, 7) == SQLITE_NULL
+                                              ? json_null()
+                                              : json_real(sqlite3_column_double(st, 7)));
+    json_t *err = col_json(st, 8);
+    json_object_set_new(j, "error", err ? err : json_null());
+    json_object_set_new(j, "model", col_text(st, 9));
+    json_object_set_new(j, "created_at", col_text(st, 10));
+    json_object_set_new(j, "started_at", col_text(st, 11));
+    json_object_set_new(j, "finished_at", col_text(st, 12));
+    return j;
+}
+
+json_t *db_job_get(const char *id)
+{
+    static const char sql[] = "SELECT " JOB_COLS " FROM jobs WHERE id = ?";
+    sqlite3_stmt *st = db_prepare(sql);
+    if (!st)
+        return NULL;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    json_t *j = sqlite3_step(st) == SQLITE_ROW ? job_of(st) : NULL;
+    db_done(st);
+    return j;
+}
+
+json_t *db_job_request(const char *id)
+{
+    static const char sql[] = "SELECT request FROM jobs WHERE id = ?";
+    sqlite3_stmt *st = db_prepare(sql);
+    if (!st)
+        return NULL;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    json_t *j = sqlite3_step(st) == SQLITE_ROW ? col_json(st, 0) : NULL;
+    db_done(st);
+    return j;
+}
+
+json_t *db_job_list(const char *state, int limit, const char *after)
+{
+    /* queue order; `after` is the id of the last item of the previous page */
+    static const char sql[] =
+        "SELECT " JOB_COLS " FROM jobs WHERE (?1 IS NULL OR state = ?1) AND seq > "
+        "COALESCE((SELECT seq FROM jobs WHERE id = ?2), 0) ORDER BY seq LIMIT ?3";
+    sqlite3_stmt *st = db_prepare(sql);
+    if (!st)
+        return NULL;
+    sqlite3_bind_text(st, 1, state, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, after, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 3, limit + 1);
+    json_t *items = json_array();
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        json_array_append_new(items, job_of(st));
+    db_done(st);
+    if (rc != SQLITE_DONE) {
+        json_decref(items);
+        return NULL;
+    }
+    json_t *next = json_null();
+    if ((int)json_array_size(items) > limit) {
+        json_array_remove(items, (size_t)limit);
+        json_decref(next);
+        next = json_incref(json_object_get(json_array_get(items, (size_t)limit - 1), "id"));
+    }
+    return json_pack("{s:o, s:o}", "items", items, "next", next);
+}
+
+int db_job_claim(char *id)
+{
+    static const char sql[] =
+        "UPDATE jobs SET state = 'running', started_at = COALESCE(started_at, ?) "
+        "WHERE seq = (SELECT seq FROM jobs WHERE state = 'queued' ORDER BY seq LIMIT 1) "
+        "RETURNING id";
+    sqlite3_stmt *st = db_prepare(sql);
+    if (!st)
+        return -1;
+    char now[32];
+    now_iso(now);
+    sqlite3_bind_text(st, 1, now, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st), got = 0;
+    if (rc == SQLITE_ROW) {
+        snprintf(id, 32, "%s", (const char *)sqlite3_column_text(st, 0));
+        got = 1;
+        rc = sqlite3_step(st);
+    }
+    db_done(st);
+    return rc == SQLITE_DONE ? got : -1;
+}
+
+int db_job_requeue_running(void)
+{
+    static const char sql[] = "UPDATE jobs SET state = 'queued' WHERE state = 'running'";
+    sqlite3_stmt *st = db_prepare(sql);
+    if (!st || step_done(st) < 0)
+        return -1;
+    return sqlite3_changes(db_conn());
+}
+
+int db_job_epoch(const char *id, int epoch, const json_t *row, double progress, double eta)
+{
+    static const char ins[] = "INSERT OR REPLACE INTO epochs (job_id, epoch, metrics) "
+                              "VALUES (?, ?, ?)";
+    static const char upd[] = "UPDATE jobs SET epoch = ?, progress = ?, latest = ?, "
+                              "eta_seconds = ? WHERE id = ?";
+    sqlite3_stmt *a = db_prepare(ins);
+    if (!a)
+        return -1;
+    sqlite3_bind_text(a, 1, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(a, 2, epoch);
+    bind_json(a, 3, row);
+    if (step_done(a) < 0)
+        return -1;
+    sqlite3_stmt *b = db_prepare(upd);
+    if (!b)
+        return -1;
+    sqlite3_bind_int(b, 1, epoch);
+    sqlite3_bind_double(b, 2, progress);
+    bind_json(b, 3, row);
+    sqlite3_bind_double(b, 4, eta);
+    sqlite3_bind_text(b, 5, id, -1, SQLITE_TRANSIENT);
+    return step_done(b);
+}
+
+int db_job_progress(const char *id, double progress, double eta)
+{
+    static const char sql[] = "UPDATE jobs SET progress = ?, eta_seconds = ? WHERE id = ?";
+    sqlite3_stmt *st = db_prepare(sql);
+    if (!st)
+        return -1;
+    sqlite3_bind_double(st, 1, progress);
+    sqlite3_bind_double(st, 2, eta);
+    sqlite3_bind_text(st, 3, id, -1, SQLITE_TRANSIENT);
+    return step_done(st);
+}
+
+int db_job_finish(const char *id, const char *state, const json_t *error, const char *model_id)
+{
+    static const char sql[] =
+        "UPDATE jobs SET state = ?1, error = ?2, model_id = COALESCE(?3, model_id), "
+        "finished_at = CASE WHEN ?1 = 'queued' THEN NULL ELSE ?4 END, "
+        "progress = CASE WHEN ?1 = 'succeeded' THEN 1 ELSE progress END, "
+        "eta_seconds = CASE WHEN ?1 = 'queued' THEN eta_seconds ELSE NULL END WHERE id = ?5";
+    sqlite3_stmt *st = db_prepare(sql);
+    if (!st)
+        return -1;
+    char now[32];
+    now_iso(now);
+    sqlite3_bind_text(st, 1, state, -1, SQLITE_TRANSIENT);
+    bind_json(st, 2, error);
+    sqlite3_bind_text(st, 3, model_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 4, now, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 5, id, -1, SQLITE_TRANSIENT);
+    return step_done(st);
+}
+
+int db_job_cancel_queued(const char *id, char *state)
+{
+    static const char get[] = "SELECT state FROM jobs WHERE id = ?";
+    static const char upd[] = "UPDATE jobs SET state = 'cancelled', finished_at = ? "
+                              "WHERE id = ? AND state = 'queued'";
+    sqlite3_stmt *a = db_prepare(get);
+    if (!a)
+        return -1;
+    sqlite3_bind_text(a, 1, id, -1, SQLITE_TRANSIENT);
+    int found = sqlite3_step(a) == SQLITE_ROW;
+    if (found)
+        snprintf(state, 16, "%s", (const char *)sqlite3_column_text(a, 0));
+    db_done(a);
+    if (!found)
+        return -1;
+    sqlite3_stmt *b = db_prepare(upd);
+    if (!b)
+        return -1;
+    char now[32];
+    now_iso(now);
+    sqlite3_bind_text(b, 1, now, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(b, 2, id, -1, SQLITE_TRANSIENT);
+    if (step_done(b) < 0)
+        return -1;
+    return sqlite3_changes(db_conn()) == 1;
+}
+
+json_t *db_job_epochs(const char *id)
+{
+    static const char exists[] = "SELECT 1 FROM jobs WHERE id = ?";
+    static const char sql[] = "SELECT metrics FROM epochs WHERE job_id = ? ORDER BY epoch";
+    sqlite3_stmt *a = db_prepare(exists);
+    if (!a)
+        return NULL;
+    sqlite3_bind_text(a, 1, id, -1, SQLITE_TRANSIENT);
+    int found = sqlite3_step(a) == SQLITE_ROW;
+    db_done(a);
+    sqlite3_stmt *st = found ? db_prepare(sql) : NULL;
+    if (!st)
+        return NULL;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    json_t *rows = json_array();
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        json_t *r = col_json(st, 0);
+        if (r)
+            json_array_append_new(rows, r);
+    }
+    db_done(st);
+    return rows;
+}
+
+json_t *db_network_definition(const char *id)
+{
+    static const char sql[] = "SELECT definition FROM networks WHERE id = ?";
+    sqlite3_stmt *st = db_prepare(sql);
+    if (!st)
+        return NULL;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    json_t *j = sqlite3_step(st) == SQLITE_ROW ? col_json(st, 0) : NULL;
+    db_done(st);
+    return j;
+}
+
+/* ---- checkpoints ---- */
+
+struct cp_write {
+    const char *id;
+    const struct checkpoint *c;
+    const json_t *row;
+    double progress, eta;
+};
+
+static int cp_write(void *arg)
+{
+    static const char sql[] =
+        "INSERT OR REPLACE INTO checkpoints (job_id, epoch, net, rng, best, state) "
+        "VALUES (?, ?, ?, ?, ?, ?)";
+    struct cp_write *w = arg;
+    if (w->row && db_job_epoch(w->id, w->c->epoch, w->row, w->progress, w->eta) < 0)
+        return -1;
+    sqlite3_stmt *st = db_prepare(sql);
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, w->id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 2, w->c->epoch);
+    sqlite3_bind_blob64(st, 3, w->c->net, w->c->net_len, SQLITE_STATIC);
+    sqlite3_bind_blob64(st, 4, w->c->rng, w->c->rng_len, SQLITE_STATIC);
+    if (w->c->best)
+        sqlite3_bind_blob64(st, 5, w->c->best, w->c->best_len, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 5);
+    bind_json(st, 6, w->c->state);
+    return step_done(st);
+}
+
+int db_checkpoint_save(const char *id, const struct checkpoint *c, const json_t *row,
+                       double progress, double eta)
+{
+    struct cp_write w = {id, c, row, progress, eta};
+    return db_transaction(cp_write, &w) < 0 ? -1 : 0;
+}
+
+static void *col_blob(sqlite3_stmt *st, int i, size_t *len)
+{
+    *len = (size_t)sqlite3_column_bytes(st, i);
+    const void *p = sqlite3_column_blob(st, i);
+    if (!p)
+        return NULL;
+    void *copy = malloc(*len ? *len : 1);
+    if (copy)
+        memcpy(copy, p, *len);
+    return copy;
+}
+
+int db_checkpoint_load(const char *id, struct checkpoint *c)
+{
+    static const char sql[] =
+        "SELECT epoch, net, rng, best, state FROM checkpoints WHERE job_id = ?";
+    memset(c, 0, sizeof *c);
+    sqlite3_stmt *st = db_prepare(sql);
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        c->epoch = sqlite3_column_int(st, 0);
+        c->net = col_blob(st, 1, &c->net_len);
+        c->rng = col_blob(st, 2, &c->rng_len);
+        c->best = col_blob(st, 3, &c->best_len);
+        c->state = col_json(st, 4);
+    }
+    db_done(st);
+    if (rc == SQLITE_DONE)
+        return 1;
+    if (rc != SQLITE_ROW || !c->net || !c->rng) {
+        checkpoint_free(c);
+        return -1;
+    }
+    return 0;
+}
+
+void checkpoint_free(struct checkpoint *c)
+{
+    free(c->net);
+    free(c->rng);
+    free(c->best);
+    json_decref(c->state);
+    memset(c, 0, sizeof *c);
+}

@@ -1,8 +1,423 @@
-/* h_jobs.c -- (being written) */
+/* h_jobs.c -- /v1/jobs: queue a training job (checking everything that can be checked
+ * before it runs), list, describe, cancel, and the epochs' metrics as JSON or CSV. */
 #include "handlers.h"
-static int todo(struct req *r, struct reply *out) { (void)r; return reply_problem(out, 501, NULL, "not yet"); }
-int h_jobs_create(struct req *r, struct reply *out) { return todo(r, out); }
-int h_jobs_list(struct req *r, struct reply *out) { return todo(r, out); }
-int h_jobs_get(struct req *r, struct reply *out) { return todo(r, out); }
-int h_jobs_cancel(struct req *r, struct reply *out) { return todo(r, out); }
-int h_jobs_metrics(struct req *r, struct reply *out) { return todo(r, out); }
+
+#include "datasets.h"
+#include "jobs.h"
+#include "spec_json.h"
+#include "store.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+/* Adds {"pointer", "detail"} to errs. */
+static void fault(json_t *errs, const char *pointer, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void fault(json_t *errs, const char *pointer, const char *fmt, ...)
+{
+    char detail[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    json_array_append_new(errs, json_pack("{s:s, s:s}", "pointer", pointer, "detail", detail));
+}
+
+/* Checks that obj has only the allowed keys (NULL-terminated). */
+static void only(const json_t *obj, const char *base, const char *const *allowed, json_t *errs)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)obj, key, v) {
+        int ok = 0;
+        for (const char *const *a = allowed; *a && !ok; a++)
+            ok = strcmp(*a, key) == 0;
+        if (!ok) {
+            char p[256];
+            snprintf(p, sizeof p, "%s/%s", base, key);
+            fault(errs, p, "unknown field '%s'", key);
+        }
+    }
+}
+
+/* A number field in [lo, hi] (integer when whole); absent: def. Stores it into norm. */
+static double number(const json_t *obj, const char *key, const char *base, double lo, double hi,
+                     int whole, double def, json_t *norm, json_t *errs)
+{
+    char p[256];
+    snprintf(p, sizeof p, "%s/%s", base, key);
+    const json_t *v = json_object_get(obj, key);
+    double x = def;
+    if (v && !json_is_null(v)) {
+        if (!json_is_number(v) || (whole && !json_is_integer(v))) {
+            fault(errs, p, "%s must be %s", key, whole ? "a whole number" : "a number");
+            return def;
+        }
+        x = json_number_value(v);
+        if (!(x >= lo && x <= hi)) {
+            fault(errs, p, "%s must be from %g to %g, not %g", key, lo, hi, x);
+            return def;
+        }
+    }
+    json_object_set_new(norm, key, whole ? json_integer((json_int_t)x) : json_real(x));
+    return x;
+}
+
+static int boolean(const json_t *obj, const char *key, const char *base, int def, json_t *norm,
+                   json_t *errs)
+{
+    const json_t *v = json_object_get(obj, key);
+    int b = def;
+    if (v && !json_is_null(v)) {
+        if (!json_is_boolean(v)) {
+            char p[256];
+            snprintf(p, sizeof p, "%s/%s", base, key);
+            fault(errs, p, "%s must be true or false", key);
+        } else {
+            b = json_is_true(v);
+        }
+    }
+    json_object_set_new(norm, key, json_boolean(b));
+    return b;
+}
+
+static json_t *check_optimizer(const json_t *in, json_t *errs)
+{
+    static const char *const keys[] = {"type", "learning_rate", "momentum", "nesterov",
+                                       "beta1", "beta2", "epsilon", "weight_decay", NULL};
+    json_t *o = json_object();
+    if (in && !json_is_object(in)) {
+        fault(errs, "/optimizer", "optimizer must be an object such as {\"type\": \"adam\"}");
+        return o;
+    }
+    only(in, "/optimizer", keys, errs);
+    const json_t *t = json_object_get(in, "type");
+    const char *type = t ? json_string_value(t) : "adam";
+    if (!type || nn_opt_parse(type) < 0) {
+        fault(errs, "/optimizer/type", "type must be \"adam\" or \"sgd\"");
+        type = "adam";
+    }
+    json_object_set_new(o, "type", json_string(type));
+    int sgd = !strcmp(type, "sgd");
+    number(in, "learning_rate", "/optimizer", 1e-12, 1e6, 0, sgd ? 0.01 : 0.001, o, errs);
+    number(in, "weight_decay", "/optimizer", 0, 1e6, 0, 0, o, errs);
+    if (sgd) {
+        double m = number(in, "momentum", "/optimizer", 0, 0.999999, 0, 0, o, errs);
+        if (boolean(in, "nesterov", "/optimizer", 0, o, errs) && m == 0)
+            fault(errs, "/optimizer/nesterov", "nesterov needs a momentum above 0");
+    } else {
+        number(in, "beta1", "/optimizer", 0, 0.999999, 0, 0.9, o, errs);
+        number(in, "beta2", "/optimizer", 0, 0.999999, 0, 0.999, o, errs);
+        number(in, "epsilon", "/optimizer", 1e-30, 1, 0, 1e-7, o, errs);
+    }
+    return o;
+}
+
+static json_t *check_early_stopping(const json_t *in, int has_val, json_t *errs)
+{
+    static const char *const keys[] = {"monitor", "patience", "min_delta", "restore_best", NULL};
+    if (!in || json_is_null(in) || json_is_false(in))
+        return NULL;
+    if (!json_is_object(in)) {
+        fault(errs, "/early_stopping", "early_stopping must be an object such as "
+                                       "{\"patience\": 3}");
+        return NULL;
+    }
+    only(in, "/early_stopping", keys, errs);
+    json_t *o = json_object();
+    const json_t *m = json_object_get(in, "monitor");
+    const char *mon = m ? json_string_value(m) : has_val ? "val_loss" : "loss";
+    const char *base = mon && !strncmp(mon, "val_", 4) ? mon + 4 : mon;
+    if (!mon || (strcmp(base, "loss") && nn_metric_parse(base) < 0))
+        fault(errs, "/early_stopping/monitor",
+              "monitor must be loss, accuracy, mae or mse, with val_ before it to watch the "
+              "validation set");
+    else if (base != mon && !has_val)
+        fault(errs, "/early_stopping/monitor", "monitor %s needs a validation set", mon);
+    json_object_set_new(o, "monitor", json_string(mon ? mon : "loss"));
+    number(in, "patience", "/early_stopping", 0, 100000, 1, 3, o, errs);
+    number(in, "min_delta", "/early_stopping", 0, 1e30, 0, 0, o, errs);
+    boolean(in, "restore_best", "/early_stopping", 1, o, errs);
+    return o;
+}
+
+/* The output width of a checked spec: the last dense layer's units (the other kinds,
+ * residual blocks included, keep their width). */
+static int spec_outputs(const struct nn_spec *s)
+{
+    int w = s->inputs;
+    for (int i = 0; i < s->nlayers; i++)
+        if (s->layers[i].kind == NN_DENSE)
+            w = s->layers[i].units;
+    return w;
+}
+
+/* Checks a job body; returns the normalized request (new) or NULL with errs filled
+ * (or 0 faults and *status set for a storage error). */
+static json_t *check_job(struct req *r, json_t *errs, char *network_id, char *val_id)
+{
+    static const char *const keys[] = {"name", "network", "dataset", "validation", "epochs",
+                                       "batch_size", "optimizer", "seed", "shuffle",
+                                       "clip_norm", "standardize", "early_stopping", NULL};
+    const json_t *b = r->json;
+    if (!json_is_object(b)) {
+        fault(errs, "", "a job is a JSON object with at least \"network\" and \"dataset\"");
+        return NULL;
+    }
+    only(b, "", keys, errs);
+    json_t *n = json_object();
+    const json_t *name = json_object_get(b, "name");
+    if (name && !json_is_string(name))
+        fault(errs, "/name", "name must be a string");
+    else if (name)
+        json_object_set(n, "name", (json_t *)name);
+
+    /* the network: a stored one by id, or a definition */
+    const json_t *net = json_object_get(b, "network");
+    json_t *def = NULL;
+    if (json_is_string(net)) {
+        snprintf(network_id, 32, "%s", json_string_value(net));
+        if (!(def = db_network_definition(network_id)))
+            fault(errs, "/network", "no network with id %s", network_id);
+    } else if (json_is_object(net)) {
+        def = json_incref((json_t *)net);
+    } else {
+        fault(errs, "/network", "network must be the id of a stored network or a definition");
+    }
+    struct spec_json sj = {0};
+    int have_spec = 0;
+    if (def) {
+        json_t *serr = NULL;
+        have_spec = spec_from_json(def, "/network", r->app->cfg.max_params, &sj, &serr) == 0;
+        if (!have_spec && serr)
+            json_array_extend(errs, serr);
+        json_decref(serr);
+        json_object_set_new(n, "network", def);
+        if (*network_id)
+            json_object_set_new(n, "network_id", json_string(network_id));
+    }
+
+    /* the data */
+    const json_t *ds = json_object_get(b, "dataset");
+    json_t *desc = NULL;
+    if (!json_is_string(ds))
+        fault(errs, "/dataset", "dataset must be the id of a dataset");
+    else if (!(desc = dataset_describe(json_string_value(ds))))
+        fault(errs, "/dataset", "no dataset with id %s", json_string_value(ds));
+    else
+        json_object_set(n, "dataset", (json_t *)ds);
+    const json_t *val = json_object_get(b, "validation");
+    int has_val = 0;
+    if (val && !json_is_null(val)) {
+        static const char *const vkeys[] = {"split", "dataset", NULL};
+        json_t *vn = json_object();
+        const json_t *vs = json_object_get(val, "split"), *vd = json_object_get(val, "dataset");
+        if (!json_is_object(val) || (!vs == !vd)) {
+            fault(errs, "/validation", "validation is {\"split\": 0.2} or {\"dataset\": id}");
+        } else if (vs) {
+            only(val, "/validation", vkeys, errs);
+            double s = json_number_value(vs);
+            if (!json_is_number(vs) || !(s > 0 && s < 1))
+                fault(errs, "/validation/split", "split must be a number between 0 and 1");
+            json_object_set_new(vn, "split", json_real(s));
+            has_val = 1;
+        } else {
+            only(val, "/validation", vkeys, errs);
+            json_t *vdesc = json_is_string(vd) ? dataset_describe(json_string_value(vd)) : NULL;
+            if (!vdesc) {
+                fault(errs, "/validation/dataset", "no dataset with id %s",
+                      json_is_string(vd) ? json_string_value(vd) : "(not a string)");
+            } else {
+                snprintf(val_id, 32, "%s", json_string_value(vd));
+                if (desc && json_integer_value(json_object_get(vdesc, "features")) !=
+                                json_integer_value(json_object_get(desc, "features")))
+                    fault(errs, "/validation/dataset", "the validation dataset has %d features "
+                          "but the training dataset %d",
+                          (int)json_integer_value(json_object_get(vdesc, "features")),
+                          (int)json_integer_value(json_object_get(desc, "features")));
+                json_object_set(vn, "dataset", (json_t *)vd);
+                has_val = 1;
+            }
+            json_decref(vdesc);
+        }
+        json_object_set_new(n, "validation", vn);
+    }
+
+    /* training options */
+    number(b, "epochs", "", 1, 100000, 1, 10, n, errs);
+    number(b, "batch_size", "", 1, 65536, 1, 32, n, errs);
+    number(b, "clip_norm", "", 0, 1e30, 0, 0, n, errs);
+    boolean(b, "shuffle", "", 1, n, errs);
+    boolean(b, "standardize", "", 1, n, errs);
+    uint32_t seed = 0;
+    if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed)
+        seed = 42;
+    number(b, "seed", "", 0, 9007199254740991.0, 1, seed, n, errs);
+    json_object_set_new(n, "optimizer", check_optimizer(json_object_get(b, "optimizer"), errs));
+    json_t *es = check_early_stopping(json_object_get(b, "early_stopping"), has_val, errs);
+    if (es)
+        json_object_set_new(n, "early_stopping", es);
+
+    /* the network against the data */
+    if (have_spec && desc) {
+        int features = (int)json_integer_value(json_object_get(desc, "features"));
+        char buf[512];
+        const char *why;
+        if (features != sj.spec.inputs)
+            fault(errs, "/dataset", "the dataset has %d features but the network takes %d "
+                  "inputs", features, sj.spec.inputs);
+        else if ((why = labels_fit(sj.spec.loss, spec_outputs(&sj.spec), desc, buf, sizeof buf)))
+            fault(errs, "/dataset", "labels do not fit %s: %s", nn_loss_name(sj.spec.loss), why);
+    }
+    spec_json_free(&sj);
+    json_decref(desc);
+    if (json_array_size(errs)) {
+        json_decref(n);
+        return NULL;
+    }
+    return n;
+}
+
+int h_jobs_create(struct req *r, struct reply *out)
+{
+    json_t *errs = json_array();
+    char network_id[32] = "", val_id[32] = "", id[32];
+    json_t *n = check_job(r, errs, network_id, val_id);
+    if (!n) {
+        size_t k = json_array_size(errs);
+        return reply_problem(out, 422, errs, "the job has %zu error%s; see errors", k,
+                             k == 1 ? "" : "s");
+    }
+    json_decref(errs);
+    new_id(id, "job_");
+    int epochs = (int)json_integer_value(json_object_get(n, "epochs"));
+    int rc = db_job_insert(id, n, *network_id ? network_id : NULL,
+                           json_string_value(json_object_get(n, "dataset")),
+                           *val_id ? val_id : NULL, epochs);
+    json_decref(n);
+    if (rc < 0)
+        return reply_problem(out, 500, NULL, "the job could not be stored");
+    jobs_wake(r->app->jobs);
+    snprintf(out->location, sizeof out->location, "/v1/jobs/%s", id);
+    return reply_json(out, 202, db_job_get(id));
+}
+
+/* ?limit= (1..1000, default 50) */
+static int page_limit(struct req *r, struct reply *out, int *limit)
+{
+    const char *l = req_query(r, "limit");
+    *limit = 50;
+    if (!l)
+        return 0;
+    char *end;
+    long v = strtol(l, &end, 10);
+    if (end == l || *end || v < 1 || v > 1000) {
+        reply_field(out, 400, "/limit", "limit must be a whole number from 1 to 1000");
+        return -1;
+    }
+    *limit = (int)v;
+    return 0;
+}
+
+int h_jobs_list(struct req *r, struct reply *out)
+{
+    static const char *const states[] = {"queued", "running", "succeeded", "failed",
+                                         "cancelled"};
+    int limit;
+    if (page_limit(r, out, &limit) < 0)
+        return 0;
+    const char *state = req_query(r, "state");
+    int ok = !state;
+    for (size_t i = 0; state && i < sizeof states / sizeof *states; i++)
+        ok |= !strcmp(state, states[i]);
+    if (!ok)
+        return reply_field(out, 400, "/state", "state must be queued, running, succeeded, "
+                                               "failed or cancelled");
+    json_t *list = db_job_list(state, limit, req_query(r, "after"));
+    return list ? reply_json(out, 200, list) : -1;
+}
+
+int h_jobs_get(struct req *r, struct reply *out)
+{
+    json_t *j = db_job_get(r->param[0]);
+    return j ? reply_json(out, 200, j) : reply_not_found(out, "job", r->param[0]);
+}
+
+int h_jobs_cancel(struct req *r, struct reply *out)
+{
+    char state[16];
+    int rc = db_job_cancel_queued(r->param[0], state);
+    if (rc < 0)
+        return reply_not_found(out, "job", r->param[0]);
+    if (rc == 0 && strcmp(state, "running") == 0) {
+        jobs_cancel_running(r->app->jobs, r->param[0]);
+        return reply_json(out, 202, db_job_get(r->param[0]));
+    }
+    if (rc == 0)
+        return reply_problem(out, 409, NULL, "job %s has already ended (%s)", r->param[0],
+                             state);
+    return reply_json(out, 200, db_job_get(r->param[0]));
+}
+
+/* One CSV field from a JSON number (empty for null). */
+static void csv_num(FILE *f, const json_t *v)
+{
+    if (json_is_number(v))
+        fprintf(f, ",%.9g", json_number_value(v));
+    else
+        fputc(',', f);
+}
+
+/* The epochs as CSV: epoch, loss, val_loss, then each metric and val_ metric, seconds. */
+static int metrics_csv(struct reply *out, const json_t *rows)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
+        return -1;
+    const json_t *first = json_array_get(rows, 0), *m = json_object_get(first, "metrics");
+    const char *key;
+    json_t *v;
+    fputs("epoch,loss,val_loss", f);
+    json_object_foreach((json_t *)m, key, v)
+        fprintf(f, ",%s,val_%s", key, key);
+    fputs(",seconds\n", f);
+    size_t i;
+    const json_t *row;
+    json_array_foreach(rows, i, row) {
+        fprintf(f, "%d", (int)json_integer_value(json_object_get(row, "epoch")));
+        csv_num(f, json_object_get(row, "loss"));
+        csv_num(f, json_object_get(row, "val_loss"));
+        json_object_foreach((json_t *)m, key, v) {
+            csv_num(f, json_object_get(json_object_get(row, "metrics"), key));
+            csv_num(f, json_object_get(json_object_get(row, "val_metrics"), key));
+        }
+        csv_num(f, json_object_get(row, "seconds"));
+        fputc('\n', f);
+    }
+    fclose(f);
+    int rc = reply_text(out, 200, "text/csv", buf, len);
+    free(buf);
+    return rc;
+}
+
+int h_jobs_metrics(struct req *r, struct reply *out)
+{
+    const char *format = req_query(r, "format");
+    if (format && strcmp(format, "json") && strcmp(format, "csv"))
+        return reply_field(out, 400, "/format", "format must be json or csv");
+    json_t *rows = db_job_epochs(r->param[0]);
+    if (!rows)
+        return reply_not_found(out, "job", r->param[0]);
+    if (format && !strcmp(format, "csv")) {
+        int rc = metrics_csv(out, rows);
+        json_decref(rows);
+        return rc;
+    }
+    return reply_json(out, 200, json_pack("{s:s, s:o}", "job", r->param[0], "epochs", rows));
+}

@@ -1,8 +1,389 @@
-/* h_models.c -- (being written) */
+/* h_models.c -- /v1/models: trained models, their weights, and predictions.
+ *
+ * DESIGN. Predictions must be cheap, so loaded models stay in a small cache: a list of
+ * reference-counted entries under one mutex. A request takes a reference, predicts with
+ * the network (nn_predict only reads it, so many requests share one), and drops the
+ * reference; a deleted model leaves the cache at once and is freed by its last user. */
 #include "handlers.h"
-static int todo(struct req *r, struct reply *out) { (void)r; return reply_problem(out, 501, NULL, "not yet"); }
-int h_models_list(struct req *r, struct reply *out) { return todo(r, out); }
-int h_models_get(struct req *r, struct reply *out) { return todo(r, out); }
-int h_models_delete(struct req *r, struct reply *out) { return todo(r, out); }
-int h_models_weights(struct req *r, struct reply *out) { return todo(r, out); }
-int h_models_predict(struct req *r, struct reply *out) { return todo(r, out); }
+
+#include "store.h"
+
+#include "nn.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CACHE_MAX 32
+#define PREDICT_MAX_ROWS 100000
+
+struct model {
+    char id[32];
+    struct nn_net *net;
+    float *scaler;             /* mean then std per feature, or NULL */
+    char kind[16];             /* the dataset's label kind */
+    json_t *classes;
+    int refs;                  /* the cache's own reference counts as one */
+    struct model *next;
+};
+
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct model *cache;
+static int ncache;
+
+static void model_free(struct model *m)
+{
+    nn_free(m->net);
+    free(m->scaler);
+    json_decref(m->classes);
+    free(m);
+}
+
+static void model_put(struct model *m)
+{
+    pthread_mutex_lock(&cache_lock);
+    int last = --m->refs == 0;
+    pthread_mutex_unlock(&cache_lock);
+    if (last)
+        model_free(m);
+}
+
+/* Removes id from the cache (its users keep their references). */
+static void cache_drop(const char *id)
+{
+    struct model *gone = NULL;
+    pthread_mutex_lock(&cache_lock);
+    for (struct model **p = &cache; *p; p = &(*p)->next)
+        if (strcmp((*p)->id, id) == 0) {
+            gone = *p;
+            *p = gone->next;
+            ncache--;
+            break;
+        }
+    pthread_mutex_unlock(&cache_lock);
+    if (gone)
+        model_put(gone);
+}
+
+/* A referenced model (model_put when done), NULL with the reply filled. */
+static struct model *model_get(const char *id, struct reply *out)
+{
+    pthread_mutex_lock(&cache_lock);
+    for (struct model *m = cache; m; m = m->next)
+        if (strcmp(m->id, id) == 0) {
+            m->refs++;
+            pthread_mutex_unlock(&cache_lock);
+            return m;
+        }
+    pthread_mutex_unlock(&cache_lock);
+
+    struct model_data d;
+    int rc = db_model_load(id, &d);
+    if (rc != 0) {
+        if (rc > 0)
+            reply_not_found(out, "model", id);
+        else
+            reply_problem(out, 500, NULL, "model %s could not be read", id);
+        return NULL;
+    }
+    struct model *m = calloc(1, sizeof *m);
+    struct nn_error e;
+    if (!m || !(m->net = nn_load(d.net, d.net_len, 0, &e))) {
+        reply_problem(out, 500, NULL, "model %s could not be loaded: %s", id,
+                      m ? e.msg : "out of memory");
+        free(m);
+        model_data_free(&d);
+        return NULL;
+    }
+    snprintf(m->id, sizeof m->id, "%s", id);
+    snprintf(m->kind, sizeof m->kind, "%s", d.label_kind);
+    m->classes = json_incref(d.classes);
+    if (d.scaler && d.scaler_len == 2 * sizeof(float) * (size_t)nn_inputs(m->net)) {
+        m->scaler = d.scaler;
+        d.scaler = NULL;
+    }
+    model_data_free(&d);
+    m->refs = 2;   /* the cache's and the caller's */
+    struct model *evict = NULL;
+    pthread_mutex_lock(&cache_lock);
+    for (struct model *o = cache; o; o = o->next)
+        if (strcmp(o->id, id) == 0) {   /* another request loaded it meanwhile */
+            o->refs++;
+            pthread_mutex_unlock(&cache_lock);
+            model_free(m);
+            return o;
+        }
+    m->next = cache;
+    cache = m;
+    if (++ncache > CACHE_MAX) {   /* drop the oldest */
+        struct model **p = &cache;
+        while ((*p)->next)
+            p = &(*p)->next;
+        evict = *p;
+        *p = NULL;
+        ncache--;
+    }
+    pthread_mutex_unlock(&cache_lock);
+    if (evict)
+        model_put(evict);
+    return m;
+}
+
+int h_models_list(struct req *r, struct reply *out)
+{
+    const char *l = req_query(r, "limit");
+    char *end;
+    long limit = l ? strtol(l, &end, 10) : 50;
+    if (l && (end == l || *end || limit < 1 || limit > 1000))
+        return reply_field(out, 400, "/limit", "limit must be a whole number from 1 to 1000");
+    json_t *list = db_model_list((int)limit, req_query(r, "after"));
+    return list ? reply_json(out, 200, list) : -1;
+}
+
+int h_models_get(struct req *r, struct reply *out)
+{
+    json_t *m = db_model_get(r->param[0]);
+    return m ? reply_json(out, 200, m) : reply_not_found(out, "model", r->param[0]);
+}
+
+int h_models_delete(struct req *r, struct reply *out)
+{
+    int rc = db_model_delete(r->param[0]);
+    if (rc < 0)
+        return -1;
+    if (rc > 0)
+        return reply_not_found(out, "model", r->param[0]);
+    cache_drop(r->param[0]);
+    out->status = 204;
+    return 0;
+}
+
+int h_models_weights(struct req *r, struct reply *out)
+{
+    struct model *m = model_get(r->param[0], out);
+    if (!m)
+        return 0;
+    int n = nn_tensors(m->net, NULL, 0);
+    struct nn_tensor *t = calloc((size_t)n + 1, sizeof *t);
+    json_t *layers = json_array();
+    if (t)
+        nn_tensors(m->net, t, n);
+    for (int i = 0; t && i < n; i++) {
+        /* a matrix as rows of values, a vector flat */
+        json_t *values = json_array();
+        for (int a = 0; a < t[i].rows; a++) {
+            json_t *row = t[i].rows == 1 ? values : json_array();
+            for (int b = 0; b < t[i].cols; b++)
+                json_array_append_new(row, json_real(t[i].data[(size_t)a * t[i].cols + b]));
+            if (row != values)
+                json_array_append_new(values, row);
+        }
+        json_array_append_new(layers, json_pack("{s:s, s:s, s:[i,i], s:o}", "layer",
+                                                t[i].where, "name", t[i].name, "shape",
+                                                t[i].rows, t[i].cols, "values", values));
+    }
+    free(t);
+    model_put(m);
+    return reply_json(out, 200, json_pack("{s:s, s:o}", "model", r->param[0], "tensors",
+                                          layers));
+}
+
+/* ---- prediction ---- */
+
+/* Rows of numbers from a JSON array of arrays into x (new); -1 with the reply filled. */
+static int rows_from_json(const json_t *rows, const char *base, int F, float **x, int *n,
+                          struct reply *out)
+{
+    if (!json_is_array(rows) || json_array_size(rows) == 0)
+        return reply_field(out, 422, base, "expected a non-empty array of rows of %d numbers",
+                           F), -1;
+    size_t N = json_array_size(rows);
+    if (N > PREDICT_MAX_ROWS)
+        return reply_field(out, 413, base, "%zu rows, over the limit of %d per request", N,
+                           PREDICT_MAX_ROWS), -1;
+    if (!(*x = malloc(sizeof(float) * N * (size_t)F)))
+        return -1;
+    char p[96];
+    for (size_t i = 0; i < N; i++) {
+        const json_t *row = json_array_get(rows, i);
+        snprintf(p, sizeof p, "%s/%zu", base, i);
+        if (!json_is_array(row) || (int)json_array_size(row) != F) {
+            reply_field(out, 422, p, "row %zu has %d values; the model takes %d inputs", i,
+                        json_is_array(row) ? (int)json_array_size(row) : 1, F);
+            free(*x);
+            return -1;
+        }
+        for (int j = 0; j < F; j++) {
+            const json_t *v = json_array_get(row, (size_t)j);
+            if (!json_is_number(v)) {
+                snprintf(p, sizeof p, "%s/%zu/%d", base, i, j);
+                reply_field(out, 422, p, "not a number");
+                free(*x);
+                return -1;
+            }
+            (*x)[i * F + j] = (float)json_number_value(v);
+        }
+    }
+    *n = (int)N;
+    return 0;
+}
+
+/* Rows of numbers from CSV text (an optional header line is skipped). */
+static int rows_from_csv(const char *s, size_t len, int F, float **x, int *n, struct reply *out)
+{
+    size_t cap = 64;
+    int rows = 0, line = 0;
+    *x = malloc(sizeof(float) * cap * (size_t)F);
+    const char *p = s, *end = s + len;
+    while (*x && p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        const char *le = eol ? eol : end;
+        line++;
+        if (le > p && le[-1] == '\r')
+            le--;
+        if (le == p) {
+            p = eol ? eol + 1 : end;
+            continue;
+        }
+        if ((size_t)rows == cap) {
+            float *g = realloc(*x, sizeof(float) * (cap *= 2) * (size_t)F);
+            if (!g)
+                break;
+            *x = g;
+        }
+        int col = 0, bad = 0;
+        const char *f = p;
+        while (f <= le && !bad) {
+            const char *comma = memchr(f, ',', (size_t)(le - f));
+            const char *fe = comma ? comma : le;
+            char tmp[64];
+            size_t fl = (size_t)(fe - f);
+            char *e2;
+            if (fl == 0 || fl >= sizeof tmp || col >= F) {
+                bad = 1;
+                break;
+            }
+            memcpy(tmp, f, fl);
+            tmp[fl] = 0;
+            float v = strtof(tmp, &e2);
+            if (*e2 && *e2 != ' ')
+                bad = 1;
+            (*x)[(size_t)rows * F + col++] = v;
+            f = comma ? comma + 1 : le + 1;
+        }
+        if (bad && rows == 0 && line == 1) {   /* a header */
+            p = eol ? eol + 1 : end;
+            continue;
+        }
+        if (bad || col != F) {
+            char ptr[48];
+            snprintf(ptr, sizeof ptr, "/rows/%d", line);
+            reply_field(out, 422, ptr, "line %d: expected %d numbers separated by commas",
+                        line, F);
+            free(*x);
+            return -1;
+        }
+        rows++;
+        if (rows > PREDICT_MAX_ROWS) {
+            reply_problem(out, 413, NULL, "over %d rows per request", PREDICT_MAX_ROWS);
+            free(*x);
+            return -1;
+        }
+        p = eol ? eol + 1 : end;
+    }
+    if (!*x)
+        return -1;
+    if (rows == 0) {
+        free(*x);
+        reply_field(out, 422, "/rows", "no rows to predict");
+        return -1;
+    }
+    *n = rows;
+    return 0;
+}
+
+/* What to call output row o: a class name or index, or the values themselves. */
+static json_t *prediction(const struct model *m, enum nn_loss loss, const float *o, int K)
+{
+    int cls = -1;
+    if (loss == NN_CCE) {
+        cls = 0;
+        for (int j = 1; j < K; j++)
+            cls = o[j] > o[cls] ? j : cls;
+    } else if (loss == NN_BCE && K == 1) {
+        cls = o[0] > 0.5f;
+    } else if (loss == NN_BCE) {
+        json_t *v = json_array();
+        for (int j = 0; j < K; j++)
+            json_array_append_new(v, json_integer(o[j] > 0.5f));
+        return v;
+    } else if (K == 1) {
+        return json_real(o[0]);
+    } else {
+        json_t *v = json_array();
+        for (int j = 0; j < K; j++)
+            json_array_append_new(v, json_real(o[j]));
+        return v;
+    }
+    const json_t *name = json_array_get(m->classes, (size_t)cls);
+    if (name && (!strcmp(m->kind, "classes") || !strcmp(m->kind, "numbers")))
+        return json_incref((json_t *)name);
+    return json_integer(cls);
+}
+
+int h_models_predict(struct req *r, struct reply *out)
+{
+    struct model *m = model_get(r->param[0], out);
+    if (!m)
+        return 0;
+    const int F = nn_inputs(m->net), K = nn_outputs(m->net);
+    float *x = NULL, *y = NULL;
+    int n = 0, rc;
+    if (!strcmp(r->content_type, "text/csv")) {
+        rc = rows_from_csv(r->body, r->len, F, &x, &n, out);
+    } else {
+        const json_t *in = json_object_get(r->json, "inputs");
+        const char *base = "/inputs";
+        if (!in) {
+            in = json_object_get(r->json, "instances");
+            base = "/instances";
+        }
+        if (!json_is_object(r->json) || !in) {
+            reply_field(out, 422, "/inputs", "expected {\"inputs\": [[%d numbers], ...]} "
+                        "(or \"instances\")", F);
+            rc = -1;
+        } else
+            rc = rows_from_json(in, base, F, &x, &n, out);
+    }
+    if (rc < 0 || !(y = malloc(sizeof(float) * (size_t)n * K))) {
+        free(x);
+        model_put(m);
+        return out->status ? 0 : -1;
+    }
+    if (m->scaler)
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < F; j++)
+                x[(size_t)i * F + j] = (x[(size_t)i * F + j] - m->scaler[j]) / m->scaler[F + j];
+    struct nn_error e;
+    if (nn_predict(m->net, NULL, x, n, y, &e) < 0) {
+        free(x), free(y);
+        model_put(m);
+        return reply_problem(out, 500, NULL, "prediction failed: %s", e.msg);
+    }
+    enum nn_loss loss = nn_get_spec(m->net)->loss;
+    json_t *outputs = json_array(), *preds = json_array();
+    for (int i = 0; i < n; i++) {
+        const float *o = y + (size_t)i * K;
+        json_t *row = json_array();
+        for (int j = 0; j < K; j++)
+            json_array_append_new(row, json_real(o[j]));
+        json_array_append_new(outputs, row);
+        json_array_append_new(preds, prediction(m, loss, o, K));
+    }
+    free(x);
+    free(y);
+    model_put(m);
+    return reply_json(out, 200, json_pack("{s:s, s:o, s:o}", "model", r->param[0], "outputs",
+                                          outputs, "predictions", preds));
+}

@@ -21,3 +21,31 @@ void jobs_cancel_running(struct jobs *j, const char *id);
 int jobs_alive(const struct jobs *j);
 
 #endif
+
+/* ---- what the workers and the handlers share ---- */
+
+#include "nn.h"
+
+#include <jansson.h>
+
+/* A job's training options, read from its accepted request (h_jobs.c makes sure they are
+ * valid before the job is stored). */
+struct job_opts {
+    const char *dataset, *val_dataset;   /* borrowed from the request */
+    double split;                        /* validation split, 0 for none */
+    int epochs, batch_size, shuffle, standardize;
+    struct nn_optimizer opt;
+    float clip_norm;
+    uint64_t seed;
+    int es;                              /* early stopping on */
+    const char *monitor;
+    int patience;
+    double min_delta;
+    int restore_best;
+};
+void job_opts_read(const json_t *request, struct job_opts *o);
+
+/* Whether labels of a dataset (its description) fit a loss over `outputs` outputs:
+ * NULL when they do, else a sentence saying why not (static or in buf). */
+const char *labels_fit(enum nn_loss loss, int outputs, const json_t *dataset, char *buf,
+                       size_t len);

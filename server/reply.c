@@ -12,7 +12,8 @@ int reply_json(struct reply *out, int status, json_t *v)
 {
     if (!v)
         return -1;
-    char *s = json_dumps(v, JSON_COMPACT);
+    /* 9 significant digits: every float32 round-trips, and 0.2 prints as 0.2 */
+    char *s = json_dumps(v, JSON_COMPACT | JSON_REAL_PRECISION(9));
     json_decref(v);
     if (!s)
         return -1;

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# bench/http.sh -- the service benchmark (make bench-http): trains the Fashion-MNIST MLP
+# through the REST API and compares its samples/s with the engine benchmark's, run in the
+# same script; then one-row predictions under wrk -t2 -c64 -d30s.
+# usage: bash bench/http.sh BUILD_DIR [wrk_seconds=30]
+set -u
+build=${1:-build}
+secs=${2:-30}
+bin=$build/neurond
+port=${PORT:-18181}
+dir=$(mktemp -d)
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
+base=http://127.0.0.1:$port
+
+echo "engine alone (bench_fmnist, 2 threads):"
+engine=$("$build/bench/bench_fmnist" 2 5 2>/dev/null | python3 -c '
+import sys, json
+for l in sys.stdin:
+    d = json.loads(l)
+    if d["metric"] == "train_samples_per_s_ep2-5": print(round(d["value"]))')
+echo "  $engine samples/s over epochs 2-5"
+
+"$build/bench/fmnist_csv" > "$dir/train.csv" || exit 1
+"$bin" --port "$port" --db "$dir/neurond.db" --threads 2 2> "$dir/neurond.log" &
+pid=$!
+for _ in $(seq 100); do curl -sf "$base/healthz" > /dev/null && break; sleep 0.1; done
+
+t0=$(date +%s.%N)
+ds=$(curl -sf -X POST -H 'Content-Type: text/csv' --data-binary @"$dir/train.csv" \
+     "$base/v1/datasets?name=fashion&label=label" | python3 -c 'import sys,json; print(json.load(sys.stdin)["id"])')
+t1=$(date +%s.%N)
+echo "upload of $(du -m "$dir/train.csv" | cut -f1) MB of CSV: $(python3 -c "print(round($t1 - $t0, 2))") s"
+net='{"inputs": 784, "layers": [{"type": "dense", "units": 256, "activation": "relu"},
+  {"type": "dense", "units": 128, "activation": "relu"},
+  {"type": "dense", "units": 10, "activation": "softmax"}],
+  "loss": "categorical_crossentropy", "metrics": ["accuracy"]}'
+job=$(curl -sf -X POST -H 'Content-Type: application/json' "$base/v1/jobs" -d "{\"network\": $net,
+  \"dataset\": \"$ds\", \"epochs\": 5, \"batch_size\": 128, \"standardize\": false,
+  \"optimizer\": {\"type\": \"adam\", \"learning_rate\": 0.001, \"epsilon\": 1e-8}, \"seed\": 0}" |
+  python3 -c 'import sys,json; print(json.load(sys.stdin)["id"])')
+while :; do
+  state=$(curl -sf "$base/v1/jobs/$job" | python3 -c 'import sys,json; print(json.load(sys.stdin)["state"])')
+  case $state in succeeded|failed|cancelled) break ;; esac
+  sleep 0.5
+done
+echo "job $job: $state"
+service=$(curl -sf "$base/v1/jobs/$job/metrics" | python3 -c '
+import sys, json
+e = json.load(sys.stdin)["epochs"]
+print(round(60000 * (len(e) - 1) / sum(r["seconds"] for r in e[1:])))')
+model=$(curl -sf "$base/v1/jobs/$job" | python3 -c 'import sys,json; print(json.load(sys.stdin)["model"])')
+echo "through the service: $service samples/s over epochs 2-5"
+python3 -c "print('  service / engine = %.1f%% (target 90%%)' % (100.0 * $service / $engine))"
+
+echo "predictions: wrk -t2 -c64 -d${secs}s, one row of 784 inputs per request"
+wrk -t2 -c64 -d"${secs}s" --latency -s bench/predict.lua "$base/v1/models/$model/predict" |
+  grep -E "Requests/sec|Non-2xx|Socket errors|requests in|  50%|  99%"

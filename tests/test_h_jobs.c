@@ -1,0 +1,386 @@
+/* test_h_jobs.c -- jobs, the queue and models against the real binary on 127.0.0.1:
+ * the whole loop (dataset, network, job, metrics, model, predict), cancelling, jobs that
+ * cannot run, and a SIGKILL while one job trains and others wait, after which every job
+ * finishes and the interrupted one resumes from its checkpoint. */
+#include "srvutil.h"
+#include "testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* A 3-class problem: class c has its features around c in every column. */
+static char *blobs_json(int rows, int features, const char *name, int named)
+{
+    static const char *const names[] = {"red", "green", "blue"};
+    json_t *x = json_array(), *y = json_array();
+    unsigned s = 7;
+    for (int i = 0; i < rows; i++) {
+        int c = i % 3;
+        json_t *row = json_array();
+        for (int j = 0; j < features; j++) {
+            s = s * 1103515245u + 12345u;
+            json_array_append_new(row, json_real(c * 2.0 + ((s >> 16) % 1000) / 1000.0));
+        }
+        json_array_append_new(x, row);
+        json_array_append_new(y, named ? json_string(names[c]) : json_integer(c));
+    }
+    json_t *d = json_pack("{s:s, s:o, s:o}", "name", name, "features", x, "labels", y);
+    char *s2 = json_dumps(d, JSON_COMPACT);
+    json_decref(d);
+    return s2;
+}
+
+static char *post_id(const struct server *s, const char *path, const char *body, long want)
+{
+    struct http_reply h = su_http(s, "POST", path, body, strlen(body), "application/json");
+    ck_assert_msg(h.status == want, "POST %s: %ld %s", path, h.status, h.body);
+    json_t *j = su_http_json(&h);
+    char *id = strdup(json_string_value(json_object_get(j, "id")));
+    json_decref(j);
+    su_http_free(&h);
+    return id;
+}
+
+static char *dataset(const struct server *s, int rows, int features, int named)
+{
+    char *body = blobs_json(rows, features, "blobs", named);
+    char *id = post_id(s, "/v1/datasets", body, 201);
+    free(body);
+    return id;
+}
+
+static char *network(const struct server *s, int inputs, int hidden)
+{
+    char body[512];
+    snprintf(body, sizeof body,
+             "{\"name\": \"mlp\", \"inputs\": %d, \"layers\": [{\"type\": \"dense\", \"units\": "
+             "%d, \"activation\": \"relu\"}, {\"type\": \"dense\", \"units\": 3, "
+             "\"activation\": \"softmax\"}], \"loss\": \"categorical_crossentropy\", "
+             "\"metrics\": [\"accuracy\"]}", inputs, hidden);
+    return post_id(s, "/v1/networks", body, 201);
+}
+
+static json_t *get_json(const struct server *s, const char *path)
+{
+    struct http_reply h = su_http(s, "GET", path, NULL, 0, NULL);
+    ck_assert_msg(h.status == 200, "GET %s: %ld %s", path, h.status, h.body);
+    json_t *j = su_http_json(&h);
+    su_http_free(&h);
+    return j;
+}
+
+static const char *state_of(const json_t *job) { return json_string_value(json_object_get(job, "state")); }
+
+/* Polls a job until it is in one of the end states (or `until`), up to `seconds`. */
+static json_t *wait_job(const struct server *s, const char *id, const char *until, int seconds)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/v1/jobs/%s", id);
+    for (int i = 0; i < seconds * 20; i++) {
+        json_t *j = get_json(s, path);
+        const char *st = state_of(j);
+        if ((until && !strcmp(st, until)) || !strcmp(st, "succeeded") || !strcmp(st, "failed") ||
+            !strcmp(st, "cancelled"))
+            return j;
+        json_decref(j);
+        usleep(50000);
+    }
+    ck_abort_msg("job %s did not reach %s within %d s", id, until ? until : "an end", seconds);
+    return NULL;
+}
+
+START_TEST(whole_loop)
+{
+    struct server s = {0};
+    su_start(&s, NULL);
+    char *ds = dataset(&s, 300, 4, 1), *net = network(&s, 4, 16), body[512];
+    snprintf(body, sizeof body,
+             "{\"network\": \"%s\", \"dataset\": \"%s\", \"validation\": {\"split\": 0.2}, "
+             "\"epochs\": 15, \"batch_size\": 16, \"optimizer\": {\"type\": \"adam\", "
+             "\"learning_rate\": 0.01}, \"seed\": 3}", net, ds);
+    struct http_reply h = su_http(&s, "POST", "/v1/jobs", body, strlen(body), "application/json");
+    ck_assert_msg(h.status == 202, "%ld %s", h.status, h.body);
+    ck_assert_str_eq(h.ctype, "application/json");
+    ck_assert(strncmp(h.location, "/v1/jobs/job_", 13) == 0);
+    json_t *j = su_http_json(&h);
+    char *id = strdup(json_string_value(json_object_get(j, "id")));
+    ck_assert_str_eq(state_of(j), "queued");
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "epochs")), 15);
+    json_decref(j);
+    su_http_free(&h);
+
+    j = wait_job(&s, id, NULL, 60);
+    ck_assert_msg(!strcmp(state_of(j), "succeeded"), "job ended %s: %s", state_of(j),
+                  json_dumps(json_object_get(j, "error"), 0));
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "epoch")), 15);
+    ck_assert(json_real_value(json_object_get(j, "progress")) == 1.0);
+    double acc = json_number_value(json_object_get(json_object_get(j, "val_metrics"), "accuracy"));
+    ck_assert_msg(acc >= 0.9, "validation accuracy %g", acc);
+    const char *model = json_string_value(json_object_get(j, "model"));
+    ck_assert_ptr_nonnull(model);
+    char mid[64], path[160];
+    snprintf(mid, sizeof mid, "%s", model);
+    json_decref(j);
+
+    /* every epoch's row, as JSON and CSV */
+    snprintf(path, sizeof path, "/v1/jobs/%s/metrics", id);
+    j = get_json(&s, path);
+    json_t *epochs = json_object_get(j, "epochs");
+    ck_assert_int_eq(json_array_size(epochs), 15);
+    for (size_t e = 0; e < 15; e++) {
+        json_t *row = json_array_get(epochs, e);
+        ck_assert_int_eq(json_integer_value(json_object_get(row, "epoch")), (int)e + 1);
+        ck_assert(json_is_number(json_object_get(row, "loss")));
+        ck_assert(json_is_number(json_object_get(row, "val_loss")));
+        ck_assert(json_object_size(json_object_get(row, "grad_norms")) == 2);
+        ck_assert(json_object_size(json_object_get(row, "dead_relu")) == 1);
+    }
+    double first = json_number_value(json_object_get(json_array_get(epochs, 0), "loss"));
+    double last = json_number_value(json_object_get(json_array_get(epochs, 14), "loss"));
+    ck_assert_msg(last < first, "loss went from %g to %g", first, last);
+    json_decref(j);
+    snprintf(path, sizeof path, "/v1/jobs/%s/metrics?format=csv", id);
+    h = su_http(&s, "GET", path, NULL, 0, NULL);
+    ck_assert_int_eq(h.status, 200);
+    ck_assert_str_eq(h.ctype, "text/csv");
+    ck_assert(strncmp(h.body, "epoch,loss,val_loss,accuracy,val_accuracy,seconds\n", 50) == 0);
+    int lines = 0;
+    for (char *p = h.body; *p; p++)
+        lines += *p == '\n';
+    ck_assert_int_eq(lines, 16);
+    su_http_free(&h);
+
+    /* the model predicts class names */
+    snprintf(path, sizeof path, "/v1/models/%s", mid);
+    j = get_json(&s, path);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "label_kind")), "classes");
+    json_decref(j);
+    snprintf(path, sizeof path, "/v1/models/%s/predict", mid);
+    const char *in = "{\"inputs\": [[0.5, 0.5, 0.5, 0.5], [2.5, 2.5, 2.5, 2.5], "
+                     "[4.5, 4.5, 4.5, 4.5]]}";
+    h = su_http(&s, "POST", path, in, strlen(in), "application/json");
+    ck_assert_msg(h.status == 200, "%ld %s", h.status, h.body);
+    j = su_http_json(&h);
+    json_t *pred = json_object_get(j, "predictions");
+    ck_assert_str_eq(json_string_value(json_array_get(pred, 0)), "blue");   /* sorted names */
+    ck_assert_str_eq(json_string_value(json_array_get(pred, 1)), "green");
+    ck_assert_str_eq(json_string_value(json_array_get(pred, 2)), "red");
+    ck_assert_int_eq(json_array_size(json_array_get(json_object_get(j, "outputs"), 0)), 3);
+    json_decref(j);
+    su_http_free(&h);
+    /* TF Serving's shape and CSV rows answer the same */
+    const char *inst = "{\"instances\": [[4.5, 4.5, 4.5, 4.5]]}";
+    h = su_http(&s, "POST", path, inst, strlen(inst), "application/json");
+    ck_assert_int_eq(h.status, 200);
+    ck_assert(strstr(h.body, "\"red\"") != NULL);
+    su_http_free(&h);
+    const char *csv = "a,b,c,d\n4.5,4.5,4.5,4.5\n0.5,0.5,0.5,0.5\n";
+    h = su_http(&s, "POST", path, csv, strlen(csv), "text/csv");
+    ck_assert_msg(h.status == 200, "%ld %s", h.status, h.body);
+    ck_assert(strstr(h.body, "[\"red\",\"blue\"]") != NULL);
+    su_http_free(&h);
+    /* a wrong width is named */
+    const char *wrong = "{\"inputs\": [[1, 2, 3]]}";
+    h = su_http(&s, "POST", path, wrong, strlen(wrong), "application/json");
+    ck_assert_int_eq(h.status, 422);
+    ck_assert_str_eq(h.ctype, "application/problem+json");
+    ck_assert(strstr(h.body, "\"/inputs/0\"") != NULL);
+    su_http_free(&h);
+    /* weights: per layer its shape and values */
+    snprintf(path, sizeof path, "/v1/models/%s/weights", mid);
+    j = get_json(&s, path);
+    json_t *t = json_object_get(j, "tensors");
+    ck_assert_int_eq(json_array_size(t), 4);
+    ck_assert_int_eq(json_integer_value(json_array_get(json_object_get(json_array_get(t, 0),
+                                                                       "shape"), 0)), 16);
+    ck_assert_int_eq(json_array_size(json_object_get(json_array_get(t, 0), "values")), 16);
+    json_decref(j);
+
+    su_stop(&s, 0);
+    su_cleanup(&s);
+    free(ds), free(net), free(id);
+}
+END_TEST
+
+START_TEST(cancel_queued_and_running)
+{
+    struct server s = {0};
+    su_start(&s, NULL);
+    char *ds = dataset(&s, 3000, 32, 0), *net = network(&s, 32, 256), body[512];
+    snprintf(body, sizeof body, "{\"network\": \"%s\", \"dataset\": \"%s\", \"epochs\": 100000, "
+             "\"batch_size\": 8}", net, ds);
+    char *a = post_id(&s, "/v1/jobs", body, 202), *b = post_id(&s, "/v1/jobs", body, 202);
+    char path[160];
+    json_t *j = wait_job(&s, a, "running", 30);
+    ck_assert_str_eq(state_of(j), "running");
+    json_decref(j);
+    /* b waits behind a: cancelled at once */
+    snprintf(path, sizeof path, "/v1/jobs/%s/cancel", b);
+    struct http_reply h = su_http(&s, "POST", path, NULL, 0, NULL);
+    ck_assert_msg(h.status == 200, "%ld %s", h.status, h.body);
+    j = su_http_json(&h);
+    ck_assert_str_eq(state_of(j), "cancelled");
+    json_decref(j);
+    su_http_free(&h);
+    /* a runs: cancelled at its next batch, keeping a model once an epoch is done */
+    snprintf(path, sizeof path, "/v1/jobs/%s", a);
+    for (int i = 0; i < 600; i++) {
+        j = get_json(&s, path);
+        int epoch = (int)json_integer_value(json_object_get(j, "epoch"));
+        json_decref(j);
+        if (epoch >= 1)
+            break;
+        usleep(50000);
+    }
+    snprintf(path, sizeof path, "/v1/jobs/%s/cancel", a);
+    h = su_http(&s, "POST", path, NULL, 0, NULL);
+    ck_assert_msg(h.status == 202, "%ld %s", h.status, h.body);
+    su_http_free(&h);
+    j = wait_job(&s, a, NULL, 30);
+    ck_assert_str_eq(state_of(j), "cancelled");
+    ck_assert(json_is_string(json_object_get(j, "model")));
+    json_decref(j);
+    /* cancelling an ended job is a conflict */
+    h = su_http(&s, "POST", path, NULL, 0, NULL);
+    ck_assert_int_eq(h.status, 409);
+    su_http_free(&h);
+    /* the list filters by state */
+    j = get_json(&s, "/v1/jobs?state=cancelled");
+    ck_assert_int_eq(json_array_size(json_object_get(j, "items")), 2);
+    json_decref(j);
+    su_stop(&s, 0);
+    su_cleanup(&s);
+    free(ds), free(net), free(a), free(b);
+}
+END_TEST
+
+START_TEST(jobs_that_cannot_run)
+{
+    struct server s = {0};
+    su_start(&s, NULL);
+    char *ds = dataset(&s, 30, 4, 1), *net5 = network(&s, 5, 8), body[512];
+    struct {
+        const char *fmt, *pointer;
+    } cases[] = {
+        {"{\"network\": \"%s\", \"dataset\": \"%s\"}", "/dataset"},          /* 5 inputs, 4 */
+        {"{\"network\": \"net_nope\", \"dataset\": \"%s%s\"}", "/network"},
+        {"{\"network\": \"%s\", \"dataset\": \"ds_nope%s\"}", "/dataset"},
+        {"{\"network\": \"%s\", \"dataset\": \"%s\", \"epochs\": 0}", "/epochs"},
+        {"{\"network\": \"%s\", \"dataset\": \"%s\", \"epochs\": 2.5}", "/epochs"},
+        {"{\"network\": \"%s\", \"dataset\": \"%s\", \"optimizer\": {\"type\": \"rmsprop\"}}",
+         "/optimizer/type"},
+        {"{\"network\": \"%s\", \"dataset\": \"%s\", \"optimizer\": {\"learning_rate\": -1}}",
+         "/optimizer/learning_rate"},
+        {"{\"network\": \"%s\", \"dataset\": \"%s\", \"validation\": {\"split\": 1.5}}",
+         "/validation/split"},
+        {"{\"network\": \"%s\", \"dataset\": \"%s\", \"early_stopping\": {\"monitor\": "
+         "\"val_loss\"}}", "/early_stopping/monitor"},
+        {"{\"network\": \"%s\", \"dataset\": \"%s\", \"colour\": 1}", "/colour"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        if (strstr(cases[i].fmt, "net_nope"))
+            snprintf(body, sizeof body, cases[i].fmt, ds, "");
+        else if (strstr(cases[i].fmt, "ds_nope"))
+            snprintf(body, sizeof body, cases[i].fmt, net5, "");
+        else
+            snprintf(body, sizeof body, cases[i].fmt, net5, ds);
+        struct http_reply h = su_http(&s, "POST", "/v1/jobs", body, strlen(body),
+                                      "application/json");
+        ck_assert_msg(h.status == 422, "case %zu: %ld %s", i, h.status, h.body);
+        ck_assert_str_eq(h.ctype, "application/problem+json");
+        char want[96];
+        snprintf(want, sizeof want, "\"pointer\":\"%s\"", cases[i].pointer);
+        ck_assert_msg(strstr(h.body, want) != NULL, "case %zu: no %s in %s", i, want, h.body);
+        su_http_free(&h);
+    }
+    /* labels that do not fit the loss: class names for a regression */
+    const char *reg = "{\"inputs\": 4, \"layers\": [{\"type\": \"dense\", \"units\": 1}], "
+                      "\"loss\": \"mse\"}";
+    snprintf(body, sizeof body, "{\"network\": %s, \"dataset\": \"%s\"}", reg, ds);
+    struct http_reply h = su_http(&s, "POST", "/v1/jobs", body, strlen(body), "application/json");
+    ck_assert_msg(h.status == 422 && strstr(h.body, "class names"), "%ld %s", h.status, h.body);
+    su_http_free(&h);
+    /* nothing was queued */
+    json_t *j = get_json(&s, "/v1/jobs");
+    ck_assert_int_eq(json_array_size(json_object_get(j, "items")), 0);
+    json_decref(j);
+    su_stop(&s, 0);
+    su_cleanup(&s);
+    free(ds), free(net5);
+}
+END_TEST
+
+/* Epoch rows of a job: each epoch exactly once, in order. */
+static void ck_epochs(const struct server *s, const char *id, int n)
+{
+    char path[160];
+    snprintf(path, sizeof path, "/v1/jobs/%s/metrics", id);
+    json_t *j = get_json(s, path), *e = json_object_get(j, "epochs");
+    ck_assert_int_eq(json_array_size(e), n);
+    for (int k = 0; k < n; k++)
+        ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(e, (size_t)k),
+                                                            "epoch")), k + 1);
+    json_decref(j);
+}
+
+START_TEST(survives_sigkill)
+{
+    struct server s = {0};
+    su_start(&s, NULL);
+    char *ds = dataset(&s, 4000, 64, 0), *net = network(&s, 64, 256), body[512];
+    snprintf(body, sizeof body, "{\"network\": \"%s\", \"dataset\": \"%s\", \"epochs\": 8, "
+             "\"batch_size\": 16, \"seed\": 1}", net, ds);
+    char *a = post_id(&s, "/v1/jobs", body, 202), *b = post_id(&s, "/v1/jobs", body, 202),
+         *c = post_id(&s, "/v1/jobs", body, 202), path[160];
+    snprintf(path, sizeof path, "/v1/jobs/%s", a);
+    int epoch = 0;
+    for (int i = 0; i < 1200 && epoch < 2; i++) {
+        json_t *j = get_json(&s, path);
+        epoch = (int)json_integer_value(json_object_get(j, "epoch"));
+        json_decref(j);
+        usleep(25000);
+    }
+    ck_assert_int_ge(epoch, 2);
+    snprintf(path, sizeof path, "/v1/jobs/%s/metrics", a);
+    json_t *before = get_json(&s, path);
+    su_stop(&s, 1);   /* SIGKILL while a trains and b, c wait */
+    su_start(&s, NULL);
+    const char *ids[3] = {a, b, c};
+    for (int k = 0; k < 3; k++) {
+        json_t *j = wait_job(&s, ids[k], NULL, 120);
+        ck_assert_msg(!strcmp(state_of(j), "succeeded"), "job %d: %s", k, state_of(j));
+        json_decref(j);
+        ck_epochs(&s, ids[k], 8);
+    }
+    /* a resumed from its checkpoint: the epochs stored before the kill are untouched
+     * (a run started over would have rewritten them, with other timings) */
+    json_t *after = get_json(&s, path), *eb = json_object_get(before, "epochs");
+    ck_assert_int_ge(json_array_size(eb), 2);
+    for (size_t k = 0; k < json_array_size(eb); k++)
+        ck_assert_msg(json_equal(json_array_get(eb, k),
+                                 json_array_get(json_object_get(after, "epochs"), k)),
+                      "epoch %zu was trained again after the restart", k + 1);
+    json_decref(before);
+    json_decref(after);
+    su_stop(&s, 0);
+    su_cleanup(&s);
+    free(ds), free(net), free(a), free(b), free(c);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("jobs");
+    TCase *tc = tcase_create("e2e");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, whole_loop);
+    tcase_add_test(tc, cancel_queued_and_running);
+    tcase_add_test(tc, jobs_that_cannot_run);
+    tcase_add_test(tc, survives_sigkill);
+    suite_add_tcase(s, tc);
+    return tu_run(s) != 0;
+}
