@@ -212,6 +212,7 @@ static int rows_from_json(const json_t *rows, const char *base, int F, float **x
             reply_field(out, 422, p, "row %zu has %d values; the model takes %d inputs", i,
                         json_is_array(row) ? (int)json_array_size(row) : 1, F);
             free(*x);
+            *x = NULL;
             return -1;
         }
         for (int j = 0; j < F; j++) {
@@ -220,6 +221,7 @@ static int rows_from_json(const json_t *rows, const char *base, int F, float **x
                 snprintf(p, sizeof p, "%s/%zu/%d", base, i, j);
                 reply_field(out, 422, p, "not a number");
                 free(*x);
+                *x = NULL;
                 return -1;
             }
             (*x)[i * F + j] = (float)json_number_value(v);
@@ -282,12 +284,14 @@ static int rows_from_csv(const char *s, size_t len, int F, float **x, int *n, st
             reply_field(out, 422, ptr, "line %d: expected %d numbers separated by commas",
                         line, F);
             free(*x);
+            *x = NULL;
             return -1;
         }
         rows++;
         if (rows > PREDICT_MAX_ROWS) {
             reply_problem(out, 413, NULL, "over %d rows per request", PREDICT_MAX_ROWS);
             free(*x);
+            *x = NULL;
             return -1;
         }
         p = eol ? eol + 1 : end;
@@ -296,6 +300,7 @@ static int rows_from_csv(const char *s, size_t len, int F, float **x, int *n, st
         return -1;
     if (rows == 0) {
         free(*x);
+        *x = NULL;
         reply_field(out, 422, "/rows", "no rows to predict");
         return -1;
     }

@@ -166,9 +166,9 @@ START_TEST(whole_loop)
     ck_assert_msg(h.status == 200, "%ld %s", h.status, h.body);
     j = su_http_json(&h);
     json_t *pred = json_object_get(j, "predictions");
-    ck_assert_str_eq(json_string_value(json_array_get(pred, 0)), "blue");   /* sorted names */
+    ck_assert_str_eq(json_string_value(json_array_get(pred, 0)), "red");
     ck_assert_str_eq(json_string_value(json_array_get(pred, 1)), "green");
-    ck_assert_str_eq(json_string_value(json_array_get(pred, 2)), "red");
+    ck_assert_str_eq(json_string_value(json_array_get(pred, 2)), "blue");
     ck_assert_int_eq(json_array_size(json_array_get(json_object_get(j, "outputs"), 0)), 3);
     json_decref(j);
     su_http_free(&h);
@@ -176,12 +176,12 @@ START_TEST(whole_loop)
     const char *inst = "{\"instances\": [[4.5, 4.5, 4.5, 4.5]]}";
     h = su_http(&s, "POST", path, inst, strlen(inst), "application/json");
     ck_assert_int_eq(h.status, 200);
-    ck_assert(strstr(h.body, "\"red\"") != NULL);
+    ck_assert(strstr(h.body, "\"blue\"") != NULL);
     su_http_free(&h);
     const char *csv = "a,b,c,d\n4.5,4.5,4.5,4.5\n0.5,0.5,0.5,0.5\n";
     h = su_http(&s, "POST", path, csv, strlen(csv), "text/csv");
     ck_assert_msg(h.status == 200, "%ld %s", h.status, h.body);
-    ck_assert(strstr(h.body, "[\"red\",\"blue\"]") != NULL);
+    ck_assert(strstr(h.body, "[\"blue\",\"red\"]") != NULL);
     su_http_free(&h);
     /* a wrong width is named */
     const char *wrong = "{\"inputs\": [[1, 2, 3]]}";
