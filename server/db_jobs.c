@@ -39,9 +39,13 @@ static int step_done(sqlite3_stmt *st)
 int db_job_insert(const char *id, const json_t *request, const char *network_id,
                   const char *dataset_id, const char *val_dataset_id, int epochs)
 {
+    /* the datasets must still exist when the job is stored (a DELETE may have come
+     * between the check and the insert): one statement, so one atomic write */
     static const char sql[] =
         "INSERT INTO jobs (id, state, request, network_id, dataset_id, val_dataset_id, epochs, "
-        "created_at) VALUES (?, 'queued', ?, ?, ?, ?, ?, ?)";
+        "created_at) SELECT ?1, 'queued', ?2, ?3, ?4, ?5, ?6, ?7 WHERE EXISTS "
+        "(SELECT 1 FROM datasets WHERE id = ?4) AND (?5 IS NULL OR EXISTS "
+        "(SELECT 1 FROM datasets WHERE id = ?5))";
     sqlite3_stmt *st = db_prepare(sql);
     if (!st)
         return -1;
@@ -54,7 +58,9 @@ int db_job_insert(const char *id, const json_t *request, const char *network_id,
     sqlite3_bind_text(st, 5, val_dataset_id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int(st, 6, epochs);
     sqlite3_bind_text(st, 7, now, -1, SQLITE_TRANSIENT);
-    return step_done(st);
+    if (step_done(st) < 0)
+        return -1;
+    return sqlite3_changes(db_conn()) == 1 ? 0 : 1;
 }
 
 #define JOB_COLS "id, state, request, epoch, epochs, progress, latest, eta_seconds, error, " \

@@ -156,8 +156,7 @@ static int spec_outputs(const struct nn_spec *s)
     return w;
 }
 
-/* Checks a job body; returns the normalized request (new) or NULL with errs filled
- * (or 0 faults and *status set for a storage error). */
+/* Checks a job body; returns the normalized request (new), or NULL with errs filled. */
 static json_t *check_job(struct req *r, json_t *errs, char *network_id, char *val_id)
 {
     static const char *const keys[] = {"name", "network", "dataset", "validation", "epochs",
@@ -301,6 +300,8 @@ int h_jobs_create(struct req *r, struct reply *out)
     json_decref(n);
     if (rc < 0)
         return reply_problem(out, 500, NULL, "the job could not be stored");
+    if (rc > 0)
+        return reply_field(out, 409, "/dataset", "a dataset of the job was deleted meanwhile");
     jobs_wake(r->app->jobs);
     snprintf(out->location, sizeof out->location, "/v1/jobs/%s", id);
     return reply_json(out, 202, db_job_get(id));

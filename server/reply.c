@@ -56,10 +56,29 @@ static const char *title_of(int status)
     }
 }
 
+/* Replaces bytes that are not valid UTF-8 by '?', so that text echoed from a request can
+ * always go into a JSON string. */
+static void utf8_clean(char *s)
+{
+    for (unsigned char *p = (unsigned char *)s; *p;) {
+        int n = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3
+                            : (*p & 0xf8) == 0xf0 ? 4 : 0;
+        int ok = n > 0;
+        for (int i = 1; ok && i < n; i++)
+            ok = (p[i] & 0xc0) == 0x80;
+        if (!ok) {
+            *p++ = '?';
+            continue;
+        }
+        p += n;
+    }
+}
+
 static int problem(struct reply *out, int status, json_t *errors, const char *fmt, va_list ap)
 {
     char detail[1024];
     vsnprintf(detail, sizeof detail, fmt, ap);
+    utf8_clean(detail);
     json_t *p = json_pack("{s:s, s:s, s:i, s:s}", "type", "about:blank", "title",
                           title_of(status), "status", status, "detail", detail);
     if (p && errors)
@@ -88,8 +107,12 @@ int reply_field(struct reply *out, int status, const char *pointer, const char *
     va_start(ap, fmt);
     vsnprintf(detail, sizeof detail, fmt, ap);
     va_end(ap);
-    json_t *errors = json_pack("[{s:s, s:s}]", "pointer", pointer, "detail", detail);
-    return reply_problem(out, status, errors, "%s: %s", *pointer ? pointer : "/", detail);
+    char ptr[512];
+    snprintf(ptr, sizeof ptr, "%s", pointer);
+    utf8_clean(ptr);
+    utf8_clean(detail);
+    json_t *errors = json_pack("[{s:s, s:s}]", "pointer", ptr, "detail", detail);
+    return reply_problem(out, status, errors, "%s: %s", *ptr ? ptr : "/", detail);
 }
 
 int reply_not_found(struct reply *out, const char *kind, const char *id)

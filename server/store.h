@@ -8,7 +8,8 @@
 
 /* ---- jobs ---- */
 
-/* Stores a new queued job. request: the job as accepted (borrowed). 0 or -1. */
+/* Stores a new queued job. request: the job as accepted (borrowed). 0, 1 when a dataset
+ * it names no longer exists, -1 on error. */
 int db_job_insert(const char *id, const json_t *request, const char *network_id,
                   const char *dataset_id, const char *val_dataset_id, int epochs);
 /* The job as GET answers it (new), NULL when absent. */
