@@ -97,6 +97,7 @@ struct route {
     handler_fn fn;
     const struct stream *stream;     /* when set, used for bodies of the stream_type */
     const char *stream_type;         /* e.g. "text/csv" */
+    int raw;                         /* the handler parses its JSON body itself */
 };
 extern const struct route routes[];
 extern const int nroutes;

@@ -10,6 +10,7 @@
 
 #include "nn.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -308,6 +309,135 @@ static int rows_from_csv(const char *s, size_t len, int F, float **x, int *n, st
     return 0;
 }
 
+/* ---- a fast path for the common body {"inputs": [[numbers...], ...]} ---- */
+
+struct scan {
+    const char *p, *end;
+};
+
+static void ws(struct scan *s)
+{
+    while (s->p < s->end && (*s->p == ' ' || *s->p == '\n' || *s->p == '\r' || *s->p == '\t'))
+        s->p++;
+}
+
+static int eat(struct scan *s, char c)
+{
+    ws(s);
+    if (s->p < s->end && *s->p == c) {
+        s->p++;
+        return 1;
+    }
+    return 0;
+}
+
+/* A JSON number into *out. Up to 19 significant digits and exponents within ±22 are
+ * converted exactly in double (one rounding), then to float; anything else goes to
+ * strtod. Returns 0, or -1 when the text is not a number. */
+static int number(struct scan *s, float *out)
+{
+    static const double p10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                 1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    ws(s);
+    const char *q = s->p, *e = s->end;
+    int neg = q < e && *q == '-', digits = 0, exp10 = 0, any = 0;
+    uint64_t m = 0;
+    q += neg;
+    for (; q < e && *q >= '0' && *q <= '9'; q++, any = 1)
+        if (digits < 19 && (m || *q != '0'))
+            m = m * 10 + (uint64_t)(*q - '0'), digits++;
+        else if (m)
+            exp10++;
+    if (q < e && *q == '.')
+        for (q++; q < e && *q >= '0' && *q <= '9'; q++, any = 1)
+            if (digits < 19 && (m || *q != '0'))
+                m = m * 10 + (uint64_t)(*q - '0'), digits++, exp10--;
+            else if (!m)
+                exp10--;
+    if (!any)
+        return -1;
+    if (q < e && (*q == 'e' || *q == 'E')) {
+        q++;
+        int eneg = q < e && *q == '-', ev = 0, edig = 0;
+        q += q < e && (*q == '-' || *q == '+');
+        for (; q < e && *q >= '0' && *q <= '9'; q++, edig = 1)
+            ev = ev < 10000 ? ev * 10 + (*q - '0') : ev;
+        if (!edig)
+            return -1;
+        exp10 += eneg ? -ev : ev;
+    }
+    double v;
+    if (m < (1ull << 53) && exp10 >= -22 && exp10 <= 22) {
+        v = exp10 >= 0 ? (double)m * p10[exp10] : (double)m / p10[-exp10];
+    } else {
+        char tmp[128];
+        size_t n = (size_t)(q - s->p);
+        if (n >= sizeof tmp)
+            return -1;
+        memcpy(tmp, s->p, n);
+        tmp[n] = 0;
+        v = fabs(strtod(tmp, NULL));
+    }
+    *out = (float)(neg ? -v : v);
+    s->p = q;
+    return 0;
+}
+
+/* Parses {"inputs" or "instances": [[F numbers], ...]} with nothing else in it into x
+ * (new). Returns 0, or -1 for anything else (the caller then parses the body with
+ * jansson, which names what is wrong). */
+static int fast_rows(const char *body, size_t len, int F, float **x, int *n)
+{
+    struct scan s = {body, body + len};
+    static const char *const keys[] = {"\"inputs\"", "\"instances\""};
+    if (!eat(&s, '{'))
+        return -1;
+    ws(&s);
+    int key = -1;
+    for (int k = 0; k < 2 && key < 0; k++)
+        if ((size_t)(s.end - s.p) >= strlen(keys[k]) && !memcmp(s.p, keys[k], strlen(keys[k])))
+            key = k;
+    if (key < 0)
+        return -1;
+    s.p += strlen(keys[key]);
+    if (!eat(&s, ':') || !eat(&s, '['))
+        return -1;
+    size_t cap = 16, rows = 0;
+    float *v = malloc(sizeof(float) * cap * (size_t)F);
+    while (v) {
+        if (!eat(&s, '['))
+            break;
+        if ((size_t)rows == cap) {
+            float *g = cap < PREDICT_MAX_ROWS ? realloc(v, sizeof(float) * (cap *= 2) * (size_t)F)
+                                              : NULL;
+            if (!g)
+                break;
+            v = g;
+        }
+        int j = 0;
+        for (; j < F; j++)
+            if ((j && !eat(&s, ',')) || number(&s, &v[rows * F + j]) < 0)
+                break;
+        if (j < F || !eat(&s, ']'))
+            break;
+        rows++;
+        if (eat(&s, ','))
+            continue;
+        if (eat(&s, ']') && eat(&s, '}')) {
+            ws(&s);
+            if (s.p == s.end && rows > 0) {
+                *x = v;
+                *n = (int)rows;
+                return 0;
+            }
+        }
+        break;
+    }
+    free(v);
+    return -1;
+}
+
 /* What to call output row o: a class name or index, or the values themselves. */
 static json_t *prediction(const struct model *m, enum nn_loss loss, const float *o, int K)
 {
@@ -347,19 +477,29 @@ int h_models_predict(struct req *r, struct reply *out)
     int n = 0, rc;
     if (!strcmp(r->content_type, "text/csv")) {
         rc = rows_from_csv(r->body, r->len, F, &x, &n, out);
+    } else if (fast_rows(r->body, r->len, F, &x, &n) == 0) {
+        rc = 0;
     } else {
-        const json_t *in = json_object_get(r->json, "inputs");
+        json_error_t err;
+        json_t *doc = json_loadb(r->body, r->len, JSON_REJECT_DUPLICATES, &err);
+        const json_t *in = json_object_get(doc, "inputs");
         const char *base = "/inputs";
         if (!in) {
-            in = json_object_get(r->json, "instances");
+            in = json_object_get(doc, "instances");
             base = "/instances";
         }
-        if (!json_is_object(r->json) || !in) {
+        if (!doc) {
+            reply_problem(out, 400, NULL, "malformed JSON at line %d, column %d: %s", err.line,
+                          err.column, err.text);
+            rc = -1;
+        } else if (!json_is_object(doc) || !in) {
             reply_field(out, 422, "/inputs", "expected {\"inputs\": [[%d numbers], ...]} "
                         "(or \"instances\")", F);
             rc = -1;
-        } else
+        } else {
             rc = rows_from_json(in, base, F, &x, &n, out);
+        }
+        json_decref(doc);
     }
     if (rc < 0 || !(y = malloc(sizeof(float) * (size_t)n * K))) {
         free(x);

@@ -219,7 +219,7 @@ static void finish(struct conn *c)
     r->body = c->buf ? c->buf : "";
     r->len = c->len;
     json_t *parsed = NULL;
-    if (c->len > 0 && strcmp(c->ctype, "application/json") == 0) {
+    if (c->len > 0 && strcmp(c->ctype, "application/json") == 0 && !c->route->raw) {
         json_error_t e;
         parsed = json_loadb(c->buf, c->len, JSON_REJECT_DUPLICATES, &e);
         if (!parsed) {
