@@ -38,10 +38,11 @@ job=$(curl -sf -X POST -H 'Content-Type: application/json' "$base/v1/jobs" -d "{
   \"dataset\": \"$ds\", \"epochs\": 5, \"batch_size\": 128, \"standardize\": false,
   \"optimizer\": {\"type\": \"adam\", \"learning_rate\": 0.001, \"epsilon\": 1e-8}, \"seed\": 0}" |
   python3 -c 'import sys,json; print(json.load(sys.stdin)["id"])')
+# poll lightly (no interpreter per poll): the job shares the machine's 2 cores
 while :; do
-  state=$(curl -sf "$base/v1/jobs/$job" | python3 -c 'import sys,json; print(json.load(sys.stdin)["state"])')
+  state=$(curl -sf "$base/v1/jobs/$job" | grep -o '"state":"[a-z]*"' | cut -d'"' -f4)
   case $state in succeeded|failed|cancelled) break ;; esac
-  sleep 0.5
+  sleep 2
 done
 echo "job $job: $state"
 service=$(curl -sf "$base/v1/jobs/$job/metrics" | python3 -c '
