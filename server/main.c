@@ -122,6 +122,11 @@ static int configure(struct config *c, int argc, char **argv)
             return fail("unknown option %s (see --help)%s", a, "");
         memcpy(key, a + 2, n);
         key[n] = 0;
+        int known = 0;
+        for (size_t k = 0; k < sizeof keys / sizeof *keys; k++)
+            known |= !strcmp(keys[k], key);
+        if (!known)
+            return fail("unknown option %s (see --help)%s", a, "");
         if (eq)
             v = eq + 1;
         else if (i + 1 < argc)
