@@ -114,6 +114,56 @@ int db_transaction(int (*fn)(void *ctx), void *ctx)
     return rc;
 }
 
+int db_bind_json(sqlite3_stmt *st, int i, const json_t *v)
+{
+    if (!v)
+        return sqlite3_bind_null(st, i) == SQLITE_OK ? 0 : -1;
+    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
+    if (!s)
+        return -1;
+    return sqlite3_bind_text(st, i, s, -1, free) == SQLITE_OK ? 0 : -1;
+}
+
+json_t *db_column_json(sqlite3_stmt *st, int i)
+{
+    const char *s = (const char *)sqlite3_column_text(st, i);
+    if (!s)
+        return json_null();
+    json_error_t e;
+    json_t *v = json_loadb(s, (size_t)sqlite3_column_bytes(st, i), JSON_DECODE_ANY, &e);
+    if (!v) {
+        fprintf(stderr, "neurond: stored JSON unreadable: %s\n", e.text);
+        return json_null();
+    }
+    return v;
+}
+
+json_t *db_column_string(sqlite3_stmt *st, int i)
+{
+    const char *s = (const char *)sqlite3_column_text(st, i);
+    return s ? json_stringn(s, (size_t)sqlite3_column_bytes(st, i)) : json_null();
+}
+
+json_t *db_page(sqlite3_stmt *st, int limit, json_t *(*row)(sqlite3_stmt *st))
+{
+    json_t *items = json_array();
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        json_array_append_new(items, row(st));
+    db_done(st);
+    if (rc != SQLITE_DONE) {
+        json_decref(items);
+        return NULL;
+    }
+    json_t *next = json_null();
+    if ((int)json_array_size(items) > limit) {
+        json_array_remove(items, (size_t)limit);
+        json_decref(next);
+        next = json_incref(json_object_get(json_array_get(items, (size_t)limit - 1), "id"));
+    }
+    return json_pack("{s:o, s:o}", "items", items, "next", next);
+}
+
 static int user_version(sqlite3 *db)
 {
     sqlite3_stmt *st;

@@ -9,6 +9,7 @@
 #ifndef DB_H
 #define DB_H
 
+#include <jansson.h>
 #include <sqlite3.h>
 #include <stddef.h>
 
@@ -27,6 +28,16 @@ int db_schema_latest(void);
  * (reset and clear bindings). db_prepare returns NULL on error (logged). */
 sqlite3_stmt *db_prepare(const char *sql);
 void db_done(sqlite3_stmt *st);
+/* JSON in and out of columns: a value bound as its compact text (NULL binds NULL; 0 or
+ * -1); a text column parsed (new; json null for SQL NULL or text that is not JSON); a
+ * text column as a JSON string (new; json null for SQL NULL). */
+int db_bind_json(sqlite3_stmt *st, int i, const json_t *v);
+json_t *db_column_json(sqlite3_stmt *st, int i);
+json_t *db_column_string(sqlite3_stmt *st, int i);
+/* A page of a list: steps st (bound with a LIMIT of limit + 1), turning rows into items
+ * with row(), and finishes it. Returns {"items", "next"}, next being the last item's "id"
+ * when there are more rows (else null); new, NULL on error. */
+json_t *db_page(sqlite3_stmt *st, int limit, json_t *(*row)(sqlite3_stmt *st));
 /* Runs fn(ctx) inside BEGIN IMMEDIATE ... COMMIT, rolling back when it returns < 0. */
 int db_transaction(int (*fn)(void *ctx), void *ctx);
 

@@ -58,17 +58,6 @@ static const char sql_load[] =
     "SELECT rows, features, label_kind, label_cols, classes, rowid, length(x), length(y) "
     "FROM datasets WHERE id = ?1";
 
-/* Binds a JSON value as text (NULL binds NULL). 0, or -1 when it cannot be written. */
-static int bind_json(sqlite3_stmt *st, int i, const json_t *v)
-{
-    if (!v)
-        return sqlite3_bind_null(st, i) == SQLITE_OK ? 0 : -1;
-    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-    if (!s)
-        return -1;
-    return sqlite3_bind_text(st, i, s, -1, free) == SQLITE_OK ? 0 : -1;
-}
-
 #define BLOB_CHUNK (1 << 20)   /* bytes per incremental BLOB read or write */
 
 /* Writes n floats into column col of the row (little-endian). 0, or -1. */
@@ -128,9 +117,9 @@ static int insert_tx(void *ctx)
         sqlite3_bind_int(st, 4, d->rows) != SQLITE_OK ||
         sqlite3_bind_int(st, 5, d->features) != SQLITE_OK ||
         sqlite3_bind_text(st, 6, d->label_kind, -1, SQLITE_TRANSIENT) != SQLITE_OK ||
-        sqlite3_bind_int(st, 7, d->label_cols) != SQLITE_OK || bind_json(st, 8, d->classes) ||
-        bind_json(st, 9, b->columns) || bind_json(st, 10, in->stats) ||
-        bind_json(st, 11, b->label_column) ||
+        sqlite3_bind_int(st, 7, d->label_cols) != SQLITE_OK || db_bind_json(st, 8, d->classes) ||
+        db_bind_json(st, 9, b->columns) || db_bind_json(st, 10, in->stats) ||
+        db_bind_json(st, 11, b->label_column) ||
         sqlite3_bind_int64(st, 12, (sqlite3_int64)(nx * sizeof(float))) != SQLITE_OK ||
         sqlite3_bind_int64(st, 13, (sqlite3_int64)(ny * sizeof(float))) != SQLITE_OK)
         goto done;
@@ -169,14 +158,6 @@ int db_dataset_insert(struct dataset_build *b, const char *name, json_t *stats)
     return rc < 0 ? (in.toobig ? -2 : -1) : 0;
 }
 
-/* A JSON text column as a value (new); null when NULL or not JSON. */
-static json_t *column_json(sqlite3_stmt *st, int i)
-{
-    const char *s = (const char *)sqlite3_column_text(st, i);
-    json_t *v = s ? json_loads(s, JSON_DECODE_ANY, NULL) : NULL;
-    return v ? v : json_null();
-}
-
 /* The description of the row st stands on (DESC_COLUMNS, then stats when with_stats).
  * New, NULL when out of memory. */
 static json_t *row_json(sqlite3_stmt *st, int with_stats)
@@ -187,12 +168,12 @@ static json_t *row_json(sqlite3_stmt *st, int with_stats)
                           "created_at", (const char *)sqlite3_column_text(st, 2),
                           "rows", sqlite3_column_int(st, 3),
                           "features", sqlite3_column_int(st, 4),
-                          "columns", column_json(st, 8),
+                          "columns", db_column_json(st, 8),
                           "label_kind", (const char *)sqlite3_column_text(st, 5),
                           "label_cols", sqlite3_column_int(st, 6),
-                          "label_column", column_json(st, 9),
-                          "classes", column_json(st, 7));
-    if (o && with_stats && json_object_set_new(o, "stats", column_json(st, 10)) < 0) {
+                          "label_column", db_column_json(st, 9),
+                          "classes", db_column_json(st, 7));
+    if (o && with_stats && json_object_set_new(o, "stats", db_column_json(st, 10)) < 0) {
         json_decref(o);
         return NULL;
     }
@@ -346,7 +327,7 @@ int dataset_load(const char *id, struct dataset *d)
     snprintf(d->label_kind, sizeof d->label_kind, "%s", (const char *)sqlite3_column_text(st, 2));
     d->label_cols = sqlite3_column_int(st, 3);
     if (sqlite3_column_type(st, 4) != SQLITE_NULL) {
-        json_t *c = column_json(st, 4);
+        json_t *c = db_column_json(st, 4);
         d->classes = json_is_array(c) ? c : NULL;
         if (!d->classes)
             json_decref(c);

@@ -7,28 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Binds a JSON value as text (NULL binds NULL). */
-static int bind_json(sqlite3_stmt *st, int i, const json_t *v)
-{
-    if (!v)
-        return sqlite3_bind_null(st, i);
-    char *s = json_dumps(v, JSON_COMPACT);
-    return s ? sqlite3_bind_text(st, i, s, -1, free) : SQLITE_NOMEM;
-}
-
-/* A text column parsed as JSON (new), or NULL. */
-static json_t *col_json(sqlite3_stmt *st, int i)
-{
-    const char *s = (const char *)sqlite3_column_text(st, i);
-    return s ? json_loads(s, 0, NULL) : NULL;
-}
-
-static json_t *col_text(sqlite3_stmt *st, int i)
-{
-    const char *s = (const char *)sqlite3_column_text(st, i);
-    return s ? json_string(s) : json_null();
-}
-
 static int step_done(sqlite3_stmt *st)
 {
     int rc = sqlite3_step(st);
@@ -52,7 +30,7 @@ int db_job_insert(const char *id, const json_t *request, const char *network_id,
     char now[32];
     now_iso(now);
     sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-    bind_json(st, 2, request);
+    db_bind_json(st, 2, request);
     sqlite3_bind_text(st, 3, network_id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 4, dataset_id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 5, val_dataset_id, -1, SQLITE_TRANSIENT);
@@ -69,31 +47,31 @@ int db_job_insert(const char *id, const json_t *request, const char *network_id,
 /* A job row (JOB_COLS) as the API shows it: the request's fields, then the state. */
 static json_t *job_of(sqlite3_stmt *st)
 {
-    json_t *j = col_json(st, 2);
-    if (!j)
+    json_t *j = db_column_json(st, 2);
+    if (!json_is_object(j)) {
+        json_decref(j);
         j = json_object();
-    json_t *latest = col_json(st, 6);
-    json_object_set_new(j, "id", col_text(st, 0));
-    json_object_set_new(j, "state", col_text(st, 1));
+    }
+    json_t *latest = db_column_json(st, 6);
+    json_object_set_new(j, "id", db_column_string(st, 0));
+    json_object_set_new(j, "state", db_column_string(st, 1));
     json_object_set_new(j, "epoch", json_integer(sqlite3_column_int(st, 3)));
     json_object_set_new(j, "epochs", json_integer(sqlite3_column_int(st, 4)));
     json_object_set_new(j, "progress", json_real(sqlite3_column_double(st, 5)));
-    json_t *none = json_null();
-    json_object_set(j, "loss", latest ? json_object_get(latest, "loss") : none);
-    json_object_set(j, "val_loss", latest ? json_object_get(latest, "val_loss") : none);
-    json_object_set(j, "metrics", latest ? json_object_get(latest, "metrics") : none);
-    json_object_set(j, "val_metrics", latest ? json_object_get(latest, "val_metrics") : none);
-    json_decref(none);
+    static const char *const from_latest[] = {"loss", "val_loss", "metrics", "val_metrics"};
+    for (int k = 0; k < 4; k++) {
+        json_t *v = json_object_get(latest, from_latest[k]);
+        json_object_set_new(j, from_latest[k], v ? json_incref(v) : json_null());
+    }
     json_decref(latest);
     json_object_set_new(j, "eta_seconds", sqlite3_column_type(st, 7) == SQLITE_NULL
                                               ? json_null()
                                               : json_real(sqlite3_column_double(st, 7)));
-    json_t *err = col_json(st, 8);
-    json_object_set_new(j, "error", err ? err : json_null());
-    json_object_set_new(j, "model", col_text(st, 9));
-    json_object_set_new(j, "created_at", col_text(st, 10));
-    json_object_set_new(j, "started_at", col_text(st, 11));
-    json_object_set_new(j, "finished_at", col_text(st, 12));
+    json_object_set_new(j, "error", db_column_json(st, 8));
+    json_object_set_new(j, "model", db_column_string(st, 9));
+    json_object_set_new(j, "created_at", db_column_string(st, 10));
+    json_object_set_new(j, "started_at", db_column_string(st, 11));
+    json_object_set_new(j, "finished_at", db_column_string(st, 12));
     return j;
 }
 
@@ -116,7 +94,7 @@ json_t *db_job_request(const char *id)
     if (!st)
         return NULL;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-    json_t *j = sqlite3_step(st) == SQLITE_ROW ? col_json(st, 0) : NULL;
+    json_t *j = sqlite3_step(st) == SQLITE_ROW ? db_column_json(st, 0) : NULL;
     db_done(st);
     return j;
 }
@@ -133,22 +111,7 @@ json_t *db_job_list(const char *state, int limit, const char *after)
     sqlite3_bind_text(st, 1, state, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 2, after, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int(st, 3, limit + 1);
-    json_t *items = json_array();
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        json_array_append_new(items, job_of(st));
-    db_done(st);
-    if (rc != SQLITE_DONE) {
-        json_decref(items);
-        return NULL;
-    }
-    json_t *next = json_null();
-    if ((int)json_array_size(items) > limit) {
-        json_array_remove(items, (size_t)limit);
-        json_decref(next);
-        next = json_incref(json_object_get(json_array_get(items, (size_t)limit - 1), "id"));
-    }
-    return json_pack("{s:o, s:o}", "items", items, "next", next);
+    return db_page(st, limit, job_of);
 }
 
 int db_job_claim(char *id)
@@ -193,7 +156,7 @@ int db_job_epoch(const char *id, int epoch, const json_t *row, double progress, 
         return -1;
     sqlite3_bind_text(a, 1, id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int(a, 2, epoch);
-    bind_json(a, 3, row);
+    db_bind_json(a, 3, row);
     if (step_done(a) < 0)
         return -1;
     sqlite3_stmt *b = db_prepare(upd);
@@ -201,7 +164,7 @@ int db_job_epoch(const char *id, int epoch, const json_t *row, double progress, 
         return -1;
     sqlite3_bind_int(b, 1, epoch);
     sqlite3_bind_double(b, 2, progress);
-    bind_json(b, 3, row);
+    db_bind_json(b, 3, row);
     sqlite3_bind_double(b, 4, eta);
     sqlite3_bind_text(b, 5, id, -1, SQLITE_TRANSIENT);
     return step_done(b);
@@ -232,7 +195,7 @@ int db_job_finish(const char *id, const char *state, const json_t *error, const 
     char now[32];
     now_iso(now);
     sqlite3_bind_text(st, 1, state, -1, SQLITE_TRANSIENT);
-    bind_json(st, 2, error);
+    db_bind_json(st, 2, error);
     sqlite3_bind_text(st, 3, model_id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 4, now, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 5, id, -1, SQLITE_TRANSIENT);
@@ -282,9 +245,11 @@ json_t *db_job_epochs(const char *id)
     sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
     json_t *rows = json_array();
     while (sqlite3_step(st) == SQLITE_ROW) {
-        json_t *r = col_json(st, 0);
-        if (r)
+        json_t *r = db_column_json(st, 0);
+        if (json_is_object(r))
             json_array_append_new(rows, r);
+        else
+            json_decref(r);
     }
     db_done(st);
     return rows;
@@ -297,7 +262,7 @@ json_t *db_network_definition(const char *id)
     if (!st)
         return NULL;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-    json_t *j = sqlite3_step(st) == SQLITE_ROW ? col_json(st, 0) : NULL;
+    json_t *j = sqlite3_step(st) == SQLITE_ROW ? db_column_json(st, 0) : NULL;
     db_done(st);
     return j;
 }
@@ -330,7 +295,7 @@ static int cp_write(void *arg)
         sqlite3_bind_blob64(st, 5, w->c->best, w->c->best_len, SQLITE_STATIC);
     else
         sqlite3_bind_null(st, 5);
-    bind_json(st, 6, w->c->state);
+    db_bind_json(st, 6, w->c->state);
     return step_done(st);
 }
 
@@ -368,7 +333,7 @@ int db_checkpoint_load(const char *id, struct checkpoint *c)
         c->net = col_blob(st, 1, &c->net_len);
         c->rng = col_blob(st, 2, &c->rng_len);
         c->best = col_blob(st, 3, &c->best_len);
-        c->state = col_json(st, 4);
+        c->state = db_column_json(st, 4);
     }
     db_done(st);
     if (rc == SQLITE_DONE)

@@ -7,26 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int bind_json(sqlite3_stmt *st, int i, const json_t *v)
-{
-    if (!v)
-        return sqlite3_bind_null(st, i);
-    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-    return s ? sqlite3_bind_text(st, i, s, -1, free) : SQLITE_NOMEM;
-}
-
-static json_t *col_json(sqlite3_stmt *st, int i)
-{
-    const char *s = (const char *)sqlite3_column_text(st, i);
-    return s ? json_loads(s, JSON_DECODE_ANY, NULL) : NULL;
-}
-
-static json_t *col_text(sqlite3_stmt *st, int i)
-{
-    const char *s = (const char *)sqlite3_column_text(st, i);
-    return s ? json_string(s) : json_null();
-}
-
 int db_model_insert(const struct model_row *m)
 {
     static const char sql[] =
@@ -41,11 +21,11 @@ int db_model_insert(const struct model_row *m)
     sqlite3_bind_text(st, 2, m->job_id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 3, m->name, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 4, now, -1, SQLITE_TRANSIENT);
-    bind_json(st, 5, m->network);
+    db_bind_json(st, 5, m->network);
     sqlite3_bind_text(st, 6, m->dataset_id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 7, m->label_kind, -1, SQLITE_TRANSIENT);
-    bind_json(st, 8, m->classes);
-    bind_json(st, 9, m->metrics);
+    db_bind_json(st, 8, m->classes);
+    db_bind_json(st, 9, m->metrics);
     if (m->scaler)
         sqlite3_bind_blob64(st, 10, m->scaler, m->scaler_len, SQLITE_STATIC);
     else
@@ -61,13 +41,12 @@ int db_model_insert(const struct model_row *m)
 
 static json_t *model_of(sqlite3_stmt *st)
 {
-    json_t *network = col_json(st, 4), *classes = col_json(st, 7), *metrics = col_json(st, 8);
-    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:b}", "id",
-                     col_text(st, 0), "job", col_text(st, 1), "name", col_text(st, 2),
-                     "created_at", col_text(st, 3), "network", network ? network : json_null(),
-                     "dataset", col_text(st, 5), "label_kind", col_text(st, 6), "classes",
-                     classes ? classes : json_null(), "metrics",
-                     metrics ? metrics : json_null(), "standardize",
+    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:b}",
+                     "id", db_column_string(st, 0), "job", db_column_string(st, 1),
+                     "name", db_column_string(st, 2), "created_at", db_column_string(st, 3),
+                     "network", db_column_json(st, 4), "dataset", db_column_string(st, 5),
+                     "label_kind", db_column_string(st, 6), "classes", db_column_json(st, 7),
+                     "metrics", db_column_json(st, 8), "standardize",
                      sqlite3_column_int(st, 9));
 }
 
@@ -93,22 +72,7 @@ json_t *db_model_list(int limit, const char *after)
         return NULL;
     sqlite3_bind_text(st, 1, after, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int(st, 2, limit + 1);
-    json_t *items = json_array();
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        json_array_append_new(items, model_of(st));
-    db_done(st);
-    if (rc != SQLITE_DONE) {
-        json_decref(items);
-        return NULL;
-    }
-    json_t *next = json_null();
-    if ((int)json_array_size(items) > limit) {
-        json_array_remove(items, (size_t)limit);
-        json_decref(next);
-        next = json_incref(json_object_get(json_array_get(items, (size_t)limit - 1), "id"));
-    }
-    return json_pack("{s:o, s:o}", "items", items, "next", next);
+    return db_page(st, limit, model_of);
 }
 
 int db_model_delete(const char *id)
@@ -147,8 +111,8 @@ int db_model_load(const char *id, struct model_data *m)
                 memcpy(m->scaler, sqlite3_column_blob(st, 1), m->scaler_len);
             snprintf(m->label_kind, sizeof m->label_kind, "%s",
                      (const char *)sqlite3_column_text(st, 2));
-            m->classes = col_json(st, 3);
-            m->network = col_json(st, 4);
+            m->classes = db_column_json(st, 3);
+            m->network = db_column_json(st, 4);
             out = 0;
         }
     } else if (rc != SQLITE_DONE) {

@@ -16,27 +16,6 @@ static int bind_text(sqlite3_stmt *st, int i, const char *s)
     return s ? sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, i);
 }
 
-/* Column i as a JSON value parsed from its text (new); json null for SQL NULL, NULL when
- * the stored text is not JSON. */
-static json_t *column_json(sqlite3_stmt *st, int i)
-{
-    const char *s = (const char *)sqlite3_column_text(st, i);
-    if (!s)
-        return json_null();
-    json_error_t e;
-    json_t *v = json_loadb(s, (size_t)sqlite3_column_bytes(st, i), JSON_DECODE_ANY, &e);
-    if (!v)
-        fprintf(stderr, "neurond: stored network JSON unreadable: %s\n", e.text);
-    return v;
-}
-
-/* Column i as a JSON string, or null. */
-static json_t *column_string(sqlite3_stmt *st, int i)
-{
-    const char *s = (const char *)sqlite3_column_text(st, i);
-    return s ? json_stringn(s, (size_t)sqlite3_column_bytes(st, i)) : json_null();
-}
-
 static void sql_error(const char *what)
 {
     sqlite3 *db = db_conn();
@@ -83,12 +62,12 @@ int network_get(const char *id, json_t **out)
             sql_error("reading a network");
         } else {
             json_t *v = json_object();
-            if (v && json_object_set_new(v, "id", column_string(st, 0)) == 0 &&
-                json_object_set_new(v, "name", column_string(st, 1)) == 0 &&
-                json_object_set_new(v, "created_at", column_string(st, 2)) == 0 &&
-                json_object_set_new(v, "definition", column_json(st, 3)) == 0 &&
-                json_object_set_new(v, "summary", column_json(st, 4)) == 0 &&
-                json_object_set_new(v, "warnings", column_json(st, 5)) == 0) {
+            if (v && json_object_set_new(v, "id", db_column_string(st, 0)) == 0 &&
+                json_object_set_new(v, "name", db_column_string(st, 1)) == 0 &&
+                json_object_set_new(v, "created_at", db_column_string(st, 2)) == 0 &&
+                json_object_set_new(v, "definition", db_column_json(st, 3)) == 0 &&
+                json_object_set_new(v, "summary", db_column_json(st, 4)) == 0 &&
+                json_object_set_new(v, "warnings", db_column_json(st, 5)) == 0) {
                 *out = v;
                 rc = 0;
             } else {
@@ -150,9 +129,9 @@ int network_list(int limit, const char *after, json_t **items, int *more)
             break;
         }
         json_t *v = json_object();
-        if (!v || json_object_set_new(v, "id", column_string(st, 0)) < 0 ||
-            json_object_set_new(v, "name", column_string(st, 1)) < 0 ||
-            json_object_set_new(v, "created_at", column_string(st, 2)) < 0 ||
+        if (!v || json_object_set_new(v, "id", db_column_string(st, 0)) < 0 ||
+            json_object_set_new(v, "name", db_column_string(st, 1)) < 0 ||
+            json_object_set_new(v, "created_at", db_column_string(st, 2)) < 0 ||
             json_object_set_new(v, "inputs", json_integer(sqlite3_column_int64(st, 3))) < 0 ||
             json_object_set_new(v, "outputs", json_integer(sqlite3_column_int64(st, 4))) < 0 ||
             json_object_set_new(v, "params", json_integer(sqlite3_column_int64(st, 5))) < 0) {
