@@ -2,7 +2,7 @@
  *
  * Each thread that touches the database gets its own SQLite connection on first use
  * (db_conn), in WAL mode with a busy timeout, so HTTP threads and training workers never
- * share one. The schema is migrations/NNNN_*.sql, embedded in the binary and applied in
+ * share one. Commits are synchronous (FULL): what was answered 201 or 202 is on disk. The schema is migrations/NNNN_*.sql, embedded in the binary and applied in
  * order by db_open, each in one transaction, tracked in PRAGMA user_version. The
  * interface is narrow on purpose: a second backend (PostgreSQL) would sit behind it.
  */
