@@ -18,7 +18,7 @@ CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/%.o)
 CORE_LIB = $(BUILD)/libnncore.a
 
 TESTS = test_spec test_layers test_loss test_optim test_net test_serial test_train
-SERVER_TESTS = test_csv test_spec_json test_h_datasets test_h_networks test_h_jobs
+SERVER_TESTS = test_csv test_spec_json test_h_datasets test_h_networks test_h_jobs test_e2e
 TEST_BIN = $(TESTS:%=$(BUILD)/tests/%)
 SERVER_TEST_BIN = $(SERVER_TESTS:%=$(BUILD)/tests/%)
 
@@ -37,7 +37,7 @@ SERVER_LIB = $(BUILD)/libneurond.a
 NEUROND = $(BUILD)/neurond
 PORT ?= 8080
 
-.PHONY: all run test check bench bench-http asan clean deps deps-bench
+.PHONY: all run test check bench bench-http asan clean deps deps-bench lint-api
 all: $(CORE_LIB) $(NEUROND)
 
 # Builds and starts the service on 127.0.0.1:$(PORT) with its database under ./var/.
@@ -91,7 +91,17 @@ deps-bench:
 
 test: deps
 	@$(MAKE) --no-print-directory $(TEST_BIN) $(SERVER_TEST_BIN) $(NEUROND)
+	@$(MAKE) --no-print-directory lint-api
 	@bash tests/run.sh $(TEST_BIN) $(SERVER_TEST_BIN)
+
+# Lints api/openapi.yaml (rules in api/redocly.yaml) with the Redocly CLI that
+# api/package-lock.json pins, installed into api/node_modules when it is not there; no
+# telemetry, no update check.
+REDOCLY = api/node_modules/.bin/redocly
+lint-api:
+	@[ -x $(REDOCLY) ] || npm ci --prefix api --no-audit --no-fund
+	cd api && REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true \
+	  ./node_modules/.bin/redocly lint --config redocly.yaml openapi.yaml
 
 check: test
 

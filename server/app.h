@@ -75,6 +75,9 @@ int reply_problem(struct reply *out, int status, json_t *errors, const char *fmt
 /* A problem about one field: errors = [{"pointer": pointer, "detail": detail}]. */
 int reply_field(struct reply *out, int status, const char *pointer, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* A problem about a query parameter: errors = [{"parameter": param, "detail": detail}]. */
+int reply_param(struct reply *out, int status, const char *param, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 /* 404 for an id of a kind ("dataset", "job", ...). */
 int reply_not_found(struct reply *out, const char *kind, const char *id);
 

@@ -136,20 +136,6 @@ static int store_and_reply(struct dataset_build *b, const char *name, struct rep
     return reply_json(out, 201, desc);
 }
 
-/* A problem about a query parameter: errors = [{"parameter", "detail"}]. */
-static int reply_param(struct reply *out, int status, const char *param, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int reply_param(struct reply *out, int status, const char *param, const char *fmt, ...)
-{
-    char detail[700];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(detail, sizeof detail, fmt, ap);
-    va_end(ap);
-    json_t *errors = json_pack("[{s:s, s:s}]", "parameter", param, "detail", detail);
-    return reply_problem(out, status, errors, "%s", detail);
-}
-
 /* Why a name is not acceptable, or NULL. */
 static const char *bad_name(const char *s, size_t n)
 {

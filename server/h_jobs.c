@@ -87,20 +87,22 @@ static int boolean(const json_t *obj, const char *key, const char *base, int def
 
 static json_t *check_optimizer(const json_t *in, json_t *errs)
 {
-    static const char *const keys[] = {"type", "learning_rate", "momentum", "nesterov",
-                                       "beta1", "beta2", "epsilon", "weight_decay", NULL};
+    static const char *const sgd_keys[] = {"type", "learning_rate", "momentum", "nesterov",
+                                           "weight_decay", NULL};
+    static const char *const adam_keys[] = {"type", "learning_rate", "beta1", "beta2",
+                                            "epsilon", "weight_decay", NULL};
     json_t *o = json_object();
     if (in && !json_is_object(in)) {
         fault(errs, "/optimizer", "optimizer must be an object such as {\"type\": \"adam\"}");
         return o;
     }
-    only(in, "/optimizer", keys, errs);
     const json_t *t = json_object_get(in, "type");
     const char *type = t ? json_string_value(t) : "adam";
     if (!type || nn_opt_parse(type) < 0) {
         fault(errs, "/optimizer/type", "type must be \"adam\" or \"sgd\"");
         type = "adam";
     }
+    only(in, "/optimizer", strcmp(type, "sgd") ? adam_keys : sgd_keys, errs);
     json_object_set_new(o, "type", json_string(type));
     int sgd = !strcmp(type, "sgd");
     number(in, "learning_rate", "/optimizer", 1e-12, 1e6, 0, sgd ? 0.01 : 0.001, o, errs);
@@ -283,6 +285,9 @@ static json_t *check_job(struct req *r, json_t *errs, char *network_id, char *va
 
 int h_jobs_create(struct req *r, struct reply *out)
 {
+    if (!r->json)
+        return reply_problem(out, 400, NULL, "the body is empty: send a job in JSON "
+                             "(Content-Type: application/json): {\"network\", \"dataset\"}");
     json_t *errs = json_array();
     char network_id[32] = "", val_id[32] = "", id[32];
     json_t *n = check_job(r, errs, network_id, val_id);
@@ -317,7 +322,7 @@ static int page_limit(struct req *r, struct reply *out, int *limit)
     char *end;
     long v = strtol(l, &end, 10);
     if (end == l || *end || v < 1 || v > 1000) {
-        reply_field(out, 400, "/limit", "limit must be a whole number from 1 to 1000");
+        reply_param(out, 400, "limit", "limit must be a whole number from 1 to 1000");
         return -1;
     }
     *limit = (int)v;
@@ -336,9 +341,15 @@ int h_jobs_list(struct req *r, struct reply *out)
     for (size_t i = 0; state && i < sizeof states / sizeof *states; i++)
         ok |= !strcmp(state, states[i]);
     if (!ok)
-        return reply_field(out, 400, "/state", "state must be queued, running, succeeded, "
+        return reply_param(out, 400, "state", "state must be queued, running, succeeded, "
                                                "failed or cancelled");
-    json_t *list = db_job_list(state, limit, req_query(r, "after"));
+    const char *after = req_query(r, "after");
+    json_t *known = after && *after ? db_job_get(after) : NULL;
+    if (after && *after && !known)
+        return reply_param(out, 400, "after", "after: no job with id %.64s (pass the \"next\" "
+                           "of the previous page)", after);
+    json_decref(known);
+    json_t *list = db_job_list(state, limit, after);
     return list ? reply_json(out, 200, list) : -1;
 }
 
@@ -411,7 +422,7 @@ int h_jobs_metrics(struct req *r, struct reply *out)
 {
     const char *format = req_query(r, "format");
     if (format && strcmp(format, "json") && strcmp(format, "csv"))
-        return reply_field(out, 400, "/format", "format must be json or csv");
+        return reply_param(out, 400, "format", "format must be json or csv");
     json_t *rows = db_job_epochs(r->param[0]);
     if (!rows)
         return reply_not_found(out, "job", r->param[0]);

@@ -10,6 +10,7 @@
 
 #include "nn.h"
 
+#include <float.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -137,7 +138,13 @@ int h_models_list(struct req *r, struct reply *out)
     char *end;
     long limit = l ? strtol(l, &end, 10) : 50;
     if (l && (end == l || *end || limit < 1 || limit > 1000))
-        return reply_field(out, 400, "/limit", "limit must be a whole number from 1 to 1000");
+        return reply_param(out, 400, "limit", "limit must be a whole number from 1 to 1000");
+    const char *after = req_query(r, "after");
+    json_t *known = after && *after ? db_model_get(after) : NULL;
+    if (after && *after && !known)
+        return reply_param(out, 400, "after", "after: no model with id %.64s (pass the \"next\" "
+                           "of the previous page)", after);
+    json_decref(known);
     json_t *list = db_model_list((int)limit, req_query(r, "after"));
     return list ? reply_json(out, 200, list) : -1;
 }
@@ -225,7 +232,15 @@ static int rows_from_json(const json_t *rows, const char *base, int F, float **x
                 *x = NULL;
                 return -1;
             }
-            (*x)[i * F + j] = (float)json_number_value(v);
+            double d = json_number_value(v);
+            if (!(fabs(d) <= FLT_MAX)) {
+                snprintf(p, sizeof p, "%s/%zu/%d", base, i, j);
+                reply_field(out, 422, p, "%g is outside the range of float32 (about 3.4e38)", d);
+                free(*x);
+                *x = NULL;
+                return -1;
+            }
+            (*x)[i * F + j] = (float)d;
         }
     }
     *n = (int)N;
@@ -255,33 +270,37 @@ static int rows_from_csv(const char *s, size_t len, int F, float **x, int *n, st
                 break;
             *x = g;
         }
-        int col = 0, bad = 0;
+        int col = 0, bad = -1;   /* bad: the first field that is not a number */
         const char *f = p;
-        while (f <= le && !bad) {
+        while (f <= le) {
             const char *comma = memchr(f, ',', (size_t)(le - f));
             const char *fe = comma ? comma : le;
             char tmp[64];
             size_t fl = (size_t)(fe - f);
             char *e2;
-            if (fl == 0 || fl >= sizeof tmp || col >= F) {
-                bad = 1;
-                break;
+            float v = 0;
+            if (fl > 0 && fl < sizeof tmp) {
+                memcpy(tmp, f, fl);
+                tmp[fl] = 0;
+                v = strtof(tmp, &e2);
             }
-            memcpy(tmp, f, fl);
-            tmp[fl] = 0;
-            float v = strtof(tmp, &e2);
-            if (*e2 && *e2 != ' ')
-                bad = 1;
-            (*x)[(size_t)rows * F + col++] = v;
+            if ((fl == 0 || fl >= sizeof tmp || (*e2 && *e2 != ' ') || !isfinite(v)) && bad < 0)
+                bad = col;
+            if (col < F)
+                (*x)[(size_t)rows * F + col] = v;
+            col++;
             f = comma ? comma + 1 : le + 1;
         }
-        if (bad && rows == 0 && line == 1) {   /* a header */
+        if (bad >= 0 && rows == 0 && line == 1) {   /* a header */
             p = eol ? eol + 1 : end;
             continue;
         }
-        if (bad || col != F) {
-            char ptr[48];
-            snprintf(ptr, sizeof ptr, "/rows/%d", line);
+        if (bad >= 0 || col != F) {
+            char ptr[64];
+            if (bad >= 0 && bad < F)
+                snprintf(ptr, sizeof ptr, "/rows/%d/columns/%d", rows, bad);
+            else
+                snprintf(ptr, sizeof ptr, "/rows/%d", rows);
             reply_field(out, 422, ptr, "line %d: expected %d numbers separated by commas",
                         line, F);
             free(*x);
@@ -344,17 +363,30 @@ static int number(struct scan *s, float *out)
     int neg = q < e && *q == '-', digits = 0, exp10 = 0, any = 0;
     uint64_t m = 0;
     q += neg;
-    for (; q < e && *q >= '0' && *q <= '9'; q++, any = 1)
+    /* JSON's grammar: no leading zeros, no bare '.', digits after a '.' */
+    if (q >= e || *q < '0' || *q > '9' || (*q == '0' && q + 1 < e && q[1] >= '0' && q[1] <= '9'))
+        return -1;
+    {
+        const char *d = q;
+        while (d < e && *d >= '0' && *d <= '9')
+            d++;
+        if (d < e && *d == '.' && (d + 1 >= e || d[1] < '0' || d[1] > '9'))
+            return -1;
+    }
+    for (; q < e && *q >= '0' && *q <= '9'; q++, any = 1) {
         if (digits < 19 && (m || *q != '0'))
             m = m * 10 + (uint64_t)(*q - '0'), digits++;
         else if (m)
             exp10++;
-    if (q < e && *q == '.')
-        for (q++; q < e && *q >= '0' && *q <= '9'; q++, any = 1)
+    }
+    if (q < e && *q == '.') {
+        for (q++; q < e && *q >= '0' && *q <= '9'; q++, any = 1) {
             if (digits < 19 && (m || *q != '0'))
                 m = m * 10 + (uint64_t)(*q - '0'), digits++, exp10--;
             else if (!m)
                 exp10--;
+        }
+    }
     if (!any)
         return -1;
     if (q < e && (*q == 'e' || *q == 'E')) {
@@ -379,6 +411,8 @@ static int number(struct scan *s, float *out)
         tmp[n] = 0;
         v = fabs(strtod(tmp, NULL));
     }
+    if (!(v <= FLT_MAX))   /* past float32: the slow path names it */
+        return -1;
     *out = (float)(neg ? -v : v);
     s->p = q;
     return 0;
@@ -522,7 +556,7 @@ int h_models_predict(struct req *r, struct reply *out)
         const float *o = y + (size_t)i * K;
         json_t *row = json_array();
         for (int j = 0; j < K; j++)
-            json_array_append_new(row, json_real(o[j]));
+            json_array_append_new(row, isfinite(o[j]) ? json_real(o[j]) : json_null());
         json_array_append_new(outputs, row);
         json_array_append_new(preds, prediction(m, loss, o, K));
     }

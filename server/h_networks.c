@@ -48,7 +48,7 @@ int h_networks_create(struct req *r, struct reply *out)
 {
     int dry;
     if (bool_query(r, "dry_run", &dry) < 0)
-        return reply_problem(out, 400, NULL, "dry_run must be true or false, not \"%.64s\"",
+        return reply_param(out, 400, "dry_run", "dry_run must be true or false, not \"%.64s\"",
                              req_query(r, "dry_run"));
     if (!r->json)
         return reply_problem(out, 400, NULL, "the body must be a network definition in JSON "
@@ -124,7 +124,7 @@ int h_networks_list(struct req *r, struct reply *out)
         errno = 0;
         long v = strtol(ls, &end, 10);
         if (errno || end == ls || *end || v < 1 || v > LIST_MAX)
-            return reply_problem(out, 400, NULL, "limit must be a whole number from 1 to %d, "
+            return reply_param(out, 400, "limit", "limit must be a whole number from 1 to %d, "
                                  "not \"%.64s\"", LIST_MAX, ls);
         limit = (int)v;
     }
@@ -135,7 +135,7 @@ int h_networks_list(struct req *r, struct reply *out)
     int more;
     int rc = network_list(limit, after, &items, &more);
     if (rc == 1)
-        return reply_problem(out, 400, NULL, "after: no network with id %.64s (pass the "
+        return reply_param(out, 400, "after", "after: no network with id %.64s (pass the "
                              "\"next\" of the previous page)", after);
     if (rc < 0)
         return storage_failed(out);

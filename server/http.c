@@ -86,8 +86,9 @@ static const struct route *route_for(struct conn *c, const char *method, const c
     for (int i = 0; i < nroutes; i++) {
         if (!match(routes[i].pattern, path, c))
             continue;
-        if (strcmp(routes[i].method, method) == 0)
-            return &routes[i];
+        if (strcmp(routes[i].method, method) == 0 ||
+            (strcmp(method, "HEAD") == 0 && strcmp(routes[i].method, "GET") == 0))
+            return &routes[i];   /* HEAD is GET; libmicrohttpd leaves the body out */
         if (!strstr(allow, routes[i].method) && strlen(allow) + strlen(routes[i].method) + 3 <
                                                     sizeof allow)
             snprintf(allow + strlen(allow), sizeof allow - strlen(allow), "%s%s",

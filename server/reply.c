@@ -115,6 +115,18 @@ int reply_field(struct reply *out, int status, const char *pointer, const char *
     return reply_problem(out, status, errors, "%s: %s", *ptr ? ptr : "/", detail);
 }
 
+int reply_param(struct reply *out, int status, const char *param, const char *fmt, ...)
+{
+    char detail[700];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    utf8_clean(detail);
+    json_t *errors = json_pack("[{s:s, s:s}]", "parameter", param, "detail", detail);
+    return reply_problem(out, status, errors, "%s", detail);
+}
+
 int reply_not_found(struct reply *out, const char *kind, const char *id)
 {
     return reply_problem(out, 404, NULL, "no %s with id %s", kind, id);
