@@ -236,7 +236,7 @@ static int on_epoch(void *arg, const struct nn_report *r)
                 if (nn_save(c->net, &c->best_buf, &c->best_len, NULL) < 0)
                     c->best_buf = NULL;
             }
-        } else if (++c->wait > o->patience) {
+        } else if (++c->wait >= o->patience) {   /* as Keras counts patience */
             c->stopped_early = 1;
         }
     }
@@ -471,12 +471,18 @@ static void run_job(struct worker *w, const char *id, struct nn_pool *pool)
             error = problem(500, "Model lost", "the trained network could not be saved");
             state = "failed";
         } else {
-            json_t *last = db_job_get(id);
-            json_t *metrics = json_pack("{s:O?, s:O?, s:O?, s:O?, s:i, s:i, s:b}", "loss",
-                                        json_object_get(last, "loss"), "val_loss",
-                                        json_object_get(last, "val_loss"), "metrics",
-                                        json_object_get(last, "metrics"), "val_metrics",
-                                        json_object_get(last, "val_metrics"), "epochs",
+            /* the metrics of the epoch whose weights the model keeps */
+            json_t *rows = db_job_epochs(id);
+            size_t nrows = json_array_size(rows);
+            const json_t *row = json_array_get(rows, best && c.best_epoch >= 1
+                                                         ? (size_t)c.best_epoch - 1
+                                                         : nrows - 1);
+            json_t *metrics = json_pack("{s:O?, s:O?, s:O?, s:O?, s:O?, s:i, s:i, s:b}",
+                                        "epoch", json_object_get(row, "epoch"), "loss",
+                                        json_object_get(row, "loss"), "val_loss",
+                                        json_object_get(row, "val_loss"), "metrics",
+                                        json_object_get(row, "metrics"), "val_metrics",
+                                        json_object_get(row, "val_metrics"), "epochs",
                                         nn_epochs_done(net), "best_epoch", c.best_epoch,
                                         "stopped_early", c.stopped_early);
             new_id(model_id, "mdl_");
@@ -494,7 +500,7 @@ static void run_job(struct worker *w, const char *id, struct nn_pool *pool)
                 model_id[0] = 0;
             }
             json_decref(metrics);
-            json_decref(last);
+            json_decref(rows);
             free(buf);
         }
     }

@@ -372,6 +372,41 @@ START_TEST(survives_sigkill)
 }
 END_TEST
 
+/* Early stopping with restore_best: the model keeps the best epoch's weights, and its
+ * metrics are that epoch's. */
+START_TEST(early_stopping_keeps_the_best)
+{
+    struct server s = {0};
+    su_start(&s, NULL);
+    char *ds = dataset(&s, 300, 4, 1), *net = network(&s, 4, 16), body[512], path[160];
+    snprintf(body, sizeof body,
+             "{\"network\": \"%s\", \"dataset\": \"%s\", \"validation\": {\"split\": 0.3}, "
+             "\"epochs\": 500, \"batch_size\": 8, \"optimizer\": {\"learning_rate\": 0.05}, "
+             "\"early_stopping\": {\"patience\": 2, \"min_delta\": 0.001}, \"seed\": 5}", net, ds);
+    char *id = post_id(&s, "/v1/jobs", body, 202);
+    json_t *j = wait_job(&s, id, NULL, 120);
+    ck_assert_str_eq(state_of(j), "succeeded");
+    int ran = (int)json_integer_value(json_object_get(j, "epoch"));
+    ck_assert_msg(ran < 500, "early stopping never stopped the job");
+    snprintf(path, sizeof path, "/v1/models/%s", json_string_value(json_object_get(j, "model")));
+    json_decref(j);
+    json_t *m = get_json(&s, path), *mm = json_object_get(m, "metrics");
+    int best = (int)json_integer_value(json_object_get(mm, "best_epoch"));
+    ck_assert(json_is_true(json_object_get(mm, "stopped_early")));
+    ck_assert_int_eq(json_integer_value(json_object_get(mm, "epoch")), best);
+    ck_assert_int_eq(best, ran - 2);   /* patience 2: two epochs without improvement */
+    snprintf(path, sizeof path, "/v1/jobs/%s/metrics", id);
+    json_t *rows = get_json(&s, path);
+    json_t *row = json_array_get(json_object_get(rows, "epochs"), (size_t)best - 1);
+    ck_assert(json_equal(json_object_get(row, "val_loss"), json_object_get(mm, "val_loss")));
+    json_decref(rows);
+    json_decref(m);
+    su_stop(&s, 0);
+    su_cleanup(&s);
+    free(ds), free(net), free(id);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("jobs");
@@ -381,6 +416,7 @@ int main(void)
     tcase_add_test(tc, cancel_queued_and_running);
     tcase_add_test(tc, jobs_that_cannot_run);
     tcase_add_test(tc, survives_sigkill);
+    tcase_add_test(tc, early_stopping_keeps_the_best);
     suite_add_tcase(s, tc);
     return tu_run(s) != 0;
 }
