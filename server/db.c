@@ -144,6 +144,17 @@ json_t *db_column_string(sqlite3_stmt *st, int i)
     return s ? json_stringn(s, (size_t)sqlite3_column_bytes(st, i)) : json_null();
 }
 
+json_t *db_row_by_id(const char *sql, const char *id, json_t *(*row)(sqlite3_stmt *st))
+{
+    sqlite3_stmt *st = db_prepare(sql);
+    if (!st)
+        return NULL;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    json_t *j = sqlite3_step(st) == SQLITE_ROW ? row(st) : NULL;
+    db_done(st);
+    return j;
+}
+
 json_t *db_page(sqlite3_stmt *st, int limit, json_t *(*row)(sqlite3_stmt *st))
 {
     json_t *items = json_array();

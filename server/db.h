@@ -34,6 +34,9 @@ void db_done(sqlite3_stmt *st);
 int db_bind_json(sqlite3_stmt *st, int i, const json_t *v);
 json_t *db_column_json(sqlite3_stmt *st, int i);
 json_t *db_column_string(sqlite3_stmt *st, int i);
+/* The row of a one-parameter query (sql, a static string, bound with id) through row();
+ * new, NULL when there is no such row or on error. */
+json_t *db_row_by_id(const char *sql, const char *id, json_t *(*row)(sqlite3_stmt *st));
 /* A page of a list: steps st (bound with a LIMIT of limit + 1), turning rows into items
  * with row(), and finishes it. Returns {"items", "next"}, next being the last item's "id"
  * when there are more rows (else null); new, NULL on error. */

@@ -78,25 +78,15 @@ static json_t *job_of(sqlite3_stmt *st)
 json_t *db_job_get(const char *id)
 {
     static const char sql[] = "SELECT " JOB_COLS " FROM jobs WHERE id = ?";
-    sqlite3_stmt *st = db_prepare(sql);
-    if (!st)
-        return NULL;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-    json_t *j = sqlite3_step(st) == SQLITE_ROW ? job_of(st) : NULL;
-    db_done(st);
-    return j;
+    return db_row_by_id(sql, id, job_of);
 }
+
+static json_t *first_column(sqlite3_stmt *st) { return db_column_json(st, 0); }
 
 json_t *db_job_request(const char *id)
 {
     static const char sql[] = "SELECT request FROM jobs WHERE id = ?";
-    sqlite3_stmt *st = db_prepare(sql);
-    if (!st)
-        return NULL;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-    json_t *j = sqlite3_step(st) == SQLITE_ROW ? db_column_json(st, 0) : NULL;
-    db_done(st);
-    return j;
+    return db_row_by_id(sql, id, first_column);
 }
 
 json_t *db_job_list(const char *state, int limit, const char *after)
@@ -253,18 +243,6 @@ json_t *db_job_epochs(const char *id)
     }
     db_done(st);
     return rows;
-}
-
-json_t *db_network_definition(const char *id)
-{
-    static const char sql[] = "SELECT definition FROM networks WHERE id = ?";
-    sqlite3_stmt *st = db_prepare(sql);
-    if (!st)
-        return NULL;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-    json_t *j = sqlite3_step(st) == SQLITE_ROW ? db_column_json(st, 0) : NULL;
-    db_done(st);
-    return j;
 }
 
 /* ---- checkpoints ---- */

@@ -53,13 +53,7 @@ static json_t *model_of(sqlite3_stmt *st)
 json_t *db_model_get(const char *id)
 {
     static const char sql[] = "SELECT " MODEL_COLS " FROM models WHERE id = ?";
-    sqlite3_stmt *st = db_prepare(sql);
-    if (!st)
-        return NULL;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-    json_t *j = sqlite3_step(st) == SQLITE_ROW ? model_of(st) : NULL;
-    db_done(st);
-    return j;
+    return db_row_by_id(sql, id, model_of);
 }
 
 json_t *db_model_list(int limit, const char *after)

@@ -182,7 +182,11 @@ static json_t *check_job(struct req *r, json_t *errs, char *network_id, char *va
     json_t *def = NULL;
     if (json_is_string(net)) {
         snprintf(network_id, 32, "%s", json_string_value(net));
-        if (!(def = db_network_definition(network_id)))
+        json_t *stored = NULL;
+        if (network_get(network_id, &stored) == 0)
+            def = json_incref(json_object_get(stored, "definition"));
+        json_decref(stored);
+        if (!def)
             fault(errs, "/network", "no network with id %s", network_id);
     } else if (json_is_object(net)) {
         def = json_incref((json_t *)net);

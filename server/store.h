@@ -35,8 +35,6 @@ int db_job_finish(const char *id, const char *state, const json_t *error, const 
 int db_job_cancel_queued(const char *id, char *state);
 /* Every epoch row of a job, in order (new array); NULL when the job is absent. */
 json_t *db_job_epochs(const char *id);
-/* The definition of a stored network (new), NULL when absent. */
-json_t *db_network_definition(const char *id);
 
 /* ---- checkpoints ---- */
 
