@@ -18,7 +18,7 @@ CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/%.o)
 CORE_LIB = $(BUILD)/libnncore.a
 
 TESTS = test_spec test_layers test_loss test_optim test_net test_serial test_train
-SERVER_TESTS = test_csv test_spec_json test_h_datasets test_h_networks test_h_jobs test_e2e
+SERVER_TESTS = test_csv test_spec_json test_h_datasets test_h_networks test_h_jobs test_charts test_e2e
 TEST_BIN = $(TESTS:%=$(BUILD)/tests/%)
 SERVER_TEST_BIN = $(SERVER_TESTS:%=$(BUILD)/tests/%)
 
@@ -31,7 +31,9 @@ SERVER_SRC = server/http.c server/reply.c server/routes.c server/db.c \
              server/db_datasets.c server/csv.c server/h_datasets.c \
              server/spec_json.c server/db_networks.c server/h_networks.c \
              server/db_jobs.c server/jobs.c server/h_jobs.c \
-             server/db_models.c server/h_models.c server/h_health.c
+             server/db_models.c server/h_models.c server/h_health.c \
+             server/h_charts.c server/h_metrics.c server/svg.c server/stats.c \
+             server/db_stats.c
 SERVER_OBJ = $(SERVER_SRC:%.c=$(BUILD)/%.o) $(BUILD)/migrations.o
 SERVER_LIB = $(BUILD)/libneurond.a
 NEUROND = $(BUILD)/neurond

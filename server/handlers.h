@@ -24,6 +24,10 @@ int h_jobs_get(struct req *r, struct reply *out);
 int h_jobs_cancel(struct req *r, struct reply *out);
 int h_jobs_metrics(struct req *r, struct reply *out);
 
+int h_jobs_chart(struct req *r, struct reply *out);       /* loss.svg (h_charts.c) */
+int h_jobs_gradients_chart(struct req *r, struct reply *out);   /* gradients.svg */
+int h_prometheus(struct req *r, struct reply *out);        /* GET /metrics (h_metrics.c) */
+
 int h_models_list(struct req *r, struct reply *out);
 int h_models_get(struct req *r, struct reply *out);
 int h_models_delete(struct req *r, struct reply *out);

@@ -3,6 +3,7 @@
  * parsed once, 404/405/413/415/400 answered here, replies sent with their headers.
  * Handlers see struct req and struct reply only. */
 #include "app.h"
+#include "stats.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 struct http {
     struct MHD_Daemon *d;
@@ -32,6 +34,7 @@ struct conn {
     int streaming;
     int failed;                /* the reply is decided; the rest of the body is dropped */
     struct reply reply;
+    struct timespec t0;        /* arrival, for the latency histogram */
 };
 
 const char *req_query(const struct req *r, const char *key)
@@ -248,6 +251,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
         if (!(c = calloc(1, sizeof *c)))
             return MHD_NO;
         *con_cls = c;
+        clock_gettime(CLOCK_MONOTONIC, &c->t0);
         c->req.app = h->app;
         c->req.conn = mc;
         snprintf(c->path, sizeof c->path, "%s", url);
@@ -266,6 +270,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
     }
     if (!c->failed)
         finish(c);
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    stats_request(c->route ? (int)(c->route - routes) : -1, c->reply.status,
+                  (double)(t1.tv_sec - c->t0.tv_sec) + (t1.tv_nsec - c->t0.tv_nsec) / 1e9);
     return send_reply(mc, &c->reply);
 }
 

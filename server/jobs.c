@@ -16,6 +16,7 @@
 #include "datasets.h"
 #include "db.h"
 #include "spec_json.h"
+#include "stats.h"
 #include "store.h"
 
 #include <math.h>
@@ -221,6 +222,7 @@ static int on_epoch(void *arg, const struct nn_report *r)
     int has_val = o->split > 0 || o->val_dataset;
     c->epoch_seconds += r->seconds;
     c->epochs_run++;
+    stats_epoch(r->seconds > 0 ? c->rows / r->seconds : 0);
     if (o->es) {
         int higher;
         double v = monitored(r, o->monitor, &higher);

@@ -1,0 +1,279 @@
+/* test_charts.c -- the job pictures (server/h_charts.c, server/svg.c) and GET /metrics
+ * (server/h_metrics.c, server/stats.c) against the real binary on 127.0.0.1: a short job
+ * trained end to end, its SVGs checked with xmllint and by counting their points, and
+ * the Prometheus output checked line by line against the exposition grammar. */
+#include "srvutil.h"
+#include "testutil.h"
+
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define EPOCHS 6
+
+/* A 3-class problem: class c has its features around c in every column. */
+static char *blobs_json(int rows, int features)
+{
+    json_t *x = json_array(), *y = json_array();
+    unsigned s = 7;
+    for (int i = 0; i < rows; i++) {
+        int c = i % 3;
+        json_t *row = json_array();
+        for (int j = 0; j < features; j++) {
+            s = s * 1103515245u + 12345u;
+            json_array_append_new(row, json_real(c * 2.0 + ((s >> 16) % 1000) / 1000.0));
+        }
+        json_array_append_new(x, row);
+        json_array_append_new(y, json_integer(c));
+    }
+    json_t *d = json_pack("{s:s, s:o, s:o}", "name", "blobs", "features", x, "labels", y);
+    char *out = json_dumps(d, JSON_COMPACT);
+    json_decref(d);
+    return out;
+}
+
+static char *post_id(const struct server *s, const char *path, const char *body, long want)
+{
+    struct http_reply h = su_http(s, "POST", path, body, strlen(body), "application/json");
+    ck_assert_msg(h.status == want, "POST %s: %ld %s", path, h.status, h.body);
+    json_t *j = su_http_json(&h);
+    char *id = strdup(json_string_value(json_object_get(j, "id")));
+    json_decref(j);
+    su_http_free(&h);
+    return id;
+}
+
+/* Queues a job of `epochs` epochs (validation 0.2 when val) and returns its id (new). */
+static char *queue_job(const struct server *s, int val, int epochs)
+{
+    char *data = blobs_json(240, 4), body[768];
+    char *ds = post_id(s, "/v1/datasets", data, 201);
+    free(data);
+    char *net = post_id(s, "/v1/networks",
+                        "{\"name\": \"mlp\", \"inputs\": 4, \"layers\": [{\"type\": \"dense\", "
+                        "\"units\": 8, \"activation\": \"relu\"}, {\"type\": \"dense\", "
+                        "\"units\": 3, \"activation\": \"softmax\"}], \"loss\": "
+                        "\"categorical_crossentropy\", \"metrics\": [\"accuracy\"]}", 201);
+    snprintf(body, sizeof body,
+             "{\"network\": \"%s\", \"dataset\": \"%s\", %s\"epochs\": %d, "
+             "\"batch_size\": 16, \"seed\": 5}", net, ds,
+             val ? "\"validation\": {\"split\": 0.2}, " : "", epochs);
+    char *id = post_id(s, "/v1/jobs", body, 202);
+    free(ds), free(net);
+    return id;
+}
+
+/* Polls a job until it is in state want (failing on an unexpected end), up to 60 s. */
+static void wait_state(const struct server *s, const char *id, const char *want)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/v1/jobs/%s", id);
+    for (int i = 0; i < 60 * 20; i++) {
+        struct http_reply h = su_http(s, "GET", path, NULL, 0, NULL);
+        json_t *j = su_http_json(&h);
+        const char *st = json_string_value(json_object_get(j, "state"));
+        int done = !strcmp(st, want), bad = !strcmp(st, "failed") ||
+                                            !strcmp(st, "cancelled");
+        ck_assert_msg(!bad, "job %s ended %s", id, st);
+        json_decref(j);
+        su_http_free(&h);
+        if (done)
+            return;
+        usleep(50000);
+    }
+    ck_abort_msg("job %s was not %s within 60 s", id, want);
+}
+
+/* GET path, expecting status and (when not NULL) content type; the reply is the caller's. */
+static struct http_reply get(const struct server *s, const char *path, long status,
+                             const char *ctype)
+{
+    struct http_reply h = su_http(s, "GET", path, NULL, 0, NULL);
+    ck_assert_msg(h.status == status, "GET %s: %ld %s", path, h.status, h.body);
+    if (ctype)
+        ck_assert_str_eq(h.ctype, ctype);
+    return h;
+}
+
+/* Is text well-formed XML? Asks xmllint (libxml2-utils), independent of our writer. */
+static int xml_ok(const char *text, size_t len)
+{
+    FILE *p = popen("xmllint --noout - 2>&1", "w");
+    ck_assert_msg(p != NULL, "cannot run xmllint");
+    fwrite(text, 1, len, p);
+    return pclose(p) == 0;
+}
+
+static int count(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    return n;
+}
+
+/* The SVG is a whole SVG 1.1 document with no scripts or external references. */
+static void check_svg(const struct http_reply *h)
+{
+    ck_assert_msg(xml_ok(h->body, h->len), "not well-formed XML:\n%s", h->body);
+    ck_assert(strstr(h->body, "<svg xmlns=\"http://www.w3.org/2000/svg\"") != NULL);
+    ck_assert(strstr(h->body, "<script") == NULL);
+    ck_assert(strstr(h->body, "href") == NULL);
+}
+
+/* A sample value of a metric line ("name{labels} value"), -1 when the line is absent. */
+static double sample(const char *text, const char *series)
+{
+    size_t n = strlen(series);
+    for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+        if (!strncmp(p, series, n) && p[n] == ' ')
+            return strtod(p + n + 1, NULL);
+    return -1;
+}
+
+START_TEST(pictures_and_metrics)
+{
+    struct server s = {0};
+    su_start(&s, NULL);
+    char *id = queue_job(&s, 1, EPOCHS), path[160];
+    wait_state(&s, id, "succeeded");
+
+    /* loss.svg: one point per epoch per series, title with the job and its state */
+    snprintf(path, sizeof path, "/v1/jobs/%s/loss.svg", id);
+    struct http_reply h = get(&s, path, 200, "image/svg+xml");
+    check_svg(&h);
+    ck_assert_int_eq(count(h.body, "<circle class=\"point loss\""), EPOCHS);
+    ck_assert_int_eq(count(h.body, "<circle class=\"point val_loss\""), EPOCHS);
+    ck_assert(strstr(h.body, id) && strstr(h.body, "(succeeded)"));
+    ck_assert(strstr(h.body, "class=\"legend\"") && strstr(h.body, "class=\"tick x\""));
+    su_http_free(&h);
+
+    snprintf(path, sizeof path, "/v1/jobs/%s/loss.svg?metric=accuracy", id);
+    h = get(&s, path, 200, "image/svg+xml");
+    check_svg(&h);
+    ck_assert_int_eq(count(h.body, "<circle class=\"point accuracy\""), EPOCHS);
+    ck_assert_int_eq(count(h.body, "<circle class=\"point val_accuracy\""), EPOCHS);
+    ck_assert_int_eq(count(h.body, "<circle class=\"point loss\""), 0);
+    su_http_free(&h);
+
+    snprintf(path, sizeof path, "/v1/jobs/%s/loss.svg?metric=bogus", id);
+    h = get(&s, path, 400, "application/problem+json");
+    json_t *p = su_http_json(&h);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(
+                         json_object_get(p, "errors"), 0), "parameter")), "metric");
+    json_decref(p);
+    su_http_free(&h);
+
+    h = get(&s, "/v1/jobs/job_nosuchjob/loss.svg", 404, "application/problem+json");
+    su_http_free(&h);
+    h = get(&s, "/v1/jobs/job_nosuchjob/gradients.svg", 404, "application/problem+json");
+    su_http_free(&h);
+
+    /* gradients.svg: one series per trainable layer, EPOCHS points each */
+    snprintf(path, sizeof path, "/v1/jobs/%s/gradients.svg", id);
+    h = get(&s, path, 200, "image/svg+xml");
+    check_svg(&h);
+    ck_assert_int_eq(count(h.body, "<circle class=\"point grad\" data-series=\"/layers/0\""),
+                     EPOCHS);
+    ck_assert_int_eq(count(h.body, "<circle class=\"point grad\" data-series=\"/layers/1\""),
+                     EPOCHS);
+    ck_assert_int_eq(count(h.body, "<circle class=\"point grad\""), 2 * EPOCHS);
+    ck_assert(strstr(h.body, "log scale") != NULL);
+    su_http_free(&h);
+
+    /* /metrics: every line in the exposition grammar */
+    h = get(&s, "/metrics", 200, "text/plain; version=0.0.4; charset=utf-8");
+    regex_t re;
+    ck_assert_int_eq(regcomp(&re, "^[a-zA-Z_:][a-zA-Z0-9_:]*(\\{[a-zA-Z_][a-zA-Z0-9_]*=\"[^\"]*\""
+                                  "(,[a-zA-Z_][a-zA-Z0-9_]*=\"[^\"]*\")*\\})? "
+                                  "([-+]?[0-9.]+([eE][-+]?[0-9]+)?|NaN|[-+]Inf)$",
+                             REG_EXTENDED | REG_NOSUB), 0);
+    char *text = strdup(h.body);
+    double requests = 0;
+    int lines = 0;
+    for (char *save = NULL, *line = strtok_r(text, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save)) {
+        lines++;
+        if (line[0] == '#') {
+            ck_assert_msg(!strncmp(line, "# HELP ", 7) || !strncmp(line, "# TYPE ", 7), "%s",
+                          line);
+            continue;
+        }
+        ck_assert_msg(regexec(&re, line, 0, NULL, 0) == 0, "not a sample line: %s", line);
+        if (!strncmp(line, "neurond_http_requests_total{", 28))
+            requests += strtod(strrchr(line, ' ') + 1, NULL);
+    }
+    regfree(&re);
+    free(text);
+    ck_assert_int_gt(lines, 10);
+    ck_assert(sample(h.body, "neurond_http_requests_total{route=\"/v1/jobs/:id/loss.svg\","
+                             "method=\"GET\",status=\"200\"}") == 2);
+    ck_assert(sample(h.body, "neurond_http_requests_total{route=\"/v1/jobs/:id/loss.svg\","
+                             "method=\"GET\",status=\"400\"}") == 1);
+    ck_assert(sample(h.body, "neurond_http_requests_total{route=\"/v1/jobs/:id/gradients.svg\","
+                             "method=\"GET\",status=\"404\"}") == 1);
+    ck_assert(sample(h.body, "neurond_http_requests_total{route=\"/v1/jobs\","
+                             "method=\"POST\",status=\"202\"}") == 1);
+    ck_assert(requests > 0);
+    ck_assert(sample(h.body, "neurond_http_request_duration_seconds_count") == requests);
+    ck_assert(sample(h.body, "neurond_http_request_duration_seconds_bucket{le=\"+Inf\"}") ==
+              requests);
+    ck_assert(sample(h.body, "neurond_http_request_duration_seconds_sum") > 0);
+    ck_assert(sample(h.body, "neurond_jobs{state=\"succeeded\"}") == 1);
+    ck_assert(sample(h.body, "neurond_jobs{state=\"queued\"}") == 0);
+    ck_assert(sample(h.body, "neurond_queue_depth") == 0);
+    ck_assert(sample(h.body, "neurond_epochs_trained_total") == EPOCHS);
+    ck_assert(sample(h.body, "neurond_training_samples_per_second") > 0);
+    ck_assert(sample(h.body, "neurond_stream_subscribers") == 0);
+    su_http_free(&h);
+
+    su_stop(&s, 0);
+    su_cleanup(&s);
+    free(id);
+}
+END_TEST
+
+/* A job that has not trained yet still gets a valid picture that says so; a job without
+ * validation has no val_ series. */
+START_TEST(no_epochs_and_no_validation)
+{
+    struct server s = {0};
+    su_start(&s, NULL);
+    /* the one worker is busy with a long job, so the second one waits */
+    char *busy = queue_job(&s, 0, 100000), path[160];
+    wait_state(&s, busy, "running");
+    char *id = queue_job(&s, 0, EPOCHS);
+    snprintf(path, sizeof path, "/v1/jobs/%s/loss.svg", id);
+    struct http_reply h = get(&s, path, 200, "image/svg+xml");
+    check_svg(&h);
+    ck_assert(strstr(h.body, "no epochs yet") && strstr(h.body, "(queued)"));
+    ck_assert_int_eq(count(h.body, "<circle"), 0);
+    su_http_free(&h);
+    snprintf(path, sizeof path, "/v1/jobs/%s/gradients.svg", id);
+    h = get(&s, path, 200, "image/svg+xml");
+    check_svg(&h);
+    ck_assert(strstr(h.body, "no epochs yet") != NULL);
+    su_http_free(&h);
+    h = get(&s, "/metrics", 200, NULL);
+    ck_assert(sample(h.body, "neurond_queue_depth") == 1);
+    ck_assert(sample(h.body, "neurond_jobs{state=\"queued\"}") == 1);
+    ck_assert(sample(h.body, "neurond_jobs{state=\"running\"}") == 1);
+    su_http_free(&h);
+    su_stop(&s, 1);
+    su_cleanup(&s);
+    free(busy), free(id);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("charts");
+    TCase *tc = tcase_create("e2e");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, pictures_and_metrics);
+    tcase_add_test(tc, no_epochs_and_no_validation);
+    suite_add_tcase(s, tc);
+    return tu_run(s) != 0;
+}
