@@ -250,3 +250,35 @@ json_t *su_http_json(const struct http_reply *h)
                   (int)(h->len > 400 ? 400 : h->len), h->body);
     return j;
 }
+
+char *su_blobs_json(int rows, int features, int named)
+{
+    static const char *const names[] = {"red", "green", "blue"};
+    json_t *x = json_array(), *y = json_array();
+    unsigned s = 7;
+    for (int i = 0; i < rows; i++) {
+        int c = i % 3;
+        json_t *row = json_array();
+        for (int j = 0; j < features; j++) {
+            s = s * 1103515245u + 12345u;
+            json_array_append_new(row, json_real(c * 2.0 + ((s >> 16) % 1000) / 1000.0));
+        }
+        json_array_append_new(x, row);
+        json_array_append_new(y, named ? json_string(names[c]) : json_integer(c));
+    }
+    json_t *d = json_pack("{s:s, s:o, s:o}", "name", "blobs", "features", x, "labels", y);
+    char *out = json_dumps(d, JSON_COMPACT);
+    json_decref(d);
+    return out;
+}
+
+char *su_post_id(const struct server *s, const char *path, const char *body, long want)
+{
+    struct http_reply h = su_http(s, "POST", path, body, strlen(body), "application/json");
+    ck_assert_msg(h.status == want, "POST %s: %ld %s", path, h.status, h.body);
+    json_t *j = su_http_json(&h);
+    char *id = strdup(json_string_value(json_object_get(j, "id")));
+    json_decref(j);
+    su_http_free(&h);
+    return id;
+}

@@ -56,4 +56,10 @@ void su_http_free(struct http_reply *h);
 /* The reply body as JSON, failing the test when it is not. New. */
 json_t *su_http_json(const struct http_reply *h);
 
+/* A 3-class dataset body for POST /v1/datasets: class c = row % 3 has its features
+ * around 2c; labels are "red", "green", "blue" when named, else 0, 1, 2. New string. */
+char *su_blobs_json(int rows, int features, int named);
+/* POSTs a JSON body, expects status `want`, returns the answer's "id" (new string). */
+char *su_post_id(const struct server *s, const char *path, const char *body, long want);
+
 #endif

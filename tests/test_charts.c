@@ -13,45 +13,13 @@
 
 #define EPOCHS 6
 
-/* A 3-class problem: class c has its features around c in every column. */
-static char *blobs_json(int rows, int features)
-{
-    json_t *x = json_array(), *y = json_array();
-    unsigned s = 7;
-    for (int i = 0; i < rows; i++) {
-        int c = i % 3;
-        json_t *row = json_array();
-        for (int j = 0; j < features; j++) {
-            s = s * 1103515245u + 12345u;
-            json_array_append_new(row, json_real(c * 2.0 + ((s >> 16) % 1000) / 1000.0));
-        }
-        json_array_append_new(x, row);
-        json_array_append_new(y, json_integer(c));
-    }
-    json_t *d = json_pack("{s:s, s:o, s:o}", "name", "blobs", "features", x, "labels", y);
-    char *out = json_dumps(d, JSON_COMPACT);
-    json_decref(d);
-    return out;
-}
-
-static char *post_id(const struct server *s, const char *path, const char *body, long want)
-{
-    struct http_reply h = su_http(s, "POST", path, body, strlen(body), "application/json");
-    ck_assert_msg(h.status == want, "POST %s: %ld %s", path, h.status, h.body);
-    json_t *j = su_http_json(&h);
-    char *id = strdup(json_string_value(json_object_get(j, "id")));
-    json_decref(j);
-    su_http_free(&h);
-    return id;
-}
-
 /* Queues a job of `epochs` epochs (validation 0.2 when val) and returns its id (new). */
 static char *queue_job(const struct server *s, int val, int epochs)
 {
-    char *data = blobs_json(240, 4), body[768];
-    char *ds = post_id(s, "/v1/datasets", data, 201);
+    char *data = su_blobs_json(240, 4, 0), body[768];
+    char *ds = su_post_id(s, "/v1/datasets", data, 201);
     free(data);
-    char *net = post_id(s, "/v1/networks",
+    char *net = su_post_id(s, "/v1/networks",
                         "{\"name\": \"mlp\", \"inputs\": 4, \"layers\": [{\"type\": \"dense\", "
                         "\"units\": 8, \"activation\": \"relu\"}, {\"type\": \"dense\", "
                         "\"units\": 3, \"activation\": \"softmax\"}], \"loss\": "
@@ -60,7 +28,7 @@ static char *queue_job(const struct server *s, int val, int epochs)
              "{\"network\": \"%s\", \"dataset\": \"%s\", %s\"epochs\": %d, "
              "\"batch_size\": 16, \"seed\": 5}", net, ds,
              val ? "\"validation\": {\"split\": 0.2}, " : "", epochs);
-    char *id = post_id(s, "/v1/jobs", body, 202);
+    char *id = su_post_id(s, "/v1/jobs", body, 202);
     free(ds), free(net);
     return id;
 }

@@ -12,43 +12,10 @@
 #include <time.h>
 #include <unistd.h>
 
-/* A 3-class problem: class c has its features around c in every column. */
-static char *blobs_json(int rows, int features, const char *name, int named)
-{
-    static const char *const names[] = {"red", "green", "blue"};
-    json_t *x = json_array(), *y = json_array();
-    unsigned s = 7;
-    for (int i = 0; i < rows; i++) {
-        int c = i % 3;
-        json_t *row = json_array();
-        for (int j = 0; j < features; j++) {
-            s = s * 1103515245u + 12345u;
-            json_array_append_new(row, json_real(c * 2.0 + ((s >> 16) % 1000) / 1000.0));
-        }
-        json_array_append_new(x, row);
-        json_array_append_new(y, named ? json_string(names[c]) : json_integer(c));
-    }
-    json_t *d = json_pack("{s:s, s:o, s:o}", "name", name, "features", x, "labels", y);
-    char *s2 = json_dumps(d, JSON_COMPACT);
-    json_decref(d);
-    return s2;
-}
-
-static char *post_id(const struct server *s, const char *path, const char *body, long want)
-{
-    struct http_reply h = su_http(s, "POST", path, body, strlen(body), "application/json");
-    ck_assert_msg(h.status == want, "POST %s: %ld %s", path, h.status, h.body);
-    json_t *j = su_http_json(&h);
-    char *id = strdup(json_string_value(json_object_get(j, "id")));
-    json_decref(j);
-    su_http_free(&h);
-    return id;
-}
-
 static char *dataset(const struct server *s, int rows, int features, int named)
 {
-    char *body = blobs_json(rows, features, "blobs", named);
-    char *id = post_id(s, "/v1/datasets", body, 201);
+    char *body = su_blobs_json(rows, features, named);
+    char *id = su_post_id(s, "/v1/datasets", body, 201);
     free(body);
     return id;
 }
@@ -61,7 +28,7 @@ static char *network(const struct server *s, int inputs, int hidden)
              "%d, \"activation\": \"relu\"}, {\"type\": \"dense\", \"units\": 3, "
              "\"activation\": \"softmax\"}], \"loss\": \"categorical_crossentropy\", "
              "\"metrics\": [\"accuracy\"]}", inputs, hidden);
-    return post_id(s, "/v1/networks", body, 201);
+    return su_post_id(s, "/v1/networks", body, 201);
 }
 
 static json_t *get_json(const struct server *s, const char *path)
@@ -213,7 +180,7 @@ START_TEST(cancel_queued_and_running)
     char *ds = dataset(&s, 3000, 32, 0), *net = network(&s, 32, 256), body[512];
     snprintf(body, sizeof body, "{\"network\": \"%s\", \"dataset\": \"%s\", \"epochs\": 100000, "
              "\"batch_size\": 8}", net, ds);
-    char *a = post_id(&s, "/v1/jobs", body, 202), *b = post_id(&s, "/v1/jobs", body, 202);
+    char *a = su_post_id(&s, "/v1/jobs", body, 202), *b = su_post_id(&s, "/v1/jobs", body, 202);
     char path[160];
     json_t *j = wait_job(&s, a, "running", 30);
     ck_assert_str_eq(state_of(j), "running");
@@ -334,8 +301,8 @@ START_TEST(survives_sigkill)
     char *ds = dataset(&s, 4000, 64, 0), *net = network(&s, 64, 256), body[512];
     snprintf(body, sizeof body, "{\"network\": \"%s\", \"dataset\": \"%s\", \"epochs\": 8, "
              "\"batch_size\": 16, \"seed\": 1}", net, ds);
-    char *a = post_id(&s, "/v1/jobs", body, 202), *b = post_id(&s, "/v1/jobs", body, 202),
-         *c = post_id(&s, "/v1/jobs", body, 202), path[160];
+    char *a = su_post_id(&s, "/v1/jobs", body, 202), *b = su_post_id(&s, "/v1/jobs", body, 202),
+         *c = su_post_id(&s, "/v1/jobs", body, 202), path[160];
     snprintf(path, sizeof path, "/v1/jobs/%s", a);
     int epoch = 0;
     for (int i = 0; i < 1200 && epoch < 2; i++) {
@@ -383,7 +350,7 @@ START_TEST(early_stopping_keeps_the_best)
              "{\"network\": \"%s\", \"dataset\": \"%s\", \"validation\": {\"split\": 0.3}, "
              "\"epochs\": 500, \"batch_size\": 8, \"optimizer\": {\"learning_rate\": 0.05}, "
              "\"early_stopping\": {\"patience\": 2, \"min_delta\": 0.001}, \"seed\": 5}", net, ds);
-    char *id = post_id(&s, "/v1/jobs", body, 202);
+    char *id = su_post_id(&s, "/v1/jobs", body, 202);
     json_t *j = wait_job(&s, id, NULL, 120);
     ck_assert_str_eq(state_of(j), "succeeded");
     int ran = (int)json_integer_value(json_object_get(j, "epoch"));
