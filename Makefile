@@ -1,4 +1,4 @@
-# neurond -- one plain Makefile.  make · make test · make bench · make asan · make clean
+# neurond -- one plain Makefile.  make · make test · make bench (-http, -events) · make asan · make clean
 CC      ?= cc
 OPT     ?= -O3
 CFLAGS  ?= $(OPT) -g
@@ -27,6 +27,7 @@ BENCH_BIN = $(BUILD)/bench/bench_fmnist
 SERVER_PKGS = libmicrohttpd jansson sqlite3
 SERVER_CFLAGS := $(shell pkg-config --cflags $(SERVER_PKGS) 2>/dev/null)
 SERVER_LIBS   := $(shell pkg-config --libs $(SERVER_PKGS) 2>/dev/null || echo -lmicrohttpd -ljansson -lsqlite3)
+JANSSON_LIBS  := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 SERVER_SRC = server/http.c server/reply.c server/routes.c server/db.c \
              server/db_datasets.c server/csv.c server/h_datasets.c \
              server/spec_json.c server/db_networks.c server/h_networks.c \
@@ -39,7 +40,7 @@ SERVER_LIB = $(BUILD)/libneurond.a
 NEUROND = $(BUILD)/neurond
 PORT ?= 8080
 
-.PHONY: all run test check bench bench-http asan clean deps deps-bench lint-api
+.PHONY: all run test check bench bench-http bench-events asan clean deps deps-bench lint-api
 all: $(CORE_LIB) $(NEUROND)
 
 # Builds and starts the service on 127.0.0.1:$(PORT) with its database under ./var/.
@@ -84,6 +85,15 @@ $(BUILD)/bench/fmnist_csv: $(BUILD)/bench/fmnist_csv.o $(BUILD)/bench/idx.o
 bench-http: deps-bench
 	@$(MAKE) --no-print-directory $(NEUROND) $(BENCH_BIN) $(BUILD)/bench/fmnist_csv
 	@bash bench/http.sh $(BUILD)
+
+$(BUILD)/bench/events: $(BUILD)/bench/events.o
+	$(CC) $(CFLAGS) $^ -o $@ $(JANSSON_LIBS) -lm
+
+# 200 clients on a job's event stream: the delay from an epoch's end to its event, and
+# the service's CPU with 200 idle streams.
+bench-events: deps-bench
+	@$(MAKE) --no-print-directory $(NEUROND) $(BUILD)/bench/events
+	@bash bench/events.sh $(BUILD)
 
 # Installs missing Debian packages when run as root (a no-op when all are there).
 deps:
