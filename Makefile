@@ -33,8 +33,8 @@ SERVER_SRC = server/http.c server/reply.c server/routes.c server/db.c \
              server/db_jobs.c server/jobs.c server/h_jobs.c \
              server/db_models.c server/h_models.c server/h_health.c \
              server/h_charts.c server/h_metrics.c server/svg.c server/stats.c \
-             server/db_stats.c
-SERVER_OBJ = $(SERVER_SRC:%.c=$(BUILD)/%.o) $(BUILD)/migrations.o
+             server/db_stats.c server/h_dashboard.c
+SERVER_OBJ = $(SERVER_SRC:%.c=$(BUILD)/%.o) $(BUILD)/migrations.o $(BUILD)/dashboard.o
 SERVER_LIB = $(BUILD)/libneurond.a
 NEUROND = $(BUILD)/neurond
 PORT ?= 8080
@@ -57,6 +57,14 @@ $(BUILD)/migrations.c: $(wildcard migrations/*.sql) server/embed.sh
 
 $(BUILD)/migrations.o: $(BUILD)/migrations.c
 	$(CC) $(CFLAGS) -c $< -o $@
+
+# The dashboard page, compiled in as one string (its @VERSION@ becomes NEUROND_VERSION).
+$(BUILD)/dashboard.c: server/dashboard/index.html server/embed_page.sh
+	@mkdir -p $(dir $@)
+	sh server/embed_page.sh server/dashboard/index.html > $@
+
+$(BUILD)/dashboard.o: $(BUILD)/dashboard.c
+	$(CC) $(CFLAGS) $(SERVER_CFLAGS) -Iserver -c $< -o $@
 
 $(SERVER_LIB): $(SERVER_OBJ)
 	rm -f $@ && ar rcs $@ $^
