@@ -33,7 +33,7 @@ SERVER_SRC = server/http.c server/reply.c server/routes.c server/db.c \
              server/db_jobs.c server/jobs.c server/h_jobs.c \
              server/db_models.c server/h_models.c server/h_health.c \
              server/h_charts.c server/h_metrics.c server/svg.c server/stats.c \
-             server/db_stats.c server/h_dashboard.c
+             server/db_stats.c server/hub.c server/h_events.c server/h_dashboard.c
 SERVER_OBJ = $(SERVER_SRC:%.c=$(BUILD)/%.o) $(BUILD)/migrations.o $(BUILD)/dashboard.o
 SERVER_LIB = $(BUILD)/libneurond.a
 NEUROND = $(BUILD)/neurond

@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define NEUROND_VERSION "0.1.0"
 
@@ -27,6 +28,7 @@ struct config {
     size_t max_upload;         /* largest dataset upload, bytes */
     size_t max_params;         /* largest network, parameters */
     int http_threads;
+    int heartbeat;             /* seconds between heartbeats on idle event streams */
 };
 
 struct app {
@@ -62,7 +64,20 @@ struct reply {
     const char *content_type;        /* static string */
     char location[128];              /* Location header when not empty */
     char allow[64];                  /* Allow header when not empty */
+    /* A streamed body instead of body: the glue calls read(ctx) for bytes as the client
+     * takes them, until it returns -1 (the end). read returns 0 only after pausing the
+     * connection with http_pause; whoever has bytes for it later calls http_wake. The
+     * glue calls release(ctx) once the connection is done with it. */
+    ssize_t (*read)(void *ctx, char *buf, size_t max);
+    void (*release)(void *ctx);
+    void *ctx;
 };
+
+/* For streamed bodies (conn is struct req's): pause a connection until http_wake (from
+ * any thread); whether a paused connection's client has gone away. */
+void http_pause(void *conn);
+void http_wake(void *conn);
+int http_peer_gone(void *conn);
 
 /* Replies with a JSON value, which it steals. */
 int reply_json(struct reply *out, int status, json_t *v);

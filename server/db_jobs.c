@@ -222,19 +222,28 @@ int db_job_cancel_queued(const char *id, char *state)
 json_t *db_job_epochs(const char *id)
 {
     static const char exists[] = "SELECT 1 FROM jobs WHERE id = ?";
-    static const char sql[] = "SELECT metrics FROM epochs WHERE job_id = ? ORDER BY epoch";
     sqlite3_stmt *a = db_prepare(exists);
     if (!a)
         return NULL;
     sqlite3_bind_text(a, 1, id, -1, SQLITE_TRANSIENT);
     int found = sqlite3_step(a) == SQLITE_ROW;
     db_done(a);
-    sqlite3_stmt *st = found ? db_prepare(sql) : NULL;
+    return found ? db_job_epochs_after(id, 0, -1) : NULL;   /* LIMIT -1: no limit */
+}
+
+json_t *db_job_epochs_after(const char *id, int after, int limit)
+{
+    static const char sql[] =
+        "SELECT metrics FROM epochs WHERE job_id = ? AND epoch > ? ORDER BY epoch LIMIT ?";
+    sqlite3_stmt *st = db_prepare(sql);
     if (!st)
         return NULL;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 2, after);
+    sqlite3_bind_int(st, 3, limit);
     json_t *rows = json_array();
-    while (sqlite3_step(st) == SQLITE_ROW) {
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         json_t *r = db_column_json(st, 0);
         if (json_is_object(r))
             json_array_append_new(rows, r);
@@ -242,6 +251,10 @@ json_t *db_job_epochs(const char *id)
             json_decref(r);
     }
     db_done(st);
+    if (rc != SQLITE_DONE) {
+        json_decref(rows);
+        return NULL;
+    }
     return rows;
 }
 

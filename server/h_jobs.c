@@ -3,6 +3,7 @@
 #include "handlers.h"
 
 #include "datasets.h"
+#include "hub.h"
 #include "jobs.h"
 #include "spec_json.h"
 #include "store.h"
@@ -376,6 +377,7 @@ int h_jobs_cancel(struct req *r, struct reply *out)
     if (rc == 0)
         return reply_problem(out, 409, NULL, "job %s has already ended (%s)", r->param[0],
                              state);
+    hub_status(r->param[0]);
     return reply_json(out, 200, db_job_get(r->param[0]));
 }
 
@@ -424,9 +426,17 @@ static int metrics_csv(struct reply *out, const json_t *rows)
 
 int h_jobs_metrics(struct req *r, struct reply *out)
 {
-    const char *format = req_query(r, "format");
+    const char *format = req_query(r, "format"), *follow = req_query(r, "follow");
     if (format && strcmp(format, "json") && strcmp(format, "csv"))
         return reply_param(out, 400, "format", "format must be json or csv");
+    if (follow && strcmp(follow, "true") && strcmp(follow, "false"))
+        return reply_param(out, 400, "follow", "follow must be true or false");
+    if (follow && !strcmp(follow, "true")) {
+        if (format)
+            return reply_param(out, 400, "format", "a followed job's epochs come as "
+                               "newline-delimited JSON only; leave out format");
+        return h_jobs_follow(r, out);
+    }
     json_t *rows = db_job_epochs(r->param[0]);
     if (!rows)
         return reply_not_found(out, "job", r->param[0]);

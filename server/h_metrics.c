@@ -1,6 +1,7 @@
 /* h_metrics.c -- GET /metrics: the service's counters (stats.c) and the jobs by state
  * (db_stats.c) in the Prometheus text exposition format 0.0.4. */
 #include "handlers.h"
+#include "hub.h"
 #include "stats.h"
 
 #include <stdio.h>
@@ -29,8 +30,9 @@ int h_prometheus(struct req *r, struct reply *out)
     fprintf(f, "# HELP neurond_queue_depth Jobs waiting for a worker.\n"
                "# TYPE neurond_queue_depth gauge\nneurond_queue_depth %lld\n",
             (long long)json_integer_value(json_object_get(counts, "queued")));
-    fputs("# HELP neurond_stream_subscribers Clients following a job's event stream.\n"
-          "# TYPE neurond_stream_subscribers gauge\nneurond_stream_subscribers 0\n", f);
+    fprintf(f, "# HELP neurond_stream_subscribers Clients following a job's events.\n"
+               "# TYPE neurond_stream_subscribers gauge\nneurond_stream_subscribers %d\n",
+            hub_followers());
     json_decref(counts);
     if (fclose(f) != 0) {
         free(buf);

@@ -24,6 +24,8 @@ int h_jobs_list(struct req *r, struct reply *out);
 int h_jobs_get(struct req *r, struct reply *out);
 int h_jobs_cancel(struct req *r, struct reply *out);
 int h_jobs_metrics(struct req *r, struct reply *out);
+int h_jobs_events(struct req *r, struct reply *out);       /* h_events.c */
+int h_jobs_follow(struct req *r, struct reply *out);       /* metrics?follow=true */
 
 int h_jobs_chart(struct req *r, struct reply *out);       /* loss.svg (h_charts.c) */
 int h_jobs_gradients_chart(struct req *r, struct reply *out);   /* gradients.svg */

@@ -6,6 +6,7 @@
 #include "stats.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -116,11 +117,73 @@ static int accepts(const struct route *rt, const char *ctype)
     return rt->stream_type && strcmp(ctype, rt->stream_type) == 0;
 }
 
+/* A streamed body, as libmicrohttpd calls for it. */
+struct body {
+    ssize_t (*read)(void *ctx, char *buf, size_t max);
+    void (*release)(void *ctx);
+    void *ctx;
+};
+
+static ssize_t body_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    struct body *b = cls;
+    ssize_t n = b->read(b->ctx, buf, max);
+    return n < 0 ? MHD_CONTENT_READER_END_OF_STREAM : n;
+}
+
+static void body_free(void *cls)
+{
+    struct body *b = cls;
+    b->release(b->ctx);
+    free(b);
+}
+
+static struct MHD_Response *streamed(struct MHD_Connection *mc, struct reply *rp)
+{
+    struct body *b = malloc(sizeof *b);
+    struct MHD_Response *res = NULL;
+    if (b) {
+        *b = (struct body){rp->read, rp->release, rp->ctx};
+        res = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, body_read, b,
+                                                body_free);
+    }
+    if (!res) {
+        free(b);
+        rp->release(rp->ctx);
+    }
+    rp->read = NULL;
+    if (res) {   /* streams stay open while idle; their heartbeat keeps them honest */
+        MHD_set_connection_option(mc, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
+        MHD_add_response_header(res, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+        MHD_add_response_header(res, "X-Accel-Buffering", "no");
+    }
+    return res;
+}
+
+void http_pause(void *conn) { MHD_suspend_connection(conn); }
+void http_wake(void *conn) { MHD_resume_connection(conn); }
+
+int http_peer_gone(void *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci)
+        return 1;
+    char c;
+    ssize_t n = recv(ci->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
 static enum MHD_Result send_reply(struct MHD_Connection *mc, struct reply *rp)
 {
-    struct MHD_Response *res = MHD_create_response_from_buffer(
-        rp->len, rp->body ? rp->body : (void *)"", rp->body ? MHD_RESPMEM_MUST_FREE
-                                                             : MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *res;
+    if (rp->read)
+        res = streamed(mc, rp);
+    else
+        res = MHD_create_response_from_buffer(rp->len, rp->body ? rp->body : (void *)"",
+                                              rp->body ? MHD_RESPMEM_MUST_FREE
+                                                       : MHD_RESPMEM_PERSISTENT);
     rp->body = NULL;
     if (!res)
         return MHD_NO;
@@ -286,6 +349,8 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
         return;
     if (c->sctx)
         c->route->stream->end(c->sctx, &c->req, NULL);
+    if (c->reply.read)
+        c->reply.release(c->reply.ctx);
     free(c->buf);
     free(c->reply.body);
     free(c);
@@ -302,7 +367,7 @@ struct http *http_start(struct app *app)
     memset(&ss, 0, sizeof ss);
     struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
     struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
     if (inet_pton(AF_INET, app->cfg.bind, &sin->sin_addr) == 1) {
         sin->sin_family = AF_INET;
         sin->sin_port = htons((uint16_t)app->cfg.port);

@@ -15,6 +15,7 @@
 
 #include "datasets.h"
 #include "db.h"
+#include "hub.h"
 #include "spec_json.h"
 #include "stats.h"
 #include "store.h"
@@ -186,12 +187,15 @@ static json_t *epoch_row(const struct nn_report *r, int has_val, int rows)
         json_object_set_new(gn, r->grad_where[i], jnum(r->grad_norm[i]));
     for (int i = 0; i < r->ndead; i++)
         json_object_set_new(dead, r->dead_where[i], jnum(r->dead[i]));
-    return json_pack("{s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "epoch", r->epoch, "loss",
+    char ended[32];
+    now_iso(ended);
+    return json_pack("{s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:s}", "epoch", r->epoch, "loss",
                      jnum(r->loss), "val_loss", has_val ? jnum(r->val_loss) : json_null(),
                      "metrics", metrics_obj(r->metrics, r->metric), "val_metrics",
                      has_val ? metrics_obj(r->metrics, r->val_metric) : json_null(),
                      "grad_norms", gn, "dead_relu", dead, "seconds", jnum(r->seconds),
-                     "samples_per_second", jnum(r->seconds > 0 ? rows / r->seconds : 0));
+                     "samples_per_second", jnum(r->seconds > 0 ? rows / r->seconds : 0),
+                     "ended_at", ended);
 }
 
 /* The monitored value of a report; *higher says whether bigger is better. */
@@ -252,6 +256,8 @@ static int on_epoch(void *arg, const struct nn_report *r)
         cp.net = buf;
         if (db_checkpoint_save(c->id, &cp, row, (double)r->epoch / o->epochs, eta) < 0)
             c->save_failed = 1;
+        else
+            hub_epoch(c->id, r->epoch, row);
     } else {
         c->save_failed = 1;
     }
@@ -270,7 +276,16 @@ static int on_progress(void *arg, const struct nn_report *r)
     c->t_progress = t;
     double frac = (r->epoch - 1 + (double)r->batch / r->batches) / c->o->epochs;
     double per = r->batch ? r->seconds * r->batches / r->batch : 0;
-    db_job_progress(c->id, frac, per * (c->o->epochs - r->epoch + 1 - (double)r->batch / r->batches));
+    double eta = per * (c->o->epochs - r->epoch + 1 - (double)r->batch / r->batches);
+    db_job_progress(c->id, frac, eta);
+    int rows = r->batch == r->batches ? c->rows : r->batch * c->o->batch_size;
+    json_t *p = json_pack("{s:i, s:i, s:i, s:i, s:o, s:o, s:f, s:o}", "epoch", r->epoch,
+                          "epochs", c->o->epochs, "batch", r->batch, "batches", r->batches,
+                          "loss", jnum(r->loss), "samples_per_second",
+                          jnum(r->seconds > 0 ? rows / r->seconds : 0), "progress", frac,
+                          "eta_seconds", jnum(eta));
+    hub_progress(c->id, p);
+    json_decref(p);
     return 0;
 }
 
@@ -512,6 +527,7 @@ done:
     else
         json_decref(errs);
     db_job_finish(id, state, error, *model_id ? model_id : NULL);
+    hub_status(id);
     json_decref(error);
     json_decref(req);
     nn_free(net);
@@ -529,6 +545,7 @@ static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     struct jobs *q = w->q;
+    pthread_setname_np(pthread_self(), "neurond-work");   /* its engine threads inherit it */
     struct nn_pool *pool = nn_pool_new(q->app->cfg.threads);
     for (;;) {
         pthread_mutex_lock(&q->lock);
@@ -543,6 +560,7 @@ static void *worker_main(void *arg)
             snprintf(w->job, sizeof w->job, "%s", id);
             atomic_store(&w->cancel, q->stopping);
             pthread_mutex_unlock(&q->lock);
+            hub_status(id);
             run_job(w, id, pool);
             pthread_mutex_lock(&q->lock);
             w->job[0] = 0;

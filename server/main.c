@@ -2,6 +2,7 @@
  * daemon, and a clean stop on SIGTERM or SIGINT. */
 #include "app.h"
 #include "db.h"
+#include "hub.h"
 #include "jobs.h"
 
 #include <errno.h>
@@ -23,6 +24,8 @@ static const char usage[] =
     "  --threads N     engine threads per worker (NEUROND_THREADS, default: cores)\n"
     "  --max-body N    largest JSON body in bytes, k/M/G suffixes (NEUROND_MAX_BODY, 64M)\n"
     "  --max-upload N  largest dataset upload (NEUROND_MAX_UPLOAD, default 1G)\n"
+    "  --heartbeat S   seconds between heartbeats on idle event streams\n"
+    "                  (NEUROND_HEARTBEAT, default 15)\n"
     "  --help, --version\n";
 
 static int fail(const char *fmt, const char *a, const char *b)
@@ -82,18 +85,20 @@ static int set(struct config *c, const char *key, const char *v)
         return parse_size("--max-body", v, &c->max_body);
     if (!strcmp(key, "max-upload"))
         return parse_size("--max-upload", v, &c->max_upload);
+    if (!strcmp(key, "heartbeat"))
+        return parse_int("--heartbeat", v, 1, 3600, &c->heartbeat);
     return fail("unknown option --%s (see --help)%s", key, "");
 }
 
 static int configure(struct config *c, int argc, char **argv)
 {
     static const char *const keys[] = {"port", "bind", "db", "workers", "threads",
-                                       "max-body", "max-upload"};
+                                       "max-body", "max-upload", "heartbeat"};
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     *c = (struct config){.bind = "127.0.0.1", .port = 8080, .db = "var/neurond.db",
                          .workers = 1, .threads = cores > 0 ? (int)cores : 1,
                          .max_body = 64u << 20, .max_upload = 1u << 30, .max_params = 50000000,
-                         .http_threads = 2};
+                         .http_threads = 2, .heartbeat = 15};
     for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
         char env[64];
         snprintf(env, sizeof env, "NEUROND_%s", keys[i]);
@@ -174,8 +179,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "neurond: %s\n", err);
         return 1;
     }
-    struct http *http = http_start(&app);
+    struct http *http = hub_start(app.cfg.heartbeat) == 0 ? http_start(&app) : NULL;
     if (!http) {
+        hub_stop();
         jobs_stop(app.jobs);
         db_shutdown();
         return 1;
@@ -186,6 +192,7 @@ int main(int argc, char **argv)
     int sig = 0;
     sigwait(&sigs, &sig);
     fprintf(stderr, "neurond: %s, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    hub_stop();   /* ends the event streams: the daemon stops only without paused ones */
     http_stop(http);
     jobs_stop(app.jobs);
     db_shutdown();

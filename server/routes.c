@@ -20,6 +20,7 @@ const struct route routes[] = {
     {"GET",    "/v1/jobs/:id",                h_jobs_get,         NULL, NULL, 0},
     {"POST",   "/v1/jobs/:id/cancel",         h_jobs_cancel,      NULL, NULL, 0},
     {"GET",    "/v1/jobs/:id/metrics",        h_jobs_metrics,     NULL, NULL, 0},
+    {"GET",    "/v1/jobs/:id/events",         h_jobs_events,      NULL, NULL, 0},
     {"GET",    "/v1/jobs/:id/loss.svg",       h_jobs_chart,       NULL, NULL, 0},
     {"GET",    "/v1/jobs/:id/gradients.svg",  h_jobs_gradients_chart, NULL, NULL, 0},
     {"GET",    "/v1/models",                  h_models_list,      NULL, NULL, 0},

@@ -35,6 +35,9 @@ int db_job_finish(const char *id, const char *state, const json_t *error, const 
 int db_job_cancel_queued(const char *id, char *state);
 /* Every epoch row of a job, in order (new array); NULL when the job is absent. */
 json_t *db_job_epochs(const char *id);
+/* At most `limit` epoch rows of a job after epoch `after`, in order (new array); NULL on
+ * error. */
+json_t *db_job_epochs_after(const char *id, int after, int limit);
 
 /* ---- checkpoints ---- */
 
