@@ -39,7 +39,7 @@ SERVER_LIB = $(BUILD)/libneurond.a
 NEUROND = $(BUILD)/neurond
 PORT ?= 8080
 
-.PHONY: all run test check bench bench-http asan clean deps deps-bench lint-api
+.PHONY: all run test test-browser browser-deps check bench bench-http asan clean deps deps-bench lint-api
 all: $(CORE_LIB) $(NEUROND)
 
 # Builds and starts the service on 127.0.0.1:$(PORT) with its database under ./var/.
@@ -101,8 +101,19 @@ deps-bench:
 
 test: deps
 	@$(MAKE) --no-print-directory $(TEST_BIN) $(SERVER_TEST_BIN) $(NEUROND)
-	@$(MAKE) --no-print-directory lint-api
-	@bash tests/run.sh $(TEST_BIN) $(SERVER_TEST_BIN)
+	@$(MAKE) --no-print-directory lint-api browser-deps
+	@bash tests/run.sh $(TEST_BIN) $(SERVER_TEST_BIN) $(BROWSER_TESTS)
+
+# The dashboard in headless Chromium (Debian's chromium package), driven by the
+# playwright-core that tests/browser/package-lock.json pins, installed into
+# tests/browser/node_modules when it is not there. Also part of make test.
+BROWSER_TESTS = tests/browser/dashboard.test.mjs
+browser-deps:
+	@[ -d tests/browser/node_modules/playwright-core ] || npm ci --prefix tests/browser --no-audit --no-fund
+
+test-browser: deps
+	@$(MAKE) --no-print-directory $(NEUROND) browser-deps
+	@bash tests/run.sh $(BROWSER_TESTS)
 
 # Lints api/openapi.yaml (rules in api/redocly.yaml) with the Redocly CLI that
 # api/package-lock.json pins, installed into api/node_modules when it is not there; no
