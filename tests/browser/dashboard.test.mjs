@@ -2,8 +2,9 @@
 // dashboard.test.mjs -- the dashboard (GET /) in headless Chromium against the real binary
 // on a free port with a temporary database: the page loads and lists the jobs, a running
 // job's loss curve grows as its epochs arrive over the event stream, the job ends
-// succeeded with a model, the prediction form answers what the REST route answers, API
-// text is shown as text, and the console shows no errors. Each assertion is one check;
+// succeeded with a model and the page closes its stream, Cancel cancels, the prediction
+// form answers what the REST route answers, API text is shown as text, errors are shown,
+// and the console shows no errors. Each assertion is one check;
 // the last line is a summary in Check's format, which tests/run.sh totals.
 //
 // Environment: NEUROND_BIN (default build/neurond), CHROMIUM (default /usr/bin/chromium),
@@ -135,7 +136,7 @@ async function main() {
     if (m) streams.set(m[1], (streams.get(m[1]) || 0) + 1);
   });
 
-  const main = await create('/v1/jobs', job('spiral-mlp', 60), 202);
+  const followed = await create('/v1/jobs', job('spiral-mlp', 60), 202);
   const queued = await create('/v1/jobs', job('spiral-long', 500), 202);
 
   // The page loads and shows the jobs.
@@ -146,7 +147,7 @@ async function main() {
   const versionText = await page.textContent('header .version');
   check(versionText === 'v' + version, 'the header shows the version neurond --version prints',
         versionText);
-  const row = `#jobs tr[data-id="${main.id}"]`;
+  const row = `#jobs tr[data-id="${followed.id}"]`;
   await page.waitForSelector(row, {timeout: 5000});
   check(await page.locator('#jobs tbody tr').count() === 3, 'the table lists the three jobs',
         await page.locator('#jobs tbody tr').count());
@@ -155,10 +156,10 @@ async function main() {
   // Selected while it runs, the job's curve grows as epochs arrive.
   await page.click(row);
   await page.waitForSelector('#job-detail[data-stream="live"]', {timeout: 5000});
-  check((await page.textContent('#job-id')) === main.id, 'the panel shows the selected job');
+  check((await page.textContent('#job-id')) === followed.id, 'the panel shows the selected job');
   const points = () => page.locator('#chart circle.point.loss').count();
   const c1 = await until(points, 20000, 'the first point of the curve');
-  const atC1 = (await api('GET', `/v1/jobs/${main.id}`)).json;
+  const atC1 = (await api('GET', `/v1/jobs/${followed.id}`)).json;
   check(atC1.state === 'running' && atC1.epoch < atC1.epochs,
         'the job is still running when the curve is first counted', `${atC1.state}, epoch ${atC1.epoch}`);
   const c2 = await until(async () => { const n = await points(); return n > c1 && n; }, 10000,
@@ -173,11 +174,11 @@ async function main() {
 
   // Meanwhile the form answers what the REST route answers (the click on Predict
   // replaces the last answer at once, so #prediction is the new one).
-  const ask = async (model, row) => {
-    await page.fill('#predict-inputs', row.join(', '));
+  const ask = async (model, inputs) => {
+    await page.fill('#predict-inputs', inputs.join(', '));
     await page.click('#predict button[type=submit]');
     await page.waitForSelector('#prediction', {timeout: 5000});
-    const want = (await api('POST', `/v1/models/${model}/predict`, {inputs: [row]})).json;
+    const want = (await api('POST', `/v1/models/${model}/predict`, {inputs: [inputs]})).json;
     const got = await page.textContent('#prediction span');
     return check(got === want.predictions[0], 'the form shows the prediction',
                  `${got} vs ${want.predictions[0]}`);
@@ -198,19 +199,32 @@ async function main() {
   check((await page.textContent('#job-state')) === 'succeeded', 'the job ends succeeded',
         await page.textContent('#job-state'));
   check((await page.textContent(`${row} .badge`)) === 'succeeded', 'its row says succeeded');
+  const ended = Date.now();
   check((await page.getAttribute('#job-detail', 'data-stream')) === 'ended',
-        'the page closes the stream after the final status');
-  const stored = (await api('GET', `/v1/jobs/${main.id}/metrics`)).json.epochs;
+        'the panel marks the stream ended');
+  const stored = (await api('GET', `/v1/jobs/${followed.id}/metrics`)).json.epochs;
   await page.waitForTimeout(100);   // the chart draws on the next animation frame
   check(await points() === stored.length, 'one point per stored epoch',
         `${await points()} of ${stored.length}`);
   check(await page.locator('#chart circle.point.val_loss').count() === stored.length,
         'one validation point per stored epoch');
-  const done = (await api('GET', `/v1/jobs/${main.id}`)).json;
+  const done = (await api('GET', `/v1/jobs/${followed.id}`)).json;
   check(!!done.model, 'the job left a model');
   const modelRow = `#models tr[data-id="${done.model}"]`;
   check(await page.waitForSelector(modelRow, {timeout: 5000}).then(() => true, () => false),
         'the model appears in the models table');
+
+  // A model picked from the table answers in the form too.
+  await page.click(modelRow);
+  check(await page.inputValue('#predict-model') === done.model, 'clicking a model picks it');
+  await ask(done.model, [-0.1, 0.4]);
+
+  // An EventSource left open reconnects 3 s after the server ends the stream (Chromium's
+  // default; the server sends no retry:), so one request after 4.5 s, with the job still
+  // selected, means the page closed it.
+  await sleep(Math.max(0, ended + 4500 - Date.now()));
+  check((streams.get(followed.id) || 0) === 1, 'the page closed the stream: no reconnections',
+        streams.get(followed.id));
 
   // The Cancel button stops the job queued behind it.
   await page.click(`#jobs tr[data-id="${queued.id}"]`);
@@ -222,13 +236,6 @@ async function main() {
   check((await api('GET', `/v1/jobs/${queued.id}`)).json.state === 'cancelled',
         'the service has the job cancelled');
 
-  // A model picked from the table answers in the form too.
-  await page.click(modelRow);
-  check(await page.inputValue('#predict-model') === done.model, 'clicking a model picks it');
-  await ask(done.model, [-0.1, 0.4]);
-
-  check((streams.get(main.id) || 0) === 1, 'one stream for the followed job, no reconnections',
-        streams.get(main.id));
   check(consoleErrors.length === 0, 'no console errors', consoleErrors.join(' | '));
   check(pageErrors.length === 0, 'no page errors', pageErrors.join(' | '));
 
