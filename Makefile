@@ -2,7 +2,7 @@
 CC      ?= cc
 OPT     ?= -O3
 CFLAGS  ?= $(OPT) -g
-CFLAGS  += -std=c11 -Wall -Wextra -MMD -MP -D_GNU_SOURCE -fno-math-errno
+override CFLAGS += -std=c11 -Wall -Wextra -MMD -MP -D_GNU_SOURCE -fno-math-errno
 BUILD   ?= build
 PKGS_CORE = openblas check
 BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null)
@@ -18,7 +18,7 @@ CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/%.o)
 CORE_LIB = $(BUILD)/libnncore.a
 
 TESTS = test_spec test_layers test_loss test_optim test_net test_serial test_train
-SERVER_TESTS = test_csv test_spec_json test_h_datasets test_h_networks test_h_jobs test_charts test_e2e
+SERVER_TESTS = test_csv test_spec_json test_h_datasets test_h_networks test_h_jobs test_charts test_hub test_events test_e2e
 TEST_BIN = $(TESTS:%=$(BUILD)/tests/%)
 SERVER_TEST_BIN = $(SERVER_TESTS:%=$(BUILD)/tests/%)
 

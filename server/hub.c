@@ -20,7 +20,6 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,26 +78,20 @@ static void wake(struct sub *s)
     }
 }
 
-/* Under the lock: appends printf-formatted text to s's buffer. A follower that cannot
- * grow its buffer is ended. */
-static __attribute__((format(printf, 2, 3))) void put(struct sub *s, const char *fmt, ...)
+/* Under the lock: appends n bytes to s's buffer. A follower that cannot grow its buffer
+ * is ended. */
+static void put(struct sub *s, const char *p, size_t n)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
     if (s->off > 0 && s->off == s->len)
         s->off = s->len = 0;
-    if (s->len + (size_t)n + 1 > s->cap) {
+    if (s->len + n > s->cap) {
         if (s->off > 0) {   /* reclaim what was read first */
             memmove(s->buf, s->buf + s->off, s->len - s->off);
             s->len -= s->off;
             s->off = 0;
         }
         size_t cap = s->cap ? s->cap : 4096;
-        while (cap < s->len + (size_t)n + 1)
+        while (cap < s->len + n)
             cap *= 2;
         char *b = cap > s->cap ? realloc(s->buf, cap) : s->buf;
         if (!b) {
@@ -108,28 +101,61 @@ static __attribute__((format(printf, 2, 3))) void put(struct sub *s, const char 
         s->buf = b;
         s->cap = cap > s->cap ? cap : s->cap;
     }
-    va_start(ap, fmt);
-    vsnprintf(s->buf + s->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    s->len += (size_t)n;
+    memcpy(s->buf + s->len, p, n);
+    s->len += n;
     s->written = now_s();
 }
 
-/* Under the lock: an epoch's row (data, JSON on one line) into the stream. */
-static void put_epoch(struct sub *s, int epoch, const char *data)
+/* An event as each format writes it, made once for all the followers: NDJSON carries
+ * the epochs' rows only (nd is NULL for other events). */
+struct text {
+    char *sse, *nd;
+    size_t sse_len, nd_len;
+};
+
+/* id > 0: an epoch's row; 0: an event without an id. -1 when out of memory. */
+static int text_make(struct text *t, const char *event, int id, const char *data)
 {
-    if (s->fmt == HUB_SSE)
-        put(s, "event: epoch\nid: %d\ndata: %s\n\n", epoch, data);
-    else
-        put(s, "%s\n", data);
-    s->last_epoch = epoch;
+    int a, b = 0;
+    *t = (struct text){0};
+    if (id > 0) {
+        a = asprintf(&t->sse, "event: %s\nid: %d\ndata: %s\n\n", event, id, data);
+        b = asprintf(&t->nd, "%s\n", data);
+    } else {
+        a = asprintf(&t->sse, "event: %s\ndata: %s\n\n", event, data);
+    }
+    if (a < 0 || b < 0) {   /* asprintf leaves the pointer undefined when it fails */
+        t->sse = a < 0 ? NULL : t->sse;
+        t->nd = b < 0 ? NULL : t->nd;
+        free(t->sse);
+        free(t->nd);
+        *t = (struct text){0};
+        return -1;
+    }
+    t->sse_len = (size_t)a;
+    t->nd_len = (size_t)b;
+    return 0;
 }
 
-/* Under the lock: the job's state; the stream ends after a final one. */
-static void put_status(struct sub *s, const char *state, const char *data)
+static void text_free(struct text *t)
+{
+    free(t->sse);
+    free(t->nd);
+}
+
+/* Under the lock: an event into s's stream, as its format writes it. */
+static void put_text(struct sub *s, const struct text *t)
 {
     if (s->fmt == HUB_SSE)
-        put(s, "event: status\ndata: %s\n\n", data);
+        put(s, t->sse, t->sse_len);
+    else if (t->nd)
+        put(s, t->nd, t->nd_len);
+}
+
+/* Under the lock: the job's state (its event in t); the stream ends after a final one. */
+static void put_status(struct sub *s, const char *state, const struct text *t)
+{
+    put_text(s, t);
     snprintf(s->state, sizeof s->state, "%s", state);
     if (terminal(state))
         s->done = 1;
@@ -148,18 +174,25 @@ static int catch_up(struct sub *s, int after)
     size_t i;
     json_t *row;
     if (json_array_size(rows) > 0) {
-        char *data[REPLAY_PAGE] = {0};
-        json_array_foreach(rows, i, row)
-            data[i] = line(row);
+        struct text t[REPLAY_PAGE] = {{0}};
+        json_array_foreach(rows, i, row) {
+            char *data = line(row);
+            int e = (int)json_integer_value(json_object_get(row, "epoch"));
+            if (data && e > 0)
+                text_make(&t[i], "epoch", e, data);
+            free(data);
+        }
         pthread_mutex_lock(&hub.lock);
         json_array_foreach(rows, i, row) {
             int e = (int)json_integer_value(json_object_get(row, "epoch"));
-            if (e > s->last_epoch && data[i])
-                put_epoch(s, e, data[i]);
+            if (e > s->last_epoch && t[i].sse) {
+                put_text(s, &t[i]);
+                s->last_epoch = e;
+            }
         }
         pthread_mutex_unlock(&hub.lock);
         for (i = 0; i < REPLAY_PAGE; i++)
-            free(data[i]);
+            text_free(&t[i]);
         json_decref(rows);
         return 0;
     }
@@ -167,20 +200,22 @@ static int catch_up(struct sub *s, int after)
     json_t *job = db_job_get(s->job);
     char *data = job ? line(job) : NULL;
     const char *state = json_string_value(json_object_get(job, "state"));
-    if (!data || !state) {
-        free(data);
+    struct text t;
+    int ok = data && state && text_make(&t, "status", 0, data) == 0;
+    free(data);
+    if (!ok) {
         json_decref(job);
         return -1;
     }
     pthread_mutex_lock(&hub.lock);
     if (!s->missed) {   /* else read again: something came in meanwhile */
         if (strcmp(state, s->state) != 0)
-            put_status(s, state, data);
+            put_status(s, state, &t);
         s->done |= terminal(state);
         s->live = !s->done;
     }
     pthread_mutex_unlock(&hub.lock);
-    free(data);
+    text_free(&t);
     json_decref(job);
     return 0;
 }
@@ -262,6 +297,20 @@ int hub_followers(void) { return atomic_load(&hub.n); }
 
 /* ---- publishing ---- */
 
+/* An event could not be made (out of memory): the followers of job id read the database
+ * again instead, so they lose nothing. */
+static void resync(const char *id)
+{
+    pthread_mutex_lock(&hub.lock);
+    for (struct sub *s = hub.head; s; s = s->next)
+        if (strcmp(s->job, id) == 0 && !s->done) {
+            s->live = 0;
+            s->missed = 1;
+            wake(s);
+        }
+    pthread_mutex_unlock(&hub.lock);
+}
+
 void hub_epoch(const char *id, int epoch, const json_t *row)
 {
     if (atomic_load(&hub.n) == 0)
@@ -271,10 +320,15 @@ void hub_epoch(const char *id, int epoch, const json_t *row)
     char *stored = json_dumps(row, JSON_COMPACT | JSON_REAL_PRECISION(15));
     json_t *back = stored ? json_loads(stored, 0, NULL) : NULL;
     char *data = back ? line(back) : NULL;
+    struct text t;
+    int ok = data && text_make(&t, "epoch", epoch, data) == 0;
     free(stored);
     json_decref(back);
-    if (!data)
+    free(data);
+    if (!ok) {
+        resync(id);
         return;
+    }
     pthread_mutex_lock(&hub.lock);
     for (struct sub *s = hub.head; s; s = s->next) {
         if (strcmp(s->job, id) != 0 || s->done)
@@ -282,15 +336,18 @@ void hub_epoch(const char *id, int epoch, const json_t *row)
         if (!s->live) {
             s->missed = 1;
         } else if (epoch > s->last_epoch) {
-            if (s->len - s->off > BACKLOG_MAX)
-                s->live = 0, s->missed = 1;   /* it catches up from the database */
-            else
-                put_epoch(s, epoch, data);
+            if (s->len - s->off > BACKLOG_MAX) {
+                s->live = 0;   /* it catches up from the database */
+                s->missed = 1;
+            } else {
+                put_text(s, &t);
+                s->last_epoch = epoch;
+            }
             wake(s);
         }
     }
     pthread_mutex_unlock(&hub.lock);
-    free(data);
+    text_free(&t);
 }
 
 void hub_progress(const char *id, const json_t *progress)
@@ -298,17 +355,20 @@ void hub_progress(const char *id, const json_t *progress)
     if (atomic_load(&hub.n) == 0)
         return;
     char *data = line(progress);
-    if (!data)
+    struct text t;
+    int ok = data && text_make(&t, "progress", 0, data) == 0;
+    free(data);
+    if (!ok)
         return;
     pthread_mutex_lock(&hub.lock);
     for (struct sub *s = hub.head; s; s = s->next)
         if (s->fmt == HUB_SSE && s->live && !s->done && strcmp(s->job, id) == 0 &&
             s->len - s->off < PROGRESS_MAX) {
-            put(s, "event: progress\ndata: %s\n\n", data);
+            put_text(s, &t);
             wake(s);
         }
     pthread_mutex_unlock(&hub.lock);
-    free(data);
+    text_free(&t);
 }
 
 static int watched(const char *id)
@@ -328,19 +388,27 @@ void hub_status(const char *id)
     json_t *job = db_job_get(id);
     const char *state = json_string_value(json_object_get(job, "state"));
     char *data = state ? line(job) : NULL;
+    struct text t;
+    int ok = data && text_make(&t, "status", 0, data) == 0;
+    free(data);
+    if (!ok) {
+        json_decref(job);
+        resync(id);
+        return;
+    }
     pthread_mutex_lock(&hub.lock);
     for (struct sub *s = hub.head; s; s = s->next) {
         if (strcmp(s->job, id) != 0 || s->done)
             continue;
-        if (!s->live || !data) {
+        if (!s->live) {
             s->missed = 1;   /* it reads the state itself */
         } else if (strcmp(state, s->state) != 0) {
-            put_status(s, state, data);
+            put_status(s, state, &t);
             wake(s);
         }
     }
     pthread_mutex_unlock(&hub.lock);
-    free(data);
+    text_free(&t);
     json_decref(job);
 }
 
@@ -366,7 +434,7 @@ static void *beat(void *arg)
                 wake(s);
             } else if (s->fmt == HUB_SSE && s->live && !s->done &&
                        now - s->written >= hub.heartbeat) {
-                put(s, ": heartbeat\n\n");
+                put(s, ": heartbeat\n\n", 13);
                 wake(s);
             }
         }

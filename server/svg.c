@@ -4,6 +4,7 @@
 #include "svg.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define W 720
@@ -113,9 +114,13 @@ void svg_chart(FILE *f, const char *title, const char *xlabel, const char *ylabe
                 T + ph + 18, x);
     for (double y = y0; y <= y1 + ystep * 1e-6; y += ystep) {
         double v = fabs(y) < ystep * 1e-6 ? 0 : y;
-        if (logy)
+        int e = (int)lround(v);
+        if (logy && abs(e) <= 3)   /* 0.001 to 1000 read best as they are */
+            fprintf(f, "<text x=\"%d\" y=\"%.2f\" text-anchor=\"end\">%g</text>\n", L - 8,
+                    PY(y) + 4, pow(10, e));
+        else if (logy)
             fprintf(f, "<text x=\"%d\" y=\"%.2f\" text-anchor=\"end\">1e%d</text>\n", L - 8,
-                    PY(y) + 4, (int)lround(v));
+                    PY(y) + 4, e);
         else
             fprintf(f, "<text x=\"%d\" y=\"%.2f\" text-anchor=\"end\">%.4g</text>\n", L - 8,
                     PY(y) + 4, v);

@@ -282,3 +282,48 @@ char *su_post_id(const struct server *s, const char *path, const char *body, lon
     su_http_free(&h);
     return id;
 }
+
+char *su_dataset(const struct server *s, int rows, int features, int named)
+{
+    char *body = su_blobs_json(rows, features, named);
+    char *id = su_post_id(s, "/v1/datasets", body, 201);
+    free(body);
+    return id;
+}
+
+char *su_network(const struct server *s, int inputs, int hidden)
+{
+    char body[512];
+    snprintf(body, sizeof body,
+             "{\"name\": \"mlp\", \"inputs\": %d, \"layers\": [{\"type\": \"dense\", \"units\": "
+             "%d, \"activation\": \"relu\"}, {\"type\": \"dense\", \"units\": 3, "
+             "\"activation\": \"softmax\"}], \"loss\": \"categorical_crossentropy\", "
+             "\"metrics\": [\"accuracy\"]}", inputs, hidden);
+    return su_post_id(s, "/v1/networks", body, 201);
+}
+
+json_t *su_get_json(const struct server *s, const char *path)
+{
+    struct http_reply h = su_http(s, "GET", path, NULL, 0, NULL);
+    ck_assert_msg(h.status == 200, "GET %s: %ld %s", path, h.status, h.body);
+    json_t *j = su_http_json(&h);
+    su_http_free(&h);
+    return j;
+}
+
+json_t *su_job_wait(const struct server *s, const char *id, const char *until, int seconds)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/v1/jobs/%s", id);
+    for (int i = 0; i < seconds * 20; i++) {
+        json_t *j = su_get_json(s, path);
+        const char *st = json_string_value(json_object_get(j, "state"));
+        if ((until && !strcmp(st, until)) || !strcmp(st, "succeeded") || !strcmp(st, "failed") ||
+            !strcmp(st, "cancelled"))
+            return j;
+        json_decref(j);
+        usleep(50000);
+    }
+    ck_abort_msg("job %s did not reach %s within %d s", id, until ? until : "an end", seconds);
+    return NULL;
+}

@@ -61,5 +61,14 @@ json_t *su_http_json(const struct http_reply *h);
 char *su_blobs_json(int rows, int features, int named);
 /* POSTs a JSON body, expects status `want`, returns the answer's "id" (new string). */
 char *su_post_id(const struct server *s, const char *path, const char *body, long want);
+/* A dataset of su_blobs_json posted; its id (new). */
+char *su_dataset(const struct server *s, int rows, int features, int named);
+/* A network posted: inputs -> dense(hidden, relu) -> dense(3, softmax); its id (new). */
+char *su_network(const struct server *s, int inputs, int hidden);
+/* GET path, expecting 200 and JSON (new). */
+json_t *su_get_json(const struct server *s, const char *path);
+/* Polls a job until its state is `until` (may be NULL) or an end state, up to `seconds`;
+ * the job (new). Fails the test when it does not get there. */
+json_t *su_job_wait(const struct server *s, const char *id, const char *until, int seconds);
 
 #endif

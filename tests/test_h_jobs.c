@@ -12,59 +12,13 @@
 #include <time.h>
 #include <unistd.h>
 
-static char *dataset(const struct server *s, int rows, int features, int named)
-{
-    char *body = su_blobs_json(rows, features, named);
-    char *id = su_post_id(s, "/v1/datasets", body, 201);
-    free(body);
-    return id;
-}
-
-static char *network(const struct server *s, int inputs, int hidden)
-{
-    char body[512];
-    snprintf(body, sizeof body,
-             "{\"name\": \"mlp\", \"inputs\": %d, \"layers\": [{\"type\": \"dense\", \"units\": "
-             "%d, \"activation\": \"relu\"}, {\"type\": \"dense\", \"units\": 3, "
-             "\"activation\": \"softmax\"}], \"loss\": \"categorical_crossentropy\", "
-             "\"metrics\": [\"accuracy\"]}", inputs, hidden);
-    return su_post_id(s, "/v1/networks", body, 201);
-}
-
-static json_t *get_json(const struct server *s, const char *path)
-{
-    struct http_reply h = su_http(s, "GET", path, NULL, 0, NULL);
-    ck_assert_msg(h.status == 200, "GET %s: %ld %s", path, h.status, h.body);
-    json_t *j = su_http_json(&h);
-    su_http_free(&h);
-    return j;
-}
-
 static const char *state_of(const json_t *job) { return json_string_value(json_object_get(job, "state")); }
-
-/* Polls a job until it is in one of the end states (or `until`), up to `seconds`. */
-static json_t *wait_job(const struct server *s, const char *id, const char *until, int seconds)
-{
-    char path[128];
-    snprintf(path, sizeof path, "/v1/jobs/%s", id);
-    for (int i = 0; i < seconds * 20; i++) {
-        json_t *j = get_json(s, path);
-        const char *st = state_of(j);
-        if ((until && !strcmp(st, until)) || !strcmp(st, "succeeded") || !strcmp(st, "failed") ||
-            !strcmp(st, "cancelled"))
-            return j;
-        json_decref(j);
-        usleep(50000);
-    }
-    ck_abort_msg("job %s did not reach %s within %d s", id, until ? until : "an end", seconds);
-    return NULL;
-}
 
 START_TEST(whole_loop)
 {
     struct server s = {0};
     su_start(&s, NULL);
-    char *ds = dataset(&s, 300, 4, 1), *net = network(&s, 4, 16), body[512];
+    char *ds = su_dataset(&s, 300, 4, 1), *net = su_network(&s, 4, 16), body[512];
     snprintf(body, sizeof body,
              "{\"network\": \"%s\", \"dataset\": \"%s\", \"validation\": {\"split\": 0.2}, "
              "\"epochs\": 15, \"batch_size\": 16, \"optimizer\": {\"type\": \"adam\", "
@@ -80,7 +34,7 @@ START_TEST(whole_loop)
     json_decref(j);
     su_http_free(&h);
 
-    j = wait_job(&s, id, NULL, 60);
+    j = su_job_wait(&s, id, NULL, 60);
     ck_assert_msg(!strcmp(state_of(j), "succeeded"), "job ended %s: %s", state_of(j),
                   json_dumps(json_object_get(j, "error"), 0));
     ck_assert_int_eq(json_integer_value(json_object_get(j, "epoch")), 15);
@@ -95,7 +49,7 @@ START_TEST(whole_loop)
 
     /* every epoch's row, as JSON and CSV */
     snprintf(path, sizeof path, "/v1/jobs/%s/metrics", id);
-    j = get_json(&s, path);
+    j = su_get_json(&s, path);
     json_t *epochs = json_object_get(j, "epochs");
     ck_assert_int_eq(json_array_size(epochs), 15);
     for (size_t e = 0; e < 15; e++) {
@@ -123,7 +77,7 @@ START_TEST(whole_loop)
 
     /* the model predicts class names */
     snprintf(path, sizeof path, "/v1/models/%s", mid);
-    j = get_json(&s, path);
+    j = su_get_json(&s, path);
     ck_assert_str_eq(json_string_value(json_object_get(j, "label_kind")), "classes");
     json_decref(j);
     snprintf(path, sizeof path, "/v1/models/%s/predict", mid);
@@ -159,7 +113,7 @@ START_TEST(whole_loop)
     su_http_free(&h);
     /* weights: per layer its shape and values */
     snprintf(path, sizeof path, "/v1/models/%s/weights", mid);
-    j = get_json(&s, path);
+    j = su_get_json(&s, path);
     json_t *t = json_object_get(j, "tensors");
     ck_assert_int_eq(json_array_size(t), 4);
     ck_assert_int_eq(json_integer_value(json_array_get(json_object_get(json_array_get(t, 0),
@@ -177,12 +131,12 @@ START_TEST(cancel_queued_and_running)
 {
     struct server s = {0};
     su_start(&s, NULL);
-    char *ds = dataset(&s, 3000, 32, 0), *net = network(&s, 32, 256), body[512];
+    char *ds = su_dataset(&s, 3000, 32, 0), *net = su_network(&s, 32, 256), body[512];
     snprintf(body, sizeof body, "{\"network\": \"%s\", \"dataset\": \"%s\", \"epochs\": 100000, "
              "\"batch_size\": 8}", net, ds);
     char *a = su_post_id(&s, "/v1/jobs", body, 202), *b = su_post_id(&s, "/v1/jobs", body, 202);
     char path[160];
-    json_t *j = wait_job(&s, a, "running", 30);
+    json_t *j = su_job_wait(&s, a, "running", 30);
     ck_assert_str_eq(state_of(j), "running");
     json_decref(j);
     /* b waits behind a: cancelled at once */
@@ -196,7 +150,7 @@ START_TEST(cancel_queued_and_running)
     /* a runs: cancelled at its next batch, keeping a model once an epoch is done */
     snprintf(path, sizeof path, "/v1/jobs/%s", a);
     for (int i = 0; i < 600; i++) {
-        j = get_json(&s, path);
+        j = su_get_json(&s, path);
         int epoch = (int)json_integer_value(json_object_get(j, "epoch"));
         json_decref(j);
         if (epoch >= 1)
@@ -207,7 +161,7 @@ START_TEST(cancel_queued_and_running)
     h = su_http(&s, "POST", path, NULL, 0, NULL);
     ck_assert_msg(h.status == 202, "%ld %s", h.status, h.body);
     su_http_free(&h);
-    j = wait_job(&s, a, NULL, 30);
+    j = su_job_wait(&s, a, NULL, 30);
     ck_assert_str_eq(state_of(j), "cancelled");
     ck_assert(json_is_string(json_object_get(j, "model")));
     json_decref(j);
@@ -216,7 +170,7 @@ START_TEST(cancel_queued_and_running)
     ck_assert_int_eq(h.status, 409);
     su_http_free(&h);
     /* the list filters by state */
-    j = get_json(&s, "/v1/jobs?state=cancelled");
+    j = su_get_json(&s, "/v1/jobs?state=cancelled");
     ck_assert_int_eq(json_array_size(json_object_get(j, "items")), 2);
     json_decref(j);
     su_stop(&s, 0);
@@ -229,7 +183,7 @@ START_TEST(jobs_that_cannot_run)
 {
     struct server s = {0};
     su_start(&s, NULL);
-    char *ds = dataset(&s, 30, 4, 1), *net5 = network(&s, 5, 8), body[512];
+    char *ds = su_dataset(&s, 30, 4, 1), *net5 = su_network(&s, 5, 8), body[512];
     struct {
         const char *fmt, *pointer;
     } cases[] = {
@@ -272,7 +226,7 @@ START_TEST(jobs_that_cannot_run)
     ck_assert_msg(h.status == 422 && strstr(h.body, "class names"), "%ld %s", h.status, h.body);
     su_http_free(&h);
     /* nothing was queued */
-    json_t *j = get_json(&s, "/v1/jobs");
+    json_t *j = su_get_json(&s, "/v1/jobs");
     ck_assert_int_eq(json_array_size(json_object_get(j, "items")), 0);
     json_decref(j);
     su_stop(&s, 0);
@@ -286,7 +240,7 @@ static void ck_epochs(const struct server *s, const char *id, int n)
 {
     char path[160];
     snprintf(path, sizeof path, "/v1/jobs/%s/metrics", id);
-    json_t *j = get_json(s, path), *e = json_object_get(j, "epochs");
+    json_t *j = su_get_json(s, path), *e = json_object_get(j, "epochs");
     ck_assert_int_eq(json_array_size(e), n);
     for (int k = 0; k < n; k++)
         ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(e, (size_t)k),
@@ -298,7 +252,7 @@ START_TEST(survives_sigkill)
 {
     struct server s = {0};
     su_start(&s, NULL);
-    char *ds = dataset(&s, 4000, 64, 0), *net = network(&s, 64, 256), body[512];
+    char *ds = su_dataset(&s, 4000, 64, 0), *net = su_network(&s, 64, 256), body[512];
     snprintf(body, sizeof body, "{\"network\": \"%s\", \"dataset\": \"%s\", \"epochs\": 8, "
              "\"batch_size\": 16, \"seed\": 1}", net, ds);
     char *a = su_post_id(&s, "/v1/jobs", body, 202), *b = su_post_id(&s, "/v1/jobs", body, 202),
@@ -306,26 +260,26 @@ START_TEST(survives_sigkill)
     snprintf(path, sizeof path, "/v1/jobs/%s", a);
     int epoch = 0;
     for (int i = 0; i < 1200 && epoch < 2; i++) {
-        json_t *j = get_json(&s, path);
+        json_t *j = su_get_json(&s, path);
         epoch = (int)json_integer_value(json_object_get(j, "epoch"));
         json_decref(j);
         usleep(25000);
     }
     ck_assert_int_ge(epoch, 2);
     snprintf(path, sizeof path, "/v1/jobs/%s/metrics", a);
-    json_t *before = get_json(&s, path);
+    json_t *before = su_get_json(&s, path);
     su_stop(&s, 1);   /* SIGKILL while a trains and b, c wait */
     su_start(&s, NULL);
     const char *ids[3] = {a, b, c};
     for (int k = 0; k < 3; k++) {
-        json_t *j = wait_job(&s, ids[k], NULL, 120);
+        json_t *j = su_job_wait(&s, ids[k], NULL, 120);
         ck_assert_msg(!strcmp(state_of(j), "succeeded"), "job %d: %s", k, state_of(j));
         json_decref(j);
         ck_epochs(&s, ids[k], 8);
     }
     /* a resumed from its checkpoint: the epochs stored before the kill are untouched
      * (a run started over would have rewritten them, with other timings) */
-    json_t *after = get_json(&s, path), *eb = json_object_get(before, "epochs");
+    json_t *after = su_get_json(&s, path), *eb = json_object_get(before, "epochs");
     ck_assert_int_ge(json_array_size(eb), 2);
     for (size_t k = 0; k < json_array_size(eb); k++)
         ck_assert_msg(json_equal(json_array_get(eb, k),
@@ -345,25 +299,25 @@ START_TEST(early_stopping_keeps_the_best)
 {
     struct server s = {0};
     su_start(&s, NULL);
-    char *ds = dataset(&s, 300, 4, 1), *net = network(&s, 4, 16), body[512], path[160];
+    char *ds = su_dataset(&s, 300, 4, 1), *net = su_network(&s, 4, 16), body[512], path[160];
     snprintf(body, sizeof body,
              "{\"network\": \"%s\", \"dataset\": \"%s\", \"validation\": {\"split\": 0.3}, "
              "\"epochs\": 500, \"batch_size\": 8, \"optimizer\": {\"learning_rate\": 0.05}, "
              "\"early_stopping\": {\"patience\": 2, \"min_delta\": 0.001}, \"seed\": 5}", net, ds);
     char *id = su_post_id(&s, "/v1/jobs", body, 202);
-    json_t *j = wait_job(&s, id, NULL, 120);
+    json_t *j = su_job_wait(&s, id, NULL, 120);
     ck_assert_str_eq(state_of(j), "succeeded");
     int ran = (int)json_integer_value(json_object_get(j, "epoch"));
     ck_assert_msg(ran < 500, "early stopping never stopped the job");
     snprintf(path, sizeof path, "/v1/models/%s", json_string_value(json_object_get(j, "model")));
     json_decref(j);
-    json_t *m = get_json(&s, path), *mm = json_object_get(m, "metrics");
+    json_t *m = su_get_json(&s, path), *mm = json_object_get(m, "metrics");
     int best = (int)json_integer_value(json_object_get(mm, "best_epoch"));
     ck_assert(json_is_true(json_object_get(mm, "stopped_early")));
     ck_assert_int_eq(json_integer_value(json_object_get(mm, "epoch")), best);
     ck_assert_int_eq(best, ran - 2);   /* patience 2: two epochs without improvement */
     snprintf(path, sizeof path, "/v1/jobs/%s/metrics", id);
-    json_t *rows = get_json(&s, path);
+    json_t *rows = su_get_json(&s, path);
     json_t *row = json_array_get(json_object_get(rows, "epochs"), (size_t)best - 1);
     ck_assert(json_equal(json_object_get(row, "val_loss"), json_object_get(mm, "val_loss")));
     json_decref(rows);
