@@ -34,13 +34,13 @@ SERVER_SRC = server/http.c server/reply.c server/routes.c server/db.c \
              server/db_jobs.c server/jobs.c server/h_jobs.c \
              server/db_models.c server/h_models.c server/h_health.c \
              server/h_charts.c server/h_metrics.c server/svg.c server/stats.c \
-             server/db_stats.c server/hub.c server/h_events.c
-SERVER_OBJ = $(SERVER_SRC:%.c=$(BUILD)/%.o) $(BUILD)/migrations.o
+             server/db_stats.c server/hub.c server/h_events.c server/h_dashboard.c
+SERVER_OBJ = $(SERVER_SRC:%.c=$(BUILD)/%.o) $(BUILD)/migrations.o $(BUILD)/dashboard.o
 SERVER_LIB = $(BUILD)/libneurond.a
 NEUROND = $(BUILD)/neurond
 PORT ?= 8080
 
-.PHONY: all run test check bench bench-http bench-events asan clean deps deps-bench lint-api
+.PHONY: all run test test-browser browser-deps check bench bench-http bench-events asan clean deps deps-bench lint-api
 all: $(CORE_LIB) $(NEUROND)
 
 # Builds and starts the service on 127.0.0.1:$(PORT) with its database under ./var/.
@@ -58,6 +58,14 @@ $(BUILD)/migrations.c: $(wildcard migrations/*.sql) server/embed.sh
 
 $(BUILD)/migrations.o: $(BUILD)/migrations.c
 	$(CC) $(CFLAGS) -c $< -o $@
+
+# The dashboard page, compiled in as one string (its @VERSION@ becomes NEUROND_VERSION).
+$(BUILD)/dashboard.c: server/dashboard/index.html server/embed_page.sh
+	@mkdir -p $(dir $@)
+	sh server/embed_page.sh server/dashboard/index.html > $@
+
+$(BUILD)/dashboard.o: $(BUILD)/dashboard.c
+	$(CC) $(CFLAGS) $(SERVER_CFLAGS) -Iserver -c $< -o $@
 
 $(SERVER_LIB): $(SERVER_OBJ)
 	rm -f $@ && ar rcs $@ $^
@@ -103,8 +111,19 @@ deps-bench:
 
 test: deps
 	@$(MAKE) --no-print-directory $(TEST_BIN) $(SERVER_TEST_BIN) $(NEUROND)
-	@$(MAKE) --no-print-directory lint-api
-	@bash tests/run.sh $(TEST_BIN) $(SERVER_TEST_BIN)
+	@$(MAKE) --no-print-directory lint-api browser-deps
+	@bash tests/run.sh $(TEST_BIN) $(SERVER_TEST_BIN) $(BROWSER_TESTS)
+
+# The dashboard in headless Chromium (Debian's chromium package), driven by the
+# playwright-core that tests/browser/package-lock.json pins, installed into
+# tests/browser/node_modules when it is not there. Also part of make test.
+BROWSER_TESTS = tests/browser/dashboard.test.mjs
+browser-deps:
+	@[ -d tests/browser/node_modules/playwright-core ] || npm ci --prefix tests/browser --no-audit --no-fund
+
+test-browser: deps
+	@$(MAKE) --no-print-directory $(NEUROND) browser-deps
+	@bash tests/run.sh $(BROWSER_TESTS)
 
 # Lints api/openapi.yaml (rules in api/redocly.yaml) with the Redocly CLI that
 # api/package-lock.json pins, installed into api/node_modules when it is not there; no

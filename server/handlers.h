@@ -4,6 +4,7 @@
 
 #include "app.h"
 
+int h_dashboard(struct req *r, struct reply *out);         /* GET /, the page (h_dashboard.c) */
 int h_health(struct req *r, struct reply *out);
 int h_ready(struct req *r, struct reply *out);
 

@@ -3,6 +3,7 @@
 
 const struct route routes[] = {
     /* method   pattern                       handler             stream / its type, raw */
+    {"GET",    "/",                           h_dashboard,        NULL, NULL, 0},
     {"GET",    "/healthz",                    h_health,           NULL, NULL, 0},
     {"GET",    "/readyz",                     h_ready,            NULL, NULL, 0},
     {"GET",    "/metrics",                    h_prometheus,       NULL, NULL, 0},

@@ -1,0 +1,288 @@
+#!/usr/bin/env node
+// dashboard.test.mjs -- the dashboard (GET /) in headless Chromium against the real binary
+// on a free port with a temporary database: the page loads and lists the jobs, a running
+// job's loss curve grows as its epochs arrive over the event stream, the job ends
+// succeeded with a model and the page closes its stream, Cancel cancels, the prediction
+// form answers what the REST route answers, API text is shown as text, errors are shown,
+// and the console shows no errors. Each assertion is one check;
+// the last line is a summary in Check's format, which tests/run.sh totals.
+//
+// Environment: NEUROND_BIN (default build/neurond), CHROMIUM (default /usr/bin/chromium),
+// SCREENSHOT=path to also save a picture of the dashboard following the job mid-run.
+import {chromium} from 'playwright-core';
+import {execFileSync, spawn} from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import {fileURLToPath} from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const bin = path.resolve(root, process.env.NEUROND_BIN || 'build/neurond');
+const t0 = Date.now();
+
+let checks = 0, failures = 0, errors = 0;
+function check(ok, what, detail) {
+  checks++;
+  if (!ok) {
+    failures++;
+    console.log(`dashboard: FAIL: ${what}${detail !== undefined ? ` (${detail})` : ''}`);
+  }
+  return ok;
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// Calls fn until it returns something truthy; throws after ms with what it waited for.
+async function until(fn, ms, what) {
+  for (const end = Date.now() + ms; ;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const {port} = s.address();
+      s.close(() => resolve(port));
+    }).on('error', reject);
+  });
+}
+
+// Three interleaved noisy spirals, one class each: a problem an MLP needs tens of epochs
+// for, so that the curve has a shape. Seeded, so every run trains the same job.
+function spirals(perClass) {
+  let s = 12345;
+  const rnd = () => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648;
+  const features = [], labels = [];
+  ['red', 'green', 'blue'].forEach((name, c) => {
+    for (let i = 1; i <= perClass; i++) {
+      const r = i / perClass, t = c * 2 * Math.PI / 3 + r * 12 + (rnd() - 0.5);
+      features.push([+(r * Math.cos(t)).toFixed(4), +(r * Math.sin(t)).toFixed(4)]);
+      labels.push(name);
+    }
+  });
+  return {name: 'spirals', features, labels};
+}
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'neurond-browser-'));
+let server = null, browser = null, base = '';
+
+async function api(method, p, body) {
+  const res = await fetch(base + p, {method, headers: body ? {'Content-Type': 'application/json'} : {},
+                                     body: body ? JSON.stringify(body) : undefined});
+  const text = await res.text();
+  let json = null;
+  try { json = JSON.parse(text); } catch { /* not JSON */ }
+  return {status: res.status, json, text};
+}
+
+async function create(p, body, status) {
+  const r = await api('POST', p, body);
+  if (r.status !== status || !r.json || !r.json.id)
+    throw new Error(`POST ${p}: ${r.status} ${r.text.slice(0, 300)}`);
+  return r.json;
+}
+
+async function startServer() {
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  const log = fs.openSync(path.join(dir, 'neurond.log'), 'a');
+  server = spawn(bin, ['--port', String(port), '--db', path.join(dir, 'neurond.db'),
+                       '--threads', '1'], {stdio: ['ignore', log, log]});
+  let exited = null;
+  server.on('exit', (code) => { exited = code; });
+  await until(async () => {
+    if (exited !== null) throw new Error(`neurond exited (${exited}) at start; see ${dir}/neurond.log`);
+    try { return (await fetch(base + '/healthz')).status === 200; } catch { return false; }
+  }, 10000, 'neurond to answer /healthz');
+}
+
+async function main() {
+  const version = execFileSync(bin, ['--version']).toString().trim().split(' ')[1];
+  await startServer();
+
+  // A quick job first, so that a model is listed; then the one the test follows, and a
+  // third queued behind it that the page cancels.
+  const ds = await create('/v1/datasets', spirals(3000), 201);
+  const network = await create('/v1/networks', {
+    name: 'spiral-mlp', inputs: 2, loss: 'categorical_crossentropy', metrics: ['accuracy'],
+    layers: [{type: 'dense', units: 384, activation: 'relu'},
+             {type: 'dense', units: 384, activation: 'relu'},
+             {type: 'dense', units: 3, activation: 'softmax'}]}, 201);
+  const job = (name, epochs) => ({name, network: network.id, dataset: ds.id, epochs,
+                                  validation: {split: 0.2}, batch_size: 32, seed: 1,
+                                  optimizer: {type: 'adam', learning_rate: 0.0005}});
+  const warmupJob = await create('/v1/jobs', job('spiral-warmup', 2), 202);
+  const warmup = await until(async () => {
+    const j = (await api('GET', `/v1/jobs/${warmupJob.id}`)).json;
+    return j.state === 'succeeded' && j;
+  }, 20000, 'the warm-up job');
+
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+           '--disable-background-networking', '--disable-component-update', '--disable-sync',
+           '--disable-dev-shm-usage']});   // containers often have a small /dev/shm
+  const page = await browser.newPage({viewport: {width: 1280, height: 800}});
+  const consoleErrors = [], pageErrors = [], streams = new Map();
+  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+  page.on('pageerror', (e) => pageErrors.push(String(e)));
+  page.on('request', (r) => {
+    const m = /\/v1\/jobs\/([^/]+)\/events$/.exec(new URL(r.url()).pathname);
+    if (m) streams.set(m[1], (streams.get(m[1]) || 0) + 1);
+  });
+
+  const followed = await create('/v1/jobs', job('spiral-mlp', 60), 202);
+  const queued = await create('/v1/jobs', job('spiral-long', 500), 202);
+
+  // The page loads and shows the jobs.
+  const res = await page.goto(base + '/');
+  check(res.status() === 200, 'GET / answers 200', res.status());
+  check(/^text\/html/.test(res.headers()['content-type']), 'GET / is HTML', res.headers()['content-type']);
+  check(await page.title() === 'neurond', 'the page is titled neurond', await page.title());
+  const versionText = await page.textContent('header .version');
+  check(versionText === 'v' + version, 'the header shows the version neurond --version prints',
+        versionText);
+  const row = `#jobs tr[data-id="${followed.id}"]`;
+  await page.waitForSelector(row, {timeout: 5000});
+  check(await page.locator('#jobs tbody tr').count() === 3, 'the table lists the three jobs',
+        await page.locator('#jobs tbody tr').count());
+  check((await page.textContent(`${row} .name`)) === 'spiral-mlp', 'the row names the job');
+
+  // Selected while it runs, the job's curve grows as epochs arrive.
+  await page.click(row);
+  await page.waitForSelector('#job-detail[data-stream="live"]', {timeout: 5000});
+  check((await page.textContent('#job-id')) === followed.id, 'the panel shows the selected job');
+  const points = () => page.locator('#chart circle.point.loss').count();
+  const c1 = await until(points, 20000, 'the first point of the curve');
+  const atC1 = (await api('GET', `/v1/jobs/${followed.id}`)).json;
+  check(atC1.state === 'running' && atC1.epoch < atC1.epochs,
+        'the job is still running when the curve is first counted', `${atC1.state}, epoch ${atC1.epoch}`);
+  const c2 = await until(async () => { const n = await points(); return n > c1 && n; }, 10000,
+                         'the curve to grow');
+  check(c2 > c1, 'the curve grows while the job runs', `${c1} then ${c2} points`);
+  const vals = await page.locator('#chart circle.point.val_loss').count();
+  check(vals > 0, 'the validation loss is drawn too', vals);
+  const bar = await until(async () => Number(await page.getAttribute('#job .bar.big', 'aria-valuenow')),
+                          5000, 'the progress bar to move');
+  check(bar > 0, 'the progress bar moves', bar);
+  check((await page.textContent('#job-state')) === 'running', 'the badge says running while it runs');
+
+  // Meanwhile the form answers what the REST route answers (the click on Predict
+  // replaces the last answer at once, so #prediction is the new one).
+  const ask = async (model, inputs) => {
+    await page.fill('#predict-inputs', inputs.join(', '));
+    await page.click('#predict button[type=submit]');
+    await page.waitForSelector('#prediction', {timeout: 5000});
+    const want = (await api('POST', `/v1/models/${model}/predict`, {inputs: [inputs]})).json;
+    const got = await page.textContent('#prediction span');
+    return check(got === want.predictions[0], 'the form shows the prediction',
+                 `${got} vs ${want.predictions[0]}`);
+  };
+  await page.selectOption('#predict-model', warmup.model);
+  await ask(warmup.model, [0.25, -0.5]);
+
+  if (process.env.SCREENSHOT) {
+    await page.waitForFunction(() => {
+      return Number(document.querySelector('#job .bar.big').getAttribute('aria-valuenow')) >= 60;
+    }, null, {timeout: 60000});
+    await page.screenshot({path: path.resolve(root, process.env.SCREENSHOT)});
+  }
+
+  // It ends succeeded, every stored epoch drawn, its stream closed, its model listed.
+  await page.waitForFunction(() => document.querySelector('#job-state').textContent !== 'running',
+                             null, {timeout: 60000});
+  check((await page.textContent('#job-state')) === 'succeeded', 'the job ends succeeded',
+        await page.textContent('#job-state'));
+  check((await page.textContent(`${row} .badge`)) === 'succeeded', 'its row says succeeded');
+  const ended = Date.now();
+  check((await page.getAttribute('#job-detail', 'data-stream')) === 'ended',
+        'the panel marks the stream ended');
+  const stored = (await api('GET', `/v1/jobs/${followed.id}/metrics`)).json.epochs;
+  await page.waitForTimeout(100);   // the chart draws on the next animation frame
+  check(await points() === stored.length, 'one point per stored epoch',
+        `${await points()} of ${stored.length}`);
+  check(await page.locator('#chart circle.point.val_loss').count() === stored.length,
+        'one validation point per stored epoch');
+  const done = (await api('GET', `/v1/jobs/${followed.id}`)).json;
+  check(!!done.model, 'the job left a model');
+  const modelRow = `#models tr[data-id="${done.model}"]`;
+  check(await page.waitForSelector(modelRow, {timeout: 5000}).then(() => true, () => false),
+        'the model appears in the models table');
+
+  // A model picked from the table answers in the form too.
+  await page.click(modelRow);
+  check(await page.inputValue('#predict-model') === done.model, 'clicking a model picks it');
+  await ask(done.model, [-0.1, 0.4]);
+
+  // An EventSource left open reconnects 3 s after the server ends the stream (Chromium's
+  // default; the server sends no retry:), so one request after 4.5 s, with the job still
+  // selected, means the page closed it.
+  await sleep(Math.max(0, ended + 4500 - Date.now()));
+  check((streams.get(followed.id) || 0) === 1, 'the page closed the stream: no reconnections',
+        streams.get(followed.id));
+
+  // The Cancel button stops the job queued behind it.
+  await page.click(`#jobs tr[data-id="${queued.id}"]`);
+  await page.waitForSelector('#job-detail[data-stream="live"]', {timeout: 5000});
+  await page.click('#job-cancel');
+  await page.waitForSelector('#job-detail[data-stream="ended"]', {timeout: 10000});
+  check((await page.textContent('#job-state')) === 'cancelled', 'Cancel cancels the job',
+        await page.textContent('#job-state'));
+  check((await api('GET', `/v1/jobs/${queued.id}`)).json.state === 'cancelled',
+        'the service has the job cancelled');
+
+  check(consoleErrors.length === 0, 'no console errors', consoleErrors.join(' | '));
+  check(pageErrors.length === 0, 'no page errors', pageErrors.join(' | '));
+
+  // What follows makes the page meet errors on purpose (the browser logs those requests).
+  await page.fill('#predict-inputs', '0.25');
+  await page.click('#predict button[type=submit]');
+  await page.waitForSelector('#predict-error', {timeout: 5000});
+  const problem = await page.textContent('#predict-error');
+  check(/takes 2 inputs/.test(problem), "the form shows the service's problem detail", problem);
+
+  const hostile = '<img src=x onerror="window.__xss=1">&amp;';
+  const named = await create('/v1/jobs', job(hostile, 1), 202);
+  await page.waitForSelector(`#jobs tr[data-id="${named.id}"]`, {timeout: 5000});
+  check((await page.textContent(`#jobs tr[data-id="${named.id}"] .name`)) === hostile,
+        'a job name is shown as text, not markup');
+  check(await page.locator('#jobs img').count() === 0 &&
+        await page.evaluate(() => window.__xss === undefined), 'no markup from a name runs');
+
+  await page.goto(base + '/#job_missing');
+  await page.waitForFunction(() => /no job/.test(document.querySelector('#job-none').textContent),
+                             null, {timeout: 5000}).catch(() => {});
+  check(/no job with id job_missing/.test(await page.textContent('#job-none')),
+        'an unknown job in the address says so', await page.textContent('#job-none'));
+
+  server.kill('SIGTERM');
+  await page.waitForSelector('#banner:not([hidden])', {timeout: 6000}).catch(() => {});
+  check(/Cannot reach neurond/.test(await page.textContent('#banner')),
+        'a stopped service shows a banner', await page.textContent('#banner'));
+}
+
+try {
+  await main();
+} catch (e) {
+  errors++;
+  checks++;
+  console.log(`dashboard: ERROR: ${e.stack || e}`);
+}
+if (browser) await browser.close().catch(() => {});
+if (server && server.exitCode === null) {
+  server.kill('SIGTERM');
+  await new Promise((r) => (server.exitCode !== null ? r() : server.on('exit', r)));
+}
+if (failures + errors === 0)
+  fs.rmSync(dir, {recursive: true, force: true});
+else
+  console.log(`dashboard: the service's log is in ${dir}/neurond.log`);
+const pct = Math.floor(100 * (checks - failures - errors) / Math.max(checks, 1));
+console.log(`dashboard: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+console.log(`${pct}%: Checks: ${checks}, Failures: ${failures}, Errors: ${errors}`);
+process.exit(failures + errors ? 1 : 0);
