@@ -113,17 +113,23 @@ struct text {
     size_t sse_len, nd_len;
 };
 
-/* id > 0: an epoch's row; 0: an event without an id. -1 when out of memory. */
-static int text_make(struct text *t, const char *event, int id, const char *data)
+/* The event of JSON value v (may be NULL), on one line, numbers as the other replies
+ * print them. id > 0: an epoch's row; 0: an event without an id. -1 when there is no
+ * value or no memory. */
+static int text_make(struct text *t, const char *event, int id, const json_t *v)
 {
     int a, b = 0;
     *t = (struct text){0};
+    char *data = v ? json_dumps(v, JSON_COMPACT | JSON_REAL_PRECISION(9)) : NULL;
+    if (!data)
+        return -1;
     if (id > 0) {
         a = asprintf(&t->sse, "event: %s\nid: %d\ndata: %s\n\n", event, id, data);
         b = asprintf(&t->nd, "%s\n", data);
     } else {
         a = asprintf(&t->sse, "event: %s\ndata: %s\n\n", event, data);
     }
+    free(data);
     if (a < 0 || b < 0) {   /* asprintf leaves the pointer undefined when it fails */
         t->sse = a < 0 ? NULL : t->sse;
         t->nd = b < 0 ? NULL : t->nd;
@@ -161,8 +167,6 @@ static void put_status(struct sub *s, const char *state, const struct text *t)
         s->done = 1;
 }
 
-/* JSON on one line, numbers as the other replies print them. New. */
-static char *line(const json_t *v) { return json_dumps(v, JSON_COMPACT | JSON_REAL_PRECISION(9)); }
 
 /* One step of catching up, outside the lock: the next page of stored epochs, or when
  * there are none left, the job's state (then the follower is live, or done). */
@@ -176,11 +180,9 @@ static int catch_up(struct sub *s, int after)
     if (json_array_size(rows) > 0) {
         struct text t[REPLAY_PAGE] = {{0}};
         json_array_foreach(rows, i, row) {
-            char *data = line(row);
             int e = (int)json_integer_value(json_object_get(row, "epoch"));
-            if (data && e > 0)
-                text_make(&t[i], "epoch", e, data);
-            free(data);
+            if (e > 0)
+                text_make(&t[i], "epoch", e, row);
         }
         pthread_mutex_lock(&hub.lock);
         json_array_foreach(rows, i, row) {
@@ -198,12 +200,9 @@ static int catch_up(struct sub *s, int after)
     }
     json_decref(rows);
     json_t *job = db_job_get(s->job);
-    char *data = job ? line(job) : NULL;
     const char *state = json_string_value(json_object_get(job, "state"));
     struct text t;
-    int ok = data && state && text_make(&t, "status", 0, data) == 0;
-    free(data);
-    if (!ok) {
+    if (!state || text_make(&t, "status", 0, job) < 0) {
         json_decref(job);
         return -1;
     }
@@ -319,12 +318,10 @@ void hub_epoch(const char *id, int epoch, const json_t *row)
      * row replayed from the database */
     char *stored = json_dumps(row, JSON_COMPACT | JSON_REAL_PRECISION(15));
     json_t *back = stored ? json_loads(stored, 0, NULL) : NULL;
-    char *data = back ? line(back) : NULL;
     struct text t;
-    int ok = data && text_make(&t, "epoch", epoch, data) == 0;
+    int ok = text_make(&t, "epoch", epoch, back) == 0;
     free(stored);
     json_decref(back);
-    free(data);
     if (!ok) {
         resync(id);
         return;
@@ -354,11 +351,8 @@ void hub_progress(const char *id, const json_t *progress)
 {
     if (atomic_load(&hub.n) == 0)
         return;
-    char *data = line(progress);
     struct text t;
-    int ok = data && text_make(&t, "progress", 0, data) == 0;
-    free(data);
-    if (!ok)
+    if (text_make(&t, "progress", 0, progress) < 0)
         return;
     pthread_mutex_lock(&hub.lock);
     for (struct sub *s = hub.head; s; s = s->next)
@@ -387,11 +381,8 @@ void hub_status(const char *id)
         return;
     json_t *job = db_job_get(id);
     const char *state = json_string_value(json_object_get(job, "state"));
-    char *data = state ? line(job) : NULL;
     struct text t;
-    int ok = data && text_make(&t, "status", 0, data) == 0;
-    free(data);
-    if (!ok) {
+    if (!state || text_make(&t, "status", 0, job) < 0) {
         json_decref(job);
         resync(id);
         return;
