@@ -7,6 +7,8 @@ BUILD   ?= build
 PKGS_CORE = openblas check
 BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null)
 BLAS_LIBS   := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
+# the engine's own needs: BLAS, and zlib for the checksum of saved networks
+CORE_LIBS    = $(BLAS_LIBS) -lz -lm -lpthread
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
 
@@ -18,7 +20,7 @@ CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/%.o)
 CORE_LIB = $(BUILD)/libnncore.a
 
 TESTS = test_spec test_layers test_loss test_optim test_net test_serial test_train
-SERVER_TESTS = test_csv test_spec_json test_h_datasets test_h_networks test_h_jobs test_charts test_hub test_events test_e2e
+SERVER_TESTS = test_db test_csv test_spec_json test_h_datasets test_h_networks test_h_jobs test_charts test_hub test_events test_e2e
 TEST_BIN = $(TESTS:%=$(BUILD)/tests/%)
 SERVER_TEST_BIN = $(SERVER_TESTS:%=$(BUILD)/tests/%)
 
@@ -40,7 +42,7 @@ SERVER_LIB = $(BUILD)/libneurond.a
 NEUROND = $(BUILD)/neurond
 PORT ?= 8080
 
-.PHONY: all run test test-browser browser-deps check bench bench-http bench-events asan clean deps deps-bench lint-api
+.PHONY: all run test test-browser browser-deps check bench bench-http bench-events asan clean deps deps-test deps-bench lint-api
 all: $(CORE_LIB) $(NEUROND)
 
 # Builds and starts the service on 127.0.0.1:$(PORT) with its database under ./var/.
@@ -71,20 +73,20 @@ $(SERVER_LIB): $(SERVER_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 $(NEUROND): $(BUILD)/server/main.o $(SERVER_LIB) $(CORE_LIB)
-	$(CC) $(CFLAGS) $^ -o $@ $(SERVER_LIBS) $(BLAS_LIBS) -lm -lpthread
+	$(CC) $(CFLAGS) $^ -o $@ $(SERVER_LIBS) $(CORE_LIBS)
 
 $(CORE_LIB): $(CORE_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/testutil.o $(CORE_LIB)
-	$(CC) $(CFLAGS) $^ -o $@ $(CHECK_LIBS) $(BLAS_LIBS) -lm -lpthread
+	$(CC) $(CFLAGS) $^ -o $@ $(CHECK_LIBS) $(CORE_LIBS)
 
 # The service's suites also link the service and libcurl (its end-to-end clients).
 $(SERVER_TEST_BIN): $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/srvutil.o $(BUILD)/tests/testutil.o $(SERVER_LIB) $(CORE_LIB)
-	$(CC) $(CFLAGS) $^ -o $@ $(CHECK_LIBS) $(SERVER_LIBS) -lcurl $(BLAS_LIBS) -lm -lpthread
+	$(CC) $(CFLAGS) $^ -o $@ $(CHECK_LIBS) $(SERVER_LIBS) -lcurl $(CORE_LIBS)
 
 $(BENCH_BIN): $(BUILD)/bench/bench_fmnist.o $(BUILD)/bench/idx.o $(CORE_LIB)
-	$(CC) $(CFLAGS) $^ -o $@ $(BLAS_LIBS) -lz -lm -lpthread
+	$(CC) $(CFLAGS) $^ -o $@ $(CORE_LIBS)
 
 $(BUILD)/bench/fmnist_csv: $(BUILD)/bench/fmnist_csv.o $(BUILD)/bench/idx.o
 	$(CC) $(CFLAGS) $^ -o $@ -lz
@@ -106,10 +108,12 @@ bench-events: deps-bench
 # Installs missing Debian packages when run as root (a no-op when all are there).
 deps:
 	@bash .ci/deps core
+deps-test:
+	@bash .ci/deps test
 deps-bench:
 	@bash .ci/deps bench
 
-test: deps
+test: deps-test
 	@$(MAKE) --no-print-directory $(TEST_BIN) $(SERVER_TEST_BIN) $(NEUROND)
 	@$(MAKE) --no-print-directory lint-api browser-deps
 	@bash tests/run.sh $(TEST_BIN) $(SERVER_TEST_BIN) $(BROWSER_TESTS)
@@ -121,7 +125,7 @@ BROWSER_TESTS = tests/browser/dashboard.test.mjs
 browser-deps:
 	@[ -d tests/browser/node_modules/playwright-core ] || npm ci --prefix tests/browser --no-audit --no-fund
 
-test-browser: deps
+test-browser: deps-test
 	@$(MAKE) --no-print-directory $(NEUROND) browser-deps
 	@bash tests/run.sh $(BROWSER_TESTS)
 
@@ -140,7 +144,7 @@ bench: deps-bench
 	@$(MAKE) --no-print-directory $(BENCH_BIN)
 	@bash bench/run.sh $(BENCH_BIN)
 
-asan: deps
+asan: deps-test
 	@$(MAKE) --no-print-directory BUILD=build-asan CC=clang \
 	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
 	  build-asan/libnncore.a $(TESTS:%=build-asan/tests/%) $(SERVER_TESTS:%=build-asan/tests/%) build-asan/neurond

@@ -1,7 +1,10 @@
-/* db.c -- SQLite connections (one per thread), the statement cache, migrations. */
+/* db.c -- SQLite connections (one per thread), the statement cache, migrations, and the
+ * checkpointer thread that copies the write-ahead log into the database file. */
 #include "db.h"
 
 #include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +29,114 @@ static pthread_mutex_t all_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct thread_db *all;                /* every thread's connection, for shutdown */
 static _Thread_local struct thread_db *mine;
 
+/* SQLite's own automatic checkpoint runs in the thread that committed, after the commit:
+ * a training worker that has just stored a 13 MB checkpoint would copy it again into the
+ * database file and wait for its fsync before it publishes the epoch. Instead a commit
+ * that leaves the log over CKPT_BYTES (SQLite's default threshold, 1000 pages of 4 KiB)
+ * wakes this thread, which checkpoints on its own connection (PASSIVE: it never blocks a
+ * writer or a reader). */
+#define CKPT_BYTES (1000L * 4096)
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    pthread_t thread;
+    int running, due, stop;
+    long runs;   /* checkpoints done, for the tests */
+} ckpt = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
+
+static int wal_hook(void *page_size, sqlite3 *db, const char *name, int pages)
+{
+    if ((long)pages * (intptr_t)page_size < CKPT_BYTES)
+        return SQLITE_OK;
+    pthread_mutex_lock(&ckpt.lock);
+    int running = ckpt.running;
+    if (running) {
+        ckpt.due = 1;
+        pthread_cond_signal(&ckpt.wake);
+    }
+    pthread_mutex_unlock(&ckpt.lock);
+    if (!running)   /* no checkpointer (before db_open's start or after shutdown): inline */
+        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    return SQLITE_OK;
+}
+
+static void *checkpointer(void *arg)
+{
+    (void)arg;
+    pthread_setname_np(pthread_self(), "neurond-ckpt");
+    pthread_mutex_lock(&ckpt.lock);
+    for (;;) {
+        while (!ckpt.due && !ckpt.stop)
+            pthread_cond_wait(&ckpt.wake, &ckpt.lock);
+        if (ckpt.stop)
+            break;
+        ckpt.due = 0;
+        pthread_mutex_unlock(&ckpt.lock);
+        sqlite3 *db = db_conn();
+        int rc = db ? sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL)
+                    : SQLITE_CANTOPEN;
+        if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+            fprintf(stderr, "neurond: checkpoint of the database log failed: %s\n",
+                    db ? sqlite3_errmsg(db) : "no connection");
+        pthread_mutex_lock(&ckpt.lock);
+        ckpt.runs++;
+    }
+    pthread_mutex_unlock(&ckpt.lock);
+    return NULL;
+}
+
+/* Starts the checkpointer with every signal blocked, so that signals reach the thread
+ * that waits for them. */
+static int checkpointer_start(char *err, size_t errlen)
+{
+    sigset_t all_sigs, old;
+    sigfillset(&all_sigs);
+    pthread_sigmask(SIG_BLOCK, &all_sigs, &old);
+    ckpt.stop = ckpt.due = 0;
+    int rc = pthread_create(&ckpt.thread, NULL, checkpointer, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot start the checkpoint thread");
+        return -1;
+    }
+    pthread_mutex_lock(&ckpt.lock);
+    ckpt.running = 1;
+    pthread_mutex_unlock(&ckpt.lock);
+    return 0;
+}
+
+static void checkpointer_stop(void)
+{
+    pthread_mutex_lock(&ckpt.lock);
+    int running = ckpt.running;
+    ckpt.running = 0;
+    ckpt.stop = 1;
+    pthread_cond_signal(&ckpt.wake);
+    pthread_mutex_unlock(&ckpt.lock);
+    if (running)
+        pthread_join(ckpt.thread, NULL);
+}
+
+long db_checkpoints(void)
+{
+    pthread_mutex_lock(&ckpt.lock);
+    long n = ckpt.runs;
+    pthread_mutex_unlock(&ckpt.lock);
+    return n;
+}
+
+static int page_size(sqlite3 *db)
+{
+    sqlite3_stmt *st;
+    int v = 4096;
+    if (sqlite3_prepare_v2(db, "PRAGMA page_size", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
 static sqlite3 *open_conn(const char *path, char *err, size_t errlen)
 {
     sqlite3 *db = NULL;
@@ -40,13 +151,15 @@ static sqlite3 *open_conn(const char *path, char *err, size_t errlen)
     }
     sqlite3_busy_timeout(db, 10000);
     char *msg = NULL;
-    if (sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL,
+    if (sqlite3_exec(db, "PRAGMA page_size=65536; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL,
                      &msg) != SQLITE_OK) {
         snprintf(err, errlen, "cannot use database %s: %s", path, msg ? msg : "?");
         sqlite3_free(msg);
         sqlite3_close(db);
         return NULL;
     }
+    /* replaces SQLite's automatic checkpoint */
+    sqlite3_wal_hook(db, wal_hook, (void *)(intptr_t)page_size(db));
     return db;
 }
 
@@ -223,11 +336,12 @@ int db_open(const char *path, char *err, size_t errlen)
         }
     }
     sqlite3_close(db);
-    return 0;
+    return checkpointer_start(err, errlen);
 }
 
 void db_shutdown(void)
 {
+    checkpointer_stop();
     pthread_mutex_lock(&all_lock);
     while (all) {
         struct thread_db *t = all;

@@ -2,7 +2,9 @@
  *
  * Each thread that touches the database gets its own SQLite connection on first use
  * (db_conn), in WAL mode with a busy timeout, so HTTP threads and training workers never
- * share one. Commits are synchronous (FULL): what was answered 201 or 202 is on disk. The schema is migrations/NNNN_*.sql, embedded in the binary and applied in
+ * share one. Commits are synchronous (FULL): what was answered 201 or 202 is on disk. A
+ * thread of its own copies the log into the database file (checkpoints), so that a
+ * commit costs its writer only its own pages and one fsync. The schema is migrations/NNNN_*.sql, embedded in the binary and applied in
  * order by db_open, each in one transaction, tracked in PRAGMA user_version. The
  * interface is narrow on purpose: a second backend (PostgreSQL) would sit behind it.
  */
@@ -16,8 +18,11 @@
 /* Opens (creating) the database file, applies pending migrations and refuses a database
  * from a newer schema. Returns 0, or -1 with a one-line message in err. */
 int db_open(const char *path, char *err, size_t errlen);
-/* Closes every connection; call after all threads that used the database stopped. */
+/* Stops the checkpointer and closes every connection; call after all threads that used
+ * the database stopped. */
 void db_shutdown(void);
+/* How many checkpoints the checkpointer thread has run since the process started. */
+long db_checkpoints(void);
 /* This thread's connection (NULL when it cannot be opened). For db*.c only. */
 sqlite3 *db_conn(void);
 /* The schema version of the open database and the newest this build knows. */

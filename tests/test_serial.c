@@ -397,6 +397,29 @@ START_TEST(wrong_version)
 }
 END_TEST
 
+/* The checksum is the standard CRC-32, as it has been since version 1, and the floats are
+ * little-endian words whatever the host: networks saved before stay loadable. */
+START_TEST(layout_is_fixed)
+{
+    ck_assert_uint_eq(nn_crc32("123456789", 9), 0xcbf43926u);
+    ck_assert_uint_eq(nn_crc32("", 0), 0);
+    struct nn_rng rng;
+    unsigned char *buf;
+    size_t len;
+    struct nn_net *net = trained(nn_adam(1e-2f), &rng, &buf, &len);
+    const unsigned char *p = buf + OFF_LAYERS + NALL * LAYER_BYTES;
+    ck_assert_uint_eq(get32(p), net->nparams);   /* a u64 count, low word first */
+    ck_assert_uint_eq(get32(p + 4), 0);
+    for (size_t i = 0; i < net->nparams; i += 97) {
+        uint32_t want;
+        memcpy(&want, &net->params[i], 4);
+        ck_assert_uint_eq(get32(p + 8 + 4 * i), want);
+    }
+    free(buf);
+    nn_free(net);
+}
+END_TEST
+
 START_TEST(checksummed_garbage)
 {
     struct nn_rng rng;
@@ -555,6 +578,7 @@ int main(void)
     tcase_add_test(b, truncated_everywhere);
     tcase_add_test(b, every_bit_flip);
     tcase_add_test(b, wrong_version);
+    tcase_add_test(b, layout_is_fixed);
     tcase_add_test(b, checksummed_garbage);
     tcase_add_test(b, shared_bodies_refused_quickly);
     tcase_add_test(b, max_params_refused);

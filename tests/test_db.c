@@ -1,0 +1,166 @@
+/* test_db.c -- server/db.c's connections on a temporary database: a new database gets
+ * 64 KiB pages, one made before keeps its own, and the checkpointer thread (not the
+ * committing thread) copies the log into the database file, so that the log stays about
+ * one large commit long while large commits follow each other. */
+#include "srvutil.h"
+#include "testutil.h"
+
+#include "db.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static long pragma(const char *name)
+{
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA %s", name);
+    sqlite3_stmt *st;
+    ck_assert_int_eq(sqlite3_prepare_v2(db_conn(), sql, -1, &st, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+    long v = (long)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+static int quick_check_ok(void)
+{
+    sqlite3_stmt *st;
+    ck_assert_int_eq(sqlite3_prepare_v2(db_conn(), "PRAGMA quick_check", -1, &st, NULL),
+                     SQLITE_OK);
+    int ok = sqlite3_step(st) == SQLITE_ROW &&
+             strcmp((const char *)sqlite3_column_text(st, 0), "ok") == 0;
+    sqlite3_finalize(st);
+    return ok;
+}
+
+static void exec(const char *sql)
+{
+    char *msg = NULL;
+    ck_assert_msg(sqlite3_exec(db_conn(), sql, NULL, NULL, &msg) == SQLITE_OK, "%s: %s", sql,
+                  msg ? msg : "?");
+}
+
+static long file_size(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 ? (long)sb.st_size : 0;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+START_TEST(new_database_pages)
+{
+    su_db_open();
+    ck_assert_int_eq(pragma("page_size"), 65536);
+    ck_assert_int_eq(pragma("synchronous"), 2);   /* FULL */
+    su_db_close();
+}
+END_TEST
+
+START_TEST(old_database_keeps_its_pages)
+{
+    char dir[] = "/tmp/neurond-test-XXXXXX", path[64], err[512];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/old.db", dir);
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, "PRAGMA page_size=4096; PRAGMA journal_mode=WAL; "
+                                  "CREATE TABLE kept (x INTEGER); INSERT INTO kept VALUES (7)",
+                                  NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    ck_assert_msg(db_open(path, err, sizeof err) == 0, "db_open: %s", err);
+    ck_assert_int_eq(pragma("page_size"), 4096);
+    ck_assert_int_eq(pragma("user_version"), db_schema_latest());   /* migrated */
+    exec("INSERT INTO kept VALUES (8)");
+    db_shutdown();
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+enum { BLOB = 4 << 20, COMMITS = 12 };
+
+START_TEST(checkpointer_keeps_the_log_short)
+{
+    su_db_open();
+    char path[300], wal[320];
+    snprintf(path, sizeof path, "%s", sqlite3_db_filename(db_conn(), "main"));
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    exec("CREATE TABLE big (id INTEGER PRIMARY KEY, data BLOB)");
+    unsigned char *blob = malloc(BLOB);
+    ck_assert_ptr_nonnull(blob);
+    long before = db_checkpoints(), max_wal = 0;
+    for (int i = 0; i < COMMITS; i++) {
+        memset(blob, i, BLOB);
+        sqlite3_stmt *st;
+        ck_assert_int_eq(sqlite3_prepare_v2(db_conn(),
+                                            "INSERT OR REPLACE INTO big VALUES (1, ?)", -1, &st,
+                                            NULL), SQLITE_OK);
+        sqlite3_bind_blob(st, 1, blob, BLOB, SQLITE_STATIC);
+        long at = db_checkpoints();
+        ck_assert_int_eq(sqlite3_step(st), SQLITE_DONE);
+        sqlite3_finalize(st);
+        /* the commit returned without checkpointing here: the thread does it, soon */
+        for (int k = 0; k < 500 && db_checkpoints() == at; k++)
+            sleep_ms(10);
+        ck_assert_msg(db_checkpoints() > at, "no checkpoint after commit %d", i);
+        long w = file_size(wal);
+        max_wal = w > max_wal ? w : max_wal;
+    }
+    ck_assert_int_ge(db_checkpoints() - before, COMMITS);
+    /* without checkpoints the log would hold all twelve blobs (48 MiB); with them it is
+     * reused from its start, so about one commit (two while a checkpoint races one) */
+    ck_assert_msg(max_wal < 3L * BLOB, "the log grew to %ld bytes", max_wal);
+    ck_assert_msg(max_wal > BLOB, "the log never held a blob: %ld bytes", max_wal);
+    /* every page made it into the database file, which is whole */
+    ck_assert_int_ge(file_size(path), BLOB);
+    sqlite3_stmt *st;
+    ck_assert_int_eq(sqlite3_prepare_v2(db_conn(), "SELECT data FROM big WHERE id = 1", -1, &st,
+                                        NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+    ck_assert_int_eq(sqlite3_column_bytes(st, 0), BLOB);
+    const unsigned char *got = sqlite3_column_blob(st, 0);
+    ck_assert_int_eq(got[0], COMMITS - 1);
+    ck_assert_int_eq(got[BLOB - 1], COMMITS - 1);
+    sqlite3_finalize(st);
+    ck_assert(quick_check_ok());
+    free(blob);
+    su_db_close();
+}
+END_TEST
+
+/* Small commits stay under the threshold and wake nobody. */
+START_TEST(small_commits_wake_nobody)
+{
+    su_db_open();
+    exec("CREATE TABLE small (x INTEGER)");
+    long at = db_checkpoints();
+    for (int i = 0; i < 20; i++)
+        exec("INSERT INTO small VALUES (1)");
+    sleep_ms(100);
+    ck_assert_int_eq(db_checkpoints(), at);
+    su_db_close();
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("db");
+    TCase *tc = tcase_create("db");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, new_database_pages);
+    tcase_add_test(tc, old_database_keeps_its_pages);
+    tcase_add_test(tc, checkpointer_keeps_the_log_short);
+    tcase_add_test(tc, small_commits_wake_nobody);
+    suite_add_tcase(s, tc);
+    return tu_run(s) != 0;
+}
