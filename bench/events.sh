@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # bench/events.sh -- the event stream benchmark (make bench-events). Starts the service
 # (one worker), uploads a small synthetic dataset and then:
-#   latency: N clients (build/bench/events) follow a job of 40 short epochs from its start;
+#   latency: N clients (build/bench/events) follow a job of 40 short epochs from its start,
+#            then one of 20 epochs of a network four times larger;
 #            the delay from each epoch's end (its ended_at) to its event at each client;
 #   idle:    job A trains while job B waits behind it; N clients hold B's stream, which
 #            carries only heartbeats, for S seconds, and the service's CPU outside the
 #            training threads is measured; then the same S seconds with no clients.
 # The clients share the machine's cores with the service, as they would on one host.
-# usage: bash bench/events.sh BUILD_DIR [clients=200] [seconds=30]
+# usage: bash bench/events.sh BUILD_DIR [clients=200] [seconds=30]   (seconds=0: latency only)
 set -u
 build=${1:-build}
 n=${2:-200}
@@ -21,7 +22,7 @@ rc=0
 trap '[ -n "$pid" ] && kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
 base=http://127.0.0.1:$port
 
-"$bin" --port "$port" --db "$dir/neurond.db" --workers 1 2> "$dir/neurond.log" &
+"$bin" --port "$port" --db "$dir/neurond.db" --workers 1 2> "${LOG:-$dir/neurond.log}" &
 pid=$!
 for _ in $(seq 100); do curl -sf "$base/healthz" > /dev/null && break; sleep 0.1; done
 curl -sf "$base/healthz" > /dev/null || { echo "neurond did not start:"; cat "$dir/neurond.log"; exit 1; }
@@ -39,24 +40,33 @@ print(json.dumps({"name": "blobs", "features": x, "labels": [i % 3 for i in rang
 ds=$(curl -sf -X POST -H 'Content-Type: application/json' --data-binary @"$dir/blobs.json" \
      "$base/v1/datasets" | id_of)
 [ -n "$ds" ] || { echo "the dataset upload failed"; exit 1; }
-# 32-512-512-3: 281,091 parameters, a checkpoint of 3.4 MB with Adam's moments
-net='{"inputs": 32, "layers": [{"type": "dense", "units": 512, "activation": "relu"},
-  {"type": "dense", "units": 512, "activation": "relu"},
-  {"type": "dense", "units": 3, "activation": "softmax"}],
-  "loss": "categorical_crossentropy", "metrics": ["accuracy"]}'
-job() {
-  curl -sf -X POST -H 'Content-Type: application/json' "$base/v1/jobs" -d "{\"network\": $net,
+# MLP 32-U-U-3, U=512: 281,091 parameters, a checkpoint of 3.4 MB with Adam's moments;
+# U=1024: 1,087,491 parameters, 13 MB
+net() {
+  echo "{\"inputs\": 32, \"layers\": [{\"type\": \"dense\", \"units\": $1, \"activation\": \"relu\"},
+    {\"type\": \"dense\", \"units\": $1, \"activation\": \"relu\"},
+    {\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}],
+    \"loss\": \"categorical_crossentropy\", \"metrics\": [\"accuracy\"]}"
+}
+job() {   # job EPOCHS [UNITS]
+  curl -sf -X POST -H 'Content-Type: application/json' "$base/v1/jobs" -d "{\"network\": $(net "${2:-512}"),
     \"dataset\": \"$ds\", \"epochs\": $1, \"batch_size\": 32, \"seed\": 0}" | id_of
 }
-
-echo "latency: $n clients follow a job of 40 epochs (24,000 rows, MLP 32-512-512-3) from its start"
-j=$(job 40)
-"$ev" latency "$port" "$j" "$n" 300 || rc=1
-echo "  job $j: $(state_of "$j"); $(curl -sf "$base/v1/jobs/$j/metrics" | python3 -c '
+latency() {   # latency EPOCHS UNITS
+  echo "latency: $n clients follow a job of $1 epochs (24,000 rows, MLP 32-$2-$2-3) from its start"
+  local j
+  j=$(job "$1" "$2")
+  "$ev" latency "$port" "$j" "$n" 600 || rc=1
+  echo "  job $j: $(state_of "$j"); $(curl -sf "$base/v1/jobs/$j/metrics" | python3 -c '
 import sys, json, statistics
 s = [r["seconds"] for r in json.load(sys.stdin)["epochs"]]
 print("epochs of %.2f s (median, %.2f to %.2f)" % (statistics.median(s), min(s), max(s)))')"
+}
 
+latency 40 512
+latency 20 1024
+
+if [ "$secs" -gt 0 ]; then
 echo "idle: $n clients on a queued job's stream for $secs s while another job trains"
 a=$(job 100000)
 b=$(job 100000)
@@ -73,6 +83,7 @@ echo "baseline: no clients for $secs s, the same job training"
 echo "  job $a: $(state_of "$a"), job $b: $(state_of "$b")"
 curl -sf -X POST "$base/v1/jobs/$b/cancel" > /dev/null
 curl -sf -X POST "$base/v1/jobs/$a/cancel" > /dev/null
+fi
 kill "$pid"
 wait "$pid" || { echo "neurond did not stop cleanly:"; tail -5 "$dir/neurond.log"; rc=1; }
 pid=
