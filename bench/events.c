@@ -15,7 +15,9 @@
  * idle: opens N streams on JOB, waits until each has had its first status (caught up),
  *   then holds them SECONDS and prints what arrived and the CPU the service (PID) used
  *   meanwhile, from /proc/PID/task/{tid}/stat: its threads by name (the training
- *   workers and their engine threads are "neurond-work"), and the whole process.
+ *   workers and their engine threads are "neurond-work", the thread that checkpoints
+ *   their database writes "neurond-ckpt"; neither counts as the streams' cost), and the
+ *   whole process.
  *   With N = 0 it measures the same window with no streams: the baseline.
  *
  * DESIGN. Receipt time is read once when epoll_wait returns, for every socket it reports:
@@ -600,7 +602,8 @@ static int idle(struct conn *cs, int n, int ep, const char *req, const char *job
                tot.epochs + tot.statuses + tot.progress + tot.other - events);
     else
         printf("no streams, %.1f s\n", took);
-    double rest = cpu_of(&a, &b, "neurond-work", 1);
+    /* the training: its workers and the thread that checkpoints what they store */
+    double rest = cpu_of(&a, &b, "neurond-work", 1) - cpu_of(&a, &b, "neurond-ckpt", 0);
     double all = (double)(b.process - a.process) / sysconf(_SC_CLK_TCK);
     printf("service CPU: %.2f s outside training = %.2f%% of one core; whole process %.2f s = "
            "%.0f%%\n", rest, 100 * rest / took, all, 100 * all / took);
