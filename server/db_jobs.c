@@ -172,31 +172,78 @@ int db_job_progress(const char *id, double progress, double eta)
     return step_done(st);
 }
 
-int db_job_finish(const char *id, const char *state, const json_t *error, const char *model_id)
+struct finish {
+    const char *id, *state, *model_id;
+    const json_t *error;
+};
+
+/* A job that ends drops its checkpoint: the model (if any) holds what it trained. */
+static int drop_checkpoint(const char *id)
+{
+    static const char *const sql[] = {"DELETE FROM checkpoints WHERE job_id = ?",
+                                      "DELETE FROM checkpoint_best WHERE job_id = ?"};
+    for (int i = 0; i < 2; i++) {
+        sqlite3_stmt *st = db_prepare(sql[i]);
+        if (!st)
+            return -1;
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+        if (step_done(st) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int finish_tx(void *arg)
 {
     static const char sql[] =
         "UPDATE jobs SET state = ?1, error = ?2, model_id = COALESCE(?3, model_id), "
         "finished_at = CASE WHEN ?1 = 'queued' THEN NULL ELSE ?4 END, "
         "progress = CASE WHEN ?1 = 'succeeded' THEN 1 ELSE progress END, "
         "eta_seconds = CASE WHEN ?1 = 'queued' THEN eta_seconds ELSE NULL END WHERE id = ?5";
+    const struct finish *f = arg;
     sqlite3_stmt *st = db_prepare(sql);
     if (!st)
         return -1;
     char now[32];
     now_iso(now);
-    sqlite3_bind_text(st, 1, state, -1, SQLITE_TRANSIENT);
-    db_bind_json(st, 2, error);
-    sqlite3_bind_text(st, 3, model_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 1, f->state, -1, SQLITE_TRANSIENT);
+    db_bind_json(st, 2, f->error);
+    sqlite3_bind_text(st, 3, f->model_id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 4, now, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 5, id, -1, SQLITE_TRANSIENT);
-    return step_done(st);
+    sqlite3_bind_text(st, 5, f->id, -1, SQLITE_TRANSIENT);
+    if (step_done(st) < 0)
+        return -1;
+    return strcmp(f->state, "queued") == 0 ? 0 : drop_checkpoint(f->id);
+}
+
+int db_job_finish(const char *id, const char *state, const json_t *error, const char *model_id)
+{
+    struct finish f = {id, state, model_id, error};
+    return db_transaction(finish_tx, &f) < 0 ? -1 : 0;
+}
+
+static int cancel_tx(void *id)
+{
+    static const char upd[] = "UPDATE jobs SET state = 'cancelled', finished_at = ? "
+                              "WHERE id = ? AND state = 'queued'";
+    sqlite3_stmt *st = db_prepare(upd);
+    if (!st)
+        return -1;
+    char now[32];
+    now_iso(now);
+    sqlite3_bind_text(st, 1, now, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
+    if (step_done(st) < 0)
+        return -1;
+    if (sqlite3_changes(db_conn()) != 1)
+        return 0;
+    /* queued with a checkpoint: it was running when the service stopped */
+    return drop_checkpoint(id) < 0 ? -1 : 1;
 }
 
 int db_job_cancel_queued(const char *id, char *state)
 {
     static const char get[] = "SELECT state FROM jobs WHERE id = ?";
-    static const char upd[] = "UPDATE jobs SET state = 'cancelled', finished_at = ? "
-                              "WHERE id = ? AND state = 'queued'";
     sqlite3_stmt *a = db_prepare(get);
     if (!a)
         return -1;
@@ -205,18 +252,7 @@ int db_job_cancel_queued(const char *id, char *state)
     if (found)
         snprintf(state, 16, "%s", (const char *)sqlite3_column_text(a, 0));
     db_done(a);
-    if (!found)
-        return -1;
-    sqlite3_stmt *b = db_prepare(upd);
-    if (!b)
-        return -1;
-    char now[32];
-    now_iso(now);
-    sqlite3_bind_text(b, 1, now, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(b, 2, id, -1, SQLITE_TRANSIENT);
-    if (step_done(b) < 0)
-        return -1;
-    return sqlite3_changes(db_conn()) == 1;
+    return found ? db_transaction(cancel_tx, (void *)id) : -1;
 }
 
 json_t *db_job_epochs(const char *id)
@@ -270,8 +306,11 @@ struct cp_write {
 static int cp_write(void *arg)
 {
     static const char sql[] =
-        "INSERT OR REPLACE INTO checkpoints (job_id, epoch, net, rng, best, state) "
-        "VALUES (?, ?, ?, ?, ?, ?)";
+        "INSERT OR REPLACE INTO checkpoints (job_id, epoch, net, rng, state) "
+        "VALUES (?, ?, ?, ?, ?)";
+    static const char best[] = "INSERT OR REPLACE INTO checkpoint_best (job_id, net) "
+                               "VALUES (?, ?)";
+    static const char no_best[] = "DELETE FROM checkpoint_best WHERE job_id = ?";
     struct cp_write *w = arg;
     if (w->row && db_job_epoch(w->id, w->c->epoch, w->row, w->progress, w->eta) < 0)
         return -1;
@@ -282,11 +321,16 @@ static int cp_write(void *arg)
     sqlite3_bind_int(st, 2, w->c->epoch);
     sqlite3_bind_blob64(st, 3, w->c->net, w->c->net_len, SQLITE_STATIC);
     sqlite3_bind_blob64(st, 4, w->c->rng, w->c->rng_len, SQLITE_STATIC);
+    db_bind_json(st, 5, w->c->state);
+    if (step_done(st) < 0)
+        return -1;
+    if (!w->c->best_changed)
+        return 0;
+    if (!(st = db_prepare(w->c->best ? best : no_best)))
+        return -1;
+    sqlite3_bind_text(st, 1, w->id, -1, SQLITE_TRANSIENT);
     if (w->c->best)
-        sqlite3_bind_blob64(st, 5, w->c->best, w->c->best_len, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(st, 5);
-    db_bind_json(st, 6, w->c->state);
+        sqlite3_bind_blob64(st, 2, w->c->best, w->c->best_len, SQLITE_STATIC);
     return step_done(st);
 }
 
@@ -312,7 +356,8 @@ static void *col_blob(sqlite3_stmt *st, int i, size_t *len)
 int db_checkpoint_load(const char *id, struct checkpoint *c)
 {
     static const char sql[] =
-        "SELECT epoch, net, rng, best, state FROM checkpoints WHERE job_id = ?";
+        "SELECT c.epoch, c.net, c.rng, b.net, c.state FROM checkpoints c "
+        "LEFT JOIN checkpoint_best b ON b.job_id = c.job_id WHERE c.job_id = ?";
     memset(c, 0, sizeof *c);
     sqlite3_stmt *st = db_prepare(sql);
     if (!st)

@@ -158,6 +158,7 @@ struct run_ctx {
     int best_epoch, wait, stopped_early;
     unsigned char *best_buf;
     size_t best_len;
+    int best_changed;          /* best_buf is new since the last checkpoint */
     int save_failed;
 };
 
@@ -241,23 +242,27 @@ static int on_epoch(void *arg, const struct nn_report *r)
                 c->best_buf = NULL;
                 if (nn_save(c->net, &c->best_buf, &c->best_len, NULL) < 0)
                     c->best_buf = NULL;
+                c->best_changed = 1;
             }
         } else if (++c->wait >= o->patience) {   /* as Keras counts patience */
             c->stopped_early = 1;
         }
     }
     struct checkpoint cp = {.epoch = r->epoch, .rng = c->rng, .rng_len = sizeof *c->rng,
-                            .best = c->best_buf, .best_len = c->best_len, .state = es_state(c)};
+                            .best = c->best_buf, .best_len = c->best_len,
+                            .best_changed = c->best_changed, .state = es_state(c)};
     unsigned char *buf = NULL;
     json_t *row = epoch_row(r, has_val, c->rows);
     double per = c->epoch_seconds / c->epochs_run;
     double eta = per * (o->epochs - r->epoch);
     if (nn_save(c->net, &buf, &cp.net_len, NULL) == 0) {
         cp.net = buf;
-        if (db_checkpoint_save(c->id, &cp, row, (double)r->epoch / o->epochs, eta) < 0)
+        if (db_checkpoint_save(c->id, &cp, row, (double)r->epoch / o->epochs, eta) < 0) {
             c->save_failed = 1;
-        else
+        } else {
+            c->best_changed = 0;
             hub_epoch(c->id, r->epoch, row);
+        }
     } else {
         c->save_failed = 1;
     }

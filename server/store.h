@@ -47,12 +47,14 @@ struct checkpoint {
     size_t net_len;
     void *rng;                 /* struct nn_rng, new */
     size_t rng_len;
-    void *best;                /* may be NULL */
+    void *best;                /* early stopping's best weights, may be NULL */
     size_t best_len;
+    int best_changed;          /* saving: best is new since the last save */
     json_t *state;             /* new */
 };
 /* Replaces a job's checkpoint (and its epoch row, in one transaction with
- * db_job_epoch when row is not NULL). */
+ * db_job_epoch when row is not NULL); the best weights are written only when
+ * best_changed. A job's checkpoint goes when the job ends (db_job_finish). */
 int db_checkpoint_save(const char *id, const struct checkpoint *c, const json_t *row,
                        double progress, double eta);
 /* 0 and *c filled, 1 when the job has none, -1 on error. */

@@ -1,11 +1,14 @@
 /* test_db.c -- server/db.c's connections on a temporary database: a new database gets
  * 64 KiB pages, one made before keeps its own, and the checkpointer thread (not the
  * committing thread) copies the log into the database file, so that the log stays about
- * one large commit long while large commits follow each other. */
+ * one large commit long while large commits follow each other. And migration 3 on a
+ * database of schema 2 that holds checkpoints: early stopping's best weights move to
+ * their own table, the checkpoints of ended jobs go. */
 #include "srvutil.h"
 #include "testutil.h"
 
 #include "db.h"
+#include "store.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,6 +155,53 @@ START_TEST(small_commits_wake_nobody)
 }
 END_TEST
 
+extern const char *const migrations[];
+
+START_TEST(migration_3_moves_the_best_weights)
+{
+    char dir[] = "/tmp/neurond-test-XXXXXX", path[64], err[512];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/v2.db", dir);
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    for (int m = 0; m < 2; m++)
+        ck_assert_int_eq(sqlite3_exec(db, migrations[m], NULL, NULL, NULL), SQLITE_OK);
+    const char *rows =
+        "PRAGMA user_version = 2;"
+        "INSERT INTO jobs (id, state, request, dataset_id, epochs, created_at) VALUES "
+        "  ('job_run', 'running', '{}', 'ds', 9, 'now'),"
+        "  ('job_que', 'queued', '{}', 'ds', 9, 'now'),"
+        "  ('job_won', 'succeeded', '{}', 'ds', 9, 'now'),"
+        "  ('job_off', 'cancelled', '{}', 'ds', 9, 'now');"
+        "INSERT INTO checkpoints (job_id, epoch, net, rng, best, state) VALUES "
+        "  ('job_run', 4, x'0102', x'03', x'aabbcc', '{\"best_epoch\": 2}'),"
+        "  ('job_que', 3, x'0405', x'06', NULL, '{}'),"
+        "  ('job_won', 9, x'0708', x'09', x'ddeeff', '{}'),"
+        "  ('job_off', 5, x'0a0b', x'0c', NULL, '{}');";
+    ck_assert_int_eq(sqlite3_exec(db, rows, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    ck_assert_msg(db_open(path, err, sizeof err) == 0, "db_open: %s", err);
+    ck_assert_int_eq(pragma("user_version"), db_schema_latest());
+    struct checkpoint c;
+    ck_assert_int_eq(db_checkpoint_load("job_run", &c), 0);
+    ck_assert_int_eq(c.epoch, 4);
+    ck_assert_uint_eq(c.net_len, 2);
+    ck_assert_uint_eq(c.best_len, 3);
+    ck_assert_mem_eq(c.best, "\xaa\xbb\xcc", 3);
+    checkpoint_free(&c);
+    ck_assert_int_eq(db_checkpoint_load("job_que", &c), 0);
+    ck_assert_ptr_null(c.best);
+    checkpoint_free(&c);
+    ck_assert_int_eq(db_checkpoint_load("job_won", &c), 1);   /* ended: gone */
+    ck_assert_int_eq(db_checkpoint_load("job_off", &c), 1);
+    ck_assert(quick_check_ok());
+    db_shutdown();
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("db");
@@ -161,6 +211,7 @@ int main(void)
     tcase_add_test(tc, old_database_keeps_its_pages);
     tcase_add_test(tc, checkpointer_keeps_the_log_short);
     tcase_add_test(tc, small_commits_wake_nobody);
+    tcase_add_test(tc, migration_3_moves_the_best_weights);
     suite_add_tcase(s, tc);
     return tu_run(s) != 0;
 }

@@ -47,9 +47,12 @@ static size_t on_data(char *data, size_t size, size_t n, void *ud)
     if (f->leave_after > 0) {   /* the whole event: its id line, then the blank line after */
         char idline[32];
         snprintf(idline, sizeof idline, "\nid: %d\n", f->leave_after);
-        const char *at = strstr(f->body, idline);
-        if (at && strstr(at, "\n\n"))
+        const char *at = strstr(f->body, idline), *end = at ? strstr(at, "\n\n") : NULL;
+        if (end) {   /* what came after it in the same read is dropped, unread */
+            f->len = (size_t)(end + 2 - f->body);
+            f->body[f->len] = 0;
             return 0;   /* libcurl ends the transfer and closes the connection */
+        }
     }
     return size * n;
 }

@@ -6,11 +6,35 @@
 #include "testutil.h"
 
 #include <math.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+/* The first column of the first row of a query on the server's database file, read
+ * beside the running service (WAL: readers never block its writers). */
+static long db_long(const struct server *s, const char *sql)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    ck_assert_int_eq(sqlite3_open_v2(s->db, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    ck_assert_msg(sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK, "%s: %s", sql,
+                  sqlite3_errmsg(db));
+    ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+    long v = (long)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+static void ck_no_checkpoints(const struct server *s)
+{
+    ck_assert_int_eq(db_long(s, "SELECT count(*) FROM checkpoints"), 0);
+    ck_assert_int_eq(db_long(s, "SELECT count(*) FROM checkpoint_best"), 0);
+}
 
 static const char *state_of(const json_t *job) { return json_string_value(json_object_get(job, "state")); }
 
@@ -173,6 +197,7 @@ START_TEST(cancel_queued_and_running)
     j = su_get_json(&s, "/v1/jobs?state=cancelled");
     ck_assert_int_eq(json_array_size(json_object_get(j, "items")), 2);
     json_decref(j);
+    ck_no_checkpoints(&s);
     su_stop(&s, 0);
     su_cleanup(&s);
     free(ds), free(net), free(a), free(b);
@@ -287,6 +312,7 @@ START_TEST(survives_sigkill)
                       "epoch %zu was trained again after the restart", k + 1);
     json_decref(before);
     json_decref(after);
+    ck_no_checkpoints(&s);   /* ended jobs keep their models, not their checkpoints */
     su_stop(&s, 0);
     su_cleanup(&s);
     free(ds), free(net), free(a), free(b), free(c);
@@ -328,6 +354,66 @@ START_TEST(early_stopping_keeps_the_best)
 }
 END_TEST
 
+/* restore_best across a SIGKILL: the best weights are stored once, when they change, and
+ * a resumed job still ends with them. min_delta is out of reach, so epoch 1 stays the
+ * best while every epoch runs (patience is longer than the job). Epochs are short: the
+ * job has many, so that the kill comes before its end. */
+START_TEST(restore_best_survives_sigkill)
+{
+    struct server s = {0};
+    su_start(&s, NULL);
+    char *ds = su_dataset(&s, 4000, 64, 0), *net = su_network(&s, 64, 256), body[512];
+    snprintf(body, sizeof body,
+             "{\"network\": \"%s\", \"dataset\": \"%s\", \"validation\": {\"split\": 0.2}, "
+             "\"epochs\": 30, \"batch_size\": 16, \"seed\": 3, \"early_stopping\": "
+             "{\"patience\": 50, \"min_delta\": 1e9}}", net, ds);
+    char *id = su_post_id(&s, "/v1/jobs", body, 202), path[160], sql[160];
+    snprintf(path, sizeof path, "/v1/jobs/%s", id);
+    int epoch = 0;
+    for (int i = 0; i < 1200 && epoch < 2; i++) {
+        json_t *j = su_get_json(&s, path);
+        epoch = (int)json_integer_value(json_object_get(j, "epoch"));
+        json_decref(j);
+        usleep(25000);
+    }
+    ck_assert_int_ge(epoch, 2);
+    ck_assert_int_eq(db_long(&s, "SELECT count(*) FROM checkpoint_best"), 1);
+    su_stop(&s, 1);
+    snprintf(sql, sizeof sql, "SELECT epoch FROM checkpoints WHERE job_id = '%s'", id);
+    ck_assert_int_lt(db_long(&s, sql), 30);   /* killed before its end: it resumes */
+    su_start(&s, NULL);
+    json_t *j = su_job_wait(&s, id, NULL, 120);
+    ck_assert_str_eq(state_of(j), "succeeded");
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "epoch")), 30);
+    const char *model = json_string_value(json_object_get(j, "model"));
+    ck_assert_ptr_nonnull(model);
+    /* the model is epoch 1's network, not the last one's */
+    snprintf(sql, sizeof sql, "SELECT json_extract(metrics, '$.epoch') FROM models "
+             "WHERE id = '%s'", model);
+    ck_assert_int_eq(db_long(&s, sql), 1);
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    ck_assert_int_eq(sqlite3_open_v2(s.db, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT net FROM models WHERE id = ?", -1, &st,
+                                        NULL), SQLITE_OK);
+    sqlite3_bind_text(st, 1, model, -1, SQLITE_STATIC);
+    ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+    struct nn_error e;
+    struct nn_net *n = nn_load(sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0),
+                               0, &e);
+    ck_assert_msg(n != NULL, "the model does not load: %s", e.msg);
+    ck_assert_int_eq(nn_epochs_done(n), 1);
+    nn_free(n);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    json_decref(j);
+    ck_no_checkpoints(&s);
+    su_stop(&s, 0);
+    su_cleanup(&s);
+    free(ds), free(net), free(id);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("jobs");
@@ -338,6 +424,7 @@ int main(void)
     tcase_add_test(tc, jobs_that_cannot_run);
     tcase_add_test(tc, survives_sigkill);
     tcase_add_test(tc, early_stopping_keeps_the_best);
+    tcase_add_test(tc, restore_best_survives_sigkill);
     suite_add_tcase(s, tc);
     return tu_run(s) != 0;
 }
