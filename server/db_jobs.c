@@ -173,8 +173,9 @@ int db_job_progress(const char *id, double progress, double eta)
 }
 
 struct finish {
-    const char *id, *state, *model_id;
+    const char *id, *state;
     const json_t *error;
+    const struct model_row *model;
 };
 
 /* A job that ends drops its checkpoint: the model (if any) holds what it trained. */
@@ -201,6 +202,8 @@ static int finish_tx(void *arg)
         "progress = CASE WHEN ?1 = 'succeeded' THEN 1 ELSE progress END, "
         "eta_seconds = CASE WHEN ?1 = 'queued' THEN eta_seconds ELSE NULL END WHERE id = ?5";
     const struct finish *f = arg;
+    if (f->model && db_model_insert(f->model) < 0)
+        return -1;
     sqlite3_stmt *st = db_prepare(sql);
     if (!st)
         return -1;
@@ -208,7 +211,7 @@ static int finish_tx(void *arg)
     now_iso(now);
     sqlite3_bind_text(st, 1, f->state, -1, SQLITE_TRANSIENT);
     db_bind_json(st, 2, f->error);
-    sqlite3_bind_text(st, 3, f->model_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, f->model ? f->model->id : NULL, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 4, now, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 5, f->id, -1, SQLITE_TRANSIENT);
     if (step_done(st) < 0)
@@ -216,9 +219,10 @@ static int finish_tx(void *arg)
     return strcmp(f->state, "queued") == 0 ? 0 : drop_checkpoint(f->id);
 }
 
-int db_job_finish(const char *id, const char *state, const json_t *error, const char *model_id)
+int db_job_finish(const char *id, const char *state, const json_t *error,
+                  const struct model_row *model)
 {
-    struct finish f = {id, state, model_id, error};
+    struct finish f = {id, state, error, model};
     return db_transaction(finish_tx, &f) < 0 ? -1 : 0;
 }
 

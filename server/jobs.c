@@ -399,6 +399,10 @@ static void run_job(struct worker *w, const char *id, struct nn_pool *pool)
     struct nn_rng rng;
     float *scaler = NULL;
     char model_id[32] = "", msg[512];
+    struct model_row model = {0};
+    unsigned char *buf = NULL;   /* the model's network, unless it is the best epoch's */
+    size_t len = 0;
+    json_t *rows = NULL, *metrics = NULL;
     const char *state = "failed";
     json_t *errs = NULL;
     struct run_ctx c = {.w = w, .id = id};
@@ -485,53 +489,42 @@ static void run_job(struct worker *w, const char *id, struct nn_pool *pool)
     }
     int keep = !strcmp(state, "succeeded") || (!strcmp(state, "cancelled") &&
                                               nn_epochs_done(net) >= 1);
-    if (keep) {
-        unsigned char *buf = NULL;
-        size_t len = 0;
-        int best = o.es && o.restore_best && c.best_buf;
-        if (!best && nn_save(net, &buf, &len, NULL) < 0) {
-            error = problem(500, "Model lost", "the trained network could not be saved");
-            state = "failed";
-        } else {
-            /* the metrics of the epoch whose weights the model keeps */
-            json_t *rows = db_job_epochs(id);
-            size_t nrows = json_array_size(rows);
-            const json_t *row = json_array_get(rows, best && c.best_epoch >= 1
-                                                         ? (size_t)c.best_epoch - 1
-                                                         : nrows - 1);
-            json_t *metrics = json_pack("{s:O?, s:O?, s:O?, s:O?, s:O?, s:i, s:i, s:b}",
-                                        "epoch", json_object_get(row, "epoch"), "loss",
-                                        json_object_get(row, "loss"), "val_loss",
-                                        json_object_get(row, "val_loss"), "metrics",
-                                        json_object_get(row, "metrics"), "val_metrics",
-                                        json_object_get(row, "val_metrics"), "epochs",
-                                        nn_epochs_done(net), "best_epoch", c.best_epoch,
-                                        "stopped_early", c.stopped_early);
-            new_id(model_id, "mdl_");
-            struct model_row m = {.id = model_id, .job_id = id,
-                                  .name = json_string_value(json_object_get(req, "name")),
-                                  .dataset_id = o.dataset, .label_kind = d.label_kind,
-                                  .network = json_object_get(req, "network"),
-                                  .classes = d.classes, .metrics = metrics, .scaler = scaler,
-                                  .scaler_len = scaler ? 2 * sizeof(float) * d.features : 0,
-                                  .net = best ? c.best_buf : buf,
-                                  .net_len = best ? c.best_len : len};
-            if (db_model_insert(&m) < 0) {
-                error = problem(500, "Model lost", "the trained model could not be stored");
-                state = "failed";
-                model_id[0] = 0;
-            }
-            json_decref(metrics);
-            json_decref(rows);
-            free(buf);
-        }
+    int best = keep && o.es && o.restore_best && c.best_buf;
+    if (keep && !best && nn_save(net, &buf, &len, NULL) < 0) {
+        error = problem(500, "Model lost", "the trained network could not be saved");
+        state = "failed";
+    } else if (keep) {
+        /* the metrics of the epoch whose weights the model keeps */
+        rows = db_job_epochs(id);
+        size_t nrows = json_array_size(rows);
+        const json_t *row = json_array_get(rows, best && c.best_epoch >= 1
+                                                     ? (size_t)c.best_epoch - 1 : nrows - 1);
+        metrics = json_pack("{s:O?, s:O?, s:O?, s:O?, s:O?, s:i, s:i, s:b}", "epoch",
+                            json_object_get(row, "epoch"), "loss", json_object_get(row, "loss"),
+                            "val_loss", json_object_get(row, "val_loss"), "metrics",
+                            json_object_get(row, "metrics"), "val_metrics",
+                            json_object_get(row, "val_metrics"), "epochs", nn_epochs_done(net),
+                            "best_epoch", c.best_epoch, "stopped_early", c.stopped_early);
+        new_id(model_id, "mdl_");
+        model = (struct model_row){.id = model_id, .job_id = id,
+                                   .name = json_string_value(json_object_get(req, "name")),
+                                   .dataset_id = o.dataset, .label_kind = d.label_kind,
+                                   .network = json_object_get(req, "network"),
+                                   .classes = d.classes, .metrics = metrics, .scaler = scaler,
+                                   .scaler_len = scaler ? 2 * sizeof(float) * d.features : 0,
+                                   .net = best ? c.best_buf : buf,
+                                   .net_len = best ? c.best_len : len};
     }
 done:
     if (errs && error)
         json_object_set_new(error, "errors", errs);
     else
         json_decref(errs);
-    db_job_finish(id, state, error, *model_id ? model_id : NULL);
+    if (db_job_finish(id, state, error, model.id ? &model : NULL) < 0 && model.id) {
+        json_decref(error);
+        error = problem(500, "Model lost", "the trained model could not be stored");
+        db_job_finish(id, "failed", error, NULL);
+    }
     hub_status(id);
     json_decref(error);
     json_decref(req);
@@ -541,6 +534,9 @@ done:
     dataset_free(&v);
     checkpoint_free(&cp);
     free(c.best_buf);
+    free(buf);
+    json_decref(rows);
+    json_decref(metrics);
     free(scaler);
 }
 

@@ -27,9 +27,13 @@ int db_job_requeue_running(void);
 int db_job_epoch(const char *id, int epoch, const json_t *row, double progress, double eta);
 /* Progress inside an epoch. */
 int db_job_progress(const char *id, double progress, double eta);
+struct model_row;
 /* Ends a job: state (succeeded, failed, cancelled, or queued to resume later), its error
- * (a problem object, may be NULL) and model id (may be NULL). */
-int db_job_finish(const char *id, const char *state, const json_t *error, const char *model_id);
+ * (a problem object, may be NULL) and the model it made (may be NULL), stored in the
+ * same transaction: a job never ends without its model, nor a model exists for a job
+ * that will run again. */
+int db_job_finish(const char *id, const char *state, const json_t *error,
+                  const struct model_row *model);
 /* Cancels a queued job at once: 1 when it was queued (now cancelled), 0 when it is in
  * another state, -1 when absent or on error. *state gets the state it had (16 bytes). */
 int db_job_cancel_queued(const char *id, char *state);
@@ -71,6 +75,7 @@ struct model_row {
     const void *net;
     size_t net_len;
 };
+/* For db_job_finish, inside its transaction. */
 int db_model_insert(const struct model_row *m);
 /* The model as GET answers it (new), NULL when absent. */
 json_t *db_model_get(const char *id);

@@ -414,6 +414,37 @@ START_TEST(restore_best_survives_sigkill)
 }
 END_TEST
 
+/* The end of a job and its model are one transaction: when the job's row refuses the
+ * final state (a trigger here), no model is left behind, and the job fails saying so. */
+START_TEST(no_model_without_its_job)
+{
+    struct server s = {0};
+    su_start(&s, NULL);
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open(s.db, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, "CREATE TRIGGER refuse BEFORE UPDATE OF state ON jobs "
+                                  "WHEN NEW.state = 'succeeded' BEGIN "
+                                  "SELECT RAISE(ABORT, 'refused'); END", NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    char *ds = su_dataset(&s, 300, 4, 1), *net = su_network(&s, 4, 16), body[256];
+    snprintf(body, sizeof body, "{\"network\": \"%s\", \"dataset\": \"%s\", \"epochs\": 2}",
+             net, ds);
+    char *id = su_post_id(&s, "/v1/jobs", body, 202);
+    json_t *j = su_job_wait(&s, id, NULL, 60);
+    ck_assert_str_eq(state_of(j), "failed");
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "error"), "title")),
+                     "Model lost");
+    ck_assert(json_is_null(json_object_get(j, "model")));
+    json_decref(j);
+    ck_assert_int_eq(db_long(&s, "SELECT count(*) FROM models"), 0);
+    ck_no_checkpoints(&s);
+    su_stop(&s, 0);
+    su_cleanup(&s);
+    free(ds), free(net), free(id);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("jobs");
@@ -425,6 +456,7 @@ int main(void)
     tcase_add_test(tc, survives_sigkill);
     tcase_add_test(tc, early_stopping_keeps_the_best);
     tcase_add_test(tc, restore_best_survives_sigkill);
+    tcase_add_test(tc, no_model_without_its_job);
     suite_add_tcase(s, tc);
     return tu_run(s) != 0;
 }
