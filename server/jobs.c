@@ -386,6 +386,49 @@ static json_t *problem(int status, const char *title, const char *detail)
                      status, "detail", detail);
 }
 
+/* The model a job leaves: its row for db_job_finish and what the row borrows. */
+struct model_out {
+    struct model_row row;      /* row.id is NULL until it is made */
+    char id[32];
+    unsigned char *buf;        /* the last epoch's network, when the model is not the best */
+    json_t *metrics;
+};
+
+/* Makes the model of a job that trained: the best epoch's network with early stopping's
+ * restore_best, else the last; with the metrics of that epoch. 0, or -1 when the network
+ * cannot be saved. */
+static int model_make(struct model_out *m, const char *id, const json_t *req,
+                      const struct job_opts *o, const struct dataset *d, const float *scaler,
+                      const struct run_ctx *c)
+{
+    int best = o->es && o->restore_best && c->best_buf;
+    size_t len = 0;
+    if (!best && nn_save(c->net, &m->buf, &len, NULL) < 0)
+        return -1;
+    json_t *rows = db_job_epochs(id);
+    size_t nrows = json_array_size(rows);
+    const json_t *row = json_array_get(rows, best && c->best_epoch >= 1
+                                                 ? (size_t)c->best_epoch - 1 : nrows - 1);
+    m->metrics = json_pack("{s:O?, s:O?, s:O?, s:O?, s:O?, s:i, s:i, s:b}", "epoch",
+                           json_object_get(row, "epoch"), "loss", json_object_get(row, "loss"),
+                           "val_loss", json_object_get(row, "val_loss"), "metrics",
+                           json_object_get(row, "metrics"), "val_metrics",
+                           json_object_get(row, "val_metrics"), "epochs",
+                           nn_epochs_done(c->net), "best_epoch", c->best_epoch,
+                           "stopped_early", c->stopped_early);
+    json_decref(rows);
+    new_id(m->id, "mdl_");
+    m->row = (struct model_row){.id = m->id, .job_id = id,
+                                .name = json_string_value(json_object_get(req, "name")),
+                                .dataset_id = o->dataset, .label_kind = d->label_kind,
+                                .network = json_object_get(req, "network"),
+                                .classes = d->classes, .metrics = m->metrics, .scaler = scaler,
+                                .scaler_len = scaler ? 2 * sizeof(float) * d->features : 0,
+                                .net = best ? c->best_buf : m->buf,
+                                .net_len = best ? c->best_len : len};
+    return 0;
+}
+
 /* Trains job `id` to its end (or to a cancel or a stop) and records the outcome. */
 static void run_job(struct worker *w, const char *id, struct nn_pool *pool)
 {
@@ -398,11 +441,8 @@ static void run_job(struct worker *w, const char *id, struct nn_pool *pool)
     struct nn_net *net = NULL;
     struct nn_rng rng;
     float *scaler = NULL;
-    char model_id[32] = "", msg[512];
-    struct model_row model = {0};
-    unsigned char *buf = NULL;   /* the model's network, unless it is the best epoch's */
-    size_t len = 0;
-    json_t *rows = NULL, *metrics = NULL;
+    char msg[512];
+    struct model_out mo = {0};
     const char *state = "failed";
     json_t *errs = NULL;
     struct run_ctx c = {.w = w, .id = id};
@@ -489,38 +529,16 @@ static void run_job(struct worker *w, const char *id, struct nn_pool *pool)
     }
     int keep = !strcmp(state, "succeeded") || (!strcmp(state, "cancelled") &&
                                               nn_epochs_done(net) >= 1);
-    int best = keep && o.es && o.restore_best && c.best_buf;
-    if (keep && !best && nn_save(net, &buf, &len, NULL) < 0) {
+    if (keep && model_make(&mo, id, req, &o, &d, scaler, &c) < 0) {
         error = problem(500, "Model lost", "the trained network could not be saved");
         state = "failed";
-    } else if (keep) {
-        /* the metrics of the epoch whose weights the model keeps */
-        rows = db_job_epochs(id);
-        size_t nrows = json_array_size(rows);
-        const json_t *row = json_array_get(rows, best && c.best_epoch >= 1
-                                                     ? (size_t)c.best_epoch - 1 : nrows - 1);
-        metrics = json_pack("{s:O?, s:O?, s:O?, s:O?, s:O?, s:i, s:i, s:b}", "epoch",
-                            json_object_get(row, "epoch"), "loss", json_object_get(row, "loss"),
-                            "val_loss", json_object_get(row, "val_loss"), "metrics",
-                            json_object_get(row, "metrics"), "val_metrics",
-                            json_object_get(row, "val_metrics"), "epochs", nn_epochs_done(net),
-                            "best_epoch", c.best_epoch, "stopped_early", c.stopped_early);
-        new_id(model_id, "mdl_");
-        model = (struct model_row){.id = model_id, .job_id = id,
-                                   .name = json_string_value(json_object_get(req, "name")),
-                                   .dataset_id = o.dataset, .label_kind = d.label_kind,
-                                   .network = json_object_get(req, "network"),
-                                   .classes = d.classes, .metrics = metrics, .scaler = scaler,
-                                   .scaler_len = scaler ? 2 * sizeof(float) * d.features : 0,
-                                   .net = best ? c.best_buf : buf,
-                                   .net_len = best ? c.best_len : len};
     }
 done:
     if (errs && error)
         json_object_set_new(error, "errors", errs);
     else
         json_decref(errs);
-    if (db_job_finish(id, state, error, model.id ? &model : NULL) < 0 && model.id) {
+    if (db_job_finish(id, state, error, mo.row.id ? &mo.row : NULL) < 0 && mo.row.id) {
         json_decref(error);
         error = problem(500, "Model lost", "the trained model could not be stored");
         db_job_finish(id, "failed", error, NULL);
@@ -534,9 +552,8 @@ done:
     dataset_free(&v);
     checkpoint_free(&cp);
     free(c.best_buf);
-    free(buf);
-    json_decref(rows);
-    json_decref(metrics);
+    free(mo.buf);
+    json_decref(mo.metrics);
     free(scaler);
 }
 
