@@ -10,7 +10,7 @@
 # installed. Removes every container, volume and network it made; keeps the image.
 # environment: ENGINE (podman or docker), IMAGE (default neurond:latest), BASE
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 . docker/engine.sh
 command -v jq >/dev/null || { echo "container.sh: jq is missing (apt-get install jq)" >&2; exit 1; }
 command -v curl >/dev/null || { echo "container.sh: curl is missing (apt-get install curl)" >&2; exit 1; }
