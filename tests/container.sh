@@ -36,6 +36,7 @@ fatal() {
   finish
 }
 cleanup() {
+  rm -f "/tmp/$tag.err"
   e rm -f "$c1" "$c2" >/dev/null 2>&1
   e volume rm -f "$vol" >/dev/null 2>&1
   if [ -n "${compose:-}" ]; then
