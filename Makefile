@@ -1,4 +1,4 @@
-# neurond -- one plain Makefile.  make · make test · make bench (-http, -events) · make asan · make clean
+# neurond -- one plain Makefile.  make · make test · make bench (-http, -events) · make asan · make image · make clean
 CC      ?= cc
 OPT     ?= -O3
 CFLAGS  ?= $(OPT) -g
@@ -42,7 +42,7 @@ SERVER_LIB = $(BUILD)/libneurond.a
 NEUROND = $(BUILD)/neurond
 PORT ?= 8080
 
-.PHONY: all run test test-browser browser-deps check bench bench-http bench-events asan clean deps deps-test deps-bench lint-api
+.PHONY: all run test test-browser browser-deps check bench bench-http bench-events asan clean deps deps-test deps-bench deps-container lint-api image test-container
 all: $(CORE_LIB) $(NEUROND)
 
 # Builds and starts the service on 127.0.0.1:$(PORT) with its database under ./var/.
@@ -112,6 +112,9 @@ deps-test:
 	@bash .ci/deps test
 deps-bench:
 	@bash .ci/deps bench
+# podman and what building the base image needs (nothing when ENGINE=docker)
+deps-container:
+	@[ "$${ENGINE:-podman}" != podman ] || bash .ci/deps container
 
 test: deps-test
 	@$(MAKE) --no-print-directory $(TEST_BIN) $(SERVER_TEST_BIN) $(NEUROND)
@@ -150,6 +153,17 @@ asan: deps-test
 	  build-asan/libnncore.a $(TESTS:%=build-asan/tests/%) $(SERVER_TESTS:%=build-asan/tests/%) build-asan/neurond
 	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 CK_FORK=no NEUROND_BIN=build-asan/neurond \
 	  bash tests/run.sh $(TESTS:%=build-asan/tests/%) $(SERVER_TESTS:%=build-asan/tests/%)
+
+# The container image neurond:latest (docker/Dockerfile), built with podman (ENGINE=docker
+# works too) on a Debian base that docker/base.sh makes with debootstrap when it is missing;
+# BASE=debian:bookworm-slim takes a registry's image instead, IMAGE=name:tag another name.
+image: deps-container
+	@bash docker/image.sh
+
+# Builds the image and tests it as a user would (tests/container.sh): a volume, a published
+# port, the health check, a job, a SIGTERM stop and a restart. Not part of make test.
+test-container: deps-container
+	@bash tests/container.sh
 
 clean:
 	rm -rf build build-asan
