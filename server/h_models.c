@@ -501,6 +501,43 @@ static json_t *prediction(const struct model *m, enum nn_loss loss, const float 
     return json_integer(cls);
 }
 
+/* The rows of a predict body (text/csv, or JSON {"inputs" | "instances": [[F numbers],
+ * ...]}) into x (new) and n. fast: try fast_rows first (the handler does); the slow
+ * path alone gives the same rows or names the fault. Returns 0, or -1 with the reply
+ * filled (its status 0 when memory ran out). */
+static int parse_rows(const char *ctype, const char *body, size_t len, int F, int fast,
+                      float **x, int *n, struct reply *out)
+{
+    *x = NULL;
+    *n = 0;
+    if (!strcmp(ctype, "text/csv"))
+        return rows_from_csv(body, len, F, x, n, out);
+    if (fast && fast_rows(body, len, F, x, n) == 0)
+        return 0;
+    json_error_t err;
+    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &err);
+    const json_t *in = json_object_get(doc, "inputs");
+    const char *base = "/inputs";
+    if (!in) {
+        in = json_object_get(doc, "instances");
+        base = "/instances";
+    }
+    int rc;
+    if (!doc) {
+        reply_problem(out, 400, NULL, "malformed JSON at line %d, column %d: %s", err.line,
+                      err.column, err.text);
+        rc = -1;
+    } else if (!json_is_object(doc) || !in) {
+        reply_field(out, 422, "/inputs", "expected {\"inputs\": [[%d numbers], ...]} "
+                    "(or \"instances\")", F);
+        rc = -1;
+    } else {
+        rc = rows_from_json(in, base, F, x, n, out);
+    }
+    json_decref(doc);
+    return rc;
+}
+
 int h_models_predict(struct req *r, struct reply *out)
 {
     struct model *m = model_get(r->param[0], out);
@@ -508,33 +545,8 @@ int h_models_predict(struct req *r, struct reply *out)
         return 0;
     const int F = nn_inputs(m->net), K = nn_outputs(m->net);
     float *x = NULL, *y = NULL;
-    int n = 0, rc;
-    if (!strcmp(r->content_type, "text/csv")) {
-        rc = rows_from_csv(r->body, r->len, F, &x, &n, out);
-    } else if (fast_rows(r->body, r->len, F, &x, &n) == 0) {
-        rc = 0;
-    } else {
-        json_error_t err;
-        json_t *doc = json_loadb(r->body, r->len, JSON_REJECT_DUPLICATES, &err);
-        const json_t *in = json_object_get(doc, "inputs");
-        const char *base = "/inputs";
-        if (!in) {
-            in = json_object_get(doc, "instances");
-            base = "/instances";
-        }
-        if (!doc) {
-            reply_problem(out, 400, NULL, "malformed JSON at line %d, column %d: %s", err.line,
-                          err.column, err.text);
-            rc = -1;
-        } else if (!json_is_object(doc) || !in) {
-            reply_field(out, 422, "/inputs", "expected {\"inputs\": [[%d numbers], ...]} "
-                        "(or \"instances\")", F);
-            rc = -1;
-        } else {
-            rc = rows_from_json(in, base, F, &x, &n, out);
-        }
-        json_decref(doc);
-    }
+    int n = 0;
+    int rc = parse_rows(r->content_type, r->body, r->len, F, 1, &x, &n, out);
     if (rc < 0 || !(y = malloc(sizeof(float) * (size_t)n * K))) {
         free(x);
         model_put(m);
