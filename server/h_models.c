@@ -442,9 +442,10 @@ static int fast_rows(const char *body, size_t len, int F, float **x, int *n)
     while (v) {
         if (!eat(&s, '['))
             break;
+        if (rows == PREDICT_MAX_ROWS)
+            break;   /* the slow path names the limit */
         if ((size_t)rows == cap) {
-            float *g = cap < PREDICT_MAX_ROWS ? realloc(v, sizeof(float) * (cap *= 2) * (size_t)F)
-                                              : NULL;
+            float *g = realloc(v, sizeof(float) * (cap *= 2) * (size_t)F);
             if (!g)
                 break;
             v = g;
@@ -514,8 +515,8 @@ static int parse_rows(const char *ctype, const char *body, size_t len, int F, in
         return rows_from_csv(body, len, F, x, n, out);
     if (fast && fast_rows(body, len, F, x, n) == 0)
         return 0;
-    json_error_t err;
-    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &err);
+    json_error_t err;   /* integers as reals: inputs are floats, past int64 too */
+    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL, &err);
     const json_t *in = json_object_get(doc, "inputs");
     const char *base = "/inputs";
     if (!in) {
