@@ -159,7 +159,9 @@ static void refused(const struct server *s, const char *path, const char *body, 
 }
 
 /* Every form of a predict body reads the same numbers: the JSON fast path and jansson's
- * (which refused integers past int64 that the fast path took), with the same limits. */
+ * (which refused integers past int64 that the fast path took), and CSV rows read as a
+ * dataset upload reads them (a BOM, quotes, CRLF; once a first row behind a BOM was
+ * taken for a header, and "1 x" or NUL bytes were read as numbers). */
 START_TEST(predict_bodies_agree)
 {
     struct server s = {0};
@@ -188,6 +190,22 @@ START_TEST(predict_bodies_agree)
         ck_assert_msg(json_equal(got, want), "%s answered otherwise", same_json[i]);
         json_decref(got);
     }
+    static const char *const same_csv[] = {
+        "0.5,-2,1e3,12345678901234567890\n4.5,0,0,0\n",
+        "\xef\xbb\xbf" "0.5,-2,1e3,12345678901234567890\r\n4.5,0,0,0\r\n",
+        "a,b,c,d\n\"0.5\", -2 ,1000,\"1.2345678901234567890e19\"\n\n4.5,0,0,0",
+        "\xef\xbb\xbf" "a,\"b,c\",c,d\r0.5,-2,1e3,12345678901234567890\r4.5,0,0,0\r",
+    };
+    for (size_t i = 0; i < sizeof same_csv / sizeof *same_csv; i++) {
+        json_t *got = outputs_for(&s, path, same_csv[i], strlen(same_csv[i]), "text/csv");
+        ck_assert_msg(json_equal(got, want), "CSV %s answered otherwise", same_csv[i]);
+        json_decref(got);
+    }
+    refused(&s, path, "1,2,3,4\n1 x,2,3,4\n", 18, "text/csv", 422, "/rows/1/columns/0");
+    refused(&s, path, "1,2,3,4\n0x10,2,3,4\n", 19, "text/csv", 422, "/rows/1/columns/0");
+    refused(&s, path, "1,2,3,4\n\0\0,2,3,4\n", 17, "text/csv", 422, "/rows/1/columns/0");
+    refused(&s, path, "1,2,3,4\n5,\"6,7,8\n", 17, "text/csv", 422, "/rows/1");
+
     /* the fast path keeps the limit of 100,000 rows too */
     size_t cap = 32 + 100001 * 10, len = 0;
     char *big = malloc(cap);
