@@ -1,13 +1,16 @@
-/* fuzz_csv.c -- server/csv.c, the CSV of dataset uploads, on arbitrary bodies.
+/* fuzz_csv.c -- server/csv.c, the CSV of dataset uploads (and of predictions, which
+ * use its reader), on arbitrary bodies.
  *
  * Checks that the reader and the dataset builder give exactly the same result however
  * the body is split: whole, at up to 7 points the input chooses, and one byte at a time
  * (the same records, or the same error with its row, line and column; the same dataset,
  * every float bit for bit). Also that every record has n >= 1 NUL-terminated fields,
- * numbered from 0 in order on non-decreasing lines; that after an error (a syntax error,
- * or one the callback returns at a record the input chooses) every later call fails with
- * the same error; that errors have a 400/413/422 status and a detail; and that a dataset
- * has rows, features, finite x, and labels that fit its kind (class indices in range).
+ * numbered from 0 in order on non-decreasing lines; that the records read, written back
+ * as RFC 4180 (every field quoted, LF and CRLF endings), read back as the same fields;
+ * that after an error (a syntax error, or one the callback returns at a record the input
+ * chooses) every later call fails with the same error; that errors have a 400/413/422
+ * status and a detail; and that a dataset has rows, features, finite x, and labels that
+ * fit its kind (class indices in range, class names sorted and printable as JSON).
  *
  * Input: byte 0 = options (bits 0-1 ?header= auto/true/false/auto, bit 2 ?label= given,
  * bits 3-5 the number of cuts, bit 6 the reader's callback fails at a record); then the
@@ -154,6 +157,8 @@ static void put_error(struct buf *b, const struct csv_error *e)
 
 struct rec_ctx {
     struct buf out;              /* every record, then the outcome */
+    struct buf flat;             /* every record's fields, without places */
+    struct buf enc;              /* every record written back as RFC 4180, fields quoted */
     long next;                   /* the record expected next */
     long last_line;
     int fail_at;
@@ -171,14 +176,22 @@ static int on_record(void *p, char **fields, const size_t *lens, int n, long rec
     put_long(&c->out, record);
     put_long(&c->out, line);
     put_long(&c->out, n);
+    put_long(&c->flat, n);
     for (int i = 0; i < n; i++) {
         CHECK(lens[i] <= CSV_MAX_FIELD);
         CHECK(fields[i][lens[i]] == 0);
         put_long(&c->out, (long)lens[i]);
         put(&c->out, fields[i], lens[i]);
+        put_long(&c->flat, (long)lens[i]);
+        put(&c->flat, fields[i], lens[i]);
+        put(&c->enc, i ? ",\"" : "\"", i ? 2 : 1);
+        for (size_t k = 0; k < lens[i]; k++)
+            put(&c->enc, fields[i][k] == '"' ? "\"\"" : &fields[i][k], fields[i][k] == '"' ? 2 : 1);
+        put(&c->enc, "\"", 1);
         if (lens[i])
             fields[i][0] = 'X';   /* the callback may write into the fields */
     }
+    put(&c->enc, record % 2 ? "\r\n" : "\n", record % 2 ? 2 : 1);
     if (record == c->fail_at) {
         memset(err, 0, sizeof *err);
         err->status = 422;
@@ -189,6 +202,22 @@ static int on_record(void *p, char **fields, const size_t *lens, int n, long rec
         return -1;
     }
     return 0;
+}
+
+/* Reads the records that an encoding by the callback gives; they must be `flat`. */
+static void read_back(const struct buf *enc, const struct buf *flat)
+{
+    struct rec_ctx c = {.fail_at = -1, .last_line = 1};
+    struct csv_reader *r = csv_reader_new(on_record, &c);
+    CHECK(r);
+    struct csv_error err;
+    CHECK(csv_reader_feed(r, enc->len ? (const char *)enc->p : "", enc->len, &err) == 0);
+    CHECK(csv_reader_end(r, &err) == 0);
+    CHECK(same(&c.flat, flat));
+    csv_reader_free(r);
+    free(c.out.p);
+    free(c.flat.p);
+    free(c.enc.p);
 }
 
 static void read_all(const struct input *in, enum split how, struct buf *out)
@@ -218,6 +247,11 @@ static void read_all(const struct input *in, enum split how, struct buf *out)
         CHECK(same_error(&again, &err));
     }
     csv_reader_free(r);
+    /* the records read, written back as RFC 4180, read back the same */
+    if (how == WHOLE)
+        read_back(&c.enc, &c.flat);
+    free(c.flat.p);
+    free(c.enc.p);
     *out = c.out;
 }
 
