@@ -8,6 +8,8 @@
 
 #include "store.h"
 
+#include "csv.h"
+
 #include "nn.h"
 
 #include <float.h>
@@ -247,84 +249,96 @@ static int rows_from_json(const json_t *rows, const char *base, int F, float **x
     return 0;
 }
 
-/* Rows of numbers from CSV text (an optional header line is skipped). */
+/* Rows of numbers from CSV text, read as a dataset upload reads it (csv.c: quotes, CRLF
+ * or CR, a UTF-8 BOM, blank lines skipped, numbers as csv_number reads them); a first
+ * record that is not all numbers is a header, skipped. */
+struct csv_rows {
+    int F;
+    float *x;
+    int n, cap;
+    int header;                /* the first record was a header */
+    struct reply *out;
+};
+
+/* The index of the first field that is not a finite float32 number, -1 when none. */
+static int csv_not_number(char **f, const size_t *lens, int nf)
+{
+    for (int i = 0; i < nf; i++) {
+        double v;
+        if (!csv_number(f[i], lens[i], &v) || !isfinite((float)v))
+            return i;
+    }
+    return -1;
+}
+
+static int csv_row(void *ctx, char **f, const size_t *lens, int nf, long record, long line,
+                   struct csv_error *err)
+{
+    struct csv_rows *c = ctx;
+    int bad = csv_not_number(f, lens, nf);
+    if (record == 0 && bad >= 0) {
+        c->header = 1;
+        return 0;
+    }
+    memset(err, 0, sizeof *err);   /* a failure here fills the reply instead (or none when
+                                      memory runs out) */
+    if (bad >= 0 || nf != c->F) {
+        char ptr[64];
+        if (bad >= 0 && bad < c->F)
+            snprintf(ptr, sizeof ptr, "/rows/%d/columns/%d", c->n, bad);
+        else
+            snprintf(ptr, sizeof ptr, "/rows/%d", c->n);
+        reply_field(c->out, 422, ptr, "line %ld: expected %d numbers separated by commas",
+                    line, c->F);
+        return -1;
+    }
+    if (c->n == PREDICT_MAX_ROWS) {
+        reply_problem(c->out, 413, NULL, "over %d rows per request", PREDICT_MAX_ROWS);
+        return -1;
+    }
+    if (c->n == c->cap) {
+        int cap = c->cap ? 2 * c->cap : 64;
+        float *g = realloc(c->x, sizeof(float) * (size_t)cap * (size_t)c->F);
+        if (!g)
+            return -1;   /* no reply: out of memory */
+        c->x = g;
+        c->cap = cap;
+    }
+    float *row = c->x + (size_t)c->n * (size_t)c->F;
+    for (int i = 0; i < nf; i++) {
+        double v;
+        csv_number(f[i], lens[i], &v);
+        row[i] = (float)v;
+    }
+    c->n++;
+    return 0;
+}
+
 static int rows_from_csv(const char *s, size_t len, int F, float **x, int *n, struct reply *out)
 {
-    size_t cap = 64;
-    int rows = 0, line = 0;
-    *x = malloc(sizeof(float) * cap * (size_t)F);
-    const char *p = s, *end = s + len;
-    while (*x && p < end) {
-        const char *eol = memchr(p, '\n', (size_t)(end - p));
-        const char *le = eol ? eol : end;
-        line++;
-        if (le > p && le[-1] == '\r')
-            le--;
-        if (le == p) {
-            p = eol ? eol + 1 : end;
-            continue;
-        }
-        if ((size_t)rows == cap) {
-            float *g = realloc(*x, sizeof(float) * (cap *= 2) * (size_t)F);
-            if (!g)
-                break;
-            *x = g;
-        }
-        int col = 0, bad = -1;   /* bad: the first field that is not a number */
-        const char *f = p;
-        while (f <= le) {
-            const char *comma = memchr(f, ',', (size_t)(le - f));
-            const char *fe = comma ? comma : le;
-            char tmp[64];
-            size_t fl = (size_t)(fe - f);
-            char *e2;
-            float v = 0;
-            if (fl > 0 && fl < sizeof tmp) {
-                memcpy(tmp, f, fl);
-                tmp[fl] = 0;
-                v = strtof(tmp, &e2);
-            }
-            if ((fl == 0 || fl >= sizeof tmp || (*e2 && *e2 != ' ') || !isfinite(v)) && bad < 0)
-                bad = col;
-            if (col < F)
-                (*x)[(size_t)rows * F + col] = v;
-            col++;
-            f = comma ? comma + 1 : le + 1;
-        }
-        if (bad >= 0 && rows == 0 && line == 1) {   /* a header */
-            p = eol ? eol + 1 : end;
-            continue;
-        }
-        if (bad >= 0 || col != F) {
-            char ptr[64];
-            if (bad >= 0 && bad < F)
-                snprintf(ptr, sizeof ptr, "/rows/%d/columns/%d", rows, bad);
-            else
-                snprintf(ptr, sizeof ptr, "/rows/%d", rows);
-            reply_field(out, 422, ptr, "line %d: expected %d numbers separated by commas",
-                        line, F);
-            free(*x);
-            *x = NULL;
-            return -1;
-        }
-        rows++;
-        if (rows > PREDICT_MAX_ROWS) {
-            reply_problem(out, 413, NULL, "over %d rows per request", PREDICT_MAX_ROWS);
-            free(*x);
-            *x = NULL;
-            return -1;
-        }
-        p = eol ? eol + 1 : end;
+    struct csv_rows c = {.F = F, .out = out};
+    struct csv_reader *rd = csv_reader_new(csv_row, &c);
+    struct csv_error err = {0};
+    int rc = -1;
+    if (rd && csv_reader_feed(rd, s, len, &err) == 0 && csv_reader_end(rd, &err) == 0)
+        rc = 0;
+    if (rc < 0 && err.status) {   /* the reader's own error: a broken quote, a long field */
+        char ptr[64];
+        snprintf(ptr, sizeof ptr, "/rows/%ld", err.row - c.header);
+        reply_field(out, err.status == 413 ? 413 : 422, ptr, "line %ld: %s", err.line,
+                    err.detail);
     }
-    if (!*x)
-        return -1;
-    if (rows == 0) {
-        free(*x);
-        *x = NULL;
+    csv_reader_free(rd);
+    if (rc == 0 && c.n == 0) {
         reply_field(out, 422, "/rows", "no rows to predict");
+        rc = -1;
+    }
+    if (rc < 0) {
+        free(c.x);
         return -1;
     }
-    *n = rows;
+    *x = c.x;
+    *n = c.n;
     return 0;
 }
 
@@ -442,9 +456,10 @@ static int fast_rows(const char *body, size_t len, int F, float **x, int *n)
     while (v) {
         if (!eat(&s, '['))
             break;
+        if (rows == PREDICT_MAX_ROWS)
+            break;   /* the slow path names the limit */
         if ((size_t)rows == cap) {
-            float *g = cap < PREDICT_MAX_ROWS ? realloc(v, sizeof(float) * (cap *= 2) * (size_t)F)
-                                              : NULL;
+            float *g = realloc(v, sizeof(float) * (cap *= 2) * (size_t)F);
             if (!g)
                 break;
             v = g;
@@ -501,6 +516,43 @@ static json_t *prediction(const struct model *m, enum nn_loss loss, const float 
     return json_integer(cls);
 }
 
+/* The rows of a predict body (text/csv, or JSON {"inputs" | "instances": [[F numbers],
+ * ...]}) into x (new) and n. fast: try fast_rows first (the handler does); the slow
+ * path alone gives the same rows or names the fault. Returns 0, or -1 with the reply
+ * filled (its status 0 when memory ran out). */
+static int parse_rows(const char *ctype, const char *body, size_t len, int F, int fast,
+                      float **x, int *n, struct reply *out)
+{
+    *x = NULL;
+    *n = 0;
+    if (!strcmp(ctype, "text/csv"))
+        return rows_from_csv(body, len, F, x, n, out);
+    if (fast && fast_rows(body, len, F, x, n) == 0)
+        return 0;
+    json_error_t err;   /* integers as reals: inputs are floats, past int64 too */
+    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL, &err);
+    const json_t *in = json_object_get(doc, "inputs");
+    const char *base = "/inputs";
+    if (!in) {
+        in = json_object_get(doc, "instances");
+        base = "/instances";
+    }
+    int rc;
+    if (!doc) {
+        reply_problem(out, 400, NULL, "malformed JSON at line %d, column %d: %s", err.line,
+                      err.column, err.text);
+        rc = -1;
+    } else if (!json_is_object(doc) || !in) {
+        reply_field(out, 422, "/inputs", "expected {\"inputs\": [[%d numbers], ...]} "
+                    "(or \"instances\")", F);
+        rc = -1;
+    } else {
+        rc = rows_from_json(in, base, F, x, n, out);
+    }
+    json_decref(doc);
+    return rc;
+}
+
 int h_models_predict(struct req *r, struct reply *out)
 {
     struct model *m = model_get(r->param[0], out);
@@ -508,33 +560,8 @@ int h_models_predict(struct req *r, struct reply *out)
         return 0;
     const int F = nn_inputs(m->net), K = nn_outputs(m->net);
     float *x = NULL, *y = NULL;
-    int n = 0, rc;
-    if (!strcmp(r->content_type, "text/csv")) {
-        rc = rows_from_csv(r->body, r->len, F, &x, &n, out);
-    } else if (fast_rows(r->body, r->len, F, &x, &n) == 0) {
-        rc = 0;
-    } else {
-        json_error_t err;
-        json_t *doc = json_loadb(r->body, r->len, JSON_REJECT_DUPLICATES, &err);
-        const json_t *in = json_object_get(doc, "inputs");
-        const char *base = "/inputs";
-        if (!in) {
-            in = json_object_get(doc, "instances");
-            base = "/instances";
-        }
-        if (!doc) {
-            reply_problem(out, 400, NULL, "malformed JSON at line %d, column %d: %s", err.line,
-                          err.column, err.text);
-            rc = -1;
-        } else if (!json_is_object(doc) || !in) {
-            reply_field(out, 422, "/inputs", "expected {\"inputs\": [[%d numbers], ...]} "
-                        "(or \"instances\")", F);
-            rc = -1;
-        } else {
-            rc = rows_from_json(in, base, F, &x, &n, out);
-        }
-        json_decref(doc);
-    }
+    int n = 0;
+    int rc = parse_rows(r->content_type, r->body, r->len, F, 1, &x, &n, out);
     if (rc < 0 || !(y = malloc(sizeof(float) * (size_t)n * K))) {
         free(x);
         model_put(m);

@@ -56,21 +56,42 @@ static const char *title_of(int status)
     }
 }
 
+/* The length of the valid UTF-8 sequence at p (1 to 4), 0 when invalid: as jansson
+ * checks strings, so no overlong forms, surrogates or code points past U+10FFFF. */
+static int utf8_len(const unsigned char *p)
+{
+    unsigned c = p[0], cp, min;
+    int n;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf)
+        n = 2, cp = c & 0x1f, min = 0x80;
+    else if (c >= 0xe0 && c <= 0xef)
+        n = 3, cp = c & 0x0f, min = 0x800;
+    else if (c >= 0xf0 && c <= 0xf4)
+        n = 4, cp = c & 0x07, min = 0x10000;
+    else
+        return 0;
+    for (int i = 1; i < n; i++) {   /* a NUL is no continuation byte: never reads past it */
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (p[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
 /* Replaces bytes that are not valid UTF-8 by '?', so that text echoed from a request can
  * always go into a JSON string. */
 static void utf8_clean(char *s)
 {
     for (unsigned char *p = (unsigned char *)s; *p;) {
-        int n = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3
-                            : (*p & 0xf8) == 0xf0 ? 4 : 0;
-        int ok = n > 0;
-        for (int i = 1; ok && i < n; i++)
-            ok = (p[i] & 0xc0) == 0x80;
-        if (!ok) {
+        int n = utf8_len(p);
+        if (!n)
             *p++ = '?';
-            continue;
-        }
-        p += n;
+        else
+            p += n;
     }
 }
 

@@ -137,6 +137,20 @@ static const char *json_kind(const json_t *v)
     return "something else";
 }
 
+/* How many bytes of the UTF-8 text s[0..len) a message quotes: all of it up to 64 bytes,
+ * else at most 64, cut between two characters so that the detail stays valid UTF-8 (a
+ * detail that is not would be lost). */
+#define QUOTE_MAX 64
+static int quoted_len(const char *s, size_t len)
+{
+    if (len <= QUOTE_MAX)
+        return (int)len;
+    size_t n = QUOTE_MAX;
+    while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)   /* s[n] starts the rest */
+        n--;
+    return (int)n;
+}
+
 /* "a, b, c" from a name table into out. */
 static void name_list(const char *(*name)(int), int n, char *out, size_t cap)
 {
@@ -169,9 +183,8 @@ static void unknown_fields(struct parse *p, const json_t *obj, const char *ptr,
         for (int i = 0; allowed[i] && len < sizeof list; i++)
             len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", i ? ", " : "",
                                     allowed[i]);
-        int shown = keylen > 64 ? 64 : (int)keylen;
         key_fault(p, ptr, key, keylen, "unknown field \"%.*s%s\" in %s; its fields are: %s",
-                  shown, key, keylen > 64 ? "..." : "", what, list);
+                  quoted_len(key, keylen), key, keylen > QUOTE_MAX ? "..." : "", what, list);
     }
 }
 
@@ -278,8 +291,9 @@ static int name_value(struct parse *p, const json_t *v, const char *at, const ch
     int i = s ? parse(s) : -1;
     if (i < 0) {
         size_t len = json_string_length(v);
-        fault(p, at, "unknown %s \"%.*s%s\"; use one of: %s", what, len > 64 ? 64 : (int)len,
-              json_string_value(v), len > 64 ? "..." : "", list);
+        fault(p, at, "unknown %s \"%.*s%s\"; use one of: %s", what,
+              quoted_len(json_string_value(v), len), json_string_value(v),
+              len > QUOTE_MAX ? "..." : "", list);
     }
     return i;
 }

@@ -270,6 +270,10 @@ static const struct bad bad[] = {
     ROW("unknown sub-resource of a job", "GET", "/v1/jobs/{JOB}/nope", NULL, NULL, 404),
     ROW("a segment past predict", "POST", "/v1/models/{MODEL}/predict/more", J,
         "{\"inputs\": [[1, 2, 3, 4]]}", 404),
+    /* the problem quotes the path: bytes that are not UTF-8 become '?' (an overlong
+     * NUL, a lone continuation byte, a surrogate, past U+10FFFF) */
+    ROW("a path that is not UTF-8", "GET", "/v1/%C0%80/%80/%ED%A0%80/%F4%90%80%80", NULL,
+        NULL, 404),
 
     /* known paths, wrong methods */
     ALLOW("PUT on the datasets", "PUT", "/v1/datasets", J, "{}", "POST, GET"),
@@ -313,6 +317,8 @@ static const struct bad bad[] = {
 
     /* unknown ids */
     ROW("no such dataset", "GET", "/v1/datasets/ds_nope", NULL, NULL, 404),
+    ROW("no such job, an id that is not UTF-8", "GET", "/v1/jobs/job_%C1%BF", NULL,
+        NULL, 404),
     ROW("delete no such dataset", "DELETE", "/v1/datasets/ds_nope", NULL, NULL, 404),
     ROW("no such network", "GET", "/v1/networks/net_nope", NULL, NULL, 404),
     ROW("delete no such network", "DELETE", "/v1/networks/net_nope", NULL, NULL, 404),

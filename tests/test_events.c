@@ -520,7 +520,8 @@ START_TEST(bad_follow_requests)
     char *ds = su_dataset(&s, 30, 4, 1), *net = su_network(&s, 4, 8);
     char *id = job(&s, ds, net, 1, 8), path[128];
     json_decref(su_job_wait(&s, id, NULL, 60));
-    static const char *const bad_ids[] = {"x", "-1", "1.5", "99999999999", "3 4"};
+    static const char *const bad_ids[] = {"x", "-1", "1.5", "99999999999", "3 4",
+                                          "\xc0\x80" /* quoted in the problem as '??' */};
     snprintf(path, sizeof path, "/v1/jobs/%s/events", id);
     for (size_t k = 0; k < sizeof bad_ids / sizeof *bad_ids; k++) {
         CURL *c = curl_easy_init();

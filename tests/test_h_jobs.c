@@ -151,6 +151,103 @@ START_TEST(whole_loop)
 }
 END_TEST
 
+/* A prediction's answer for a body (expects 200): its "outputs" (new). */
+static json_t *outputs_for(const struct server *s, const char *path, const char *body,
+                           size_t len, const char *ctype)
+{
+    struct http_reply h = su_http(s, "POST", path, body, len, ctype);
+    ck_assert_msg(h.status == 200, "%s body %.200s: %ld %.300s", ctype, body, h.status, h.body);
+    json_t *j = su_http_json(&h);
+    json_t *o = json_incref(json_object_get(j, "outputs"));
+    json_decref(j);
+    su_http_free(&h);
+    return o;
+}
+
+/* A prediction refused with that status and (when not NULL) that errors[].pointer. */
+static void refused(const struct server *s, const char *path, const char *body, size_t len,
+                    const char *ctype, long status, const char *pointer)
+{
+    struct http_reply h = su_http(s, "POST", path, body, len, ctype);
+    ck_assert_msg(h.status == status, "%s body %.200s: %ld, not %ld: %.300s", ctype, body,
+                  h.status, status, h.body);
+    ck_assert_str_eq(h.ctype, "application/problem+json");
+    if (pointer) {
+        json_t *j = su_http_json(&h);
+        const char *p = json_string_value(
+            json_object_get(json_array_get(json_object_get(j, "errors"), 0), "pointer"));
+        ck_assert_msg(p && !strcmp(p, pointer), "%.200s: pointer %s, not %s", body, p, pointer);
+        json_decref(j);
+    }
+    su_http_free(&h);
+}
+
+/* Every form of a predict body reads the same numbers: the JSON fast path and jansson's
+ * (which refused integers past int64 that the fast path took), and CSV rows read as a
+ * dataset upload reads them (a BOM, quotes, CRLF; once a first row behind a BOM was
+ * taken for a header, and "1 x" or NUL bytes were read as numbers). */
+START_TEST(predict_bodies_agree)
+{
+    struct server s = {0};
+    su_start(&s, NULL);
+    char *ds = su_dataset(&s, 60, 4, 1), *net = su_network(&s, 4, 8), body[512], path[160];
+    snprintf(body, sizeof body, "{\"network\": \"%s\", \"dataset\": \"%s\", \"epochs\": 2, "
+             "\"batch_size\": 16, \"seed\": 1}", net, ds);
+    char *id = su_post_id(&s, "/v1/jobs", body, 202);
+    json_t *j = su_job_wait(&s, id, NULL, 60);
+    ck_assert_str_eq(state_of(j), "succeeded");
+    snprintf(path, sizeof path, "/v1/models/%s/predict",
+             json_string_value(json_object_get(j, "model")));
+    json_decref(j);
+
+    const char *fast = "{\"inputs\": [[0.5, -2, 1e3, 12345678901234567890], [4.5, 0, 0, 0]]}";
+    json_t *want = outputs_for(&s, path, fast, strlen(fast), "application/json");
+    ck_assert_int_eq(json_array_size(want), 2);
+    static const char *const same_json[] = {
+        "{\"inputs\": [[0.5, -2, 1e3, 12345678901234567890], [4.5, 0, 0, 0]], \"note\": 1}",
+        "{\"instances\": [[0.5, -2.0, 1000, 1.2345678901234567890e19], [4.5, 0, 0, 0]]}",
+        "{\"\\u0069nputs\": [[0.5, -2, 1e3, 12345678901234567890], [4.5, -0, 0, 0]]}",
+    };
+    for (size_t i = 0; i < sizeof same_json / sizeof *same_json; i++) {
+        json_t *got = outputs_for(&s, path, same_json[i], strlen(same_json[i]),
+                                  "application/json");
+        ck_assert_msg(json_equal(got, want), "%s answered otherwise", same_json[i]);
+        json_decref(got);
+    }
+    static const char *const same_csv[] = {
+        "0.5,-2,1e3,12345678901234567890\n4.5,0,0,0\n",
+        "\xef\xbb\xbf" "0.5,-2,1e3,12345678901234567890\r\n4.5,0,0,0\r\n",
+        "a,b,c,d\n\"0.5\", -2 ,1000,\"1.2345678901234567890e19\"\n\n4.5,0,0,0",
+        "\xef\xbb\xbf" "a,\"b,c\",c,d\r0.5,-2,1e3,12345678901234567890\r4.5,0,0,0\r",
+    };
+    for (size_t i = 0; i < sizeof same_csv / sizeof *same_csv; i++) {
+        json_t *got = outputs_for(&s, path, same_csv[i], strlen(same_csv[i]), "text/csv");
+        ck_assert_msg(json_equal(got, want), "CSV %s answered otherwise", same_csv[i]);
+        json_decref(got);
+    }
+    refused(&s, path, "1,2,3,4\n1 x,2,3,4\n", 18, "text/csv", 422, "/rows/1/columns/0");
+    refused(&s, path, "1,2,3,4\n0x10,2,3,4\n", 19, "text/csv", 422, "/rows/1/columns/0");
+    refused(&s, path, "1,2,3,4\n\0\0,2,3,4\n", 17, "text/csv", 422, "/rows/1/columns/0");
+    refused(&s, path, "1,2,3,4\n5,\"6,7,8\n", 17, "text/csv", 422, "/rows/1");
+
+    /* the fast path keeps the limit of 100,000 rows too */
+    size_t cap = 32 + 100001 * 10, len = 0;
+    char *big = malloc(cap);
+    ck_assert_ptr_nonnull(big);
+    len += (size_t)sprintf(big, "{\"inputs\": [");
+    for (int i = 0; i < 100001; i++)
+        len += (size_t)sprintf(big + len, "%s[0,0,0,0]", i ? "," : "");
+    len += (size_t)sprintf(big + len, "]}");
+    refused(&s, path, big, len, "application/json", 413, NULL);
+    free(big);
+
+    json_decref(want);
+    su_stop(&s, 0);
+    su_cleanup(&s);
+    free(ds), free(net), free(id);
+}
+END_TEST
+
 START_TEST(cancel_queued_and_running)
 {
     struct server s = {0};
@@ -451,6 +548,7 @@ int main(void)
     TCase *tc = tcase_create("e2e");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, whole_loop);
+    tcase_add_test(tc, predict_bodies_agree);
     tcase_add_test(tc, cancel_queued_and_running);
     tcase_add_test(tc, jobs_that_cannot_run);
     tcase_add_test(tc, survives_sigkill);

@@ -268,6 +268,26 @@ START_TEST(err_dense)
 }
 END_TEST
 
+/* A long unknown name is quoted cut to at most 64 bytes, between two characters: cut
+ * inside one, the detail was not UTF-8 and the fault was lost (the client saw only "and 1
+ * more fault not listed"). */
+START_TEST(err_long_names)
+{
+    char name[80], text[400], quoted[80];
+    memset(name, 'a', 63);
+    snprintf(name + 63, sizeof name - 63, "\xc3\xa9tc");   /* 'é' at bytes 63 and 64 */
+    memset(quoted, 'a', 63);
+    snprintf(quoted + 63, sizeof quoted - 63, "...\"");     /* cut before the 'é' */
+    snprintf(text, sizeof text, "{\"type\": \"dense\", \"units\": 4, \"activation\": \"%s\"}",
+             name);
+    one_fault(with_layer(text), "/layers/0/activation", quoted);
+    char pointer[100];
+    snprintf(pointer, sizeof pointer, "/layers/0/%s", name);
+    snprintf(text, sizeof text, "{\"type\": \"dense\", \"units\": 4, \"%s\": 1}", name);
+    one_fault(with_layer(text), pointer, quoted);
+}
+END_TEST
+
 START_TEST(err_other_layers)
 {
     one_fault(with_layer("7"), "/layers/0", "must be an object");
@@ -630,6 +650,7 @@ int main(void)
     tcase_set_timeout(e, 30);
     tcase_add_test(e, err_top_level);
     tcase_add_test(e, err_dense);
+    tcase_add_test(e, err_long_names);
     tcase_add_test(e, err_other_layers);
     tcase_add_test(e, err_several_at_once);
     tcase_add_test(e, err_capped);
