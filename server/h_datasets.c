@@ -12,7 +12,6 @@
 #include "datasets.h"
 #include "handlers.h"
 
-#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -181,8 +180,10 @@ static int json_float(const json_t *v, float *f, const char *pointer, struct rep
         reply_field(out, 422, pointer, "must be a number, not %s", type_name(v));
         return -1;
     }
+    /* a number is taken when it rounds to a finite float32, as a CSV upload reads it:
+     * 3.40282347e+38, FLT_MAX as the service prints it, is one */
     double d = json_number_value(v);
-    if (!(fabs(d) <= FLT_MAX)) {
+    if (!isfinite((float)d)) {
         reply_field(out, 422, pointer, "%g is outside the range of float32 (about 3.4e38)", d);
         return -1;
     }

@@ -12,7 +12,6 @@
 
 #include "nn.h"
 
-#include <float.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -235,7 +234,7 @@ static int rows_from_json(const json_t *rows, const char *base, int F, float **x
                 return -1;
             }
             double d = json_number_value(v);
-            if (!(fabs(d) <= FLT_MAX)) {
+            if (!isfinite((float)d)) {   /* rounds past float32 (as a CSV row is read) */
                 snprintf(p, sizeof p, "%s/%zu/%d", base, i, j);
                 reply_field(out, 422, p, "%g is outside the range of float32 (about 3.4e38)", d);
                 free(*x);
@@ -425,7 +424,7 @@ static int number(struct scan *s, float *out)
         tmp[n] = 0;
         v = fabs(strtod(tmp, NULL));
     }
-    if (!(v <= FLT_MAX))   /* past float32: the slow path names it */
+    if (!isfinite((float)v))   /* rounds past float32: the slow path names it */
         return -1;
     *out = (float)(neg ? -v : v);
     s->p = q;
