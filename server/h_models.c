@@ -12,7 +12,6 @@
 
 #include "nn.h"
 
-#include <float.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -136,18 +135,16 @@ static struct model *model_get(const char *id, struct reply *out)
 
 int h_models_list(struct req *r, struct reply *out)
 {
-    const char *l = req_query(r, "limit");
-    char *end;
-    long limit = l ? strtol(l, &end, 10) : 50;
-    if (l && (end == l || *end || limit < 1 || limit > 1000))
-        return reply_param(out, 400, "limit", "limit must be a whole number from 1 to 1000");
+    int limit;
+    if (req_limit(r, out, 1000, &limit) < 0)
+        return 0;
     const char *after = req_query(r, "after");
     json_t *known = after && *after ? db_model_get(after) : NULL;
     if (after && *after && !known)
         return reply_param(out, 400, "after", "after: no model with id %.64s (pass the \"next\" "
                            "of the previous page)", after);
     json_decref(known);
-    json_t *list = db_model_list((int)limit, req_query(r, "after"));
+    json_t *list = db_model_list(limit, req_query(r, "after"));
     return list ? reply_json(out, 200, list) : -1;
 }
 
@@ -235,7 +232,7 @@ static int rows_from_json(const json_t *rows, const char *base, int F, float **x
                 return -1;
             }
             double d = json_number_value(v);
-            if (!(fabs(d) <= FLT_MAX)) {
+            if (!isfinite((float)d)) {   /* rounds past float32 (as a CSV row is read) */
                 snprintf(p, sizeof p, "%s/%zu/%d", base, i, j);
                 reply_field(out, 422, p, "%g is outside the range of float32 (about 3.4e38)", d);
                 free(*x);
@@ -425,7 +422,7 @@ static int number(struct scan *s, float *out)
         tmp[n] = 0;
         v = fabs(strtod(tmp, NULL));
     }
-    if (!(v <= FLT_MAX))   /* past float32: the slow path names it */
+    if (!isfinite((float)v))   /* rounds past float32: the slow path names it */
         return -1;
     *out = (float)(neg ? -v : v);
     s->p = q;

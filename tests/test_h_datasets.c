@@ -11,6 +11,7 @@
 #include "srvutil.h"
 
 #include <curl/curl.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -218,6 +219,34 @@ START_TEST(json_label_kinds)
     ck_json(json_object_get(d, "classes"), "[\"hiver\",\"\xc3\xa9t\xc3\xa9\"]");
     ck_assert_str_eq(str(d, "name"), "caf\xc3\xa9");
     json_decref(d);
+}
+END_TEST
+
+/* A number is a float32 when it rounds to a finite one, as a CSV upload reads it
+ * (fuzz_datasets_json: JSON refused -3.4028234663952886e38, which CSV took). */
+START_TEST(json_float32_edges)
+{
+    json_t *d = create("{\"name\": \"edges\", \"features\": [[3.40282347e+38, "
+                       "-3.4028234663952886e38, 1e-46]], \"labels\": [3.4028235e38]}");
+    struct dataset ds;
+    ck_assert_int_eq(dataset_load(str(d, "id"), &ds), 0);
+    ck_assert(ds.x[0] == FLT_MAX && ds.x[1] == -FLT_MAX && ds.x[2] == 0);
+    ck_assert(ds.y[0] == FLT_MAX);
+    /* the stats answer FLT_MAX as 3.40282347e+38, which an upload takes again */
+    json_t *s0 = json_array_get(json_object_get(d, "stats"), 0);
+    ck_assert((float)json_real_value(json_object_get(s0, "max")) == FLT_MAX);
+    dataset_free(&ds);
+    json_decref(d);
+    /* and the CSV reader reads the same */
+    static const char csv[] = "3.40282347e+38,-3.4028234663952886e38,1e-46,3.4028235e38\n";
+    struct reply rp = csv_call(csv, strlen(csv), NULL, 7);
+    ck_assert_int_eq(rp.status, 201);
+    su_reply_free(&rp);
+    /* past what rounds to FLT_MAX: refused alike */
+    rp = post_json("{\"name\": \"x\", \"features\": [[3.5e38]], \"labels\": [1]}");
+    problem(&rp, 422, "/features/0/0");
+    rp = post_json("{\"name\": \"x\", \"features\": [[1]], \"labels\": [-3.5e38]}");
+    problem(&rp, 422, "/labels/0");
 }
 END_TEST
 
@@ -503,9 +532,18 @@ START_TEST(list_paging)
     p = list(q1000, 200);
     ck_assert_int_eq(json_array_size(json_object_get(p, "items")), 5);
     json_decref(p);
+    const char *q002[] = {"limit", "002", NULL};   /* digits: leading zeros are fine */
+    p = list(q002, 200);
+    ck_assert_int_eq(json_array_size(json_object_get(p, "items")), 2);
+    json_decref(p);
+    /* digits only: a sign or a space is refused here as on every list (fuzz_query: the
+     * lists of jobs, models and networks took "+5" and " 5", this one "\t5") */
     const char *bad[][5] = {{"limit", "0", NULL}, {"limit", "1001", NULL},
                             {"limit", "abc", NULL}, {"limit", "", NULL}, {"limit", "-5", NULL},
-                            {"limit", "2x", NULL}, {"limit", "99999999999999999999", NULL}};
+                            {"limit", "2x", NULL}, {"limit", "99999999999999999999", NULL},
+                            {"limit", "+5", NULL}, {"limit", " 5", NULL}, {"limit", "\t5", NULL},
+                            {"limit", "5 ", NULL}, {"limit", "0x10", NULL}, {"limit", "1e2", NULL},
+                            {"limit", "00000000000000000000000", NULL}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct reply rp = su_call(h_datasets_list, "GET", NULL, NULL, bad[i]);
         problem(&rp, 400, "?limit");
@@ -873,6 +911,7 @@ int main(void)
     tcase_add_checked_fixture(h, su_db_open, su_db_close);
     tcase_add_test(h, json_classes);
     tcase_add_test(h, json_label_kinds);
+    tcase_add_test(h, json_float32_edges);
     tcase_add_test(h, json_errors);
     tcase_add_test(h, csv_upload);
     tcase_add_test(h, csv_errors);
