@@ -1,5 +1,4 @@
-/* reply.c -- building replies: JSON, text, problem+json (RFC 9457); the ?limit= of lists;
- * ids and timestamps. */
+/* reply.c -- building replies: JSON, text, problem+json (RFC 9457); ids and timestamps. */
 #include "app.h"
 
 #include <stdarg.h>
@@ -152,26 +151,6 @@ int reply_param(struct reply *out, int status, const char *param, const char *fm
 int reply_not_found(struct reply *out, const char *kind, const char *id)
 {
     return reply_problem(out, 404, NULL, "no %s with id %s", kind, id);
-}
-
-int req_limit(const struct req *r, struct reply *out, int max, int *limit)
-{
-    const char *s = req_query(r, "limit");
-    *limit = 50;
-    if (!s)
-        return 0;
-    size_t n = strlen(s), z = strspn(s, "0");   /* leading zeros do not count */
-    long v = 0;
-    int ok = n > 0 && strspn(s, "0123456789") == n && n - z <= 9;
-    for (size_t i = z; ok && i < n; i++)
-        v = v * 10 + (s[i] - '0');
-    if (!ok || v < 1 || v > max) {
-        reply_param(out, 400, "limit", "?limit=%.40s%s: give a whole number from 1 to %d", s,
-                    n > 40 ? "..." : "", max);
-        return -1;
-    }
-    *limit = (int)v;
-    return 0;
 }
 
 void new_id(char *buf, const char *prefix)
