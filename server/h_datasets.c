@@ -526,19 +526,10 @@ int h_datasets_get(struct req *r, struct reply *out)
 /* ?limit= (1..1000, default 50) &after= (the "next" of the previous page). */
 int h_datasets_list(struct req *r, struct reply *out)
 {
-    const char *ls = req_query(r, "limit"), *after = req_query(r, "after");
-    int limit = 50;
-    if (ls) {
-        char *end;
-        long v = strtol(ls, &end, 10);
-        if (!*ls || *end || v < 1 || v > 1000 || *ls == '+' || *ls == ' ') {
-            char e[80];
-            csv_echo(e, sizeof e, ls, strlen(ls), 40);
-            return reply_param(out, 400, "limit", "?limit=%s: give a whole number from 1 to "
-                               "1000", e);
-        }
-        limit = (int)v;
-    }
+    const char *after = req_query(r, "after");
+    int limit;
+    if (req_limit(r, out, 1000, &limit) < 0)
+        return 0;
     if (after && !*after)
         after = NULL;
     json_t *items;

@@ -317,29 +317,12 @@ int h_jobs_create(struct req *r, struct reply *out)
     return reply_json(out, 202, db_job_get(id));
 }
 
-/* ?limit= (1..1000, default 50) */
-static int page_limit(struct req *r, struct reply *out, int *limit)
-{
-    const char *l = req_query(r, "limit");
-    *limit = 50;
-    if (!l)
-        return 0;
-    char *end;
-    long v = strtol(l, &end, 10);
-    if (end == l || *end || v < 1 || v > 1000) {
-        reply_param(out, 400, "limit", "limit must be a whole number from 1 to 1000");
-        return -1;
-    }
-    *limit = (int)v;
-    return 0;
-}
-
 int h_jobs_list(struct req *r, struct reply *out)
 {
     static const char *const states[] = {"queued", "running", "succeeded", "failed",
                                          "cancelled"};
     int limit;
-    if (page_limit(r, out, &limit) < 0)
+    if (req_limit(r, out, 1000, &limit) < 0)
         return 0;
     const char *state = req_query(r, "state");
     int ok = !state;

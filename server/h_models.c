@@ -135,18 +135,16 @@ static struct model *model_get(const char *id, struct reply *out)
 
 int h_models_list(struct req *r, struct reply *out)
 {
-    const char *l = req_query(r, "limit");
-    char *end;
-    long limit = l ? strtol(l, &end, 10) : 50;
-    if (l && (end == l || *end || limit < 1 || limit > 1000))
-        return reply_param(out, 400, "limit", "limit must be a whole number from 1 to 1000");
+    int limit;
+    if (req_limit(r, out, 1000, &limit) < 0)
+        return 0;
     const char *after = req_query(r, "after");
     json_t *known = after && *after ? db_model_get(after) : NULL;
     if (after && *after && !known)
         return reply_param(out, 400, "after", "after: no model with id %.64s (pass the \"next\" "
                            "of the previous page)", after);
     json_decref(known);
-    json_t *list = db_model_list((int)limit, req_query(r, "after"));
+    json_t *list = db_model_list(limit, req_query(r, "after"));
     return list ? reply_json(out, 200, list) : -1;
 }
 

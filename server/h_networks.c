@@ -9,12 +9,10 @@
 #include "handlers.h"
 #include "spec_json.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define LIST_DEFAULT 50
 #define LIST_MAX 500
 
 /* JSON text as the service stores and answers it: 15 significant digits, so a rate of
@@ -117,17 +115,9 @@ int h_networks_create(struct req *r, struct reply *out)
  * "outputs", "params"}...], "next": the id to pass as after, or null}. */
 int h_networks_list(struct req *r, struct reply *out)
 {
-    int limit = LIST_DEFAULT;
-    const char *ls = req_query(r, "limit");
-    if (ls) {
-        char *end;
-        errno = 0;
-        long v = strtol(ls, &end, 10);
-        if (errno || end == ls || *end || v < 1 || v > LIST_MAX)
-            return reply_param(out, 400, "limit", "limit must be a whole number from 1 to %d, "
-                                 "not \"%.64s\"", LIST_MAX, ls);
-        limit = (int)v;
-    }
+    int limit;
+    if (req_limit(r, out, LIST_MAX, &limit) < 0)
+        return 0;
     const char *after = req_query(r, "after");
     if (after && !*after)
         after = NULL;

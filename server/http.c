@@ -54,6 +54,26 @@ const char *req_header(const struct req *r, const char *key)
     return r->conn ? MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, key) : NULL;
 }
 
+int req_limit(const struct req *r, struct reply *out, int max, int *limit)
+{
+    const char *s = req_query(r, "limit");
+    *limit = 50;
+    if (!s)
+        return 0;
+    size_t n = strlen(s), z = strspn(s, "0");   /* leading zeros do not count */
+    long v = 0;
+    int ok = n > 0 && strspn(s, "0123456789") == n && n - z <= 9;
+    for (size_t i = z; ok && i < n; i++)
+        v = v * 10 + (s[i] - '0');
+    if (!ok || v < 1 || v > max) {
+        reply_param(out, 400, "limit", "?limit=%.40s%s: give a whole number from 1 to %d", s,
+                    n > 40 ? "..." : "", max);
+        return -1;
+    }
+    *limit = (int)v;
+    return 0;
+}
+
 /* Does path match pattern? Fills the :params. */
 static int match(const char *pattern, const char *path, struct conn *c)
 {

@@ -569,6 +569,8 @@ static const struct bad bad[] = {
           "after"),
     PARAM("jobs limit=0", "GET", "/v1/jobs?limit=0", NULL, NULL, 400, "limit"),
     PARAM("jobs limit=abc", "GET", "/v1/jobs?limit=abc", NULL, NULL, 400, "limit"),
+    PARAM("jobs limit=+5", "GET", "/v1/jobs?limit=%2B5", NULL, NULL, 400, "limit"),
+    PARAM("networks limit=' 5'", "GET", "/v1/networks?limit=%205", NULL, NULL, 400, "limit"),
     PARAM("jobs state=bogus", "GET", "/v1/jobs?state=bogus", NULL, NULL, 400, "state"),
     PARAM("jobs after no such id", "GET", "/v1/jobs?after=job_nope", NULL, NULL, 400, "after"),
     PARAM("metrics format=xml", "GET", "/v1/jobs/{JOB}/metrics?format=xml", NULL, NULL, 400,

@@ -236,10 +236,11 @@ START_TEST(list_pages)
     json_decref(j);
     su_reply_free(&rp);
 
-    /* bad paging parameters */
+    /* bad paging parameters; a limit is digits only, as on every list (it took "+5") */
     const char *bad[][4] = {{"limit", "0"}, {"limit", "501"}, {"limit", "2x"},
-                            {"limit", ""}, {"after", "net_nosuchthing"}};
-    for (int i = 0; i < 5; i++) {
+                            {"limit", ""}, {"after", "net_nosuchthing"}, {"limit", "+5"},
+                            {"limit", " 5"}};
+    for (int i = 0; i < 7; i++) {
         const char *q[] = {bad[i][0], bad[i][1], NULL};
         rp = su_call(h_networks_list, "GET", NULL, NULL, q);
         ck_assert_msg(rp.status == 400, "%s=%s gave %d", bad[i][0], bad[i][1], rp.status);
