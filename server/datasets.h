@@ -27,6 +27,10 @@ struct dataset {
 int dataset_load(const char *id, struct dataset *d);
 void dataset_free(struct dataset *d);
 
+/* The smallest and largest of a dataset's label values (its y, read without x). Returns
+ * 0, 1 when there is no such dataset, -1 on a storage error. */
+int dataset_label_range(const char *id, float *lo, float *hi);
+
 /* The dataset's description, as GET /v1/datasets/{id} answers it; new, NULL when absent. */
 json_t *dataset_describe(const char *id);
 

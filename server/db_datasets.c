@@ -349,6 +349,34 @@ done:
     return rc;
 }
 
+int dataset_label_range(const char *id, float *lo, float *hi)
+{
+    sqlite3 *db = db_conn();
+    sqlite3_stmt *st = db_prepare(sql_load);
+    if (!db || !st || sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT) != SQLITE_OK) {
+        db_done(st);
+        return -1;
+    }
+    int s = sqlite3_step(st), rc = s == SQLITE_DONE ? 1 : -1;
+    if (s == SQLITE_ROW) {
+        size_t n = (size_t)sqlite3_column_int(st, 0) * (size_t)sqlite3_column_int(st, 3);
+        float *y = n ? read_floats(db, "y", sqlite3_column_int64(st, 5), n,
+                                   sqlite3_column_int64(st, 7))
+                     : NULL;
+        if (y) {
+            *lo = *hi = y[0];
+            for (size_t i = 1; i < n; i++) {
+                *lo = y[i] < *lo ? y[i] : *lo;
+                *hi = y[i] > *hi ? y[i] : *hi;
+            }
+            rc = 0;
+        }
+        free(y);
+    }
+    db_done(st);
+    return rc;
+}
+
 void dataset_free(struct dataset *d)
 {
     if (!d)

@@ -2,6 +2,7 @@
  * before it runs), list, describe, cancel, and the epochs' metrics as JSON or CSV. */
 #include "handlers.h"
 
+#include "csv.h"
 #include "datasets.h"
 #include "hub.h"
 #include "jobs.h"
@@ -15,7 +16,17 @@
 #include <string.h>
 #include <sys/random.h>
 
-/* Adds {"pointer", "detail"} to errs. */
+/* Text a client sent, made safe to quote in a fault's detail: at most 64 bytes of it, cut
+ * between characters (csv_echo), into buf (at least 80 bytes). */
+static const char *echo(const char *s, char *buf, size_t cap)
+{
+    csv_echo(buf, cap, s, strlen(s), 64);
+    return buf;
+}
+
+/* Adds {"pointer", "detail"} to errs. A fault is never lost: the details quote what the
+ * client sent through echo, so they fit and are UTF-8, and should jansson still refuse
+ * one, the fault is listed with a plain detail. */
 static void fault(json_t *errs, const char *pointer, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void fault(json_t *errs, const char *pointer, const char *fmt, ...)
@@ -25,7 +36,33 @@ static void fault(json_t *errs, const char *pointer, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(detail, sizeof detail, fmt, ap);
     va_end(ap);
-    json_array_append_new(errs, json_pack("{s:s, s:s}", "pointer", pointer, "detail", detail));
+    json_t *e = json_pack("{s:s, s:s}", "pointer", pointer, "detail", detail);
+    if (!e)
+        e = json_pack("{s:s, s:s}", "pointer", pointer, "detail", "is invalid");
+    json_array_append_new(errs, e);
+}
+
+/* The pointer of member key of the object at base, the key escaped as RFC 6901 says ('~'
+ * as ~0, '/' as ~1). New, NULL without memory. */
+static char *member_pointer(const char *base, const char *key)
+{
+    size_t bl = strlen(base);
+    char *p = malloc(bl + 2 * strlen(key) + 2), *o = p;
+    if (!p)
+        return NULL;
+    memcpy(o, base, bl);
+    o += bl;
+    *o++ = '/';
+    for (; *key; key++) {
+        if (*key == '~' || *key == '/') {
+            *o++ = '~';
+            *o++ = *key == '~' ? '0' : '1';
+        } else {
+            *o++ = *key;
+        }
+    }
+    *o = 0;
+    return p;
 }
 
 /* Checks that obj has only the allowed keys (NULL-terminated). */
@@ -38,9 +75,9 @@ static void only(const json_t *obj, const char *base, const char *const *allowed
         for (const char *const *a = allowed; *a && !ok; a++)
             ok = strcmp(*a, key) == 0;
         if (!ok) {
-            char p[256];
-            snprintf(p, sizeof p, "%s/%s", base, key);
-            fault(errs, p, "unknown field '%s'", key);
+            char *p = member_pointer(base, key), e[80];
+            fault(errs, p ? p : base, "unknown field '%s'", echo(key, e, sizeof e));
+            free(p);
         }
     }
 }
@@ -159,6 +196,30 @@ static int spec_outputs(const struct nn_spec *s)
     return w;
 }
 
+/* Whether the labels of a dataset (its description) fit the loss over `outputs` outputs:
+ * labels_fit, then -- for binary_crossentropy, which takes labels from 0 to 1 -- the range
+ * of labels that are plain numbers (class names and one-hot rows are 0 and 1 already).
+ * Adds a fault at pointer when they do not; which: "the dataset's", ... */
+static void check_labels(json_t *errs, const char *pointer, const char *which,
+                         const struct nn_spec *spec, int outputs, const json_t *desc)
+{
+    char buf[512];
+    const char *why = labels_fit(spec->loss, outputs, desc, buf, sizeof buf);
+    const char *kind = json_string_value(json_object_get(desc, "label_kind"));
+    float lo, hi;
+    if (!why && spec->loss == NN_BCE && kind &&
+        (!strcmp(kind, "numbers") || !strcmp(kind, "vectors")) &&
+        dataset_label_range(json_string_value(json_object_get(desc, "id")), &lo, &hi) == 0 &&
+        (lo < 0 || hi > 1)) {
+        snprintf(buf, sizeof buf, "binary_crossentropy takes labels from 0 to 1, and these go "
+                 "from %g to %g", (double)lo, (double)hi);
+        why = buf;
+    }
+    if (why)
+        fault(errs, pointer, "%s labels do not fit %s: %s", which, nn_loss_name(spec->loss),
+              why);
+}
+
 /* Checks a job body; returns the normalized request (new), or NULL with errs filled. */
 static json_t *check_job(struct req *r, json_t *errs, char *network_id, char *val_id)
 {
@@ -181,14 +242,17 @@ static json_t *check_job(struct req *r, json_t *errs, char *network_id, char *va
     /* the network: a stored one by id, or a definition */
     const json_t *net = json_object_get(b, "network");
     json_t *def = NULL;
+    char e[80];
     if (json_is_string(net)) {
-        snprintf(network_id, 32, "%s", json_string_value(net));
+        const char *nid = json_string_value(net);
         json_t *stored = NULL;
-        if (network_get(network_id, &stored) == 0)
+        if (strlen(nid) < 32 && network_get(nid, &stored) == 0) {   /* ids are shorter */
             def = json_incref(json_object_get(stored, "definition"));
+            snprintf(network_id, 32, "%s", nid);
+        }
         json_decref(stored);
         if (!def)
-            fault(errs, "/network", "no network with id %s", network_id);
+            fault(errs, "/network", "no network with id %s", echo(nid, e, sizeof e));
     } else if (json_is_object(net)) {
         def = json_incref((json_t *)net);
     } else {
@@ -202,22 +266,26 @@ static json_t *check_job(struct req *r, json_t *errs, char *network_id, char *va
         if (!have_spec && serr)
             json_array_extend(errs, serr);
         json_decref(serr);
-        json_object_set_new(n, "network", def);
+        /* answered and stored as a definition with every default written out */
+        json_t *norm = have_spec ? spec_to_json(&sj.spec, sj.name) : NULL;
+        json_object_set_new(n, "network", norm ? norm : json_incref(def));
+        json_decref(def);
         if (*network_id)
             json_object_set_new(n, "network_id", json_string(network_id));
     }
 
     /* the data */
     const json_t *ds = json_object_get(b, "dataset");
-    json_t *desc = NULL;
+    json_t *desc = NULL, *vdesc = NULL;
     if (!json_is_string(ds))
         fault(errs, "/dataset", "dataset must be the id of a dataset");
     else if (!(desc = dataset_describe(json_string_value(ds))))
-        fault(errs, "/dataset", "no dataset with id %s", json_string_value(ds));
+        fault(errs, "/dataset", "no dataset with id %s", echo(json_string_value(ds), e, sizeof e));
     else
         json_object_set(n, "dataset", (json_t *)ds);
     const json_t *val = json_object_get(b, "validation");
     int has_val = 0;
+    double split = 0;
     if (val && !json_is_null(val)) {
         static const char *const vkeys[] = {"split", "dataset", NULL};
         json_t *vn = json_object();
@@ -229,14 +297,17 @@ static json_t *check_job(struct req *r, json_t *errs, char *network_id, char *va
             double s = json_number_value(vs);
             if (!json_is_number(vs) || !(s > 0 && s < 1))
                 fault(errs, "/validation/split", "split must be a number between 0 and 1");
+            else
+                split = s;
             json_object_set_new(vn, "split", json_real(s));
             has_val = 1;
         } else {
             only(val, "/validation", vkeys, errs);
-            json_t *vdesc = json_is_string(vd) ? dataset_describe(json_string_value(vd)) : NULL;
+            vdesc = json_is_string(vd) ? dataset_describe(json_string_value(vd)) : NULL;
             if (!vdesc) {
                 fault(errs, "/validation/dataset", "no dataset with id %s",
-                      json_is_string(vd) ? json_string_value(vd) : "(not a string)");
+                      json_is_string(vd) ? echo(json_string_value(vd), e, sizeof e)
+                                         : "(not a string)");
             } else {
                 snprintf(val_id, 32, "%s", json_string_value(vd));
                 if (desc && json_integer_value(json_object_get(vdesc, "features")) !=
@@ -248,7 +319,6 @@ static json_t *check_job(struct req *r, json_t *errs, char *network_id, char *va
                 json_object_set(vn, "dataset", (json_t *)vd);
                 has_val = 1;
             }
-            json_decref(vdesc);
         }
         json_object_set_new(n, "validation", vn);
     }
@@ -268,19 +338,31 @@ static json_t *check_job(struct req *r, json_t *errs, char *network_id, char *va
     if (es)
         json_object_set_new(n, "early_stopping", es);
 
-    /* the network against the data */
+    /* the split against the rows: both sides need some, as the worker splits them */
+    if (split > 0 && desc) {
+        int rows = (int)json_integer_value(json_object_get(desc, "rows")),
+            held = split_count(rows, split);
+        if (held >= rows)
+            fault(errs, "/validation/split", "a split of %g holds out %d of the dataset's %d "
+                  "row%s, leaving none to train on", split, held, rows, rows == 1 ? "" : "s");
+    }
+
+    /* the network against the data, the validation dataset's too */
     if (have_spec && desc) {
         int features = (int)json_integer_value(json_object_get(desc, "features"));
-        char buf[512];
-        const char *why;
         if (features != sj.spec.inputs)
             fault(errs, "/dataset", "the dataset has %d features but the network takes %d "
                   "inputs", features, sj.spec.inputs);
-        else if ((why = labels_fit(sj.spec.loss, spec_outputs(&sj.spec), desc, buf, sizeof buf)))
-            fault(errs, "/dataset", "labels do not fit %s: %s", nn_loss_name(sj.spec.loss), why);
+        else
+            check_labels(errs, "/dataset", "the dataset's", &sj.spec, spec_outputs(&sj.spec),
+                         desc);
     }
+    if (have_spec && vdesc)
+        check_labels(errs, "/validation/dataset", "the validation dataset's", &sj.spec,
+                     spec_outputs(&sj.spec), vdesc);
     spec_json_free(&sj);
     json_decref(desc);
+    json_decref(vdesc);
     if (json_array_size(errs)) {
         json_decref(n);
         return NULL;

@@ -302,10 +302,12 @@ static void engine_labels(const struct dataset *d, struct nn_data *out)
     out->ycols = d->label_cols;
 }
 
+int split_count(int rows, double split) { return (int)ceil(rows * split); }
+
 /* Moves a seeded random `split` fraction of the rows of d into v (new arrays). */
 static int split_rows(struct dataset *d, struct dataset *v, double split, uint64_t seed)
 {
-    int nv = (int)ceil(d->rows * split), nt = d->rows - nv;
+    int nv = split_count(d->rows, split), nt = d->rows - nv;
     if (nv < 1 || nt < 1)
         return -1;
     int *perm = malloc(sizeof *perm * (size_t)d->rows);

@@ -44,6 +44,9 @@ struct job_opts {
     int restore_best;
 };
 void job_opts_read(const json_t *request, struct job_opts *o);
+/* How many of a dataset's rows a validation split holds out: ceil(rows * split). The
+ * worker splits so; a job is refused when this leaves no rows to train on. */
+int split_count(int rows, double split);
 
 /* Whether labels of a dataset (its description) fit a loss over `outputs` outputs:
  * NULL when they do, else a sentence saying why not (static or in buf). */

@@ -525,6 +525,8 @@ static const struct bad bad[] = {
           "/early_stopping/restore_best"),
     FIELD("unknown job field", "POST", "/v1/jobs", J,
           "{\"network\": \"{NET}\", \"dataset\": \"{DS}\", \"colour\": 1}", 422, "/colour"),
+    FIELD("unknown job field with / and ~", "POST", "/v1/jobs", J,
+          "{\"network\": \"{NET}\", \"dataset\": \"{DS}\", \"a/b~c\": 1}", 422, "/a~1b~0c"),
     FIELD("three faults at once", "POST", "/v1/jobs", J, "{\"network\": \"{NET}\", \"dataset\": "
           "\"{DS}\", \"epochs\": 0, \"batch_size\": 0, \"optimizer\": {\"type\": \"x\"}}", 422,
           "/epochs", "/batch_size", "/optimizer/type"),

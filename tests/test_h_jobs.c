@@ -2,6 +2,7 @@
  * the whole loop (dataset, network, job, metrics, model, predict), cancelling, jobs that
  * cannot run, and a SIGKILL while one job trains and others wait, after which every job
  * finishes and the interrupted one resumes from its checkpoint. */
+#include "handlers.h"
 #include "srvutil.h"
 #include "testutil.h"
 
@@ -553,6 +554,174 @@ START_TEST(no_model_without_its_job)
 }
 END_TEST
 
+/* ---- POST /v1/jobs called as a handler, on a temporary database ---- */
+
+static char *made(handler_fn fn, const char *body)
+{
+    struct reply rp = su_call(fn, "POST", body, NULL, NULL);
+    ck_assert_msg(rp.status == 201, "%d %.*s", rp.status, (int)rp.len, rp.body);
+    json_t *j = su_json(&rp);
+    char *id = strdup(json_string_value(json_object_get(j, "id")));
+    json_decref(j);
+    su_reply_free(&rp);
+    return id;
+}
+
+/* POSTs a job; expects `status` and, for 422, errors[0].pointer == pointer. The job (new)
+ * for 202, else NULL. */
+static json_t *job_call(const char *body, int status, const char *pointer)
+{
+    struct reply rp = su_call(h_jobs_create, "POST", body, NULL, NULL);
+    ck_assert_msg(rp.status == status, "%.200s: %d, not %d: %.*s", body, rp.status, status,
+                  (int)rp.len, rp.body);
+    json_t *j = su_json(&rp);
+    su_reply_free(&rp);
+    if (status == 202)
+        return j;
+    const char *p = json_string_value(
+        json_object_get(json_array_get(json_object_get(j, "errors"), 0), "pointer"));
+    ck_assert_msg(p && !strcmp(p, pointer), "%.200s: pointer %s, not %s", body, p, pointer);
+    json_decref(j);
+    return NULL;
+}
+
+/* n copies of "\u00e9" (2 bytes of UTF-8 each) into a new string. */
+static char *accents(int n)
+{
+    char *s = malloc(2 * (size_t)n + 1);
+    ck_assert_ptr_nonnull(s);
+    for (int i = 0; i < n; i++)
+        memcpy(s + 2 * i, "\xc3\xa9", 2);
+    s[2 * n] = 0;
+    return s;
+}
+
+/* Faults found by fuzz_jobs_request: each is refused and named, none is lost. */
+START_TEST(faults_are_named_and_never_lost)
+{
+    char *ds = made(h_datasets_create, "{\"name\": \"d\", \"features\": [[1], [2]], "
+                                       "\"labels\": [\"a\", \"b\"]}");
+    char *net = made(h_networks_create, "{\"inputs\": 1, \"layers\": [{\"type\": \"dense\", "
+                                        "\"units\": 2, \"activation\": \"softmax\"}], "
+                                        "\"loss\": \"categorical_crossentropy\"}");
+    char body[2048];
+    /* an unknown field's pointer escapes '/' and '~' (RFC 6901) */
+    snprintf(body, sizeof body, "{\"network\": \"%s\", \"dataset\": \"%s\", \"a/b~c\": 1}",
+             net, ds);
+    job_call(body, 422, "/a~1b~0c");
+    /* a long unknown field is named whole, and refused: its detail, cut inside a
+     * character, was no UTF-8, so the fault was lost and the job queued */
+    char *key = accents(300), ptr[700];
+    snprintf(body, sizeof body, "{\"network\": \"%s\", \"dataset\": \"%s\", \"x%s\": 1}", net,
+             ds, key);
+    snprintf(ptr, sizeof ptr, "/x%s", key);
+    job_call(body, 422, ptr);
+    free(key);
+    /* a network id of 40 characters: cut to 31 bytes inside one, the fault was lost and
+     * the job queued without a network */
+    char *id = accents(40);
+    snprintf(body, sizeof body, "{\"network\": \"%s\", \"dataset\": \"%s\"}", id, ds);
+    job_call(body, 422, "/network");
+    free(id);
+    /* a dataset id of 300: its fault was lost the same way, and the job answered 409 */
+    id = accents(300);
+    snprintf(body, sizeof body, "{\"network\": \"%s\", \"dataset\": \"x%s\"}", net, id);
+    job_call(body, 422, "/dataset");
+    free(id);
+    free(ds), free(net);
+}
+END_TEST
+
+/* What the worker would refuse at the start is refused when the job is posted. */
+START_TEST(refused_before_it_runs)
+{
+    char *two = made(h_datasets_create, "{\"name\": \"two\", \"features\": [[1], [2]], "
+                                        "\"labels\": [0, 1]}");
+    char *big = made(h_datasets_create, "{\"name\": \"big\", \"features\": [[1], [2], [3]], "
+                                        "\"labels\": [0, 2, 1]}");
+    char *soft = made(h_datasets_create, "{\"name\": \"soft\", \"features\": [[1], [2], [3]], "
+                                         "\"labels\": [0, 0.5, 1]}");
+    char *neg = made(h_datasets_create, "{\"name\": \"neg\", \"features\": [[1], [2]], "
+                                        "\"labels\": [[-2.5], [1]]}");
+    char *vec = made(h_datasets_create, "{\"name\": \"vec\", \"features\": [[1], [2]], "
+                                        "\"labels\": [[0.5, 2], [1, 1]]}");
+    char *bce = made(h_networks_create, "{\"inputs\": 1, \"layers\": [{\"type\": \"dense\", "
+                                        "\"units\": 1, \"activation\": \"sigmoid\"}], "
+                                        "\"loss\": \"binary_crossentropy\"}");
+    char *cce = made(h_networks_create, "{\"inputs\": 1, \"layers\": [{\"type\": \"dense\", "
+                                        "\"units\": 3, \"activation\": \"softmax\"}], "
+                                        "\"loss\": \"categorical_crossentropy\"}");
+    char body[1024];
+    /* a split that leaves no rows to train on: ceil(2 x 0.9) = 2 of 2 */
+    snprintf(body, sizeof body, "{\"network\": \"%s\", \"dataset\": \"%s\", \"validation\": "
+             "{\"split\": 0.9}}", bce, two);
+    job_call(body, 422, "/validation/split");
+    snprintf(body, sizeof body, "{\"network\": \"%s\", \"dataset\": \"%s\", \"validation\": "
+             "{\"split\": 0.5}}", bce, two);
+    json_decref(job_call(body, 202, NULL));
+    /* binary_crossentropy takes labels from 0 to 1: in the dataset, and in the validation
+     * dataset */
+    snprintf(body, sizeof body, "{\"network\": \"%s\", \"dataset\": \"%s\"}", bce, big);
+    job_call(body, 422, "/dataset");
+    snprintf(body, sizeof body, "{\"network\": \"%s\", \"dataset\": \"%s\", \"validation\": "
+             "{\"dataset\": \"%s\"}}", bce, two, neg);
+    job_call(body, 422, "/validation/dataset");
+    snprintf(body, sizeof body, "{\"network\": \"%s\", \"dataset\": \"%s\", \"validation\": "
+             "{\"dataset\": \"%s\"}}", bce, soft, two);
+    json_decref(job_call(body, 202, NULL));   /* soft labels are fine */
+    /* the validation dataset's labels fit the loss as the dataset's must */
+    snprintf(body, sizeof body, "{\"network\": \"%s\", \"dataset\": \"%s\", \"validation\": "
+             "{\"dataset\": \"%s\"}}", cce, big, vec);
+    job_call(body, 422, "/validation/dataset");
+    free(two), free(big), free(soft), free(neg), free(vec), free(bce), free(cce);
+}
+END_TEST
+
+/* An inline network is answered as a stored one: every default written out. */
+START_TEST(inline_network_normalized)
+{
+    char *ds = made(h_datasets_create, "{\"name\": \"d\", \"features\": [[1], [2]], "
+                                       "\"labels\": [\"a\", \"b\"]}");
+    const char *def = "{\"inputs\": 1, \"layers\": [{\"type\": \"dense\", \"units\": 2, "
+                      "\"activation\": \"softmax\"}], \"loss\": \"categorical_crossentropy\"}";
+    char body[1024];
+    snprintf(body, sizeof body, "{\"network\": %s, \"dataset\": \"%s\"}", def, ds);
+    json_t *job = job_call(body, 202, NULL);
+    const char *dry[] = {"dry_run", "true", NULL};
+    struct reply rp = su_call(h_networks_create, "POST", def, NULL, dry);
+    ck_assert_int_eq(rp.status, 200);
+    json_t *net = su_json(&rp);
+    su_reply_free(&rp);
+    ck_assert(json_equal(json_object_get(job, "network"), json_object_get(net, "definition")));
+    ck_assert_str_eq(json_string_value(json_object_get(
+                         json_array_get(json_object_get(json_object_get(job, "network"), "layers"),
+                                        0), "init")), "auto");
+    json_decref(job);
+    json_decref(net);
+    free(ds);
+}
+END_TEST
+
+/* A list's limit is digits only, on every list (fuzz_query: "+5" and " 5" passed here). */
+START_TEST(list_limits)
+{
+    handler_fn lists[] = {h_jobs_list, h_models_list};
+    const char *bad[] = {"+5", " 5", "\t5", "5 ", "0", "1001", ""};
+    for (size_t i = 0; i < 2; i++)
+        for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+            const char *q[] = {"limit", bad[k], NULL};
+            struct reply rp = su_call(lists[i], "GET", NULL, NULL, q);
+            ck_assert_msg(rp.status == 400, "limit=%s: %d", bad[k], rp.status);
+            ck_assert(strstr(rp.body, "\"parameter\":\"limit\""));
+            su_reply_free(&rp);
+        }
+    const char *ok[] = {"limit", "0007", NULL};
+    struct reply rp = su_call(h_jobs_list, "GET", NULL, NULL, ok);
+    ck_assert_int_eq(rp.status, 200);
+    su_reply_free(&rp);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("jobs");
@@ -567,5 +736,12 @@ int main(void)
     tcase_add_test(tc, restore_best_survives_sigkill);
     tcase_add_test(tc, no_model_without_its_job);
     suite_add_tcase(s, tc);
+    TCase *h = tcase_create("handlers");
+    tcase_add_checked_fixture(h, su_db_open, su_db_close);
+    tcase_add_test(h, faults_are_named_and_never_lost);
+    tcase_add_test(h, refused_before_it_runs);
+    tcase_add_test(h, inline_network_normalized);
+    tcase_add_test(h, list_limits);
+    suite_add_tcase(s, h);
     return tu_run(s) != 0;
 }
