@@ -165,14 +165,18 @@ image: deps-container
 test-container: deps-container
 	@bash tests/container.sh
 
-# Coverage-guided fuzzing (clang's libFuzzer) of every parser of client bytes: one
-# harness per target in fuzz/, seeds in fuzz/corpus/<target>/. Each target runs for
-# FUZZ_SECONDS (make fuzz FUZZ_SECONDS=600 for a longer run); any crash, leak, UB, hang
-# or broken property fails. Not part of make test.
-FUZZ_TARGETS = fuzz_csv fuzz_spec_json fuzz_nn_load fuzz_predict fuzz_routes
+# Coverage-guided fuzzing (clang's libFuzzer) of every parser of client bytes, and of the
+# handlers that check requests (dataset uploads, jobs, query parameters; called directly on
+# a temporary database under /tmp): one harness per target in fuzz/, seeds in
+# fuzz/corpus/<target>/. Each target runs for FUZZ_SECONDS (make fuzz FUZZ_SECONDS=600
+# for a longer run); any crash, leak, UB, hang or broken property fails. Not part of make
+# test.
+FUZZ_TARGETS = fuzz_csv fuzz_spec_json fuzz_nn_load fuzz_predict fuzz_routes \
+               fuzz_datasets_json fuzz_jobs_request fuzz_query
 FUZZ_SECONDS ?= 60
 FUZZ_BIN = $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
-$(FUZZ_BIN): $(BUILD)/fuzz/%: $(BUILD)/fuzz/%.o $(SERVER_LIB) $(CORE_LIB)
+# fuzzutil.o: what the harnesses calling handlers on a temporary database share
+$(FUZZ_BIN): $(BUILD)/fuzz/%: $(BUILD)/fuzz/%.o $(BUILD)/fuzz/fuzzutil.o $(SERVER_LIB) $(CORE_LIB)
 	$(CC) $(CFLAGS) $^ -o $@ $(SERVER_LIBS) $(CORE_LIBS)
 
 fuzz: deps-test
@@ -185,4 +189,4 @@ clean:
 	rm -rf build build-asan build-fuzz
 
 -include $(CORE_OBJ:.o=.d) $(SERVER_OBJ:.o=.d) $(BUILD)/server/main.d $(TEST_BIN:=.d) $(SERVER_TEST_BIN:=.d) \
-         $(FUZZ_BIN:=.d)
+         $(FUZZ_BIN:=.d) $(BUILD)/fuzz/fuzzutil.d

@@ -97,7 +97,7 @@ int reply_param(struct reply *out, int status, const char *param, const char *fm
 int reply_not_found(struct reply *out, const char *kind, const char *id);
 /* The ?limit= of a list, the same on every list: absent, 50; else digits only (no sign,
  * no space), from 1 to max. Returns 0 with *limit set, or -1 after replying 400 with
- * {"parameter": "limit"} (http.c). */
+ * {"parameter": "limit"} (http.c, beside req_query). */
 int req_limit(const struct req *r, struct reply *out, int max, int *limit);
 
 /* A streamed route gets the body in pieces as it arrives instead of whole. begin
