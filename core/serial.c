@@ -60,12 +60,15 @@ static void putf(struct out *o, float f)
 static void put_floats(struct out *o, const float *f, size_t n)
 {
     put64(o, f ? n : 0);
-    if (f && HOST_LE) {
+    if (!f)
+        return;
+    if (HOST_LE) {
         memcpy(o->p + o->len, f, 4 * n);
         o->len += 4 * n;
+    } else {
+        for (size_t i = 0; i < n; i++)
+            putf(o, f[i]);
     }
-    for (size_t i = 0; f && !HOST_LE && i < n; i++)
-        putf(o, f[i]);
 }
 
 int nn_save(const struct nn_net *net, unsigned char **buf, size_t *len, struct nn_error *err)
@@ -151,9 +154,10 @@ static int get_floats(struct in *r, float *dst, size_t n, int optional)
     if (HOST_LE) {
         memcpy(dst, r->p + r->at, 4 * k);
         r->at += 4 * k;
+    } else {
+        for (size_t i = 0; i < k; i++)
+            dst[i] = getf(r);
     }
-    for (size_t i = 0; !HOST_LE && i < k; i++)
-        dst[i] = getf(r);
     return (int)(k != 0);
 }
 

@@ -382,6 +382,21 @@ static void ck_epochs(const struct server *s, const char *id, int n)
     json_decref(j);
 }
 
+/* Waits (up to 30 s) until job id has stored `epoch` epochs. */
+static void wait_epoch(const struct server *s, const char *id, int epoch)
+{
+    char path[160];
+    snprintf(path, sizeof path, "/v1/jobs/%s", id);
+    int at = 0;
+    for (int i = 0; i < 1200 && at < epoch; i++) {
+        json_t *j = su_get_json(s, path);
+        at = (int)json_integer_value(json_object_get(j, "epoch"));
+        json_decref(j);
+        usleep(25000);
+    }
+    ck_assert_int_ge(at, epoch);
+}
+
 START_TEST(survives_sigkill)
 {
     struct server s = {0};
@@ -391,15 +406,7 @@ START_TEST(survives_sigkill)
              "\"batch_size\": 16, \"seed\": 1}", net, ds);
     char *a = su_post_id(&s, "/v1/jobs", body, 202), *b = su_post_id(&s, "/v1/jobs", body, 202),
          *c = su_post_id(&s, "/v1/jobs", body, 202), path[160];
-    snprintf(path, sizeof path, "/v1/jobs/%s", a);
-    int epoch = 0;
-    for (int i = 0; i < 1200 && epoch < 2; i++) {
-        json_t *j = su_get_json(&s, path);
-        epoch = (int)json_integer_value(json_object_get(j, "epoch"));
-        json_decref(j);
-        usleep(25000);
-    }
-    ck_assert_int_ge(epoch, 2);
+    wait_epoch(&s, a, 2);
     snprintf(path, sizeof path, "/v1/jobs/%s/metrics", a);
     json_t *before = su_get_json(&s, path);
     su_stop(&s, 1);   /* SIGKILL while a trains and b, c wait */
@@ -476,16 +483,8 @@ START_TEST(restore_best_survives_sigkill)
              "{\"network\": \"%s\", \"dataset\": \"%s\", \"validation\": {\"split\": 0.2}, "
              "\"epochs\": 30, \"batch_size\": 16, \"seed\": 3, \"early_stopping\": "
              "{\"patience\": 50, \"min_delta\": 1e9}}", net, ds);
-    char *id = su_post_id(&s, "/v1/jobs", body, 202), path[160], sql[160];
-    snprintf(path, sizeof path, "/v1/jobs/%s", id);
-    int epoch = 0;
-    for (int i = 0; i < 1200 && epoch < 2; i++) {
-        json_t *j = su_get_json(&s, path);
-        epoch = (int)json_integer_value(json_object_get(j, "epoch"));
-        json_decref(j);
-        usleep(25000);
-    }
-    ck_assert_int_ge(epoch, 2);
+    char *id = su_post_id(&s, "/v1/jobs", body, 202), sql[160];
+    wait_epoch(&s, id, 2);
     ck_assert_int_eq(db_long(&s, "SELECT count(*) FROM checkpoint_best"), 1);
     su_stop(&s, 1);
     snprintf(sql, sizeof sql, "SELECT epoch FROM checkpoints WHERE job_id = '%s'", id);
