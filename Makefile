@@ -1,4 +1,4 @@
-# neurond -- one plain Makefile.  make · make test · make bench (-http, -events) · make asan · make fuzz · make image · make clean
+# neurond -- one plain Makefile.  make · make run · make test · make check · make deps · make bench (-http, -events) · make asan · make fuzz · make image · make clean
 CC      ?= cc
 OPT     ?= -O3
 CFLAGS  ?= $(OPT) -g
@@ -26,48 +26,82 @@ SERVER_TEST_BIN = $(SERVER_TESTS:%=$(BUILD)/tests/%)
 
 BENCH_BIN = $(BUILD)/bench/bench_fmnist
 
+# The service: server/ in modules, one folder and one header each, compiled each with only
+# the flags it needs. Arrows point one way, down this list (docs/DESIGN.md; the layering
+# check of make check holds them): format and config need libc only, ops atomics, store
+# SQLite, http libmicrohttpd; the rest jansson, and the engine's header where they use it.
+SERVER_MODULES = format config ops store http domain events queue api
+# pkg-config names per module
+PKGS_format =
+PKGS_config =
+PKGS_ops =
+PKGS_store = sqlite3 jansson
+PKGS_http = libmicrohttpd jansson
+PKGS_domain = jansson
+PKGS_events = jansson
+PKGS_queue = jansson
+PKGS_api = jansson
+PKGS_main = jansson
+# the modules that include core/nn.h
+USES_CORE = domain events queue api
+pkg_cflags = $(if $(1),$(shell pkg-config --cflags $(1) 2>/dev/null))
+module_cflags = -Iserver $(if $(filter $(1),$(USES_CORE)),-Icore) $(call pkg_cflags,$(PKGS_$(1)))
+
 SERVER_PKGS = libmicrohttpd jansson sqlite3
 SERVER_CFLAGS := $(shell pkg-config --cflags $(SERVER_PKGS) 2>/dev/null)
 SERVER_LIBS   := $(shell pkg-config --libs $(SERVER_PKGS) 2>/dev/null || echo -lmicrohttpd -ljansson -lsqlite3)
 JANSSON_LIBS  := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
-SERVER_SRC = server/http.c server/reply.c server/routes.c server/db.c \
-             server/db_datasets.c server/csv.c server/h_datasets.c \
-             server/spec_json.c server/db_networks.c server/h_networks.c \
-             server/db_jobs.c server/jobs.c server/h_jobs.c \
-             server/db_models.c server/h_models.c server/h_health.c \
-             server/h_charts.c server/h_metrics.c server/svg.c server/stats.c \
-             server/db_stats.c server/hub.c server/h_events.c server/h_dashboard.c
-SERVER_OBJ = $(SERVER_SRC:%.c=$(BUILD)/%.o) $(BUILD)/migrations.o $(BUILD)/dashboard.o
+SERVER_SRC = $(foreach m,$(SERVER_MODULES),$(sort $(wildcard server/$(m)/*.c)))
+# generated: the migrations (store) and the dashboard page (api), compiled into their modules
+SERVER_GEN = $(BUILD)/server/store/migrations.o $(BUILD)/server/api/dashboard_page.o
+SERVER_OBJ = $(SERVER_SRC:%.c=$(BUILD)/%.o) $(SERVER_GEN)
 SERVER_LIB = $(BUILD)/libneurond.a
 NEUROND = $(BUILD)/neurond
 PORT ?= 8080
 
-.PHONY: all run test test-browser browser-deps check bench bench-http bench-events asan fuzz clean deps deps-test deps-bench deps-container lint-api image test-container
+.PHONY: all run test check layering test-browser browser-deps bench bench-http bench-events asan fuzz clean deps deps-run deps-bench deps-container lint-api image test-container
 all: $(CORE_LIB) $(NEUROND)
 
 # Builds and starts the service on 127.0.0.1:$(PORT) with its database under ./var/.
-run: deps
+run: deps-run
 	@$(MAKE) --no-print-directory $(NEUROND)
 	./$(NEUROND) --port $(PORT)
 
+# The engine: its own header and BLAS only.
+$(BUILD)/core/%.o: core/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(BLAS_CFLAGS) -Icore -c $< -o $@
+
+define module_rule
+$(BUILD)/server/$(1)/%.o: server/$(1)/%.c
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(CFLAGS) $(call module_cflags,$(1)) -c $$< -o $$@
+endef
+$(foreach m,$(SERVER_MODULES),$(eval $(call module_rule,$(m))))
+
+$(BUILD)/server/main.o: server/main.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(call module_cflags,main) -c $< -o $@
+
+# Tests, fuzz harnesses and benchmarks see everything.
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(BLAS_CFLAGS) $(CHECK_CFLAGS) $(SERVER_CFLAGS) -Icore -Iserver -c $< -o $@
+	$(CC) $(CFLAGS) $(BLAS_CFLAGS) $(CHECK_CFLAGS) $(SERVER_CFLAGS) -Icore -Iserver -Itests -c $< -o $@
 
-$(BUILD)/migrations.c: $(wildcard migrations/*.sql) server/embed.sh
+$(BUILD)/server/store/migrations.c: $(wildcard migrations/*.sql) server/store/embed.sh
 	@mkdir -p $(dir $@)
-	sh server/embed.sh $(wildcard migrations/*.sql) > $@
+	sh server/store/embed.sh $(wildcard migrations/*.sql) > $@
 
-$(BUILD)/migrations.o: $(BUILD)/migrations.c
+$(BUILD)/server/store/migrations.o: $(BUILD)/server/store/migrations.c
 	$(CC) $(CFLAGS) -c $< -o $@
 
 # The dashboard page, compiled in as one string (its @VERSION@ becomes NEUROND_VERSION).
-$(BUILD)/dashboard.c: server/dashboard/index.html server/embed_page.sh
+$(BUILD)/server/api/dashboard_page.c: server/dashboard/index.html server/dashboard/embed.sh
 	@mkdir -p $(dir $@)
-	sh server/embed_page.sh server/dashboard/index.html > $@
+	sh server/dashboard/embed.sh server/dashboard/index.html > $@
 
-$(BUILD)/dashboard.o: $(BUILD)/dashboard.c
-	$(CC) $(CFLAGS) $(SERVER_CFLAGS) -Iserver -c $< -o $@
+$(BUILD)/server/api/dashboard_page.o: $(BUILD)/server/api/dashboard_page.c
+	$(CC) $(CFLAGS) -Iserver -c $< -o $@
 
 $(SERVER_LIB): $(SERVER_OBJ)
 	rm -f $@ && ar rcs $@ $^
@@ -105,21 +139,35 @@ bench-events: deps-bench
 	@$(MAKE) --no-print-directory $(NEUROND) $(BUILD)/bench/events
 	@bash bench/events.sh $(BUILD)
 
-# Installs missing Debian packages when run as root (a no-op when all are there).
+# Installs missing Debian packages when run as root (a no-op when all are there): deps
+# what make test needs, deps-run what make run needs.
 deps:
-	@bash .ci/deps core
-deps-test:
 	@bash .ci/deps test
+deps-run:
+	@bash .ci/deps core
 deps-bench:
 	@bash .ci/deps bench
 # podman and what building the base image needs (nothing when ENGINE=docker)
 deps-container:
 	@[ "$${ENGINE:-podman}" != podman ] || bash .ci/deps container
 
-test: deps-test
-	@$(MAKE) --no-print-directory $(TEST_BIN) $(SERVER_TEST_BIN) $(NEUROND)
+# Everything: the packages first, then the C suites and the layering check (make check),
+# the OpenAPI lint and the browser test.
+test: deps
+	@$(MAKE) --no-print-directory check
 	@$(MAKE) --no-print-directory lint-api browser-deps
-	@bash tests/run.sh $(TEST_BIN) $(SERVER_TEST_BIN) $(BROWSER_TESTS)
+	@bash tests/run.sh $(BROWSER_TESTS)
+
+# The C suites and the layering check, with what is installed: no package installation,
+# no network.
+check: $(TEST_BIN) $(SERVER_TEST_BIN) $(NEUROND)
+	@bash tests/layering.sh $(BUILD)
+	@bash tests/run.sh $(TEST_BIN) $(SERVER_TEST_BIN)
+
+# Which module may use which (server/ and core/): includes and, from the object files,
+# symbols. Part of make check.
+layering: $(SERVER_OBJ) $(CORE_OBJ) $(BUILD)/server/main.o
+	@bash tests/layering.sh $(BUILD)
 
 # The dashboard in headless Chromium (Debian's chromium package), driven by the
 # playwright-core that tests/browser/package-lock.json pins, installed into
@@ -128,7 +176,7 @@ BROWSER_TESTS = tests/browser/dashboard.test.mjs
 browser-deps:
 	@[ -d tests/browser/node_modules/playwright-core ] || npm ci --prefix tests/browser --no-audit --no-fund
 
-test-browser: deps-test
+test-browser: deps
 	@$(MAKE) --no-print-directory $(NEUROND) browser-deps
 	@bash tests/run.sh $(BROWSER_TESTS)
 
@@ -141,13 +189,11 @@ lint-api:
 	cd api && REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true \
 	  ./node_modules/.bin/redocly lint --config redocly.yaml openapi.yaml
 
-check: test
-
 bench: deps-bench
 	@$(MAKE) --no-print-directory $(BENCH_BIN)
 	@bash bench/run.sh $(BENCH_BIN)
 
-asan: deps-test
+asan: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan CC=clang \
 	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
 	  build-asan/libnncore.a $(TESTS:%=build-asan/tests/%) $(SERVER_TESTS:%=build-asan/tests/%) build-asan/neurond
@@ -179,7 +225,7 @@ FUZZ_BIN = $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
 $(FUZZ_BIN): $(BUILD)/fuzz/%: $(BUILD)/fuzz/%.o $(BUILD)/fuzz/fuzzutil.o $(SERVER_LIB) $(CORE_LIB)
 	$(CC) $(CFLAGS) $^ -o $@ $(SERVER_LIBS) $(CORE_LIBS)
 
-fuzz: deps-test
+fuzz: deps
 	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang \
 	  CFLAGS="-O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
 	  $(FUZZ_TARGETS:%=build-fuzz/fuzz/%)
@@ -188,5 +234,5 @@ fuzz: deps-test
 clean:
 	rm -rf build build-asan build-fuzz
 
--include $(CORE_OBJ:.o=.d) $(SERVER_OBJ:.o=.d) $(BUILD)/server/main.d $(TEST_BIN:=.d) $(SERVER_TEST_BIN:=.d) \
+-include $(CORE_OBJ:.o=.d) $(SERVER_SRC:%.c=$(BUILD)/%.d) $(BUILD)/server/main.d $(TEST_BIN:=.d) $(SERVER_TEST_BIN:=.d) \
          $(FUZZ_BIN:=.d) $(BUILD)/fuzz/fuzzutil.d

@@ -1,4 +1,4 @@
-/* fuzz_csv.c -- server/csv.c, the CSV of dataset uploads (and of predictions, which
+/* fuzz_csv.c -- server/format/csv.c and server/domain/csv_dataset.c, the CSV of dataset uploads (and of predictions, which
  * use its reader), on arbitrary bodies.
  *
  * Checks that the reader and the dataset builder give exactly the same result however
@@ -19,7 +19,7 @@
  */
 #include "fuzz.h"
 
-#include "csv.h"
+#include "domain/domain.h"
 
 #include <math.h>
 #include <string.h>
@@ -278,7 +278,7 @@ static void build_all(const struct input *in, enum split how, struct buf *out)
         from = to;
     }
     int fed = rc == 0;
-    struct dataset_build d;
+    struct dataset d;
     if (rc == 0)
         rc = csv_dataset_end(c, &d, &err);
     CHECK(rc == 0 || rc == -1);
@@ -293,14 +293,14 @@ static void build_all(const struct input *in, enum split how, struct buf *out)
         *out = b;
         return;
     }
-    const struct dataset *ds = &d.d;
+    const struct dataset *ds = &d;
     CHECK(ds->rows >= 1 && ds->features >= 1 && ds->label_cols == 1);
     CHECK(ds->x && ds->y);
     for (size_t i = 0; i < (size_t)ds->rows * (size_t)ds->features; i++)
         CHECK(isfinite(ds->x[i]));
     CHECK(json_is_array(d.columns) && json_array_size(d.columns) == (size_t)ds->features);
     CHECK(json_is_string(d.label_column) || json_is_integer(d.label_column));
-    if (!strcmp(ds->label_kind, "classes")) {
+    if (ds->label_kind == LABELS_CLASSES) {
         size_t k = json_array_size(ds->classes);
         CHECK(json_is_array(ds->classes) && k >= 1);
         for (int i = 0; i < ds->rows; i++)
@@ -309,13 +309,13 @@ static void build_all(const struct input *in, enum split how, struct buf *out)
             CHECK(strcmp(json_string_value(json_array_get(ds->classes, i - 1)),
                          json_string_value(json_array_get(ds->classes, i))) < 0);
     } else {
-        CHECK(!strcmp(ds->label_kind, "numbers"));
+        CHECK(ds->label_kind == LABELS_NUMBERS);
         for (int i = 0; i < ds->rows; i++)
             CHECK(isfinite(ds->y[i]));
     }
     put_long(&b, ds->rows);
     put_long(&b, ds->features);
-    put(&b, ds->label_kind, sizeof ds->label_kind);
+    put_long(&b, ds->label_kind);
     put(&b, ds->x, sizeof(float) * (size_t)ds->rows * (size_t)ds->features);
     put(&b, ds->y, sizeof(float) * (size_t)ds->rows);
     json_t *all = json_pack("{s:O*, s:O, s:O}", "classes", ds->classes, "columns", d.columns,
@@ -326,7 +326,7 @@ static void build_all(const struct input *in, enum split how, struct buf *out)
     put(&b, text, strlen(text) + 1);
     free(text);
     json_decref(all);
-    dataset_build_free(&d);
+    dataset_free(&d);
     csv_dataset_free(c);
     *out = b;
 }

@@ -18,8 +18,8 @@
  */
 #include "fuzzutil.h"
 
-#include "datasets.h"
-#include "handlers.h"
+#include "domain/domain.h"
+#include "api/api.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -280,7 +280,7 @@ static void check_created(const struct reply *rp, const json_t *body, const stru
     fz_reply_free(&g);
 
     struct dataset ds;
-    CHECK(dataset_load(id, &ds) == 0);
+    CHECK(store_dataset_load(id, &ds) == 0);
     CHECK(ds.rows == (int)w->rows && ds.features == (int)w->features &&
           ds.label_cols == (int)w->cols);
     CHECK(!memcmp(ds.x, w->x, w->rows * w->features * sizeof(float)));
@@ -293,7 +293,7 @@ static void check_created(const struct reply *rp, const json_t *body, const stru
     g = fz_call(h_datasets_get, "GET", NULL, id, NULL);
     json_decref(fz_problem(&g, 404));
     fz_reply_free(&g);
-    CHECK(dataset_load(id, &ds) == 1);
+    CHECK(store_dataset_load(id, &ds) == 1);
     json_decref(d);
 }
 

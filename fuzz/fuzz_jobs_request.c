@@ -29,12 +29,11 @@
  */
 #include "fuzzutil.h"
 
-#include "datasets.h"
-#include "handlers.h"
-#include "jobs.h"
+#include "domain/domain.h"
+#include "api/api.h"
+#include "queue/queue.h"
 #include "nn.h"
-#include "spec_json.h"
-#include "store.h"
+#include "store/store.h"
 
 #include <math.h>
 #include <stdatomic.h>
@@ -275,10 +274,10 @@ static json_t *network(const json_t *net, json_t *job)
     if (json_is_string(net)) {
         for (int i = NDS; i < NDS + NNET; i++)
             if (!strcmp(json_string_value(net), ids[i])) {
-                json_t *stored;
-                CHECK(network_get(ids[i], &stored) == 0);
-                json_t *def = json_incref(json_object_get(stored, "definition"));
-                json_decref(stored);
+                struct network stored;
+                CHECK(store_network_get(ids[i], &stored) == STORE_OK);
+                json_t *def = json_incref(stored.definition);
+                network_free(&stored);
                 json_object_set(job, "network_id", (json_t *)net);
                 return def;
             }
@@ -321,8 +320,9 @@ static void work_out(const json_t *b, struct want *w)
     const json_t *ds = json_object_get(b, "dataset");
     ok &= is_dataset(ds);
     json_object_set(job, "dataset", (json_t *)ds);
-    json_t *desc = is_dataset(ds) ? dataset_describe(json_string_value(ds)) : NULL,
-           *vdesc = NULL;
+    struct dataset dd = {0}, vd_ = {0}, *desc = NULL, *vdesc = NULL;
+    if (is_dataset(ds) && store_dataset_get(json_string_value(ds), &dd) == STORE_OK)
+        desc = &dd;
 
     const json_t *val = json_object_get(b, "validation");
     int has_val = 0;
@@ -342,7 +342,8 @@ static void work_out(const json_t *b, struct want *w)
         } else {
             ok &= is_dataset(vd);
             json_object_set(vn, "dataset", (json_t *)vd);
-            vdesc = is_dataset(vd) ? dataset_describe(json_string_value(vd)) : NULL;
+            if (is_dataset(vd) && store_dataset_get(json_string_value(vd), &vd_) == STORE_OK)
+                vdesc = &vd_;
         }
     }
 
@@ -369,23 +370,21 @@ static void work_out(const json_t *b, struct want *w)
         struct nn_error e;
         struct nn_net *net = nn_new(&sj.spec, fz_app.cfg.max_params, NULL, &e);
         CHECK(net);
-        int K = nn_outputs(net), F = (int)json_integer_value(json_object_get(desc, "features")),
-            rows = (int)json_integer_value(json_object_get(desc, "rows"));
+        int K = nn_outputs(net), F = desc->features, rows = desc->rows;
         nn_free(net);
         char buf[256];
         ok &= F == sj.spec.inputs && !labels_fit(sj.spec.loss, K, desc, buf, sizeof buf);
         if (vdesc)
-            ok &= json_integer_value(json_object_get(vdesc, "features")) == F &&
-                  !labels_fit(sj.spec.loss, K, vdesc, buf, sizeof buf);
+            ok &= vdesc->features == F && !labels_fit(sj.spec.loss, K, vdesc, buf, sizeof buf);
         if (split > 0)   /* as the worker splits: ceil(rows * split) rows to validation */
             ok &= (int)ceil(rows * split) < rows;
         if (ok) {
             struct dataset d, v;
             struct job_opts o = {.epochs = 1, .batch_size = 1, .opt = nn_adam(0.001f),
                                  .split = split};
-            CHECK(dataset_load(json_string_value(ds), &d) == 0);
+            CHECK(store_dataset_load(json_string_value(ds), &d) == 0);
             if (vdesc)
-                CHECK(dataset_load(json_string_value(json_object_get(val, "dataset")), &v) == 0);
+                CHECK(store_dataset_load(json_string_value(json_object_get(val, "dataset")), &v) == 0);
             ok &= engine_takes(&sj.spec, &d, vdesc ? &v : NULL, &o, &e);
             dataset_free(&d);
             if (vdesc)
@@ -394,8 +393,8 @@ static void work_out(const json_t *b, struct want *w)
         spec_json_free(&sj);
     }
     json_decref(def);
-    json_decref(desc);
-    json_decref(vdesc);
+    dataset_free(&dd);
+    dataset_free(&vd_);
     w->ok = ok;
 }
 
@@ -473,8 +472,10 @@ static void check_job(const json_t *j, const struct want *w)
 /* The stored request, as a worker starts it, gets past the engine's own checks. */
 static void check_starts(const char *id)
 {
-    json_t *req = db_job_request(id);
-    CHECK(req);
+    struct job job;
+    CHECK(store_job_get(id, &job) == STORE_OK);
+    json_t *req = json_incref(job.request);
+    job_free(&job);
     struct job_opts o;
     job_opts_read(req, &o);
     struct spec_json sj;
@@ -482,9 +483,9 @@ static void check_starts(const char *id)
     CHECK(spec_from_json(json_object_get(req, "network"), "/network", fz_app.cfg.max_params,
                          &sj, &errs) == 0);
     struct dataset d, v = {0};
-    CHECK(dataset_load(o.dataset, &d) == 0);
+    CHECK(store_dataset_load(o.dataset, &d) == 0);
     if (o.val_dataset)
-        CHECK(dataset_load(o.val_dataset, &v) == 0);
+        CHECK(store_dataset_load(o.val_dataset, &v) == 0);
     if (o.split > 0) {   /* jobs.c's split_rows: ceil(rows * split) rows for validation */
         int nv = (int)ceil(d.rows * o.split);
         CHECK(nv >= 1 && d.rows - nv >= 1);

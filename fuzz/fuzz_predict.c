@@ -1,11 +1,11 @@
-/* fuzz_predict.c -- the bodies of POST /v1/models/{id}/predict (server/h_models.c), on
+/* fuzz_predict.c -- the bodies of POST /v1/models/{id}/predict (server/api/models.c), on
  * arbitrary bytes, for a model of 1 to 8 inputs.
  *
  * JSON: the handler's fast path (fast_rows, its own number scanner) must never accept
  * what the slow path (jansson, then rows_from_json) would not, nor read other numbers:
  * whenever the fast path takes a body, the slow path alone takes it too and gives the
  * same rows, bit for bit; the handler's answer with and without the fast path is the
- * same. CSV: rows are read as a dataset upload reads them (server/csv.c, a first line
+ * same. CSV: rows are read as a dataset upload reads them (server/format/csv.c, a first line
  * that is not all numbers being a header): whatever rows_from_csv accepts, the dataset
  * reader reads as the same numbers. Both: accepted rows are 1 to PREDICT_MAX_ROWS of F
  * finite floats; a refusal is a problem+json of status 400, 413 or 422.
@@ -16,9 +16,9 @@
  */
 #include "fuzz.h"
 
-#include "../server/h_models.c"
+#include "../server/api/models.c"
 
-#include "csv.h"
+#include "domain/domain.h"
 
 static void check_refusal(const struct reply *out, int rc)
 {
@@ -52,7 +52,7 @@ static int all_numbers(char **f, const size_t *lens, int n)
 {
     for (int i = 0; i < n; i++) {
         double v;
-        if (!csv_number(f[i], lens[i], &v) || !isfinite((float)v))
+        if (!text_number(f[i], lens[i], &v) || !isfinite((float)v))
             return 0;
     }
     return 1;
@@ -77,7 +77,7 @@ static int on_ref(void *ctx, char **f, const size_t *lens, int n, long record, l
     }
     for (int i = 0; i < n; i++) {
         double v;
-        csv_number(f[i], lens[i], &v);
+        text_number(f[i], lens[i], &v);
         r->x[(size_t)r->n * (size_t)r->F + (size_t)i] = (float)v;
     }
     r->n++;

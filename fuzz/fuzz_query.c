@@ -13,8 +13,9 @@
  * "@n0".., "@j0".."@j5", "@m0", "@m1" is the id of that dataset, network, job or model.
  *
  * The harness works out on its own which parameters are right (api/openapi.yaml): limit
- * digits only, from 1 to 1000 (500 for networks); after empty or an id of the list; state
- * one of the five; format json or csv, and none with follow=true; follow true or false;
+ * digits only, from 1 to 1000 on every list; after empty or an id of the list; state
+ * one of the five; format json or csv, and none with follow=true; follow true or false
+ * (true, 1, yes or empty; false, 0 or no, as every true/false parameter);
  * metric loss, accuracy, mae or mse; the first of a repeated key counts. Then:
  *   - a wrong parameter answers 400 problem+json naming (errors[0].parameter) one of the
  *     wrong ones -- never 500;
@@ -29,9 +30,9 @@
  */
 #include "fuzzutil.h"
 
-#include "handlers.h"
-#include "spec_json.h"
-#include "store.h"
+#include "api/api.h"
+#include "domain/domain.h"
+#include "store/store.h"
 
 #include <ctype.h>
 #include <stdlib.h>
@@ -76,16 +77,16 @@ static void make(int i, handler_fn fn, const char *text, int status)
 static void epoch(const char *job, int n, const char *row)
 {
     json_t *j = body_of(row);
-    CHECK(db_job_epoch(job, n, j, 0.5, 1) == 0);
+    CHECK(store_job_epoch(job, n, j, 0.5, 1) == 0);
     json_decref(j);
 }
 
 /* Ends job `j` as succeeded with model `m` (a network built from net0's definition). */
 static void succeed(int j, int m)
 {
-    json_t *stored;
-    CHECK(network_get(ids[3], &stored) == 0);
-    const json_t *def = json_object_get(stored, "definition");
+    struct network stored;
+    CHECK(store_network_get(ids[3], &stored) == STORE_OK);
+    const json_t *def = stored.definition;
     struct spec_json sj;
     json_t *errs = NULL;
     CHECK(spec_from_json(def, "", 0, &sj, &errs) == 0);
@@ -99,22 +100,24 @@ static void succeed(int j, int m)
     CHECK(nn_save(net, &buf, &len, &e) == 0);
     new_id(ids[m], "mdl_");
     json_t *classes = body_of("[\"a\", \"b\", \"c\"]"), *metrics = body_of("{\"loss\": 0.5}");
-    struct model_row row = {.id = ids[m], .job_id = ids[j], .name = "model", .dataset_id = ids[0],
-                            .label_kind = "classes", .network = def, .classes = classes,
-                            .metrics = metrics, .net = buf, .net_len = len};
-    CHECK(db_job_finish(ids[j], "succeeded", NULL, &row) == 0);
+    struct model row = {.name = "model", .label_kind = LABELS_CLASSES, .network = (json_t *)def,
+                        .classes = classes, .metrics = metrics, .net = buf, .net_len = len};
+    snprintf(row.id, sizeof row.id, "%s", ids[m]);
+    snprintf(row.job_id, sizeof row.job_id, "%s", ids[j]);
+    snprintf(row.dataset_id, sizeof row.dataset_id, "%s", ids[0]);
+    CHECK(store_job_finish(ids[j], JOB_SUCCEEDED, NULL, &row) == STORE_OK);
     json_decref(classes);
     json_decref(metrics);
     free(buf);
     nn_free(net);
     spec_json_free(&sj);
-    json_decref(stored);
+    network_free(&stored);
 }
 
 static void claim(int j)
 {
     char id[32];
-    CHECK(db_job_claim(id) == 1 && !strcmp(id, ids[j]));
+    CHECK(store_job_claim(id) == STORE_OK && !strcmp(id, ids[j]));
 }
 
 /* The ids of a list, in order, as GET without parameters answers them. */
@@ -182,11 +185,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     claim(8);
     json_t *error = body_of("{\"type\": \"about:blank\", \"title\": \"Training failed\", "
                             "\"status\": 422, \"detail\": \"the loss became NaN\"}");
-    CHECK(db_job_finish(ids[8], "failed", error, NULL) == 0);
+    CHECK(store_job_finish(ids[8], JOB_FAILED, error, NULL) == STORE_OK);
     json_decref(error);
     make(9, h_jobs_create, job, 202);
-    char st[16];
-    CHECK(db_job_cancel_queued(ids[9], st) == 1);
+    enum job_state was;
+    CHECK(store_job_cancel_queued(ids[9], &was) == STORE_OK);
     make(10, h_jobs_create, job, 202);
     claim(10);
     for (int e = 1; e <= 2; e++) {
@@ -399,14 +402,16 @@ static void check_list(int which, handler_fn fn, int max, const struct query *q)
 static void check_metrics(int job, const struct query *q)
 {
     static const char *const formats[] = {"json", "csv", NULL};
-    static const char *const bools[] = {"true", "false", NULL};
+    /* a true/false parameter, read one way on every route */
+    static const char *const yes[] = {"true", "1", "yes", "", NULL};
+    static const char *const no[] = {"false", "0", "no", NULL};
     const char *format = get(q, "format", NULL), *follow = get(q, "follow", NULL);
     const char *wrong[3] = {NULL};
     int nw = 0;
-    int following = follow && !strcmp(follow, "true");
+    int following = follow && one_of(follow, yes);
     if (format && (!one_of(format, formats) || following))
         wrong[nw++] = "format";
-    if (follow && !one_of(follow, bools))
+    if (follow && !one_of(follow, yes) && !one_of(follow, no))
         wrong[nw++] = "follow";
     struct reply rp = fz_call(h_jobs_metrics, "GET", NULL, job_path[job],
                               (const char *const *)q->kv);
@@ -490,7 +495,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int job = data[1] % 5;
     switch (data[0] % 7) {
     case 0: check_list(DATASETS, h_datasets_list, 1000, &q); break;
-    case 1: check_list(NETWORKS, h_networks_list, 500, &q); break;
+    case 1: check_list(NETWORKS, h_networks_list, 1000, &q); break;
     case 2: check_list(JOBS, h_jobs_list, 1000, &q); break;
     case 3: check_list(MODELS, h_models_list, 1000, &q); break;
     case 4: check_metrics(job, &q); break;

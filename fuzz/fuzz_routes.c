@@ -1,5 +1,5 @@
-/* fuzz_routes.c -- routing (server/http.c, the table of server/routes.c) and the
- * problem replies that echo a client's bytes (server/reply.c), on arbitrary requests.
+/* fuzz_routes.c -- routing (server/http/http.c, the table of server/api/routes.c) and the
+ * problem replies that echo a client's bytes (server/http/reply.c), on arbitrary requests.
  *
  * A method and a path (as libmicrohttpd hands them over: a C string, percent-decoded)
  * go through what on_request does with them: the path copied, one trailing slash
@@ -17,7 +17,9 @@
  */
 #include "fuzz.h"
 
-#include "../server/http.c"
+#include "../server/http/http.c"
+
+#include "api/api.h"
 
 /* A problem+json reply of that status: returns the parsed body (new). */
 static json_t *check_problem(const struct reply *rp, int status)
@@ -59,6 +61,8 @@ static void check_route(const char *method, const char *url)
 {
     struct conn *c = calloc(1, sizeof *c);
     CHECK(c);
+    struct http h = {.routes = routes, .nroutes = nroutes};   /* as http_start sets it */
+    c->h = &h;
     /* as on_request */
     snprintf(c->path, sizeof c->path, "%s", url);
     size_t n = strlen(c->path);

@@ -1,4 +1,4 @@
-/* fuzz_spec_json.c -- server/spec_json.c, network definitions, on arbitrary JSON text.
+/* fuzz_spec_json.c -- server/domain/networks.c, network definitions, on arbitrary JSON text.
  *
  * The text is parsed as the service parses a body (jansson, duplicate keys refused) and
  * translated twice, with the base pointers "" and "/network" (a body, a job's network).
@@ -12,7 +12,7 @@
  */
 #include "fuzz.h"
 
-#include "spec_json.h"
+#include "domain/domain.h"
 
 #include <math.h>
 #include <string.h>

@@ -1,21 +1,19 @@
 /* fuzzutil.c -- shared by the harnesses that call handlers (see fuzzutil.h). */
 #include "fuzzutil.h"
 
-#include "db.h"
+#include "store/db.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-struct app fz_app = {.cfg = {.bind = "127.0.0.1", .port = 0, .workers = 0, .threads = 1,
-                             .max_body = 64u << 20, .max_upload = 1u << 30,
-                             .max_params = 1000000, .http_threads = 1}};
+struct app fz_app;
 
 static char db_dir[64];
 
 static void db_remove(void)
 {
-    db_shutdown();
+    store_close();
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", db_dir);
     if (system(cmd) != 0)
@@ -24,12 +22,15 @@ static void db_remove(void)
 
 void fz_db_open(void)
 {
+    config_defaults(&fz_app.cfg);   /* the service's, with a smaller parameter cap */
+    fz_app.cfg.threads = 1;
+    fz_app.cfg.max_params = 1000000;
     snprintf(db_dir, sizeof db_dir, "/tmp/neurond-fuzz-XXXXXX");
     CHECK(mkdtemp(db_dir));
     char path[128], err[512];
     snprintf(path, sizeof path, "%s/fuzz.db", db_dir);
-    if (db_open(path, err, sizeof err) < 0) {
-        fprintf(stderr, "fuzz: db_open: %s\n", err);
+    if (store_open(path, err, sizeof err) < 0) {
+        fprintf(stderr, "fuzz: store_open: %s\n", err);
         abort();
     }
     atexit(db_remove);

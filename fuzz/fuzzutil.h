@@ -7,7 +7,7 @@
 
 #include "fuzz.h"
 
-#include "app.h"
+#include "http/http.h"
 
 #include <jansson.h>
 

@@ -1,148 +1,19 @@
-/* main.c -- neurond: flags and NEUROND_* variables, the database, the workers, the HTTP
- * daemon, and a clean stop on SIGTERM or SIGINT. */
-#include "app.h"
-#include "db.h"
-#include "hub.h"
-#include "jobs.h"
+/* main.c -- neurond: the settings, the database, the workers, the event hub, the HTTP
+ * daemon with the route table, and a clean stop on SIGTERM or SIGINT. */
+#include "api/api.h"
+#include "config/config.h"
+#include "events/events.h"
+#include "http/http.h"
+#include "queue/queue.h"
+#include "store/store.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
-
-static const char usage[] =
-    "usage: neurond [options]\n"
-    "  --port N        port to listen on (NEUROND_PORT, default 8080)\n"
-    "  --bind ADDR     address to listen on (NEUROND_BIND, default 127.0.0.1)\n"
-    "  --db FILE       SQLite database (NEUROND_DB, default ./var/neurond.db)\n"
-    "  --workers N     training worker threads (NEUROND_WORKERS, default 1)\n"
-    "  --threads N     engine threads per worker (NEUROND_THREADS, default: cores)\n"
-    "  --max-body N    largest JSON body in bytes, k/M/G suffixes (NEUROND_MAX_BODY, 64M)\n"
-    "  --max-upload N  largest dataset upload (NEUROND_MAX_UPLOAD, default 1G)\n"
-    "  --heartbeat S   seconds between heartbeats on idle event streams\n"
-    "                  (NEUROND_HEARTBEAT, default 15)\n"
-    "  --help, --version\n";
-
-static int fail(const char *fmt, const char *a, const char *b)
-{
-    fprintf(stderr, "neurond: ");
-    fprintf(stderr, fmt, a, b);
-    fprintf(stderr, "\n");
-    return -1;
-}
-
-/* A positive integer with an optional k/M/G suffix. */
-static int parse_size(const char *name, const char *s, size_t *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    unsigned long long mul = *end == 'k' || *end == 'K' ? 1ull << 10
-                             : *end == 'M'              ? 1ull << 20
-                             : *end == 'G'              ? 1ull << 30
-                                                        : 1;
-    if (mul > 1)
-        end++;
-    if (errno || end == s || *end || v == 0 || *s == '-' || v > (1ull << 40) / mul)
-        return fail("%s: '%s' is not a size (a number, optionally with k, M or G)", name, s);
-    *out = (size_t)(v * mul);
-    return 0;
-}
-
-static int parse_int(const char *name, const char *s, int lo, int hi, int *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) {
-        fprintf(stderr, "neurond: %s: '%s' is not a whole number from %d to %d\n", name, s, lo,
-                hi);
-        return -1;
-    }
-    *out = (int)v;
-    return 0;
-}
-
-/* Applies one setting, from a flag or the environment. */
-static int set(struct config *c, const char *key, const char *v)
-{
-    if (!strcmp(key, "port"))
-        return parse_int("--port", v, 1, 65535, &c->port);
-    if (!strcmp(key, "bind"))
-        return c->bind = v, 0;
-    if (!strcmp(key, "db"))
-        return c->db = v, 0;
-    if (!strcmp(key, "workers"))
-        return parse_int("--workers", v, 1, 64, &c->workers);
-    if (!strcmp(key, "threads"))
-        return parse_int("--threads", v, 1, 256, &c->threads);
-    if (!strcmp(key, "max-body"))
-        return parse_size("--max-body", v, &c->max_body);
-    if (!strcmp(key, "max-upload"))
-        return parse_size("--max-upload", v, &c->max_upload);
-    if (!strcmp(key, "heartbeat"))
-        return parse_int("--heartbeat", v, 1, 3600, &c->heartbeat);
-    return fail("unknown option --%s (see --help)%s", key, "");
-}
-
-static int configure(struct config *c, int argc, char **argv)
-{
-    static const char *const keys[] = {"port", "bind", "db", "workers", "threads",
-                                       "max-body", "max-upload", "heartbeat"};
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    *c = (struct config){.bind = "127.0.0.1", .port = 8080, .db = "var/neurond.db",
-                         .workers = 1, .threads = cores > 0 ? (int)cores : 1,
-                         .max_body = 64u << 20, .max_upload = 1u << 30, .max_params = 50000000,
-                         .http_threads = 2, .heartbeat = 15};
-    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
-        char env[64];
-        snprintf(env, sizeof env, "NEUROND_%s", keys[i]);
-        for (char *p = env; *p; p++)
-            *p = *p == '-' ? '_' : (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
-        const char *v = getenv(env);
-        if (v && *v && set(c, keys[i], v) < 0)
-            return fail("(from the environment variable %s)%s", env, "");
-    }
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            fputs(usage, stdout);
-            exit(0);
-        }
-        if (!strcmp(a, "--version")) {
-            printf("neurond %s\n", NEUROND_VERSION);
-            exit(0);
-        }
-        if (strncmp(a, "--", 2) != 0)
-            return fail("unexpected argument '%s' (see --help)%s", a, "");
-        char key[32];
-        const char *eq = strchr(a + 2, '='), *v;
-        size_t n = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
-        if (n >= sizeof key)
-            return fail("unknown option %s (see --help)%s", a, "");
-        memcpy(key, a + 2, n);
-        key[n] = 0;
-        int known = 0;
-        for (size_t k = 0; k < sizeof keys / sizeof *keys; k++)
-            known |= !strcmp(keys[k], key);
-        if (!known)
-            return fail("unknown option %s (see --help)%s", a, "");
-        if (eq)
-            v = eq + 1;
-        else if (i + 1 < argc)
-            v = argv[++i];
-        else
-            return fail("--%s needs a value%s", key, "");
-        if (set(c, key, v) < 0)
-            return -1;
-    }
-    return 0;
-}
 
 /* Creates the database's directory (one level) when it is missing. */
 static int ensure_dir(const char *path)
@@ -153,9 +24,11 @@ static int ensure_dir(const char *path)
     if (!slash || slash == dir)
         return 0;
     *slash = 0;
-    if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-        return fail("cannot create the directory %s for the database: %s", dir,
-                    strerror(errno));
+    if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+        fprintf(stderr, "neurond: cannot create the directory %s for the database: %s\n", dir,
+                strerror(errno));
+        return -1;
+    }
     return 0;
 }
 
@@ -163,9 +36,9 @@ int main(int argc, char **argv)
 {
     struct app app = {0};
     char err[1024];
-    if (configure(&app.cfg, argc, argv) < 0 || ensure_dir(app.cfg.db) < 0)
+    if (config_load(&app.cfg, argc, argv) < 0 || ensure_dir(app.cfg.db) < 0)
         return 2;
-    if (db_open(app.cfg.db, err, sizeof err) < 0) {
+    if (store_open(app.cfg.db, err, sizeof err) < 0) {
         fprintf(stderr, "neurond: %s\n", err);
         return 1;
     }
@@ -175,15 +48,16 @@ int main(int argc, char **argv)
     sigaddset(&sigs, SIGINT);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);   /* every thread started below inherits it */
     signal(SIGPIPE, SIG_IGN);
-    if (!(app.jobs = jobs_start(&app, err, sizeof err))) {
+    if (!(app.queue = queue_start(&app.cfg, err, sizeof err))) {
         fprintf(stderr, "neurond: %s\n", err);
         return 1;
     }
-    struct http *http = hub_start(app.cfg.heartbeat) == 0 ? http_start(&app) : NULL;
+    struct http *http = hub_start(app.cfg.heartbeat) == 0 ? http_start(&app, routes, nroutes)
+                                                          : NULL;
     if (!http) {
         hub_stop();
-        jobs_stop(app.jobs);
-        db_shutdown();
+        queue_stop(app.queue);
+        store_close();
         return 1;
     }
     fprintf(stderr, "neurond %s listening on %s:%d, database %s, %d worker(s) x %d thread(s)\n",
@@ -194,7 +68,7 @@ int main(int argc, char **argv)
     fprintf(stderr, "neurond: %s, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
     hub_stop();   /* ends the event streams: the daemon stops only without paused ones */
     http_stop(http);
-    jobs_stop(app.jobs);
-    db_shutdown();
+    queue_stop(app.queue);
+    store_close();
     return 0;
 }

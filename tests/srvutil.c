@@ -1,6 +1,6 @@
 /* srvutil.c -- shared helpers of the service's suites (see srvutil.h). */
 #include "srvutil.h"
-#include "db.h"
+#include "store/db.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -16,9 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-struct app su_app = {.cfg = {.bind = "127.0.0.1", .port = 0, .workers = 1, .threads = 1,
-                             .max_body = 64u << 20, .max_upload = 1u << 30,
-                             .max_params = 50000000, .http_threads = 2}};
+struct app su_app;
 
 static char db_dir[256];
 
@@ -31,16 +29,18 @@ static void rm_dir(const char *dir)
 
 void su_db_open(void)
 {
+    config_defaults(&su_app.cfg);   /* what the service starts with, on one engine thread */
+    su_app.cfg.threads = 1;
     snprintf(db_dir, sizeof db_dir, "/tmp/neurond-test-XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(db_dir));
     char path[300], err[512];
     snprintf(path, sizeof path, "%s/test.db", db_dir);
-    ck_assert_msg(db_open(path, err, sizeof err) == 0, "db_open: %s", err);
+    ck_assert_msg(store_open(path, err, sizeof err) == 0, "store_open: %s", err);
 }
 
 void su_db_close(void)
 {
-    db_shutdown();
+    store_close();
     rm_dir(db_dir);
 }
 

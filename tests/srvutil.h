@@ -3,7 +3,7 @@
 #ifndef SRVUTIL_H
 #define SRVUTIL_H
 
-#include "app.h"
+#include "http/http.h"
 
 #include <check.h>
 #include <jansson.h>
@@ -20,7 +20,8 @@ struct reply su_call(handler_fn fn, const char *method, const char *body, const 
                      const char *const *query);
 json_t *su_json(const struct reply *rp);
 void su_reply_free(struct reply *rp);
-/* The app the direct calls see (configuration defaults; no workers). */
+/* The app the direct calls see: the service's defaults (config_defaults, set by
+ * su_db_open) on one engine thread; no queue. */
 extern struct app su_app;
 
 /* The real binary. */

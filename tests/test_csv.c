@@ -1,10 +1,10 @@
-/* test_csv.c -- server/csv.c: the streaming reader and the dataset builder. Every input is
+/* test_csv.c -- server/format/csv.c and server/domain/csv_dataset.c: the streaming reader and the dataset builder. Every input is
  * also fed in pieces -- one byte at a time, split in two at every position, and in random
  * pieces -- and must give exactly what it gives whole (records, or the error with its row
  * and column). Expected records, values, rows and columns are written out by hand from
  * RFC 4180 and the rules in csv.h; scikit-learn's iris, wine and breast_cancer files from
  * Debian's python3-sklearn are checked against their known sizes and first rows. */
-#include "csv.h"
+#include "domain/domain.h"
 
 #include <check.h>
 #include <math.h>
@@ -256,7 +256,7 @@ END_TEST
 /* Builds a dataset from in[0..n) fed as `how`; returns csv_dataset_end's result with out or
  * err filled. */
 static int build(const char *in, size_t n, const char *label, enum csv_header h,
-                 enum split how, size_t at, unsigned seed, struct dataset_build *out,
+                 enum split how, size_t at, unsigned seed, struct dataset *out,
                  struct csv_error *err)
 {
     memset(out, 0, sizeof *out);
@@ -278,7 +278,7 @@ static int build(const char *in, size_t n, const char *label, enum csv_header h,
 }
 
 /* The result as text: every field of the build, or the error. New. */
-static char *describe(int rc, const struct dataset_build *b, const struct csv_error *e)
+static char *describe(int rc, const struct dataset *b, const struct csv_error *e)
 {
     struct str s = {0};
     if (rc < 0) {
@@ -286,16 +286,16 @@ static char *describe(int rc, const struct dataset_build *b, const struct csv_er
              e->status, e->row, e->line, e->column, e->pointer, e->parameter, e->detail);
         return s.p;
     }
-    char *classes = b->d.classes ? json_dumps(b->d.classes, JSON_COMPACT) : strdup("null");
+    char *classes = b->classes ? json_dumps(b->classes, JSON_COMPACT) : strdup("null");
     char *cols = json_dumps(b->columns, JSON_COMPACT);
     char *lc = json_dumps(b->label_column, JSON_COMPACT | JSON_ENCODE_ANY);
     sadd(&s, "rows %d features %d label_cols %d kind %s classes %s columns %s label %s\nx",
-         b->d.rows, b->d.features, b->d.label_cols, b->d.label_kind, classes, cols, lc);
-    for (long i = 0; i < (long)b->d.rows * b->d.features; i++)
-        sadd(&s, " %.9g", b->d.x[i]);
+         b->rows, b->features, b->label_cols, label_kind_name(b->label_kind), classes, cols, lc);
+    for (long i = 0; i < (long)b->rows * b->features; i++)
+        sadd(&s, " %.9g", b->x[i]);
     sadd(&s, "\ny");
-    for (long i = 0; i < (long)b->d.rows * b->d.label_cols; i++)
-        sadd(&s, " %.9g", b->d.y[i]);
+    for (long i = 0; i < (long)b->rows * b->label_cols; i++)
+        sadd(&s, " %.9g", b->y[i]);
     free(classes);
     free(cols);
     free(lc);
@@ -305,30 +305,30 @@ static char *describe(int rc, const struct dataset_build *b, const struct csv_er
 /* Builds in whole, and asserts every kind of pieces gives the same. Returns the whole
  * result (out, err) and its text (new). `every_two`: try every split in two. */
 static char *build_same(const char *in, size_t n, const char *label, enum csv_header h,
-                        int every_two, struct dataset_build *out, struct csv_error *err)
+                        int every_two, struct dataset *out, struct csv_error *err)
 {
     int rc = build(in, n, label, h, WHOLE, 0, 0, out, err);
     char *want = describe(rc, out, err);
-    struct dataset_build b;
+    struct dataset b;
     struct csv_error e;
     int r2 = build(in, n, label, h, BYTES, 0, 0, &b, &e);
     char *got = describe(r2, &b, &e);
     ck_assert_msg(strcmp(got, want) == 0, "byte by byte:\n%s\nwhole:\n%s", got, want);
     free(got);
-    dataset_build_free(&b);
+    dataset_free(&b);
     for (size_t at = 1; every_two && at < n; at++) {
         r2 = build(in, n, label, h, TWO, at, 0, &b, &e);
         got = describe(r2, &b, &e);
         ck_assert_msg(strcmp(got, want) == 0, "split at %zu:\n%s\nwhole:\n%s", at, got, want);
         free(got);
-        dataset_build_free(&b);
+        dataset_free(&b);
     }
     for (unsigned seed = 1; seed <= 10; seed++) {
         r2 = build(in, n, label, h, RANDOM, 0, seed, &b, &e);
         got = describe(r2, &b, &e);
         ck_assert_msg(strcmp(got, want) == 0, "random %u:\n%s\nwhole:\n%s", seed, got, want);
         free(got);
-        dataset_build_free(&b);
+        dataset_free(&b);
     }
     return want;
 }
@@ -336,12 +336,12 @@ static char *build_same(const char *in, size_t n, const char *label, enum csv_he
 /* Asserts the CSV builds to exactly `want` (describe's text), in any pieces. */
 static void builds(const char *in, const char *label, enum csv_header h, const char *want)
 {
-    struct dataset_build b;
+    struct dataset b;
     struct csv_error e;
     char *got = build_same(in, strlen(in), label, h, 1, &b, &e);
     ck_assert_str_eq(got, want);
     free(got);
-    dataset_build_free(&b);
+    dataset_free(&b);
 }
 
 /* Asserts the CSV fails (in any pieces) with status, pointer (or parameter) and a detail
@@ -349,7 +349,7 @@ static void builds(const char *in, const char *label, enum csv_header h, const c
 static void fails(const char *in, const char *label, enum csv_header h, int status,
                   const char *pointer, const char *parameter, const char *part)
 {
-    struct dataset_build b;
+    struct dataset b;
     struct csv_error e;
     char *got = build_same(in, strlen(in), label, h, strlen(in) < 400, &b, &e);
     ck_assert_msg(strncmp(got, "error", 5) == 0, "built: %s", got);
@@ -517,14 +517,14 @@ END_TEST
 START_TEST(ds_error_sticks)
 {
     struct csv_error e, e2;
-    struct dataset_build b;
+    struct dataset b;
     struct csv_dataset *c = csv_dataset_new(NULL, CSV_HEADER_AUTO, &e);
     ck_assert_int_eq(csv_dataset_feed(c, "1,2\n1,x,3\n", 10, &e), -1);
     ck_assert_int_eq(csv_dataset_feed(c, "1,2\n", 4, &e2), -1);
     ck_assert_str_eq(e.detail, e2.detail);
     ck_assert_int_eq(csv_dataset_end(c, &b, &e2), -1);
     ck_assert_str_eq(e.detail, e2.detail);
-    ck_assert_ptr_null(b.d.x);
+    ck_assert_ptr_null(b.x);
     csv_dataset_free(c);
     csv_dataset_free(NULL);
 }
@@ -536,7 +536,7 @@ START_TEST(ds_many_labels)
     struct str s = {0};
     for (int i = 0; i <= DATASET_MAX_CLASSES; i++)
         sadd(&s, "%d,c%d\n", i, i);
-    struct dataset_build b;
+    struct dataset b;
     struct csv_error e;
     ck_assert_int_eq(build(s.p, s.len, NULL, CSV_HEADER_AUTO, RANDOM, 0, 1, &b, &e), -1);
     ck_assert_int_eq(e.status, 422);
@@ -547,11 +547,11 @@ START_TEST(ds_many_labels)
     for (int i = 0; i < 70000; i++)
         sadd(&s, "%d,%d.5\n", i, i);
     ck_assert_int_eq(build(s.p, s.len, NULL, CSV_HEADER_AUTO, RANDOM, 0, 2, &b, &e), 0);
-    ck_assert_int_eq(b.d.rows, 70000);
-    ck_assert_str_eq(b.d.label_kind, "numbers");
-    ck_assert_ptr_null(b.d.classes);
-    ck_assert_float_eq(b.d.y[69999], 69999.5f);
-    dataset_build_free(&b);
+    ck_assert_int_eq(b.rows, 70000);
+    ck_assert_str_eq(label_kind_name(b.label_kind), "numbers");
+    ck_assert_ptr_null(b.classes);
+    ck_assert_float_eq(b.y[69999], 69999.5f);
+    dataset_free(&b);
     /* ... but not followed by a name */
     sadd(&s, "1,cat\n");
     ck_assert_int_eq(build(s.p, s.len, NULL, CSV_HEADER_AUTO, WHOLE, 0, 0, &b, &e), -1);
@@ -585,14 +585,14 @@ START_TEST(ds_sklearn_iris)
     size_t n;
     char *csv = slurp(SKLEARN_DATA "iris.csv", &n);
     ck_assert(strncmp(csv, "150,4,setosa,versicolor,virginica\n", 34) == 0);
-    struct dataset_build b;
+    struct dataset b;
     struct csv_error e;
     char *got = build_same(csv, n, NULL, CSV_HEADER_AUTO, 1, &b, &e);
-    ck_assert_msg(b.d.x != NULL, "%s", got);
-    ck_assert_int_eq(b.d.rows, 150);
-    ck_assert_int_eq(b.d.features, 4);
-    ck_assert_str_eq(b.d.label_kind, "classes");
-    char *cl = json_dumps(b.d.classes, JSON_COMPACT), *cols = json_dumps(b.columns, 0);
+    ck_assert_msg(b.x != NULL, "%s", got);
+    ck_assert_int_eq(b.rows, 150);
+    ck_assert_int_eq(b.features, 4);
+    ck_assert_str_eq(label_kind_name(b.label_kind), "classes");
+    char *cl = json_dumps(b.classes, JSON_COMPACT), *cols = json_dumps(b.columns, 0);
     ck_assert_str_eq(cl, "[\"setosa\",\"versicolor\",\"virginica\"]");
     ck_assert_str_eq(cols, "[\"x0\", \"x1\", \"x2\", \"x3\"]");
     ck_assert_int_eq(json_integer_value(b.label_column), 4);
@@ -601,30 +601,30 @@ START_TEST(ds_sklearn_iris)
     /* 5.1,3.5,1.4,0.2,0 first; 5.9,3.0,5.1,1.8,2 last */
     float first[4] = {5.1f, 3.5f, 1.4f, 0.2f}, last[4] = {5.9f, 3.0f, 5.1f, 1.8f};
     for (int j = 0; j < 4; j++) {
-        ck_assert_float_eq(b.d.x[j], first[j]);
-        ck_assert_float_eq(b.d.x[149 * 4 + j], last[j]);
+        ck_assert_float_eq(b.x[j], first[j]);
+        ck_assert_float_eq(b.x[149 * 4 + j], last[j]);
     }
-    ck_assert_float_eq(b.d.y[0], 0);
-    ck_assert_float_eq(b.d.y[50], 1);
-    ck_assert_float_eq(b.d.y[149], 2);
+    ck_assert_float_eq(b.y[0], 0);
+    ck_assert_float_eq(b.y[50], 1);
+    ck_assert_float_eq(b.y[149], 2);
     free(got);
-    dataset_build_free(&b);
+    dataset_free(&b);
     /* with ?header=true the first line is taken for column names, labels stay numbers */
     ck_assert_int_eq(build(csv, n, NULL, CSV_HEADER_YES, WHOLE, 0, 0, &b, &e), 0);
-    ck_assert_str_eq(b.d.label_kind, "numbers");
+    ck_assert_str_eq(label_kind_name(b.label_kind), "numbers");
     ck_assert_str_eq(json_string_value(json_array_get(b.columns, 2)), "setosa");
     ck_assert_str_eq(json_string_value(b.label_column), "virginica");
-    ck_assert_int_eq(json_array_size(b.d.classes), 3);
-    dataset_build_free(&b);
+    ck_assert_int_eq(json_array_size(b.classes), 3);
+    dataset_free(&b);
     /* one row less: the counts no longer match, so the first line is plain column names */
     char *cut = strstr(csv, "5.9,3.0,5.1,1.8,2");
     ck_assert_ptr_nonnull(cut);
     ck_assert_int_eq(build(csv, (size_t)(cut - csv), NULL, CSV_HEADER_AUTO, WHOLE, 0, 0, &b,
                            &e), 0);
-    ck_assert_int_eq(b.d.rows, 149);
-    ck_assert_str_eq(b.d.label_kind, "numbers");
+    ck_assert_int_eq(b.rows, 149);
+    ck_assert_str_eq(label_kind_name(b.label_kind), "numbers");
     ck_assert_str_eq(json_string_value(b.label_column), "virginica");
-    dataset_build_free(&b);
+    dataset_free(&b);
     free(csv);
 }
 END_TEST
@@ -634,29 +634,29 @@ START_TEST(ds_sklearn_wider_data)
     /* wine and breast_cancer: the first line is narrower than the rows */
     size_t n;
     char *csv = slurp(SKLEARN_DATA "wine_data.csv", &n);
-    struct dataset_build b;
+    struct dataset b;
     struct csv_error e;
     char *got = build_same(csv, n, NULL, CSV_HEADER_AUTO, 0, &b, &e);
-    ck_assert_msg(b.d.x != NULL, "%s", got);
-    ck_assert_int_eq(b.d.rows, 178);
-    ck_assert_int_eq(b.d.features, 13);
-    ck_assert_int_eq(json_array_size(b.d.classes), 3);
-    ck_assert_str_eq(json_string_value(json_array_get(b.d.classes, 0)), "class_0");
-    ck_assert_float_eq(b.d.x[0], 14.23f);
-    ck_assert_float_eq(b.d.x[12], 1065);
+    ck_assert_msg(b.x != NULL, "%s", got);
+    ck_assert_int_eq(b.rows, 178);
+    ck_assert_int_eq(b.features, 13);
+    ck_assert_int_eq(json_array_size(b.classes), 3);
+    ck_assert_str_eq(json_string_value(json_array_get(b.classes, 0)), "class_0");
+    ck_assert_float_eq(b.x[0], 14.23f);
+    ck_assert_float_eq(b.x[12], 1065);
     free(got);
-    dataset_build_free(&b);
+    dataset_free(&b);
     free(csv);
 
     csv = slurp(SKLEARN_DATA "breast_cancer.csv", &n);
     ck_assert_int_eq(build(csv, n, NULL, CSV_HEADER_AUTO, RANDOM, 0, 9, &b, &e), 0);
-    ck_assert_int_eq(b.d.rows, 569);
-    ck_assert_int_eq(b.d.features, 30);
-    char *cl = json_dumps(b.d.classes, JSON_COMPACT);
+    ck_assert_int_eq(b.rows, 569);
+    ck_assert_int_eq(b.features, 30);
+    char *cl = json_dumps(b.classes, JSON_COMPACT);
     ck_assert_str_eq(cl, "[\"benign\",\"malignant\"]");   /* sorted: index 0 is malignant */
     free(cl);
-    ck_assert_float_eq(b.d.y[0], 1);                      /* the first row is 0: malignant */
-    dataset_build_free(&b);
+    ck_assert_float_eq(b.y[0], 1);                      /* the first row is 0: malignant */
+    dataset_free(&b);
     free(csv);
 
     /* such a first line whose counts do not match the data: a header of another width */
@@ -674,25 +674,25 @@ END_TEST
 START_TEST(helpers)
 {
     double v;
-    ck_assert(csv_number(" 1.5 ", 5, &v) && v == 1.5);
-    ck_assert(csv_number("-2e3", 4, &v) && v == -2000);
-    ck_assert(!csv_number("", 0, &v));
-    ck_assert(!csv_number("  ", 2, &v));
-    ck_assert(!csv_number("1.5x", 4, &v));
-    ck_assert(!csv_number("0x1p3", 5, &v));
-    ck_assert(!csv_number("1 2", 3, &v));
-    ck_assert(csv_number("inf", 3, &v) && isinf(v));
-    ck_assert(csv_utf8("h\xc3\xa9", 3));
-    ck_assert(!csv_utf8("\xc3", 1));
-    ck_assert(!csv_utf8("a\0b", 3));
-    ck_assert(!csv_utf8("\xed\xa0\x80", 3));   /* a surrogate */
-    ck_assert(!csv_utf8("\xc0\xaf", 2));       /* overlong */
+    ck_assert(text_number(" 1.5 ", 5, &v) && v == 1.5);
+    ck_assert(text_number("-2e3", 4, &v) && v == -2000);
+    ck_assert(!text_number("", 0, &v));
+    ck_assert(!text_number("  ", 2, &v));
+    ck_assert(!text_number("1.5x", 4, &v));
+    ck_assert(!text_number("0x1p3", 5, &v));
+    ck_assert(!text_number("1 2", 3, &v));
+    ck_assert(text_number("inf", 3, &v) && isinf(v));
+    ck_assert(utf8_valid("h\xc3\xa9", 3));
+    ck_assert(!utf8_valid("\xc3", 1));
+    ck_assert(!utf8_valid("a\0b", 3));
+    ck_assert(!utf8_valid("\xed\xa0\x80", 3));   /* a surrogate */
+    ck_assert(!utf8_valid("\xc0\xaf", 2));       /* overlong */
     char buf[32];
-    csv_echo(buf, sizeof buf, "ab\xff\n\xc3\xa9", 6, 40);
+    text_echo(buf, sizeof buf, "ab\xff\n\xc3\xa9", 6, 40);
     ck_assert_str_eq(buf, "ab??\xc3\xa9");
-    csv_echo(buf, sizeof buf, "abcdefghij", 10, 4);
+    text_echo(buf, sizeof buf, "abcdefghij", 10, 4);
     ck_assert_str_eq(buf, "abcd...");
-    csv_echo(buf, 10, "abcdefghijklmnop", 16, 40);   /* bounded by cap */
+    text_echo(buf, 10, "abcdefghijklmnop", 16, 40);   /* bounded by cap */
     ck_assert_uint_lt(strlen(buf), 10);
 }
 END_TEST

@@ -1,4 +1,4 @@
-/* test_db.c -- server/db.c's connections on a temporary database: a new database gets
+/* test_db.c -- server/store/db.c's connections on a temporary database: a new database gets
  * 64 KiB pages, one made before keeps its own, and the checkpointer thread (not the
  * committing thread) copies the log into the database file, so that the log stays about
  * one large commit long while large commits follow each other. And migration 3 on a
@@ -7,8 +7,8 @@
 #include "srvutil.h"
 #include "testutil.h"
 
-#include "db.h"
-#include "store.h"
+#include "store/db.h"
+#include "store/store.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,11 +92,11 @@ START_TEST(old_database_keeps_its_pages)
                                   "CREATE TABLE kept (x INTEGER); INSERT INTO kept VALUES (7)",
                                   NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
-    ck_assert_msg(db_open(path, err, sizeof err) == 0, "db_open: %s", err);
+    ck_assert_msg(store_open(path, err, sizeof err) == 0, "db_open: %s", err);
     ck_assert_int_eq(pragma("page_size"), 4096);
-    ck_assert_int_eq(pragma("user_version"), db_schema_latest());   /* migrated */
+    ck_assert_int_eq(pragma("user_version"), store_schema_latest());   /* migrated */
     exec("INSERT INTO kept VALUES (8)");
-    db_shutdown();
+    store_close();
     remove_dir(dir);
 }
 END_TEST
@@ -190,22 +190,22 @@ START_TEST(migration_3_moves_the_best_weights)
         "  ('job_off', 5, x'0a0b', x'0c', NULL, '{}');";
     ck_assert_int_eq(sqlite3_exec(db, rows, NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
-    ck_assert_msg(db_open(path, err, sizeof err) == 0, "db_open: %s", err);
-    ck_assert_int_eq(pragma("user_version"), db_schema_latest());
+    ck_assert_msg(store_open(path, err, sizeof err) == 0, "db_open: %s", err);
+    ck_assert_int_eq(pragma("user_version"), store_schema_latest());
     struct checkpoint c;
-    ck_assert_int_eq(db_checkpoint_load("job_run", &c), 0);
+    ck_assert_int_eq(store_checkpoint_load("job_run", &c), 0);
     ck_assert_int_eq(c.epoch, 4);
     ck_assert_uint_eq(c.net_len, 2);
     ck_assert_uint_eq(c.best_len, 3);
     ck_assert_mem_eq(c.best, "\xaa\xbb\xcc", 3);
     checkpoint_free(&c);
-    ck_assert_int_eq(db_checkpoint_load("job_que", &c), 0);
+    ck_assert_int_eq(store_checkpoint_load("job_que", &c), 0);
     ck_assert_ptr_null(c.best);
     checkpoint_free(&c);
-    ck_assert_int_eq(db_checkpoint_load("job_won", &c), 1);   /* ended: gone */
-    ck_assert_int_eq(db_checkpoint_load("job_off", &c), 1);
+    ck_assert_int_eq(store_checkpoint_load("job_won", &c), 1);   /* ended: gone */
+    ck_assert_int_eq(store_checkpoint_load("job_off", &c), 1);
     ck_assert(quick_check_ok());
-    db_shutdown();
+    store_close();
     remove_dir(dir);
 }
 END_TEST

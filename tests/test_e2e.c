@@ -3,7 +3,7 @@
  *    names the field (errors[].pointer) or query parameter (errors[].parameter) at fault,
  *    after each of which /healthz still answers;
  *  - the example bodies of api/examples/ accepted as they are, the whole loop through;
- *  - every operation of api/openapi.yaml served, and every route of server/routes.c in it.
+ *  - every operation of api/openapi.yaml served, and every route of server/api/routes.c in it.
  * Run from the top of the repository (as make test does): the files are read from there. */
 #include "srvutil.h"
 #include "testutil.h"
@@ -910,11 +910,11 @@ static int openapi_ops(char ops[][160])
     return n;
 }
 
-/* "METHOD /path" for each route of server/routes.c, ":id" written "{id}". */
+/* "METHOD /path" for each route of server/api/routes.c, ":id" written "{id}". */
 static int table_routes(char ops[][160])
 {
-    char *src = slurp("server/routes.c", NULL);
-    ck_assert_msg(src != NULL, "cannot read server/routes.c");
+    char *src = slurp("server/api/routes.c", NULL);
+    ck_assert_msg(src != NULL, "cannot read server/api/routes.c");
     int n = 0;
     for (char *line = strtok(src, "\n"); line; line = strtok(NULL, "\n")) {
         char m[16], p[128], out[140];
@@ -954,10 +954,10 @@ START_TEST(openapi_lists_every_route)
     int ns = openapi_ops(spec), nt = table_routes(table);
     ck_assert_int_ge(nt, 15);
     for (int i = 0; i < nt; i++)
-        ck_assert_msg(listed(spec, ns, table[i]), "server/routes.c has %s; api/openapi.yaml "
+        ck_assert_msg(listed(spec, ns, table[i]), "server/api/routes.c has %s; api/openapi.yaml "
                       "does not", table[i]);
     for (int i = 0; i < ns; i++)
-        ck_assert_msg(listed(table, nt, spec[i]), "api/openapi.yaml has %s; server/routes.c "
+        ck_assert_msg(listed(table, nt, spec[i]), "api/openapi.yaml has %s; server/api/routes.c "
                       "does not", spec[i]);
 }
 END_TEST

@@ -1,13 +1,12 @@
-/* test_h_datasets.c -- server/h_datasets.c and server/db_datasets.c: JSON and CSV uploads
+/* test_h_datasets.c -- server/api/datasets.c, server/domain/datasets.c and server/store/datasets.c: JSON and CSV uploads
  * (the CSV through the stream callbacks, in pieces), describe, list with paging, delete
  * (404, 409 while a job uses it), dataset_load, and every fault answered as problem+json
  * naming its field; then the real binary: iris streamed chunked with libcurl and posted
  * with the curl command of the README, a JSON upload, error bodies, and --max-upload.
  * Expected values (stats, classes, pointers) are worked out by hand. */
-#include "csv.h"
-#include "datasets.h"
-#include "db.h"
-#include "handlers.h"
+#include "domain/domain.h"
+#include "store/db.h"
+#include "api/api.h"
 #include "srvutil.h"
 
 #include <curl/curl.h>
@@ -153,7 +152,10 @@ START_TEST(json_classes)
     ck_assert(json_equal(g, d));
     json_decref(g);
     su_reply_free(&rp);
-    json_t *viaapi = dataset_describe(id);   /* the same, in full precision */
+    struct dataset stored;   /* the same, in full precision */
+    ck_assert_int_eq(store_dataset_get(id, &stored), STORE_OK);
+    json_t *viaapi = dataset_json(&stored);
+    dataset_free(&stored);
     json_object_del(viaapi, "stats");
     json_t *nostats = json_deep_copy(d);
     json_object_del(nostats, "stats");
@@ -162,12 +164,12 @@ START_TEST(json_classes)
     json_decref(viaapi);
     /* the arrays for training */
     struct dataset ds;
-    ck_assert_int_eq(dataset_load(id, &ds), 0);
+    ck_assert_int_eq(store_dataset_load(id, &ds), 0);
     ck_assert_str_eq(ds.id, id);
     ck_assert_int_eq(ds.rows, 3);
     ck_assert_int_eq(ds.features, 2);
     ck_assert_int_eq(ds.label_cols, 1);
-    ck_assert_str_eq(ds.label_kind, "classes");
+    ck_assert_int_eq(ds.label_kind, LABELS_CLASSES);
     ck_json(ds.classes, "[\"a\",\"b\"]");
     float x[6] = {1, 2, 3, 4, 5, 9}, y[3] = {1, 0, 1};
     for (int i = 0; i < 6; i++)
@@ -198,7 +200,7 @@ START_TEST(json_label_kinds)
     ck_json(json_object_get(d, "columns"), "[\"u\",\"v\"]");
     ck_assert_str_eq(str(json_array_get(json_object_get(d, "stats"), 1), "name"), "v");
     struct dataset ds;
-    ck_assert_int_eq(dataset_load(str(d, "id"), &ds), 0);
+    ck_assert_int_eq(store_dataset_load(str(d, "id"), &ds), 0);
     float y[6] = {0, 0, 1, 1, 0, 0};
     for (int i = 0; i < 6; i++)
         ck_assert_float_eq(ds.y[i], y[i]);
@@ -229,7 +231,7 @@ START_TEST(json_float32_edges)
     json_t *d = create("{\"name\": \"edges\", \"features\": [[3.40282347e+38, "
                        "-3.4028234663952886e38, 1e-46]], \"labels\": [3.4028235e38]}");
     struct dataset ds;
-    ck_assert_int_eq(dataset_load(str(d, "id"), &ds), 0);
+    ck_assert_int_eq(store_dataset_load(str(d, "id"), &ds), 0);
     ck_assert(ds.x[0] == FLT_MAX && ds.x[1] == -FLT_MAX && ds.x[2] == 0);
     ck_assert(ds.y[0] == FLT_MAX);
     /* the stats answer FLT_MAX as 3.40282347e+38, which an upload takes again */
@@ -325,11 +327,13 @@ START_TEST(json_errors)
     rp = su_call(h_datasets_create, "POST", NULL, NULL, NULL);
     problem(&rp, 400, NULL);
     /* nothing was stored by the faults */
-    json_t *items;
-    char next[32];
-    ck_assert_int_eq(db_dataset_list(1000, NULL, &items, next), 0);
-    ck_assert_int_eq(json_array_size(items), 1);
-    json_decref(items);
+    struct dataset *items;
+    int n, more;
+    ck_assert_int_eq(store_dataset_list(1000, NULL, &items, &n, &more), STORE_OK);
+    ck_assert_int_eq(n, 1);
+    for (int i = 0; i < n; i++)
+        dataset_free(&items[i]);
+    free(items);
 }
 END_TEST
 
@@ -362,7 +366,7 @@ START_TEST(csv_upload)
                                 (5.1 + 7.0 + 6.3 + 4.9) / 4, 1e-6);
         ck_assert_double_eq(json_real_value(json_object_get(s0, "max")), 7.0);
         struct dataset ds;
-        ck_assert_int_eq(dataset_load(str(d, "id"), &ds), 0);
+        ck_assert_int_eq(store_dataset_load(str(d, "id"), &ds), 0);
         ck_assert_float_eq(ds.x[2], 7.0f);
         ck_assert_float_eq(ds.y[1], 1);
         ck_assert_float_eq(ds.y[3], 0);
@@ -461,9 +465,9 @@ START_TEST(get_unknown)
     problem(&rp, 404, NULL);
     rp = su_call(h_datasets_get, "GET", NULL, "\xff\xfe", NULL);   /* still JSON */
     problem(&rp, 404, NULL);
-    ck_assert_ptr_null(dataset_describe("ds_nope"));
     struct dataset ds;
-    ck_assert_int_eq(dataset_load("ds_nope", &ds), 1);
+    ck_assert_int_eq(store_dataset_get("ds_nope", &ds), STORE_NOT_FOUND);
+    ck_assert_int_eq(store_dataset_load("ds_nope", &ds), 1);
     ck_assert_ptr_null(ds.x);
 }
 END_TEST
@@ -611,7 +615,7 @@ START_TEST(delete_rules)
     add_job("job_3", "cancelled", idb, NULL);
     ck_assert_int_eq(del(idb), 204);
     struct dataset ds;
-    ck_assert_int_eq(dataset_load(idb, &ds), 1);
+    ck_assert_int_eq(store_dataset_load(idb, &ds), 1);
     json_decref(a);
     json_decref(b);
 }

@@ -2,7 +2,7 @@
  * the whole loop (dataset, network, job, metrics, model, predict), cancelling, jobs that
  * cannot run, and a SIGKILL while one job trains and others wait, after which every job
  * finishes and the interrupted one resumes from its checkpoint. */
-#include "handlers.h"
+#include "api/api.h"
 #include "srvutil.h"
 #include "testutil.h"
 

@@ -1,13 +1,13 @@
-/* test_hub.c -- the hub (server/hub.c) on its own, on a temporary database, with fake
+/* test_hub.c -- the hub (server/events/hub.c) on its own, on a temporary database, with fake
  * connections in place of libmicrohttpd's: what a follower reads after each publish, in
  * order, when it is woken, a follower that lags far behind and catches up from the
  * database, NDJSON, the end of a job, clients that leave, and a stop. */
-#include "hub.h"
+#include "events/events.h"
 #include "srvutil.h"
-#include "store.h"
+#include "store/store.h"
 #include "testutil.h"
 
-#include "db.h"
+#include "store/db.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,7 +101,7 @@ static void epoch(int e, size_t pad)
     memset(p, 'x', pad);
     p[pad] = 0;
     json_t *row = json_pack("{s:i, s:f, s:s}", "epoch", e, "loss", 1.0 / e, "pad", p);
-    ck_assert_int_eq(db_job_epoch(job, e, row, e / 1000.0, 1), 0);
+    ck_assert_int_eq(store_job_epoch(job, e, row, e / 1000.0, 1), 0);
     hub_epoch(job, e, row);
     json_decref(row);
     free(p);
@@ -111,9 +111,9 @@ static void state(const char *st)
 {
     char id[32];
     if (!strcmp(st, "running")) {
-        ck_assert_int_eq(db_job_claim(id), 1);
+        ck_assert_int_eq(store_job_claim(id), STORE_OK);
     } else {
-        ck_assert_int_eq(db_job_finish(job, st, NULL, NULL), 0);
+        ck_assert_int_eq(store_job_finish(job, job_state_parse(st), NULL, NULL), STORE_OK);
     }
     hub_status(job);
 }
@@ -192,7 +192,7 @@ START_TEST(a_lagging_follower_catches_up)
     /* an epoch stored but not published: only a follower that reads the database again
      * (because it lagged) can have it */
     json_t *row = json_pack("{s:i}", "epoch", 303);
-    ck_assert_int_eq(db_job_epoch(job, 303, row, 0.3, 1), 0);
+    ck_assert_int_eq(store_job_epoch(job, 303, row, 0.3, 1), 0);
     json_decref(row);
     t = drain(s, &f, &ended);
     epochs_in(t, 3, 303);

@@ -1,9 +1,9 @@
-/* test_spec_json.c -- server/spec_json.c: definitions in JSON to the engine's spec, every
+/* test_spec_json.c -- server/domain/networks.c: definitions in JSON to the engine's spec, every
  * fault named by its exact pointer (several at once, with a base prefix), defaults,
  * limits on nesting and layer counts, back to JSON, summary and warnings. Expected
  * pointers, parameter counts and defaults are written out by hand from DESIGN.md and
  * core/nn.h. */
-#include "spec_json.h"
+#include "domain/domain.h"
 
 #include <check.h>
 #include <math.h>

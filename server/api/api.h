@@ -1,0 +1,64 @@
+/* api.h -- the handlers of the REST routes, one file per resource (datasets.c,
+ * networks.c, jobs.c with its events and charts, models.c, ops.c, dashboard.c), and the
+ * route table that is the service's table of contents (routes.c). Handlers turn
+ * requests into calls of the domain (domain.h) and storage (store.h), and their answers
+ * into replies (http.h). */
+#ifndef API_H
+#define API_H
+
+#include "http/http.h"
+
+#include <jansson.h>
+
+/* The route table, in the order requests are matched; nroutes entries. */
+extern const struct route routes[];
+extern const int nroutes;
+
+int h_dashboard(struct req *r, struct reply *out);         /* GET / */
+int h_health(struct req *r, struct reply *out);            /* GET /healthz */
+int h_ready(struct req *r, struct reply *out);             /* GET /readyz */
+int h_prometheus(struct req *r, struct reply *out);        /* GET /metrics */
+
+int h_datasets_create(struct req *r, struct reply *out);   /* JSON body */
+extern const struct stream datasets_csv_stream;            /* text/csv body */
+int h_datasets_list(struct req *r, struct reply *out);
+int h_datasets_get(struct req *r, struct reply *out);
+int h_datasets_delete(struct req *r, struct reply *out);
+
+int h_networks_create(struct req *r, struct reply *out);
+int h_networks_list(struct req *r, struct reply *out);
+int h_networks_get(struct req *r, struct reply *out);
+int h_networks_delete(struct req *r, struct reply *out);
+
+int h_jobs_create(struct req *r, struct reply *out);
+int h_jobs_list(struct req *r, struct reply *out);
+int h_jobs_get(struct req *r, struct reply *out);
+int h_jobs_cancel(struct req *r, struct reply *out);
+int h_jobs_metrics(struct req *r, struct reply *out);      /* ?follow=true: NDJSON */
+int h_jobs_events(struct req *r, struct reply *out);       /* server-sent events */
+int h_jobs_chart(struct req *r, struct reply *out);        /* loss.svg */
+int h_jobs_gradients_chart(struct req *r, struct reply *out);   /* gradients.svg */
+
+int h_models_list(struct req *r, struct reply *out);
+int h_models_get(struct req *r, struct reply *out);
+int h_models_delete(struct req *r, struct reply *out);
+int h_models_weights(struct req *r, struct reply *out);
+int h_models_predict(struct req *r, struct reply *out);    /* JSON or text/csv body */
+
+/* ---- what the handlers share (routes.c) ---- */
+
+#define LIST_MAX 1000                /* the largest ?limit= of every list */
+
+/* One page of a list resource: at most limit items after the one with id `after` (NULL:
+ * from the first) into *items (a new JSON array), *more set when more follow. Returns
+ * STORE_OK, STORE_NOT_FOUND when `after` names none, or STORE_ERROR. */
+typedef int (*page_fn)(struct req *r, int limit, const char *after, json_t **items,
+                       int *more);
+/* GET of a list, the same on every resource: ?limit= (1 to LIST_MAX, default 50) and
+ * ?after= (the "next" of the previous page) checked, then {"items", "next"}. kind names
+ * the resource in faults ("dataset"). */
+int api_list(struct req *r, struct reply *out, const char *kind, page_fn page);
+/* 500 for a storage failure (logged where it happened). */
+int reply_storage_failed(struct reply *out);
+
+#endif

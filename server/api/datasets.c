@@ -1,0 +1,193 @@
+/* datasets.c -- /v1/datasets: upload (a JSON body, or text/csv built as it streams in),
+ * describe, list, delete. Building a dataset is the domain's (datasets.c, csv_dataset.c
+ * there); this file turns requests into those calls and faults into replies.
+ *
+ * Errors: a JSON upload's fault names its field as a JSON pointer ("/features/12/3"); a
+ * CSV's names its place as format.h says ("/rows/12/columns/3"); a query parameter's
+ * fault is {"parameter": "label", "detail": ...}. 400 for a malformed CSV or parameter,
+ * 413 for a dataset over what one holds, 422 for content that cannot be a dataset.
+ */
+#include "api.h"
+
+#include "domain/domain.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Stores d (its name set) and answers 201 with its description as stored, and
+ * Location. Returns 0, or -1 (500) on a storage error. d stays the caller's. */
+static int store_and_reply(struct dataset *d, struct reply *out)
+{
+    int rc = dataset_create(d);
+    if (rc == STORE_TOO_BIG)
+        return reply_problem(out, 413, NULL, "the dataset (%d rows of %d features) is over the "
+                             "largest the storage holds", d->rows, d->features);
+    if (rc != STORE_OK)
+        return -1;
+    struct dataset stored;
+    if (store_dataset_get(d->id, &stored) != STORE_OK)
+        return -1;
+    snprintf(out->location, sizeof out->location, "/v1/datasets/%s", d->id);
+    rc = reply_json(out, 201, dataset_json(&stored));
+    dataset_free(&stored);
+    return rc;
+}
+
+static int reply_fault(struct reply *out, const struct fault *f)
+{
+    return reply_field(out, f->status, f->pointer, "%s", f->detail);
+}
+
+/* POST /v1/datasets with {"name", "features", "labels"} (and optional "columns"). */
+int h_datasets_create(struct req *r, struct reply *out)
+{
+    const json_t *body = r->json;
+    if (!body)
+        return reply_problem(out, 400, NULL, "the body is empty: send JSON {\"name\", "
+                             "\"features\", \"labels\"}, or a CSV as text/csv");
+    struct dataset d;
+    struct fault f;
+    if (dataset_from_json(body, &d, &f) < 0)
+        return f.status ? reply_fault(out, &f) : -1;
+    int rc = store_and_reply(&d, out);
+    dataset_free(&d);
+    return rc;
+}
+
+/* ---- CSV uploads, streamed ---- */
+
+struct csv_upload {
+    struct csv_dataset *csv;
+    char name[DATASET_MAX_NAME + 1];
+};
+
+static int reply_csv_error(struct reply *out, const struct csv_error *e)
+{
+    json_t *errors = NULL;
+    if (e->parameter[0])
+        errors = json_pack("[{s:s, s:s}]", "parameter", e->parameter, "detail", e->detail);
+    else if (e->pointer[0])
+        errors = json_pack("[{s:s, s:s}]", "pointer", e->pointer, "detail", e->detail);
+    return reply_problem(out, e->status, errors, "%s", e->detail);
+}
+
+/* ?name= (default "unnamed"), ?label=, ?header=auto|true|false. */
+static void *csv_begin(struct req *r, struct reply *out)
+{
+    const char *name = req_query(r, "name"), *label = req_query(r, "label");
+    const char *header = req_query(r, "header");
+    if (!name)
+        name = "unnamed";
+    const char *why = dataset_bad_name(name, strlen(name));
+    if (why) {
+        reply_param(out, 400, "name", "?name= %s", why);
+        return NULL;
+    }
+    enum csv_header mode = CSV_HEADER_AUTO;
+    if (header && *header && strcmp(header, "auto") != 0) {
+        int yes = req_bool_value(header);
+        if (yes < 0) {
+            char e[80];
+            reply_param(out, 400, "header", "?header=%s: say true (the first row names the "
+                        "columns), false (it is data) or auto (the default: detected)",
+                        text_echo(e, sizeof e, header, strlen(header), 40));
+            return NULL;
+        }
+        mode = yes ? CSV_HEADER_YES : CSV_HEADER_NO;
+    }
+    struct csv_error err;
+    struct csv_upload *u = calloc(1, sizeof *u);
+    if (!u) {
+        reply_problem(out, 500, NULL, "out of memory");
+        return NULL;
+    }
+    if (!(u->csv = csv_dataset_new(label, mode, &err))) {
+        free(u);
+        reply_csv_error(out, &err);
+        return NULL;
+    }
+    snprintf(u->name, sizeof u->name, "%s", name);
+    return u;
+}
+
+static int csv_chunk(void *ctx, const char *data, size_t len, struct reply *out)
+{
+    struct csv_upload *u = ctx;
+    struct csv_error err;
+    if (csv_dataset_feed(u->csv, data, len, &err) == 0)
+        return 0;
+    reply_csv_error(out, &err);
+    return -1;
+}
+
+static int csv_end(void *ctx, struct req *r, struct reply *out)
+{
+    (void)r;
+    struct csv_upload *u = ctx;
+    int rc = 0;
+    if (out) {
+        struct dataset d;
+        struct csv_error err;
+        if (csv_dataset_end(u->csv, &d, &err) < 0) {
+            rc = reply_csv_error(out, &err);
+        } else {
+            rc = (d.name = strdup(u->name)) ? store_and_reply(&d, out) : -1;
+            dataset_free(&d);
+        }
+    }
+    csv_dataset_free(u->csv);
+    free(u);
+    return rc;
+}
+
+const struct stream datasets_csv_stream = {csv_begin, csv_chunk, csv_end};
+
+/* ---- describe, list, delete ---- */
+
+int h_datasets_get(struct req *r, struct reply *out)
+{
+    struct dataset d;
+    int rc = store_dataset_get(r->param[0], &d);
+    if (rc == STORE_NOT_FOUND)
+        return reply_not_found(out, "dataset", r->param[0]);
+    if (rc != STORE_OK)
+        return reply_storage_failed(out);
+    rc = reply_json(out, 200, dataset_json(&d));
+    dataset_free(&d);
+    return rc;
+}
+
+static int page(struct req *r, int limit, const char *after, json_t **items, int *more)
+{
+    (void)r;
+    struct dataset *d;
+    int n, rc = store_dataset_list(limit, after, &d, &n, more);
+    if (rc != STORE_OK)
+        return rc;
+    *items = json_array();
+    for (int i = 0; i < n; i++) {
+        if (*items && json_array_append_new(*items, dataset_json(&d[i])) < 0) {
+            json_decref(*items);
+            *items = NULL;
+        }
+        dataset_free(&d[i]);
+    }
+    free(d);
+    return *items ? STORE_OK : STORE_ERROR;
+}
+
+int h_datasets_list(struct req *r, struct reply *out) { return api_list(r, out, "dataset", page); }
+
+int h_datasets_delete(struct req *r, struct reply *out)
+{
+    int rc = store_dataset_delete(r->param[0]);
+    if (rc == STORE_NOT_FOUND)
+        return reply_not_found(out, "dataset", r->param[0]);
+    if (rc == STORE_IN_USE)
+        return reply_problem(out, 409, NULL, "dataset %s is used by a queued or running job: "
+                             "cancel the job, or wait until it ends", r->param[0]);
+    if (rc != STORE_OK)
+        return -1;
+    return reply_no_content(out);
+}

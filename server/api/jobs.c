@@ -1,0 +1,364 @@
+/* jobs.c -- /v1/jobs: queue a training job (checked by the domain before it is stored),
+ * list, describe, cancel; its epochs' metrics as JSON or CSV; following it as it trains
+ * (server-sent events, or NDJSON with ?follow=true: the event hub does the work); and its
+ * curves as SVG pictures (loss.svg: loss and val_loss per epoch, or ?metric= a recorded
+ * metric and its val_ twin; gradients.svg: each layer's gradient norm per epoch on a log
+ * axis, so vanishing and exploding gradients show). */
+#include "api.h"
+
+#include "domain/domain.h"
+#include "events/events.h"
+#include "queue/queue.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The job as GET answers it (new), or NULL after replying (404, or 500). */
+static json_t *job_or_reply(const char *id, struct reply *out)
+{
+    struct job j;
+    int rc = store_job_get(id, &j);
+    if (rc != STORE_OK) {
+        if (rc == STORE_NOT_FOUND)
+            reply_not_found(out, "job", id);
+        else
+            reply_storage_failed(out);
+        return NULL;
+    }
+    json_t *v = job_json(&j);
+    job_free(&j);
+    if (!v)
+        reply_storage_failed(out);
+    return v;
+}
+
+int h_jobs_create(struct req *r, struct reply *out)
+{
+    if (!r->json)
+        return reply_problem(out, 400, NULL, "the body is empty: send a job in JSON "
+                             "(Content-Type: application/json): {\"network\", \"dataset\"}");
+    json_t *errs = json_array();
+    struct job_plan plan;
+    char id[32];
+    json_t *n = errs ? job_check(r->json, r->app->cfg.max_params, errs, &plan) : NULL;
+    if (!errs)
+        return -1;
+    if (!n) {
+        size_t k = json_array_size(errs);
+        return reply_problem(out, 422, errs, "the job has %zu error%s; see errors", k,
+                             k == 1 ? "" : "s");
+    }
+    json_decref(errs);
+    new_id(id, "job_");
+    int epochs = (int)json_integer_value(json_object_get(n, "epochs"));
+    int rc = store_job_insert(id, n, *plan.network_id ? plan.network_id : NULL,
+                              json_string_value(json_object_get(n, "dataset")),
+                              *plan.val_dataset_id ? plan.val_dataset_id : NULL, epochs);
+    json_decref(n);
+    if (rc == STORE_NOT_FOUND)
+        return reply_field(out, 409, "/dataset", "a dataset of the job was deleted meanwhile");
+    if (rc != STORE_OK)
+        return reply_problem(out, 500, NULL, "the job could not be stored");
+    queue_wake(r->app->queue);
+    snprintf(out->location, sizeof out->location, "/v1/jobs/%s", id);
+    json_t *j = job_or_reply(id, out);
+    return j ? reply_json(out, 202, j) : 0;
+}
+
+static int page(struct req *r, int limit, const char *after, json_t **items, int *more)
+{
+    const char *state = req_query(r, "state");
+    struct job *jobs;
+    int n, rc = store_job_list(state ? job_state_parse(state) : -1, limit, after, &jobs, &n,
+                               more);
+    if (rc != STORE_OK)
+        return rc;
+    *items = json_array();
+    for (int i = 0; i < n; i++) {
+        if (*items && json_array_append_new(*items, job_json(&jobs[i])) < 0) {
+            json_decref(*items);
+            *items = NULL;
+        }
+        job_free(&jobs[i]);
+    }
+    free(jobs);
+    return *items ? STORE_OK : STORE_ERROR;
+}
+
+int h_jobs_list(struct req *r, struct reply *out)
+{
+    const char *state = req_query(r, "state");
+    if (state && job_state_parse(state) < 0)
+        return reply_param(out, 400, "state", "state must be queued, running, succeeded, "
+                                               "failed or cancelled");
+    return api_list(r, out, "job", page);
+}
+
+int h_jobs_get(struct req *r, struct reply *out)
+{
+    json_t *j = job_or_reply(r->param[0], out);
+    return j ? reply_json(out, 200, j) : 0;
+}
+
+int h_jobs_cancel(struct req *r, struct reply *out)
+{
+    enum job_state was;
+    int rc = store_job_cancel_queued(r->param[0], &was);
+    if (rc == STORE_NOT_FOUND)
+        return reply_not_found(out, "job", r->param[0]);
+    if (rc == STORE_ERROR)
+        return reply_storage_failed(out);
+    if (rc == STORE_CONFLICT && was == JOB_RUNNING) {
+        queue_cancel_running(r->app->queue, r->param[0]);
+    } else if (rc == STORE_CONFLICT) {
+        return reply_problem(out, 409, NULL, "job %s has already ended (%s)", r->param[0],
+                             job_state_name(was));
+    } else {
+        hub_status(r->param[0]);
+    }
+    json_t *j = job_or_reply(r->param[0], out);
+    return j ? reply_json(out, rc == STORE_OK ? 200 : 202, j) : 0;
+}
+
+/* One CSV field from a JSON number (empty for null). */
+static void csv_num(FILE *f, const json_t *v)
+{
+    if (json_is_number(v))
+        fprintf(f, ",%.9g", json_number_value(v));
+    else
+        fputc(',', f);
+}
+
+/* The epochs as CSV: epoch, loss, val_loss, then each metric and val_ metric, seconds. */
+static int metrics_csv(struct reply *out, const json_t *rows)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
+        return -1;
+    const json_t *first = json_array_get(rows, 0), *m = json_object_get(first, "metrics");
+    const char *key;
+    json_t *v;
+    fputs("epoch,loss,val_loss", f);
+    json_object_foreach((json_t *)m, key, v)
+        fprintf(f, ",%s,val_%s", key, key);
+    fputs(",seconds\n", f);
+    size_t i;
+    const json_t *row;
+    json_array_foreach(rows, i, row) {
+        fprintf(f, "%d", (int)json_integer_value(json_object_get(row, "epoch")));
+        csv_num(f, json_object_get(row, "loss"));
+        csv_num(f, json_object_get(row, "val_loss"));
+        json_object_foreach((json_t *)m, key, v) {
+            csv_num(f, json_object_get(json_object_get(row, "metrics"), key));
+            csv_num(f, json_object_get(json_object_get(row, "val_metrics"), key));
+        }
+        csv_num(f, json_object_get(row, "seconds"));
+        fputc('\n', f);
+    }
+    fclose(f);
+    int rc = reply_text(out, 200, "text/csv", buf, len);
+    free(buf);
+    return rc;
+}
+
+static int follow(struct req *r, struct reply *out, enum hub_format fmt, int after);
+
+int h_jobs_metrics(struct req *r, struct reply *out)
+{
+    const char *format = req_query(r, "format");
+    int followed;
+    if (format && strcmp(format, "json") && strcmp(format, "csv"))
+        return reply_param(out, 400, "format", "format must be json or csv");
+    if (req_bool(r, out, "follow", 0, &followed) < 0)
+        return 0;
+    if (followed) {
+        if (format)
+            return reply_param(out, 400, "format", "a followed job's epochs come as "
+                               "newline-delimited JSON only; leave out format");
+        return follow(r, out, HUB_NDJSON, 0);
+    }
+    json_t *rows;
+    int rc = store_job_epochs(r->param[0], 0, -1, &rows);
+    if (rc == STORE_NOT_FOUND)
+        return reply_not_found(out, "job", r->param[0]);
+    if (rc != STORE_OK)
+        return reply_storage_failed(out);
+    if (format && !strcmp(format, "csv")) {
+        int rc = metrics_csv(out, rows);
+        json_decref(rows);
+        return rc;
+    }
+    return reply_json(out, 200, json_pack("{s:s, s:o}", "job", r->param[0], "epochs", rows));
+}
+
+/* A stream of job r->param[0] after epoch `after`. */
+static int follow(struct req *r, struct reply *out, enum hub_format fmt, int after)
+{
+    enum job_state state;
+    int rc = store_job_state(r->param[0], &state);
+    if (rc == STORE_NOT_FOUND)
+        return reply_not_found(out, "job", r->param[0]);
+    if (rc != STORE_OK)
+        return reply_storage_failed(out);
+    struct sub *s = r->conn ? hub_subscribe(r->param[0], fmt, after, r->conn) : NULL;
+    if (!s)
+        return reply_problem(out, 503, NULL, "the service is stopping; try again later");
+    out->status = 200;
+    out->content_type = fmt == HUB_SSE ? "text/event-stream" : "application/x-ndjson";
+    out->read = hub_read;
+    out->release = hub_release;
+    out->ctx = s;
+    return 0;
+}
+
+int h_jobs_events(struct req *r, struct reply *out)
+{
+    /* an EventSource that reconnects sends the id of the last event it had: the epoch */
+    const char *last = req_header(r, "Last-Event-ID");
+    long after = 0;
+    if (last && *last) {
+        char *end;
+        after = strtol(last, &end, 10);
+        if (*end || after < 0 || after > 1000000 || strspn(last, "0123456789") != strlen(last))
+            return reply_problem(out, 400, json_pack("[{s:s, s:s}]", "header", "Last-Event-ID",
+                                                     "detail", "must be an epoch number"),
+                                 "the Last-Event-ID header must be an epoch number, not '%.64s'",
+                                 last);
+    }
+    return follow(r, out, HUB_SSE, (int)after);
+}
+
+
+/* ---- charts ---- */
+
+static double num(const json_t *v) { return json_is_number(v) ? json_number_value(v) : NAN; }
+
+/* Loads the job and its epochs (both new), or replies (404, 500) and returns -1. */
+static int load_or_reply(struct req *r, struct reply *out, json_t **job, json_t **rows)
+{
+    *rows = NULL;
+    if (!(*job = job_or_reply(r->param[0], out)))
+        return -1;
+    if (store_job_epochs(r->param[0], 0, -1, rows) != STORE_OK) {
+        json_decref(*job);
+        *job = NULL;
+        return reply_storage_failed(out), -1;
+    }
+    return 0;
+}
+
+/* Draws the chart into a new string and replies with it. */
+static int reply_chart(struct reply *out, const char *title, const char *ylabel,
+                       const struct svg_series *s, int ns, int logy, const char *empty)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
+        return -1;
+    svg_chart(f, title, "epoch", ylabel, s, ns, logy, empty);
+    if (fclose(f) != 0) {
+        free(buf);
+        return -1;
+    }
+    int rc = reply_text(out, 200, "image/svg+xml", buf, len);
+    free(buf);
+    return rc;
+}
+
+static const char *job_state(const json_t *job)
+{
+    const char *s = json_string_value(json_object_get(job, "state"));
+    return s ? s : "unknown";
+}
+
+int h_jobs_chart(struct req *r, struct reply *out)
+{
+    const char *metric = req_query(r, "metric");
+    int m = -1;
+    if (metric && strcmp(metric, "loss") && ((m = nn_metric_parse(metric)) < 0 ||
+                                             strcmp(nn_metric_name(m), metric)))
+        return reply_param(out, 400, "metric", "metric must be loss, accuracy, mae or mse, "
+                                               "not %s", metric);
+    json_t *job, *rows;
+    if (load_or_reply(r, out, &job, &rows) < 0)
+        return 0;
+    size_t n = json_array_size(rows);
+    double *x = calloc(n + 1, sizeof *x), *y = calloc(n + 1, sizeof *y),
+           *vy = calloc(n + 1, sizeof *vy);
+    int rc = -1;
+    if (x && y && vy) {
+        const char *name = m < 0 ? "loss" : nn_metric_name(m);
+        char vname[64], title[160], empty[96];
+        snprintf(vname, sizeof vname, "val_%s", name);
+        int has_val = 0;
+        for (size_t i = 0; i < n; i++) {
+            const json_t *row = json_array_get(rows, i);
+            x[i] = num(json_object_get(row, "epoch"));
+            if (m < 0) {
+                y[i] = num(json_object_get(row, "loss"));
+                vy[i] = num(json_object_get(row, "val_loss"));
+            } else {
+                y[i] = num(json_object_get(json_object_get(row, "metrics"), name));
+                vy[i] = num(json_object_get(json_object_get(row, "val_metrics"), name));
+            }
+            has_val |= isfinite(vy[i]);
+        }
+        struct svg_series s[2] = {{name, name, x, y, (int)n}, {vname, vname, x, vy, (int)n}};
+        snprintf(title, sizeof title, "%s (%s): %s", r->param[0], job_state(job), name);
+        snprintf(empty, sizeof empty, n ? "no %s recorded for this job" : "no epochs yet",
+                 name);
+        rc = reply_chart(out, title, name, s, has_val ? 2 : 1, 0, empty);
+    }
+    free(x), free(y), free(vy);
+    json_decref(job);
+    json_decref(rows);
+    return rc;
+}
+
+int h_jobs_gradients_chart(struct req *r, struct reply *out)
+{
+    json_t *job, *rows;
+    if (load_or_reply(r, out, &job, &rows) < 0)
+        return 0;
+    /* the layers, in the order they first appear */
+    json_t *layers = json_object();
+    size_t n = json_array_size(rows), i;
+    json_t *row;
+    json_array_foreach(rows, i, row) {
+        const char *key;
+        json_t *v;
+        json_object_foreach(json_object_get(row, "grad_norms"), key, v)
+            if (!json_object_get(layers, key))
+                json_object_set_new(layers, key, json_integer((json_int_t)json_object_size(layers)));
+    }
+    int nl = (int)json_object_size(layers), rc = -1;
+    double *x = calloc(n + 1, sizeof *x), *y = calloc((n + 1) * (size_t)(nl + 1), sizeof *y);
+    struct svg_series *s = calloc((size_t)nl + 1, sizeof *s);
+    if (x && y && s) {
+        json_array_foreach(rows, i, row)
+            x[i] = num(json_object_get(row, "epoch"));
+        const char *key;
+        json_t *v;
+        json_object_foreach(layers, key, v) {
+            int l = (int)json_integer_value(v);
+            double *ly = y + (size_t)l * n;
+            json_array_foreach(rows, i, row)   /* zero or missing: skipped by the chart */
+                ly[i] = num(json_object_get(json_object_get(row, "grad_norms"), key));
+            s[l] = (struct svg_series){key, "grad", x, ly, (int)n};
+        }
+        char title[160];
+        snprintf(title, sizeof title, "%s (%s): gradient norms", r->param[0], job_state(job));
+        rc = reply_chart(out, title, "gradient norm", s, nl, 1,
+                         n ? "no gradient norms recorded" : "no epochs yet");
+    }
+    free(x), free(y), free(s);
+    json_decref(layers);
+    json_decref(job);
+    json_decref(rows);
+    return rc;
+}

@@ -1,0 +1,444 @@
+/* models.c -- /v1/models: trained models, their weights, and predictions. Loading a
+ * model and running it is the domain's (models.c there); this file reads the rows to
+ * predict from a request -- JSON {"inputs"} or TF Serving's {"instances"}, with a fast
+ * path for the common body, or CSV rows -- and answers the outputs. */
+#include "api.h"
+
+#include "domain/domain.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PREDICT_MAX_ROWS 100000
+
+/* The predictor of model id (predictor_put when done), or -1 after replying. */
+static int predictor_or_reply(const char *id, struct predictor **p, struct reply *out)
+{
+    char msg[300];
+    int rc = predictor_get(id, p, msg, sizeof msg);
+    if (rc == STORE_OK)
+        return 0;
+    if (rc == STORE_NOT_FOUND)
+        reply_not_found(out, "model", id);
+    else
+        reply_problem(out, 500, NULL, "%s", msg);
+    return -1;
+}
+
+static int page(struct req *r, int limit, const char *after, json_t **items, int *more)
+{
+    (void)r;
+    struct model *m;
+    int n, rc = store_model_list(limit, after, &m, &n, more);
+    if (rc != STORE_OK)
+        return rc;
+    *items = json_array();
+    for (int i = 0; i < n; i++) {
+        if (*items && json_array_append_new(*items, model_json(&m[i])) < 0) {
+            json_decref(*items);
+            *items = NULL;
+        }
+        model_free(&m[i]);
+    }
+    free(m);
+    return *items ? STORE_OK : STORE_ERROR;
+}
+
+int h_models_list(struct req *r, struct reply *out) { return api_list(r, out, "model", page); }
+
+int h_models_get(struct req *r, struct reply *out)
+{
+    struct model m;
+    int rc = store_model_get(r->param[0], &m);
+    if (rc == STORE_NOT_FOUND)
+        return reply_not_found(out, "model", r->param[0]);
+    if (rc != STORE_OK)
+        return reply_storage_failed(out);
+    rc = reply_json(out, 200, model_json(&m));
+    model_free(&m);
+    return rc;
+}
+
+int h_models_delete(struct req *r, struct reply *out)
+{
+    int rc = store_model_delete(r->param[0]);
+    if (rc == STORE_NOT_FOUND)
+        return reply_not_found(out, "model", r->param[0]);
+    if (rc != STORE_OK)
+        return -1;
+    predictor_drop(r->param[0]);
+    return reply_no_content(out);
+}
+
+int h_models_weights(struct req *r, struct reply *out)
+{
+    struct predictor *p;
+    if (predictor_or_reply(r->param[0], &p, out) < 0)
+        return 0;
+    json_t *w = predictor_weights(p);
+    predictor_put(p);
+    return w ? reply_json(out, 200, w) : -1;
+}
+
+/* ---- prediction ---- */
+
+/* Rows of numbers from a JSON array of arrays into x (new); -1 with the reply filled. */
+static int rows_from_json(const json_t *rows, const char *base, int F, float **x, int *n,
+                          struct reply *out)
+{
+    if (!json_is_array(rows) || json_array_size(rows) == 0)
+        return reply_field(out, 422, base, "expected a non-empty array of rows of %d numbers",
+                           F), -1;
+    size_t N = json_array_size(rows);
+    if (N > PREDICT_MAX_ROWS)
+        return reply_field(out, 413, base, "%zu rows, over the limit of %d per request", N,
+                           PREDICT_MAX_ROWS), -1;
+    if (!(*x = malloc(sizeof(float) * N * (size_t)F)))
+        return -1;
+    char p[96];
+    for (size_t i = 0; i < N; i++) {
+        const json_t *row = json_array_get(rows, i);
+        snprintf(p, sizeof p, "%s/%zu", base, i);
+        if (!json_is_array(row) || (int)json_array_size(row) != F) {
+            reply_field(out, 422, p, "row %zu has %d values; the model takes %d inputs", i,
+                        json_is_array(row) ? (int)json_array_size(row) : 1, F);
+            free(*x);
+            *x = NULL;
+            return -1;
+        }
+        for (int j = 0; j < F; j++) {
+            const json_t *v = json_array_get(row, (size_t)j);
+            if (!json_is_number(v)) {
+                snprintf(p, sizeof p, "%s/%zu/%d", base, i, j);
+                reply_field(out, 422, p, "not a number");
+                free(*x);
+                *x = NULL;
+                return -1;
+            }
+            double d = json_number_value(v);
+            if (!isfinite((float)d)) {   /* rounds past float32 (as a CSV row is read) */
+                snprintf(p, sizeof p, "%s/%zu/%d", base, i, j);
+                reply_field(out, 422, p, "%g is outside the range of float32 (about 3.4e38)", d);
+                free(*x);
+                *x = NULL;
+                return -1;
+            }
+            (*x)[i * F + j] = (float)d;
+        }
+    }
+    *n = (int)N;
+    return 0;
+}
+
+/* Rows of numbers from CSV text, read as a dataset upload reads it (csv.c: quotes, CRLF
+ * or CR, a UTF-8 BOM, blank lines skipped, numbers as csv_number reads them); a first
+ * record that is not all numbers is a header, skipped. */
+struct csv_rows {
+    int F;
+    float *x;
+    int n, cap;
+    int header;                /* the first record was a header */
+    struct reply *out;
+};
+
+/* The index of the first field that is not a finite float32 number, -1 when none. */
+static int csv_not_number(char **f, const size_t *lens, int nf)
+{
+    for (int i = 0; i < nf; i++) {
+        double v;
+        if (!text_number(f[i], lens[i], &v) || !isfinite((float)v))
+            return i;
+    }
+    return -1;
+}
+
+static int csv_row(void *ctx, char **f, const size_t *lens, int nf, long record, long line,
+                   struct csv_error *err)
+{
+    struct csv_rows *c = ctx;
+    int bad = csv_not_number(f, lens, nf);
+    if (record == 0 && bad >= 0) {
+        c->header = 1;
+        return 0;
+    }
+    memset(err, 0, sizeof *err);   /* a failure here fills the reply instead (or none when
+                                      memory runs out) */
+    if (bad >= 0 || nf != c->F) {
+        char ptr[64];
+        if (bad >= 0 && bad < c->F)
+            snprintf(ptr, sizeof ptr, "/rows/%d/columns/%d", c->n, bad);
+        else
+            snprintf(ptr, sizeof ptr, "/rows/%d", c->n);
+        reply_field(c->out, 422, ptr, "line %ld: expected %d numbers separated by commas",
+                    line, c->F);
+        return -1;
+    }
+    if (c->n == PREDICT_MAX_ROWS) {
+        reply_problem(c->out, 413, NULL, "over %d rows per request", PREDICT_MAX_ROWS);
+        return -1;
+    }
+    if (c->n == c->cap) {
+        int cap = c->cap ? 2 * c->cap : 64;
+        float *g = realloc(c->x, sizeof(float) * (size_t)cap * (size_t)c->F);
+        if (!g)
+            return -1;   /* no reply: out of memory */
+        c->x = g;
+        c->cap = cap;
+    }
+    float *row = c->x + (size_t)c->n * (size_t)c->F;
+    for (int i = 0; i < nf; i++) {
+        double v;
+        text_number(f[i], lens[i], &v);
+        row[i] = (float)v;
+    }
+    c->n++;
+    return 0;
+}
+
+static int rows_from_csv(const char *s, size_t len, int F, float **x, int *n, struct reply *out)
+{
+    struct csv_rows c = {.F = F, .out = out};
+    struct csv_reader *rd = csv_reader_new(csv_row, &c);
+    struct csv_error err = {0};
+    int rc = -1;
+    if (rd && csv_reader_feed(rd, s, len, &err) == 0 && csv_reader_end(rd, &err) == 0)
+        rc = 0;
+    if (rc < 0 && err.status) {   /* the reader's own error: a broken quote, a long field */
+        char ptr[64];
+        snprintf(ptr, sizeof ptr, "/rows/%ld", err.row - c.header);
+        reply_field(out, err.status == 413 ? 413 : 422, ptr, "line %ld: %s", err.line,
+                    err.detail);
+    }
+    csv_reader_free(rd);
+    if (rc == 0 && c.n == 0) {
+        reply_field(out, 422, "/rows", "no rows to predict");
+        rc = -1;
+    }
+    if (rc < 0) {
+        free(c.x);
+        return -1;
+    }
+    *x = c.x;
+    *n = c.n;
+    return 0;
+}
+
+/* ---- a fast path for the common body {"inputs": [[numbers...], ...]} ---- */
+
+struct scan {
+    const char *p, *end;
+};
+
+static void ws(struct scan *s)
+{
+    while (s->p < s->end && (*s->p == ' ' || *s->p == '\n' || *s->p == '\r' || *s->p == '\t'))
+        s->p++;
+}
+
+static int eat(struct scan *s, char c)
+{
+    ws(s);
+    if (s->p < s->end && *s->p == c) {
+        s->p++;
+        return 1;
+    }
+    return 0;
+}
+
+/* A JSON number into *out. Up to 19 significant digits and exponents within ±22 are
+ * converted exactly in double (one rounding), then to float; anything else goes to
+ * strtod. Returns 0, or -1 when the text is not a number. */
+static int number(struct scan *s, float *out)
+{
+    static const double p10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                 1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    ws(s);
+    const char *q = s->p, *e = s->end;
+    int neg = q < e && *q == '-', digits = 0, exp10 = 0, any = 0;
+    uint64_t m = 0;
+    q += neg;
+    /* JSON's grammar: no leading zeros, no bare '.', digits after a '.' */
+    if (q >= e || *q < '0' || *q > '9' || (*q == '0' && q + 1 < e && q[1] >= '0' && q[1] <= '9'))
+        return -1;
+    {
+        const char *d = q;
+        while (d < e && *d >= '0' && *d <= '9')
+            d++;
+        if (d < e && *d == '.' && (d + 1 >= e || d[1] < '0' || d[1] > '9'))
+            return -1;
+    }
+    for (; q < e && *q >= '0' && *q <= '9'; q++, any = 1) {
+        if (digits < 19 && (m || *q != '0'))
+            m = m * 10 + (uint64_t)(*q - '0'), digits++;
+        else if (m)
+            exp10++;
+    }
+    if (q < e && *q == '.') {
+        for (q++; q < e && *q >= '0' && *q <= '9'; q++, any = 1) {
+            if (digits < 19 && (m || *q != '0'))
+                m = m * 10 + (uint64_t)(*q - '0'), digits++, exp10--;
+            else if (!m)
+                exp10--;
+        }
+    }
+    if (!any)
+        return -1;
+    if (q < e && (*q == 'e' || *q == 'E')) {
+        q++;
+        int eneg = q < e && *q == '-', ev = 0, edig = 0;
+        q += q < e && (*q == '-' || *q == '+');
+        for (; q < e && *q >= '0' && *q <= '9'; q++, edig = 1)
+            ev = ev < 10000 ? ev * 10 + (*q - '0') : ev;
+        if (!edig)
+            return -1;
+        exp10 += eneg ? -ev : ev;
+    }
+    double v;
+    if (m < (1ull << 53) && exp10 >= -22 && exp10 <= 22) {
+        v = exp10 >= 0 ? (double)m * p10[exp10] : (double)m / p10[-exp10];
+    } else {
+        char tmp[128];
+        size_t n = (size_t)(q - s->p);
+        if (n >= sizeof tmp)
+            return -1;
+        memcpy(tmp, s->p, n);
+        tmp[n] = 0;
+        v = fabs(strtod(tmp, NULL));
+    }
+    if (!isfinite((float)v))   /* rounds past float32: the slow path names it */
+        return -1;
+    *out = (float)(neg ? -v : v);
+    s->p = q;
+    return 0;
+}
+
+/* Parses {"inputs" or "instances": [[F numbers], ...]} with nothing else in it into x
+ * (new). Returns 0, or -1 for anything else (the caller then parses the body with
+ * jansson, which names what is wrong). */
+static int fast_rows(const char *body, size_t len, int F, float **x, int *n)
+{
+    struct scan s = {body, body + len};
+    static const char *const keys[] = {"\"inputs\"", "\"instances\""};
+    if (!eat(&s, '{'))
+        return -1;
+    ws(&s);
+    int key = -1;
+    for (int k = 0; k < 2 && key < 0; k++)
+        if ((size_t)(s.end - s.p) >= strlen(keys[k]) && !memcmp(s.p, keys[k], strlen(keys[k])))
+            key = k;
+    if (key < 0)
+        return -1;
+    s.p += strlen(keys[key]);
+    if (!eat(&s, ':') || !eat(&s, '['))
+        return -1;
+    size_t cap = 16, rows = 0;
+    float *v = malloc(sizeof(float) * cap * (size_t)F);
+    while (v) {
+        if (!eat(&s, '['))
+            break;
+        if (rows == PREDICT_MAX_ROWS)
+            break;   /* the slow path names the limit */
+        if ((size_t)rows == cap) {
+            float *g = realloc(v, sizeof(float) * (cap *= 2) * (size_t)F);
+            if (!g)
+                break;
+            v = g;
+        }
+        int j = 0;
+        for (; j < F; j++)
+            if ((j && !eat(&s, ',')) || number(&s, &v[rows * F + j]) < 0)
+                break;
+        if (j < F || !eat(&s, ']'))
+            break;
+        rows++;
+        if (eat(&s, ','))
+            continue;
+        if (eat(&s, ']') && eat(&s, '}')) {
+            ws(&s);
+            if (s.p == s.end && rows > 0) {
+                *x = v;
+                *n = (int)rows;
+                return 0;
+            }
+        }
+        break;
+    }
+    free(v);
+    return -1;
+}
+
+/* The rows of a predict body (text/csv, or JSON {"inputs" | "instances": [[F numbers],
+ * ...]}) into x (new) and n. fast: try fast_rows first (the handler does); the slow
+ * path alone gives the same rows or names the fault. Returns 0, or -1 with the reply
+ * filled (its status 0 when memory ran out). */
+static int parse_rows(const char *ctype, const char *body, size_t len, int F, int fast,
+                      float **x, int *n, struct reply *out)
+{
+    *x = NULL;
+    *n = 0;
+    if (!strcmp(ctype, "text/csv"))
+        return rows_from_csv(body, len, F, x, n, out);
+    if (fast && fast_rows(body, len, F, x, n) == 0)
+        return 0;
+    json_error_t err;   /* integers as reals: inputs are floats, past int64 too */
+    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL, &err);
+    const json_t *in = json_object_get(doc, "inputs");
+    const char *base = "/inputs";
+    if (!in) {
+        in = json_object_get(doc, "instances");
+        base = "/instances";
+    }
+    int rc;
+    if (!doc) {
+        reply_problem(out, 400, NULL, "malformed JSON at line %d, column %d: %s", err.line,
+                      err.column, err.text);
+        rc = -1;
+    } else if (!json_is_object(doc) || !in) {
+        reply_field(out, 422, "/inputs", "expected {\"inputs\": [[%d numbers], ...]} "
+                    "(or \"instances\")", F);
+        rc = -1;
+    } else {
+        rc = rows_from_json(in, base, F, x, n, out);
+    }
+    json_decref(doc);
+    return rc;
+}
+
+int h_models_predict(struct req *r, struct reply *out)
+{
+    struct predictor *m;
+    if (predictor_or_reply(r->param[0], &m, out) < 0)
+        return 0;
+    const int F = nn_inputs(m->net), K = nn_outputs(m->net);
+    float *x = NULL, *y = NULL;
+    int n = 0;
+    int rc = parse_rows(r->content_type, r->body, r->len, F, 1, &x, &n, out);
+    if (rc < 0 || !(y = malloc(sizeof(float) * (size_t)n * K))) {
+        free(x);
+        predictor_put(m);
+        return out->status ? 0 : -1;
+    }
+    char msg[300];
+    if (predictor_run(m, x, n, y, msg, sizeof msg) < 0) {
+        free(x), free(y);
+        predictor_put(m);
+        return reply_problem(out, 500, NULL, "%s", msg);
+    }
+    json_t *outputs = json_array(), *preds = json_array();
+    for (int i = 0; i < n; i++) {
+        const float *o = y + (size_t)i * K;
+        json_t *row = json_array();
+        for (int j = 0; j < K; j++)
+            json_array_append_new(row, isfinite(o[j]) ? json_real(o[j]) : json_null());
+        json_array_append_new(outputs, row);
+        json_array_append_new(preds, predictor_label(m, o, K));
+    }
+    free(x);
+    free(y);
+    predictor_put(m);
+    return reply_json(out, 200, json_pack("{s:s, s:o, s:o}", "model", r->param[0], "outputs",
+                                          outputs, "predictions", preds));
+}

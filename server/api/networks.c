@@ -1,0 +1,124 @@
+/* networks.c -- /v1/networks: define a network (validate, summarise, store), list, get,
+ * delete. The JSON <-> spec translation is the domain's (networks.c there).
+ *
+ * A definition is answered as it will be used: normalized by spec_to_json, every default
+ * written out. The summary needs a built network; it is built without initialising its
+ * weights (nn_new with no random state), so its parameter buffers, allocated zeroed, are
+ * never touched and a network at the parameter cap costs address space, not memory.
+ */
+#include "api.h"
+
+#include "domain/domain.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* POST /v1/networks[?dry_run=true]: a definition -> 201 with Location and {"id", "name",
+ * "created_at", "definition", "summary", "warnings"}; with dry_run, 200 and the same
+ * without id and created_at, nothing stored. Every fault -> 422. */
+int h_networks_create(struct req *r, struct reply *out)
+{
+    int dry;
+    if (req_bool(r, out, "dry_run", 0, &dry) < 0)
+        return 0;
+    if (!r->json)
+        return reply_problem(out, 400, NULL, "the body must be a network definition in JSON "
+                             "(Content-Type: application/json): {\"inputs\", \"layers\", "
+                             "\"loss\"}");
+    struct spec_json s;
+    json_t *errors;
+    if (spec_from_json(r->json, "", r->app->cfg.max_params, &s, &errors) < 0) {
+        if (!errors)
+            return reply_problem(out, 500, NULL, "the service ran out of memory");
+        char first[1200];
+        const json_t *e = json_array_get(errors, 0);
+        const char *ptr = json_string_value(json_object_get(e, "pointer"));
+        const char *detail = json_string_value(json_object_get(e, "detail"));
+        snprintf(first, sizeof first, "%s: %s", ptr && *ptr ? ptr : "/", detail ? detail : "");
+        size_t n = json_array_size(errors);
+        return reply_problem(out, 422, errors, "the network definition is invalid (%zu "
+                             "fault%s); %s", n, n == 1 ? "" : "s", first);
+    }
+    struct nn_error err = {{0}, {0}};
+    struct nn_net *net = nn_new(&s.spec, r->app->cfg.max_params, NULL, &err);
+    if (!net) {
+        spec_json_free(&s);
+        return reply_problem(out, 500, NULL, "cannot build the network: %s", err.msg);
+    }
+    struct network n = {.name = s.name, .summary = spec_summary(net),
+                        .warnings = spec_warnings(&s.spec, ""),
+                        .definition = spec_to_json(&s.spec, s.name)};
+    nn_free(net);
+    int rc = n.summary && n.warnings && n.definition ? 0 : -1;
+    if (rc == 0 && !dry) {
+        new_id(n.id, "net_");
+        now_iso(n.created_at);
+        rc = store_network_insert(&n) == STORE_OK ? 0 : -1;
+        if (rc == 0)
+            snprintf(out->location, sizeof out->location, "/v1/networks/%s", n.id);
+    }
+    json_t *body = NULL;
+    if (rc == 0 && (body = network_json(&n)) && dry) {
+        json_object_del(body, "id");
+        json_object_del(body, "created_at");
+    }
+    n.name = NULL;   /* s's */
+    network_free(&n);
+    spec_json_free(&s);
+    if (!body)
+        return reply_storage_failed(out);
+    return reply_json(out, dry ? 200 : 201, body);
+}
+
+static int page(struct req *r, int limit, const char *after, json_t **items, int *more)
+{
+    (void)r;
+    struct network *nw;
+    int n, rc = store_network_list(limit, after, &nw, &n, more);
+    if (rc != STORE_OK)
+        return rc;
+    *items = json_array();
+    for (int i = 0; i < n; i++) {
+        if (*items && json_array_append_new(*items, network_item_json(&nw[i])) < 0) {
+            json_decref(*items);
+            *items = NULL;
+        }
+        network_free(&nw[i]);
+    }
+    free(nw);
+    return *items ? STORE_OK : STORE_ERROR;
+}
+
+/* GET /v1/networks[?limit=&after=]: {"items": [{"id", "name", "created_at", "inputs",
+ * "outputs", "params"}...], "next": the id to pass as after, or null}. */
+int h_networks_list(struct req *r, struct reply *out)
+{
+    return api_list(r, out, "network", page);
+}
+
+/* GET /v1/networks/{id}: as POST answered it; 404 for an unknown id. */
+int h_networks_get(struct req *r, struct reply *out)
+{
+    struct network n;
+    int rc = store_network_get(r->param[0], &n);
+    if (rc == STORE_NOT_FOUND)
+        return reply_not_found(out, "network", r->param[0]);
+    if (rc != STORE_OK)
+        return reply_storage_failed(out);
+    rc = reply_json(out, 200, network_json(&n));
+    network_free(&n);
+    return rc;
+}
+
+/* DELETE /v1/networks/{id}: 204; 404 for an unknown id. Jobs keep their own copy of the
+ * definition, so deleting a network that jobs used is fine. */
+int h_networks_delete(struct req *r, struct reply *out)
+{
+    int rc = store_network_delete(r->param[0]);
+    if (rc == STORE_NOT_FOUND)
+        return reply_not_found(out, "network", r->param[0]);
+    if (rc != STORE_OK)
+        return reply_storage_failed(out);
+    return reply_no_content(out);
+}

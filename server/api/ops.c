@@ -1,0 +1,66 @@
+/* ops.c -- the operator's routes: liveness, readiness, and GET /metrics, the service's
+ * counters (ops.h) and the jobs by state in the Prometheus text exposition format 0.0.4. */
+#include "api.h"
+
+#include "events/events.h"
+#include "ops/ops.h"
+#include "queue/queue.h"
+#include "store/store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+int h_health(struct req *r, struct reply *out)
+{
+    (void)r;
+    return reply_json(out, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+/* Ready when the database answers with the newest schema and the workers run. */
+int h_ready(struct req *r, struct reply *out)
+{
+    int schema = store_schema_version(), latest = store_schema_latest();
+    int workers = queue_alive(r->app->queue);
+    int ok = schema == latest && workers;
+    json_t *v = json_pack("{s:s, s:i, s:i, s:b}", "status", ok ? "ready" : "not ready",
+                          "schema", schema, "schema_latest", latest, "workers", workers);
+    if (ok)
+        return reply_json(out, 200, v);
+    json_decref(v);
+    return reply_problem(out, 503, NULL, "not ready: schema %d of %d, workers %s", schema,
+                         latest, workers ? "running" : "stopped");
+}
+
+int h_prometheus(struct req *r, struct reply *out)
+{
+    (void)r;
+    long counts[JOB_STATE_COUNT];
+    if (store_job_counts(counts) != STORE_OK)
+        return -1;
+    struct stats_route labels[64];
+    int n = nroutes < 64 ? nroutes : 64;
+    for (int i = 0; i < n; i++)
+        labels[i] = (struct stats_route){routes[i].pattern, routes[i].method};
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
+        return -1;
+    stats_write(f, labels, n);
+    fputs("# HELP neurond_jobs Jobs by state.\n# TYPE neurond_jobs gauge\n", f);
+    for (int i = 0; i < JOB_STATE_COUNT; i++)
+        fprintf(f, "neurond_jobs{state=\"%s\"} %ld\n", job_state_name(i), counts[i]);
+    fprintf(f, "# HELP neurond_queue_depth Jobs waiting for a worker.\n"
+               "# TYPE neurond_queue_depth gauge\nneurond_queue_depth %ld\n",
+            counts[JOB_QUEUED]);
+    fprintf(f, "# HELP neurond_stream_subscribers Clients following a job's events.\n"
+               "# TYPE neurond_stream_subscribers gauge\nneurond_stream_subscribers %d\n",
+            hub_followers());
+    if (fclose(f) != 0) {
+        free(buf);
+        return -1;
+    }
+    int rc = reply_text(out, 200, "text/plain; version=0.0.4; charset=utf-8", buf, len);
+    free(buf);
+    return rc;
+}

@@ -1,0 +1,69 @@
+/* routes.c -- the service's table of contents: method, path pattern, handler; and what
+ * the handlers share: one way to page through every list. */
+#include "api.h"
+
+#include "format/format.h"
+#include "store/store.h"
+
+#include <string.h>
+
+const struct route routes[] = {
+    /* method   pattern                       handler             stream / its type, raw */
+    {"GET",    "/",                           h_dashboard,        NULL, NULL, 0},
+    {"GET",    "/healthz",                    h_health,           NULL, NULL, 0},
+    {"GET",    "/readyz",                     h_ready,            NULL, NULL, 0},
+    {"GET",    "/metrics",                    h_prometheus,       NULL, NULL, 0},
+    {"POST",   "/v1/datasets",                h_datasets_create,  &datasets_csv_stream, "text/csv", 0},
+    {"GET",    "/v1/datasets",                h_datasets_list,    NULL, NULL, 0},
+    {"GET",    "/v1/datasets/:id",            h_datasets_get,     NULL, NULL, 0},
+    {"DELETE", "/v1/datasets/:id",            h_datasets_delete,  NULL, NULL, 0},
+    {"POST",   "/v1/networks",                h_networks_create,  NULL, NULL, 0},
+    {"GET",    "/v1/networks",                h_networks_list,    NULL, NULL, 0},
+    {"GET",    "/v1/networks/:id",            h_networks_get,     NULL, NULL, 0},
+    {"DELETE", "/v1/networks/:id",            h_networks_delete,  NULL, NULL, 0},
+    {"POST",   "/v1/jobs",                    h_jobs_create,      NULL, NULL, 0},
+    {"GET",    "/v1/jobs",                    h_jobs_list,        NULL, NULL, 0},
+    {"GET",    "/v1/jobs/:id",                h_jobs_get,         NULL, NULL, 0},
+    {"POST",   "/v1/jobs/:id/cancel",         h_jobs_cancel,      NULL, NULL, 0},
+    {"GET",    "/v1/jobs/:id/metrics",        h_jobs_metrics,     NULL, NULL, 0},
+    {"GET",    "/v1/jobs/:id/events",         h_jobs_events,      NULL, NULL, 0},
+    {"GET",    "/v1/jobs/:id/loss.svg",       h_jobs_chart,       NULL, NULL, 0},
+    {"GET",    "/v1/jobs/:id/gradients.svg",  h_jobs_gradients_chart, NULL, NULL, 0},
+    {"GET",    "/v1/models",                  h_models_list,      NULL, NULL, 0},
+    {"GET",    "/v1/models/:id",              h_models_get,       NULL, NULL, 0},
+    {"DELETE", "/v1/models/:id",              h_models_delete,    NULL, NULL, 0},
+    {"GET",    "/v1/models/:id/weights",      h_models_weights,   NULL, NULL, 0},
+    {"POST",   "/v1/models/:id/predict",      h_models_predict,   NULL, "text/csv", 1},
+};
+const int nroutes = sizeof routes / sizeof routes[0];
+
+int reply_storage_failed(struct reply *out)
+{
+    return reply_problem(out, 500, NULL, "the database failed; see the service's log");
+}
+
+int api_list(struct req *r, struct reply *out, const char *kind, page_fn page)
+{
+    int limit;
+    if (req_limit(r, out, LIST_MAX, &limit) < 0)
+        return 0;
+    const char *after = req_query(r, "after");
+    if (after && !*after)
+        after = NULL;
+    json_t *items = NULL;
+    int more = 0;
+    int rc = page(r, limit, after, &items, &more);
+    if (rc == STORE_NOT_FOUND) {
+        char e[80];
+        return reply_param(out, 400, "after", "after: no %s with id %s (pass the \"next\" of "
+                           "the previous page)", kind, text_echo(e, sizeof e, after,
+                                                                 strlen(after), 64));
+    }
+    if (rc != STORE_OK || !items) {
+        json_decref(items);
+        return reply_storage_failed(out);
+    }
+    json_t *last = json_array_get(items, json_array_size(items) - 1);
+    json_t *next = more ? json_copy(json_object_get(last, "id")) : json_null();
+    return reply_json(out, 200, json_pack("{s:o, s:o}", "items", items, "next", next));
+}

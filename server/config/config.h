@@ -1,0 +1,45 @@
+/* config.h -- the service's settings and the state every handler sees.
+ *
+ * The settings come from flags and NEUROND_* environment variables (config.c). Their
+ * defaults exist once, in config_defaults, which main, the tests and the fuzz harnesses
+ * all start from. */
+#ifndef CONFIG_H
+#define CONFIG_H
+
+#include <stddef.h>
+
+#define NEUROND_VERSION "0.1.0"
+
+struct config {
+    const char *bind;          /* address to listen on */
+    int port;
+    const char *db;            /* SQLite file */
+    int workers;               /* training worker threads */
+    int threads;               /* engine threads per worker */
+    size_t max_body;           /* largest JSON body, bytes */
+    size_t max_upload;         /* largest dataset upload, bytes */
+    size_t max_params;         /* largest network, parameters */
+    int http_threads;
+    int heartbeat;             /* seconds between heartbeats on idle event streams */
+};
+
+struct queue;
+
+/* What the handlers see: the settings and the job queue (NULL where nothing trains, as in
+ * tests that call handlers directly). */
+struct app {
+    struct config cfg;
+    struct queue *queue;
+};
+
+/* The defaults: 127.0.0.1:8080, var/neurond.db, one worker with one engine thread per
+ * core, 64 MiB bodies, 1 GiB uploads, 50 million parameters, two HTTP threads, a
+ * heartbeat every 15 s. */
+void config_defaults(struct config *c);
+
+/* The defaults, then NEUROND_* variables, then flags (--help and --version print and
+ * exit 0). Returns 0, or -1 after printing a one-line message on stderr. The strings of
+ * c point into argv and the environment. */
+int config_load(struct config *c, int argc, char **argv);
+
+#endif

@@ -1,0 +1,205 @@
+/* domain.h -- what the service knows between its handlers and its storage: building
+ * datasets from JSON and CSV, network definitions as JSON, jobs (their options, checks
+ * and how they are shown), models (loaded for prediction, with their scaler and
+ * classes), and the trainer that runs a job. It knows neither HTTP nor SQL: it reads and
+ * writes through store.h and answers in JSON values and faults that the handlers turn
+ * into replies.
+ */
+#ifndef DOMAIN_H
+#define DOMAIN_H
+
+#include "format/format.h"
+#include "nn.h"
+#include "store/store.h"
+
+#include <jansson.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* One fault of a request: its HTTP status and where it is (a JSON pointer into the
+ * request, or a query parameter's name). */
+struct fault {
+    int status;                /* 400, 413, 422, ... */
+    char pointer[96];
+    char parameter[16];        /* set instead of pointer for a query parameter */
+    char detail[600];
+};
+/* Fills f (pointer and detail; parameter cleared) and returns -1. */
+int fault_at(struct fault *f, int status, const char *pointer, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* ---- datasets (datasets.c, csv_dataset.c) ---- */
+
+/* Why a dataset name is not acceptable (empty, over DATASET_MAX_NAME bytes, a control
+ * character, not UTF-8), or NULL. */
+const char *dataset_bad_name(const char *s, size_t n);
+/* A dataset from an upload {"name", "features", "labels", "columns"?}: its name, shape, x,
+ * y, label kind, classes and columns into d (new: dataset_free). 0, or -1 with the first
+ * fault in f (its pointer into the body; no status when memory ran out). */
+int dataset_from_json(const json_t *body, struct dataset *d, struct fault *f);
+/* Per-feature statistics of d into d->stats, and d stored under a new id (store.h). */
+int dataset_create(struct dataset *d);
+/* A dataset as GET /v1/datasets/{id} answers it (stats when d has them). New. */
+json_t *dataset_json(const struct dataset *d);
+
+/* The classes of LABELS_NUMBERS labels: their distinct values, sorted, when all are whole
+ * numbers from 0 to 1023; else NULL. New. */
+json_t *dataset_number_classes(const float *y, long rows);
+/* The class names of n label texts (which may repeat): the distinct texts, sorted, into
+ * *classes (new), and rank[i] the place of texts[i] among them. Returns how many distinct
+ * texts there are; when over max, nothing is made (*classes NULL). -1 without memory. */
+long classes_rank(char *const *texts, size_t n, size_t max, uint32_t *rank, json_t **classes);
+
+/* A dataset built from CSV as it streams in (POST /v1/datasets with text/csv). It keeps
+ * only the parsed floats and the labels; the same result however the body is split.
+ * Faults name their place as format.h's struct csv_error says. */
+enum csv_header { CSV_HEADER_AUTO, CSV_HEADER_YES, CSV_HEADER_NO };
+struct csv_dataset;
+/* label: ?label= (a 0-based column index, or a column name of the header), NULL for the
+ * last column; copied. header: whether the first row is a header; AUTO takes it for one
+ * when a field other than the label's is not a number, and recognises scikit-learn's
+ * "n_samples,n_features,class names..." first line (see csv_dataset.c). Returns new
+ * (csv_dataset_free), or NULL with err filled. */
+struct csv_dataset *csv_dataset_new(const char *label, enum csv_header header,
+                                    struct csv_error *err);
+/* The next piece of the body. 0, or -1 with err filled (then every call fails alike). */
+int csv_dataset_feed(struct csv_dataset *c, const char *data, size_t len,
+                     struct csv_error *err);
+/* The body ended: fills d (new: dataset_free; no name) and returns 0, or -1 with err. */
+int csv_dataset_end(struct csv_dataset *c, struct dataset *d, struct csv_error *err);
+void csv_dataset_free(struct csv_dataset *c);
+
+/* ---- network definitions (networks.c) ---- */
+
+/* A spec built from JSON, with the memory it points into. */
+struct spec_json {
+    struct nn_spec spec;
+    struct nn_layer_spec *layers;   /* all layers of the tree, owned; spec.layers and the
+                                       residual bodies point into it */
+    char *name;                     /* the definition's "name" (new), or NULL */
+};
+
+/* At most this many faults are listed; one more entry then says how many were left out. */
+#define SPEC_MAX_ERRORS 100
+
+/* Builds a spec from a definition. base is the pointer prefix of the definition in the
+ * request ("" for a network body, "/network" inside a job; at most 255 bytes). Returns 0
+ * with *out filled (spec_json_free), or -1 with *out zeroed and *errors a new array of
+ * {"pointer", "detail"} naming every fault it found (at least one; NULL when memory ran
+ * out): unknown or missing fields, wrong JSON types, out-of-range values, unknown names
+ * (the detail lists the allowed ones), nesting or layer counts past the engine's limits.
+ * What only the engine knows -- residual widths, the parameter cap (max_params; 0: no
+ * cap), categorical_crossentropy with one output -- is asked of nn_spec_check once every
+ * field is right. def is only read; its depth is never followed past NN_MAX_DEPTH. */
+int spec_from_json(const json_t *def, const char *base, size_t max_params,
+                   struct spec_json *out, json_t **errors);
+/* Frees what spec_from_json filled and zeroes it; NULL or a zeroed struct is fine. */
+void spec_json_free(struct spec_json *s);
+/* A spec as a definition, every default written out ({"name"?, "inputs", "layers",
+ * "loss", "metrics"}); spec_from_json of it gives the same spec. name may be NULL.
+ * New; NULL when memory runs out. */
+json_t *spec_to_json(const struct nn_spec *spec, const char *name);
+/* The summary of a built network: {"inputs", "outputs", "params" (total), "layers":
+ * [{"path", "type", "activation" (dense and activation layers), "depth", "outputs",
+ * "params"}...]}, one row per layer of the tree in spec order (nn_summary). A network
+ * built with nn_new(spec, max, NULL, ...) -- weights not initialised -- is enough. New. */
+json_t *spec_summary(const struct nn_net *net);
+/* The engine's warnings for a valid spec: [{"pointer": base + where, "detail"}...]. New. */
+json_t *spec_warnings(const struct nn_spec *spec, const char *base);
+/* A stored network as GET answers it: {"id", "name", "created_at", "definition",
+ * "summary", "warnings"}; in a list {"id", "name", "created_at", "inputs", "outputs",
+ * "params"}. New. */
+json_t *network_json(const struct network *n);
+json_t *network_item_json(const struct network *n);
+
+/* ---- jobs (jobs.c) ---- */
+
+/* A job's training options, read from its accepted request (job_check made sure they
+ * are valid before the job was stored). */
+struct job_opts {
+    const char *dataset, *val_dataset;   /* borrowed from the request */
+    double split;                        /* validation split, 0 for none */
+    int epochs, batch_size, shuffle, standardize;
+    struct nn_optimizer opt;
+    float clip_norm;
+    uint64_t seed;
+    int es;                              /* early stopping on */
+    const char *monitor;
+    int patience;
+    double min_delta;
+    int restore_best;
+};
+void job_opts_read(const json_t *request, struct job_opts *o);
+/* How many of a dataset's rows a validation split holds out: ceil(rows * split). The
+ * trainer splits so; a job is refused when this leaves no rows to train on. */
+int split_count(int rows, double split);
+/* Whether the labels of dataset d (a description) fit a loss over `outputs` outputs: NULL
+ * when they do, else a sentence saying why not (static or in buf). */
+const char *labels_fit(enum nn_loss loss, int outputs, const struct dataset *d, char *buf,
+                       size_t len);
+
+/* What job_check found out besides the request. */
+struct job_plan {
+    char network_id[32];       /* the stored network it names, "" for an inline one */
+    char val_dataset_id[32];   /* its validation dataset, "" for none */
+};
+/* Checks a job body (POST /v1/jobs) against the stored networks and datasets. Returns
+ * the request as it will be stored and answered (new: every option with its default
+ * written out, the network as a definition), or NULL with every fault appended to errs
+ * ({"pointer", "detail"}). */
+json_t *job_check(const json_t *body, size_t max_params, json_t *errs, struct job_plan *plan);
+/* A job as GET /v1/jobs/{id} answers it: its request's fields, then its state, epoch,
+ * progress, latest metrics, eta, error, model and times. New. */
+json_t *job_json(const struct job *j);
+
+/* ---- models (models.c) ---- */
+
+/* A model loaded for prediction, shared by the requests that use it (reference-counted,
+ * in a small cache; nn_predict only reads the network). */
+struct predictor {
+    char id[32];
+    struct nn_net *net;
+    float *scaler;             /* mean then deviation per feature, or NULL */
+    enum label_kind kind;      /* the dataset's label kind */
+    json_t *classes;
+    int refs;                  /* the cache's own reference counts as one */
+    struct predictor *next;
+};
+/* A referenced predictor for model id (predictor_put when done). STORE_OK with *p set,
+ * STORE_NOT_FOUND, or STORE_ERROR with a sentence in msg. */
+int predictor_get(const char *id, struct predictor **p, char *msg, size_t cap);
+void predictor_put(struct predictor *p);
+/* Forgets a deleted model (its users keep their references). */
+void predictor_drop(const char *id);
+/* Outputs for n rows of x (standardized in place first when the model was), into y
+ * (n x outputs). 0, or -1 with a sentence in msg. */
+int predictor_run(const struct predictor *p, float *x, int n, float *y, char *msg, size_t cap);
+/* What output row o (K values) predicts: a class name or index for classifiers, the
+ * values themselves otherwise. New. */
+json_t *predictor_label(const struct predictor *p, const float *o, int K);
+/* The network's tensors as GET /v1/models/{id}/weights answers them. New. */
+json_t *predictor_weights(const struct predictor *p);
+/* A model as GET /v1/models/{id} answers it. New. */
+json_t *model_json(const struct model *m);
+
+/* ---- the trainer (trainer.c) ---- */
+
+/* What the trainer tells whoever runs it, after each write is committed: an epoch's
+ * metrics row, progress inside an epoch (a few times a second at most). Any may be
+ * NULL. */
+struct trainer_events {
+    void (*epoch)(void *ctx, const char *id, int epoch, const json_t *row);
+    void (*progress)(void *ctx, const char *id, const json_t *progress);
+    void *ctx;
+};
+/* Trains job id (running, claimed from the queue) with pool to its end, a cancel (cancel
+ * set: it ends cancelled) or a stop (stopping set as well: it goes back to the queue to
+ * resume from its checkpoint), and stores the outcome with the model it made. The epoch
+ * rows and checkpoints are committed as it goes, so a process that dies loses at most
+ * the epoch it was in. Returns the state the job was left in. */
+enum job_state trainer_run(const char *id, size_t max_params, struct nn_pool *pool,
+                           const _Atomic int *cancel, const _Atomic int *stopping,
+                           const struct trainer_events *ev);
+
+#endif

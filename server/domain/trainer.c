@@ -1,0 +1,443 @@
+/* trainer.c -- running one job (domain.h): its datasets loaded and split, inputs
+ * standardized, the network built or resumed from its checkpoint, trained by the engine
+ * with early stopping, each epoch's row and checkpoint committed, and the model it
+ * leaves stored with the job's final state.
+ *
+ * DESIGN. After every epoch the row of metrics and a checkpoint (weights, optimizer and
+ * random state, the early stopping state) go in one transaction, so a job whose process
+ * died resumes at its next epoch from exactly where it was. The events (the epoch, the
+ * progress) are told to whoever runs the trainer after the write is committed, so that a
+ * follower who missed one finds it in the database. A cancel or a stop is a flag the
+ * engine checks before every batch.
+ */
+#include "domain.h"
+
+#include "ops/ops.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct run_ctx {
+    const struct trainer_events *ev;
+    const char *id;
+    const struct job_opts *o;
+    struct nn_net *net;
+    struct nn_rng *rng;
+    int rows;                  /* training rows */
+    double t_start, t_progress;
+    double epoch_seconds;      /* sum over the epochs of this run */
+    int epochs_run;
+    /* early stopping */
+    double best;
+    int best_epoch, wait, stopped_early;
+    unsigned char *best_buf;
+    size_t best_len;
+    int best_changed;          /* best_buf is new since the last checkpoint */
+    int save_failed;
+};
+
+/* NaN and infinity as null: JSON has neither. */
+static json_t *jnum(double v) { return isfinite(v) ? json_real(v) : json_null(); }
+
+static json_t *metrics_obj(unsigned which, const double *m)
+{
+    json_t *o = json_object();
+    for (int k = 0; k < NN_METRIC_COUNT; k++)
+        if (which & (1u << k))
+            json_object_set_new(o, nn_metric_name(k), jnum(m[k]));
+    return o;
+}
+
+static json_t *epoch_row(const struct nn_report *r, int has_val, int rows)
+{
+    json_t *gn = json_object(), *dead = json_object();
+    for (int i = 0; i < r->ngrad; i++)
+        json_object_set_new(gn, r->grad_where[i], jnum(r->grad_norm[i]));
+    for (int i = 0; i < r->ndead; i++)
+        json_object_set_new(dead, r->dead_where[i], jnum(r->dead[i]));
+    char ended[32];
+    now_iso(ended);
+    return json_pack("{s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:s}", "epoch", r->epoch, "loss",
+                     jnum(r->loss), "val_loss", has_val ? jnum(r->val_loss) : json_null(),
+                     "metrics", metrics_obj(r->metrics, r->metric), "val_metrics",
+                     has_val ? metrics_obj(r->metrics, r->val_metric) : json_null(),
+                     "grad_norms", gn, "dead_relu", dead, "seconds", jnum(r->seconds),
+                     "samples_per_second", jnum(r->seconds > 0 ? rows / r->seconds : 0),
+                     "ended_at", ended);
+}
+
+/* The monitored value of a report; *higher says whether bigger is better. */
+static double monitored(const struct nn_report *r, const char *name, int *higher)
+{
+    int val = strncmp(name, "val_", 4) == 0;
+    const char *base = val ? name + 4 : name;
+    *higher = 0;
+    if (strcmp(base, "loss") == 0)
+        return val ? r->val_loss : r->loss;
+    int m = nn_metric_parse(base);
+    if (m < 0)
+        return NAN;
+    *higher = m == NN_METRIC_ACCURACY;
+    return val ? r->val_metric[m] : r->metric[m];
+}
+
+static json_t *es_state(const struct run_ctx *c)
+{
+    return json_pack("{s:o, s:i, s:i}", "best", jnum(c->best), "best_epoch", c->best_epoch,
+                     "wait", c->wait);
+}
+
+static int on_epoch(void *arg, const struct nn_report *r)
+{
+    struct run_ctx *c = arg;
+    const struct job_opts *o = c->o;
+    int has_val = o->split > 0 || o->val_dataset;
+    c->epoch_seconds += r->seconds;
+    c->epochs_run++;
+    stats_epoch(r->seconds > 0 ? c->rows / r->seconds : 0);
+    if (o->es) {
+        int higher;
+        double v = monitored(r, o->monitor, &higher);
+        int better = isfinite(v) && (c->best_epoch == 0 || (higher ? v > c->best + o->min_delta
+                                                                   : v < c->best - o->min_delta));
+        if (better) {
+            c->best = v;
+            c->best_epoch = r->epoch;
+            c->wait = 0;
+            if (o->restore_best) {
+                free(c->best_buf);
+                c->best_buf = NULL;
+                if (nn_save(c->net, &c->best_buf, &c->best_len, NULL) < 0)
+                    c->best_buf = NULL;
+                c->best_changed = 1;
+            }
+        } else if (++c->wait >= o->patience) {   /* as Keras counts patience */
+            c->stopped_early = 1;
+        }
+    }
+    struct checkpoint cp = {.epoch = r->epoch, .rng = c->rng, .rng_len = sizeof *c->rng,
+                            .best = c->best_buf, .best_len = c->best_len,
+                            .best_changed = c->best_changed, .state = es_state(c)};
+    unsigned char *buf = NULL;
+    json_t *row = epoch_row(r, has_val, c->rows);
+    double per = c->epoch_seconds / c->epochs_run;
+    double eta = per * (o->epochs - r->epoch);
+    if (nn_save(c->net, &buf, &cp.net_len, NULL) == 0) {
+        cp.net = buf;
+        if (store_checkpoint_save(c->id, &cp, row, (double)r->epoch / o->epochs, eta) !=
+            STORE_OK) {
+            c->save_failed = 1;
+        } else {
+            c->best_changed = 0;
+            if (c->ev && c->ev->epoch)
+                c->ev->epoch(c->ev->ctx, c->id, r->epoch, row);
+        }
+    } else {
+        c->save_failed = 1;
+    }
+    free(buf);
+    json_decref(row);
+    json_decref(cp.state);
+    return c->stopped_early || c->save_failed;
+}
+
+static int on_progress(void *arg, const struct nn_report *r)
+{
+    struct run_ctx *c = arg;
+    double t = clock_s();
+    if (t - c->t_progress < 0.5)   /* a few writes a second at most */
+        return 0;
+    c->t_progress = t;
+    double frac = (r->epoch - 1 + (double)r->batch / r->batches) / c->o->epochs;
+    double per = r->batch ? r->seconds * r->batches / r->batch : 0;
+    double eta = per * (c->o->epochs - r->epoch + 1 - (double)r->batch / r->batches);
+    store_job_progress(c->id, frac, eta);
+    int rows = r->batch == r->batches ? c->rows : r->batch * c->o->batch_size;
+    json_t *p = json_pack("{s:i, s:i, s:i, s:i, s:o, s:o, s:f, s:o}", "epoch", r->epoch,
+                          "epochs", c->o->epochs, "batch", r->batch, "batches", r->batches,
+                          "loss", jnum(r->loss), "samples_per_second",
+                          jnum(r->seconds > 0 ? rows / r->seconds : 0), "progress", frac,
+                          "eta_seconds", jnum(eta));
+    if (p && c->ev && c->ev->progress)
+        c->ev->progress(c->ev->ctx, c->id, p);
+    json_decref(p);
+    return 0;
+}
+
+/* The engine's labels from a dataset's, for the loss: class indices stay indices, the
+ * rest are used as they are. */
+static void engine_labels(const struct dataset *d, struct nn_data *out)
+{
+    out->y = d->y;
+    out->ycols = d->label_cols;
+}
+
+int split_count(int rows, double split) { return (int)ceil(rows * split); }
+
+/* Moves a seeded random `split` fraction of the rows of d into v (new arrays). */
+static int split_rows(struct dataset *d, struct dataset *v, double split, uint64_t seed)
+{
+    int nv = split_count(d->rows, split), nt = d->rows - nv;
+    if (nv < 1 || nt < 1)
+        return -1;
+    int *perm = malloc(sizeof *perm * (size_t)d->rows);
+    float *tx = malloc(sizeof(float) * (size_t)nt * d->features);
+    float *ty = malloc(sizeof(float) * (size_t)nt * d->label_cols);
+    *v = *d;   /* the shape and the label kind; what d owns stays d's */
+    v->name = NULL;
+    v->classes = v->columns = v->label_column = v->stats = NULL;
+    v->x = malloc(sizeof(float) * (size_t)nv * d->features);
+    v->y = malloc(sizeof(float) * (size_t)nv * d->label_cols);
+    if (!perm || !tx || !ty || !v->x || !v->y) {
+        free(perm), free(tx), free(ty), free(v->x), free(v->y);
+        v->x = v->y = NULL;
+        return -1;
+    }
+    struct nn_rng r;
+    nn_rng_seed(&r, seed ^ 0x5eed5eedull);
+    for (int i = 0; i < d->rows; i++)
+        perm[i] = i;
+    for (int i = d->rows - 1; i > 0; i--) {
+        int k = (int)(nn_rng_next(&r) % (uint64_t)(i + 1)), t = perm[i];
+        perm[i] = perm[k];
+        perm[k] = t;
+    }
+    for (int i = 0; i < d->rows; i++) {
+        int src = perm[i], val = i < nv, at = val ? i : i - nv;
+        memcpy((val ? v->x : tx) + (size_t)at * d->features, d->x + (size_t)src * d->features,
+               sizeof(float) * d->features);
+        memcpy((val ? v->y : ty) + (size_t)at * d->label_cols,
+               d->y + (size_t)src * d->label_cols, sizeof(float) * d->label_cols);
+    }
+    free(perm);
+    free(d->x);
+    free(d->y);
+    d->x = tx;
+    d->y = ty;
+    d->rows = nt;
+    v->rows = nv;
+    return 0;
+}
+
+/* Per-feature mean and deviation of the training rows (scaler: 2 x features, new), then
+ * applied to both sets. A constant feature keeps a deviation of 1. */
+static float *standardize(struct dataset *t, struct dataset *v)
+{
+    int F = t->features;
+    float *s = calloc(2 * (size_t)F, sizeof *s);
+    double *sum = calloc(2 * (size_t)F, sizeof *sum);
+    if (!s || !sum) {
+        free(s);
+        free(sum);
+        return NULL;
+    }
+    for (int i = 0; i < t->rows; i++)
+        for (int j = 0; j < F; j++) {
+            double x = t->x[(size_t)i * F + j];
+            sum[j] += x;
+            sum[F + j] += x * x;
+        }
+    for (int j = 0; j < F; j++) {
+        double mean = sum[j] / t->rows, var = sum[F + j] / t->rows - mean * mean;
+        s[j] = (float)mean;
+        s[F + j] = var > 1e-12 ? (float)sqrt(var) : 1.0f;
+    }
+    free(sum);
+    struct dataset *sets[2] = {t, v};
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; sets[k] && sets[k]->x && i < sets[k]->rows; i++)
+            for (int j = 0; j < F; j++) {
+                float *x = &sets[k]->x[(size_t)i * F + j];
+                *x = (*x - s[j]) / s[F + j];
+            }
+    return s;
+}
+
+static json_t *problem(int status, const char *title, const char *detail)
+{
+    return json_pack("{s:s, s:s, s:i, s:s}", "type", "about:blank", "title", title, "status",
+                     status, "detail", detail);
+}
+
+/* Makes the model of a job that trained into m (new: model_free): the best epoch's
+ * network with early stopping's restore_best, else the last; with the metrics of that
+ * epoch. 0, or -1 when the network cannot be saved or memory runs out. */
+static int model_make(struct model *m, const char *id, const json_t *req,
+                      const struct job_opts *o, const struct dataset *d, const float *scaler,
+                      const struct run_ctx *c)
+{
+    memset(m, 0, sizeof *m);
+    int best = o->es && o->restore_best && c->best_buf;
+    if (best) {
+        if (!(m->net = malloc(c->best_len)))
+            return -1;
+        memcpy(m->net, c->best_buf, c->best_len);
+        m->net_len = c->best_len;
+    } else if (nn_save(c->net, (unsigned char **)&m->net, &m->net_len, NULL) < 0) {
+        return -1;
+    }
+    json_t *rows = NULL;
+    store_job_epochs(id, 0, -1, &rows);
+    size_t nrows = json_array_size(rows);
+    const json_t *row = json_array_get(rows, best && c->best_epoch >= 1
+                                                 ? (size_t)c->best_epoch - 1 : nrows - 1);
+    m->metrics = json_pack("{s:O?, s:O?, s:O?, s:O?, s:O?, s:i, s:i, s:b}", "epoch",
+                           json_object_get(row, "epoch"), "loss", json_object_get(row, "loss"),
+                           "val_loss", json_object_get(row, "val_loss"), "metrics",
+                           json_object_get(row, "metrics"), "val_metrics",
+                           json_object_get(row, "val_metrics"), "epochs",
+                           nn_epochs_done(c->net), "best_epoch", c->best_epoch,
+                           "stopped_early", c->stopped_early);
+    json_decref(rows);
+    new_id(m->id, "mdl_");
+    snprintf(m->job_id, sizeof m->job_id, "%s", id);
+    snprintf(m->dataset_id, sizeof m->dataset_id, "%s", o->dataset);
+    const char *name = json_string_value(json_object_get(req, "name"));
+    m->name = name ? strdup(name) : NULL;
+    m->network = json_incref(json_object_get(req, "network"));
+    m->label_kind = d->label_kind;
+    m->classes = json_incref(d->classes);
+    if (scaler) {
+        m->scaler_len = 2 * sizeof(float) * (size_t)d->features;
+        if ((m->scaler = malloc(m->scaler_len)))
+            memcpy(m->scaler, scaler, m->scaler_len);
+        m->standardized = 1;
+    }
+    if (!m->metrics || !m->network || (name && !m->name) || (scaler && !m->scaler)) {
+        model_free(m);
+        return -1;
+    }
+    return 0;
+}
+
+enum job_state trainer_run(const char *id, size_t max_params, struct nn_pool *pool,
+                           const _Atomic int *cancel, const _Atomic int *stopping,
+                           const struct trainer_events *ev)
+{
+    struct job job;
+    json_t *req = NULL, *error = NULL;
+    if (store_job_get(id, &job) == STORE_OK) {
+        req = json_incref(job.request);
+        job_free(&job);
+    }
+    struct job_opts o;
+    struct spec_json sj = {0};
+    struct dataset d = {0}, v = {0};
+    struct checkpoint cp = {0};
+    struct nn_net *net = NULL;
+    struct nn_rng rng;
+    float *scaler = NULL;
+    char msg[512];
+    struct model mo = {0};
+    int made = 0;
+    enum job_state state = JOB_FAILED;
+    json_t *errs = NULL;
+    struct run_ctx c = {.ev = ev, .id = id};
+    if (!req) {
+        error = problem(500, "Job lost", "the job's request could not be read");
+        goto done;
+    }
+    job_opts_read(req, &o);
+    c.o = &o;
+    if (spec_from_json(json_object_get(req, "network"), "/network", max_params, &sj,
+                       &errs) < 0) {
+        error = problem(422, "Invalid network", "the job's network definition is invalid");
+        goto done;
+    }
+    int rc = store_dataset_load(o.dataset, &d);
+    if (rc == STORE_OK && o.val_dataset)
+        rc = store_dataset_load(o.val_dataset, &v);
+    if (rc != STORE_OK) {
+        error = problem(409, "Dataset gone", rc == STORE_NOT_FOUND
+                                                 ? "a dataset of the job was deleted"
+                                                 : "a dataset of the job could not be read");
+        goto done;
+    }
+    if (o.split > 0 && split_rows(&d, &v, o.split, o.seed) < 0) {
+        error = problem(422, "Invalid validation split",
+                        "the validation split leaves no rows for training or validation");
+        goto done;
+    }
+    if (o.standardize && !(scaler = standardize(&d, v.x ? &v : NULL))) {
+        error = problem(500, "Out of memory", "out of memory standardizing the dataset");
+        goto done;
+    }
+    struct nn_error e = {0};
+    if (store_checkpoint_load(id, &cp) == STORE_OK) {
+        net = nn_load(cp.net, cp.net_len, max_params, &e);
+        if (net && cp.rng_len == sizeof rng)
+            memcpy(&rng, cp.rng, sizeof rng);
+        else
+            nn_rng_seed(&rng, o.seed);
+        c.best_buf = cp.best;
+        c.best_len = cp.best_len;
+        cp.best = NULL;
+        c.best = json_number_value(json_object_get(cp.state, "best"));
+        c.best_epoch = (int)json_integer_value(json_object_get(cp.state, "best_epoch"));
+        c.wait = (int)json_integer_value(json_object_get(cp.state, "wait"));
+    } else {
+        nn_rng_seed(&rng, o.seed);
+        net = nn_new(&sj.spec, max_params, &rng, &e);
+    }
+    if (!net) {
+        snprintf(msg, sizeof msg, "%s", e.msg);
+        error = problem(422, "Training failed", msg);
+        goto done;
+    }
+    struct nn_data train = {.x = d.x, .rows = d.rows, .cols = d.features}, val = {0};
+    engine_labels(&d, &train);
+    if (v.x) {
+        val = (struct nn_data){.x = v.x, .rows = v.rows, .cols = v.features};
+        engine_labels(&v, &val);
+    }
+    c.net = net;
+    c.rng = &rng;
+    c.rows = d.rows;
+    c.t_start = c.t_progress = clock_s();
+    struct nn_train_opts to = {.epochs = o.epochs, .batch_size = o.batch_size, .opt = o.opt,
+                               .clip_norm = o.clip_norm, .shuffle = o.shuffle,
+                               .on_epoch = on_epoch, .on_progress = on_progress,
+                               .progress_every = 8, .ctx = &c, .cancel = cancel};
+    rc = nn_train(net, pool, &train, v.x ? &val : NULL, &to, &rng, &e);
+    if (rc < 0) {
+        error = problem(422, "Training failed", e.msg);
+    } else if (c.save_failed) {
+        error = problem(500, "Checkpoint failed", "the epoch's checkpoint could not be stored");
+    } else if (rc == 1 && atomic_load(stopping)) {
+        state = JOB_QUEUED;   /* the service is stopping: resume from the checkpoint later */
+    } else if (rc == 1 && !c.stopped_early) {
+        state = JOB_CANCELLED;
+    } else {
+        state = JOB_SUCCEEDED;
+    }
+    int keep = state == JOB_SUCCEEDED || (state == JOB_CANCELLED && nn_epochs_done(net) >= 1);
+    if (keep && !(made = model_make(&mo, id, req, &o, &d, scaler, &c) == 0)) {
+        error = problem(500, "Model lost", "the trained network could not be saved");
+        state = JOB_FAILED;
+    }
+done:
+    if (errs && error)
+        json_object_set_new(error, "errors", errs);
+    else
+        json_decref(errs);
+    if (store_job_finish(id, state, error, made ? &mo : NULL) != STORE_OK && made) {
+        json_decref(error);
+        error = problem(500, "Model lost", "the trained model could not be stored");
+        state = JOB_FAILED;
+        store_job_finish(id, state, error, NULL);
+    }
+    json_decref(error);
+    json_decref(req);
+    nn_free(net);
+    spec_json_free(&sj);
+    dataset_free(&d);
+    dataset_free(&v);
+    checkpoint_free(&cp);
+    free(c.best_buf);
+    model_free(&mo);
+    free(scaler);
+    return state;
+}
+

@@ -1,0 +1,45 @@
+/* events.h -- live job events for the clients that follow a job (GET /v1/jobs/{id}/events as
+ * server-sent events, GET /v1/jobs/{id}/metrics?follow=true as NDJSON).
+ *
+ * The training workers and the handlers publish (an epoch, progress, a state change);
+ * the hub appends the formatted event to each follower's buffer and wakes its paused
+ * connection. Followers hold no thread: a connection with nothing to send is paused in
+ * libmicrohttpd until the next event. One thread beats the heartbeat and notices clients
+ * that went away.
+ */
+#ifndef EVENTS_H
+#define EVENTS_H
+
+#include <jansson.h>
+#include <sys/types.h>
+
+/* Starts the heartbeat thread: a comment every `heartbeat` seconds on idle event streams.
+ * -1 when the thread cannot start. */
+int hub_start(double heartbeat);
+/* Ends every stream (the clients see them close) and stops the thread; later subscribes
+ * fail. Call before stopping the HTTP daemon, which may not stop with paused
+ * connections. */
+void hub_stop(void);
+
+enum hub_format { HUB_SSE, HUB_NDJSON };
+
+/* A new follower of job `id` on connection conn (the glue's, see http_pause): it replays
+ * the stored epochs after `after`, then the job's state, then live events; it ends after
+ * the job's final state. NULL when the hub is stopped or out of memory. */
+struct sub *hub_subscribe(const char *id, enum hub_format fmt, int after, void *conn);
+/* The follower's next bytes into buf: their count, 0 after pausing the connection (no
+ * event yet), -1 at the end of the stream. */
+ssize_t hub_read(void *sub, char *buf, size_t max);
+/* Forgets a follower (its connection is closed). */
+void hub_release(void *sub);
+/* Followers connected now. */
+int hub_followers(void);
+
+/* Publishing. An epoch's metrics row, as stored (after it is committed). */
+void hub_epoch(const char *id, int epoch, const json_t *row);
+/* Progress inside an epoch (SSE only; dropped for a follower that lags). */
+void hub_progress(const char *id, const json_t *progress);
+/* The job's state changed (after it is committed): sends the job as GET shows it. */
+void hub_status(const char *id);
+
+#endif

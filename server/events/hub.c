@@ -1,0 +1,458 @@
+/* hub.c -- live job events for followers (events.h).
+ *
+ * DESIGN. A follower is a buffer and a cursor into its job's history: the highest epoch
+ * it was given and the last state it saw. It starts "catching up": its connection's
+ * reads page through the stored epochs after its cursor, then send the job's state, and
+ * the follower turns "live". Publishers append to live followers only; a follower still
+ * catching up is just told that it missed something, and reads the database once more
+ * before it turns live. Publishers publish after their write is committed, so whatever
+ * a follower missed is in the database: nothing is lost and, as epochs only grow,
+ * nothing is sent twice. A follower whose client reads too slowly goes back to catching
+ * up instead of growing its buffer, so a follower costs at most about BACKLOG_MAX.
+ *
+ * A live follower with an empty buffer pauses its connection (http_pause) under the
+ * hub's lock, and a publisher wakes it under the same lock, so no wake-up is lost.
+ */
+#include "events.h"
+
+#include "domain/domain.h"
+#include "format/format.h"
+#include "http/http.h"
+#include "store/store.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define BACKLOG_MAX (1u << 20)     /* bytes a live follower may lag behind */
+#define PROGRESS_MAX (64u << 10)   /* past this, progress events are dropped */
+#define REPLAY_PAGE 64             /* stored epochs read at a time */
+
+struct sub {
+    struct sub *next, *prev;
+    char job[32];
+    enum hub_format fmt;
+    void *conn;
+    char *buf;                 /* bytes not yet read: buf[off, len) */
+    size_t off, len, cap;
+    int last_epoch;            /* the highest epoch in the stream so far */
+    int state;                 /* the last state sent (enum job_state), -1 before the first */
+    int live;                  /* caught up: publishers append to buf */
+    int missed;                /* a publish came while catching up */
+    int done;                  /* the job ended: the stream ends when buf is read */
+    int gone;                  /* the client left, or the hub stops: end now */
+    int paused;                /* its connection is paused, waiting for bytes */
+    double written;            /* when bytes were last appended (for the heartbeat) */
+};
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t tick;
+    struct sub *head;
+    atomic_int n;
+    int stopping, started;
+    double heartbeat;
+    pthread_t th;
+} hub = {.lock = PTHREAD_MUTEX_INITIALIZER, .tick = PTHREAD_COND_INITIALIZER};
+
+/* The job as GET shows it (new) and its state; NULL when it cannot be read. */
+static json_t *job_now(const char *id, enum job_state *state)
+{
+    struct job j;
+    if (store_job_get(id, &j) != STORE_OK)
+        return NULL;
+    json_t *v = job_json(&j);
+    *state = j.state;
+    job_free(&j);
+    return v;
+}
+
+/* Under the lock: wakes a paused follower. */
+static void wake(struct sub *s)
+{
+    if (s->paused) {
+        s->paused = 0;
+        http_wake(s->conn);
+    }
+}
+
+/* Under the lock: appends n bytes to s's buffer. A follower that cannot grow its buffer
+ * is ended. */
+static void put(struct sub *s, const char *p, size_t n)
+{
+    if (s->off > 0 && s->off == s->len)
+        s->off = s->len = 0;
+    if (s->len + n > s->cap) {
+        if (s->off > 0) {   /* reclaim what was read first */
+            memmove(s->buf, s->buf + s->off, s->len - s->off);
+            s->len -= s->off;
+            s->off = 0;
+        }
+        size_t cap = s->cap ? s->cap : 4096;
+        while (cap < s->len + n)
+            cap *= 2;
+        char *b = cap > s->cap ? realloc(s->buf, cap) : s->buf;
+        if (!b) {
+            s->gone = 1;
+            return;
+        }
+        s->buf = b;
+        s->cap = cap > s->cap ? cap : s->cap;
+    }
+    memcpy(s->buf + s->len, p, n);
+    s->len += n;
+    s->written = clock_s();
+}
+
+/* An event as each format writes it, made once for all the followers: NDJSON carries
+ * the epochs' rows only (nd is NULL for other events). */
+struct text {
+    char *sse, *nd;
+    size_t sse_len, nd_len;
+};
+
+/* The event of JSON value v (may be NULL), on one line, numbers as the other replies
+ * print them. id > 0: an epoch's row; 0: an event without an id. -1 when there is no
+ * value or no memory. */
+static int text_make(struct text *t, const char *event, int id, const json_t *v)
+{
+    int a, b = 0;
+    *t = (struct text){0};
+    char *data = v ? json_dumps(v, JSON_COMPACT | JSON_REAL_PRECISION(9)) : NULL;
+    if (!data)
+        return -1;
+    if (id > 0) {
+        a = asprintf(&t->sse, "event: %s\nid: %d\ndata: %s\n\n", event, id, data);
+        b = asprintf(&t->nd, "%s\n", data);
+    } else {
+        a = asprintf(&t->sse, "event: %s\ndata: %s\n\n", event, data);
+    }
+    free(data);
+    if (a < 0 || b < 0) {   /* asprintf leaves the pointer undefined when it fails */
+        t->sse = a < 0 ? NULL : t->sse;
+        t->nd = b < 0 ? NULL : t->nd;
+        free(t->sse);
+        free(t->nd);
+        *t = (struct text){0};
+        return -1;
+    }
+    t->sse_len = (size_t)a;
+    t->nd_len = (size_t)b;
+    return 0;
+}
+
+static void text_free(struct text *t)
+{
+    free(t->sse);
+    free(t->nd);
+}
+
+/* Under the lock: an event into s's stream, as its format writes it. */
+static void put_text(struct sub *s, const struct text *t)
+{
+    if (s->fmt == HUB_SSE)
+        put(s, t->sse, t->sse_len);
+    else if (t->nd)
+        put(s, t->nd, t->nd_len);
+}
+
+/* Under the lock: the job's state (its event in t); the stream ends after a final one. */
+static void put_status(struct sub *s, enum job_state state, const struct text *t)
+{
+    put_text(s, t);
+    s->state = (int)state;
+    if (job_state_final(state))
+        s->done = 1;
+}
+
+
+/* One step of catching up, outside the lock: the next page of stored epochs, or when
+ * there are none left, the job's state (then the follower is live, or done). */
+static int catch_up(struct sub *s, int after)
+{
+    json_t *rows;
+    if (store_job_epochs(s->job, after, REPLAY_PAGE, &rows) != STORE_OK)
+        return -1;
+    size_t i;
+    json_t *row;
+    if (json_array_size(rows) > 0) {
+        struct text t[REPLAY_PAGE] = {{0}};
+        json_array_foreach(rows, i, row) {
+            int e = (int)json_integer_value(json_object_get(row, "epoch"));
+            if (e > 0)
+                text_make(&t[i], "epoch", e, row);
+        }
+        pthread_mutex_lock(&hub.lock);
+        json_array_foreach(rows, i, row) {
+            int e = (int)json_integer_value(json_object_get(row, "epoch"));
+            if (e > s->last_epoch && t[i].sse) {
+                put_text(s, &t[i]);
+                s->last_epoch = e;
+            }
+        }
+        pthread_mutex_unlock(&hub.lock);
+        for (i = 0; i < REPLAY_PAGE; i++)
+            text_free(&t[i]);
+        json_decref(rows);
+        return 0;
+    }
+    json_decref(rows);
+    enum job_state state;
+    json_t *job = job_now(s->job, &state);
+    struct text t;
+    if (!job || text_make(&t, "status", 0, job) < 0) {
+        json_decref(job);
+        return -1;
+    }
+    pthread_mutex_lock(&hub.lock);
+    if (!s->missed) {   /* else read again: something came in meanwhile */
+        if ((int)state != s->state)
+            put_status(s, state, &t);
+        s->done |= job_state_final(state);
+        s->live = !s->done;
+    }
+    pthread_mutex_unlock(&hub.lock);
+    text_free(&t);
+    json_decref(job);
+    return 0;
+}
+
+ssize_t hub_read(void *p, char *buf, size_t max)
+{
+    struct sub *s = p;
+    for (;;) {
+        pthread_mutex_lock(&hub.lock);
+        if (s->len > s->off) {
+            size_t n = s->len - s->off < max ? s->len - s->off : max;
+            memcpy(buf, s->buf + s->off, n);
+            s->off += n;
+            pthread_mutex_unlock(&hub.lock);
+            return (ssize_t)n;
+        }
+        if (s->gone || s->done) {
+            pthread_mutex_unlock(&hub.lock);
+            return -1;
+        }
+        if (s->live) {
+            s->paused = 1;
+            http_pause(s->conn);
+            pthread_mutex_unlock(&hub.lock);
+            return 0;
+        }
+        int after = s->last_epoch;
+        s->missed = 0;
+        pthread_mutex_unlock(&hub.lock);
+        if (catch_up(s, after) < 0)
+            return -1;
+    }
+}
+
+struct sub *hub_subscribe(const char *id, enum hub_format fmt, int after, void *conn)
+{
+    struct sub *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    snprintf(s->job, sizeof s->job, "%s", id);
+    s->fmt = fmt;
+    s->conn = conn;
+    s->last_epoch = after;
+    s->state = -1;
+    s->written = clock_s();
+    pthread_mutex_lock(&hub.lock);
+    if (hub.stopping) {
+        pthread_mutex_unlock(&hub.lock);
+        free(s);
+        return NULL;
+    }
+    s->next = hub.head;
+    if (hub.head)
+        hub.head->prev = s;
+    hub.head = s;
+    atomic_fetch_add(&hub.n, 1);
+    pthread_mutex_unlock(&hub.lock);
+    return s;
+}
+
+void hub_release(void *p)
+{
+    struct sub *s = p;
+    if (!s)
+        return;
+    pthread_mutex_lock(&hub.lock);
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        hub.head = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    atomic_fetch_sub(&hub.n, 1);
+    pthread_mutex_unlock(&hub.lock);
+    free(s->buf);
+    free(s);
+}
+
+int hub_followers(void) { return atomic_load(&hub.n); }
+
+/* ---- publishing ---- */
+
+/* An event could not be made (out of memory): the followers of job id read the database
+ * again instead, so they lose nothing. */
+static void resync(const char *id)
+{
+    pthread_mutex_lock(&hub.lock);
+    for (struct sub *s = hub.head; s; s = s->next)
+        if (strcmp(s->job, id) == 0 && !s->done) {
+            s->live = 0;
+            s->missed = 1;
+            wake(s);
+        }
+    pthread_mutex_unlock(&hub.lock);
+}
+
+void hub_epoch(const char *id, int epoch, const json_t *row)
+{
+    if (atomic_load(&hub.n) == 0)
+        return;
+    /* through the text the database keeps, so that a live row reads exactly as the same
+     * row replayed from the database */
+    char *stored = json_dumps(row, JSON_COMPACT | JSON_REAL_PRECISION(15));
+    json_t *back = stored ? json_loads(stored, 0, NULL) : NULL;
+    struct text t;
+    int ok = text_make(&t, "epoch", epoch, back) == 0;
+    free(stored);
+    json_decref(back);
+    if (!ok) {
+        resync(id);
+        return;
+    }
+    pthread_mutex_lock(&hub.lock);
+    for (struct sub *s = hub.head; s; s = s->next) {
+        if (strcmp(s->job, id) != 0 || s->done)
+            continue;
+        if (!s->live) {
+            s->missed = 1;
+        } else if (epoch > s->last_epoch) {
+            if (s->len - s->off > BACKLOG_MAX) {
+                s->live = 0;   /* it catches up from the database */
+                s->missed = 1;
+            } else {
+                put_text(s, &t);
+                s->last_epoch = epoch;
+            }
+            wake(s);
+        }
+    }
+    pthread_mutex_unlock(&hub.lock);
+    text_free(&t);
+}
+
+void hub_progress(const char *id, const json_t *progress)
+{
+    if (atomic_load(&hub.n) == 0)
+        return;
+    struct text t;
+    if (text_make(&t, "progress", 0, progress) < 0)
+        return;
+    pthread_mutex_lock(&hub.lock);
+    for (struct sub *s = hub.head; s; s = s->next)
+        if (s->fmt == HUB_SSE && s->live && !s->done && strcmp(s->job, id) == 0 &&
+            s->len - s->off < PROGRESS_MAX) {
+            put_text(s, &t);
+            wake(s);
+        }
+    pthread_mutex_unlock(&hub.lock);
+    text_free(&t);
+}
+
+static int watched(const char *id)
+{
+    int any = 0;
+    pthread_mutex_lock(&hub.lock);
+    for (struct sub *s = hub.head; s && !any; s = s->next)
+        any = strcmp(s->job, id) == 0;
+    pthread_mutex_unlock(&hub.lock);
+    return any;
+}
+
+void hub_status(const char *id)
+{
+    if (atomic_load(&hub.n) == 0 || !watched(id))
+        return;
+    enum job_state state;
+    json_t *job = job_now(id, &state);
+    struct text t;
+    if (!job || text_make(&t, "status", 0, job) < 0) {
+        json_decref(job);
+        resync(id);
+        return;
+    }
+    pthread_mutex_lock(&hub.lock);
+    for (struct sub *s = hub.head; s; s = s->next) {
+        if (strcmp(s->job, id) != 0 || s->done)
+            continue;
+        if (!s->live) {
+            s->missed = 1;   /* it reads the state itself */
+        } else if ((int)state != s->state) {
+            put_status(s, state, &t);
+            wake(s);
+        }
+    }
+    pthread_mutex_unlock(&hub.lock);
+    text_free(&t);
+    json_decref(job);
+}
+
+/* ---- the heartbeat ---- */
+
+static void *beat(void *arg)
+{
+    (void)arg;
+    pthread_setname_np(pthread_self(), "neurond-hub");
+    double tick = hub.heartbeat < 1 ? hub.heartbeat : 1;
+    pthread_mutex_lock(&hub.lock);
+    while (!hub.stopping) {
+        struct timespec until;
+        deadline_in(&until, tick);
+        pthread_cond_timedwait(&hub.tick, &hub.lock, &until);
+        double now = clock_s();
+        for (struct sub *s = hub.head; s && !hub.stopping; s = s->next) {
+            if (s->paused && http_peer_gone(s->conn)) {
+                s->gone = 1;   /* while paused, nothing else would notice */
+                wake(s);
+            } else if (s->fmt == HUB_SSE && s->live && !s->done &&
+                       now - s->written >= hub.heartbeat) {
+                put(s, ": heartbeat\n\n", 13);
+                wake(s);
+            }
+        }
+    }
+    pthread_mutex_unlock(&hub.lock);
+    return NULL;
+}
+
+int hub_start(double heartbeat)
+{
+    hub.heartbeat = heartbeat;
+    if (pthread_create(&hub.th, NULL, beat, NULL) != 0)
+        return -1;
+    hub.started = 1;
+    return 0;
+}
+
+void hub_stop(void)
+{
+    pthread_mutex_lock(&hub.lock);
+    hub.stopping = 1;
+    for (struct sub *s = hub.head; s; s = s->next) {
+        s->gone = 1;
+        wake(s);
+    }
+    pthread_cond_broadcast(&hub.tick);
+    pthread_mutex_unlock(&hub.lock);
+    if (hub.started)
+        pthread_join(hub.th, NULL);
+    hub.started = 0;
+}

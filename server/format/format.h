@@ -1,0 +1,111 @@
+/* format.h -- bytes in and out, for every other module of the service: UTF-8 text, the
+ * CSV reader (RFC 4180, streamed), numbers as text, timestamps, ids and the clock, and
+ * SVG line charts (utf8.c, csv.c, text.c, svg.c). It depends on the C library only.
+ */
+#ifndef FORMAT_H
+#define FORMAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* ---- UTF-8 (utf8.c) ---- */
+
+/* The length (1 to 4) of the valid UTF-8 sequence at s[0..n), not NUL; 0 when it is not
+ * one: no overlong forms, surrogates or code points past U+10FFFF, as jansson checks. */
+size_t utf8_seq(const unsigned char *s, size_t n);
+/* Is s[0..n) valid UTF-8 without NUL bytes? */
+int utf8_valid(const char *s, size_t n);
+/* Replaces the bytes of the NUL-terminated s that are not valid UTF-8 by '?', so that
+ * text echoed from a request always goes into a JSON string. */
+void utf8_clean(char *s);
+/* How many bytes of the valid UTF-8 text s[0..len) to keep to show at most max of them:
+ * len when it fits, else at most max, cut between two characters. */
+size_t utf8_cut(const char *s, size_t len, size_t max);
+/* Copies s[0..n) for quoting in a message: at most max bytes of it, then "...", anything
+ * that is not printable UTF-8 as '?'. Always NUL-terminates dst (cap > 0). Returns dst. */
+char *text_echo(char *dst, size_t cap, const char *s, size_t n, size_t max);
+
+/* ---- numbers (text.c) ---- */
+
+/* Is s[0..n) a number (strtod's decimal syntax, spaces and tabs around allowed; no hex)?
+ * s must be NUL-terminated at n. Sets *v when it is. */
+int text_number(const char *s, size_t n, double *v);
+/* The double with the fewest significant digits that reads back as the float f: 0.2f
+ * gives 0.2, not 0.20000000298023224, and 4.3f gives 4.3. */
+double shortest_double(float f);
+
+/* ---- time and ids (text.c) ---- */
+
+/* Seconds on the monotonic clock, for intervals. */
+double clock_s(void);
+/* Now as an RFC 3339 UTC timestamp with milliseconds into buf (at least 32 bytes). */
+void now_iso(char *buf);
+/* A new random id with a prefix ("ds_", "job_", ...) into buf (at least 32 bytes). */
+void new_id(char *buf, const char *prefix);
+/* The CLOCK_REALTIME time `seconds` from now, for timed waits on condition variables. */
+struct timespec;
+void deadline_in(struct timespec *t, double seconds);
+
+/* ---- CSV (csv.c) ---- */
+
+#define CSV_MAX_FIELD (64 << 10)       /* bytes of one field */
+#define CSV_MAX_RECORD (64 << 20)      /* bytes of one record, separators included */
+#define CSV_MAX_COLUMNS (1 << 20)      /* fields of one record */
+
+/* A CSV fault. Rows are data rows, 0-based (the header not counted, as the dataset's x
+ * numbers them); columns 0-based columns of the CSV (what ?label= uses); lines physical
+ * lines, 1-based (what an editor shows). pointer and parameter are for who places the
+ * fault in a request (domain/csv_dataset.c): "/rows/{row}/columns/{column}", or a query
+ * parameter's name. */
+struct csv_error {
+    int status;            /* 400 malformed CSV or parameter, 413 too large, 422 content */
+    long row;              /* data row (builder) or record (reader), 0-based; -1 for none */
+    long line;             /* physical line, 1-based; 0 for none */
+    int column;            /* 0-based; -1 for none */
+    char pointer[64];      /* "" when no place */
+    char parameter[16];    /* "label", "header" when a query parameter is at fault */
+    char detail[600];
+};
+/* Fills e (zeroing pointer and parameter) with a printf-formatted detail. */
+void csv_error_set(struct csv_error *e, int status, long row, long line, int column,
+                   const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+/* Called with each record: n >= 1 fields, fields[i] NUL-terminated and lens[i] long (a
+ * field may hold NUL bytes), record the 0-based index of the record (blank lines are
+ * skipped and not counted), line the line it starts on. Everything is borrowed for the
+ * call; the callback may write into the fields. Returns 0, or -1 after filling err. */
+typedef int (*csv_record_fn)(void *ctx, char **fields, const size_t *lens, int n, long record,
+                             long line, struct csv_error *err);
+
+/* A reader that holds only the record it is in, and gives the same records however the
+ * body is split. */
+struct csv_reader;
+/* A reader calling fn(ctx, ...); new (csv_reader_free), NULL when out of memory. */
+struct csv_reader *csv_reader_new(csv_record_fn fn, void *ctx);
+/* Reads the next piece of the body. Returns 0, or -1 with err filled (a syntax error or
+ * the callback's); after an error every call returns -1 with the same error. */
+int csv_reader_feed(struct csv_reader *r, const char *data, size_t len, struct csv_error *err);
+/* The body ended: hands over a last record without a line ending. 0 or -1 with err. */
+int csv_reader_end(struct csv_reader *r, struct csv_error *err);
+void csv_reader_free(struct csv_reader *r);
+
+/* ---- SVG line charts (svg.c): standalone SVG 1.1, no scripts or external resources ---- */
+
+/* One line of a chart: n points (x[i], y[i]); points whose y is not finite (or, on a log
+ * axis, not above 0) are left out. name is shown in the legend; cls is the class of its
+ * points: each drawn point is <circle class="point CLS" data-series="NAME" .../>. All
+ * borrowed. */
+struct svg_series {
+    const char *name;
+    const char *cls;
+    const double *x, *y;
+    int n;
+};
+
+/* Writes a chart to f: title, axis labels, ns series, y on a log10 axis when logy.
+ * empty: the message shown instead of lines when no series has a point. */
+void svg_chart(FILE *f, const char *title, const char *xlabel, const char *ylabel,
+               const struct svg_series *s, int ns, int logy, const char *empty);
+
+#endif

@@ -1,0 +1,127 @@
+/* http.h -- the HTTP glue: the request and reply that handlers see, the route table's
+ * shape, the reply helpers (problem+json and friends), and the daemon. The only module
+ * that includes microhttpd.h; handlers never see its types, so tests call them directly.
+ *
+ * A handler is `int h_<resource>_<verb>(struct req *r, struct reply *out)`: it reads the
+ * request, fills the reply and returns 0; the glue (http.c) sends it. A handler that
+ * fails to build a reply returns -1 and the glue answers 500.
+ */
+#ifndef HTTP_H
+#define HTTP_H
+
+#include "config/config.h"
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define MAX_PARAMS 4
+
+struct req {
+    struct app *app;
+    const char *method;
+    const char *path;
+    const char *param[MAX_PARAMS];   /* values of the pattern's :names, in order */
+    int nparam;
+    const char *content_type;        /* without parameters, lower case; "" when absent */
+    const char *body;                /* the whole body (not for streamed routes) */
+    size_t len;
+    json_t *json;                    /* the body parsed, for JSON routes; borrowed */
+    void *conn;                      /* the glue's connection, for req_query/req_header */
+    const char *const *kv;           /* without a connection (tests): query parameters as
+                                        key, value, ..., NULL */
+};
+
+/* A query parameter or header of the request; borrowed, NULL when absent. */
+const char *req_query(const struct req *r, const char *key);
+const char *req_header(const struct req *r, const char *key);
+
+struct reply {
+    int status;
+    char *body;                      /* new; freed by the glue */
+    size_t len;
+    const char *content_type;        /* static string */
+    char location[128];              /* Location header when not empty */
+    char allow[64];                  /* Allow header when not empty */
+    /* A streamed body instead of body: the glue calls read(ctx) for bytes as the client
+     * takes them, until it returns -1 (the end). read returns 0 only after pausing the
+     * connection with http_pause; whoever has bytes for it later calls http_wake. The
+     * glue calls release(ctx) once the connection is done with it. */
+    ssize_t (*read)(void *ctx, char *buf, size_t max);
+    void (*release)(void *ctx);
+    void *ctx;
+};
+
+/* For streamed bodies (conn is struct req's): pause a connection until http_wake (from
+ * any thread); whether a paused connection's client has gone away. */
+void http_pause(void *conn);
+void http_wake(void *conn);
+int http_peer_gone(void *conn);
+
+/* ---- replies (reply.c) ---- */
+
+/* Replies with a JSON value, which it steals; numbers with 9 significant digits, so
+ * that every float32 reads back and 0.2 prints as 0.2. -1 when v is NULL. */
+int reply_json(struct reply *out, int status, json_t *v);
+/* Replies with text of a content type; copies it. */
+int reply_text(struct reply *out, int status, const char *type, const char *text, size_t len);
+/* 204 No Content. */
+int reply_no_content(struct reply *out);
+/* Replies application/problem+json (RFC 9457). errors (stolen, may be NULL) is an array
+ * of {"pointer", "detail"}; detail is printf-formatted. */
+int reply_problem(struct reply *out, int status, json_t *errors, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* A problem about one field: errors = [{"pointer": pointer, "detail": detail}]. */
+int reply_field(struct reply *out, int status, const char *pointer, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* A problem about a query parameter: errors = [{"parameter": param, "detail": detail}]. */
+int reply_param(struct reply *out, int status, const char *param, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* 404 for an id of a kind ("dataset", "job", ...); the id is quoted safely. */
+int reply_not_found(struct reply *out, const char *kind, const char *id);
+
+/* ---- query parameters, read one way on every route (http.c) ---- */
+
+/* The ?limit= of a list: absent, 50; else digits only (no sign, no space), from 1 to max.
+ * Returns 0 with *limit set, or -1 after replying 400 with {"parameter": "limit"}. */
+int req_limit(const struct req *r, struct reply *out, int max, int *limit);
+/* A true/false query parameter: absent, def; "true", "1", "yes" or the bare key
+ * ("?dry_run") is 1, "false", "0", "no" is 0. Returns 0 with *v set, or -1 after replying
+ * 400 naming the parameter. */
+int req_bool(const struct req *r, struct reply *out, const char *key, int def, int *v);
+/* The same reading of one value: 1, 0, or -1 when it is neither. */
+int req_bool_value(const char *s);
+
+/* ---- routes and the daemon (http.c) ---- */
+
+/* A streamed route gets the body in pieces as it arrives instead of whole. begin
+ * returns a context (NULL: it filled out with an error, the rest of the body is
+ * skipped); chunk returns 0, or -1 after filling out with an error; end builds the reply
+ * and frees the context (also called with out = NULL to drop it when the connection
+ * fails). */
+struct stream {
+    void *(*begin)(struct req *r, struct reply *out);
+    int (*chunk)(void *ctx, const char *data, size_t len, struct reply *out);
+    int (*end)(void *ctx, struct req *r, struct reply *out);
+};
+
+typedef int (*handler_fn)(struct req *r, struct reply *out);
+
+struct route {
+    const char *method;
+    const char *pattern;             /* "/v1/jobs/:id/cancel" */
+    handler_fn fn;
+    const struct stream *stream;     /* when set, used for bodies of the stream_type */
+    const char *stream_type;         /* e.g. "text/csv" */
+    int raw;                         /* the handler parses its JSON body itself */
+};
+
+/* Starts the daemon on app->cfg's address with a route table (borrowed; it outlives the
+ * daemon); NULL with a message on stderr. Requests are counted by their index in the
+ * table (ops.h). */
+struct http;
+struct http *http_start(struct app *app, const struct route *routes, int nroutes);
+void http_stop(struct http *h);
+
+#endif

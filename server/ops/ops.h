@@ -1,0 +1,24 @@
+/* ops.h -- the service's counters for GET /metrics: HTTP requests by route and status,
+ * request latency, epochs trained and the training rate, and how they are written in
+ * the Prometheus text format. Updated with C11 atomics from the HTTP threads and the
+ * training workers; nothing is allocated when a counter moves. */
+#ifndef OPS_H
+#define OPS_H
+
+#include <stdio.h>
+
+/* Counts one answered request: route is its index in the route table (-1: no route
+ * matched), status the HTTP status sent, seconds from its first byte to its reply. */
+void stats_request(int route, int status, double seconds);
+/* Counts one epoch trained at samples_per_second (the training workers). */
+void stats_epoch(double samples_per_second);
+
+/* A route as the request counter labels it. */
+struct stats_route {
+    const char *pattern, *method;
+};
+/* Writes the counters above in the Prometheus text format 0.0.4 to f; routes[i] labels
+ * the requests counted for route i (n of them). */
+void stats_write(FILE *f, const struct stats_route *routes, int n);
+
+#endif

@@ -1,0 +1,50 @@
+/* db.h -- what the storage module's files share and store.h does not show: this thread's
+ * connection, cached prepared statements, JSON columns, transactions, and typed pages of
+ * rows. For the files of store/ (and tests that look at the database itself). */
+#ifndef STORE_DB_H
+#define STORE_DB_H
+
+#include "store.h"
+
+#include <sqlite3.h>
+
+/* This thread's connection, opened on first use (NULL when it cannot be opened). */
+sqlite3 *db_conn(void);
+/* How many checkpoints the checkpointer thread has run, and how many commits the log
+ * hook has looked at and how many of them asked for a checkpoint, since the process
+ * started (for tests). */
+long db_checkpoints(void);
+
+/* A statement prepared once per thread and SQL text (sql: a static string), NULL on an
+ * error (logged). db_done resets it and clears its bindings. */
+sqlite3_stmt *db_prepare(const char *sql);
+void db_done(sqlite3_stmt *st);
+/* Steps a statement that returns no rows and finishes it: 0, or -1 (logged). */
+int db_exec(sqlite3_stmt *st);
+/* Binds text, or NULL for a NULL pointer. */
+int db_bind_text(sqlite3_stmt *st, int i, const char *s);
+/* A JSON value bound as its compact text (NULL binds NULL); 0 or -1. */
+int db_bind_json(sqlite3_stmt *st, int i, const json_t *v);
+/* A text column parsed as JSON: new; NULL for SQL NULL or text that is not JSON. */
+json_t *db_column_json(sqlite3_stmt *st, int i);
+/* A text column copied into out (cap bytes), "" for NULL; a new copy (NULL for NULL). */
+void db_column_copy(sqlite3_stmt *st, int i, char *out, size_t cap);
+char *db_column_dup(sqlite3_stmt *st, int i);
+/* A BLOB column copied: new, NULL for NULL (or without memory); *len its size. */
+void *db_column_blob(sqlite3_stmt *st, int i, size_t *len);
+/* Logs what failed and SQLite's message; returns STORE_ERROR. */
+int db_failed(const char *what);
+
+/* Runs fn(ctx) inside BEGIN IMMEDIATE ... COMMIT, rolling back when it returns < 0.
+ * Returns fn's result, or STORE_ERROR when the transaction failed. */
+int db_transaction(int (*fn)(void *ctx), void *ctx);
+
+/* A page of a list: steps st (bound with a LIMIT of limit + 1) and turns each row into an
+ * item of `size` bytes with row() (which returns 0, or -1 without memory), into *items
+ * (new; zeroed first), *n of them, *more when there was one more row; finishes st. The
+ * caller frees the items (with their own free) on success; on failure they are freed
+ * with item_free. STORE_OK or STORE_ERROR. */
+int db_page(sqlite3_stmt *st, int limit, size_t size, int (*row)(sqlite3_stmt *st, void *item),
+            void (*item_free)(void *item), void **items, int *n, int *more);
+
+#endif

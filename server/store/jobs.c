@@ -1,0 +1,422 @@
+/* jobs.c -- SQL for the job queue, its epoch rows and checkpoints. */
+#include "db.h"
+
+#include "format/format.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+int store_job_insert(const char *id, const json_t *request, const char *network_id,
+                     const char *dataset_id, const char *val_dataset_id, int epochs)
+{
+    /* the datasets must still exist when the job is stored (a DELETE may have come
+     * between the check and the insert): one statement, so one atomic write */
+    static const char sql[] =
+        "INSERT INTO jobs (id, state, request, network_id, dataset_id, val_dataset_id, epochs, "
+        "created_at) SELECT ?1, 'queued', ?2, ?3, ?4, ?5, ?6, ?7 WHERE EXISTS "
+        "(SELECT 1 FROM datasets WHERE id = ?4) AND (?5 IS NULL OR EXISTS "
+        "(SELECT 1 FROM datasets WHERE id = ?5))";
+    sqlite3_stmt *st = db_prepare(sql);
+    if (!st)
+        return STORE_ERROR;
+    char now[32];
+    now_iso(now);
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    db_bind_json(st, 2, request);
+    sqlite3_bind_text(st, 3, network_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 4, dataset_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 5, val_dataset_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 6, epochs);
+    sqlite3_bind_text(st, 7, now, -1, SQLITE_TRANSIENT);
+    if (db_exec(st) < 0)
+        return STORE_ERROR;
+    return sqlite3_changes(db_conn()) == 1 ? STORE_OK : STORE_NOT_FOUND;
+}
+
+#define JOB_COLS "id, state, request, epoch, epochs, progress, latest, eta_seconds, error, " \
+                 "model_id, created_at, started_at, finished_at, seq"
+
+void job_free(struct job *j)
+{
+    if (!j)
+        return;
+    json_decref(j->request);
+    json_decref(j->latest);
+    json_decref(j->error);
+    memset(j, 0, sizeof *j);
+}
+
+/* A job row (JOB_COLS) into item. */
+static int job_read(sqlite3_stmt *st, void *item)
+{
+    struct job *j = item;
+    db_column_copy(st, 0, j->id, sizeof j->id);
+    int state = job_state_parse((const char *)sqlite3_column_text(st, 1));
+    j->state = state >= 0 ? (enum job_state)state : JOB_FAILED;
+    j->request = db_column_json(st, 2);
+    j->epoch = sqlite3_column_int(st, 3);
+    j->epochs = sqlite3_column_int(st, 4);
+    j->progress = sqlite3_column_double(st, 5);
+    j->latest = db_column_json(st, 6);
+    j->eta = sqlite3_column_type(st, 7) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 7);
+    j->error = db_column_json(st, 8);
+    db_column_copy(st, 9, j->model_id, sizeof j->model_id);
+    db_column_copy(st, 10, j->created_at, sizeof j->created_at);
+    db_column_copy(st, 11, j->started_at, sizeof j->started_at);
+    db_column_copy(st, 12, j->finished_at, sizeof j->finished_at);
+    return j->request ? 0 : -1;
+}
+
+static void job_item_free(void *item) { job_free(item); }
+
+int store_job_get(const char *id, struct job *j)
+{
+    static const char sql[] = "SELECT " JOB_COLS " FROM jobs WHERE id = ?";
+    memset(j, 0, sizeof *j);
+    sqlite3_stmt *st = db_prepare(sql);
+    if (!st)
+        return STORE_ERROR;
+    int rc = STORE_ERROR;
+    if (db_bind_text(st, 1, id) == 0) {
+        int s = sqlite3_step(st);
+        rc = s == SQLITE_DONE ? STORE_NOT_FOUND
+             : s != SQLITE_ROW ? db_failed("reading a job")
+             : job_read(st, j) == 0 ? STORE_OK : STORE_ERROR;
+    }
+    db_done(st);
+    if (rc != STORE_OK)
+        job_free(j);
+    return rc;
+}
+
+int store_job_state(const char *id, enum job_state *state)
+{
+    static const char sql[] = "SELECT state FROM jobs WHERE id = ?";
+    sqlite3_stmt *st = db_prepare(sql);
+    if (!st)
+        return STORE_ERROR;
+    int rc = STORE_ERROR;
+    if (db_bind_text(st, 1, id) == 0) {
+        int s = sqlite3_step(st);
+        if (s == SQLITE_ROW) {
+            int v = job_state_parse((const char *)sqlite3_column_text(st, 0));
+            *state = v >= 0 ? (enum job_state)v : JOB_FAILED;
+            rc = STORE_OK;
+        } else {
+            rc = s == SQLITE_DONE ? STORE_NOT_FOUND : db_failed("reading a job's state");
+        }
+    }
+    db_done(st);
+    return rc;
+}
+
+int store_job_list(int state, int limit, const char *after, struct job **items, int *n,
+                   int *more)
+{
+    /* queue order; `after` is the id of the last item of the previous page */
+    static const char sql[] =
+        "SELECT " JOB_COLS " FROM jobs WHERE (?1 IS NULL OR state = ?1) AND seq > "
+        "COALESCE((SELECT seq FROM jobs WHERE id = ?2), 0) ORDER BY seq LIMIT ?3";
+    *items = NULL;
+    *n = *more = 0;
+    enum job_state was;
+    int e = after ? store_job_state(after, &was) : STORE_OK;
+    if (e != STORE_OK)
+        return e;
+    sqlite3_stmt *st = db_prepare(sql);
+    if (!st || db_bind_text(st, 1, job_state_name(state)) || db_bind_text(st, 2, after) ||
+        sqlite3_bind_int(st, 3, limit + 1) != SQLITE_OK) {
+        db_done(st);
+        return STORE_ERROR;
+    }
+    return db_page(st, limit, sizeof **items, job_read, job_item_free, (void **)items, n, more);
+}
+
+int store_job_claim(char *id)
+{
+    static const char sql[] =
+        "UPDATE jobs SET state = 'running', started_at = COALESCE(started_at, ?) "
+        "WHERE seq = (SELECT seq FROM jobs WHERE state = 'queued' ORDER BY seq LIMIT 1) "
+        "RETURNING id";
+    sqlite3_stmt *st = db_prepare(sql);
+    if (!st)
+        return STORE_ERROR;
+    char now[32];
+    now_iso(now);
+    sqlite3_bind_text(st, 1, now, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st), got = 0;
+    if (rc == SQLITE_ROW) {
+        snprintf(id, 32, "%s", (const char *)sqlite3_column_text(st, 0));
+        got = 1;
+        rc = sqlite3_step(st);
+    }
+    db_done(st);
+    return rc != SQLITE_DONE ? db_failed("claiming a job") : got ? STORE_OK : STORE_NOT_FOUND;
+}
+
+int store_job_requeue_running(void)
+{
+    static const char sql[] = "UPDATE jobs SET state = 'queued' WHERE state = 'running'";
+    sqlite3_stmt *st = db_prepare(sql);
+    if (!st || db_exec(st) < 0)
+        return STORE_ERROR;
+    return sqlite3_changes(db_conn());
+}
+
+int store_job_epoch(const char *id, int epoch, const json_t *row, double progress, double eta)
+{
+    static const char ins[] = "INSERT OR REPLACE INTO epochs (job_id, epoch, metrics) "
+                              "VALUES (?, ?, ?)";
+    static const char upd[] = "UPDATE jobs SET epoch = ?, progress = ?, latest = ?, "
+                              "eta_seconds = ? WHERE id = ?";
+    sqlite3_stmt *a = db_prepare(ins);
+    if (!a)
+        return STORE_ERROR;
+    sqlite3_bind_text(a, 1, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(a, 2, epoch);
+    db_bind_json(a, 3, row);
+    if (db_exec(a) < 0)
+        return STORE_ERROR;
+    sqlite3_stmt *b = db_prepare(upd);
+    if (!b)
+        return STORE_ERROR;
+    sqlite3_bind_int(b, 1, epoch);
+    sqlite3_bind_double(b, 2, progress);
+    db_bind_json(b, 3, row);
+    sqlite3_bind_double(b, 4, eta);
+    sqlite3_bind_text(b, 5, id, -1, SQLITE_TRANSIENT);
+    return db_exec(b);
+}
+
+int store_job_progress(const char *id, double progress, double eta)
+{
+    static const char sql[] = "UPDATE jobs SET progress = ?, eta_seconds = ? WHERE id = ?";
+    sqlite3_stmt *st = db_prepare(sql);
+    if (!st)
+        return STORE_ERROR;
+    sqlite3_bind_double(st, 1, progress);
+    sqlite3_bind_double(st, 2, eta);
+    sqlite3_bind_text(st, 3, id, -1, SQLITE_TRANSIENT);
+    return db_exec(st);
+}
+
+struct finish {
+    const char *id;
+    enum job_state state;
+    const json_t *error;
+    const struct model *model;
+};
+
+/* A job that ends drops its checkpoint: the model (if any) holds what it trained. */
+static int drop_checkpoint(const char *id)
+{
+    static const char *const sql[] = {"DELETE FROM checkpoints WHERE job_id = ?",
+                                      "DELETE FROM checkpoint_best WHERE job_id = ?"};
+    for (int i = 0; i < 2; i++) {
+        sqlite3_stmt *st = db_prepare(sql[i]);
+        if (!st)
+            return STORE_ERROR;
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+        if (db_exec(st) < 0)
+            return STORE_ERROR;
+    }
+    return 0;
+}
+
+static int finish_tx(void *arg)
+{
+    static const char sql[] =
+        "UPDATE jobs SET state = ?1, error = ?2, model_id = COALESCE(?3, model_id), "
+        "finished_at = CASE WHEN ?1 = 'queued' THEN NULL ELSE ?4 END, "
+        "progress = CASE WHEN ?1 = 'succeeded' THEN 1 ELSE progress END, "
+        "eta_seconds = CASE WHEN ?1 = 'queued' THEN eta_seconds ELSE NULL END WHERE id = ?5";
+    const struct finish *f = arg;
+    if (f->model && store_model_insert(f->model) != STORE_OK)
+        return STORE_ERROR;
+    sqlite3_stmt *st = db_prepare(sql);
+    if (!st)
+        return STORE_ERROR;
+    char now[32];
+    now_iso(now);
+    sqlite3_bind_text(st, 1, job_state_name(f->state), -1, SQLITE_TRANSIENT);
+    db_bind_json(st, 2, f->error);
+    db_bind_text(st, 3, f->model ? f->model->id : NULL);
+    sqlite3_bind_text(st, 4, now, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 5, f->id, -1, SQLITE_TRANSIENT);
+    if (db_exec(st) < 0)
+        return STORE_ERROR;
+    return f->state == JOB_QUEUED ? 0 : drop_checkpoint(f->id);
+}
+
+int store_job_finish(const char *id, enum job_state state, const json_t *error,
+                     const struct model *model)
+{
+    struct finish f = {id, state, error, model};
+    return db_transaction(finish_tx, &f) < 0 ? STORE_ERROR : STORE_OK;
+}
+
+static int cancel_tx(void *id)
+{
+    static const char upd[] = "UPDATE jobs SET state = 'cancelled', finished_at = ? "
+                              "WHERE id = ? AND state = 'queued'";
+    sqlite3_stmt *st = db_prepare(upd);
+    if (!st)
+        return STORE_ERROR;
+    char now[32];
+    now_iso(now);
+    sqlite3_bind_text(st, 1, now, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
+    if (db_exec(st) < 0)
+        return STORE_ERROR;
+    if (sqlite3_changes(db_conn()) != 1)
+        return STORE_CONFLICT;
+    /* queued with a checkpoint: it was running when the service stopped */
+    return drop_checkpoint(id) < 0 ? STORE_ERROR : STORE_OK;
+}
+
+int store_job_cancel_queued(const char *id, enum job_state *was)
+{
+    int rc = store_job_state(id, was);
+    if (rc != STORE_OK)
+        return rc;
+    return db_transaction(cancel_tx, (void *)id);
+}
+
+int store_job_epochs(const char *id, int after, int limit, json_t **out)
+{
+    static const char sql[] =
+        "SELECT metrics FROM epochs WHERE job_id = ? AND epoch > ? ORDER BY epoch LIMIT ?";
+    *out = NULL;
+    enum job_state state;
+    int e = after == 0 ? store_job_state(id, &state) : STORE_OK;
+    if (e != STORE_OK)
+        return e;
+    sqlite3_stmt *st = db_prepare(sql);
+    json_t *rows = json_array();
+    if (!st || !rows) {
+        db_done(st);
+        json_decref(rows);
+        return STORE_ERROR;
+    }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 2, after);
+    sqlite3_bind_int(st, 3, limit);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *r = db_column_json(st, 0);
+        if (json_is_object(r))
+            json_array_append_new(rows, r);
+        else
+            json_decref(r);
+    }
+    db_done(st);
+    if (rc != SQLITE_DONE) {
+        json_decref(rows);
+        return db_failed("reading a job's epochs");
+    }
+    *out = rows;
+    return STORE_OK;
+}
+
+int store_job_counts(long counts[JOB_STATE_COUNT])
+{
+    static const char sql[] = "SELECT state, COUNT(*) FROM jobs GROUP BY state";
+    for (int i = 0; i < JOB_STATE_COUNT; i++)
+        counts[i] = 0;
+    sqlite3_stmt *st = db_prepare(sql);
+    if (!st)
+        return STORE_ERROR;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int state = job_state_parse((const char *)sqlite3_column_text(st, 0));
+        if (state >= 0)
+            counts[state] = (long)sqlite3_column_int64(st, 1);
+    }
+    db_done(st);
+    return rc == SQLITE_DONE ? STORE_OK : db_failed("counting jobs");
+}
+
+/* ---- checkpoints ---- */
+
+struct cp_write {
+    const char *id;
+    const struct checkpoint *c;
+    const json_t *row;
+    double progress, eta;
+};
+
+static int cp_write(void *arg)
+{
+    static const char sql[] =
+        "INSERT OR REPLACE INTO checkpoints (job_id, epoch, net, rng, state) "
+        "VALUES (?, ?, ?, ?, ?)";
+    static const char best[] = "INSERT OR REPLACE INTO checkpoint_best (job_id, net) "
+                               "VALUES (?, ?)";
+    static const char no_best[] = "DELETE FROM checkpoint_best WHERE job_id = ?";
+    struct cp_write *w = arg;
+    if (w->row && store_job_epoch(w->id, w->c->epoch, w->row, w->progress, w->eta) < 0)
+        return STORE_ERROR;
+    sqlite3_stmt *st = db_prepare(sql);
+    if (!st)
+        return STORE_ERROR;
+    sqlite3_bind_text(st, 1, w->id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 2, w->c->epoch);
+    sqlite3_bind_blob64(st, 3, w->c->net, w->c->net_len, SQLITE_STATIC);
+    sqlite3_bind_blob64(st, 4, w->c->rng, w->c->rng_len, SQLITE_STATIC);
+    db_bind_json(st, 5, w->c->state);
+    if (db_exec(st) < 0)
+        return STORE_ERROR;
+    if (!w->c->best_changed)
+        return 0;
+    if (!(st = db_prepare(w->c->best ? best : no_best)))
+        return STORE_ERROR;
+    sqlite3_bind_text(st, 1, w->id, -1, SQLITE_TRANSIENT);
+    if (w->c->best)
+        sqlite3_bind_blob64(st, 2, w->c->best, w->c->best_len, SQLITE_STATIC);
+    return db_exec(st);
+}
+
+int store_checkpoint_save(const char *id, const struct checkpoint *c, const json_t *row,
+                          double progress, double eta)
+{
+    struct cp_write w = {id, c, row, progress, eta};
+    return db_transaction(cp_write, &w) < 0 ? STORE_ERROR : STORE_OK;
+}
+
+int store_checkpoint_load(const char *id, struct checkpoint *c)
+{
+    static const char sql[] =
+        "SELECT c.epoch, c.net, c.rng, b.net, c.state FROM checkpoints c "
+        "LEFT JOIN checkpoint_best b ON b.job_id = c.job_id WHERE c.job_id = ?";
+    memset(c, 0, sizeof *c);
+    sqlite3_stmt *st = db_prepare(sql);
+    if (!st)
+        return STORE_ERROR;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        c->epoch = sqlite3_column_int(st, 0);
+        c->net = db_column_blob(st, 1, &c->net_len);
+        c->rng = db_column_blob(st, 2, &c->rng_len);
+        c->best = db_column_blob(st, 3, &c->best_len);
+        c->state = db_column_json(st, 4);
+    }
+    db_done(st);
+    if (rc == SQLITE_DONE)
+        return STORE_NOT_FOUND;
+    if (rc != SQLITE_ROW || !c->net || !c->rng) {
+        checkpoint_free(c);
+        return STORE_ERROR;
+    }
+    return STORE_OK;
+}
+
+void checkpoint_free(struct checkpoint *c)
+{
+    free(c->net);
+    free(c->rng);
+    free(c->best);
+    json_decref(c->state);
+    memset(c, 0, sizeof *c);
+}

@@ -1,0 +1,144 @@
+/* networks.c -- the SQL of stored networks (table `networks`, migrations/0001_init.sql).
+ *
+ * Definitions, summaries and warnings are stored as JSON text and handed back as JSON
+ * values. Networks list in the order they were stored (rowid order: SQLite gives a new
+ * row a rowid above every existing one), and a page starts after a network's rowid.
+ */
+#include "db.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void network_free(struct network *n)
+{
+    if (!n)
+        return;
+    free(n->name);
+    json_decref(n->definition);
+    json_decref(n->summary);
+    json_decref(n->warnings);
+    memset(n, 0, sizeof *n);
+}
+
+int store_network_insert(const struct network *n)
+{
+    static const char sql[] =
+        "INSERT INTO networks (id, name, created_at, definition, summary, warnings) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+    sqlite3_stmt *st = db_prepare(sql);
+    if (!st)
+        return STORE_ERROR;
+    if (db_bind_text(st, 1, n->id) || db_bind_text(st, 2, n->name) ||
+        db_bind_text(st, 3, n->created_at) || db_bind_json(st, 4, n->definition) ||
+        db_bind_json(st, 5, n->summary) || db_bind_json(st, 6, n->warnings)) {
+        db_done(st);
+        return db_failed("storing a network");
+    }
+    return db_exec(st) == 0 ? STORE_OK : STORE_ERROR;
+}
+
+int store_network_get(const char *id, struct network *n)
+{
+    static const char sql[] =
+        "SELECT id, name, created_at, definition, summary, warnings FROM networks WHERE id = ?1";
+    memset(n, 0, sizeof *n);
+    sqlite3_stmt *st = db_prepare(sql);
+    if (!st)
+        return STORE_ERROR;
+    int rc = STORE_ERROR;
+    if (db_bind_text(st, 1, id) == 0) {
+        int step = sqlite3_step(st);
+        if (step == SQLITE_DONE) {
+            rc = STORE_NOT_FOUND;
+        } else if (step != SQLITE_ROW) {
+            db_failed("reading a network");
+        } else {
+            db_column_copy(st, 0, n->id, sizeof n->id);
+            n->name = db_column_dup(st, 1);
+            db_column_copy(st, 2, n->created_at, sizeof n->created_at);
+            n->definition = db_column_json(st, 3);
+            n->summary = db_column_json(st, 4);
+            n->warnings = db_column_json(st, 5);
+            rc = n->definition && n->summary && n->warnings ? STORE_OK : STORE_ERROR;
+        }
+    }
+    db_done(st);
+    if (rc != STORE_OK)
+        network_free(n);
+    return rc;
+}
+
+/* The rowid of a network. */
+static int rowid_of(const char *id, sqlite3_int64 *rowid)
+{
+    static const char sql[] = "SELECT rowid FROM networks WHERE id = ?1";
+    sqlite3_stmt *st = db_prepare(sql);
+    if (!st)
+        return STORE_ERROR;
+    int rc = STORE_ERROR;
+    if (db_bind_text(st, 1, id) == 0) {
+        int step = sqlite3_step(st);
+        if (step == SQLITE_ROW) {
+            *rowid = sqlite3_column_int64(st, 0);
+            rc = STORE_OK;
+        } else if (step == SQLITE_DONE) {
+            rc = STORE_NOT_FOUND;
+        }
+    }
+    if (rc == STORE_ERROR)
+        db_failed("finding a network");
+    db_done(st);
+    return rc;
+}
+
+static int list_row(sqlite3_stmt *st, void *item)
+{
+    struct network *n = item;
+    db_column_copy(st, 0, n->id, sizeof n->id);
+    n->name = db_column_dup(st, 1);
+    db_column_copy(st, 2, n->created_at, sizeof n->created_at);
+    n->inputs = sqlite3_column_int(st, 3);
+    n->outputs = sqlite3_column_int(st, 4);
+    n->params = sqlite3_column_int64(st, 5);
+    return sqlite3_column_type(st, 1) == SQLITE_NULL || n->name ? 0 : -1;
+}
+
+static void list_free(void *item) { network_free(item); }
+
+int store_network_list(int limit, const char *after, struct network **items, int *n,
+                       int *more)
+{
+    static const char sql[] =
+        "SELECT id, name, created_at, json_extract(summary, '$.inputs'), "
+        "json_extract(summary, '$.outputs'), json_extract(summary, '$.params') "
+        "FROM networks WHERE rowid > ?1 ORDER BY rowid LIMIT ?2";
+    *items = NULL;
+    *n = *more = 0;
+    sqlite3_int64 from = 0;
+    if (after) {
+        int rc = rowid_of(after, &from);
+        if (rc != STORE_OK)
+            return rc;
+    }
+    sqlite3_stmt *st = db_prepare(sql);
+    if (!st || sqlite3_bind_int64(st, 1, from) != SQLITE_OK ||
+        sqlite3_bind_int(st, 2, limit + 1) != SQLITE_OK) {
+        db_done(st);
+        return STORE_ERROR;
+    }
+    return db_page(st, limit, sizeof **items, list_row, list_free, (void **)items, n, more);
+}
+
+int store_network_delete(const char *id)
+{
+    static const char sql[] = "DELETE FROM networks WHERE id = ?1";
+    sqlite3_stmt *st = db_prepare(sql);
+    if (!st)
+        return STORE_ERROR;
+    if (db_bind_text(st, 1, id) || db_exec(st) < 0) {
+        db_done(st);
+        return STORE_ERROR;
+    }
+    return sqlite3_changes(db_conn()) > 0 ? STORE_OK : STORE_NOT_FOUND;
+}

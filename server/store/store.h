@@ -1,0 +1,243 @@
+/* store.h -- storage: the datasets, networks, jobs with their epochs and checkpoints,
+ * and models, in SQLite. The only module that holds SQL or includes sqlite3.h.
+ *
+ * It answers in typed rows (struct dataset, struct network, struct job, struct model)
+ * and enums (job states, label kinds), never in the shapes the API answers in: how a
+ * row is shown is the domain's business (domain.h). Documents the service keeps as JSON
+ * -- a job's request, an epoch's metrics row, a network's definition -- come and go as
+ * jansson values. Results are enum store_rc, so that "absent" and "in use" are names,
+ * not numbers.
+ *
+ * Each thread that touches the database gets its own connection on first use (WAL, a
+ * busy timeout, synchronous commits: what was answered 201 or 202 is on disk); a thread
+ * of its own copies the log into the database file (db.c). The schema is migrations/
+ * NNNN_*.sql, embedded in the binary and applied in order by store_open, each in one
+ * transaction, tracked in PRAGMA user_version. A second backend would sit behind this
+ * header.
+ */
+#ifndef STORE_H
+#define STORE_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum store_rc {
+    STORE_ERROR = -1,          /* the database failed (logged) or memory ran out */
+    STORE_OK = 0,
+    STORE_NOT_FOUND = 1,       /* no such row (or, for a list, no row with the after id) */
+    STORE_IN_USE = 2,          /* a queued or running job uses it: nothing was done */
+    STORE_TOO_BIG = 3,         /* over the largest BLOB the database holds */
+    STORE_CONFLICT = 4,        /* the row is not in the state the change needs */
+};
+
+/* ---- the database (db.c) ---- */
+
+/* Opens (creating) the database file, applies pending migrations, refuses a database
+ * from a newer schema, and starts the checkpointer. 0, or -1 with a one-line message in
+ * err. */
+int store_open(const char *path, char *err, size_t errlen);
+/* Stops the checkpointer and closes every connection; call after every thread that used
+ * the database stopped. */
+void store_close(void);
+/* The schema version of the open database (-1 when it cannot be read) and the newest this
+ * build knows. */
+int store_schema_version(void);
+int store_schema_latest(void);
+
+/* ---- enums ---- */
+
+enum job_state { JOB_QUEUED, JOB_RUNNING, JOB_SUCCEEDED, JOB_FAILED, JOB_CANCELLED,
+                 JOB_STATE_COUNT };
+/* "queued", ...; NULL out of range. */
+const char *job_state_name(int state);
+/* The state of a name, -1 for an unknown one. */
+int job_state_parse(const char *name);
+/* Succeeded, failed or cancelled: the job will not run again. */
+int job_state_final(enum job_state state);
+
+/* The labels of a dataset, kept as floats (rows x label_cols):
+ *   LABELS_CLASSES  names (strings); y holds the index into the sorted class names
+ *   LABELS_NUMBERS  one number per row; classes lists the distinct values when all are
+ *                   whole numbers from 0 to 1023 (so they can be class indices), else none
+ *   LABELS_ONEHOT   rows of 0/1 with a single 1; classes is [0 .. label_cols-1]
+ *   LABELS_VECTORS  rows of numbers (regression with several outputs); no classes */
+enum label_kind { LABELS_CLASSES, LABELS_NUMBERS, LABELS_ONEHOT, LABELS_VECTORS,
+                  LABEL_KIND_COUNT };
+const char *label_kind_name(int kind);
+int label_kind_parse(const char *name);
+
+/* ---- datasets (datasets.c) ---- */
+
+#define DATASET_MAX_NAME 256               /* bytes of a name */
+#define DATASET_MAX_CLASSES 65536          /* distinct class names */
+#define DATASET_MAX_VALUES 250000000L      /* floats of x: 1 GB, SQLite's largest BLOB */
+
+/* A dataset. Every pointer is new (dataset_free); what a read does not fill is NULL. */
+struct dataset {
+    char id[32];
+    char *name;
+    char created_at[32];
+    int rows, features, label_cols;
+    enum label_kind label_kind;
+    json_t *classes;           /* array of names or numbers, or NULL */
+    json_t *columns;           /* feature names */
+    json_t *label_column;      /* CSV: the label column's name, or its index without a
+                                  header; NULL for JSON uploads */
+    json_t *stats;             /* per feature {"name","min","mean","max","std"} */
+    float *x;                  /* rows x features */
+    float *y;                  /* rows x label_cols */
+};
+/* Frees what d holds and zeroes it; NULL does nothing. */
+void dataset_free(struct dataset *d);
+
+/* Stores d (name, shape, labels, columns, stats, x, y; all borrowed) under a new id, which
+ * it writes with created_at into d. STORE_OK, STORE_TOO_BIG, STORE_ERROR. */
+int store_dataset_insert(struct dataset *d);
+/* A dataset without its arrays (stats included). STORE_OK, STORE_NOT_FOUND, STORE_ERROR. */
+int store_dataset_get(const char *id, struct dataset *d);
+/* A dataset with its arrays, for training (no stats, columns or label_column). */
+int store_dataset_load(const char *id, struct dataset *d);
+/* The smallest and largest of a dataset's label values (read without x). */
+int store_dataset_label_range(const char *id, float *lo, float *hi);
+/* Up to limit datasets in order of creation after the one with id `after` (NULL: from
+ * the first), without arrays or stats: *items new (free each with dataset_free, then
+ * the array), *n of them, *more set when more follow. STORE_NOT_FOUND when `after` names
+ * no dataset. */
+int store_dataset_list(int limit, const char *after, struct dataset **items, int *n,
+                       int *more);
+/* STORE_OK, STORE_NOT_FOUND, STORE_IN_USE (a queued or running job uses it), ERROR. */
+int store_dataset_delete(const char *id);
+
+/* ---- networks (networks.c) ---- */
+
+/* A stored network definition. Every pointer is new (network_free). */
+struct network {
+    char id[32];
+    char *name;                /* NULL when it has none */
+    char created_at[32];
+    json_t *definition;        /* every default written out */
+    json_t *summary;
+    json_t *warnings;
+    int inputs, outputs;       /* from the summary, in lists */
+    int64_t params;
+};
+void network_free(struct network *n);
+
+/* Stores n (id, name, created_at, definition, summary, warnings; borrowed). */
+int store_network_insert(const struct network *n);
+int store_network_get(const char *id, struct network *n);
+/* Up to limit networks in the order they were stored, after `after`: id, name,
+ * created_at, inputs, outputs, params (no documents). As store_dataset_list. */
+int store_network_list(int limit, const char *after, struct network **items, int *n,
+                       int *more);
+int store_network_delete(const char *id);
+
+/* ---- jobs (jobs.c) ---- */
+
+/* A job as stored. Every pointer is new (job_free); strings "" when absent. */
+struct job {
+    char id[32];
+    enum job_state state;
+    json_t *request;           /* the job as accepted, every default written out */
+    int epoch, epochs;
+    double progress;
+    json_t *latest;            /* the last epoch's metrics row, or NULL */
+    double eta;                /* seconds, NAN when unknown */
+    json_t *error;             /* a problem object, or NULL */
+    char model_id[32];
+    char created_at[32], started_at[32], finished_at[32];
+};
+void job_free(struct job *j);
+
+/* Stores a new queued job: request borrowed, val_dataset_id and network_id may be NULL.
+ * STORE_NOT_FOUND when a dataset it names no longer exists (nothing stored). */
+int store_job_insert(const char *id, const json_t *request, const char *network_id,
+                     const char *dataset_id, const char *val_dataset_id, int epochs);
+int store_job_get(const char *id, struct job *j);
+/* The job's state only. */
+int store_job_state(const char *id, enum job_state *state);
+/* Jobs in queue order, of one state (-1: all), after `after`; as store_dataset_list. */
+int store_job_list(int state, int limit, const char *after, struct job **items, int *n,
+                   int *more);
+/* Takes the oldest queued job: marks it running and copies its id into id (32 bytes).
+ * STORE_OK when it took one, STORE_NOT_FOUND when none is queued, STORE_ERROR. */
+int store_job_claim(char *id);
+/* Running jobs back to queued (after a crash or a stop): how many, or -1. */
+int store_job_requeue_running(void);
+/* Progress inside an epoch. */
+int store_job_progress(const char *id, double progress, double eta);
+/* Records an epoch's metrics row (borrowed; replacing one of the same epoch) and makes it
+ * the job's latest, with the job's epoch, progress and eta. store_checkpoint_save does
+ * this in its transaction; alone, it is for tools and tests. */
+int store_job_epoch(const char *id, int epoch, const json_t *row, double progress, double eta);
+struct model;
+/* Ends a job: its state (final, or JOB_QUEUED to resume later), error (a problem
+ * object, may be NULL) and the model it made (may be NULL), in one transaction: a job
+ * never ends without its model, nor does a model exist for a job that will run again. A
+ * final state drops the job's checkpoint. */
+int store_job_finish(const char *id, enum job_state state, const json_t *error,
+                     const struct model *model);
+/* Cancels a queued job at once. STORE_OK when it was queued (now cancelled, its
+ * checkpoint dropped), STORE_CONFLICT when it is in another state (*was says which),
+ * STORE_NOT_FOUND, STORE_ERROR. */
+int store_job_cancel_queued(const char *id, enum job_state *was);
+/* At most limit (-1: all) epoch rows of a job after epoch `after`, in order: *rows a new
+ * array of the rows as the trainer stored them. STORE_NOT_FOUND when there is no such
+ * job (only checked when after is 0). */
+int store_job_epochs(const char *id, int after, int limit, json_t **rows);
+/* How many jobs are in each state. */
+int store_job_counts(long counts[JOB_STATE_COUNT]);
+
+/* ---- checkpoints (jobs.c) ---- */
+
+struct checkpoint {
+    int epoch;
+    void *net;                 /* nn_save buffer */
+    size_t net_len;
+    void *rng;                 /* struct nn_rng */
+    size_t rng_len;
+    void *best;                /* early stopping's best weights, may be NULL */
+    size_t best_len;
+    int best_changed;          /* saving: best is new since the last save */
+    json_t *state;             /* early stopping's counters */
+};
+/* Replaces a job's checkpoint and stores its epoch row (row; progress and eta of the
+ * job), in one transaction; the best weights are written only when best_changed. */
+int store_checkpoint_save(const char *id, const struct checkpoint *c, const json_t *row,
+                          double progress, double eta);
+/* STORE_OK with *c filled (all new: checkpoint_free), STORE_NOT_FOUND when the job has
+ * none, STORE_ERROR. */
+int store_checkpoint_load(const char *id, struct checkpoint *c);
+void checkpoint_free(struct checkpoint *c);
+
+/* ---- models (models.c) ---- */
+
+/* A trained model. Every pointer is new (model_free); net and scaler only from
+ * store_model_load. */
+struct model {
+    char id[32], job_id[32], dataset_id[32];
+    char *name;                /* the job's name, or NULL */
+    char created_at[32];
+    json_t *network;           /* the definition */
+    enum label_kind label_kind;
+    json_t *classes;           /* or NULL */
+    json_t *metrics;           /* the final epoch's (or the best epoch's) */
+    float *scaler;             /* per-feature mean then deviation, or NULL */
+    size_t scaler_len;         /* bytes */
+    int standardized;          /* scaler is not NULL (lists and gets read no blobs) */
+    void *net;                 /* nn_save buffer */
+    size_t net_len;
+};
+void model_free(struct model *m);
+
+/* Stores a model (for store_job_finish, inside its transaction; all borrowed). */
+int store_model_insert(const struct model *m);
+/* A model without its network buffer and scaler. */
+int store_model_get(const char *id, struct model *m);
+/* A model with them, for prediction. */
+int store_model_load(const char *id, struct model *m);
+int store_model_list(int limit, const char *after, struct model **items, int *n, int *more);
+int store_model_delete(const char *id);
+
+#endif
