@@ -176,20 +176,12 @@ static int row_read(sqlite3_stmt *st, struct dataset *d, int with_stats)
 static int list_row(sqlite3_stmt *st, void *item) { return row_read(st, item, 0); }
 static void list_free(void *item) { dataset_free(item); }
 
+static int get_row(sqlite3_stmt *st, void *item) { return row_read(st, item, 1); }
+
 int store_dataset_get(const char *id, struct dataset *d)
 {
     memset(d, 0, sizeof *d);
-    sqlite3_stmt *st = db_prepare(sql_get);
-    if (!st)
-        return STORE_ERROR;
-    int rc = STORE_ERROR;
-    if (!db_bind_text(st, 1, id)) {
-        int s = sqlite3_step(st);
-        rc = s == SQLITE_DONE ? STORE_NOT_FOUND
-             : s != SQLITE_ROW ? db_failed("reading a dataset")
-             : row_read(st, d, 1) == 0 ? STORE_OK : STORE_ERROR;
-    }
-    db_done(st);
+    int rc = db_row(sql_get, id, get_row, d, "reading a dataset");
     if (rc != STORE_OK)
         dataset_free(d);
     return rc;
@@ -198,15 +190,7 @@ int store_dataset_get(const char *id, struct dataset *d)
 /* Does a dataset with this id exist? STORE_OK, STORE_NOT_FOUND or STORE_ERROR. */
 static int exists(const char *id)
 {
-    sqlite3_stmt *st = db_prepare(sql_exists);
-    if (!st || db_bind_text(st, 1, id)) {
-        db_done(st);
-        return STORE_ERROR;
-    }
-    int s = sqlite3_step(st);
-    db_done(st);
-    return s == SQLITE_ROW ? STORE_OK : s == SQLITE_DONE ? STORE_NOT_FOUND
-                                                         : db_failed("finding a dataset");
+    return db_row(sql_exists, id, NULL, NULL, "finding a dataset");
 }
 
 int store_dataset_list(int limit, const char *after, struct dataset **items, int *n,

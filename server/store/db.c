@@ -274,6 +274,26 @@ void *db_column_blob(sqlite3_stmt *st, int i, size_t *len)
     return copy;
 }
 
+int db_row(const char *sql, const char *id, int (*row)(sqlite3_stmt *st, void *item),
+           void *item, const char *what)
+{
+    sqlite3_stmt *st = db_prepare(sql);
+    if (!st)
+        return STORE_ERROR;
+    int rc = STORE_ERROR;
+    if (db_bind_text(st, 1, id) == 0) {
+        int s = sqlite3_step(st);
+        if (s == SQLITE_DONE)
+            rc = STORE_NOT_FOUND;
+        else if (s != SQLITE_ROW)
+            db_failed(what);
+        else
+            rc = !row || row(st, item) == 0 ? STORE_OK : STORE_ERROR;
+    }
+    db_done(st);
+    return rc;
+}
+
 int db_page(sqlite3_stmt *st, int limit, size_t size, int (*row)(sqlite3_stmt *st, void *item),
             void (*item_free)(void *item), void **items, int *n, int *more)
 {

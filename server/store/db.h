@@ -35,6 +35,12 @@ void *db_column_blob(sqlite3_stmt *st, int i, size_t *len);
 /* Logs what failed and SQLite's message; returns STORE_ERROR. */
 int db_failed(const char *what);
 
+/* The row of a one-parameter query (sql, a static string, bound with id), read with
+ * row(st, item) when row is not NULL (which returns 0, or -1 without memory).
+ * STORE_OK, STORE_NOT_FOUND when there is no row, STORE_ERROR (logged as `what`). */
+int db_row(const char *sql, const char *id, int (*row)(sqlite3_stmt *st, void *item),
+           void *item, const char *what);
+
 /* Runs fn(ctx) inside BEGIN IMMEDIATE ... COMMIT, rolling back when it returns < 0.
  * Returns fn's result, or STORE_ERROR when the transaction failed. */
 int db_transaction(int (*fn)(void *ctx), void *ctx);

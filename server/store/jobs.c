@@ -74,41 +74,23 @@ int store_job_get(const char *id, struct job *j)
 {
     static const char sql[] = "SELECT " JOB_COLS " FROM jobs WHERE id = ?";
     memset(j, 0, sizeof *j);
-    sqlite3_stmt *st = db_prepare(sql);
-    if (!st)
-        return STORE_ERROR;
-    int rc = STORE_ERROR;
-    if (db_bind_text(st, 1, id) == 0) {
-        int s = sqlite3_step(st);
-        rc = s == SQLITE_DONE ? STORE_NOT_FOUND
-             : s != SQLITE_ROW ? db_failed("reading a job")
-             : job_read(st, j) == 0 ? STORE_OK : STORE_ERROR;
-    }
-    db_done(st);
+    int rc = db_row(sql, id, job_read, j, "reading a job");
     if (rc != STORE_OK)
         job_free(j);
     return rc;
 }
 
+static int state_read(sqlite3_stmt *st, void *item)
+{
+    int v = job_state_parse((const char *)sqlite3_column_text(st, 0));
+    *(enum job_state *)item = v >= 0 ? (enum job_state)v : JOB_FAILED;
+    return 0;
+}
+
 int store_job_state(const char *id, enum job_state *state)
 {
-    static const char sql[] = "SELECT state FROM jobs WHERE id = ?";
-    sqlite3_stmt *st = db_prepare(sql);
-    if (!st)
-        return STORE_ERROR;
-    int rc = STORE_ERROR;
-    if (db_bind_text(st, 1, id) == 0) {
-        int s = sqlite3_step(st);
-        if (s == SQLITE_ROW) {
-            int v = job_state_parse((const char *)sqlite3_column_text(st, 0));
-            *state = v >= 0 ? (enum job_state)v : JOB_FAILED;
-            rc = STORE_OK;
-        } else {
-            rc = s == SQLITE_DONE ? STORE_NOT_FOUND : db_failed("reading a job's state");
-        }
-    }
-    db_done(st);
-    return rc;
+    return db_row("SELECT state FROM jobs WHERE id = ?", id, state_read, state,
+                  "reading a job's state");
 }
 
 int store_job_list(int state, int limit, const char *after, struct job **items, int *n,

@@ -69,33 +69,25 @@ static int model_read(sqlite3_stmt *st, void *item)
 
 static void model_item_free(void *item) { model_free(item); }
 
+/* A row of MODEL_COLS, then the network buffer and the scaler. */
+static int model_read_blobs(sqlite3_stmt *st, void *item)
+{
+    struct model *m = item;
+    if (model_read(st, m) < 0)
+        return -1;
+    m->net = db_column_blob(st, 10, &m->net_len);
+    m->scaler = db_column_blob(st, 11, &m->scaler_len);
+    return m->net && (m->scaler || !m->scaler_len) ? 0 : -1;
+}
+
 /* One model by id, with its blobs when `blobs`. */
 static int model_by_id(const char *id, struct model *m, int blobs)
 {
     static const char sql[] = "SELECT " MODEL_COLS " FROM models WHERE id = ?";
     static const char sql_blobs[] = "SELECT " MODEL_COLS ", net, scaler FROM models WHERE id = ?";
     memset(m, 0, sizeof *m);
-    sqlite3_stmt *st = db_prepare(blobs ? sql_blobs : sql);
-    if (!st)
-        return STORE_ERROR;
-    int rc = STORE_ERROR;
-    if (db_bind_text(st, 1, id) == 0) {
-        int s = sqlite3_step(st);
-        if (s == SQLITE_DONE) {
-            rc = STORE_NOT_FOUND;
-        } else if (s != SQLITE_ROW) {
-            db_failed("reading a model");
-        } else if (model_read(st, m) == 0) {
-            rc = STORE_OK;
-            if (blobs) {
-                m->net = db_column_blob(st, 10, &m->net_len);
-                m->scaler = db_column_blob(st, 11, &m->scaler_len);
-                if (!m->net || (!m->scaler && m->scaler_len))
-                    rc = STORE_ERROR;
-            }
-        }
-    }
-    db_done(st);
+    int rc = db_row(blobs ? sql_blobs : sql, id, blobs ? model_read_blobs : model_read, m,
+                    "reading a model");
     if (rc != STORE_OK)
         model_free(m);
     return rc;
@@ -112,17 +104,9 @@ int store_model_list(int limit, const char *after, struct model **items, int *n,
     static const char known[] = "SELECT 1 FROM models WHERE id = ?1";
     *items = NULL;
     *n = *more = 0;
-    if (after) {
-        sqlite3_stmt *k = db_prepare(known);
-        if (!k || db_bind_text(k, 1, after)) {
-            db_done(k);
-            return STORE_ERROR;
-        }
-        int s = sqlite3_step(k);
-        db_done(k);
-        if (s != SQLITE_ROW)
-            return s == SQLITE_DONE ? STORE_NOT_FOUND : db_failed("finding a model");
-    }
+    int e = after ? db_row(known, after, NULL, NULL, "finding a model") : STORE_OK;
+    if (e != STORE_OK)
+        return e;
     sqlite3_stmt *st = db_prepare(sql);
     if (!st || db_bind_text(st, 1, after) || sqlite3_bind_int(st, 2, limit + 1) != SQLITE_OK) {
         db_done(st);

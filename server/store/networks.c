@@ -38,58 +38,33 @@ int store_network_insert(const struct network *n)
     return db_exec(st) == 0 ? STORE_OK : STORE_ERROR;
 }
 
+static int network_read(sqlite3_stmt *st, void *item)
+{
+    struct network *n = item;
+    db_column_copy(st, 0, n->id, sizeof n->id);
+    n->name = db_column_dup(st, 1);
+    db_column_copy(st, 2, n->created_at, sizeof n->created_at);
+    n->definition = db_column_json(st, 3);
+    n->summary = db_column_json(st, 4);
+    n->warnings = db_column_json(st, 5);
+    return n->definition && n->summary && n->warnings ? 0 : -1;
+}
+
 int store_network_get(const char *id, struct network *n)
 {
     static const char sql[] =
         "SELECT id, name, created_at, definition, summary, warnings FROM networks WHERE id = ?1";
     memset(n, 0, sizeof *n);
-    sqlite3_stmt *st = db_prepare(sql);
-    if (!st)
-        return STORE_ERROR;
-    int rc = STORE_ERROR;
-    if (db_bind_text(st, 1, id) == 0) {
-        int step = sqlite3_step(st);
-        if (step == SQLITE_DONE) {
-            rc = STORE_NOT_FOUND;
-        } else if (step != SQLITE_ROW) {
-            db_failed("reading a network");
-        } else {
-            db_column_copy(st, 0, n->id, sizeof n->id);
-            n->name = db_column_dup(st, 1);
-            db_column_copy(st, 2, n->created_at, sizeof n->created_at);
-            n->definition = db_column_json(st, 3);
-            n->summary = db_column_json(st, 4);
-            n->warnings = db_column_json(st, 5);
-            rc = n->definition && n->summary && n->warnings ? STORE_OK : STORE_ERROR;
-        }
-    }
-    db_done(st);
+    int rc = db_row(sql, id, network_read, n, "reading a network");
     if (rc != STORE_OK)
         network_free(n);
     return rc;
 }
 
-/* The rowid of a network. */
-static int rowid_of(const char *id, sqlite3_int64 *rowid)
+static int rowid_read(sqlite3_stmt *st, void *item)
 {
-    static const char sql[] = "SELECT rowid FROM networks WHERE id = ?1";
-    sqlite3_stmt *st = db_prepare(sql);
-    if (!st)
-        return STORE_ERROR;
-    int rc = STORE_ERROR;
-    if (db_bind_text(st, 1, id) == 0) {
-        int step = sqlite3_step(st);
-        if (step == SQLITE_ROW) {
-            *rowid = sqlite3_column_int64(st, 0);
-            rc = STORE_OK;
-        } else if (step == SQLITE_DONE) {
-            rc = STORE_NOT_FOUND;
-        }
-    }
-    if (rc == STORE_ERROR)
-        db_failed("finding a network");
-    db_done(st);
-    return rc;
+    *(sqlite3_int64 *)item = sqlite3_column_int64(st, 0);
+    return 0;
 }
 
 static int list_row(sqlite3_stmt *st, void *item)
@@ -117,7 +92,8 @@ int store_network_list(int limit, const char *after, struct network **items, int
     *n = *more = 0;
     sqlite3_int64 from = 0;
     if (after) {
-        int rc = rowid_of(after, &from);
+        int rc = db_row("SELECT rowid FROM networks WHERE id = ?1", after, rowid_read, &from,
+                        "finding a network");
         if (rc != STORE_OK)
             return rc;
     }
