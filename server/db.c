@@ -43,19 +43,23 @@ static struct {
     pthread_t thread;
     int running, due, stop;
     long runs;   /* checkpoints done, for the tests */
+    long commits, wakes;   /* commits the hook saw, wake-ups it asked for: for the tests */
 } ckpt = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
 
 static int wal_hook(void *page_size, sqlite3 *db, const char *name, int pages)
 {
-    if ((long)pages * (intptr_t)page_size < CKPT_BYTES)
-        return SQLITE_OK;
+    int over = (long)pages * (intptr_t)page_size >= CKPT_BYTES;
     pthread_mutex_lock(&ckpt.lock);
+    ckpt.commits++;
     int running = ckpt.running;
-    if (running) {
+    if (over && running) {
         ckpt.due = 1;
+        ckpt.wakes++;
         pthread_cond_signal(&ckpt.wake);
     }
     pthread_mutex_unlock(&ckpt.lock);
+    if (!over)
+        return SQLITE_OK;
     if (!running)   /* no checkpointer (before db_open's start or after shutdown): inline */
         sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
     return SQLITE_OK;
@@ -124,6 +128,14 @@ long db_checkpoints(void)
     long n = ckpt.runs;
     pthread_mutex_unlock(&ckpt.lock);
     return n;
+}
+
+void db_wal_counts(long *commits, long *wakes)
+{
+    pthread_mutex_lock(&ckpt.lock);
+    *commits = ckpt.commits;
+    *wakes = ckpt.wakes;
+    pthread_mutex_unlock(&ckpt.lock);
 }
 
 static int page_size(sqlite3 *db)

@@ -23,6 +23,10 @@ int db_open(const char *path, char *err, size_t errlen);
 void db_shutdown(void);
 /* How many checkpoints the checkpointer thread has run since the process started. */
 long db_checkpoints(void);
+/* For the tests: the commits the log's hook has seen since the process started, and the
+ * wake-ups of the checkpointer it asked for (commits that left the log over the
+ * threshold while the checkpointer runs). */
+void db_wal_counts(long *commits, long *wakes);
 /* This thread's connection (NULL when it cannot be opened). For db*.c only. */
 sqlite3 *db_conn(void);
 /* The schema version of the open database and the newest this build knows. */
