@@ -112,7 +112,8 @@ START_TEST(checkpointer_keeps_the_log_short)
     exec("CREATE TABLE big (id INTEGER PRIMARY KEY, data BLOB)");
     unsigned char *blob = malloc(BLOB);
     ck_assert_ptr_nonnull(blob);
-    long before = db_checkpoints(), max_wal = 0;
+    long before = db_checkpoints(), max_wal = 0, commits, wakes, commits1, wakes1;
+    db_wal_counts(&commits, &wakes);
     for (int i = 0; i < COMMITS; i++) {
         memset(blob, i, BLOB);
         sqlite3_stmt *st;
@@ -131,6 +132,9 @@ START_TEST(checkpointer_keeps_the_log_short)
         max_wal = w > max_wal ? w : max_wal;
     }
     ck_assert_int_ge(db_checkpoints() - before, COMMITS);
+    db_wal_counts(&commits1, &wakes1);   /* each large commit asked for a checkpoint */
+    ck_assert_int_eq(commits1 - commits, COMMITS);
+    ck_assert_int_eq(wakes1 - wakes, COMMITS);
     /* without checkpoints the log would hold all twelve blobs (48 MiB); with them it is
      * reused from its start, so about one commit (two while a checkpoint races one) */
     ck_assert_msg(max_wal < 3L * BLOB, "the log grew to %ld bytes", max_wal);
@@ -152,15 +156,19 @@ START_TEST(checkpointer_keeps_the_log_short)
 }
 END_TEST
 
-/* Small commits stay under the threshold and wake nobody. */
+/* Small commits stay under the threshold and wake nobody: the hook saw each of them (it
+ * runs in the committing thread, before the commit returns) and asked for no wake-up. */
 START_TEST(small_commits_wake_nobody)
 {
     su_db_open();
     exec("CREATE TABLE small (x INTEGER)");
-    long at = db_checkpoints();
+    long at = db_checkpoints(), commits, wakes, commits1, wakes1;
+    db_wal_counts(&commits, &wakes);
     for (int i = 0; i < 20; i++)
         exec("INSERT INTO small VALUES (1)");
-    sleep_ms(100);
+    db_wal_counts(&commits1, &wakes1);
+    ck_assert_int_eq(commits1 - commits, 20);
+    ck_assert_int_eq(wakes1 - wakes, 0);
     ck_assert_int_eq(db_checkpoints(), at);
     su_db_close();
 }
