@@ -59,20 +59,6 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-/* A database path (not yet a file) in a new temporary directory dir (a mkdtemp template). */
-static void temp_db(char *dir, char *path, size_t len, const char *name)
-{
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    snprintf(path, len, "%s/%s", dir, name);
-}
-
-static void remove_dir(const char *dir)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    ck_assert_int_eq(system(cmd), 0);
-}
-
 START_TEST(new_database_pages)
 {
     su_db_open();
@@ -84,8 +70,9 @@ END_TEST
 
 START_TEST(old_database_keeps_its_pages)
 {
-    char dir[] = "/tmp/neurond-test-XXXXXX", path[64], err[512];
-    temp_db(dir, path, sizeof path, "old.db");
+    char dir[64], path[80], err[512];
+    su_tmpdir(dir, sizeof dir, "test");
+    snprintf(path, sizeof path, "%s/old.db", dir);
     sqlite3 *db;
     ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
     ck_assert_int_eq(sqlite3_exec(db, "PRAGMA page_size=4096; PRAGMA journal_mode=WAL; "
@@ -97,7 +84,7 @@ START_TEST(old_database_keeps_its_pages)
     ck_assert_int_eq(pragma("user_version"), db_schema_latest());   /* migrated */
     exec("INSERT INTO kept VALUES (8)");
     db_shutdown();
-    remove_dir(dir);
+    su_rmdir(dir);
 }
 END_TEST
 
@@ -178,8 +165,9 @@ extern const char *const migrations[];
 
 START_TEST(migration_3_moves_the_best_weights)
 {
-    char dir[] = "/tmp/neurond-test-XXXXXX", path[64], err[512];
-    temp_db(dir, path, sizeof path, "v2.db");
+    char dir[64], path[80], err[512];
+    su_tmpdir(dir, sizeof dir, "test");
+    snprintf(path, sizeof path, "%s/v2.db", dir);
     sqlite3 *db;
     ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
     for (int m = 0; m < 2; m++)
@@ -214,7 +202,7 @@ START_TEST(migration_3_moves_the_best_weights)
     ck_assert_int_eq(db_checkpoint_load("job_off", &c), 1);
     ck_assert(quick_check_ok());
     db_shutdown();
-    remove_dir(dir);
+    su_rmdir(dir);
 }
 END_TEST
 

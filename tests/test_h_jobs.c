@@ -37,8 +37,6 @@ static void ck_no_checkpoints(const struct server *s)
     ck_assert_int_eq(db_long(s, "SELECT count(*) FROM checkpoint_best"), 0);
 }
 
-static const char *state_of(const json_t *job) { return json_string_value(json_object_get(job, "state")); }
-
 START_TEST(whole_loop)
 {
     struct server s = {0};
@@ -54,14 +52,14 @@ START_TEST(whole_loop)
     ck_assert(strncmp(h.location, "/v1/jobs/job_", 13) == 0);
     json_t *j = su_http_json(&h);
     char *id = strdup(json_string_value(json_object_get(j, "id")));
-    ck_assert_str_eq(state_of(j), "queued");
+    ck_assert_str_eq(su_str(j, "state"), "queued");
     ck_assert_int_eq(json_integer_value(json_object_get(j, "epochs")), 15);
     json_decref(j);
     su_http_free(&h);
 
     j = su_job_wait(&s, id, NULL, 60);
-    ck_assert_msg(!strcmp(state_of(j), "succeeded"), "job ended %s: %s", state_of(j),
-                  json_dumps(json_object_get(j, "error"), 0));
+    ck_assert_msg(!strcmp(su_str(j, "state"), "succeeded"), "job ended %s: %s",
+                  su_str(j, "state"), json_dumps(json_object_get(j, "error"), 0));
     ck_assert_int_eq(json_integer_value(json_object_get(j, "epoch")), 15);
     ck_assert(json_real_value(json_object_get(j, "progress")) == 1.0);
     double acc = json_number_value(json_object_get(json_object_get(j, "val_metrics"), "accuracy"));
@@ -196,7 +194,7 @@ START_TEST(predict_bodies_agree)
              "\"batch_size\": 16, \"seed\": 1}", net, ds);
     char *id = su_post_id(&s, "/v1/jobs", body, 202);
     json_t *j = su_job_wait(&s, id, NULL, 60);
-    ck_assert_str_eq(state_of(j), "succeeded");
+    ck_assert_str_eq(su_str(j, "state"), "succeeded");
     snprintf(path, sizeof path, "/v1/models/%s/predict",
              json_string_value(json_object_get(j, "model")));
     json_decref(j);
@@ -270,32 +268,24 @@ START_TEST(cancel_queued_and_running)
     char *a = su_post_id(&s, "/v1/jobs", body, 202), *b = su_post_id(&s, "/v1/jobs", body, 202);
     char path[160];
     json_t *j = su_job_wait(&s, a, "running", 30);
-    ck_assert_str_eq(state_of(j), "running");
+    ck_assert_str_eq(su_str(j, "state"), "running");
     json_decref(j);
     /* b waits behind a: cancelled at once */
     snprintf(path, sizeof path, "/v1/jobs/%s/cancel", b);
     struct http_reply h = su_http(&s, "POST", path, NULL, 0, NULL);
     ck_assert_msg(h.status == 200, "%ld %s", h.status, h.body);
     j = su_http_json(&h);
-    ck_assert_str_eq(state_of(j), "cancelled");
+    ck_assert_str_eq(su_str(j, "state"), "cancelled");
     json_decref(j);
     su_http_free(&h);
     /* a runs: cancelled at its next batch, keeping a model once an epoch is done */
-    snprintf(path, sizeof path, "/v1/jobs/%s", a);
-    for (int i = 0; i < 600; i++) {
-        j = su_get_json(&s, path);
-        int epoch = (int)json_integer_value(json_object_get(j, "epoch"));
-        json_decref(j);
-        if (epoch >= 1)
-            break;
-        usleep(50000);
-    }
+    su_job_wait_epoch(&s, a, 1, 30);
     snprintf(path, sizeof path, "/v1/jobs/%s/cancel", a);
     h = su_http(&s, "POST", path, NULL, 0, NULL);
     ck_assert_msg(h.status == 202, "%ld %s", h.status, h.body);
     su_http_free(&h);
     j = su_job_wait(&s, a, NULL, 30);
-    ck_assert_str_eq(state_of(j), "cancelled");
+    ck_assert_str_eq(su_str(j, "state"), "cancelled");
     ck_assert(json_is_string(json_object_get(j, "model")));
     json_decref(j);
     /* cancelling an ended job is a conflict */
@@ -382,21 +372,6 @@ static void ck_epochs(const struct server *s, const char *id, int n)
     json_decref(j);
 }
 
-/* Waits (up to 30 s) until job id has stored `epoch` epochs. */
-static void wait_epoch(const struct server *s, const char *id, int epoch)
-{
-    char path[160];
-    snprintf(path, sizeof path, "/v1/jobs/%s", id);
-    int at = 0;
-    for (int i = 0; i < 1200 && at < epoch; i++) {
-        json_t *j = su_get_json(s, path);
-        at = (int)json_integer_value(json_object_get(j, "epoch"));
-        json_decref(j);
-        usleep(25000);
-    }
-    ck_assert_int_ge(at, epoch);
-}
-
 START_TEST(survives_sigkill)
 {
     struct server s = {0};
@@ -406,7 +381,7 @@ START_TEST(survives_sigkill)
              "\"batch_size\": 16, \"seed\": 1}", net, ds);
     char *a = su_post_id(&s, "/v1/jobs", body, 202), *b = su_post_id(&s, "/v1/jobs", body, 202),
          *c = su_post_id(&s, "/v1/jobs", body, 202), path[160];
-    wait_epoch(&s, a, 2);
+    su_job_wait_epoch(&s, a, 2, 30);
     snprintf(path, sizeof path, "/v1/jobs/%s/metrics", a);
     json_t *before = su_get_json(&s, path);
     su_stop(&s, 1);   /* SIGKILL while a trains and b, c wait */
@@ -414,7 +389,8 @@ START_TEST(survives_sigkill)
     const char *ids[3] = {a, b, c};
     for (int k = 0; k < 3; k++) {
         json_t *j = su_job_wait(&s, ids[k], NULL, 120);
-        ck_assert_msg(!strcmp(state_of(j), "succeeded"), "job %d: %s", k, state_of(j));
+        ck_assert_msg(!strcmp(su_str(j, "state"), "succeeded"), "job %d: %s", k,
+                      su_str(j, "state"));
         json_decref(j);
         ck_epochs(&s, ids[k], 8);
     }
@@ -448,7 +424,7 @@ START_TEST(early_stopping_keeps_the_best)
              "\"early_stopping\": {\"patience\": 2, \"min_delta\": 0.001}, \"seed\": 5}", net, ds);
     char *id = su_post_id(&s, "/v1/jobs", body, 202);
     json_t *j = su_job_wait(&s, id, NULL, 120);
-    ck_assert_str_eq(state_of(j), "succeeded");
+    ck_assert_str_eq(su_str(j, "state"), "succeeded");
     int ran = (int)json_integer_value(json_object_get(j, "epoch"));
     ck_assert_msg(ran < 500, "early stopping never stopped the job");
     snprintf(path, sizeof path, "/v1/models/%s", json_string_value(json_object_get(j, "model")));
@@ -484,14 +460,14 @@ START_TEST(restore_best_survives_sigkill)
              "\"epochs\": 30, \"batch_size\": 16, \"seed\": 3, \"early_stopping\": "
              "{\"patience\": 50, \"min_delta\": 1e9}}", net, ds);
     char *id = su_post_id(&s, "/v1/jobs", body, 202), sql[160];
-    wait_epoch(&s, id, 2);
+    su_job_wait_epoch(&s, id, 2, 30);
     ck_assert_int_eq(db_long(&s, "SELECT count(*) FROM checkpoint_best"), 1);
     su_stop(&s, 1);
     snprintf(sql, sizeof sql, "SELECT epoch FROM checkpoints WHERE job_id = '%s'", id);
     ck_assert_int_lt(db_long(&s, sql), 30);   /* killed before its end: it resumes */
     su_start(&s, NULL);
     json_t *j = su_job_wait(&s, id, NULL, 120);
-    ck_assert_str_eq(state_of(j), "succeeded");
+    ck_assert_str_eq(su_str(j, "state"), "succeeded");
     ck_assert_int_eq(json_integer_value(json_object_get(j, "epoch")), 30);
     const char *model = json_string_value(json_object_get(j, "model"));
     ck_assert_ptr_nonnull(model);
@@ -540,7 +516,7 @@ START_TEST(no_model_without_its_job)
              net, ds);
     char *id = su_post_id(&s, "/v1/jobs", body, 202);
     json_t *j = su_job_wait(&s, id, NULL, 60);
-    ck_assert_str_eq(state_of(j), "failed");
+    ck_assert_str_eq(su_str(j, "state"), "failed");
     ck_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "error"), "title")),
                      "Model lost");
     ck_assert(json_is_null(json_object_get(j, "model")));
