@@ -9,6 +9,7 @@
 #include "db.h"
 #include "handlers.h"
 #include "srvutil.h"
+#include "testutil.h"
 
 #include <curl/curl.h>
 #include <float.h>
@@ -690,21 +691,6 @@ static struct http_reply post_chunked(const struct server *s, const char *path, 
     return h;
 }
 
-static char *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "%s is missing: install python3-sklearn (make deps)", path);
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *p = malloc((size_t)len + 1);
-    ck_assert_int_eq(fread(p, 1, (size_t)len, f), (size_t)len);
-    p[len] = 0;
-    fclose(f);
-    *n = (size_t)len;
-    return p;
-}
-
 static void check_iris(const json_t *d)
 {
     ck_assert_int_eq(su_int(d, "rows"), 150);
@@ -724,7 +710,7 @@ START_TEST(e2e_upload_describe_delete)
     struct server s = {0};
     su_start(&s, NULL);
     size_t n;
-    char *iris = slurp(IRIS, &n);
+    char *iris = tu_slurp(IRIS, &n);
     struct http_reply h = post_chunked(&s, "/v1/datasets?name=iris", iris, n, 100, "text/csv");
     ck_assert_msg(h.status == 201, "%ld %s", h.status, h.body);
     ck_assert_str_eq(h.ctype, "application/json");
