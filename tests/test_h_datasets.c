@@ -20,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define IRIS "/usr/lib/python3/dist-packages/sklearn/datasets/data/iris.csv"
+#define IRIS "api/examples/iris.csv"   /* scikit-learn's copy */
 
 /* ---- helpers ---- */
 
