@@ -20,9 +20,16 @@ struct app su_app;
 
 static char db_dir[256];
 
-static void rm_dir(const char *dir)
+void su_tmpdir(char *dir, size_t cap, const char *what)
+{
+    ck_assert_int_lt(snprintf(dir, cap, "/tmp/neurond-%s-XXXXXX", what), (int)cap);
+    ck_assert_msg(mkdtemp(dir) != NULL, "cannot make a directory %s", dir);
+}
+
+void su_rmdir(const char *dir)
 {
     char cmd[512];
+    ck_assert(strchr(dir, '\'') == NULL);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     ck_assert_int_eq(system(cmd), 0);
 }
@@ -31,8 +38,7 @@ void su_db_open(void)
 {
     config_defaults(&su_app.cfg);   /* what the service starts with, on one engine thread */
     su_app.cfg.threads = 1;
-    snprintf(db_dir, sizeof db_dir, "/tmp/neurond-test-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(db_dir));
+    su_tmpdir(db_dir, sizeof db_dir, "test");
     char path[300], err[512];
     snprintf(path, sizeof path, "%s/test.db", db_dir);
     ck_assert_msg(store_open(path, err, sizeof err) == 0, "store_open: %s", err);
@@ -41,7 +47,7 @@ void su_db_open(void)
 void su_db_close(void)
 {
     store_close();
-    rm_dir(db_dir);
+    su_rmdir(db_dir);
 }
 
 struct reply su_call(handler_fn fn, const char *method, const char *body, const char *param0,
@@ -100,8 +106,7 @@ static int free_port(void)
 void su_start(struct server *s, const char *const *extra)
 {
     if (!*s->dir) {
-        snprintf(s->dir, sizeof s->dir, "/tmp/neurond-e2e-XXXXXX");
-        ck_assert_ptr_nonnull(mkdtemp(s->dir));
+        su_tmpdir(s->dir, sizeof s->dir, "e2e");
         snprintf(s->db, sizeof s->db, "%s/neurond.db", s->dir);
     }
     s->port = free_port();
@@ -154,7 +159,7 @@ void su_stop(struct server *s, int kill_it)
 void su_cleanup(struct server *s)
 {
     if (*s->dir)
-        rm_dir(s->dir);
+        su_rmdir(s->dir);
     *s->dir = 0;
 }
 
@@ -251,6 +256,28 @@ json_t *su_http_json(const struct http_reply *h)
     return j;
 }
 
+const char *su_str(const json_t *o, const char *key)
+{
+    const char *v = json_string_value(json_object_get(o, key));
+    ck_assert_msg(v != NULL, "no string \"%s\"", key);
+    return v;
+}
+
+long su_int(const json_t *o, const char *key)
+{
+    const json_t *v = json_object_get(o, key);
+    ck_assert_msg(json_is_integer(v), "no integer \"%s\"", key);
+    return (long)json_integer_value(v);
+}
+
+int su_count(const char *text, const char *needle)
+{
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    return n;
+}
+
 char *su_blobs_json(int rows, int features, int named)
 {
     static const char *const names[] = {"red", "green", "blue"};
@@ -317,7 +344,7 @@ json_t *su_job_wait(const struct server *s, const char *id, const char *until, i
     snprintf(path, sizeof path, "/v1/jobs/%s", id);
     for (int i = 0; i < seconds * 20; i++) {
         json_t *j = su_get_json(s, path);
-        const char *st = json_string_value(json_object_get(j, "state"));
+        const char *st = su_str(j, "state");
         if ((until && !strcmp(st, until)) || !strcmp(st, "succeeded") || !strcmp(st, "failed") ||
             !strcmp(st, "cancelled"))
             return j;
@@ -326,4 +353,20 @@ json_t *su_job_wait(const struct server *s, const char *id, const char *until, i
     }
     ck_abort_msg("job %s did not reach %s within %d s", id, until ? until : "an end", seconds);
     return NULL;
+}
+
+void su_job_wait_epoch(const struct server *s, const char *id, int epoch, int seconds)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/v1/jobs/%s", id);
+    long at = 0;
+    for (int i = 0; i < seconds * 40 && at < epoch; i++) {
+        json_t *j = su_get_json(s, path);
+        at = su_int(j, "epoch");
+        json_decref(j);
+        if (at < epoch)
+            usleep(25000);
+    }
+    ck_assert_msg(at >= epoch, "job %s stored %ld epochs, not %d, within %d s", id, at, epoch,
+                  seconds);
 }

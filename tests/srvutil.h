@@ -9,6 +9,11 @@
 #include <jansson.h>
 #include <sys/types.h>
 
+/* A new temporary directory /tmp/neurond-<what>-XXXXXX, its path in dir (cap bytes);
+ * fails the test when it cannot be made. su_rmdir removes it with all it holds. */
+void su_tmpdir(char *dir, size_t cap, const char *what);
+void su_rmdir(const char *dir);
+
 /* Opens a fresh database in a new temporary directory (removed by su_db_close). */
 void su_db_open(void);
 void su_db_close(void);
@@ -57,6 +62,12 @@ void su_http_free(struct http_reply *h);
 /* The reply body as JSON, failing the test when it is not. New. */
 json_t *su_http_json(const struct http_reply *h);
 
+/* A JSON object's member as a string or an integer; fails the test when it is not one. */
+const char *su_str(const json_t *o, const char *key);
+long su_int(const json_t *o, const char *key);
+/* How many times needle occurs in text, without overlaps. */
+int su_count(const char *text, const char *needle);
+
 /* A 3-class dataset body for POST /v1/datasets: class c = row % 3 has its features
  * around 2c; labels are "red", "green", "blue" when named, else 0, 1, 2. New string. */
 char *su_blobs_json(int rows, int features, int named);
@@ -71,5 +82,8 @@ json_t *su_get_json(const struct server *s, const char *path);
 /* Polls a job until its state is `until` (may be NULL) or an end state, up to `seconds`;
  * the job (new). Fails the test when it does not get there. */
 json_t *su_job_wait(const struct server *s, const char *id, const char *until, int seconds);
+/* Polls a job until it has stored `epoch` epochs, up to `seconds`; fails the test when it
+ * does not get there. */
+void su_job_wait_epoch(const struct server *s, const char *id, int epoch, int seconds);
 
 #endif

@@ -33,25 +33,13 @@ static char *queue_job(const struct server *s, int val, int epochs)
     return id;
 }
 
-/* Polls a job until it is in state want (failing on an unexpected end), up to 60 s. */
+/* Waits (up to 60 s) until a job is in state want, failing when it ends otherwise. */
 static void wait_state(const struct server *s, const char *id, const char *want)
 {
-    char path[128];
-    snprintf(path, sizeof path, "/v1/jobs/%s", id);
-    for (int i = 0; i < 60 * 20; i++) {
-        struct http_reply h = su_http(s, "GET", path, NULL, 0, NULL);
-        json_t *j = su_http_json(&h);
-        const char *st = json_string_value(json_object_get(j, "state"));
-        int done = !strcmp(st, want), bad = !strcmp(st, "failed") ||
-                                            !strcmp(st, "cancelled");
-        ck_assert_msg(!bad, "job %s ended %s", id, st);
-        json_decref(j);
-        su_http_free(&h);
-        if (done)
-            return;
-        usleep(50000);
-    }
-    ck_abort_msg("job %s was not %s within 60 s", id, want);
+    json_t *j = su_job_wait(s, id, want, 60);
+    ck_assert_msg(!strcmp(su_str(j, "state"), want), "job %s is %s, not %s", id,
+                  su_str(j, "state"), want);
+    json_decref(j);
 }
 
 /* GET path, expecting status and (when not NULL) content type; the reply is the caller's. */
@@ -72,14 +60,6 @@ static int xml_ok(const char *text, size_t len)
     ck_assert_msg(p != NULL, "cannot run xmllint");
     fwrite(text, 1, len, p);
     return pclose(p) == 0;
-}
-
-static int count(const char *hay, const char *needle)
-{
-    int n = 0;
-    for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
-        n++;
-    return n;
 }
 
 /* The SVG is a whole SVG 1.1 document with no scripts or external references. */
@@ -112,8 +92,8 @@ START_TEST(pictures_and_metrics)
     snprintf(path, sizeof path, "/v1/jobs/%s/loss.svg", id);
     struct http_reply h = get(&s, path, 200, "image/svg+xml");
     check_svg(&h);
-    ck_assert_int_eq(count(h.body, "<circle class=\"point loss\""), EPOCHS);
-    ck_assert_int_eq(count(h.body, "<circle class=\"point val_loss\""), EPOCHS);
+    ck_assert_int_eq(su_count(h.body, "<circle class=\"point loss\""), EPOCHS);
+    ck_assert_int_eq(su_count(h.body, "<circle class=\"point val_loss\""), EPOCHS);
     ck_assert(strstr(h.body, id) && strstr(h.body, "(succeeded)"));
     ck_assert(strstr(h.body, "class=\"legend\"") && strstr(h.body, "class=\"tick x\""));
     su_http_free(&h);
@@ -121,9 +101,9 @@ START_TEST(pictures_and_metrics)
     snprintf(path, sizeof path, "/v1/jobs/%s/loss.svg?metric=accuracy", id);
     h = get(&s, path, 200, "image/svg+xml");
     check_svg(&h);
-    ck_assert_int_eq(count(h.body, "<circle class=\"point accuracy\""), EPOCHS);
-    ck_assert_int_eq(count(h.body, "<circle class=\"point val_accuracy\""), EPOCHS);
-    ck_assert_int_eq(count(h.body, "<circle class=\"point loss\""), 0);
+    ck_assert_int_eq(su_count(h.body, "<circle class=\"point accuracy\""), EPOCHS);
+    ck_assert_int_eq(su_count(h.body, "<circle class=\"point val_accuracy\""), EPOCHS);
+    ck_assert_int_eq(su_count(h.body, "<circle class=\"point loss\""), 0);
     su_http_free(&h);
 
     snprintf(path, sizeof path, "/v1/jobs/%s/loss.svg?metric=bogus", id);
@@ -143,11 +123,11 @@ START_TEST(pictures_and_metrics)
     snprintf(path, sizeof path, "/v1/jobs/%s/gradients.svg", id);
     h = get(&s, path, 200, "image/svg+xml");
     check_svg(&h);
-    ck_assert_int_eq(count(h.body, "<circle class=\"point grad\" data-series=\"/layers/0\""),
+    ck_assert_int_eq(su_count(h.body, "<circle class=\"point grad\" data-series=\"/layers/0\""),
                      EPOCHS);
-    ck_assert_int_eq(count(h.body, "<circle class=\"point grad\" data-series=\"/layers/1\""),
+    ck_assert_int_eq(su_count(h.body, "<circle class=\"point grad\" data-series=\"/layers/1\""),
                      EPOCHS);
-    ck_assert_int_eq(count(h.body, "<circle class=\"point grad\""), 2 * EPOCHS);
+    ck_assert_int_eq(su_count(h.body, "<circle class=\"point grad\""), 2 * EPOCHS);
     ck_assert(strstr(h.body, "log scale") != NULL);
     su_http_free(&h);
 
@@ -217,7 +197,7 @@ START_TEST(no_epochs_and_no_validation)
     struct http_reply h = get(&s, path, 200, "image/svg+xml");
     check_svg(&h);
     ck_assert(strstr(h.body, "no epochs yet") && strstr(h.body, "(queued)"));
-    ck_assert_int_eq(count(h.body, "<circle"), 0);
+    ck_assert_int_eq(su_count(h.body, "<circle"), 0);
     su_http_free(&h);
     snprintf(path, sizeof path, "/v1/jobs/%s/gradients.svg", id);
     h = get(&s, path, 200, "image/svg+xml");

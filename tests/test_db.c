@@ -59,20 +59,6 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-/* A database path (not yet a file) in a new temporary directory dir (a mkdtemp template). */
-static void temp_db(char *dir, char *path, size_t len, const char *name)
-{
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    snprintf(path, len, "%s/%s", dir, name);
-}
-
-static void remove_dir(const char *dir)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    ck_assert_int_eq(system(cmd), 0);
-}
-
 START_TEST(new_database_pages)
 {
     su_db_open();
@@ -84,8 +70,9 @@ END_TEST
 
 START_TEST(old_database_keeps_its_pages)
 {
-    char dir[] = "/tmp/neurond-test-XXXXXX", path[64], err[512];
-    temp_db(dir, path, sizeof path, "old.db");
+    char dir[64], path[80], err[512];
+    su_tmpdir(dir, sizeof dir, "test");
+    snprintf(path, sizeof path, "%s/old.db", dir);
     sqlite3 *db;
     ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
     ck_assert_int_eq(sqlite3_exec(db, "PRAGMA page_size=4096; PRAGMA journal_mode=WAL; "
@@ -97,7 +84,7 @@ START_TEST(old_database_keeps_its_pages)
     ck_assert_int_eq(pragma("user_version"), store_schema_latest());   /* migrated */
     exec("INSERT INTO kept VALUES (8)");
     store_close();
-    remove_dir(dir);
+    su_rmdir(dir);
 }
 END_TEST
 
@@ -112,7 +99,8 @@ START_TEST(checkpointer_keeps_the_log_short)
     exec("CREATE TABLE big (id INTEGER PRIMARY KEY, data BLOB)");
     unsigned char *blob = malloc(BLOB);
     ck_assert_ptr_nonnull(blob);
-    long before = db_checkpoints(), max_wal = 0;
+    long before = db_checkpoints(), max_wal = 0, commits, wakes, commits1, wakes1;
+    db_wal_counts(&commits, &wakes);
     for (int i = 0; i < COMMITS; i++) {
         memset(blob, i, BLOB);
         sqlite3_stmt *st;
@@ -131,6 +119,9 @@ START_TEST(checkpointer_keeps_the_log_short)
         max_wal = w > max_wal ? w : max_wal;
     }
     ck_assert_int_ge(db_checkpoints() - before, COMMITS);
+    db_wal_counts(&commits1, &wakes1);   /* each large commit asked for a checkpoint */
+    ck_assert_int_eq(commits1 - commits, COMMITS);
+    ck_assert_int_eq(wakes1 - wakes, COMMITS);
     /* without checkpoints the log would hold all twelve blobs (48 MiB); with them it is
      * reused from its start, so about one commit (two while a checkpoint races one) */
     ck_assert_msg(max_wal < 3L * BLOB, "the log grew to %ld bytes", max_wal);
@@ -152,15 +143,19 @@ START_TEST(checkpointer_keeps_the_log_short)
 }
 END_TEST
 
-/* Small commits stay under the threshold and wake nobody. */
+/* Small commits stay under the threshold and wake nobody: the hook saw each of them (it
+ * runs in the committing thread, before the commit returns) and asked for no wake-up. */
 START_TEST(small_commits_wake_nobody)
 {
     su_db_open();
     exec("CREATE TABLE small (x INTEGER)");
-    long at = db_checkpoints();
+    long at = db_checkpoints(), commits, wakes, commits1, wakes1;
+    db_wal_counts(&commits, &wakes);
     for (int i = 0; i < 20; i++)
         exec("INSERT INTO small VALUES (1)");
-    sleep_ms(100);
+    db_wal_counts(&commits1, &wakes1);
+    ck_assert_int_eq(commits1 - commits, 20);
+    ck_assert_int_eq(wakes1 - wakes, 0);
     ck_assert_int_eq(db_checkpoints(), at);
     su_db_close();
 }
@@ -170,8 +165,9 @@ extern const char *const migrations[];
 
 START_TEST(migration_3_moves_the_best_weights)
 {
-    char dir[] = "/tmp/neurond-test-XXXXXX", path[64], err[512];
-    temp_db(dir, path, sizeof path, "v2.db");
+    char dir[64], path[80], err[512];
+    su_tmpdir(dir, sizeof dir, "test");
+    snprintf(path, sizeof path, "%s/v2.db", dir);
     sqlite3 *db;
     ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
     for (int m = 0; m < 2; m++)
@@ -206,7 +202,7 @@ START_TEST(migration_3_moves_the_best_weights)
     ck_assert_int_eq(store_checkpoint_load("job_off", &c), 1);
     ck_assert(quick_check_ok());
     store_close();
-    remove_dir(dir);
+    su_rmdir(dir);
 }
 END_TEST
 

@@ -101,6 +101,22 @@ static int pump(CURLM *m, double seconds)
     return running;
 }
 
+/* Runs m's transfers until each of the n followers f has received `text`, up to
+ * `seconds`. Returns how many have. */
+static int pump_until(CURLM *m, struct follower *f, int n, const char *text, double seconds)
+{
+    double end = now_s() + seconds;
+    int ready = 0;
+    for (;;) {
+        ready = 0;
+        for (int k = 0; k < n; k++)
+            ready += f[k].body && strstr(f[k].body, text) != NULL;
+        if (ready == n || now_s() >= end)
+            return ready;
+        pump(m, 0.05);
+    }
+}
+
 /* Hangs up (the connection is closed) and frees the follower's transfer. */
 static void hang_up(CURLM *m, struct follower *f)
 {
@@ -350,7 +366,14 @@ START_TEST(live_events_of_a_queued_job)
     snprintf(path, sizeof path, "/v1/jobs/%s/events", blocker);
     follow(m, &b, &s, path, 0);   /* read as often as the others: it must not lag */
     double t0 = now_s();
-    pump(m, 2.5);   /* the job waits: its state, then heartbeats only (--heartbeat 1) */
+    /* the job waits: its state, then heartbeats only (--heartbeat 1); until each follower
+     * has one, the job still queued with no epoch stored (so none to send) */
+    ck_assert_int_eq(pump_until(m, f, N + 1, "\n: heartbeat", 20), N + 1);
+    snprintf(path, sizeof path, "/v1/jobs/%s", id);
+    json_t *waiting = su_get_json(&s, path);
+    ck_assert_str_eq(su_str(waiting, "state"), "queued");
+    ck_assert_int_eq(su_int(waiting, "epoch"), 0);
+    json_decref(waiting);
     for (int k = 0; k <= N; k++) {
         json_t *evs = events_of(f[k].body);
         ck_assert_msg(count(evs, "status") == 1 && !strcmp(state_in(json_array_get(evs, 0)),
@@ -452,23 +475,18 @@ START_TEST(followers_that_leave_are_freed)
     snprintf(path, sizeof path, "/v1/jobs/%s/events", id);
     for (int k = 0; k < N; k++)
         follow(m, &f[k], &s, path, 0);
-    double end = now_s() + 10;
-    int ready = 0;
-    while (ready < N && now_s() < end) {   /* until each has its first status */
-        pump(m, 0.1);
-        ready = 0;
-        for (int k = 0; k < N; k++)
-            ready += f[k].body && strstr(f[k].body, "event: status") != NULL;
-    }
-    ck_assert_int_eq(ready, N);
+    ck_assert_int_eq(pump_until(m, f, N, "event: status", 10), N);   /* each its first status */
     ck_assert_int_eq(followers_metric(&s), N);
     for (int k = 0; k < N; k++)
         follower_free(m, &f[k]);
     ck_assert_int_eq(followers_become(&s, 0, 5), 0);
     json_t *h = su_get_json(&s, "/healthz");
     json_decref(h);
-    cancel(&s, blocker);
+    /* the queued job first: cancelled once the blocker is, it could be starting while
+     * its own cancel comes, which the service then refuses (409, "already ended
+     * (queued)") */
     cancel(&s, id);
+    cancel(&s, blocker);
     curl_multi_cleanup(m);
     free(blocker), free(ds), free(net), free(id);
     su_stop(&s, 0);
@@ -489,7 +507,7 @@ START_TEST(stop_while_followed)
     snprintf(path, sizeof path, "/v1/jobs/%s/events", blocker);
     for (int k = 0; k < N; k++)
         follow(m, &f[k], &s, path, 0);
-    pump(m, 1);
+    ck_assert_int_eq(pump_until(m, f, N, "event: status", 10), N);   /* each its first status */
     ck_assert_int_eq(followers_metric(&s), N);
     double t0 = now_s();
     kill(s.pid, SIGTERM);

@@ -8,6 +8,7 @@
 #include "store/db.h"
 #include "api/api.h"
 #include "srvutil.h"
+#include "testutil.h"
 
 #include <curl/curl.h>
 #include <float.h>
@@ -18,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define IRIS "/usr/lib/python3/dist-packages/sklearn/datasets/data/iris.csv"
+#define IRIS "api/examples/iris.csv"   /* scikit-learn's copy */
 
 /* ---- helpers ---- */
 
@@ -89,19 +90,6 @@ static json_t *create(const char *body)
     return j;
 }
 
-static const char *str(const json_t *o, const char *key)
-{
-    const char *s = json_string_value(json_object_get(o, key));
-    ck_assert_msg(s != NULL, "no string %s", key);
-    return s;
-}
-
-static long num(const json_t *o, const char *key)
-{
-    ck_assert_msg(json_is_integer(json_object_get(o, key)), "no integer %s", key);
-    return (long)json_integer_value(json_object_get(o, key));
-}
-
 static char *dump(const json_t *v)
 {
     return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
@@ -120,14 +108,14 @@ START_TEST(json_classes)
 {
     json_t *d = create("{\"name\": \"tiny\", \"features\": [[1, 2], [3, 4], [5, 9]], "
                        "\"labels\": [\"b\", \"a\", \"b\"]}");
-    const char *id = str(d, "id");
+    const char *id = su_str(d, "id");
     ck_assert(strncmp(id, "ds_", 3) == 0);
-    ck_assert_str_eq(str(d, "name"), "tiny");
-    ck_assert_int_eq(strlen(str(d, "created_at")), 24);   /* 2024-01-02T03:04:05.678Z */
-    ck_assert_int_eq(num(d, "rows"), 3);
-    ck_assert_int_eq(num(d, "features"), 2);
-    ck_assert_int_eq(num(d, "label_cols"), 1);
-    ck_assert_str_eq(str(d, "label_kind"), "classes");
+    ck_assert_str_eq(su_str(d, "name"), "tiny");
+    ck_assert_int_eq(strlen(su_str(d, "created_at")), 24);   /* 2024-01-02T03:04:05.678Z */
+    ck_assert_int_eq(su_int(d, "rows"), 3);
+    ck_assert_int_eq(su_int(d, "features"), 2);
+    ck_assert_int_eq(su_int(d, "label_cols"), 1);
+    ck_assert_str_eq(su_str(d, "label_kind"), "classes");
     ck_json(json_object_get(d, "classes"), "[\"a\",\"b\"]");
     ck_json(json_object_get(d, "columns"), "[\"x0\",\"x1\"]");
     ck_assert(json_is_null(json_object_get(d, "label_column")));
@@ -135,13 +123,13 @@ START_TEST(json_classes)
     json_t *st = json_object_get(d, "stats");
     ck_assert_int_eq(json_array_size(st), 2);
     json_t *s0 = json_array_get(st, 0), *s1 = json_array_get(st, 1);
-    ck_assert_str_eq(str(s0, "name"), "x0");
+    ck_assert_str_eq(su_str(s0, "name"), "x0");
     ck_assert_double_eq(json_real_value(json_object_get(s0, "min")), 1);
     ck_assert_double_eq(json_real_value(json_object_get(s0, "max")), 5);
     ck_assert_double_eq(json_real_value(json_object_get(s0, "mean")), 3);
     /* replies carry 9 significant digits */
     ck_assert_double_eq_tol(json_real_value(json_object_get(s0, "std")), sqrt(8.0 / 3), 1e-8);
-    ck_assert_str_eq(str(s1, "name"), "x1");
+    ck_assert_str_eq(su_str(s1, "name"), "x1");
     ck_assert_double_eq(json_real_value(json_object_get(s1, "mean")), 5);
     ck_assert_double_eq_tol(json_real_value(json_object_get(s1, "std")), sqrt(26.0 / 3),
                             1e-8);
@@ -185,22 +173,22 @@ END_TEST
 START_TEST(json_label_kinds)
 {
     json_t *d = create("{\"name\": \"n\", \"features\": [[1], [2], [3]], \"labels\": [0, 2, 2]}");
-    ck_assert_str_eq(str(d, "label_kind"), "numbers");
+    ck_assert_str_eq(su_str(d, "label_kind"), "numbers");
     ck_json(json_object_get(d, "classes"), "[0,2]");
     json_decref(d);
     d = create("{\"name\": \"r\", \"features\": [[1], [2]], \"labels\": [0.5, -7]}");
-    ck_assert_str_eq(str(d, "label_kind"), "numbers");
+    ck_assert_str_eq(su_str(d, "label_kind"), "numbers");
     ck_assert(json_is_null(json_object_get(d, "classes")));
     json_decref(d);
     d = create("{\"name\": \"oh\", \"features\": [[1, 1], [2, 2]], \"columns\": [\"u\", \"v\"], "
                "\"labels\": [[0, 0, 1], [1, 0, 0]]}");
-    ck_assert_str_eq(str(d, "label_kind"), "onehot");
-    ck_assert_int_eq(num(d, "label_cols"), 3);
+    ck_assert_str_eq(su_str(d, "label_kind"), "onehot");
+    ck_assert_int_eq(su_int(d, "label_cols"), 3);
     ck_json(json_object_get(d, "classes"), "[0,1,2]");
     ck_json(json_object_get(d, "columns"), "[\"u\",\"v\"]");
-    ck_assert_str_eq(str(json_array_get(json_object_get(d, "stats"), 1), "name"), "v");
+    ck_assert_str_eq(su_str(json_array_get(json_object_get(d, "stats"), 1), "name"), "v");
     struct dataset ds;
-    ck_assert_int_eq(store_dataset_load(str(d, "id"), &ds), 0);
+    ck_assert_int_eq(store_dataset_load(su_str(d, "id"), &ds), 0);
     float y[6] = {0, 0, 1, 1, 0, 0};
     for (int i = 0; i < 6; i++)
         ck_assert_float_eq(ds.y[i], y[i]);
@@ -208,18 +196,18 @@ START_TEST(json_label_kinds)
     json_decref(d);
     /* two ones in a row, or a value not 0/1: vectors */
     d = create("{\"name\": \"v\", \"features\": [[1], [2]], \"labels\": [[1, 1], [0, 1]]}");
-    ck_assert_str_eq(str(d, "label_kind"), "vectors");
+    ck_assert_str_eq(su_str(d, "label_kind"), "vectors");
     ck_assert(json_is_null(json_object_get(d, "classes")));
     json_decref(d);
     d = create("{\"name\": \"v2\", \"features\": [[1], [2]], \"labels\": [[0.5, 1], [0, 1]]}");
-    ck_assert_str_eq(str(d, "label_kind"), "vectors");
-    ck_assert_int_eq(num(d, "label_cols"), 2);
+    ck_assert_str_eq(su_str(d, "label_kind"), "vectors");
+    ck_assert_int_eq(su_int(d, "label_cols"), 2);
     json_decref(d);
     /* integers and reals mix as numbers; a UTF-8 class name */
     d = create("{\"name\": \"caf\\u00e9\", \"features\": [[1], [2.5]], "
                "\"labels\": [\"\\u00e9t\\u00e9\", \"hiver\"]}");
     ck_json(json_object_get(d, "classes"), "[\"hiver\",\"\xc3\xa9t\xc3\xa9\"]");
-    ck_assert_str_eq(str(d, "name"), "caf\xc3\xa9");
+    ck_assert_str_eq(su_str(d, "name"), "caf\xc3\xa9");
     json_decref(d);
 }
 END_TEST
@@ -231,7 +219,7 @@ START_TEST(json_float32_edges)
     json_t *d = create("{\"name\": \"edges\", \"features\": [[3.40282347e+38, "
                        "-3.4028234663952886e38, 1e-46]], \"labels\": [3.4028235e38]}");
     struct dataset ds;
-    ck_assert_int_eq(store_dataset_load(str(d, "id"), &ds), 0);
+    ck_assert_int_eq(store_dataset_load(su_str(d, "id"), &ds), 0);
     ck_assert(ds.x[0] == FLT_MAX && ds.x[1] == -FLT_MAX && ds.x[2] == 0);
     ck_assert(ds.y[0] == FLT_MAX);
     /* the stats answer FLT_MAX as 3.40282347e+38, which an upload takes again */
@@ -354,19 +342,19 @@ START_TEST(csv_upload)
         struct reply rp = csv_call(flowers, sizeof flowers - 1, q, pieces[p]);
         ck_assert_msg(rp.status == 201, "%d %.*s", rp.status, (int)rp.len, rp.body);
         json_t *d = su_json(&rp);
-        ck_assert_str_eq(str(d, "name"), "flowers");
-        ck_assert_int_eq(num(d, "rows"), 4);
-        ck_assert_int_eq(num(d, "features"), 2);
+        ck_assert_str_eq(su_str(d, "name"), "flowers");
+        ck_assert_int_eq(su_int(d, "rows"), 4);
+        ck_assert_int_eq(su_int(d, "features"), 2);
         ck_json(json_object_get(d, "columns"), "[\"sepal length\",\"sepal, width\"]");
-        ck_assert_str_eq(str(d, "label_column"), "species");
-        ck_assert_str_eq(str(d, "label_kind"), "classes");
+        ck_assert_str_eq(su_str(d, "label_column"), "species");
+        ck_assert_str_eq(su_str(d, "label_kind"), "classes");
         ck_json(json_object_get(d, "classes"), "[\"setosa\",\"versicolor\",\"virginica\"]");
         json_t *s0 = json_array_get(json_object_get(d, "stats"), 0);
         ck_assert_double_eq_tol(json_real_value(json_object_get(s0, "mean")),
                                 (5.1 + 7.0 + 6.3 + 4.9) / 4, 1e-6);
         ck_assert_double_eq(json_real_value(json_object_get(s0, "max")), 7.0);
         struct dataset ds;
-        ck_assert_int_eq(store_dataset_load(str(d, "id"), &ds), 0);
+        ck_assert_int_eq(store_dataset_load(su_str(d, "id"), &ds), 0);
         ck_assert_float_eq(ds.x[2], 7.0f);
         ck_assert_float_eq(ds.y[1], 1);
         ck_assert_float_eq(ds.y[3], 0);
@@ -390,9 +378,9 @@ START_TEST(csv_upload)
     struct reply rp = csv_call("a,y,b\n1,0.5,2\n3,1,4\n", 20, q2, 5);
     ck_assert_msg(rp.status == 201, "%.*s", (int)rp.len, rp.body);
     json_t *d = su_json(&rp);
-    ck_assert_str_eq(str(d, "name"), "unnamed");
-    ck_assert_str_eq(str(d, "label_column"), "y");
-    ck_assert_str_eq(str(d, "label_kind"), "numbers");
+    ck_assert_str_eq(su_str(d, "name"), "unnamed");
+    ck_assert_str_eq(su_str(d, "label_column"), "y");
+    ck_assert_str_eq(su_str(d, "label_kind"), "numbers");
     ck_assert(json_is_null(json_object_get(d, "classes")));
     ck_json(json_object_get(d, "columns"), "[\"a\",\"b\"]");
     json_decref(d);
@@ -401,7 +389,7 @@ START_TEST(csv_upload)
     rp = csv_call("1,2,3\n4,5,6\n", 12, q3, 3);
     ck_assert_int_eq(rp.status, 201);
     d = su_json(&rp);
-    ck_assert_int_eq(num(d, "label_column"), 0);
+    ck_assert_int_eq(su_int(d, "label_column"), 0);
     ck_json(json_object_get(d, "columns"), "[\"x0\",\"x1\"]");
     ck_json(json_object_get(d, "classes"), "[1,4]");
     json_decref(d);
@@ -414,10 +402,10 @@ START_TEST(csv_errors)
     struct reply rp = csv_call("a,b,c\n1,2,0\n3,oops,1\n", 21, NULL, 4);
     ck_assert_int_eq(rp.status, 422);
     json_t *j = su_json(&rp);
-    ck_assert_str_eq(str(j, "detail"), "row 1 (line 3), column 1 'b': 'oops' is not a number");
+    ck_assert_str_eq(su_str(j, "detail"), "row 1 (line 3), column 1 'b': 'oops' is not a number");
     json_t *e0 = json_array_get(json_object_get(j, "errors"), 0);
-    ck_assert_str_eq(str(e0, "pointer"), "/rows/1/columns/1");
-    ck_assert_str_eq(str(e0, "detail"), "row 1 (line 3), column 1 'b': 'oops' is not a number");
+    ck_assert_str_eq(su_str(e0, "pointer"), "/rows/1/columns/1");
+    ck_assert_str_eq(su_str(e0, "detail"), "row 1 (line 3), column 1 'b': 'oops' is not a number");
     json_decref(j);
     su_reply_free(&rp);
 
@@ -489,7 +477,7 @@ START_TEST(list_paging)
         snprintf(body, sizeof body, "{\"name\": \"d%d\", \"features\": [[%d]], \"labels\": [1]}",
                  i, i);
         json_t *d = create(body);
-        snprintf(ids[i], sizeof ids[i], "%s", str(d, "id"));
+        snprintf(ids[i], sizeof ids[i], "%s", su_str(d, "id"));
         json_decref(d);
         struct timespec ts = {0, 3 * 1000 * 1000};   /* distinct created_at (ms) */
         nanosleep(&ts, NULL);
@@ -500,8 +488,8 @@ START_TEST(list_paging)
     ck_assert(json_is_null(json_object_get(all, "next")));
     for (int i = 0; i < 5; i++) {
         json_t *it = json_array_get(items, (size_t)i);
-        ck_assert_str_eq(str(it, "id"), ids[i]);   /* in order of creation */
-        ck_assert_int_eq(num(it, "rows"), 1);
+        ck_assert_str_eq(su_str(it, "id"), ids[i]);   /* in order of creation */
+        ck_assert_int_eq(su_int(it, "rows"), 1);
         ck_assert_ptr_null(json_object_get(it, "stats"));
         ck_assert_ptr_nonnull(json_object_get(it, "classes"));
     }
@@ -517,7 +505,7 @@ START_TEST(list_paging)
         json_t *its = json_object_get(p, "items");
         ck_assert_int_eq(json_array_size(its), page < 2 ? 2 : 1);
         for (size_t i = 0; i < json_array_size(its); i++)
-            ck_assert_str_eq(str(json_array_get(its, i), "id"), ids[page * 2 + (int)i]);
+            ck_assert_str_eq(su_str(json_array_get(its, i), "id"), ids[page * 2 + (int)i]);
         json_t *next = json_object_get(p, "next");
         if (page < 2)
             ck_assert_str_eq(json_string_value(next), ids[page * 2 + 1]);
@@ -599,7 +587,7 @@ START_TEST(delete_rules)
 {
     json_t *a = create("{\"name\": \"a\", \"features\": [[1]], \"labels\": [1]}");
     json_t *b = create("{\"name\": \"b\", \"features\": [[1]], \"labels\": [1]}");
-    const char *ida = str(a, "id"), *idb = str(b, "id");
+    const char *ida = su_str(a, "id"), *idb = su_str(b, "id");
     ck_assert_int_eq(del(ida), 204);
     struct reply rp = su_call(h_datasets_get, "GET", NULL, ida, NULL);
     problem(&rp, 404, NULL);
@@ -707,26 +695,11 @@ static struct http_reply post_chunked(const struct server *s, const char *path, 
     return h;
 }
 
-static char *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "%s is missing: install python3-sklearn (make deps)", path);
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *p = malloc((size_t)len + 1);
-    ck_assert_int_eq(fread(p, 1, (size_t)len, f), (size_t)len);
-    p[len] = 0;
-    fclose(f);
-    *n = (size_t)len;
-    return p;
-}
-
 static void check_iris(const json_t *d)
 {
-    ck_assert_int_eq(num(d, "rows"), 150);
-    ck_assert_int_eq(num(d, "features"), 4);
-    ck_assert_str_eq(str(d, "label_kind"), "classes");
+    ck_assert_int_eq(su_int(d, "rows"), 150);
+    ck_assert_int_eq(su_int(d, "features"), 4);
+    ck_assert_str_eq(su_str(d, "label_kind"), "classes");
     ck_json(json_object_get(d, "classes"), "[\"setosa\",\"versicolor\",\"virginica\"]");
     ck_json(json_object_get(d, "columns"), "[\"x0\",\"x1\",\"x2\",\"x3\"]");
     /* sepal length: min 4.3, max 7.9, mean 5.843333 (iris' well-known figures) */
@@ -741,15 +714,15 @@ START_TEST(e2e_upload_describe_delete)
     struct server s = {0};
     su_start(&s, NULL);
     size_t n;
-    char *iris = slurp(IRIS, &n);
+    char *iris = tu_slurp(IRIS, &n);
     struct http_reply h = post_chunked(&s, "/v1/datasets?name=iris", iris, n, 100, "text/csv");
     ck_assert_msg(h.status == 201, "%ld %s", h.status, h.body);
     ck_assert_str_eq(h.ctype, "application/json");
     json_t *d = su_http_json(&h);
     check_iris(d);
-    ck_assert_str_eq(str(d, "name"), "iris");
+    ck_assert_str_eq(su_str(d, "name"), "iris");
     char loc[128];
-    snprintf(loc, sizeof loc, "/v1/datasets/%s", str(d, "id"));
+    snprintf(loc, sizeof loc, "/v1/datasets/%s", su_str(d, "id"));
     ck_assert_str_eq(h.location, loc);
     su_http_free(&h);
 
@@ -787,7 +760,7 @@ START_TEST(e2e_upload_describe_delete)
     ck_assert_int_eq(h.status, 200);
     json_t *l = su_http_json(&h);
     ck_assert_int_eq(json_array_size(json_object_get(l, "items")), 3);
-    ck_assert_str_eq(str(json_array_get(json_object_get(l, "items"), 0), "id"), str(d, "id"));
+    ck_assert_str_eq(su_str(json_array_get(json_object_get(l, "items"), 0), "id"), su_str(d, "id"));
     json_decref(l);
     su_http_free(&h);
 
@@ -820,9 +793,9 @@ static void http_problem(struct http_reply *h, long status, const char *where)
     ck_assert_int_eq(json_integer_value(json_object_get(j, "status")), status);
     json_t *e0 = json_array_get(json_object_get(j, "errors"), 0);
     if (where && where[0] == '?')
-        ck_assert_str_eq(str(e0, "parameter"), where + 1);
+        ck_assert_str_eq(su_str(e0, "parameter"), where + 1);
     else if (where)
-        ck_assert_str_eq(str(e0, "pointer"), where);
+        ck_assert_str_eq(su_str(e0, "pointer"), where);
     json_decref(j);
     su_http_free(h);
 }

@@ -1,8 +1,11 @@
 /* test_h_jobs.c -- jobs, the queue and models against the real binary on 127.0.0.1:
  * the whole loop (dataset, network, job, metrics, model, predict), cancelling, jobs that
  * cannot run, and a SIGKILL while one job trains and others wait, after which every job
- * finishes and the interrupted one resumes from its checkpoint. */
+ * finishes and the interrupted one resumes from its checkpoint. What the kill left is
+ * read from the database file before the restart, and the resumed job must train
+ * exactly as the same job never killed. */
 #include "api/api.h"
+#include "format/format.h"
 #include "srvutil.h"
 #include "testutil.h"
 
@@ -14,30 +17,51 @@
 #include <time.h>
 #include <unistd.h>
 
-/* The first column of the first row of a query on the server's database file, read
- * beside the running service (WAL: readers never block its writers). */
-static long db_long(const struct server *s, const char *sql)
+/* The server's database file, read-only, beside the running service (WAL: readers never
+ * block its writers) or after it was killed. */
+static sqlite3 *db_file(const struct server *s)
 {
     sqlite3 *db;
-    sqlite3_stmt *st;
     ck_assert_int_eq(sqlite3_open_v2(s->db, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
     sqlite3_busy_timeout(db, 5000);
+    return db;
+}
+
+/* A query on the database file (with one text parameter when arg is not NULL), stepped
+ * to its first row, which must exist. Finish with query_done. */
+static sqlite3_stmt *query(sqlite3 *db, const char *sql, const char *arg)
+{
+    sqlite3_stmt *st;
     ck_assert_msg(sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK, "%s: %s", sql,
                   sqlite3_errmsg(db));
-    ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
-    long v = (long)sqlite3_column_int64(st, 0);
+    if (arg)
+        sqlite3_bind_text(st, 1, arg, -1, SQLITE_TRANSIENT);
+    ck_assert_msg(sqlite3_step(st) == SQLITE_ROW, "no row for %s in: %s", arg ? arg : "", sql);
+    return st;
+}
+
+static void query_done(sqlite3 *db, sqlite3_stmt *st)
+{
     sqlite3_finalize(st);
     sqlite3_close(db);
+}
+
+/* The first column of the first row of a query (with one text parameter when arg is not
+ * NULL) on the server's database file, as an integer. */
+static long db_long(const struct server *s, const char *sql, const char *arg)
+{
+    sqlite3 *db = db_file(s);
+    sqlite3_stmt *st = query(db, sql, arg);
+    long v = (long)sqlite3_column_int64(st, 0);
+    query_done(db, st);
     return v;
 }
 
 static void ck_no_checkpoints(const struct server *s)
 {
-    ck_assert_int_eq(db_long(s, "SELECT count(*) FROM checkpoints"), 0);
-    ck_assert_int_eq(db_long(s, "SELECT count(*) FROM checkpoint_best"), 0);
+    ck_assert_int_eq(db_long(s, "SELECT count(*) FROM checkpoints", NULL), 0);
+    ck_assert_int_eq(db_long(s, "SELECT count(*) FROM checkpoint_best", NULL), 0);
 }
-
-static const char *state_of(const json_t *job) { return json_string_value(json_object_get(job, "state")); }
 
 START_TEST(whole_loop)
 {
@@ -54,14 +78,14 @@ START_TEST(whole_loop)
     ck_assert(strncmp(h.location, "/v1/jobs/job_", 13) == 0);
     json_t *j = su_http_json(&h);
     char *id = strdup(json_string_value(json_object_get(j, "id")));
-    ck_assert_str_eq(state_of(j), "queued");
+    ck_assert_str_eq(su_str(j, "state"), "queued");
     ck_assert_int_eq(json_integer_value(json_object_get(j, "epochs")), 15);
     json_decref(j);
     su_http_free(&h);
 
     j = su_job_wait(&s, id, NULL, 60);
-    ck_assert_msg(!strcmp(state_of(j), "succeeded"), "job ended %s: %s", state_of(j),
-                  json_dumps(json_object_get(j, "error"), 0));
+    ck_assert_msg(!strcmp(su_str(j, "state"), "succeeded"), "job ended %s: %s",
+                  su_str(j, "state"), json_dumps(json_object_get(j, "error"), 0));
     ck_assert_int_eq(json_integer_value(json_object_get(j, "epoch")), 15);
     ck_assert(json_real_value(json_object_get(j, "progress")) == 1.0);
     double acc = json_number_value(json_object_get(json_object_get(j, "val_metrics"), "accuracy"));
@@ -196,7 +220,7 @@ START_TEST(predict_bodies_agree)
              "\"batch_size\": 16, \"seed\": 1}", net, ds);
     char *id = su_post_id(&s, "/v1/jobs", body, 202);
     json_t *j = su_job_wait(&s, id, NULL, 60);
-    ck_assert_str_eq(state_of(j), "succeeded");
+    ck_assert_str_eq(su_str(j, "state"), "succeeded");
     snprintf(path, sizeof path, "/v1/models/%s/predict",
              json_string_value(json_object_get(j, "model")));
     json_decref(j);
@@ -270,32 +294,24 @@ START_TEST(cancel_queued_and_running)
     char *a = su_post_id(&s, "/v1/jobs", body, 202), *b = su_post_id(&s, "/v1/jobs", body, 202);
     char path[160];
     json_t *j = su_job_wait(&s, a, "running", 30);
-    ck_assert_str_eq(state_of(j), "running");
+    ck_assert_str_eq(su_str(j, "state"), "running");
     json_decref(j);
     /* b waits behind a: cancelled at once */
     snprintf(path, sizeof path, "/v1/jobs/%s/cancel", b);
     struct http_reply h = su_http(&s, "POST", path, NULL, 0, NULL);
     ck_assert_msg(h.status == 200, "%ld %s", h.status, h.body);
     j = su_http_json(&h);
-    ck_assert_str_eq(state_of(j), "cancelled");
+    ck_assert_str_eq(su_str(j, "state"), "cancelled");
     json_decref(j);
     su_http_free(&h);
     /* a runs: cancelled at its next batch, keeping a model once an epoch is done */
-    snprintf(path, sizeof path, "/v1/jobs/%s", a);
-    for (int i = 0; i < 600; i++) {
-        j = su_get_json(&s, path);
-        int epoch = (int)json_integer_value(json_object_get(j, "epoch"));
-        json_decref(j);
-        if (epoch >= 1)
-            break;
-        usleep(50000);
-    }
+    su_job_wait_epoch(&s, a, 1, 30);
     snprintf(path, sizeof path, "/v1/jobs/%s/cancel", a);
     h = su_http(&s, "POST", path, NULL, 0, NULL);
     ck_assert_msg(h.status == 202, "%ld %s", h.status, h.body);
     su_http_free(&h);
     j = su_job_wait(&s, a, NULL, 30);
-    ck_assert_str_eq(state_of(j), "cancelled");
+    ck_assert_str_eq(su_str(j, "state"), "cancelled");
     ck_assert(json_is_string(json_object_get(j, "model")));
     json_decref(j);
     /* cancelling an ended job is a conflict */
@@ -382,52 +398,194 @@ static void ck_epochs(const struct server *s, const char *id, int n)
     json_decref(j);
 }
 
-/* Waits (up to 30 s) until job id has stored `epoch` epochs. */
-static void wait_epoch(const struct server *s, const char *id, int epoch)
+/* ---- a SIGKILL while a job trains: what the database file shows ---- */
+
+/* Epochs of the jobs killed while they train: long enough that a job cannot end between
+ * the poll that sees its second epoch and the SIGKILL (an epoch of these jobs takes tens
+ * of milliseconds: a second or more of training is left), which the database file then
+ * confirms. */
+#define KILLED_EPOCHS 60
+
+/* A job's epoch rows as stored, in order of epoch: the text of each (new array of
+ * strings). */
+static json_t *stored_epochs(const struct server *s, const char *id)
 {
-    char path[160];
-    snprintf(path, sizeof path, "/v1/jobs/%s", id);
-    int at = 0;
-    for (int i = 0; i < 1200 && at < epoch; i++) {
-        json_t *j = su_get_json(s, path);
-        at = (int)json_integer_value(json_object_get(j, "epoch"));
-        json_decref(j);
-        usleep(25000);
-    }
-    ck_assert_int_ge(at, epoch);
+    sqlite3 *db = db_file(s);
+    sqlite3_stmt *st;
+    ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT metrics FROM epochs WHERE job_id = ? "
+                                        "ORDER BY epoch", -1, &st, NULL), SQLITE_OK);
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    json_t *rows = json_array();
+    while (sqlite3_step(st) == SQLITE_ROW)
+        json_array_append_new(rows, json_string((const char *)sqlite3_column_text(st, 0)));
+    query_done(db, st);
+    return rows;
 }
 
+/* Row k of stored_epochs parsed (new). */
+static json_t *row_at(const json_t *rows, size_t k)
+{
+    json_error_t e;
+    json_t *row = json_loads(json_string_value(json_array_get(rows, k)), 0, &e);
+    ck_assert_msg(row != NULL, "stored epoch row %zu is not JSON: %s", k + 1, e.text);
+    return row;
+}
+
+/* Right after the SIGKILL, before the restart: the database file shows job id running,
+ * its checkpoint at an epoch below its `epochs`, and the epoch rows up to that one (they
+ * are written in one transaction). Returns the checkpoint's epoch. */
+static int killed_while_running(const struct server *s, const char *id, int epochs)
+{
+    sqlite3 *db = db_file(s);
+    sqlite3_stmt *st = query(db, "SELECT state, epoch FROM jobs WHERE id = ?", id);
+    ck_assert_msg(!strcmp((const char *)sqlite3_column_text(st, 0), "running"),
+                  "job %s was %s, not running, when it was killed", id,
+                  (const char *)sqlite3_column_text(st, 0));
+    int job_epoch = sqlite3_column_int(st, 1);
+    query_done(db, st);
+    ck_assert_int_eq(db_long(s, "SELECT count(*) FROM checkpoints WHERE job_id = ?", id), 1);
+    int at = (int)db_long(s, "SELECT epoch FROM checkpoints WHERE job_id = ?", id);
+    ck_assert_msg(at >= 2 && at < epochs, "job %s was killed with a checkpoint at epoch %d "
+                  "of %d", id, at, epochs);
+    ck_assert_int_eq(job_epoch, at);
+    json_t *rows = stored_epochs(s, id);
+    ck_assert_int_eq(json_array_size(rows), at);
+    json_t *last = row_at(rows, (size_t)at - 1);
+    ck_assert_int_eq(su_int(last, "epoch"), at);
+    json_decref(last);
+    json_decref(rows);
+    return at;
+}
+
+/* Job id resumed from its checkpoint at epoch `at` rather than from scratch: the rows
+ * stored before the kill (`before`) are untouched, byte for byte (a run from scratch
+ * rewrites them, with new ended_at times), every row up to `at` ended before the restart
+ * (its ended_at, from the same clock, taken just before it) and every later one after
+ * it, so the first epoch trained after the restart is at + 1. */
+static void ck_resumed(const struct server *s, const char *id, const json_t *before, int at,
+                       const char *restart, int epochs)
+{
+    json_t *after = stored_epochs(s, id);
+    ck_assert_int_eq(json_array_size(after), epochs);
+    for (size_t k = 0; k < (size_t)at; k++)
+        ck_assert_msg(!strcmp(json_string_value(json_array_get(after, k)),
+                              json_string_value(json_array_get(before, k))),
+                      "epoch %zu was trained again after the restart", k + 1);
+    int first = 0;
+    for (size_t k = 0; k < (size_t)epochs; k++) {
+        json_t *row = row_at(after, k);
+        const char *ended = su_str(row, "ended_at");
+        int later = strcmp(ended, restart) > 0, epoch = (int)su_int(row, "epoch");
+        ck_assert_msg(later == (epoch > at), "epoch %d ended at %s, %s the restart at %s "
+                      "(the checkpoint was at epoch %d)", epoch, ended,
+                      later ? "after" : "before", restart, at);
+        if (later && !first)
+            first = epoch;
+        json_decref(row);
+    }
+    ck_assert_int_eq(first, at + 1);
+    json_decref(after);
+}
+
+/* A job's model as stored: its network buffer (new, length in *len) and its metrics (new
+ * JSON). */
+static void *model_of(const struct server *s, const char *job, size_t *len, json_t **metrics)
+{
+    sqlite3 *db = db_file(s);
+    sqlite3_stmt *st = query(db, "SELECT m.net, m.metrics FROM jobs j JOIN models m ON "
+                                 "m.id = j.model_id WHERE j.id = ?", job);
+    *len = (size_t)sqlite3_column_bytes(st, 0);
+    void *buf = malloc(*len + 1);
+    ck_assert_ptr_nonnull(buf);
+    memcpy(buf, sqlite3_column_blob(st, 0), *len);
+    json_error_t e;
+    *metrics = json_loads((const char *)sqlite3_column_text(st, 1), 0, &e);
+    ck_assert_msg(*metrics != NULL, "the model's metrics are not JSON: %s", e.text);
+    query_done(db, st);
+    return buf;
+}
+
+/* Job a (killed and resumed) trained exactly as job b (the same request, never killed):
+ * the same seed gives bit-identical training, so every epoch's loss and the other values
+ * training decides (all but the timings) are the same as stored (15 significant digits),
+ * and so are the two models, byte for byte, and their metrics. */
+static void ck_same_training(const struct server *s, const char *a, const char *b, int epochs)
+{
+    static const char *const decided[] = {"epoch", "loss", "val_loss", "metrics",
+                                          "val_metrics", "grad_norms", "dead_relu"};
+    json_t *ra = stored_epochs(s, a), *rb = stored_epochs(s, b);
+    ck_assert_int_eq(json_array_size(ra), epochs);
+    ck_assert_int_eq(json_array_size(rb), epochs);
+    for (size_t k = 0; k < (size_t)epochs; k++) {
+        json_t *x = row_at(ra, k), *y = row_at(rb, k);
+        for (size_t f = 0; f < sizeof decided / sizeof *decided; f++) {
+            json_t *vx = json_object_get(x, decided[f]), *vy = json_object_get(y, decided[f]);
+            ck_assert_ptr_nonnull(vx);
+            if (!json_equal(vx, vy)) {
+                char *dx = json_dumps(vx, JSON_ENCODE_ANY | JSON_REAL_PRECISION(17)),
+                     *dy = json_dumps(vy, JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
+                ck_abort_msg("epoch %zu: %s is %s resumed, %s without the kill", k + 1,
+                             decided[f], dx, dy);
+            }
+        }
+        json_decref(x);
+        json_decref(y);
+    }
+    json_decref(ra);
+    json_decref(rb);
+    size_t la, lb;
+    json_t *ma, *mb;
+    void *na = model_of(s, a, &la, &ma), *nb = model_of(s, b, &lb, &mb);
+    ck_assert_msg(la == lb && memcmp(na, nb, la) == 0, "the resumed job's model (%zu bytes) "
+                  "differs from the one trained without the kill (%zu bytes)", la, lb);
+    ck_assert_msg(json_equal(ma, mb), "the models' metrics differ");
+    free(na);
+    free(nb);
+    json_decref(ma);
+    json_decref(mb);
+}
+
+/* A SIGKILL while job a trains and b and c wait. a is checked in the database file to
+ * have been running, with a checkpoint, when it was killed; after the restart every job
+ * finishes, a resumed from that checkpoint, and trained exactly as b, the same job never
+ * killed. */
 START_TEST(survives_sigkill)
 {
     struct server s = {0};
     su_start(&s, NULL);
     char *ds = su_dataset(&s, 4000, 64, 0), *net = su_network(&s, 64, 256), body[512];
-    snprintf(body, sizeof body, "{\"network\": \"%s\", \"dataset\": \"%s\", \"epochs\": 8, "
-             "\"batch_size\": 16, \"seed\": 1}", net, ds);
-    char *a = su_post_id(&s, "/v1/jobs", body, 202), *b = su_post_id(&s, "/v1/jobs", body, 202),
-         *c = su_post_id(&s, "/v1/jobs", body, 202), path[160];
-    wait_epoch(&s, a, 2);
-    snprintf(path, sizeof path, "/v1/jobs/%s/metrics", a);
-    json_t *before = su_get_json(&s, path);
-    su_stop(&s, 1);   /* SIGKILL while a trains and b, c wait */
+    snprintf(body, sizeof body, "{\"network\": \"%s\", \"dataset\": \"%s\", \"epochs\": %d, "
+             "\"batch_size\": 16, \"seed\": 1}", net, ds, KILLED_EPOCHS);
+    char *a = su_post_id(&s, "/v1/jobs", body, 202), *b = su_post_id(&s, "/v1/jobs", body, 202);
+    snprintf(body, sizeof body, "{\"network\": \"%s\", \"dataset\": \"%s\", \"epochs\": 2, "
+             "\"batch_size\": 16, \"seed\": 2}", net, ds);
+    char *c = su_post_id(&s, "/v1/jobs", body, 202);   /* a short one */
+    su_job_wait_epoch(&s, a, 2, 60);
+    su_stop(&s, 1);   /* SIGKILL */
+    int at = killed_while_running(&s, a, KILLED_EPOCHS);
+    json_t *before = stored_epochs(&s, a);
+    const char *waiting[2] = {b, c};
+    for (int k = 0; k < 2; k++) {
+        ck_assert_int_eq(db_long(&s, "SELECT state = 'queued' FROM jobs WHERE id = ?",
+                                    waiting[k]), 1);
+        ck_assert_int_eq(db_long(&s, "SELECT count(*) FROM epochs WHERE job_id = ?",
+                                    waiting[k]), 0);
+    }
+    char restart[32];
+    now_iso(restart);
     su_start(&s, NULL);
     const char *ids[3] = {a, b, c};
+    const int epochs[3] = {KILLED_EPOCHS, KILLED_EPOCHS, 2};
     for (int k = 0; k < 3; k++) {
-        json_t *j = su_job_wait(&s, ids[k], NULL, 120);
-        ck_assert_msg(!strcmp(state_of(j), "succeeded"), "job %d: %s", k, state_of(j));
+        json_t *j = su_job_wait(&s, ids[k], NULL, 240);
+        ck_assert_msg(!strcmp(su_str(j, "state"), "succeeded"), "job %d: %s", k,
+                      su_str(j, "state"));
         json_decref(j);
-        ck_epochs(&s, ids[k], 8);
+        ck_epochs(&s, ids[k], epochs[k]);
     }
-    /* a resumed from its checkpoint: the epochs stored before the kill are untouched
-     * (a run started over would have rewritten them, with other timings) */
-    json_t *after = su_get_json(&s, path), *eb = json_object_get(before, "epochs");
-    ck_assert_int_ge(json_array_size(eb), 2);
-    for (size_t k = 0; k < json_array_size(eb); k++)
-        ck_assert_msg(json_equal(json_array_get(eb, k),
-                                 json_array_get(json_object_get(after, "epochs"), k)),
-                      "epoch %zu was trained again after the restart", k + 1);
+    ck_resumed(&s, a, before, at, restart, KILLED_EPOCHS);
+    ck_same_training(&s, a, b, KILLED_EPOCHS);
     json_decref(before);
-    json_decref(after);
     ck_no_checkpoints(&s);   /* ended jobs keep their models, not their checkpoints */
     su_stop(&s, 0);
     su_cleanup(&s);
@@ -448,7 +606,7 @@ START_TEST(early_stopping_keeps_the_best)
              "\"early_stopping\": {\"patience\": 2, \"min_delta\": 0.001}, \"seed\": 5}", net, ds);
     char *id = su_post_id(&s, "/v1/jobs", body, 202);
     json_t *j = su_job_wait(&s, id, NULL, 120);
-    ck_assert_str_eq(state_of(j), "succeeded");
+    ck_assert_str_eq(su_str(j, "state"), "succeeded");
     int ran = (int)json_integer_value(json_object_get(j, "epoch"));
     ck_assert_msg(ran < 500, "early stopping never stopped the job");
     snprintf(path, sizeof path, "/v1/models/%s", json_string_value(json_object_get(j, "model")));
@@ -470,55 +628,69 @@ START_TEST(early_stopping_keeps_the_best)
 }
 END_TEST
 
-/* restore_best across a SIGKILL: the best weights are stored once, when they change, and
- * a resumed job still ends with them. min_delta is out of reach, so epoch 1 stays the
- * best while every epoch runs (patience is longer than the job). Epochs are short: the
- * job has many, so that the kill comes before its end. */
+/* restore_best across a SIGKILL: the best weights are stored once, when they change (a
+ * trigger counts the writes of their table), and a resumed job still ends with them.
+ * min_delta is out of reach, so epoch 1 stays the best while every epoch runs (patience
+ * is longer than the job). Job a is killed while it trains (the database file shows it
+ * running, with a checkpoint) and resumes from its checkpoint; b, the same job never
+ * killed, trains exactly as a did. */
 START_TEST(restore_best_survives_sigkill)
 {
     struct server s = {0};
     su_start(&s, NULL);
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open(s.db, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, "CREATE TABLE best_writes (job_id TEXT); "
+                                  "CREATE TRIGGER count_best AFTER INSERT ON checkpoint_best "
+                                  "BEGIN INSERT INTO best_writes VALUES (NEW.job_id); END",
+                                  NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
     char *ds = su_dataset(&s, 4000, 64, 0), *net = su_network(&s, 64, 256), body[512];
     snprintf(body, sizeof body,
              "{\"network\": \"%s\", \"dataset\": \"%s\", \"validation\": {\"split\": 0.2}, "
-             "\"epochs\": 30, \"batch_size\": 16, \"seed\": 3, \"early_stopping\": "
-             "{\"patience\": 50, \"min_delta\": 1e9}}", net, ds);
-    char *id = su_post_id(&s, "/v1/jobs", body, 202), sql[160];
-    wait_epoch(&s, id, 2);
-    ck_assert_int_eq(db_long(&s, "SELECT count(*) FROM checkpoint_best"), 1);
-    su_stop(&s, 1);
-    snprintf(sql, sizeof sql, "SELECT epoch FROM checkpoints WHERE job_id = '%s'", id);
-    ck_assert_int_lt(db_long(&s, sql), 30);   /* killed before its end: it resumes */
+             "\"epochs\": %d, \"batch_size\": 16, \"seed\": 3, \"early_stopping\": "
+             "{\"patience\": %d, \"min_delta\": 1e9}}", net, ds, KILLED_EPOCHS,
+             2 * KILLED_EPOCHS);
+    char *a = su_post_id(&s, "/v1/jobs", body, 202), *b = su_post_id(&s, "/v1/jobs", body, 202);
+    su_job_wait_epoch(&s, a, 2, 60);
+    su_stop(&s, 1);   /* SIGKILL */
+    int at = killed_while_running(&s, a, KILLED_EPOCHS);
+    json_t *before = stored_epochs(&s, a);
+    ck_assert_int_eq(db_long(&s, "SELECT count(*) FROM checkpoint_best WHERE job_id = ?", a), 1);
+    char restart[32];
+    now_iso(restart);
     su_start(&s, NULL);
-    json_t *j = su_job_wait(&s, id, NULL, 120);
-    ck_assert_str_eq(state_of(j), "succeeded");
-    ck_assert_int_eq(json_integer_value(json_object_get(j, "epoch")), 30);
-    const char *model = json_string_value(json_object_get(j, "model"));
-    ck_assert_ptr_nonnull(model);
+    const char *ids[2] = {a, b};
+    for (int k = 0; k < 2; k++) {
+        json_t *j = su_job_wait(&s, ids[k], NULL, 240);
+        ck_assert_msg(!strcmp(su_str(j, "state"), "succeeded"), "job %d: %s", k,
+                      su_str(j, "state"));
+        ck_assert_int_eq(su_int(j, "epoch"), KILLED_EPOCHS);
+        json_decref(j);
+        /* epoch 1's weights were stored once, and never again: not at the restart */
+        ck_assert_int_eq(db_long(&s, "SELECT count(*) FROM best_writes WHERE job_id = ?",
+                                 ids[k]), 1);
+    }
+    ck_resumed(&s, a, before, at, restart, KILLED_EPOCHS);
     /* the model is epoch 1's network, not the last one's */
-    snprintf(sql, sizeof sql, "SELECT json_extract(metrics, '$.epoch') FROM models "
-             "WHERE id = '%s'", model);
-    ck_assert_int_eq(db_long(&s, sql), 1);
-    sqlite3 *db;
-    sqlite3_stmt *st;
-    ck_assert_int_eq(sqlite3_open_v2(s.db, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT net FROM models WHERE id = ?", -1, &st,
-                                        NULL), SQLITE_OK);
-    sqlite3_bind_text(st, 1, model, -1, SQLITE_STATIC);
-    ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+    size_t len;
+    json_t *metrics;
+    void *buf = model_of(&s, a, &len, &metrics);
+    ck_assert_int_eq(su_int(metrics, "epoch"), 1);
+    ck_assert_int_eq(su_int(metrics, "best_epoch"), 1);
     struct nn_error e;
-    struct nn_net *n = nn_load(sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0),
-                               0, &e);
+    struct nn_net *n = nn_load(buf, len, 0, &e);
     ck_assert_msg(n != NULL, "the model does not load: %s", e.msg);
     ck_assert_int_eq(nn_epochs_done(n), 1);
     nn_free(n);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    json_decref(j);
+    free(buf);
+    json_decref(metrics);
+    ck_same_training(&s, a, b, KILLED_EPOCHS);
+    json_decref(before);
     ck_no_checkpoints(&s);
     su_stop(&s, 0);
     su_cleanup(&s);
-    free(ds), free(net), free(id);
+    free(ds), free(net), free(a), free(b);
 }
 END_TEST
 
@@ -540,12 +712,12 @@ START_TEST(no_model_without_its_job)
              net, ds);
     char *id = su_post_id(&s, "/v1/jobs", body, 202);
     json_t *j = su_job_wait(&s, id, NULL, 60);
-    ck_assert_str_eq(state_of(j), "failed");
+    ck_assert_str_eq(su_str(j, "state"), "failed");
     ck_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "error"), "title")),
                      "Model lost");
     ck_assert(json_is_null(json_object_get(j, "model")));
     json_decref(j);
-    ck_assert_int_eq(db_long(&s, "SELECT count(*) FROM models"), 0);
+    ck_assert_int_eq(db_long(&s, "SELECT count(*) FROM models", NULL), 0);
     ck_no_checkpoints(&s);
     su_stop(&s, 0);
     su_cleanup(&s);

@@ -5,6 +5,7 @@
  * hand: iris 4*16+16 + 16*3+3 = 131 parameters; fashion (DESIGN.md) 269834. */
 #include "api/api.h"
 #include "srvutil.h"
+#include "testutil.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -282,27 +283,12 @@ END_TEST
 
 /* ---- the real binary ---- */
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s (run from the repository root)", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    ck_assert_int_eq(fread(b, 1, (size_t)n, f), (size_t)n);
-    b[n] = 0;
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
-
 /* POSTs an example file; checks 201, Location, and that GET Location gives the same. */
 static void post_example(const struct server *s, const char *file, long params,
                          const char *name)
 {
     size_t len;
-    char *body = slurp(file, &len);
+    char *body = tu_slurp(file, &len);
     struct http_reply h = su_http(s, "POST", "/v1/networks", body, len, "application/json");
     ck_assert_msg(h.status == 201, "%s: %ld %s", file, h.status, h.body);
     ck_assert_str_eq(h.ctype, "application/json");
@@ -360,7 +346,7 @@ START_TEST(e2e_examples)
 
     /* dry run over HTTP */
     size_t len;
-    char *body = slurp("api/examples/network_iris.json", &len);
+    char *body = tu_slurp("api/examples/network_iris.json", &len);
     struct http_reply d = su_http(&s, "POST", "/v1/networks?dry_run=true", body, len,
                                   "application/json");
     ck_assert_int_eq(d.status, 200);

@@ -59,14 +59,6 @@ static char *drain(struct sub *s, struct fake *f, int *ended)
     return out;
 }
 
-static int occurrences(const char *text, const char *what)
-{
-    int n = 0;
-    for (const char *p = text; (p = strstr(p, what)); p += strlen(what))
-        n++;
-    return n;
-}
-
 /* Checks that the SSE text holds the epoch ids first..last once each, in order. */
 static void epochs_in(const char *text, int first, int last)
 {
@@ -141,7 +133,7 @@ START_TEST(replay_then_live)
     char *t = drain(s, &f, &ended);
     ck_assert(!ended);
     epochs_in(t, 1, 3);
-    ck_assert_int_eq(occurrences(t, "event: status\ndata: {"), 1);
+    ck_assert_int_eq(su_count(t, "event: status\ndata: {"), 1);
     ck_assert(strstr(t, "\"state\":\"running\"") > strstr(t, "id: 3"));
     free(t);
 
@@ -219,7 +211,7 @@ START_TEST(resume_after_an_epoch_and_ndjson)
     epochs_in(t, 4, 5);
     free(t);
     t = drain(b, &f2, &ended);
-    ck_assert_int_eq(occurrences(t, "\n"), 5);   /* five rows; no status in NDJSON */
+    ck_assert_int_eq(su_count(t, "\n"), 5);   /* five rows; no status in NDJSON */
     ck_assert(strncmp(t, "{\"epoch\":1,", 11) == 0 && !strstr(t, "event:"));
     free(t);
     state("cancelled");

@@ -16,14 +16,6 @@
 
 #define GC_TOL 1e-2
 
-/* |a - b| <= tol * (1 + |b|), with both values in the message. */
-#define ck_near(a, b, tol)                                                                 \
-    do {                                                                                   \
-        double a_ = (a), b_ = (b);                                                         \
-        ck_assert_msg(fabs(a_ - b_) <= (tol) * (1 + fabs(b_)), "%s = %.9g, expected %.9g", \
-                      #a, a_, b_);                                                         \
-    } while (0)
-
 /* ---- helpers ---- */
 
 static struct nn_tensor tensor(struct nn_net *net, int i)

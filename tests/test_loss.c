@@ -15,13 +15,6 @@
 
 #define GC_TOL 1e-2
 
-#define ck_near(a, b, tol)                                                                 \
-    do {                                                                                   \
-        double a_ = (a), b_ = (b);                                                         \
-        ck_assert_msg(fabs(a_ - b_) <= (tol) * (1 + fabs(b_)), "%s = %.9g, expected %.9g", \
-                      #a, a_, b_);                                                         \
-    } while (0)
-
 /* A net of one activation layer over K inputs. */
 static struct nn_net *act_net(enum nn_act act, int K, enum nn_loss loss)
 {

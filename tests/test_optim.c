@@ -11,13 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ck_near(a, b, tol)                                                                 \
-    do {                                                                                   \
-        double a_ = (a), b_ = (b);                                                         \
-        ck_assert_msg(fabs(a_ - b_) <= (tol) * (1 + fabs(b_)), "%s = %.9g, expected %.9g", \
-                      #a, a_, b_);                                                         \
-    } while (0)
-
 /* ---- a linear model in double ---- */
 
 #define MAXP 64

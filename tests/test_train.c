@@ -1,5 +1,5 @@
-/* test_train.c -- core/train.c: nn_train learns (XOR; the iris data set Debian's
- * python3-sklearn ships, on a held-out split), is bit-reproducible for a seed and thread
+/* test_train.c -- core/train.c: nn_train learns (XOR; scikit-learn's copy of the iris
+ * data set in api/examples/, on a held-out split), is bit-reproducible for a seed and thread
  * count, stops on a NaN/infinite loss with a useful message, on a callback or the cancel
  * flag, reports validation, gradient norms and dead relu units that match values computed
  * here independently, refuses bad input with -1 and a message, and resumes where it
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define IRIS_CSV "/usr/lib/python3/dist-packages/sklearn/datasets/data/iris.csv"
+#define IRIS_CSV "api/examples/iris.csv"
 
 /* ---- helpers ---- */
 
@@ -236,7 +236,8 @@ START_TEST(iris_held_out)
 {
     struct iris d;
     int rc = iris_read(&d);
-    ck_assert_msg(rc == 0, "cannot read " IRIS_CSV " (apt-get install python3-sklearn)");
+    ck_assert_msg(rc == 0, "cannot read " IRIS_CSV " (the suites run from the top of the "
+                  "repository)");
     ck_assert_int_eq(d.n, 150);
     int counts[3] = {0};
     for (int i = 0; i < d.n; i++)

@@ -1,8 +1,11 @@
 /* testutil.c -- shared helpers of the check suites (see testutil.h). */
 #include "testutil.h"
 
+#include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static double loss_at(struct nn_net *net, const float *x, const float *y, int ycols, int rows,
                       uint64_t key)
@@ -83,6 +86,30 @@ void tu_fill(float *a, size_t n, float lo, float hi, uint64_t seed)
     nn_rng_seed(&r, seed);
     for (size_t i = 0; i < n; i++)
         a[i] = lo + (hi - lo) * (float)nn_rng_uniform(&r);
+}
+
+char *tu_slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot read %s: %s (the suites run from the top of the "
+                  "repository)", path, strerror(errno));
+    char *buf = NULL;
+    size_t n = 0, cap = 0, got;
+    do {
+        if (cap - n < 4096) {
+            cap = cap ? 2 * cap : 65536;
+            buf = realloc(buf, cap + 1);
+            ck_assert_ptr_nonnull(buf);
+        }
+        got = fread(buf + n, 1, cap - n, f);
+        n += got;
+    } while (got > 0);
+    ck_assert_msg(!ferror(f), "cannot read %s", path);
+    fclose(f);
+    buf[n] = 0;
+    if (len)
+        *len = n;
+    return buf;
 }
 
 int tu_run(Suite *s)

@@ -1,11 +1,14 @@
-/* testutil.h -- what the check suites share: a central-difference gradient check and
- * small constructors. Tests may include core/nn_internal.h for the engine's test hooks. */
+/* testutil.h -- what the check suites share: a central-difference gradient check, small
+ * constructors, a near-equality assertion and reading a file whole. Tests may include
+ * core/nn_internal.h for the engine's test hooks. */
 #ifndef TESTUTIL_H
 #define TESTUTIL_H
 
 #include "nn_internal.h"
 
 #include <check.h>
+#include <math.h>
+#include <stddef.h>
 
 /* Result of comparing analytic gradients with central differences. */
 struct gradcheck {
@@ -29,6 +32,21 @@ struct gradcheck gradcheck(struct nn_net *net, const float *x, const float *y, i
         ck_assert_msg(g_.max_rel < (tol), "gradient check: max relative error %g >= %g",   \
                       g_.max_rel, (double)(tol));                                          \
     } while (0)
+
+/* Asserts |got - want| <= tol * (1 + |want|): a relative tolerance for large values, an
+ * absolute one near zero (NaN never passes). The message names the expression and gives
+ * what it got, what was expected and the tolerance that applied. */
+#define ck_near(got, want, tol)                                                            \
+    do {                                                                                   \
+        double got_ = (got), want_ = (want), tol_ = (tol) * (1 + fabs(want_));             \
+        ck_assert_msg(fabs(got_ - want_) <= tol_, "%s = %.9g, expected %.9g within %.3g",  \
+                      #got, got_, want_, tol_);                                            \
+    } while (0)
+
+/* Reads a whole file: new, NUL-terminated, its length in *len (when len is not NULL).
+ * Fails the test when the file cannot be read (paths are relative to the top of the
+ * repository, where the suites run). */
+char *tu_slurp(const char *path, size_t *len);
 
 /* Builds a network or fails the test with the engine's message. */
 struct nn_net *tu_spec_net(const struct nn_spec *s, uint64_t seed);

@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,15 +46,20 @@ static struct {
     int running, due, stop;
     long runs;   /* checkpoints done, for the tests */
 } ckpt = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
+/* commits the hook saw, wake-ups it asked for: for the tests (a small commit costs one
+ * atomic add, no lock) */
+static _Atomic long hook_commits, hook_wakes;
 
 static int wal_hook(void *page_size, sqlite3 *db, const char *name, int pages)
 {
+    atomic_fetch_add_explicit(&hook_commits, 1, memory_order_relaxed);
     if ((long)pages * (intptr_t)page_size < CKPT_BYTES)
         return SQLITE_OK;
     pthread_mutex_lock(&ckpt.lock);
     int running = ckpt.running;
     if (running) {
         ckpt.due = 1;
+        atomic_fetch_add_explicit(&hook_wakes, 1, memory_order_relaxed);
         pthread_cond_signal(&ckpt.wake);
     }
     pthread_mutex_unlock(&ckpt.lock);
@@ -125,6 +131,12 @@ long db_checkpoints(void)
     long n = ckpt.runs;
     pthread_mutex_unlock(&ckpt.lock);
     return n;
+}
+
+void db_wal_counts(long *commits, long *wakes)
+{
+    *commits = atomic_load(&hook_commits);
+    *wakes = atomic_load(&hook_wakes);
 }
 
 static int page_size(sqlite3 *db)

@@ -10,10 +10,12 @@
 
 /* This thread's connection, opened on first use (NULL when it cannot be opened). */
 sqlite3 *db_conn(void);
-/* How many checkpoints the checkpointer thread has run, and how many commits the log
- * hook has looked at and how many of them asked for a checkpoint, since the process
- * started (for tests). */
+/* How many checkpoints the checkpointer thread has run since the process started. */
 long db_checkpoints(void);
+/* For the tests: the commits the log's hook has seen since the process started, and the
+ * wake-ups of the checkpointer it asked for (commits that left the log over the
+ * threshold while the checkpointer runs). */
+void db_wal_counts(long *commits, long *wakes);
 
 /* A statement prepared once per thread and SQL text (sql: a static string), NULL on an
  * error (logged). db_done resets it and clears its bindings. */
