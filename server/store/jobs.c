@@ -238,31 +238,40 @@ int store_job_finish(const char *id, enum job_state state, const json_t *error,
     return db_transaction(finish_tx, &f) < 0 ? STORE_ERROR : STORE_OK;
 }
 
-static int cancel_tx(void *id)
+struct cancel {
+    const char *id;
+    enum job_state *was;
+};
+
+/* Cancels the job when it is queued; else reads its state, in the same transaction, so a
+ * worker cannot claim it in between (its claim is a write, and waits). */
+static int cancel_tx(void *arg)
 {
     static const char upd[] = "UPDATE jobs SET state = 'cancelled', finished_at = ? "
                               "WHERE id = ? AND state = 'queued'";
+    const struct cancel *c = arg;
     sqlite3_stmt *st = db_prepare(upd);
     if (!st)
         return STORE_ERROR;
     char now[32];
     now_iso(now);
     sqlite3_bind_text(st, 1, now, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, c->id, -1, SQLITE_TRANSIENT);
     if (db_exec(st) < 0)
         return STORE_ERROR;
-    if (sqlite3_changes(db_conn()) != 1)
-        return STORE_CONFLICT;
+    if (sqlite3_changes(db_conn()) != 1) {
+        int rc = store_job_state(c->id, c->was);
+        return rc == STORE_OK ? STORE_CONFLICT : rc;
+    }
+    *c->was = JOB_QUEUED;
     /* queued with a checkpoint: it was running when the service stopped */
-    return drop_checkpoint(id) < 0 ? STORE_ERROR : STORE_OK;
+    return drop_checkpoint(c->id) < 0 ? STORE_ERROR : STORE_OK;
 }
 
 int store_job_cancel_queued(const char *id, enum job_state *was)
 {
-    int rc = store_job_state(id, was);
-    if (rc != STORE_OK)
-        return rc;
-    return db_transaction(cancel_tx, (void *)id);
+    struct cancel c = {id, was};
+    return db_transaction(cancel_tx, &c);
 }
 
 int store_job_epochs(const char *id, int after, int limit, json_t **out)
