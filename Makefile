@@ -12,7 +12,7 @@ CORE_LIBS    = $(BLAS_LIBS) -lz -lm -lpthread
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
 
-CORE_SRC = core/names.c core/rng.c core/blas.c core/pool.c core/spec.c core/net.c \
+CORE_SRC = core/field.c core/names.c core/rng.c core/blas.c core/pool.c core/spec.c core/net.c \
            core/layer_dense.c core/layer_activation.c core/layer_dropout.c \
            core/layer_batchnorm.c core/layer_residual.c core/loss.c core/optim.c \
            core/train.c core/serial.c

@@ -98,6 +98,70 @@ struct nn_warning {
 #define NN_MAX_WIDTH (1 << 24)           /* units, inputs */
 #define NN_MAX_LAYERS 4096               /* in the whole tree */
 
+/* ---- fields and descriptors ----
+ *
+ * Every value a user sets -- a layer's fields, the optimizer's, the training options --
+ * is described once, by a row of a table: its name, type, range, default and place in
+ * its struct. The engine checks through these rows, and so can anyone who reads the
+ * values from elsewhere (JSON), so a range and its message exist in one place. */
+
+/* A field of a spec or of options: what a user may write, its range and default, and
+ * where it lands in its struct. */
+enum nn_ftype { NN_FT_INT, NN_FT_FLOAT, NN_FT_BOOL, NN_FT_NAME, NN_FT_U64, NN_FT_LAYERS };
+#define NN_FIELD_REQUIRED 1u   /* no default: a value must be given */
+#define NN_FIELD_LO_OPEN 2u    /* lo itself is out of range (a > lo) */
+#define NN_FIELD_HI_OPEN 4u    /* hi itself is out of range (a < hi) */
+struct nn_field {
+    const char *name;                 /* as a user writes it: "units" */
+    enum nn_ftype type;
+    size_t offset;                    /* offsetof its member in the struct */
+    double lo, hi;                    /* range of INT, FLOAT, U64 (hi may be INFINITY) */
+    unsigned flags;
+    double def;                       /* default: a number, 0/1 for BOOL, the index for NAME */
+    const char *const *names;         /* NAME: the allowed names; the value is the index */
+    int nnames;
+    const char *when;                 /* NULL, or the name of a NAME field of the same table */
+    int when_value;                   /* ... that must have this value for this field to apply
+                                         (alpha applies only when activation is leaky_relu) */
+    const char *about;                /* what it is, for messages: "the width of its output" */
+};
+/* NN_FT_INT, NAME and BOOL members are int (enums included); FLOAT float; U64 uint64_t;
+ * LAYERS is the pair (const struct nn_layer_spec *layers, int nlayers) of a residual
+ * body, offset being that of `layers` (the count follows it).
+ *
+ * nn_field_get reads field f of the struct at base as a number (LAYERS: the count).
+ * nn_field_set stores v, converted to the member's type: a value nn_field_check refused
+ * is stored clamped to the member's type, never with undefined behaviour; LAYERS cannot
+ * be set from a number (an assert). */
+double nn_field_get(const struct nn_field *f, const void *base);
+void nn_field_set(const struct nn_field *f, void *base, double v);
+/* Every field of a table to its default (LAYERS: NULL, 0); other members untouched. */
+void nn_fields_default(const struct nn_field *t, int n, void *base);
+/* 0 when v is a value of f (in its range; a whole number for INT/U64; an index of a name
+ * for NAME; 0 or 1 for BOOL), else -1 with the one message for it in msg, such as
+ * "units must be from 1 to 16777216, not 0", "rate must be at least 0 and below 1, not 1.5",
+ * "epsilon must be above 0, not 0", "unknown activation 9". Whole numbers print as
+ * integers, others with the shortest %g that reads back. A FLOAT is checked as the float
+ * the engine would hold (v rounded to float, its bounds too), so a value is judged and
+ * printed the same whether it came from JSON or from C. LAYERS: v is the count, at
+ * least 1 ("needs at least one layer"). msg may be NULL when cap is 0. */
+int nn_field_check(const struct nn_field *f, double v, char *msg, size_t cap);
+/* Whether field f of table t applies to the struct at base (its `when` condition):
+ * 1, or 0 with "alpha applies only to the leaky_relu activation, not relu" in msg. */
+int nn_field_applies(const struct nn_field *t, int n, const struct nn_field *f,
+                     const void *base, char *msg, size_t cap);
+/* The field of table t (n rows) with this name; NULL when absent. */
+const struct nn_field *nn_field_find(const struct nn_field *t, int n, const char *name);
+
+/* Where faults go, so that a check reports every one: add(ctx, where, msg) per fault,
+ * where and msg borrowed for the call (copy what is kept). add may be NULL: the faults are
+ * then only counted. */
+struct nn_faults {
+    void (*add)(void *ctx, const char *where, const char *msg);
+    void *ctx;
+    int n;                            /* faults reported so far */
+};
+
 /* Checks a spec without allocating anything for the network. On success returns 0 and,
  * when nparams is not NULL, stores the trainable parameter count; a spec over max_params
  * (0: no cap) is an error. On error returns -1 with err filled. */

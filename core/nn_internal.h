@@ -24,7 +24,9 @@
 
 #include "nn.h"
 
+#include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 
 struct op;
 struct run;
@@ -122,6 +124,28 @@ struct run {
 /* Error helper: fills err (may be NULL) and returns -1. */
 int nn_fail(struct nn_error *err, const char *where, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* ---- fields (field.c) ---- */
+
+/* Reports one fault to f: its message formatted into NN_MSG bytes, then f->n counted.
+ * While f->add runs, f->n is the number of faults before this one. */
+void nn_fault(struct nn_faults *f, const char *where, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* A sink that keeps the first fault in err (may be NULL): what the functions with a
+ * struct nn_error report, from the walkers that report every fault. */
+struct first_fault {
+    struct nn_faults f;
+    struct nn_error *err;
+};
+struct nn_faults *first_fault(struct first_fault *ff, struct nn_error *err);
+/* Checks every field of table t of the struct at base that applies to it (LAYERS
+ * aside), reporting each fault at prefix + "/" + name. Returns the number of faults. */
+int fields_check(const struct nn_field *t, int n, const void *base, const char *prefix,
+                 struct nn_faults *f);
+/* The body of a LAYERS field f of the struct at base: its count, *layers its pointer. */
+int field_layers(const struct nn_field *f, const void *base, const struct nn_layer_spec **layers);
+void field_set_layers(const struct nn_field *f, void *base, const struct nn_layer_spec *layers,
+                      int n);
 
 /* spec.c */
 int spec_count_layers(const struct nn_layer_spec *l, int n);
