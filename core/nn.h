@@ -67,8 +67,9 @@ struct nn_layer_spec {
     int nlayers;
 };
 
-/* Layer constructors with the usual defaults (leaky_relu alpha 0.01, batchnorm momentum
- * 0.99 and epsilon 1e-3, as in Keras). */
+/* Layer constructors: every field of the kind at its descriptor's default (leaky_relu
+ * alpha 0.01, batchnorm momentum 0.99 and epsilon 1e-3, as in Keras; see nn_kind_desc),
+ * the fields of other kinds 0, then the arguments. */
 struct nn_layer_spec nn_dense(int units, enum nn_act act);
 struct nn_layer_spec nn_activation(enum nn_act act);
 struct nn_layer_spec nn_dropout(float rate);
@@ -153,6 +154,18 @@ int nn_field_applies(const struct nn_field *t, int n, const struct nn_field *f,
 /* The field of table t (n rows) with this name; NULL when absent. */
 const struct nn_field *nn_field_find(const struct nn_field *t, int n, const char *name);
 
+/* The public face of a layer kind (the engine's own hooks stay in nn_internal.h):
+ * its name and its fields besides "type", in the order a definition is written out. */
+struct nn_kind_desc {
+    const char *name;
+    const struct nn_field *fields;
+    int nfields;
+};
+const struct nn_kind_desc *nn_kind_desc(int kind);        /* NULL when out of range */
+/* The fields of struct nn_spec: inputs, layers, loss (its metrics are a set of names,
+ * which no field type describes). */
+extern const struct nn_kind_desc nn_spec_desc;
+
 /* Where faults go, so that a check reports every one: add(ctx, where, msg) per fault,
  * where and msg borrowed for the call (copy what is kept). add may be NULL: the faults are
  * then only counted. */
@@ -164,9 +177,19 @@ struct nn_faults {
 
 /* Checks a spec without allocating anything for the network. On success returns 0 and,
  * when nparams is not NULL, stores the trainable parameter count; a spec over max_params
- * (0: no cap) is an error. On error returns -1 with err filled. */
+ * (0: no cap) is an error. On error returns -1 with err filled (the first fault that
+ * nn_spec_check_all reports). */
 int nn_spec_check(const struct nn_spec *spec, size_t max_params, size_t *nparams,
                   struct nn_error *err);
+/* nn_spec_check reporting every fault (each field's range and name, kind rules, widths
+ * through residual blocks, nesting and layer-count limits, the parameter cap, the loss
+ * against the output width) rather than the first; returns 0 when there were none, -1
+ * otherwise. A layer with a faulty field makes its output width unknown: checks that
+ * depend on that width are skipped rather than reported twice. nn_spec_check (kept, same
+ * signature) is this with a sink that keeps the first fault. Paths are those of
+ * nn_error ("/layers/2/units"); nparams is stored only when there was no fault. */
+int nn_spec_check_all(const struct nn_spec *spec, size_t max_params, size_t *nparams,
+                      struct nn_faults *f);
 
 /* Warnings about a valid spec that would train badly (a step activation before trainable
  * layers, deep sigmoid/tanh stacks, an output activation that does not fit the loss).

@@ -36,7 +36,7 @@ int optim_chunks(const struct nn_net *net, struct ochunk *out, int max)
         if (!o->np)
             continue;
         /* a dense kernel is decayed, its bias and batchnorm's gamma and beta are not */
-        size_t kernel = o->id == OP_DENSE ? (size_t)o->in * o->out : 0;
+        size_t kernel = o->ndecay;
         for (size_t a = o->p; a < o->p + o->np;) {
             size_t end = a < o->p + kernel ? o->p + kernel : o->p + o->np;
             size_t b = end - a > OPT_CHUNK ? a + OPT_CHUNK : end;
