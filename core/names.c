@@ -1,5 +1,5 @@
 /* names.c -- the names users write for kinds, activations, initialisations, losses,
- * metrics and optimizers. A layer kind's name is its descriptor's. */
+ * metrics and optimizers. A layer kind's and an optimizer's name is its descriptor's. */
 #include "nn_internal.h"
 
 #include <string.h>
@@ -11,7 +11,6 @@ const char *const names_init[NN_INIT_COUNT] = {
 const char *const names_loss[NN_LOSS_COUNT] = {
     "mse", "mae", "binary_crossentropy", "categorical_crossentropy"};
 static const char *const names_metric[NN_METRIC_COUNT] = {"accuracy", "mae", "mse"};
-static const char *const names_opt[NN_OPT_COUNT] = {"sgd", "adam"};
 
 static const char *name_of(const char *const *t, int n, int i)
 {
@@ -34,7 +33,6 @@ NAMES(act, names_act, NN_ACT_COUNT)
 NAMES(init, names_init, NN_INIT_COUNT)
 NAMES(loss, names_loss, NN_LOSS_COUNT)
 NAMES(metric, names_metric, NN_METRIC_COUNT)
-NAMES(opt, names_opt, NN_OPT_COUNT)
 
 /* Names that live in a descriptor, reached through desc(i) for i in [0, n). */
 #define DESC_NAMES(fn, desc, count)                                                      \
@@ -52,3 +50,4 @@ NAMES(opt, names_opt, NN_OPT_COUNT)
     }
 
 DESC_NAMES(kind, nn_kind_desc, NN_KIND_COUNT)
+DESC_NAMES(opt, nn_opt_desc, NN_OPT_COUNT)

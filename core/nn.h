@@ -162,6 +162,12 @@ struct nn_kind_desc {
     int nfields;
 };
 const struct nn_kind_desc *nn_kind_desc(int kind);        /* NULL when out of range */
+/* The fields of struct nn_optimizer for an optimizer type (its "type" not among them):
+ * sgd: learning_rate, momentum, nesterov, weight_decay; adam: learning_rate, beta1, beta2,
+ * epsilon, weight_decay. NULL when out of range. */
+const struct nn_kind_desc *nn_opt_desc(int opt);
+/* The fields of struct nn_train_opts a user sets: epochs, batch_size, clip_norm, shuffle. */
+extern const struct nn_kind_desc nn_train_desc;
 /* The fields of struct nn_spec: inputs, layers, loss (its metrics are a set of names,
  * which no field type describes). */
 extern const struct nn_kind_desc nn_spec_desc;
@@ -261,8 +267,13 @@ struct nn_optimizer {
     float beta1, beta2, epsilon;         /* adam */
     float weight_decay;                  /* L2 on dense kernels, added to the gradient */
 };
+/* Every field of the type at its descriptor's default (nn_opt_desc), then the arguments. */
 struct nn_optimizer nn_sgd(float lr, float momentum, int nesterov);
 struct nn_optimizer nn_adam(float lr);       /* beta1 0.9, beta2 0.999, epsilon 1e-7 */
+/* Reports every fault of o's settings: its type, each field of its type's descriptor,
+ * and the type's own rules (sgd: "nesterov needs a momentum above 0"), at
+ * "/optimizer/<field>". Returns 0 when there were none, -1 otherwise. */
+int nn_opt_check_all(const struct nn_optimizer *o, struct nn_faults *f);
 
 /* What a callback receives; everything in it is borrowed for the call. */
 struct nn_report {
@@ -299,10 +310,17 @@ struct nn_train_opts {
     const _Atomic int *cancel;           /* checked before every batch; nonzero stops */
 };
 
+/* Reports every fault of the options a user sets: each field of nn_train_desc at
+ * "/<field>", then the optimizer's (nn_opt_check_all). Returns 0 or -1. */
+int nn_train_opts_check_all(const struct nn_train_opts *o, struct nn_faults *f);
+
+/* What nn_train returns besides -1. */
+enum { NN_TRAINED = 0, NN_STOPPED = 1 };
 /* Trains from nn_epochs_done(net) up to opts->epochs on train, evaluating val (may be
- * NULL) after every epoch. rng drives shuffling and dropout. Returns 0 when all epochs
- * ran, 1 when a callback or the cancel flag stopped it (the weights trained so far are
- * kept), -1 with err filled for bad data or options, or when the loss becomes NaN or
+ * NULL) after every epoch. rng drives shuffling and dropout. Returns NN_TRAINED when all
+ * epochs ran, NN_STOPPED when a callback or the cancel flag stopped it (the weights
+ * trained so far are kept), -1 with err filled for bad options (the first fault that
+ * nn_train_opts_check_all reports) or bad data, or when the loss becomes NaN or
  * infinite (the message says at which epoch and batch, and what to try). */
 int nn_train(struct nn_net *net, struct nn_pool *pool, const struct nn_data *train,
              const struct nn_data *val, const struct nn_train_opts *opts, struct nn_rng *rng,
