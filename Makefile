@@ -12,14 +12,14 @@ CORE_LIBS    = $(BLAS_LIBS) -lz -lm -lpthread
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
 
-CORE_SRC = core/names.c core/rng.c core/blas.c core/pool.c core/spec.c core/net.c \
+CORE_SRC = core/field.c core/names.c core/rng.c core/blas.c core/pool.c core/spec.c core/net.c \
            core/layer_dense.c core/layer_activation.c core/layer_dropout.c \
            core/layer_batchnorm.c core/layer_residual.c core/loss.c core/optim.c \
            core/train.c core/serial.c
 CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/%.o)
 CORE_LIB = $(BUILD)/libnncore.a
 
-TESTS = test_spec test_layers test_loss test_optim test_net test_serial test_train
+TESTS = test_field test_spec test_layers test_loss test_optim test_net test_serial test_train
 SERVER_TESTS = test_db test_csv test_spec_json test_h_datasets test_h_networks test_h_jobs test_charts test_hub test_events test_e2e
 TEST_BIN = $(TESTS:%=$(BUILD)/tests/%)
 SERVER_TEST_BIN = $(SERVER_TESTS:%=$(BUILD)/tests/%)

@@ -1,6 +1,7 @@
 /* layer_activation.c -- elementwise activations, and softmax over each row.
  * inp (B,W)  out (B,W). Backward reads the output (the input for leaky_relu).
- * Softmax tiles span whole rows; every other activation takes any tile. */
+ * Softmax tiles span whole rows; every other activation takes any tile.
+ * The layer kind "activation", and the activation op that a dense layer also ends with. */
 #include "nn_internal.h"
 
 #include <assert.h>
@@ -134,3 +135,48 @@ static void act_backward(const struct op *o, struct run *r, struct tile t)
 }
 
 const struct op_kind op_act = {"activation", act_forward, act_backward, NULL};
+
+/* ---- the layer kind ---- */
+
+static const struct nn_field activation_fields[] = {
+    FIELD_ACTIVATION(NN_FIELD_REQUIRED),
+    FIELD_ALPHA,
+};
+
+int flat_act(struct flat *f, const struct nn_layer_spec *l, int *cur, int w)
+{
+    struct nn_net *net = f->net;
+    struct op a = flat_op(f, l, OP_ACT, *cur, w);
+    a.shape = l->act == NN_SOFTMAX ? SHAPE_ROWS : SHAPE_ELEMENTWISE;
+    if (l->act == NN_RELU) {   /* its units are watched for dying */
+        a.relu = net->nrelu++;
+        a.pk = net->npeak;
+        net->npeak += (size_t)w;
+    }
+    return (*cur = flat_push(f, a)) < 0 ? -1 : 0;
+}
+
+static int same_width(const struct nn_layer_spec *l, int in)
+{
+    (void)l;
+    return in;
+}
+
+static int activation_flatten(struct flat *f, const struct nn_layer_spec *l, int *cur, int *w)
+{
+    return flat_act(f, l, cur, *w);
+}
+
+struct nn_layer_spec nn_activation(enum nn_act act)
+{
+    struct nn_layer_spec l = layer_default(NN_ACTIVATION);
+    l.act = act;
+    return l;
+}
+
+const struct layer_kind layer_activation = {
+    .desc = {"activation", activation_fields,
+             (int)(sizeof activation_fields / sizeof *activation_fields)},
+    .outputs = same_width,
+    .flatten = activation_flatten,
+};

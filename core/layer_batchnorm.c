@@ -3,7 +3,8 @@
  * stats + o->s  xhat (B,W) in the scratch rows  batch mean, 1/std (W) at red + o->red.
  * Training uses the statistics of the whole batch, so its tiles are columns over all
  * rows (each column is one unit's business); prediction uses the running statistics and
- * takes any tile. */
+ * takes any tile. Also the layer kind "batchnorm", with its tensors "gamma", "beta",
+ * "moving_mean" and "moving_variance". */
 #include "nn_internal.h"
 
 #include <assert.h>
@@ -84,3 +85,81 @@ static void bn_backward(const struct op *o, struct run *r, struct tile t)
 }
 
 const struct op_kind op_batchnorm = {"batchnorm", bn_forward, bn_backward, NULL};
+
+/* ---- the layer kind ---- */
+
+static const struct nn_field batchnorm_fields[] = {
+    {.name = "momentum", .type = NN_FT_FLOAT, .offset = offsetof(struct nn_layer_spec, momentum),
+     .lo = 0, .hi = 1, .def = 0.99,
+     .about = "how much of its running statistics each training batch keeps"},
+    {.name = "epsilon", .type = NN_FT_FLOAT, .offset = offsetof(struct nn_layer_spec, epsilon),
+     .lo = 0, .hi = INFINITY, .flags = NN_FIELD_LO_OPEN | NN_FIELD_HI_OPEN, .def = 1e-3,
+     .about = "what is added to the variance before its square root"},
+};
+
+static int bn_outputs(const struct nn_layer_spec *l, int in)
+{
+    (void)l;
+    return in;
+}
+
+static size_t bn_params(const struct nn_layer_spec *l, int in)
+{
+    (void)l;
+    return 2 * (size_t)in;    /* gamma, beta */
+}
+
+static int bn_flatten(struct flat *f, const struct nn_layer_spec *l, int *cur, int *w)
+{
+    struct op o = flat_op(f, l, OP_BATCHNORM, *cur, *w);
+    o.shape = SHAPE_COLUMNS;
+    o.momentum = l->momentum;
+    o.epsilon = l->epsilon;
+    o.p = f->p;
+    o.np = bn_params(l, o.out);
+    f->p += o.np;
+    o.s = f->s;               /* running mean, variance */
+    f->s += 2 * (size_t)o.out;
+    o.scr = f->scr;           /* xhat */
+    f->scr += (size_t)o.out;
+    o.red = f->red;           /* batch mean, 1/std */
+    f->red += 2 * (size_t)o.out;
+    return (*cur = flat_push(f, o)) < 0 ? -1 : 0;
+}
+
+/* gamma 1 and running variance 1 (beta and the running mean stay 0), with or without rng:
+ * the identity until trained. */
+static void bn_init(struct nn_net *net, const struct op *o, struct nn_rng *rng)
+{
+    (void)rng;
+    for (int j = 0; j < o->out; j++) {
+        net->params[o->p + j] = 1;
+        net->stats[o->s + o->out + j] = 1;
+    }
+}
+
+static int bn_tensors(struct nn_net *net, const struct op *o, struct nn_tensor *out, int max)
+{
+    float *p = net->params + o->p, *s = net->stats + o->s;
+    const float *g = net->grad ? net->grad + o->p : NULL;
+    net_tensor(out, max, 0, net, o, "gamma", 1, o->out, p, g);
+    net_tensor(out, max, 1, net, o, "beta", 1, o->out, p + o->out, g ? g + o->out : NULL);
+    net_tensor(out, max, 2, net, o, "moving_mean", 1, o->out, s, NULL);
+    net_tensor(out, max, 3, net, o, "moving_variance", 1, o->out, s + o->out, NULL);
+    return 4;
+}
+
+struct nn_layer_spec nn_batchnorm(void)
+{
+    return layer_default(NN_BATCHNORM);
+}
+
+const struct layer_kind layer_batchnorm = {
+    .desc = {"batchnorm", batchnorm_fields,
+             (int)(sizeof batchnorm_fields / sizeof *batchnorm_fields)},
+    .outputs = bn_outputs,
+    .params = bn_params,
+    .flatten = bn_flatten,
+    .init = bn_init,
+    .tensors = bn_tensors,
+};

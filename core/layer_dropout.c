@@ -2,7 +2,7 @@
  * 1 - rate and scaled by 1/(1 - rate); in prediction it passes through.
  * inp (B,W)  out (B,W)  mask (B,W) in the scratch rows. Elementwise. The mask of unit j
  * of batch row i is a hash of (the step's key, i, j), so it does not depend on which
- * thread computes it. */
+ * thread computes it. Also the layer kind "dropout". */
 #include "nn_internal.h"
 
 static float *mask_row(const struct op *o, struct run *r, int i)
@@ -48,3 +48,39 @@ static void dropout_backward(const struct op *o, struct run *r, struct tile t)
 }
 
 const struct op_kind op_dropout = {"dropout", dropout_forward, dropout_backward, NULL};
+
+/* ---- the layer kind ---- */
+
+static const struct nn_field dropout_fields[] = {
+    {.name = "rate", .type = NN_FT_FLOAT, .offset = offsetof(struct nn_layer_spec, rate),
+     .lo = 0, .hi = 1, .flags = NN_FIELD_REQUIRED | NN_FIELD_HI_OPEN,
+     .about = "the fraction of its inputs dropped in training"},
+};
+
+static int dropout_outputs(const struct nn_layer_spec *l, int in)
+{
+    (void)l;
+    return in;
+}
+
+static int dropout_flatten(struct flat *f, const struct nn_layer_spec *l, int *cur, int *w)
+{
+    struct op o = flat_op(f, l, OP_DROPOUT, *cur, *w);
+    o.rate = l->rate;
+    o.scr = f->scr;           /* the mask */
+    f->scr += (size_t)o.out;
+    return (*cur = flat_push(f, o)) < 0 ? -1 : 0;
+}
+
+struct nn_layer_spec nn_dropout(float rate)
+{
+    struct nn_layer_spec l = layer_default(NN_DROPOUT);
+    l.rate = rate;
+    return l;
+}
+
+const struct layer_kind layer_dropout = {
+    .desc = {"dropout", dropout_fields, (int)(sizeof dropout_fields / sizeof *dropout_fields)},
+    .outputs = dropout_outputs,
+    .flatten = dropout_flatten,
+};

@@ -1,19 +1,21 @@
 /* net.c -- a network: flattening the spec into ops, the flat buffers, weight
- * initialisation, and the forward and backward passes over the op list. */
+ * initialisation, the summary and tensors, the forward pass over the op list, and the
+ * tables of op kinds and layer kinds. Everything a layer kind alone knows is a hook of
+ * its row (nn_internal.h); the walks here only call them. */
 #include "nn_internal.h"
 
 #include <assert.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-struct flat {
-    struct nn_net *net;
-    int cap;
-    size_t p, s, scr, red;
-};
+struct op flat_op(const struct flat *f, const struct nn_layer_spec *l, enum op_id id, int src,
+                  int w)
+{
+    return (struct op){.id = id, .src = src, .skip = -1, .in = w, .out = w, .act = l->act,
+                       .alpha = l->alpha, .relu = -1, .layer = (int)(l - f->net->lspec)};
+}
 
-static int push(struct flat *f, struct op o)
+int flat_push(struct flat *f, struct op o)
 {
     struct nn_net *net = f->net;
     if (net->nops == f->cap) {
@@ -24,91 +26,18 @@ static int push(struct flat *f, struct op o)
         net->ops = ops;
         f->cap = cap;
     }
-    o.relu = -1;
     o.idx = net->nops;
-    o.shape = o.id == OP_DENSE                         ? SHAPE_DENSE
-              : o.id == OP_BATCHNORM                   ? SHAPE_COLUMNS
-              : o.id == OP_ACT && o.act == NN_SOFTMAX  ? SHAPE_ROWS
-                                                       : SHAPE_ELEMENTWISE;
-    if (o.id == OP_ACT && o.act == NN_RELU) {
-        o.relu = net->nrelu++;
-        o.pk = net->npeak;
-        net->npeak += o.out;
-    }
     if (o.np)
         net->ntrain++;
     net->ops[net->nops] = o;
     return net->nops++;
 }
 
-/* Appends the ops of n layers reading buffer *cur of width *w. */
-static int flatten(struct flat *f, const struct nn_layer_spec *ls, int n, int *cur, int *w)
+int flat_layers(struct flat *f, const struct nn_layer_spec *ls, int n, int *cur, int *w)
 {
-    for (int i = 0; i < n; i++) {
-        const struct nn_layer_spec *l = &ls[i];
-        struct op o = {.src = *cur, .skip = -1, .in = *w, .out = *w, .act = l->act,
-                       .alpha = l->alpha, .layer = (int)(l - f->net->lspec)};
-        switch (l->kind) {
-        case NN_DENSE:
-            o.id = OP_DENSE;
-            o.out = l->units;
-            o.p = f->p;
-            o.np = (size_t)o.in * o.out + o.out;
-            f->p += o.np;
-            if ((*cur = push(f, o)) < 0)
-                return -1;
-            *w = o.out;
-            if (l->act != NN_LINEAR) {
-                struct op a = {.id = OP_ACT, .src = *cur, .skip = -1, .in = *w, .out = *w,
-                               .act = l->act, .alpha = l->alpha, .layer = o.layer};
-                if ((*cur = push(f, a)) < 0)
-                    return -1;
-            }
-            break;
-        case NN_ACTIVATION:
-            o.id = OP_ACT;
-            if ((*cur = push(f, o)) < 0)
-                return -1;
-            break;
-        case NN_DROPOUT:
-            o.id = OP_DROPOUT;
-            o.rate = l->rate;
-            o.scr = f->scr;
-            f->scr += o.out;
-            if ((*cur = push(f, o)) < 0)
-                return -1;
-            break;
-        case NN_BATCHNORM:
-            o.id = OP_BATCHNORM;
-            o.momentum = l->momentum;
-            o.epsilon = l->epsilon;
-            o.p = f->p;
-            o.np = 2 * (size_t)o.out;
-            f->p += o.np;
-            o.s = f->s;
-            f->s += 2 * (size_t)o.out;
-            o.scr = f->scr;
-            f->scr += o.out;
-            o.red = f->red;
-            f->red += 2 * (size_t)o.out;
-            if ((*cur = push(f, o)) < 0)
-                return -1;
-            break;
-        case NN_RESIDUAL: {
-            int skip = *cur;
-            if (flatten(f, l->layers, l->nlayers, cur, w) < 0)
-                return -1;
-            o.id = OP_ADD;
-            o.src = *cur;
-            o.skip = skip;
-            if ((*cur = push(f, o)) < 0)
-                return -1;
-            break;
-        }
-        default:
-            assert(!"checked by nn_spec_check");
-        }
-    }
+    for (int i = 0; i < n; i++)
+        if (layer_kinds[ls[i].kind]->flatten(f, &ls[i], cur, w) < 0)
+            return -1;
     return 0;
 }
 
@@ -149,33 +78,6 @@ int net_loss_buffer(const struct nn_net *net)
     return net->fused ? last->src : net->nops - 1;
 }
 
-static void init_dense(const struct op *o, const struct nn_layer_spec *l, float *W,
-                       struct nn_rng *rng)
-{
-    int init = l->init;
-    if (init == NN_INIT_AUTO)
-        init = l->act == NN_RELU || l->act == NN_LEAKY_RELU ? NN_INIT_HE_NORMAL
-                                                            : NN_INIT_GLOROT_UNIFORM;
-    double fan = init == NN_INIT_HE_NORMAL || init == NN_INIT_HE_UNIFORM ? o->in / 2.0
-                                                                         : (o->in + o->out) / 2.0;
-    double sd = sqrt(1.0 / fan), lim = sqrt(3.0 / fan);
-    size_t n = (size_t)o->in * o->out;
-    for (size_t i = 0; i < n; i++) {
-        switch (init) {
-        case NN_INIT_HE_NORMAL:
-        case NN_INIT_GLOROT_NORMAL:
-            W[i] = (float)(sd * rng_normal(rng));
-            break;
-        case NN_INIT_HE_UNIFORM:
-        case NN_INIT_GLOROT_UNIFORM:
-            W[i] = (float)(lim * (2 * nn_rng_uniform(rng) - 1));
-            break;
-        default:
-            W[i] = 0;
-        }
-    }
-}
-
 struct nn_net *net_build(const struct nn_spec *spec, size_t max_params, struct nn_rng *rng,
                          struct nn_error *err)
 {
@@ -189,7 +91,7 @@ struct nn_net *net_build(const struct nn_spec *spec, size_t max_params, struct n
     net->opt_type = -1;
     struct flat f = {.net = net};
     int cur = -1, w = spec->inputs;
-    if (flatten(&f, net->spec.layers, net->spec.nlayers, &cur, &w) < 0)
+    if (flat_layers(&f, net->spec.layers, net->spec.nlayers, &cur, &w) < 0)
         goto oom;
     assert(f.p == nparams);
     net->nparams = f.p;
@@ -209,19 +111,13 @@ struct nn_net *net_build(const struct nn_spec *spec, size_t max_params, struct n
         goto oom;
     for (int i = 0, t = 0; i < net->nops; i++) {
         const struct op *o = &net->ops[i];
-        const struct nn_layer_spec *l = &net->lspec[o->layer];
+        const struct layer_kind *k = layer_kinds[net->lspec[o->layer].kind];
         if (o->np)
             net->train_where[t++] = net->where[o->layer];
         if (o->relu >= 0)
             net->relu_where[o->relu] = net->where[o->layer];
-        if (o->id == OP_DENSE && rng)
-            init_dense(o, l, net->params + o->p, rng);
-        if (o->id == OP_BATCHNORM) {
-            for (int j = 0; j < o->out; j++) {
-                net->params[o->p + j] = 1;              /* gamma */
-                net->stats[o->s + o->out + j] = 1;      /* running variance */
-            }
-        }
+        if (k->init)
+            k->init(net, o, rng);
     }
     return net;
 oom:
@@ -267,20 +163,17 @@ struct sum {
     int max, n;
 };
 
-/* Parameters of n layers that take `w` inputs; *w becomes their output width. */
+/* Parameters of n layers that take `w` inputs, bodies included; *w becomes their output
+ * width. */
 static size_t layer_params(const struct nn_layer_spec *ls, int n, int *w)
 {
     size_t params = 0;
     for (int i = 0; i < n; i++) {
-        const struct nn_layer_spec *l = &ls[i];
-        if (l->kind == NN_DENSE) {
-            params += (size_t)l->units * *w + l->units;
-            *w = l->units;
-        } else if (l->kind == NN_BATCHNORM) {
-            params += 2 * (size_t)*w;
-        } else if (l->kind == NN_RESIDUAL) {
-            params += layer_params(l->layers, l->nlayers, w);
-        }
+        const struct nn_layer_spec *l = &ls[i], *body;
+        const struct layer_kind *k = layer_kinds[l->kind];
+        int nb = layer_body(l, &body), bw = *w;
+        params += (k->params ? k->params(l, *w) : 0) + layer_params(body, nb, &bw);
+        *w = k->outputs(l, *w);
     }
     return params;
 }
@@ -288,8 +181,8 @@ static size_t layer_params(const struct nn_layer_spec *ls, int n, int *w)
 static void summarise(struct sum *s, const struct nn_layer_spec *ls, int n, int depth, int w)
 {
     for (int i = 0; i < n; i++) {
-        const struct nn_layer_spec *l = &ls[i];
-        int idx = s->n++;
+        const struct nn_layer_spec *l = &ls[i], *body;
+        int idx = s->n++, in = w;
         size_t params = layer_params(l, 1, &w);
         if (idx < s->max) {
             struct nn_summary_row *r = &s->rows[idx];
@@ -299,8 +192,8 @@ static void summarise(struct sum *s, const struct nn_layer_spec *ls, int n, int 
             r->outputs = w;
             r->params = params;
         }
-        if (l->kind == NN_RESIDUAL)
-            summarise(s, l->layers, l->nlayers, depth + 1, w);
+        int nb = layer_body(l, &body);
+        summarise(s, body, nb, depth + 1, in);
     }
 }
 
@@ -311,31 +204,23 @@ int nn_summary(const struct nn_net *net, struct nn_summary_row *rows, int max)
     return s.n;
 }
 
+void net_tensor(struct nn_tensor *out, int max, int i, const struct nn_net *net,
+                const struct op *o, const char *name, int rows, int cols, float *data,
+                const float *grad)
+{
+    if (i < max)
+        out[i] = (struct nn_tensor){net->where[o->layer], name, rows, cols, data, grad};
+}
+
 int nn_tensors(struct nn_net *net, struct nn_tensor *out, int max)
 {
     int n = 0;
-#define TENSOR(nm, r, c, d, g)                                                              \
-    do {                                                                                    \
-        if (n < max)                                                                        \
-            out[n] = (struct nn_tensor){net->where[o->layer], nm, r, c, d, g};             \
-        n++;                                                                                \
-    } while (0)
     for (int i = 0; i < net->nops; i++) {
         const struct op *o = &net->ops[i];
-        float *p = net->params + o->p;
-        const float *g = net->grad ? net->grad + o->p : NULL;
-        if (o->id == OP_DENSE) {
-            TENSOR("kernel", o->out, o->in, p, g);
-            TENSOR("bias", 1, o->out, p + (size_t)o->out * o->in,
-                   g ? g + (size_t)o->out * o->in : NULL);
-        } else if (o->id == OP_BATCHNORM) {
-            TENSOR("gamma", 1, o->out, p, g);
-            TENSOR("beta", 1, o->out, p + o->out, g ? g + o->out : NULL);
-            TENSOR("moving_mean", 1, o->out, net->stats + o->s, NULL);
-            TENSOR("moving_variance", 1, o->out, net->stats + o->s + o->out, NULL);
-        }
+        const struct layer_kind *k = layer_kinds[net->lspec[o->layer].kind];
+        if (k->tensors)
+            n += k->tensors(net, o, n < max ? out + n : NULL, n < max ? max - n : 0);
     }
-#undef TENSOR
     return n;
 }
 
@@ -349,6 +234,8 @@ void net_forward_rows(struct run *r, int r0, int r1)
     }
 }
 
+/* ---- the tables of kinds ---- */
+
 const struct op_kind *const op_kinds[OP_COUNT] = {
     [OP_DENSE] = &op_dense,
     [OP_ACT] = &op_act,
@@ -356,3 +243,16 @@ const struct op_kind *const op_kinds[OP_COUNT] = {
     [OP_BATCHNORM] = &op_batchnorm,
     [OP_ADD] = &op_add,
 };
+
+const struct layer_kind *const layer_kinds[NN_KIND_COUNT] = {
+    [NN_DENSE] = &layer_dense,
+    [NN_ACTIVATION] = &layer_activation,
+    [NN_DROPOUT] = &layer_dropout,
+    [NN_BATCHNORM] = &layer_batchnorm,
+    [NN_RESIDUAL] = &layer_residual,
+};
+
+const struct nn_kind_desc *nn_kind_desc(int kind)
+{
+    return kind >= 0 && kind < NN_KIND_COUNT ? &layer_kinds[kind]->desc : NULL;
+}

@@ -67,8 +67,9 @@ struct nn_layer_spec {
     int nlayers;
 };
 
-/* Layer constructors with the usual defaults (leaky_relu alpha 0.01, batchnorm momentum
- * 0.99 and epsilon 1e-3, as in Keras). */
+/* Layer constructors: every field of the kind at its descriptor's default (leaky_relu
+ * alpha 0.01, batchnorm momentum 0.99 and epsilon 1e-3, as in Keras; see nn_kind_desc),
+ * the fields of other kinds 0, then the arguments. */
 struct nn_layer_spec nn_dense(int units, enum nn_act act);
 struct nn_layer_spec nn_activation(enum nn_act act);
 struct nn_layer_spec nn_dropout(float rate);
@@ -98,11 +99,103 @@ struct nn_warning {
 #define NN_MAX_WIDTH (1 << 24)           /* units, inputs */
 #define NN_MAX_LAYERS 4096               /* in the whole tree */
 
+/* ---- fields and descriptors ----
+ *
+ * Every value a user sets -- a layer's fields, the optimizer's, the training options --
+ * is described once, by a row of a table: its name, type, range, default and place in
+ * its struct. The engine checks through these rows, and so can anyone who reads the
+ * values from elsewhere (JSON), so a range and its message exist in one place. */
+
+/* A field of a spec or of options: what a user may write, its range and default, and
+ * where it lands in its struct. */
+enum nn_ftype { NN_FT_INT, NN_FT_FLOAT, NN_FT_BOOL, NN_FT_NAME, NN_FT_U64, NN_FT_LAYERS };
+#define NN_FIELD_REQUIRED 1u   /* no default: a value must be given */
+#define NN_FIELD_LO_OPEN 2u    /* lo itself is out of range (a > lo) */
+#define NN_FIELD_HI_OPEN 4u    /* hi itself is out of range (a < hi) */
+struct nn_field {
+    const char *name;                 /* as a user writes it: "units" */
+    enum nn_ftype type;
+    size_t offset;                    /* offsetof its member in the struct */
+    double lo, hi;                    /* range of INT, FLOAT, U64 (hi may be INFINITY) */
+    unsigned flags;
+    double def;                       /* default: a number, 0/1 for BOOL, the index for NAME */
+    const char *const *names;         /* NAME: the allowed names; the value is the index */
+    int nnames;
+    const char *when;                 /* NULL, or the name of a NAME field of the same table */
+    int when_value;                   /* ... that must have this value for this field to apply
+                                         (alpha applies only when activation is leaky_relu) */
+    const char *about;                /* what it is, for messages: "the width of its output" */
+};
+/* NN_FT_INT, NAME and BOOL members are int (enums included); FLOAT float; U64 uint64_t;
+ * LAYERS is the pair (const struct nn_layer_spec *layers, int nlayers) of a residual
+ * body, offset being that of `layers` (the count follows it).
+ *
+ * nn_field_get reads field f of the struct at base as a number (LAYERS: the count).
+ * nn_field_set stores v, converted to the member's type: a value nn_field_check refused
+ * is stored clamped to the member's type, never with undefined behaviour; LAYERS cannot
+ * be set from a number (an assert). */
+double nn_field_get(const struct nn_field *f, const void *base);
+void nn_field_set(const struct nn_field *f, void *base, double v);
+/* Every field of a table to its default (LAYERS: NULL, 0); other members untouched. */
+void nn_fields_default(const struct nn_field *t, int n, void *base);
+/* 0 when v is a value of f (in its range; a whole number for INT/U64; an index of a name
+ * for NAME; 0 or 1 for BOOL), else -1 with the one message for it in msg, such as
+ * "units must be from 1 to 16777216, not 0", "rate must be at least 0 and below 1, not 1.5",
+ * "epsilon must be above 0, not 0", "unknown activation 9". Whole numbers print as
+ * integers, others with the shortest %g that reads back. A FLOAT is checked as the float
+ * the engine would hold (v rounded to float, its bounds too), so a value is judged and
+ * printed the same whether it came from JSON or from C. LAYERS: v is the count, at
+ * least 1 ("needs at least one layer"). msg may be NULL when cap is 0. */
+int nn_field_check(const struct nn_field *f, double v, char *msg, size_t cap);
+/* Whether field f of table t applies to the struct at base (its `when` condition):
+ * 1, or 0 with "alpha applies only to the leaky_relu activation, not relu" in msg. */
+int nn_field_applies(const struct nn_field *t, int n, const struct nn_field *f,
+                     const void *base, char *msg, size_t cap);
+/* The field of table t (n rows) with this name; NULL when absent. */
+const struct nn_field *nn_field_find(const struct nn_field *t, int n, const char *name);
+
+/* The public face of a layer kind (the engine's own hooks stay in nn_internal.h):
+ * its name and its fields besides "type", in the order a definition is written out. */
+struct nn_kind_desc {
+    const char *name;
+    const struct nn_field *fields;
+    int nfields;
+};
+const struct nn_kind_desc *nn_kind_desc(int kind);        /* NULL when out of range */
+/* The fields of struct nn_optimizer for an optimizer type (its "type" not among them):
+ * sgd: learning_rate, momentum, nesterov, weight_decay; adam: learning_rate, beta1, beta2,
+ * epsilon, weight_decay. NULL when out of range. */
+const struct nn_kind_desc *nn_opt_desc(int opt);
+/* The fields of struct nn_train_opts a user sets: epochs, batch_size, clip_norm, shuffle. */
+extern const struct nn_kind_desc nn_train_desc;
+/* The fields of struct nn_spec: inputs, layers, loss (its metrics are a set of names,
+ * which no field type describes). */
+extern const struct nn_kind_desc nn_spec_desc;
+
+/* Where faults go, so that a check reports every one: add(ctx, where, msg) per fault,
+ * where and msg borrowed for the call (copy what is kept). add may be NULL: the faults are
+ * then only counted. */
+struct nn_faults {
+    void (*add)(void *ctx, const char *where, const char *msg);
+    void *ctx;
+    int n;                            /* faults reported so far */
+};
+
 /* Checks a spec without allocating anything for the network. On success returns 0 and,
  * when nparams is not NULL, stores the trainable parameter count; a spec over max_params
- * (0: no cap) is an error. On error returns -1 with err filled. */
+ * (0: no cap) is an error. On error returns -1 with err filled (the first fault that
+ * nn_spec_check_all reports). */
 int nn_spec_check(const struct nn_spec *spec, size_t max_params, size_t *nparams,
                   struct nn_error *err);
+/* nn_spec_check reporting every fault (each field's range and name, kind rules, widths
+ * through residual blocks, nesting and layer-count limits, the parameter cap, the loss
+ * against the output width) rather than the first; returns 0 when there were none, -1
+ * otherwise. A layer with a faulty field makes its output width unknown: checks that
+ * depend on that width are skipped rather than reported twice. nn_spec_check (kept, same
+ * signature) is this with a sink that keeps the first fault. Paths are those of
+ * nn_error ("/layers/2/units"); nparams is stored only when there was no fault. */
+int nn_spec_check_all(const struct nn_spec *spec, size_t max_params, size_t *nparams,
+                      struct nn_faults *f);
 
 /* Warnings about a valid spec that would train badly (a step activation before trainable
  * layers, deep sigmoid/tanh stacks, an output activation that does not fit the loss).
@@ -174,8 +267,13 @@ struct nn_optimizer {
     float beta1, beta2, epsilon;         /* adam */
     float weight_decay;                  /* L2 on dense kernels, added to the gradient */
 };
+/* Every field of the type at its descriptor's default (nn_opt_desc), then the arguments. */
 struct nn_optimizer nn_sgd(float lr, float momentum, int nesterov);
 struct nn_optimizer nn_adam(float lr);       /* beta1 0.9, beta2 0.999, epsilon 1e-7 */
+/* Reports every fault of o's settings: its type, each field of its type's descriptor,
+ * and the type's own rules (sgd: "nesterov needs a momentum above 0"), at
+ * "/optimizer/<field>". Returns 0 when there were none, -1 otherwise. */
+int nn_opt_check_all(const struct nn_optimizer *o, struct nn_faults *f);
 
 /* What a callback receives; everything in it is borrowed for the call. */
 struct nn_report {
@@ -212,10 +310,17 @@ struct nn_train_opts {
     const _Atomic int *cancel;           /* checked before every batch; nonzero stops */
 };
 
+/* Reports every fault of the options a user sets: each field of nn_train_desc at
+ * "/<field>", then the optimizer's (nn_opt_check_all). Returns 0 or -1. */
+int nn_train_opts_check_all(const struct nn_train_opts *o, struct nn_faults *f);
+
+/* What nn_train returns besides -1. */
+enum { NN_TRAINED = 0, NN_STOPPED = 1 };
 /* Trains from nn_epochs_done(net) up to opts->epochs on train, evaluating val (may be
- * NULL) after every epoch. rng drives shuffling and dropout. Returns 0 when all epochs
- * ran, 1 when a callback or the cancel flag stopped it (the weights trained so far are
- * kept), -1 with err filled for bad data or options, or when the loss becomes NaN or
+ * NULL) after every epoch. rng drives shuffling and dropout. Returns NN_TRAINED when all
+ * epochs ran, NN_STOPPED when a callback or the cancel flag stopped it (the weights
+ * trained so far are kept), -1 with err filled for bad options (the first fault that
+ * nn_train_opts_check_all reports) or bad data, or when the loss becomes NaN or
  * infinite (the message says at which epoch and batch, and what to try). */
 int nn_train(struct nn_net *net, struct nn_pool *pool, const struct nn_data *train,
              const struct nn_data *val, const struct nn_train_opts *opts, struct nn_rng *rng,

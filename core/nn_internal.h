@@ -10,6 +10,14 @@
  * gradient), stats (batchnorm running statistics) and the optimizer moments. A training
  * run owns a workspace: activations and their gradients for one batch, and op scratch.
  *
+ * A spec's layer kinds are rows of a second table (struct layer_kind), one per layer_*.c
+ * file, indexed by enum nn_kind: each row holds the kind's public descriptor (its name and
+ * fields, from which checking, defaults and serialization are walked) and the hooks that
+ * only the kind knows -- its rules beyond single fields, its width and parameter count,
+ * the ops it flattens into, their initial weights and the tensors they expose. A kind
+ * with a body (a LAYERS field) has that body walked by the generic code: checked,
+ * copied, counted and saved without the kind's help.
+ *
  * A training step is a list of phases separated by barriers (see train.c). A phase is
  * cut into tiles -- column chunks over all rows of the batch, or row chunks over all
  * columns -- that the threads take from a shared counter, so a thread slowed down by
@@ -24,7 +32,9 @@
 
 #include "nn.h"
 
+#include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 
 struct op;
 struct run;
@@ -71,6 +81,7 @@ struct op {
     enum nn_act act;
     float alpha, rate, momentum, epsilon;
     size_t p, np;             /* parameters at params + p, np of them */
+    size_t ndecay;            /* the first ndecay of them take weight decay (a dense kernel) */
     size_t s;                 /* batchnorm running mean, var at stats + s */
     size_t scr;               /* per-row scratch offset (floats) in a run's scratch rows */
     size_t red;               /* batchnorm: offset of its batch mean, 1/std in run->red */
@@ -123,7 +134,109 @@ struct run {
 int nn_fail(struct nn_error *err, const char *where, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* ---- fields (field.c) ---- */
+
+/* Reports one fault to f: its message formatted into NN_MSG bytes, then f->n counted.
+ * While f->add runs, f->n is the number of faults before this one. */
+void nn_fault(struct nn_faults *f, const char *where, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* A sink that keeps the first fault in err (may be NULL): what the functions with a
+ * struct nn_error report, from the walkers that report every fault. */
+struct first_fault {
+    struct nn_faults f;
+    struct nn_error *err;
+};
+struct nn_faults *first_fault(struct first_fault *ff, struct nn_error *err);
+/* Checks every field of table t of the struct at base that applies to it (LAYERS
+ * aside), reporting each fault at prefix + "/" + name. Returns the number of faults. */
+int fields_check(const struct nn_field *t, int n, const void *base, const char *prefix,
+                 struct nn_faults *f);
+/* The body of a LAYERS field f of the struct at base: its count, *layers its pointer. */
+int field_layers(const struct nn_field *f, const void *base, const struct nn_layer_spec **layers);
+void field_set_layers(const struct nn_field *f, void *base, const struct nn_layer_spec *layers,
+                      int n);
+
+/* names.c: the names of the NAME fields' values, indexed by their enums. */
+extern const char *const names_act[NN_ACT_COUNT];
+extern const char *const names_init[NN_INIT_COUNT];
+extern const char *const names_loss[NN_LOSS_COUNT];
+
+/* Rows of fields that more than one layer kind has (dense and activation): one range,
+ * one default, one message. */
+#define FIELD_ACTIVATION(fl)                                                                \
+    {.name = "activation", .type = NN_FT_NAME, .offset = offsetof(struct nn_layer_spec, act), \
+     .flags = (fl), .def = NN_LINEAR, .names = names_act, .nnames = NN_ACT_COUNT,           \
+     .about = "the function applied to its output"}
+#define FIELD_ALPHA                                                                          \
+    {.name = "alpha", .type = NN_FT_FLOAT, .offset = offsetof(struct nn_layer_spec, alpha),  \
+     .lo = -INFINITY, .hi = INFINITY, .flags = NN_FIELD_LO_OPEN | NN_FIELD_HI_OPEN,          \
+     .def = 0.01, .when = "activation", .when_value = NN_LEAKY_RELU,                         \
+     .about = "the slope of leaky_relu below 0"}
+
+/* ---- layer kinds ---- */
+
+/* Flattening a spec into ops (net.c): the network being built and the next free offset
+ * in each of its flat buffers, which a kind's flatten hook advances by what it takes. */
+struct flat {
+    struct nn_net *net;
+    int cap;
+    size_t p, s, scr, red;    /* params, stats, scratch floats per row, run->red doubles */
+};
+/* An op of spec layer l reading buffer `src` of width w (its output w wide too), no
+ * parameters, elementwise, not a relu: what a flatten hook starts from. */
+struct op flat_op(const struct flat *f, const struct nn_layer_spec *l, enum op_id id, int src,
+                  int w);
+/* Appends o to the network's ops; returns its index (the buffer it writes), or -1 when
+ * memory runs out. */
+int flat_push(struct flat *f, struct op o);
+/* Appends the ops of n layers reading buffer *cur, *w wide; *cur and *w become the last
+ * op's buffer and width. Returns 0, or -1 when memory runs out. */
+int flat_layers(struct flat *f, const struct nn_layer_spec *ls, int n, int *cur, int *w);
+/* layer_activation.c: appends the op applying l->act (and l->alpha) to buffer *cur, w
+ * wide, for a dense layer or an activation layer; *cur becomes its buffer. */
+int flat_act(struct flat *f, const struct nn_layer_spec *l, int *cur, int w);
+/* Stores tensor i of those op o exposes into out[i] when i < max. */
+void net_tensor(struct nn_tensor *out, int max, int i, const struct nn_net *net,
+                const struct op *o, const char *name, int rows, int cols, float *data,
+                const float *grad);
+
+/* One row of the table of layer kinds. Widths of -1 are unknown (a fault before). */
+struct layer_kind {
+    struct nn_kind_desc desc;
+    /* Rules beyond single fields, for a layer whose fields are all valid: in is its input
+     * width, body its body's output width (-1 when unknown or it has none). Reports each
+     * fault at where (the layer's path) and returns -1 when there was one. NULL: none. */
+    int (*check)(const struct nn_layer_spec *l, int in, int body, const char *where,
+                 struct nn_faults *f);
+    /* Its output width for input width in (-1 when unknown: a kind whose width is its own,
+     * as a dense layer's units, gives it anyway, so later checks go on). */
+    int (*outputs)(const struct nn_layer_spec *l, int in);
+    /* Its own trainable parameters (its body's aside) for input width in >= 1. NULL: none. */
+    size_t (*params)(const struct nn_layer_spec *l, int in);
+    /* Appends its ops, as flat_layers does for one layer. */
+    int (*flatten)(struct flat *f, const struct nn_layer_spec *l, int *cur, int *w);
+    /* Sets the initial parameters and statistics of o, one of the ops it flattened into,
+     * drawing weights from rng (NULL: weights stay zero, scales and variances are still
+     * set). Called for its ops in order. NULL: nothing to set. */
+    void (*init)(struct nn_net *net, const struct op *o, struct nn_rng *rng);
+    /* The tensors o, one of its ops, exposes: stores those that fit (net_tensor) and
+     * returns how many there are. NULL: none. */
+    int (*tensors)(struct nn_net *net, const struct op *o, struct nn_tensor *out, int max);
+};
+extern const struct layer_kind layer_dense, layer_activation, layer_dropout, layer_batchnorm,
+    layer_residual;
+extern const struct layer_kind *const layer_kinds[NN_KIND_COUNT];   /* net.c */
+
 /* spec.c */
+/* A layer of kind k with every field at its descriptor's default, other members 0: what
+ * each kind's constructor (nn_dense, ...) starts from. */
+struct nn_layer_spec layer_default(enum nn_kind k);
+/* The LAYERS field of kind k (its body), or NULL when it has none. */
+const struct nn_field *kind_body(const struct layer_kind *k);
+/* The body of layer l (of a valid kind): its count, *body its first layer; 0 and NULL
+ * when its kind has none. */
+int layer_body(const struct nn_layer_spec *l, const struct nn_layer_spec **body);
+/* Layers in the tree of n layers, bodies included. */
 int spec_count_layers(const struct nn_layer_spec *l, int n);
 /* Deep-copies spec into net->spec / net->lspec and fills net->where. */
 int spec_copy(struct nn_net *net, const struct nn_spec *spec);

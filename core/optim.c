@@ -1,7 +1,8 @@
 /* optim.c -- sgd (momentum, nesterov) and adam over the flat parameter buffer, L2 weight
  * decay on dense kernels, and the gradient norms that clipping and the reports need.
  * The formulas follow PyTorch: sgd keeps v = μ·v + g and steps by v (or g + μ·v with
- * nesterov); adam steps by lr/(1-β1ᵗ) · m / (sqrt(v)/sqrt(1-β2ᵗ) + ε). */
+ * nesterov); adam steps by lr/(1-β1ᵗ) · m / (sqrt(v)/sqrt(1-β2ᵗ) + ε).
+ * Each optimizer type is a row of opt_kinds: its fields (ranges, defaults) and rules. */
 #include "nn_internal.h"
 
 #include <math.h>
@@ -36,7 +37,7 @@ int optim_chunks(const struct nn_net *net, struct ochunk *out, int max)
         if (!o->np)
             continue;
         /* a dense kernel is decayed, its bias and batchnorm's gamma and beta are not */
-        size_t kernel = o->id == OP_DENSE ? (size_t)o->in * o->out : 0;
+        size_t kernel = o->ndecay;
         for (size_t a = o->p; a < o->p + o->np;) {
             size_t end = a < o->p + kernel ? o->p + kernel : o->p + o->np;
             size_t b = end - a > OPT_CHUNK ? a + OPT_CHUNK : end;
@@ -104,26 +105,70 @@ void optim_apply(struct nn_net *net, const struct nn_optimizer *o, const struct 
         sgd(net, o, c->a, c->b, wd, scale);
 }
 
-/* x outside [lo, hi) */
-static int bad(float x, float lo, float hi) { return !(x >= lo && x < hi); }
+/* ---- the optimizers' fields ---- */
+
+#define OPT_FIELD(nm, member, l, h, d, what)                                                 \
+    {.name = nm, .type = NN_FT_FLOAT, .offset = offsetof(struct nn_optimizer, member),     \
+     .lo = (l), .hi = (h), .def = (d), .about = what}
+#define LEARNING_RATE(d) OPT_FIELD("learning_rate", learning_rate, 1e-12, 1e6, d, "the step size")
+#define WEIGHT_DECAY                                                                        \
+    OPT_FIELD("weight_decay", weight_decay, 0, 1e6, 0, "the L2 penalty on dense kernels")
+
+static const struct nn_field sgd_fields[] = {
+    LEARNING_RATE(0.01),
+    OPT_FIELD("momentum", momentum, 0, 0.999999, 0, "how much of the last step each step keeps"),
+    {.name = "nesterov", .type = NN_FT_BOOL, .offset = offsetof(struct nn_optimizer, nesterov),
+     .def = 0, .about = "whether the gradient is taken ahead, at the momentum's step"},
+    WEIGHT_DECAY,
+};
+static const struct nn_field adam_fields[] = {
+    LEARNING_RATE(0.001),
+    OPT_FIELD("beta1", beta1, 0, 0.999999, 0.9, "the decay of the gradient's running mean"),
+    OPT_FIELD("beta2", beta2, 0, 0.999999, 0.999, "the decay of the gradient's running square"),
+    OPT_FIELD("epsilon", epsilon, 1e-30, 1, 1e-7, "what keeps the step finite"),
+    WEIGHT_DECAY,
+};
+
+/* Nesterov's look-ahead is a momentum step: without momentum it would silently be sgd. */
+static void sgd_rules(const struct nn_optimizer *o, struct nn_faults *f)
+{
+    if (o->nesterov == 1 && o->momentum == 0)
+        nn_fault(f, "/optimizer/nesterov", "nesterov needs a momentum above 0");
+}
+
+/* An optimizer type: its descriptor, and its rules beyond single fields (may be NULL). */
+static const struct opt_kind {
+    struct nn_kind_desc desc;
+    void (*rules)(const struct nn_optimizer *o, struct nn_faults *f);
+} opt_kinds[NN_OPT_COUNT] = {
+    [NN_SGD] = {{"sgd", sgd_fields, (int)(sizeof sgd_fields / sizeof *sgd_fields)}, sgd_rules},
+    [NN_ADAM] = {{"adam", adam_fields, (int)(sizeof adam_fields / sizeof *adam_fields)}, NULL},
+};
+
+const struct nn_kind_desc *nn_opt_desc(int opt)
+{
+    return opt >= 0 && opt < NN_OPT_COUNT ? &opt_kinds[opt].desc : NULL;
+}
+
+int nn_opt_check_all(const struct nn_optimizer *o, struct nn_faults *f)
+{
+    const int before = f->n;
+    if ((unsigned)o->type >= NN_OPT_COUNT) {
+        nn_fault(f, "/optimizer/type", "unknown optimizer %d", (int)o->type);
+        return -1;
+    }
+    const struct opt_kind *k = &opt_kinds[o->type];
+    fields_check(k->desc.fields, k->desc.nfields, o, "/optimizer", f);
+    if (k->rules)
+        k->rules(o, f);
+    return f->n > before ? -1 : 0;
+}
 
 int optim_prepare(struct nn_net *net, const struct nn_optimizer *o, struct nn_error *err)
 {
-    if ((unsigned)o->type >= NN_OPT_COUNT)
-        return nn_fail(err, "/optimizer/type", "unknown optimizer %d", (int)o->type);
-    if (!(o->learning_rate > 0 && isfinite(o->learning_rate)))
-        return nn_fail(err, "/optimizer/learning_rate", "learning_rate must be a positive number");
-    if (bad(o->weight_decay, 0, INFINITY))
-        return nn_fail(err, "/optimizer/weight_decay", "weight_decay must be 0 or more");
-    if (o->type == NN_SGD && bad(o->momentum, 0, 1))
-        return nn_fail(err, "/optimizer/momentum", "momentum must be at least 0 and below 1");
-    if (o->type == NN_SGD && o->nesterov && o->momentum == 0)
-        return nn_fail(err, "/optimizer/nesterov", "nesterov needs a momentum above 0");
-    if (o->type == NN_ADAM && (bad(o->beta1, 0, 1) || bad(o->beta2, 0, 1)))
-        return nn_fail(err, o->beta1 >= 0 && o->beta1 < 1 ? "/optimizer/beta2" : "/optimizer/beta1",
-                       "beta1 and beta2 must be at least 0 and below 1");
-    if (o->type == NN_ADAM && !(o->epsilon > 0 && isfinite(o->epsilon)))
-        return nn_fail(err, "/optimizer/epsilon", "epsilon must be a positive number");
+    struct first_fault ff;
+    if (nn_opt_check_all(o, first_fault(&ff, err)) < 0)
+        return -1;
     size_t n = net->nparams ? net->nparams : 1;
     int want_m = o->type == NN_ADAM || o->momentum > 0, want_v = o->type == NN_ADAM;
     if (net->opt_type != (int)o->type || (want_m && !net->m) || (want_v && !net->v)) {
@@ -142,14 +187,26 @@ int optim_prepare(struct nn_net *net, const struct nn_optimizer *o, struct nn_er
     return 0;
 }
 
+/* An optimizer of type t with every field at its descriptor's default, the others 0. */
+static struct nn_optimizer opt_default(enum nn_opt t)
+{
+    struct nn_optimizer o = {.type = t};
+    nn_fields_default(opt_kinds[t].desc.fields, opt_kinds[t].desc.nfields, &o);
+    return o;
+}
+
 struct nn_optimizer nn_sgd(float lr, float momentum, int nesterov)
 {
-    return (struct nn_optimizer){.type = NN_SGD, .learning_rate = lr, .momentum = momentum,
-                                 .nesterov = nesterov};
+    struct nn_optimizer o = opt_default(NN_SGD);
+    o.learning_rate = lr;
+    o.momentum = momentum;
+    o.nesterov = nesterov;
+    return o;
 }
 
 struct nn_optimizer nn_adam(float lr)
 {
-    return (struct nn_optimizer){.type = NN_ADAM, .learning_rate = lr, .beta1 = 0.9f,
-                                 .beta2 = 0.999f, .epsilon = 1e-7f};
+    struct nn_optimizer o = opt_default(NN_ADAM);
+    o.learning_rate = lr;
+    return o;
 }

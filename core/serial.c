@@ -1,10 +1,19 @@
 /* serial.c -- a network as one byte buffer and back.
  *
  * Layout (little-endian): "NRDN" magic, u32 format version, then the spec (inputs, loss,
- * metrics, layer count and each layer in the copy's order), the parameters, the running
- * statistics, the training state (epochs done, optimizer type and step, moments), and a
- * CRC-32 of everything before it. Loading checks the size, the magic, the version and
- * the checksum first, then reads through a cursor that never passes the end.
+ * metrics, top-level layer count, layer count and each layer in the copy's order), the
+ * parameters, the running statistics, the training state (epochs done, optimizer type
+ * and step, moments), and a CRC-32 of everything before it. Loading checks the size, the
+ * magic, the version and the checksum first, then reads through a cursor that never
+ * passes the end.
+ *
+ * A layer's record is walked from its kind's descriptor (version 2, written since): the
+ * u32 kind, then each field of the kind's table in order -- 4 bytes for an int, a name,
+ * a bool or a float, 8 for a u64, and for a body its u32 count and the u32 position of
+ * its first layer in the copy's order. Adding a kind or a field needs no change here.
+ * Version 1 buffers (networks saved before) had one fixed record of 40 bytes for every
+ * kind: kind, units, act, alpha, init, rate, momentum, epsilon, body count, body
+ * position; they are still read.
  */
 #include "nn_internal.h"
 
@@ -14,7 +23,9 @@
 #include <zlib.h>
 
 #define MAGIC "NRDN"
-#define VERSION 1u
+#define VERSION 2u                      /* written; VERSION_1 is still read */
+#define VERSION_1 1u
+#define V1_RECORD 40                    /* bytes of a version 1 layer record */
 
 /* The format's floats are little-endian, as the host's usually are: then arrays move with
  * one memcpy each way. */
@@ -71,10 +82,59 @@ static void put_floats(struct out *o, const float *f, size_t n)
     }
 }
 
+/* Bytes of field f in a layer record. */
+static size_t field_bytes(const struct nn_field *f)
+{
+    return f->type == NN_FT_U64 || f->type == NN_FT_LAYERS ? 8 : 4;
+}
+
+/* Bytes of the record of a layer of kind k. */
+static size_t record_bytes(const struct layer_kind *k)
+{
+    size_t n = 4;
+    for (int i = 0; i < k->desc.nfields; i++)
+        n += field_bytes(&k->desc.fields[i]);
+    return n;
+}
+
+/* Writes field f of layer l. */
+static void put_field(struct out *o, const struct nn_field *f, const struct nn_layer_spec *l,
+                      const struct nn_net *net)
+{
+    const char *p = (const char *)l + f->offset;
+    switch (f->type) {
+    case NN_FT_INT:
+    case NN_FT_BOOL:
+    case NN_FT_NAME:
+    case NN_FT_FLOAT: {       /* a float's bits as they are */
+        uint32_t v;
+        memcpy(&v, p, 4);
+        put32(o, v);
+        break;
+    }
+    case NN_FT_U64: {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        put64(o, v);
+        break;
+    }
+    case NN_FT_LAYERS: {
+        const struct nn_layer_spec *body;
+        int n = field_layers(f, l, &body);
+        put32(o, (uint32_t)n);
+        put32(o, body ? (uint32_t)(body - net->lspec) : 0);
+        break;
+    }
+    }
+}
+
 int nn_save(const struct nn_net *net, unsigned char **buf, size_t *len, struct nn_error *err)
 {
     size_t nm = net->m ? net->nparams : 0, nv = net->v ? net->nparams : 0;
-    size_t cap = 64 + (size_t)net->nlspec * 40 + 4 * (net->nparams + net->nstats + nm + nv) + 64;
+    size_t records = 0;
+    for (int i = 0; i < net->nlspec; i++)
+        records += record_bytes(layer_kinds[net->lspec[i].kind]);
+    size_t cap = 64 + records + 4 * (net->nparams + net->nstats + nm + nv) + 64;
     struct out o = {malloc(cap), 0};
     if (!o.p)
         return nn_fail(err, "", "out of memory saving the network");
@@ -88,16 +148,10 @@ int nn_save(const struct nn_net *net, unsigned char **buf, size_t *len, struct n
     put32(&o, (uint32_t)net->nlspec);
     for (int i = 0; i < net->nlspec; i++) {
         const struct nn_layer_spec *l = &net->lspec[i];
+        const struct nn_kind_desc *d = &layer_kinds[l->kind]->desc;
         put32(&o, (uint32_t)l->kind);
-        put32(&o, (uint32_t)l->units);
-        put32(&o, (uint32_t)l->act);
-        putf(&o, l->alpha);
-        put32(&o, (uint32_t)l->init);
-        putf(&o, l->rate);
-        putf(&o, l->momentum);
-        putf(&o, l->epsilon);
-        put32(&o, (uint32_t)l->nlayers);
-        put32(&o, l->layers ? (uint32_t)(l->layers - net->lspec) : 0);
+        for (int k = 0; k < d->nfields; k++)
+            put_field(&o, &d->fields[k], l, net);
     }
     put_floats(&o, net->params, net->nparams);
     put_floats(&o, net->stats, net->nstats);
@@ -161,6 +215,74 @@ static int get_floats(struct in *r, float *dst, size_t n, int optional)
     return (int)(k != 0);
 }
 
+/* Reading the layers: what the records of either version share. */
+struct tree {
+    struct nn_layer_spec *ls;
+    uint32_t n;
+    unsigned char *owned;     /* each layer belongs to exactly one list: a tree */
+};
+
+/* Gives layer i the body of nl layers at position at (field f of its kind): bodies come
+ * after their parent, inside the array, and no layer is in two lists. Returns 0 or -1. */
+static int take_body(struct tree *t, uint32_t i, const struct nn_field *f, uint32_t nl,
+                     uint32_t at)
+{
+    if (nl == 0 || at <= i || at > t->n || nl > t->n - at)
+        return -1;
+    for (uint32_t k = at; k < at + nl; k++)
+        if (t->owned[k]++)
+            return -1;
+    field_set_layers(f, &t->ls[i], t->ls + at, (int)nl);
+    return 0;
+}
+
+/* A version 1 record into layer i: every member from its fixed place. */
+static int read_v1(struct in *r, struct tree *t, uint32_t i)
+{
+    struct nn_layer_spec *l = &t->ls[i];
+    l->kind = (enum nn_kind)get32(r);
+    l->units = (int)get32(r);
+    l->act = (enum nn_act)get32(r);
+    l->alpha = getf(r);
+    l->init = (enum nn_init)get32(r);
+    l->rate = getf(r);
+    l->momentum = getf(r);
+    l->epsilon = getf(r);
+    uint32_t nl = get32(r), at = get32(r);
+    /* an unknown kind is left to nn_spec_check, which names it */
+    const struct nn_field *bf =
+        (unsigned)l->kind < NN_KIND_COUNT ? kind_body(layer_kinds[l->kind]) : NULL;
+    return bf ? take_body(t, i, bf, nl, at) : 0;
+}
+
+/* A version 2 record into layer i: its kind, then the fields of the kind's descriptor;
+ * members of other kinds stay 0. */
+static int read_v2(struct in *r, struct tree *t, uint32_t i)
+{
+    struct nn_layer_spec *l = &t->ls[i];
+    uint32_t kind = get32(r);
+    if (r->bad || kind >= NN_KIND_COUNT)   /* without a kind, the record has no length */
+        return -1;
+    l->kind = (enum nn_kind)kind;
+    const struct nn_kind_desc *d = &layer_kinds[kind]->desc;
+    for (int k = 0; k < d->nfields; k++) {
+        const struct nn_field *f = &d->fields[k];
+        char *p = (char *)l + f->offset;
+        if (f->type == NN_FT_LAYERS) {
+            uint32_t nl = get32(r), at = get32(r);
+            if (r->bad || take_body(t, i, f, nl, at) < 0)
+                return -1;
+        } else if (f->type == NN_FT_U64) {
+            uint64_t v = get64(r);
+            memcpy(p, &v, 8);
+        } else {
+            uint32_t v = get32(r);
+            memcpy(p, &v, 4);
+        }
+    }
+    return 0;
+}
+
 struct nn_net *nn_load(const void *buf, size_t len, size_t max_params, struct nn_error *err)
 {
     struct in r = {buf, len, 0, 0};
@@ -170,9 +292,9 @@ struct nn_net *nn_load(const void *buf, size_t len, size_t max_params, struct nn
     }
     r.at = 4;
     uint32_t version = get32(&r);
-    if (version != VERSION) {
-        nn_fail(err, "", "saved network has format version %u; this build reads version %u",
-                version, VERSION);
+    if (version != VERSION && version != VERSION_1) {
+        nn_fail(err, "", "saved network has format version %u; this build reads versions %u "
+                "and %u", version, VERSION_1, VERSION);
         return NULL;
     }
     uint32_t crc = r.p[len - 4] | (uint32_t)r.p[len - 3] << 8 | (uint32_t)r.p[len - 2] << 16 |
@@ -183,48 +305,35 @@ struct nn_net *nn_load(const void *buf, size_t len, size_t max_params, struct nn
     }
     r.len = len - 4;
 
+    /* the smallest record, so that a forged count cannot make us allocate much more
+     * than the buffer holds */
+    size_t least = V1_RECORD;
+    for (int k = 0; version == VERSION && k < NN_KIND_COUNT; k++) {
+        size_t b = record_bytes(layer_kinds[k]);
+        least = k == 0 || b < least ? b : least;
+    }
     struct nn_spec spec = {0};
     spec.inputs = (int)get32(&r);
     spec.loss = (enum nn_loss)get32(&r);
     spec.metrics = get32(&r);
     spec.nlayers = (int)get32(&r);
     uint32_t n = get32(&r);
-    struct nn_layer_spec *ls = NULL;
-    unsigned char *owned = NULL;   /* each layer belongs to exactly one list: a tree */
+    struct tree t = {.n = n};
     struct nn_net *net = NULL;
-    if (r.bad || n == 0 || n > NN_MAX_LAYERS || (r.len - r.at) / 40 < n ||
+    if (r.bad || n == 0 || n > NN_MAX_LAYERS || (r.len - r.at) / least < n ||
         spec.nlayers < 1 || (uint32_t)spec.nlayers > n)
         goto corrupt;
-    if (!(ls = calloc(n, sizeof *ls)) || !(owned = calloc(n, 1)))
+    if (!(t.ls = calloc(n, sizeof *t.ls)) || !(t.owned = calloc(n, 1)))
         goto oom;
-    memset(owned, 1, (size_t)spec.nlayers);
-    for (uint32_t i = 0; i < n; i++) {
-        struct nn_layer_spec *l = &ls[i];
-        l->kind = (enum nn_kind)get32(&r);
-        l->units = (int)get32(&r);
-        l->act = (enum nn_act)get32(&r);
-        l->alpha = getf(&r);
-        l->init = (enum nn_init)get32(&r);
-        l->rate = getf(&r);
-        l->momentum = getf(&r);
-        l->epsilon = getf(&r);
-        uint32_t nl = get32(&r), at = get32(&r);
-        if (l->kind == NN_RESIDUAL) {
-            /* bodies come after their parent, inside the array */
-            if (nl == 0 || at <= i || at > n || nl > n - at)
-                goto corrupt;
-            for (uint32_t k = at; k < at + nl; k++)
-                if (owned[k]++)
-                    goto corrupt;
-            l->layers = ls + at;
-            l->nlayers = (int)nl;
-        }
-    }
-    spec.layers = ls;
-    if (r.bad || memchr(owned, 0, n))
+    memset(t.owned, 1, (size_t)spec.nlayers);
+    for (uint32_t i = 0; i < n; i++)
+        if ((version == VERSION_1 ? read_v1(&r, &t, i) : read_v2(&r, &t, i)) < 0)
+            goto corrupt;
+    spec.layers = t.ls;
+    if (r.bad || memchr(t.owned, 0, n))
         goto corrupt;
-    free(owned);
-    owned = NULL;
+    free(t.owned);
+    t.owned = NULL;
     struct nn_error e2;
     size_t nparams;
     /* a forged header must not make us allocate what the buffer cannot hold */
@@ -232,11 +341,11 @@ struct nn_net *nn_load(const void *buf, size_t len, size_t max_params, struct nn
         goto corrupt;
     if (!(net = net_build(&spec, max_params, NULL, &e2))) {
         nn_fail(err, e2.where, "saved network: %s", e2.msg);
-        free(ls);
+        free(t.ls);
         return NULL;
     }
-    free(ls);
-    ls = NULL;
+    free(t.ls);
+    t.ls = NULL;
     if (get_floats(&r, net->params, net->nparams, 0) < 0 ||
         get_floats(&r, net->stats, net->nstats, 0) < 0)
         goto corrupt;
@@ -266,8 +375,8 @@ corrupt:
 oom:
     nn_fail(err, "", "out of memory loading the network");
 fail:
-    free(ls);
-    free(owned);
+    free(t.ls);
+    free(t.owned);
     nn_free(net);
     return NULL;
 }

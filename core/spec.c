@@ -1,5 +1,7 @@
-/* spec.c -- checking a spec, warning about specs that would train badly, copying one.
- * Every error names the field at fault as a path: "/layers/2/units". */
+/* spec.c -- a layer at its defaults, checking a spec, warning about specs that would train
+ * badly, copying one. Checking walks the layer kinds' descriptors: each field against its
+ * row, then the kind's own rules, a body as a nested list of layers; it reports every
+ * fault, each naming the field at fault as a path: "/layers/2/units". */
 #include "nn_internal.h"
 
 #include <assert.h>
@@ -20,35 +22,57 @@ int nn_fail(struct nn_error *err, const char *where, const char *fmt, ...)
     return -1;
 }
 
-struct nn_layer_spec nn_dense(int units, enum nn_act act)
+/* ---- a layer at its defaults (the layer_*.c constructors) ---- */
+
+struct nn_layer_spec layer_default(enum nn_kind k)
 {
-    return (struct nn_layer_spec){.kind = NN_DENSE, .units = units, .act = act, .alpha = 0.01f};
+    struct nn_layer_spec l = {.kind = k};
+    const struct nn_kind_desc *d = &layer_kinds[k]->desc;
+    nn_fields_default(d->fields, d->nfields, &l);
+    return l;
 }
 
-struct nn_layer_spec nn_activation(enum nn_act act)
+/* ---- bodies ---- */
+
+const struct nn_field *kind_body(const struct layer_kind *k)
 {
-    return (struct nn_layer_spec){.kind = NN_ACTIVATION, .act = act, .alpha = 0.01f};
+    for (int i = 0; i < k->desc.nfields; i++)
+        if (k->desc.fields[i].type == NN_FT_LAYERS)
+            return &k->desc.fields[i];
+    return NULL;
 }
 
-struct nn_layer_spec nn_dropout(float rate)
+int layer_body(const struct nn_layer_spec *l, const struct nn_layer_spec **body)
 {
-    return (struct nn_layer_spec){.kind = NN_DROPOUT, .rate = rate};
+    const struct nn_field *f = kind_body(layer_kinds[l->kind]);
+    *body = NULL;
+    return f ? field_layers(f, l, body) : 0;
 }
 
-struct nn_layer_spec nn_batchnorm(void)
-{
-    return (struct nn_layer_spec){.kind = NN_BATCHNORM, .momentum = 0.99f, .epsilon = 1e-3f};
-}
+/* ---- checking ---- */
 
-struct nn_layer_spec nn_residual(const struct nn_layer_spec *layers, int nlayers)
-{
-    return (struct nn_layer_spec){.kind = NN_RESIDUAL, .layers = layers, .nlayers = nlayers};
-}
+/* The fields of struct nn_spec, in the order a definition is written out. */
+enum { SPEC_INPUTS, SPEC_LAYERS, SPEC_LOSS };
+static const struct nn_field spec_fields[] = {
+    [SPEC_INPUTS] = {.name = "inputs", .type = NN_FT_INT,
+                     .offset = offsetof(struct nn_spec, inputs), .lo = 1, .hi = NN_MAX_WIDTH,
+                     .flags = NN_FIELD_REQUIRED, .about = "the number of input features"},
+    [SPEC_LAYERS] = {.name = "layers", .type = NN_FT_LAYERS,
+                     .offset = offsetof(struct nn_spec, layers), .lo = 1, .hi = INFINITY,
+                     .flags = NN_FIELD_REQUIRED, .about = "the layers, input to output"},
+    [SPEC_LOSS] = {.name = "loss", .type = NN_FT_NAME, .offset = offsetof(struct nn_spec, loss),
+                   .flags = NN_FIELD_REQUIRED, .def = NN_MSE, .names = names_loss,
+                   .nnames = NN_LOSS_COUNT, .about = "what training minimises"},
+};
+const struct nn_kind_desc nn_spec_desc = {"network", spec_fields,
+                                          (int)(sizeof spec_fields / sizeof *spec_fields)};
 
 struct check {
+    struct nn_faults *f;
     size_t params;
-    int layers;
-    struct nn_error *err;
+    int params_known;         /* every width the count depends on was known */
+    int layers;               /* layers visited */
+    int full;                 /* more than NN_MAX_LAYERS: visit no more */
 };
 
 /* parent + "/layers/i[/field]"; NN_WHERE holds the deepest nesting allowed. */
@@ -57,122 +81,110 @@ static void path(char *out, const char *parent, int i, const char *field)
     int n = snprintf(out, NN_WHERE, "%s/layers/%d%s%s", parent, i, field ? "/" : "",
                      field ? field : "");
     assert(n < NN_WHERE);
+    (void)n;
 }
 
-/* Checks n layers that take `width` inputs; returns their output width or -1. */
 static int check_layers(const struct nn_layer_spec *ls, int n, int width, const char *parent,
-                        int depth, struct check *c)
+                        int depth, const struct nn_field *lf, struct check *c);
+
+/* Checks layer l (its path `where`) that takes `width` inputs (-1: unknown); returns its
+ * output width, or -1 when unknown: a layer with a fault has no width that later checks
+ * could trust. */
+static int check_layer(const struct nn_layer_spec *l, int width, const char *where, int depth,
+                       struct check *c)
 {
     char w[NN_WHERE];
-    if (n < 1 || !ls) {
-        int len = snprintf(w, sizeof w, "%s/layers", parent);
+    if ((unsigned)l->kind >= NN_KIND_COUNT) {
+        int len = snprintf(w, sizeof w, "%s/type", where);
         assert(len < NN_WHERE);
-        return nn_fail(c->err, w, "needs at least one layer");
+        (void)len;
+        nn_fault(c->f, w, "unknown layer type %d", (int)l->kind);
+        c->params_known = 0;
+        return -1;
     }
-    for (int i = 0; i < n; i++) {
-        const struct nn_layer_spec *l = &ls[i];
+    const struct layer_kind *k = layer_kinds[l->kind];
+    int bad = fields_check(k->desc.fields, k->desc.nfields, l, where, c->f) > 0;
+    int body = -1;
+    const struct nn_field *bf = kind_body(k);
+    if (bf && depth + 1 >= NN_MAX_DEPTH) {
+        nn_fault(c->f, where, "%s blocks nested more than %d deep", k->desc.name,
+                 NN_MAX_DEPTH - 1);
+        bad = 1;
+    } else if (bf) {
+        const struct nn_layer_spec *ls;
+        int n = field_layers(bf, l, &ls);
+        body = check_layers(ls, n, width, where, depth + 1, bf, c);
+    }
+    if (bad || (k->check && k->check(l, width, body, where, c->f) < 0)) {
+        c->params_known = 0;
+        return -1;
+    }
+    if (k->params && width < 0)
+        c->params_known = 0;
+    else if (k->params)
+        c->params += k->params(l, width);
+    return k->outputs(l, width);
+}
+
+/* Checks the n layers at ls, field lf of the struct at parent, that take `width` inputs;
+ * returns their output width or -1 when unknown. */
+static int check_layers(const struct nn_layer_spec *ls, int n, int width, const char *parent,
+                        int depth, const struct nn_field *lf, struct check *c)
+{
+    char w[NN_WHERE], msg[NN_MSG];
+    if (nn_field_check(lf, ls ? n : 0, msg, sizeof msg) < 0) {
+        int len = snprintf(w, sizeof w, "%s/%s", parent, lf->name);
+        assert(len < NN_WHERE);
+        (void)len;
+        nn_fault(c->f, w, "%s", msg);
+        c->params_known = 0;
+        return -1;
+    }
+    for (int i = 0; i < n && !c->full; i++) {
+        path(w, parent, i, NULL);
         if (++c->layers > NN_MAX_LAYERS) {
-            path(w, parent, i, NULL);
-            return nn_fail(c->err, w, "more than %d layers in all", NN_MAX_LAYERS);
-        }
-        if ((unsigned)l->kind >= NN_KIND_COUNT) {
-            path(w, parent, i, "type");
-            return nn_fail(c->err, w, "unknown layer type %d", (int)l->kind);
-        }
-        if (l->kind == NN_DENSE || l->kind == NN_ACTIVATION) {
-            if ((unsigned)l->act >= NN_ACT_COUNT) {
-                path(w, parent, i, "activation");
-                return nn_fail(c->err, w, "unknown activation %d", (int)l->act);
-            }
-            if (l->act == NN_LEAKY_RELU && !isfinite(l->alpha)) {
-                path(w, parent, i, "alpha");
-                return nn_fail(c->err, w, "alpha must be a finite number");
-            }
-        }
-        switch (l->kind) {
-        case NN_DENSE:
-            if (l->units < 1 || l->units > NN_MAX_WIDTH) {
-                path(w, parent, i, "units");
-                return nn_fail(c->err, w, "units must be between 1 and %d, not %d", NN_MAX_WIDTH,
-                               l->units);
-            }
-            if ((unsigned)l->init >= NN_INIT_COUNT) {
-                path(w, parent, i, "init");
-                return nn_fail(c->err, w, "unknown initialisation %d", (int)l->init);
-            }
-            c->params += (size_t)l->units * (size_t)width + (size_t)l->units;
-            width = l->units;
-            break;
-        case NN_ACTIVATION:
-            break;
-        case NN_DROPOUT:
-            if (!(l->rate >= 0 && l->rate < 1)) {
-                path(w, parent, i, "rate");
-                return nn_fail(c->err, w, "rate must be at least 0 and below 1, not %g",
-                               (double)l->rate);
-            }
-            break;
-        case NN_BATCHNORM:
-            if (!(l->momentum >= 0 && l->momentum <= 1)) {
-                path(w, parent, i, "momentum");
-                return nn_fail(c->err, w, "momentum must be between 0 and 1, not %g",
-                               (double)l->momentum);
-            }
-            if (!(l->epsilon > 0 && isfinite(l->epsilon))) {
-                path(w, parent, i, "epsilon");
-                return nn_fail(c->err, w, "epsilon must be a positive number, not %g",
-                               (double)l->epsilon);
-            }
-            c->params += 2 * (size_t)width;
-            break;
-        case NN_RESIDUAL: {
-            char sub[NN_WHERE];
-            path(sub, parent, i, NULL);
-            if (depth + 1 >= NN_MAX_DEPTH)
-                return nn_fail(c->err, sub, "residual blocks nested more than %d deep",
-                               NN_MAX_DEPTH - 1);
-            int out = check_layers(l->layers, l->nlayers, width, sub, depth + 1, c);
-            if (out < 0)
-                return -1;
-            if (out != width)
-                return nn_fail(c->err, sub,
-                               "a residual block must keep its width: its input is %d wide "
-                               "but its layers output %d", width, out);
-            break;
-        }
-        default:
-            break;
+            nn_fault(c->f, w, "more than %d layers in all", NN_MAX_LAYERS);
+            c->full = 1;
+        } else {
+            width = check_layer(&ls[i], width, w, depth, c);
         }
     }
-    return width;
+    return c->full ? -1 : width;
+}
+
+int nn_spec_check_all(const struct nn_spec *spec, size_t max_params, size_t *nparams,
+                      struct nn_faults *f)
+{
+    const int before = f->n;
+    if (!spec) {
+        nn_fault(f, "", "no network definition");
+        return -1;
+    }
+    struct check c = {.f = f, .params_known = 1};
+    const struct nn_field *t = spec_fields;
+    int width = fields_check(&t[SPEC_INPUTS], 1, spec, "", f) ? -1 : spec->inputs;
+    int out = check_layers(spec->layers, spec->nlayers, width, "", 0, &t[SPEC_LAYERS], &c);
+    int loss_ok = fields_check(&t[SPEC_LOSS], 1, spec, "", f) == 0;
+    if (spec->metrics >> NN_METRIC_COUNT)
+        nn_fault(f, "/metrics", "unknown metric in set %#x", spec->metrics);
+    if (loss_ok && out >= 0 && spec->loss == NN_CCE && out < 2)
+        nn_fault(f, "/loss", "categorical_crossentropy needs at least 2 outputs, the network has "
+                             "%d (use binary_crossentropy with one sigmoid output)", out);
+    if (max_params && c.params_known && c.params > max_params)
+        nn_fault(f, "", "the network has %zu parameters, over the limit of %zu", c.params,
+                 max_params);
+    if (f->n > before)
+        return -1;
+    if (nparams)
+        *nparams = c.params;
+    return 0;
 }
 
 int nn_spec_check(const struct nn_spec *spec, size_t max_params, size_t *nparams,
                   struct nn_error *err)
 {
-    if (!spec)
-        return nn_fail(err, "", "no network definition");
-    if (spec->inputs < 1 || spec->inputs > NN_MAX_WIDTH)
-        return nn_fail(err, "/inputs", "inputs must be between 1 and %d, not %d", NN_MAX_WIDTH,
-                       spec->inputs);
-    if ((unsigned)spec->loss >= NN_LOSS_COUNT)
-        return nn_fail(err, "/loss", "unknown loss %d", (int)spec->loss);
-    if (spec->metrics >> NN_METRIC_COUNT)
-        return nn_fail(err, "/metrics", "unknown metric in set %#x", spec->metrics);
-    struct check c = {.err = err};
-    int out = check_layers(spec->layers, spec->nlayers, spec->inputs, "", 0, &c);
-    if (out < 0)
-        return -1;
-    if (spec->loss == NN_CCE && out < 2)
-        return nn_fail(err, "/loss",
-                       "categorical_crossentropy needs at least 2 outputs, the network has %d "
-                       "(use binary_crossentropy with one sigmoid output)", out);
-    if (max_params && c.params > max_params)
-        return nn_fail(err, "", "the network has %zu parameters, over the limit of %zu",
-                       c.params, max_params);
-    if (nparams)
-        *nparams = c.params;
-    return 0;
+    struct first_fault ff;
+    return nn_spec_check_all(spec, max_params, nparams, first_fault(&ff, err));
 }
 
 /* ---- warnings ---- */
@@ -282,9 +294,11 @@ int nn_spec_warnings(const struct nn_spec *spec, struct nn_warning *out, int max
 int spec_count_layers(const struct nn_layer_spec *l, int n)
 {
     int c = n;
-    for (int i = 0; i < n; i++)
-        if (l[i].kind == NN_RESIDUAL)
-            c += spec_count_layers(l[i].layers, l[i].nlayers);
+    for (int i = 0; i < n; i++) {
+        const struct nn_layer_spec *body;
+        int nb = layer_body(&l[i], &body);
+        c += spec_count_layers(body, nb);
+    }
     return c;
 }
 
@@ -296,14 +310,17 @@ static void copy_layers(struct nn_net *net, struct nn_layer_spec *dst,
         dst[i] = src[i];
         int idx = (int)(&dst[i] - net->lspec);
         path(net->where[idx], parent, i, NULL);
-        if (src[i].kind == NN_RESIDUAL) {
+        /* a body pointer or count left in a kind without one is dropped */
+        dst[i].layers = NULL;
+        dst[i].nlayers = 0;
+        const struct nn_field *bf = kind_body(layer_kinds[src[i].kind]);
+        if (bf) {
+            const struct nn_layer_spec *from;
+            int nb = field_layers(bf, &src[i], &from);
             struct nn_layer_spec *body = net->lspec + *next;
-            *next += src[i].nlayers;
-            dst[i].layers = body;
-            copy_layers(net, body, src[i].layers, src[i].nlayers, next, net->where[idx]);
-        } else {
-            dst[i].layers = NULL;
-            dst[i].nlayers = 0;
+            *next += nb;
+            field_set_layers(bf, &dst[i], body, nb);
+            copy_layers(net, body, from, nb, next, net->where[idx]);
         }
     }
 }

@@ -485,6 +485,30 @@ static void epoch_worker(void *arg, int tid)
     }
 }
 
+/* ---- the options' fields ---- */
+
+static const struct nn_field train_fields[] = {
+    {.name = "epochs", .type = NN_FT_INT, .offset = offsetof(struct nn_train_opts, epochs),
+     .lo = 1, .hi = 100000, .def = 10, .about = "passes over the training data"},
+    {.name = "batch_size", .type = NN_FT_INT, .offset = offsetof(struct nn_train_opts, batch_size),
+     .lo = 1, .hi = 65536, .def = 32, .about = "rows per step"},
+    {.name = "clip_norm", .type = NN_FT_FLOAT, .offset = offsetof(struct nn_train_opts, clip_norm),
+     .lo = 0, .hi = 1e30, .def = 0,
+     .about = "the largest global L2 norm of a step's gradient (0: no clipping)"},
+    {.name = "shuffle", .type = NN_FT_BOOL, .offset = offsetof(struct nn_train_opts, shuffle),
+     .def = 1, .about = "whether the rows are reshuffled every epoch"},
+};
+const struct nn_kind_desc nn_train_desc = {"training", train_fields,
+                                           (int)(sizeof train_fields / sizeof *train_fields)};
+
+int nn_train_opts_check_all(const struct nn_train_opts *o, struct nn_faults *f)
+{
+    const int before = f->n;
+    fields_check(train_fields, nn_train_desc.nfields, o, "", f);
+    nn_opt_check_all(&o->opt, f);
+    return f->n > before ? -1 : 0;
+}
+
 static int check_data(const struct nn_net *net, const struct nn_data *d, const char *what,
                       struct nn_error *err)
 {
@@ -502,19 +526,14 @@ int nn_train(struct nn_net *net, struct nn_pool *pool, const struct nn_data *tra
 {
     if (!train || !o || !rng)
         return nn_fail(err, "", "nn_train needs data, options and a random state");
-    if (o->epochs < 1)
-        return nn_fail(err, "/epochs", "epochs must be at least 1, not %d", o->epochs);
-    if (o->batch_size < 1 || o->batch_size > 1 << 20)
-        return nn_fail(err, "/batch_size", "batch_size must be between 1 and %d, not %d",
-                       1 << 20, o->batch_size);
-    if (!(o->clip_norm >= 0 && isfinite(o->clip_norm)))
-        return nn_fail(err, "/clip_norm", "clip_norm must be 0 (off) or a positive number");
-    if (check_data(net, train, "training data", err) < 0 ||
+    struct first_fault ff;
+    if (fields_check(train_fields, nn_train_desc.nfields, o, "", first_fault(&ff, err)) > 0 ||
+        check_data(net, train, "training data", err) < 0 ||
         (val && check_data(net, val, "validation data", err) < 0) ||
         optim_prepare(net, &o->opt, err) < 0)
         return -1;
     if (net->epochs_done >= o->epochs)
-        return 0;
+        return NN_TRAINED;
 
     const int nt = nn_pool_threads(pool);
     const int B = train->rows < o->batch_size ? train->rows : o->batch_size;
@@ -524,7 +543,7 @@ int nn_train(struct nn_net *net, struct nn_pool *pool, const struct nn_data *tra
     int *perm = malloc((size_t)train->rows * sizeof *perm);
     double *normsum = calloc(net->ntrain + 1, sizeof *normsum);
     float *gn = calloc(net->ntrain + net->nrelu + 1, sizeof *gn);
-    int rc = 0;
+    int rc = NN_TRAINED;
     if (!w || !perm || !normsum || !gn) {
         rc = nn_fail(err, "", "out of memory for a batch of %d rows", B);
         goto out;
@@ -535,7 +554,7 @@ int nn_train(struct nn_net *net, struct nn_pool *pool, const struct nn_data *tra
                      .nb = (train->rows + o->batch_size - 1) / o->batch_size};
     while (net->epochs_done < o->epochs) {
         if (o->cancel && *o->cancel) {
-            rc = 1;
+            rc = NN_STOPPED;
             break;
         }
         /* each epoch's order depends only on the random state, so a resumed run
@@ -569,7 +588,7 @@ int nn_train(struct nn_net *net, struct nn_pool *pool, const struct nn_data *tra
             break;
         }
         if (j.done < j.nb) {   /* stopped inside the epoch */
-            rc = 1;
+            rc = NN_STOPPED;
             break;
         }
         net->epochs_done++;
@@ -582,7 +601,7 @@ int nn_train(struct nn_net *net, struct nn_pool *pool, const struct nn_data *tra
         }
         rep.seconds = now() - j.t0;
         if ((o->on_epoch && o->on_epoch(o->ctx, &rep)) || j.stop) {
-            rc = 1;
+            rc = NN_STOPPED;
             break;
         }
     }

@@ -9,7 +9,8 @@
  * outputs (bit for bit, on one row, when its activations are small).
  *
  * The seeds are networks nn_save wrote (an MLP, and one of every layer kind after a few
- * Adam steps), each once as written and once with bit 0 set.
+ * Adam steps), in format version 1 (written before version 2, and still read) and in
+ * version 2 (*_v2), each once as written and once with bit 0 set.
  */
 #include "fuzz.h"
 

@@ -8,6 +8,7 @@
 #include "testutil.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -456,6 +457,15 @@ static const struct bad_opt bad_opts[] = {
     {"weight_decay NaN", ADAM(0.1f, 0.9f, 0.999f, 1e-7f, NAN), "/optimizer/weight_decay"},
     {"weight_decay inf", SGD(0.1f, 0, 0, INFINITY), "/optimizer/weight_decay"},
     {"type 7", {.type = (enum nn_opt)7, .learning_rate = 0.1f}, "/optimizer/type"},
+    /* the service's ranges, which the engine now holds too */
+    {"learning_rate 2e6", SGD(2e6f, 0, 0, 0), "/optimizer/learning_rate"},
+    {"learning_rate 1e-13", ADAM(1e-13f, 0.9f, 0.999f, 1e-7f, 0), "/optimizer/learning_rate"},
+    {"momentum 0.9999995", SGD(0.1f, 0.9999995f, 0, 0), "/optimizer/momentum"},
+    {"nesterov 2", SGD(0.1f, 0.9f, 2, 0), "/optimizer/nesterov"},
+    {"beta2 0.9999995", ADAM(0.1f, 0.9f, 0.9999995f, 1e-7f, 0), "/optimizer/beta2"},
+    {"epsilon 2", ADAM(0.1f, 0.9f, 0.999f, 2, 0), "/optimizer/epsilon"},
+    {"epsilon 1e-31", ADAM(0.1f, 0.9f, 0.999f, 1e-31f, 0), "/optimizer/epsilon"},
+    {"weight_decay 2e6", ADAM(0.1f, 0.9f, 0.999f, 1e-7f, 2e6f), "/optimizer/weight_decay"},
 };
 #define NBAD ((int)(sizeof bad_opts / sizeof *bad_opts))
 
@@ -503,18 +513,121 @@ START_TEST(test_prepare_accepts)
 }
 END_TEST
 
-/* A beta just below 1 is either accepted or rejected naming beta1 itself (the message
- * says "below 1", which 0.999995 is). */
+/* beta1 goes up to 0.999999 (as the service has always taken it): 0.999995 is in,
+ * 0.9999995 is out, refused at beta1 itself with the range in the message. */
 START_TEST(test_prepare_beta1_near_one)
 {
-    const struct nn_optimizer o = ADAM(0.1f, 0.999995f, 0.999f, 1e-7f, 0);
     struct lin m = tiny();
     struct nn_net *net = lin_net(&m);
     struct nn_error e = {0};
-    if (optim_prepare(net, &o, &e) < 0)
-        ck_assert_msg(strcmp(e.where, "/optimizer/beta1") == 0,
-                      "beta1 0.999995 rejected as \"%s\": %s", e.where, e.msg);
+    const struct nn_optimizer in = ADAM(0.1f, 0.999995f, 0.999f, 1e-7f, 0);
+    ck_assert_msg(optim_prepare(net, &in, &e) == 0, "beta1 0.999995 refused: %s: %s", e.where,
+                  e.msg);
+    const struct nn_optimizer top = ADAM(0.1f, 0.999999f, 0.999999f, 1e-7f, 0);
+    ck_assert_msg(optim_prepare(net, &top, &e) == 0, "beta1 0.999999 refused: %s: %s", e.where,
+                  e.msg);
+    const struct nn_optimizer out = ADAM(0.1f, 0.9999995f, 0.999f, 1e-7f, 0);
+    ck_assert_int_eq(optim_prepare(net, &out, &e), -1);
+    ck_assert_str_eq(e.where, "/optimizer/beta1");
+    ck_assert_str_eq(e.msg, "beta1 must be from 0 to 0.999999, not 0.9999995");
     nn_free(net);
+}
+END_TEST
+
+/* nn_opt_check_all reports every fault of an optimizer, the sgd rule included, and
+ * optim_prepare the first of them. */
+static void add_fault(void *ctx, const char *where, const char *msg)
+{
+    char (*got)[2][NN_MSG] = ctx;
+    for (int i = 0; i < 8; i++)
+        if (!got[i][0][0]) {
+            snprintf(got[i][0], NN_MSG, "%s", where);
+            snprintf(got[i][1], NN_MSG, "%s", msg);
+            break;
+        }
+}
+
+START_TEST(test_check_all_faults)
+{
+    char got[8][2][NN_MSG];
+    memset(got, 0, sizeof got);
+    struct nn_faults f = {.add = add_fault, .ctx = got};
+    const struct nn_optimizer o = SGD(0, 0, 1, -1);   /* lr, nesterov without momentum, wd */
+    ck_assert_int_eq(nn_opt_check_all(&o, &f), -1);
+    ck_assert_int_eq(f.n, 3);
+    ck_assert_str_eq(got[0][0], "/optimizer/learning_rate");
+    ck_assert_str_eq(got[0][1], "learning_rate must be from 1e-12 to 1000000, not 0");
+    ck_assert_str_eq(got[1][0], "/optimizer/weight_decay");
+    ck_assert_str_eq(got[1][1], "weight_decay must be from 0 to 1000000, not -1");
+    ck_assert_str_eq(got[2][0], "/optimizer/nesterov");
+    ck_assert_str_eq(got[2][1], "nesterov needs a momentum above 0");
+    struct lin m = tiny();
+    struct nn_net *net = lin_net(&m);
+    struct nn_error e = {0};
+    ck_assert_int_eq(optim_prepare(net, &o, &e), -1);
+    ck_assert_str_eq(e.where, "/optimizer/learning_rate");
+    nn_free(net);
+
+    /* adam's fields, not sgd's: a momentum out of sgd's range means nothing to adam */
+    memset(got, 0, sizeof got);
+    f.n = 0;
+    struct nn_optimizer a = ADAM(0.1f, 2, 0.999f, 0, 0);
+    a.momentum = 5;
+    ck_assert_int_eq(nn_opt_check_all(&a, &f), -1);
+    ck_assert_int_eq(f.n, 2);
+    ck_assert_str_eq(got[0][0], "/optimizer/beta1");
+    ck_assert_str_eq(got[1][0], "/optimizer/epsilon");
+    ck_assert_str_eq(got[1][1], "epsilon must be from 1e-30 to 1, not 0");
+    f.n = 0;
+    ck_assert_int_eq(nn_opt_check_all(&(struct nn_optimizer)ADAM(0.1f, 0.9f, 0.999f, 1e-7f, 0),
+                                      &f), 0);
+    ck_assert_int_eq(f.n, 0);
+}
+END_TEST
+
+/* The constructors take every default from the descriptor, which holds the numbers the
+ * service documents (api/openapi.yaml): sgd 0.01, adam 0.001, beta1 0.9, beta2 0.999,
+ * epsilon 1e-7, no momentum, nesterov or weight decay. */
+START_TEST(test_defaults)
+{
+    const struct nn_kind_desc *sgd = nn_opt_desc(NN_SGD), *adam = nn_opt_desc(NN_ADAM);
+    ck_assert_ptr_nonnull(sgd);
+    ck_assert_ptr_nonnull(adam);
+    ck_assert_ptr_null(nn_opt_desc(NN_OPT_COUNT));
+    ck_assert_ptr_null(nn_opt_desc(-1));
+    ck_assert_str_eq(sgd->name, "sgd");
+    ck_assert_str_eq(adam->name, "adam");
+    static const char *const sgd_names[] = {"learning_rate", "momentum", "nesterov",
+                                            "weight_decay"};
+    static const char *const adam_names[] = {"learning_rate", "beta1", "beta2", "epsilon",
+                                             "weight_decay"};
+    ck_assert_int_eq(sgd->nfields, 4);
+    ck_assert_int_eq(adam->nfields, 5);
+    for (int i = 0; i < 4; i++)
+        ck_assert_str_eq(sgd->fields[i].name, sgd_names[i]);
+    for (int i = 0; i < 5; i++)
+        ck_assert_str_eq(adam->fields[i].name, adam_names[i]);
+
+    struct nn_optimizer d = {.type = NN_SGD, .beta1 = 7};
+    nn_fields_default(sgd->fields, sgd->nfields, &d);
+    struct nn_optimizer c = nn_sgd(0.01f, 0, 0);
+    ck_assert_float_eq(d.learning_rate, 0.01f);
+    ck_assert(d.type == c.type && d.learning_rate == c.learning_rate &&
+              d.momentum == c.momentum && d.nesterov == c.nesterov &&
+              d.weight_decay == c.weight_decay);
+    ck_assert_float_eq(d.beta1, 7);   /* not an sgd field: untouched */
+    ck_assert(c.beta1 == 0 && c.beta2 == 0 && c.epsilon == 0);
+
+    d = (struct nn_optimizer){.type = NN_ADAM};
+    nn_fields_default(adam->fields, adam->nfields, &d);
+    c = nn_adam(0.001f);
+    ck_assert_float_eq(d.learning_rate, 0.001f);
+    ck_assert_float_eq(c.beta1, 0.9f);
+    ck_assert_float_eq(c.beta2, 0.999f);
+    ck_assert_float_eq(c.epsilon, 1e-7f);
+    ck_assert(d.type == c.type && d.learning_rate == c.learning_rate && d.beta1 == c.beta1 &&
+              d.beta2 == c.beta2 && d.epsilon == c.epsilon &&
+              d.weight_decay == c.weight_decay && c.momentum == 0 && c.nesterov == 0);
 }
 END_TEST
 
@@ -539,6 +652,8 @@ int main(void)
     tcase_add_loop_test(tc, test_prepare_rejects, 0, NBAD);
     tcase_add_test(tc, test_prepare_accepts);
     tcase_add_test(tc, test_prepare_beta1_near_one);
+    tcase_add_test(tc, test_check_all_faults);
+    tcase_add_test(tc, test_defaults);
     suite_add_tcase(s, tc);
     return tu_run(s) != 0;
 }

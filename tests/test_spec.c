@@ -258,6 +258,187 @@ START_TEST(param_count_and_cap)
 }
 END_TEST
 
+/* ---- every fault at once ---- */
+
+/* What nn_spec_check_all reported, in order. */
+struct seen {
+    int n;
+    char where[8][NN_WHERE];
+    char msg[8][NN_MSG];
+};
+
+static void add_seen(void *ctx, const char *where, const char *msg)
+{
+    struct seen *s = ctx;
+    if (s->n < 8) {
+        snprintf(s->where[s->n], NN_WHERE, "%s", where);
+        snprintf(s->msg[s->n], NN_MSG, "%s", msg);
+        s->n++;
+    }
+}
+
+/* Runs nn_spec_check_all over layers ls on `inputs`, with loss and max_params; the
+ * faults land in *s. Returns its result, after checking that the count is right. */
+static int check_all(const struct nn_layer_spec *ls, int n, int inputs, enum nn_loss loss,
+                     size_t max_params, struct seen *s)
+{
+    struct nn_spec spec = {.inputs = inputs, .layers = ls, .nlayers = n, .loss = loss};
+    memset(s, 0, sizeof *s);
+    struct nn_faults f = {.add = add_seen, .ctx = s};
+    int rc = nn_spec_check_all(&spec, max_params, NULL, &f);
+    ck_assert_int_eq(f.n, s->n);
+    ck_assert_int_eq(rc, s->n ? -1 : 0);
+    return rc;
+}
+
+START_TEST(all_two_layers)
+{
+    /* two bad fields in different layers, and a third in a nested one */
+    struct nn_layer_spec body[] = {nn_dense(8, NN_RELU), nn_dropout(-1)};
+    struct nn_layer_spec ls[] = {nn_dense(0, NN_RELU), nn_dense(8, NN_RELU), nn_dropout(1.5f),
+                                 nn_residual(body, 2), nn_dense(3, NN_SOFTMAX)};
+    struct seen s;
+    check_all(ls, 5, 4, NN_CCE, 0, &s);
+    ck_assert_int_eq(s.n, 3);
+    ck_assert_str_eq(s.where[0], "/layers/0/units");
+    ck_assert_str_eq(s.msg[0], "units must be from 1 to 16777216, not 0");
+    ck_assert_str_eq(s.where[1], "/layers/2/rate");
+    ck_assert_str_eq(s.msg[1], "rate must be at least 0 and below 1, not 1.5");
+    ck_assert_str_eq(s.where[2], "/layers/3/layers/1/rate");
+    /* nn_spec_check gives the first of them */
+    struct nn_error e;
+    ck_assert_int_eq(check(ls, 5, 4, NN_CCE, &e), -1);
+    ck_assert_str_eq(e.where, "/layers/0/units");
+    ck_assert_str_eq(e.msg, "units must be from 1 to 16777216, not 0");
+    /* and all the top-level fields besides */
+    struct nn_spec bad = {.inputs = 0, .layers = ls, .nlayers = 5, .loss = NN_LOSS_COUNT,
+                          .metrics = 1u << NN_METRIC_COUNT};
+    struct nn_faults f = {.add = add_seen, .ctx = &s};
+    memset(&s, 0, sizeof s);
+    ck_assert_int_eq(nn_spec_check_all(&bad, 0, NULL, &f), -1);
+    ck_assert_int_eq(s.n, 6);
+    ck_assert_str_eq(s.where[0], "/inputs");
+    ck_assert_str_eq(s.msg[0], "inputs must be from 1 to 16777216, not 0");
+    ck_assert_str_eq(s.where[4], "/loss");
+    ck_assert_str_eq(s.msg[4], "unknown loss 4");
+    ck_assert_str_eq(s.where[5], "/metrics");
+}
+END_TEST
+
+START_TEST(all_residual_and_field)
+{
+    /* a residual whose body narrows 8 to 4, next to an unrelated bad activation */
+    struct nn_layer_spec body[] = {nn_dense(16, NN_RELU), nn_dense(4, NN_LINEAR)};
+    struct nn_layer_spec ls[] = {nn_dense(8, NN_RELU), nn_residual(body, 2),
+                                 nn_dense(8, NN_RELU), nn_dense(3, NN_SOFTMAX)};
+    ls[2].act = (enum nn_act)9;
+    struct seen s;
+    check_all(ls, 4, 5, NN_CCE, 0, &s);
+    ck_assert_int_eq(s.n, 2);
+    ck_assert_str_eq(s.where[0], "/layers/1");
+    ck_assert_str_eq(s.msg[0], "a residual block must keep its width: its input is 8 wide but "
+                               "its layers output 4");
+    ck_assert_str_eq(s.where[1], "/layers/2/activation");
+    ck_assert_str_eq(s.msg[1], "unknown activation 9");
+    /* a bad field inside the body that does not decide the body's width: both */
+    body[0].init = (enum nn_init)17;
+    check_all(ls, 4, 5, NN_CCE, 0, &s);
+    ck_assert_int_eq(s.n, 3);
+    ck_assert_str_eq(s.where[0], "/layers/1/layers/0/init");
+    ck_assert_str_eq(s.msg[0], "unknown init 17");
+    ck_assert_str_eq(s.where[1], "/layers/1");
+    ck_assert_str_eq(s.where[2], "/layers/2/activation");
+}
+END_TEST
+
+/* A layer with a faulty field has no width: what would follow from a width -- a residual's
+ * width rule, the loss against the outputs, the parameter cap -- is not reported again.
+ * Each case is first shown to report those faults when the width is known. */
+START_TEST(all_no_derived_fault)
+{
+    struct nn_layer_spec body[] = {nn_dense(8, NN_RELU)};
+    struct nn_layer_spec ls[] = {nn_dense(5, NN_RELU), nn_residual(body, 1), nn_batchnorm()};
+    struct seen s;
+    /* known widths: the loss (one output for categorical_crossentropy) and the cap (4*1+1
+     * + 2 parameters) fault */
+    struct nn_layer_spec one[] = {nn_dense(1, NN_RELU), nn_batchnorm()};
+    check_all(one, 2, 4, NN_CCE, 5, &s);
+    ck_assert_int_eq(s.n, 2);
+    ck_assert_str_eq(s.where[0], "/loss");
+    ck_assert_str_eq(s.where[1], "");
+    ck_assert_str_eq(s.msg[1], "the network has 7 parameters, over the limit of 5");
+    /* the first layer's width unknown: only its own fault */
+    one[0].units = 0;
+    check_all(one, 2, 4, NN_CCE, 5, &s);
+    ck_assert_int_eq(s.n, 1);
+    ck_assert_str_eq(s.where[0], "/layers/0/units");
+    /* the same through a bad field that is not the width itself */
+    one[0].units = 1;
+    one[0].init = NN_INIT_COUNT;
+    check_all(one, 2, 4, NN_CCE, 5, &s);
+    ck_assert_int_eq(s.n, 1);
+    ck_assert_str_eq(s.where[0], "/layers/0/init");
+    /* a residual's rule: 5 -> 8 faults when 5 is known, not when the 5 was refused */
+    struct nn_layer_spec res[] = {nn_dense(5, NN_RELU), nn_residual(body, 1)};
+    check_all(res, 2, 4, NN_MSE, 0, &s);
+    ck_assert_int_eq(s.n, 1);
+    ck_assert_str_eq(s.where[0], "/layers/1");
+    res[0].alpha = NAN;
+    res[0].act = NN_LEAKY_RELU;
+    check_all(res, 2, 4, NN_MSE, 0, &s);
+    ck_assert_int_eq(s.n, 1);
+    ck_assert_str_eq(s.where[0], "/layers/0/alpha");
+    /* a faulty residual has no width either: the loss after it is not judged */
+    struct nn_layer_spec res1[] = {nn_dense(1, NN_RELU), nn_residual(body, 1)};
+    check_all(res1, 2, 4, NN_CCE, 0, &s);
+    ck_assert_int_eq(s.n, 1);
+    ck_assert_str_eq(s.where[0], "/layers/1");
+    /* bad inputs: no width anywhere until a dense layer sets one */
+    check_all(ls, 3, 5, NN_MSE, 0, &s);
+    ck_assert_int_eq(s.n, 1);
+    ck_assert_str_eq(s.where[0], "/layers/1");
+    check_all(ls, 3, 0, NN_MSE, 0, &s);
+    ck_assert_int_eq(s.n, 2);
+    ck_assert_str_eq(s.where[0], "/inputs");
+    ck_assert_str_eq(s.where[1], "/layers/1");   /* widths are known again after dense 5 */
+    struct nn_layer_spec capped[] = {nn_dense(5, NN_RELU), nn_batchnorm()};
+    check_all(capped, 2, 5, NN_MSE, 39, &s);
+    ck_assert_int_eq(s.n, 1);
+    ck_assert_str_eq(s.msg[0], "the network has 40 parameters, over the limit of 39");
+    check_all(capped, 2, 0, NN_MSE, 39, &s);
+    ck_assert_int_eq(s.n, 1);
+    ck_assert_str_eq(s.where[0], "/inputs");
+    struct nn_layer_spec bn_only[] = {nn_batchnorm()};
+    check_all(bn_only, 1, 1, NN_CCE, 1, &s);
+    ck_assert_int_eq(s.n, 2);   /* the loss (1 output) and the cap (2 parameters) */
+    check_all(bn_only, 1, -3, NN_CCE, 1, &s);
+    ck_assert_int_eq(s.n, 1);
+    ck_assert_str_eq(s.where[0], "/inputs");
+    /* an unknown kind has no width either */
+    struct nn_layer_spec odd[] = {nn_batchnorm(), nn_dense(1, NN_SIGMOID)};
+    odd[1].kind = NN_KIND_COUNT;
+    check_all(odd, 2, 3, NN_CCE, 0, &s);
+    ck_assert_int_eq(s.n, 1);
+    ck_assert_str_eq(s.where[0], "/layers/1/type");
+    ck_assert_str_eq(s.msg[0], "unknown layer type 5");
+}
+END_TEST
+
+/* The layer limit is reported once, where it is passed, and nothing after it. */
+START_TEST(all_layer_limit)
+{
+    static struct nn_layer_spec many[NN_MAX_LAYERS + 10];
+    for (int i = 0; i < NN_MAX_LAYERS + 10; i++)
+        many[i] = nn_activation(NN_RELU);
+    many[NN_MAX_LAYERS + 5].kind = NN_KIND_COUNT;   /* past the limit: not visited */
+    struct seen s;
+    check_all(many, NN_MAX_LAYERS + 10, 4, NN_MSE, 0, &s);
+    ck_assert_int_eq(s.n, 1);
+    ck_assert_str_eq(s.where[0], "/layers/4096");
+    ck_assert_str_eq(s.msg[0], "more than 4096 layers in all");
+}
+END_TEST
+
 /* ---- warnings ---- */
 
 static int warnings(const struct nn_layer_spec *ls, int n, int inputs, enum nn_loss loss,
@@ -458,6 +639,95 @@ START_TEST(constructors_defaults)
 }
 END_TEST
 
+/* The descriptors: every kind has one, named as nn_kind_name names it, with the fields a
+ * definition is written with, in that order (written out here by hand). */
+START_TEST(kind_descriptors)
+{
+    static const char *const fields[NN_KIND_COUNT][5] = {
+        [NN_DENSE] = {"units", "activation", "alpha", "init"},
+        [NN_ACTIVATION] = {"activation", "alpha"},
+        [NN_DROPOUT] = {"rate"},
+        [NN_BATCHNORM] = {"momentum", "epsilon"},
+        [NN_RESIDUAL] = {"layers"},
+    };
+    for (int k = 0; k < NN_KIND_COUNT; k++) {
+        const struct nn_kind_desc *d = nn_kind_desc(k);
+        ck_assert_ptr_nonnull(d);
+        ck_assert_str_eq(d->name, nn_kind_name(k));
+        int n = 0;
+        while (n < 5 && fields[k][n])
+            n++;
+        ck_assert_int_eq(d->nfields, n);
+        for (int i = 0; i < n; i++)
+            ck_assert_str_eq(d->fields[i].name, fields[k][i]);
+    }
+    ck_assert_ptr_null(nn_kind_desc(NN_KIND_COUNT));
+    ck_assert_ptr_null(nn_kind_desc(-1));
+    ck_assert_str_eq(nn_spec_desc.fields[0].name, "inputs");
+    ck_assert_str_eq(nn_spec_desc.fields[1].name, "layers");
+    ck_assert_str_eq(nn_spec_desc.fields[2].name, "loss");
+}
+END_TEST
+
+/* Every member of two layer specs, bit for bit. */
+static void same_layer(const struct nn_layer_spec *a, const struct nn_layer_spec *b)
+{
+    ck_assert_int_eq(a->kind, b->kind);
+    ck_assert_int_eq(a->units, b->units);
+    ck_assert_int_eq(a->act, b->act);
+    ck_assert_int_eq(a->init, b->init);
+    ck_assert(memcmp(&a->alpha, &b->alpha, sizeof(float)) == 0);
+    ck_assert(memcmp(&a->rate, &b->rate, sizeof(float)) == 0);
+    ck_assert(memcmp(&a->momentum, &b->momentum, sizeof(float)) == 0);
+    ck_assert(memcmp(&a->epsilon, &b->epsilon, sizeof(float)) == 0);
+    ck_assert_ptr_eq(a->layers, b->layers);
+    ck_assert_int_eq(a->nlayers, b->nlayers);
+}
+
+/* A layer of kind k from its descriptor's defaults alone, every other member 0. */
+static struct nn_layer_spec from_desc(enum nn_kind k)
+{
+    struct nn_layer_spec l;
+    memset(&l, 0, sizeof l);
+    l.kind = k;
+    nn_fields_default(nn_kind_desc(k)->fields, nn_kind_desc(k)->nfields, &l);
+    return l;
+}
+
+START_TEST(descriptor_defaults_are_the_constructors)
+{
+    /* each constructor with the defaults as its arguments (a required field's default is
+     * 0: a value must be given) */
+    struct nn_layer_spec d = from_desc(NN_DENSE), c = nn_dense(0, NN_LINEAR);
+    same_layer(&d, &c);
+    d = from_desc(NN_ACTIVATION), c = nn_activation(NN_LINEAR);
+    same_layer(&d, &c);
+    d = from_desc(NN_DROPOUT), c = nn_dropout(0);
+    same_layer(&d, &c);
+    d = from_desc(NN_BATCHNORM), c = nn_batchnorm();
+    same_layer(&d, &c);
+    d = from_desc(NN_RESIDUAL), c = nn_residual(NULL, 0);
+    same_layer(&d, &c);
+    /* and the defaults are the documented ones */
+    d = from_desc(NN_DENSE);
+    ck_assert_float_eq(d.alpha, 0.01f);
+    ck_assert_int_eq(d.init, NN_INIT_AUTO);
+    d = from_desc(NN_BATCHNORM);
+    ck_assert_float_eq(d.momentum, 0.99f);
+    ck_assert_float_eq(d.epsilon, 1e-3f);
+    /* required: units, rate, the activation layer's activation, the body */
+    const int required[NN_KIND_COUNT] = {[NN_DENSE] = 1, [NN_ACTIVATION] = 1, [NN_DROPOUT] = 1,
+                                         [NN_BATCHNORM] = 0, [NN_RESIDUAL] = 1};
+    for (int k = 0; k < NN_KIND_COUNT; k++) {
+        const struct nn_kind_desc *kd = nn_kind_desc(k);
+        int n = 0;
+        for (int i = 0; i < kd->nfields; i++)
+            n += (kd->fields[i].flags & NN_FIELD_REQUIRED) != 0;
+        ck_assert_msg(n == required[k], "%s: %d required fields", kd->name, n);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("spec");
@@ -475,6 +745,12 @@ int main(void)
     tcase_add_test(e, err_cce_one_output);
     tcase_add_test(e, param_count_and_cap);
     suite_add_tcase(s, e);
+    TCase *a = tcase_create("all");
+    tcase_add_test(a, all_two_layers);
+    tcase_add_test(a, all_residual_and_field);
+    tcase_add_test(a, all_no_derived_fault);
+    tcase_add_test(a, all_layer_limit);
+    suite_add_tcase(s, a);
     TCase *w = tcase_create("warnings");
     tcase_add_test(w, warn_clean);
     tcase_add_test(w, warn_step);
@@ -485,6 +761,8 @@ int main(void)
     TCase *n = tcase_create("names");
     tcase_add_test(n, names_round_trip);
     tcase_add_test(n, constructors_defaults);
+    tcase_add_test(n, kind_descriptors);
+    tcase_add_test(n, descriptor_defaults_are_the_constructors);
     suite_add_tcase(s, n);
     return tu_run(s) != 0;
 }

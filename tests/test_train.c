@@ -805,6 +805,15 @@ START_TEST(bad_input)
     refused(net, &good, NULL, &o, "/optimizer/type", NULL);
     o = ok, o.opt = nn_sgd(0.1f, 1.0f, 0);
     refused(net, &good, NULL, &o, "/optimizer/momentum", NULL);
+    /* the service's ranges, held by the engine too */
+    o = ok, o.epochs = 100001;
+    refused(net, &good, NULL, &o, "/epochs", "from 1 to 100000");
+    o = ok, o.batch_size = 65537;
+    refused(net, &good, NULL, &o, "/batch_size", "from 1 to 65536");
+    o = ok, o.clip_norm = 2e30f;
+    refused(net, &good, NULL, &o, "/clip_norm", "from 0 to 1e+30");
+    o = ok, o.shuffle = 2;
+    refused(net, &good, NULL, &o, "/shuffle", NULL);
 
     struct nn_rng rng;
     nn_rng_seed(&rng, 1);
@@ -821,6 +830,54 @@ START_TEST(bad_input)
     ck_assert_int_eq(nn_epochs_done(net), 2);
     free(before);
     nn_free(net);
+}
+END_TEST
+
+/* nn_train_opts_check_all reports every fault of the options, the optimizer's too, with
+ * the paths nn_train names; the largest values in range pass. */
+struct faults_seen {
+    int n;
+    char where[8][NN_WHERE];
+};
+
+static void seen(void *ctx, const char *where, const char *msg)
+{
+    struct faults_seen *s = ctx;
+    (void)msg;
+    if (s->n < 8)
+        snprintf(s->where[s->n++], NN_WHERE, "%s", where);
+}
+
+START_TEST(opts_check_all)
+{
+    struct faults_seen got = {0};
+    struct nn_faults f = {.add = seen, .ctx = &got};
+    struct nn_train_opts o = {.epochs = 0, .batch_size = 70000, .clip_norm = -1, .shuffle = 1,
+                              .opt = nn_adam(0)};
+    ck_assert_int_eq(nn_train_opts_check_all(&o, &f), -1);
+    ck_assert_int_eq(f.n, 4);
+    ck_assert_str_eq(got.where[0], "/epochs");
+    ck_assert_str_eq(got.where[1], "/batch_size");
+    ck_assert_str_eq(got.where[2], "/clip_norm");
+    ck_assert_str_eq(got.where[3], "/optimizer/learning_rate");
+
+    o = (struct nn_train_opts){.epochs = 100000, .batch_size = 65536, .clip_norm = 1e30f,
+                               .shuffle = 0, .opt = nn_sgd(1e6f, 0.999999f, 1)};
+    f.n = 0;
+    ck_assert_int_eq(nn_train_opts_check_all(&o, &f), 0);
+    ck_assert_int_eq(f.n, 0);
+
+    /* the descriptor: the fields a user sets, with the service's defaults */
+    ck_assert_int_eq(nn_train_desc.nfields, 4);
+    static const char *const names[] = {"epochs", "batch_size", "clip_norm", "shuffle"};
+    for (int i = 0; i < 4; i++)
+        ck_assert_str_eq(nn_train_desc.fields[i].name, names[i]);
+    struct nn_train_opts d = {0};
+    nn_fields_default(nn_train_desc.fields, nn_train_desc.nfields, &d);
+    ck_assert_int_eq(d.epochs, 10);
+    ck_assert_int_eq(d.batch_size, 32);
+    ck_assert_float_eq(d.clip_norm, 0);
+    ck_assert_int_eq(d.shuffle, 1);
 }
 END_TEST
 
@@ -919,6 +976,7 @@ int main(void)
     suite_add_tcase(s, v);
     TCase *b = tcase_create("input");
     tcase_add_test(b, bad_input);
+    tcase_add_test(b, opts_check_all);
     tcase_add_test(b, resume_trains_the_rest);
     tcase_add_test(b, resume_with_shuffle_matches_one_run);
     suite_add_tcase(s, b);
