@@ -155,7 +155,7 @@ static void num_text(char *out, size_t cap, double v, int fl)
 }
 
 /* The range of f in words: "from 1 to 16777216", "at least 0 and below 1", "above 0". */
-static void range_text(const struct nn_field *f, char *out, size_t cap)
+void nn_field_range(const struct nn_field *f, char *out, size_t cap)
 {
     char lo[40], hi[40];
     int has_lo = !isinf(f->lo), has_hi = !isinf(f->hi);
@@ -209,7 +209,7 @@ int nn_field_check(const struct nn_field *f, double v, char *msg, size_t cap)
         if (whole && in_range(f, v, f->lo, f->hi))
             return 0;
         num_text(val, sizeof val, v, 0);
-        range_text(f, range, sizeof range);
+        nn_field_range(f, range, sizeof range);
         snprintf(msg, cap, "%s must be %s%s, not %s", f->name, whole ? "" : "a whole number ",
                  range, val);
         return -1;
@@ -221,7 +221,7 @@ int nn_field_check(const struct nn_field *f, double v, char *msg, size_t cap)
         if (in_range(f, x, to_float(f->lo), to_float(f->hi)))
             return 0;
         num_text(val, sizeof val, x, 1);
-        range_text(f, range, sizeof range);
+        nn_field_range(f, range, sizeof range);
         /* "above 0" says nothing against inf: name finiteness when an open end at
          * infinity is what refuses x */
         int finite_only = !isfinite(x) && strncmp(range, "a ", 2) != 0 &&

@@ -147,6 +147,9 @@ void nn_fields_default(const struct nn_field *t, int n, void *base);
  * printed the same whether it came from JSON or from C. LAYERS: v is the count, at
  * least 1 ("needs at least one layer"). msg may be NULL when cap is 0. */
 int nn_field_check(const struct nn_field *f, double v, char *msg, size_t cap);
+/* The range of an INT, FLOAT or U64 field in the words of nn_field_check's messages
+ * ("from 1 to 16777216", "at least 0 and below 1", "above 0"), into out. */
+void nn_field_range(const struct nn_field *f, char *out, size_t cap);
 /* Whether field f of table t applies to the struct at base (its `when` condition):
  * 1, or 0 with "alpha applies only to the leaky_relu activation, not relu" in msg. */
 int nn_field_applies(const struct nn_field *t, int n, const struct nn_field *f,

@@ -3,7 +3,7 @@
  * The text is parsed as the service parses a body (jansson, duplicate keys refused) and
  * translated twice, with the base pointers "" and "/network" (a body, a job's network).
  * Checks that both agree, their faults differing only by that prefix; that a refusal
- * lists 1 to SPEC_MAX_ERRORS faults, each {"pointer" under the base, "detail" not empty},
+ * lists 1 to FAULTS_MAX faults, each {"pointer" under the base, "detail" not empty},
  * followed by one "and N more" entry only when the list is full, all printable as JSON;
  * and that an accepted spec passes the engine's own check, builds a network (nn_new,
  * the parameter count nn_spec_check gave) whose summary and warnings are complete,
@@ -59,7 +59,7 @@ static size_t check_errors(const json_t *errors, const char *base)
 {
     CHECK(json_is_array(errors));
     size_t n = json_array_size(errors);
-    CHECK(n >= 1 && n <= SPEC_MAX_ERRORS + 1);
+    CHECK(n >= 1 && n <= FAULTS_MAX + 1);
     for (size_t i = 0; i < n; i++) {
         const json_t *e = json_array_get(errors, i);
         CHECK(json_is_object(e) && json_object_size(e) == 2);
@@ -71,9 +71,9 @@ static size_t check_errors(const json_t *errors, const char *base)
         int more = 0, k = -1;
         if (sscanf(detail, "and %d more fault%n", &more, &k) == 1 && k > 0) {
             /* the note on faults left out: last, after a full list */
-            CHECK(i == n - 1 && i == SPEC_MAX_ERRORS && more >= 1);
+            CHECK(i == n - 1 && i == FAULTS_MAX && more >= 1);
         } else {
-            CHECK(i < SPEC_MAX_ERRORS);
+            CHECK(i < FAULTS_MAX);
         }
     }
     char *text = json_dumps(errors, JSON_COMPACT);

@@ -309,7 +309,7 @@ START_TEST(err_other_layers)
     one_fault(with_layer("{\"type\": \"batchnorm\", \"momentum\": 1.5}"),
               "/layers/0/momentum", "from 0 to 1");
     one_fault(with_layer("{\"type\": \"batchnorm\", \"epsilon\": 0}"), "/layers/0/epsilon",
-              "positive");
+              "above 0");
     one_fault(with_layer("{\"type\": \"batchnorm\", \"epsilon\": 1e-50}"),
               "/layers/0/epsilon", "32-bit float");
     one_fault(with_layer("{\"type\": \"batchnorm\", \"momentum\": true}"),
@@ -368,16 +368,16 @@ END_TEST
 
 START_TEST(err_capped)
 {
-    /* 3000 faulty layers: SPEC_MAX_ERRORS listed, one more entry counts the rest */
+    /* 3000 faulty layers: FAULTS_MAX listed, one more entry counts the rest */
     json_t *layers = json_array();
     for (int i = 0; i < 3000; i++)
         json_array_append_new(layers, json_pack("{s:s, s:s}", "type", "dense", "units", "x"));
     json_t *def = json_pack("{s:i, s:o, s:s}", "inputs", 4, "layers", layers, "loss", "mse");
     json_t *errors = refuse_def(def, "", 0);
-    ck_assert_int_eq(json_array_size(errors), SPEC_MAX_ERRORS + 1);
+    ck_assert_int_eq(json_array_size(errors), FAULTS_MAX + 1);
     ck_assert_str_eq(pointer_at(errors, 99), "/layers/99/units");
-    ck_assert_str_eq(pointer_at(errors, SPEC_MAX_ERRORS), "");
-    ck_assert_str_eq(detail_at(errors, SPEC_MAX_ERRORS), "and 2900 more faults not listed");
+    ck_assert_str_eq(pointer_at(errors, FAULTS_MAX), "");
+    ck_assert_str_eq(detail_at(errors, FAULTS_MAX), "and 2900 more faults not listed");
     json_decref(errors);
     json_decref(def);
 }

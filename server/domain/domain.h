@@ -29,6 +29,67 @@ struct fault {
 int fault_at(struct fault *f, int status, const char *pointer, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* ---- fields (fields.c): JSON objects read and written through nn.h's tables ---- */
+
+#define FAULTS_MAX 100               /* faults listed; one more entry says how many more */
+#define FAULT_PTR_MAX 1024           /* a base (< 256) + the deepest structural path */
+
+/* Faults of a request as problems list them: {"pointer", "detail"} entries. */
+struct faults {
+    json_t *errors;
+    int n;                           /* found */
+    int dropped;                     /* found past FAULTS_MAX (or lost to memory) */
+};
+/* 0, or -1 without memory. */
+int faults_init(struct faults *f);
+/* A fault at ptr; a fault about the member key[0..keylen) of the object at ptr (the key
+ * escaped as RFC 6901 says). The detail is printf-formatted and cleaned to UTF-8. */
+void fault_add(struct faults *f, const char *ptr, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void fault_key(struct faults *f, const char *ptr, const char *key, size_t keylen,
+               const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* The faults found (new), with an entry at ptr saying how many were not listed; f is
+ * emptied. */
+json_t *faults_take(struct faults *f, const char *ptr);
+void faults_free(struct faults *f);
+
+/* What a JSON value is, for "must be ..., not <this>": "an integer", "a string", ... */
+const char *json_kind(const json_t *v);
+/* The member key of obj; NULL when absent or null (null means "not given"). */
+const json_t *json_member(const json_t *obj, const char *key);
+/* One of n names (a string of them, at `at`; what: "layer type"): its index, or -1
+ * after a fault that lists them. */
+int json_name(struct faults *fs, const json_t *v, const char *at, const char *what,
+              const char *const *names, int n);
+
+/* What a table's LAYERS fields are, read and written by whoever walks them. */
+struct fields_layers {
+    void (*read)(void *ctx, const json_t *obj, const char *ptr, const struct nn_field *f,
+                 void *base);
+    json_t *(*write)(void *ctx, const struct nn_field *f, const void *base);
+    void *ctx;
+};
+/* A fault for every member of obj (at ptr) that is neither a field of t[0..n) nor one of
+ * extra (NULL-terminated, may be NULL), listing those; what names the object ("a dense
+ * layer"). */
+void fields_unknown(struct faults *fs, const json_t *obj, const char *ptr,
+                    const struct nn_field *t, int n, const char *const *extra,
+                    const char *what);
+/* The fields t[0..n) of obj (at ptr) into the struct at base: every field first to its
+ * default; a given one must have its JSON type (null is not given; a whole number may be
+ * written 16.0) and a value the engine takes (nn_field_check, whose message the fault
+ * carries), and apply (nn_field_applies); a required one must be given. LAYERS fields go
+ * to layers->read (NULL: skipped). Bit i of *given (may be NULL) says field i was given
+ * and right. Returns the number of faults added. */
+int fields_read(struct faults *fs, const json_t *obj, const char *ptr,
+                const struct nn_field *t, int n, void *base, unsigned long *given,
+                const struct fields_layers *layers);
+/* The fields t[0..n) of the struct at base into obj, each that applies, with its value as
+ * the engine holds it (floats as their shortest decimal, names as names); LAYERS through
+ * layers->write. 0, or -1 without memory. */
+int fields_write(json_t *obj, const struct nn_field *t, int n, const void *base,
+                 const struct fields_layers *layers);
+
 /* ---- datasets (datasets.c, csv_dataset.c) ---- */
 
 /* Why a dataset name is not acceptable (empty, over DATASET_MAX_NAME bytes, a control
@@ -79,9 +140,6 @@ struct spec_json {
                                        residual bodies point into it */
     char *name;                     /* the definition's "name" (new), or NULL */
 };
-
-/* At most this many faults are listed; one more entry then says how many were left out. */
-#define SPEC_MAX_ERRORS 100
 
 /* Builds a spec from a definition. base is the pointer prefix of the definition in the
  * request ("" for a network body, "/network" inside a job; at most 255 bytes). Returns 0
