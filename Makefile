@@ -59,7 +59,7 @@ SERVER_LIB = $(BUILD)/libneurond.a
 NEUROND = $(BUILD)/neurond
 PORT ?= 8080
 
-.PHONY: all run test check layering test-browser browser-deps bench bench-http bench-events asan fuzz clean deps deps-run deps-bench deps-container lint-api image test-container
+.PHONY: all run test test-contract check layering test-browser browser-deps bench bench-http bench-events asan fuzz clean deps deps-run deps-bench deps-container lint-api image test-container
 all: $(CORE_LIB) $(NEUROND)
 
 # Builds and starts the service on 127.0.0.1:$(PORT) with its database under ./var/.
@@ -152,11 +152,20 @@ deps-container:
 	@[ "$${ENGINE:-podman}" != podman ] || bash .ci/deps container
 
 # Everything: the packages first, then the C suites and the layering check (make check),
-# the OpenAPI lint and the browser test.
+# the OpenAPI lint, api/openapi.yaml against the code's field tables, and the browser test.
 test: deps
 	@$(MAKE) --no-print-directory check
-	@$(MAKE) --no-print-directory lint-api browser-deps
-	@bash tests/run.sh $(BROWSER_TESTS)
+	@$(MAKE) --no-print-directory lint-api browser-deps $(CONTRACT_DUMP)
+	@bash tests/run.sh tests/contract.test.mjs $(BROWSER_TESTS)
+
+# What the code accepts, as JSON, for tests/contract.test.mjs (and that test alone).
+CONTRACT_DUMP = $(BUILD)/tests/contract_dump
+$(CONTRACT_DUMP): $(BUILD)/tests/contract_dump.o $(SERVER_LIB) $(CORE_LIB)
+	$(CC) $(CFLAGS) $^ -o $@ $(SERVER_LIBS) $(CORE_LIBS)
+
+test-contract: deps
+	@$(MAKE) --no-print-directory lint-api $(CONTRACT_DUMP)
+	@bash tests/run.sh tests/contract.test.mjs
 
 # The C suites and the layering check, with what is installed: no package installation,
 # no network.
@@ -235,4 +244,4 @@ clean:
 	rm -rf build build-asan build-fuzz
 
 -include $(CORE_OBJ:.o=.d) $(SERVER_SRC:%.c=$(BUILD)/%.d) $(BUILD)/server/main.d $(TEST_BIN:=.d) $(SERVER_TEST_BIN:=.d) \
-         $(FUZZ_BIN:=.d) $(BUILD)/fuzz/fuzzutil.d
+         $(FUZZ_BIN:=.d) $(BUILD)/fuzz/fuzzutil.d $(CONTRACT_DUMP).d

@@ -70,6 +70,11 @@ double nn_field_get(const struct nn_field *f, const void *base)
         memcpy(&v, p, sizeof v);
         return (double)v;
     }
+    case NN_FT_DOUBLE: {
+        double v;
+        memcpy(&v, p, sizeof v);
+        return v;
+    }
     case NN_FT_LAYERS: {
         const struct nn_layer_spec *l;
         return field_layers(f, base, &l);
@@ -109,6 +114,9 @@ void nn_field_set(const struct nn_field *f, void *base, double v)
         memcpy(p, &u, sizeof u);
         return;
     }
+    case NN_FT_DOUBLE:
+        memcpy(p, &v, sizeof v);
+        return;
     case NN_FT_LAYERS:
         break;
     }
@@ -214,6 +222,13 @@ int nn_field_check(const struct nn_field *f, double v, char *msg, size_t cap)
                  range, val);
         return -1;
     }
+    case NN_FT_DOUBLE:
+        if (isfinite(v) && in_range(f, v, f->lo, f->hi))
+            return 0;
+        num_text(val, sizeof val, v, 0);
+        nn_field_range(f, range, sizeof range);
+        snprintf(msg, cap, "%s must be %s, not %s", f->name, range, val);
+        return -1;
     case NN_FT_FLOAT: {
         /* judged as the float the engine holds, against bounds rounded the same way: a
          * bound written in the table (0.999999, 1e-12) is itself always in range */

@@ -178,6 +178,13 @@ static size_t layer_params(const struct nn_layer_spec *ls, int n, int *w)
     return params;
 }
 
+int nn_spec_outputs(const struct nn_spec *spec)
+{
+    int w = spec->inputs;
+    layer_params(spec->layers, spec->nlayers, &w);
+    return w;
+}
+
 static void summarise(struct sum *s, const struct nn_layer_spec *ls, int n, int depth, int w)
 {
     for (int i = 0; i < n; i++) {

@@ -108,10 +108,13 @@ struct nn_warning {
 
 /* A field of a spec or of options: what a user may write, its range and default, and
  * where it lands in its struct. */
-enum nn_ftype { NN_FT_INT, NN_FT_FLOAT, NN_FT_BOOL, NN_FT_NAME, NN_FT_U64, NN_FT_LAYERS };
+enum nn_ftype { NN_FT_INT, NN_FT_FLOAT, NN_FT_BOOL, NN_FT_NAME, NN_FT_U64, NN_FT_LAYERS,
+                NN_FT_DOUBLE };
 #define NN_FIELD_REQUIRED 1u   /* no default: a value must be given */
 #define NN_FIELD_LO_OPEN 2u    /* lo itself is out of range (a > lo) */
 #define NN_FIELD_HI_OPEN 4u    /* hi itself is out of range (a < hi) */
+#define NN_FIELD_DEFAULT_VARIES 8u  /* its default depends on other values (or is random):
+                                       who reads it sets it; def is a placeholder */
 struct nn_field {
     const char *name;                 /* as a user writes it: "units" */
     enum nn_ftype type;
@@ -127,6 +130,7 @@ struct nn_field {
     const char *about;                /* what it is, for messages: "the width of its output" */
 };
 /* NN_FT_INT, NAME and BOOL members are int (enums included); FLOAT float; U64 uint64_t;
+ * DOUBLE double (the engine has none; a caller's options may: a finite number in range);
  * LAYERS is the pair (const struct nn_layer_spec *layers, int nlayers) of a residual
  * body, offset being that of `layers` (the count follows it).
  *
@@ -199,6 +203,10 @@ int nn_spec_check(const struct nn_spec *spec, size_t max_params, size_t *nparams
  * nn_error ("/layers/2/units"); nparams is stored only when there was no fault. */
 int nn_spec_check_all(const struct nn_spec *spec, size_t max_params, size_t *nparams,
                       struct nn_faults *f);
+
+/* The output width of a spec that nn_spec_check accepts, each layer kind saying its own,
+ * without building the network. */
+int nn_spec_outputs(const struct nn_spec *spec);
 
 /* Warnings about a valid spec that would train badly (a step activation before trainable
  * layers, deep sigmoid/tanh stacks, an output activation that does not fit the loss).

@@ -85,7 +85,7 @@ static void put_floats(struct out *o, const float *f, size_t n)
 /* Bytes of field f in a layer record. */
 static size_t field_bytes(const struct nn_field *f)
 {
-    return f->type == NN_FT_U64 || f->type == NN_FT_LAYERS ? 8 : 4;
+    return f->type == NN_FT_U64 || f->type == NN_FT_DOUBLE || f->type == NN_FT_LAYERS ? 8 : 4;
 }
 
 /* Bytes of the record of a layer of kind k. */
@@ -112,7 +112,8 @@ static void put_field(struct out *o, const struct nn_field *f, const struct nn_l
         put32(o, v);
         break;
     }
-    case NN_FT_U64: {
+    case NN_FT_U64:
+    case NN_FT_DOUBLE: {      /* a double's bits as they are */
         uint64_t v;
         memcpy(&v, p, 8);
         put64(o, v);
@@ -272,7 +273,7 @@ static int read_v2(struct in *r, struct tree *t, uint32_t i)
             uint32_t nl = get32(r), at = get32(r);
             if (r->bad || take_body(t, i, f, nl, at) < 0)
                 return -1;
-        } else if (f->type == NN_FT_U64) {
+        } else if (f->type == NN_FT_U64 || f->type == NN_FT_DOUBLE) {
             uint64_t v = get64(r);
             memcpy(p, &v, 8);
         } else {

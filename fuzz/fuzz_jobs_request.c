@@ -35,7 +35,9 @@
 #include "nn.h"
 #include "store/store.h"
 
+#include <float.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,14 +141,14 @@ static int engine_takes(const struct nn_spec *spec, const struct dataset *d,
                                               .cols = v->features, .ycols = v->label_cols}
                            : train;
     static _Atomic int cancel = 1;
-    struct nn_train_opts to = {.epochs = o->epochs, .batch_size = o->batch_size, .opt = o->opt,
-                               .clip_norm = o->clip_norm, .shuffle = o->shuffle,
-                               .cancel = &cancel};
+    struct nn_train_opts to = o->train;
+    to.opt = o->opt;
+    to.cancel = &cancel;
     /* with a split, each side is some of d's rows: d passing the checks is enough */
     int rc = nn_train(net, NULL, &train, v || o->split > 0 ? &val : NULL, &to, &rng, e);
     nn_free(net);
-    CHECK(rc == 1 || rc == -1);
-    return rc == 1;
+    CHECK(rc == NN_STOPPED || rc == -1);
+    return rc == NN_STOPPED;
 }
 
 /* ---- the job, worked out independently ---- */
@@ -166,6 +168,13 @@ static int is_dataset(const json_t *v)
 }
 
 /* Checks that an object has only these keys. */
+/* The member key of o; NULL when absent or null. */
+static const json_t *member(const json_t *o, const char *key)
+{
+    const json_t *v = json_object_get(o, key);
+    return json_is_null(v) ? NULL : v;
+}
+
 static int only(const json_t *o, const char *const *keys)
 {
     const char *k;
@@ -182,19 +191,47 @@ static int only(const json_t *o, const char *const *keys)
 
 /* A number option of o: absent or null takes def; else a number (an integer when whole)
  * in [lo, hi]. Writes the value into out; 0 when it is wrong. */
-static int number(const json_t *o, const char *key, double lo, double hi, int whole, double def,
-                  json_t *out)
+/* How a number option is held: a whole number (written 16 or 16.0), a 32-bit float (the
+ * engine's: judged and answered as the float it holds, its bounds rounded alike), or a
+ * double. */
+enum held { WHOLE, FLOAT32, DOUBLE };
+
+/* The shortest decimal that reads back as the float f. */
+static double shortest(float f)
+{
+    char buf[32];
+    for (int p = 1; p <= 9; p++) {
+        snprintf(buf, sizeof buf, "%.*g", p, (double)f);
+        if (strtof(buf, NULL) == f)
+            return strtod(buf, NULL);
+    }
+    return f;
+}
+
+static int number(const json_t *o, const char *key, double lo, double hi, enum held held,
+                  double def, json_t *out)
 {
     const json_t *v = json_object_get(o, key);
     double x = def;
     if (v && !json_is_null(v)) {
-        if (whole ? !json_is_integer(v) : !json_is_number(v))
+        if (!json_is_number(v))
             return 0;
         x = json_number_value(v);
+        if (held == WHOLE && x != floor(x))
+            return 0;
+        if (held == FLOAT32) {
+            if (fabs(x) > FLT_MAX)
+                return 0;
+            x = (float)x;
+            lo = (float)lo;
+            hi = (float)hi;
+        }
         if (!(x >= lo && x <= hi))
             return 0;
     }
-    json_object_set_new(out, key, whole ? json_integer((json_int_t)x) : json_real(x));
+    json_object_set_new(out, key, held == WHOLE ? json_integer((json_int_t)x)
+                                  : held == FLOAT32 ? json_real(shortest((float)x))
+                                                    : json_real(x));
     return 1;
 }
 
@@ -221,23 +258,23 @@ static int optimizer(const json_t *in, json_t *out)
                                             "epsilon", "weight_decay", NULL};
     if (in && !json_is_object(in))
         return 0;
-    const json_t *t = json_object_get(in, "type");
+    const json_t *t = member(in, "type");
     const char *type = t ? json_string_value(t) : "adam";
     if (!type || (strcmp(type, "adam") && strcmp(type, "sgd")))
         return 0;
     int sgd = !strcmp(type, "sgd"), ok = only(in, sgd ? sgd_keys : adam_keys);
     json_object_set_new(out, "type", json_string(type));
-    ok &= number(in, "learning_rate", 1e-12, 1e6, 0, sgd ? 0.01 : 0.001, out);
-    ok &= number(in, "weight_decay", 0, 1e6, 0, 0, out);
+    ok &= number(in, "learning_rate", 1e-12, 1e6, FLOAT32, sgd ? 0.01 : 0.001, out);
+    ok &= number(in, "weight_decay", 0, 1e6, FLOAT32, 0, out);
     if (sgd) {
         int nesterov = 0;
-        ok &= number(in, "momentum", 0, 0.999999, 0, 0, out);
+        ok &= number(in, "momentum", 0, 0.999999, FLOAT32, 0, out);
         ok &= boolean(in, "nesterov", 0, out, &nesterov);
         ok &= !nesterov || json_number_value(json_object_get(out, "momentum")) > 0;
     } else {
-        ok &= number(in, "beta1", 0, 0.999999, 0, 0.9, out);
-        ok &= number(in, "beta2", 0, 0.999999, 0, 0.999, out);
-        ok &= number(in, "epsilon", 1e-30, 1, 0, 1e-7, out);
+        ok &= number(in, "beta1", 0, 0.999999, FLOAT32, 0.9, out);
+        ok &= number(in, "beta2", 0, 0.999999, FLOAT32, 0.999, out);
+        ok &= number(in, "epsilon", 1e-30, 1, FLOAT32, 1e-7, out);
     }
     return ok;
 }
@@ -253,7 +290,7 @@ static int early_stopping(const json_t *in, int has_val, json_t *job)
     json_t *o = json_object();
     json_object_set_new(job, "early_stopping", o);
     int ok = only(in, keys);
-    const json_t *m = json_object_get(in, "monitor");
+    const json_t *m = member(in, "monitor");
     const char *mon = m ? json_string_value(m) : has_val ? "val_loss" : "loss";
     if (!mon)
         return 0;
@@ -262,8 +299,8 @@ static int early_stopping(const json_t *in, int has_val, json_t *job)
         known |= !strcmp(val ? mon + 4 : mon, monitors[i]);
     ok &= known && (!val || has_val);
     json_object_set_new(o, "monitor", json_string(mon));
-    ok &= number(in, "patience", 0, 100000, 1, 3, o);
-    ok &= number(in, "min_delta", 0, 1e30, 0, 0, o);
+    ok &= number(in, "patience", 0, 100000, WHOLE, 3, o);
+    ok &= number(in, "min_delta", 0, 1e30, DOUBLE, 0, o);
     ok &= boolean(in, "restore_best", 1, o, NULL);
     return ok;
 }
@@ -307,7 +344,8 @@ static void work_out(const json_t *b, struct want *w)
         return;
     json_t *job = w->job = json_object();
     int ok = only(b, keys);
-    const json_t *name = json_object_get(b, "name");
+    /* null is "not given" for every member */
+    const json_t *name = member(b, "name");
     if (name && !json_is_string(name))
         ok = 0;
     else if (name)
@@ -329,7 +367,7 @@ static void work_out(const json_t *b, struct want *w)
     double split = 0;
     if (val && !json_is_null(val)) {
         static const char *const vkeys[] = {"split", "dataset", NULL};
-        const json_t *vs = json_object_get(val, "split"), *vd = json_object_get(val, "dataset");
+        const json_t *vs = member(val, "split"), *vd = member(val, "dataset");
         json_t *vn = json_object();
         json_object_set_new(job, "validation", vn);
         has_val = 1;
@@ -347,17 +385,17 @@ static void work_out(const json_t *b, struct want *w)
         }
     }
 
-    ok &= number(b, "epochs", 1, 100000, 1, 10, job);
-    ok &= number(b, "batch_size", 1, 65536, 1, 32, job);
-    ok &= number(b, "clip_norm", 0, 1e30, 0, 0, job);
+    ok &= number(b, "epochs", 1, 100000, WHOLE, 10, job);
+    ok &= number(b, "batch_size", 1, 65536, WHOLE, 32, job);
+    ok &= number(b, "clip_norm", 0, 1e30, FLOAT32, 0, job);
     ok &= boolean(b, "shuffle", 1, job, NULL);
     ok &= boolean(b, "standardize", 1, job, NULL);
     const json_t *seed = json_object_get(b, "seed");
     w->seed_given = seed && !json_is_null(seed);
-    ok &= number(b, "seed", 0, 9007199254740991.0, 1, 0, job);
+    ok &= number(b, "seed", 0, 9007199254740991.0, WHOLE, 0, job);
     json_t *opt = json_object();
     json_object_set_new(job, "optimizer", opt);
-    ok &= optimizer(json_object_get(b, "optimizer"), opt);
+    ok &= optimizer(member(b, "optimizer"), opt);
     ok &= early_stopping(json_object_get(b, "early_stopping"), has_val, job);
 
     /* the network against the data: the service's rules for which labels fit which
@@ -380,8 +418,8 @@ static void work_out(const json_t *b, struct want *w)
             ok &= (int)ceil(rows * split) < rows;
         if (ok) {
             struct dataset d, v;
-            struct job_opts o = {.epochs = 1, .batch_size = 1, .opt = nn_adam(0.001f),
-                                 .split = split};
+            struct job_opts o = {.train = {.epochs = 1, .batch_size = 1},
+                                 .opt = nn_adam(0.001f), .split = split};
             CHECK(store_dataset_load(json_string_value(ds), &d) == 0);
             if (vdesc)
                 CHECK(store_dataset_load(json_string_value(json_object_get(val, "dataset")), &v) == 0);

@@ -39,18 +39,19 @@ int h_jobs_create(struct req *r, struct reply *out)
     if (!r->json)
         return reply_problem(out, 400, NULL, "the body is empty: send a job in JSON "
                              "(Content-Type: application/json): {\"network\", \"dataset\"}");
-    json_t *errs = json_array();
+    struct faults fs;
     struct job_plan plan;
     char id[32];
-    json_t *n = errs ? job_check(r->json, r->app->cfg.max_params, errs, &plan) : NULL;
-    if (!errs)
+    if (faults_init(&fs) < 0)
         return -1;
+    json_t *n = job_check(r->json, r->app->cfg.max_params, &fs, &plan);
     if (!n) {
-        size_t k = json_array_size(errs);
-        return reply_problem(out, 422, errs, "the job has %zu error%s; see errors", k,
+        int k = fs.n;
+        json_t *errs = faults_take(&fs, "");
+        return reply_problem(out, 422, errs, "the job has %d error%s; see errors", k,
                              k == 1 ? "" : "s");
     }
-    json_decref(errs);
+    faults_free(&fs);
     new_id(id, "job_");
     int epochs = (int)json_integer_value(json_object_get(n, "epochs"));
     int rc = store_job_insert(id, n, *plan.network_id ? plan.network_id : NULL,

@@ -34,7 +34,8 @@ int fault_at(struct fault *f, int status, const char *pointer, const char *fmt, 
 #define FAULTS_MAX 100               /* faults listed; one more entry says how many more */
 #define FAULT_PTR_MAX 1024           /* a base (< 256) + the deepest structural path */
 
-/* Faults of a request as problems list them: {"pointer", "detail"} entries. */
+/* Faults of a request as problems list them: {"pointer", "detail"} entries. A zeroed
+ * struct counts faults without listing them. */
 struct faults {
     json_t *errors;
     int n;                           /* found */
@@ -52,6 +53,8 @@ void fault_key(struct faults *f, const char *ptr, const char *key, size_t keylen
  * emptied. */
 json_t *faults_take(struct faults *f, const char *ptr);
 void faults_free(struct faults *f);
+/* For a struct nn_faults whose ctx is a struct faults: the engine's faults, as they are. */
+void faults_sink(void *ctx, const char *where, const char *msg);
 
 /* What a JSON value is, for "must be ..., not <this>": "an integer", "a string", ... */
 const char *json_kind(const json_t *v);
@@ -69,11 +72,16 @@ struct fields_layers {
     json_t *(*write)(void *ctx, const struct nn_field *f, const void *base);
     void *ctx;
 };
-/* A fault for every member of obj (at ptr) that is neither a field of t[0..n) nor one of
- * extra (NULL-terminated, may be NULL), listing those; what names the object ("a dense
+/* A table of fields. */
+struct field_table {
+    const struct nn_field *t;
+    int n;
+};
+/* A fault for every member of obj (at ptr) that is neither one of extra (NULL-terminated,
+ * may be NULL) nor a field of the tables, listing those; what names the object ("a dense
  * layer"). */
 void fields_unknown(struct faults *fs, const json_t *obj, const char *ptr,
-                    const struct nn_field *t, int n, const char *const *extra,
+                    const struct field_table *tables, int ntables, const char *const *extra,
                     const char *what);
 /* The fields t[0..n) of obj (at ptr) into the struct at base: every field first to its
  * default; a given one must have its JSON type (null is not given; a whole number may be
@@ -173,22 +181,38 @@ json_t *network_item_json(const struct network *n);
 
 /* ---- jobs (jobs.c) ---- */
 
-/* A job's training options, read from its accepted request (job_check made sure they
- * are valid before the job was stored). */
-struct job_opts {
-    const char *dataset, *val_dataset;   /* borrowed from the request */
-    double split;                        /* validation split, 0 for none */
-    int epochs, batch_size, shuffle, standardize;
-    struct nn_optimizer opt;
-    float clip_norm;
-    uint64_t seed;
-    int es;                              /* early stopping on */
-    const char *monitor;
+/* Early stopping's settings. */
+struct early_stopping {
+    int monitor;                         /* 2*i: watched value i (0 the loss, then each
+                                            metric); 2*i + 1: its val_ twin */
     int patience;
     double min_delta;
     int restore_best;
 };
+
+/* A job's options, read from its accepted request (job_check made sure they are valid
+ * before the job was stored). Each is a row of a table (jobs.c; the engine's for the
+ * training options and the optimizer). */
+struct job_opts {
+    const char *dataset, *val_dataset;   /* borrowed from the request */
+    double split;                        /* validation split, 0 for none */
+    struct nn_train_opts train;          /* epochs, batch_size, clip_norm, shuffle */
+    struct nn_optimizer opt;
+    uint64_t seed;
+    int seed_given;                      /* the request had one */
+    int standardize;
+    int es;                              /* early stopping on */
+    struct early_stopping stop;
+};
 void job_opts_read(const json_t *request, struct job_opts *o);
+/* The tables of a job's options besides the engine's (nn_train_desc, nn_opt_desc), each
+ * with the part of the request it reads: "" (the top level), "/validation",
+ * "/early_stopping". *out is static; returns how many. */
+struct named_table {
+    const char *where;
+    struct field_table table;
+};
+int job_tables(const struct named_table **out);
 /* How many of a dataset's rows a validation split holds out: ceil(rows * split). The
  * trainer splits so; a job is refused when this leaves no rows to train on. */
 int split_count(int rows, double split);
@@ -204,9 +228,10 @@ struct job_plan {
 };
 /* Checks a job body (POST /v1/jobs) against the stored networks and datasets. Returns
  * the request as it will be stored and answered (new: every option with its default
- * written out, the network as a definition), or NULL with every fault appended to errs
- * ({"pointer", "detail"}). */
-json_t *job_check(const json_t *body, size_t max_params, json_t *errs, struct job_plan *plan);
+ * written out, as the engine will hold it; the network as a definition), or NULL with
+ * every fault added to fs. */
+json_t *job_check(const json_t *body, size_t max_params, struct faults *fs,
+                  struct job_plan *plan);
 /* A job as GET /v1/jobs/{id} answers it: its request's fields, then its state, epoch,
  * progress, latest metrics, eta, error, model and times. New. */
 json_t *job_json(const struct job *j);

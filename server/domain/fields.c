@@ -31,6 +31,8 @@ static void vfault(struct faults *f, const char *ptr, const char *key, size_t ke
                    const char *fmt, va_list ap)
 {
     f->n++;
+    if (!f->errors)   /* counting only */
+        return;
     if (json_array_size(f->errors) >= FAULTS_MAX) {
         f->dropped++;
         return;
@@ -100,6 +102,11 @@ json_t *faults_take(struct faults *f, const char *ptr)
     return e;
 }
 
+void faults_sink(void *ctx, const char *where, const char *msg)
+{
+    fault_add(ctx, where, "%s", msg);
+}
+
 void faults_free(struct faults *f)
 {
     json_decref(f->errors);
@@ -164,7 +171,7 @@ int json_name(struct faults *fs, const json_t *v, const char *at, const char *wh
 /* ---- fields ---- */
 
 void fields_unknown(struct faults *fs, const json_t *obj, const char *ptr,
-                    const struct nn_field *t, int n, const char *const *extra,
+                    const struct field_table *tables, int ntables, const char *const *extra,
                     const char *what)
 {
     const char *key;
@@ -175,8 +182,10 @@ void fields_unknown(struct faults *fs, const json_t *obj, const char *ptr,
         int known = 0;   /* compared with its length: "units\u0000x" is not "units" */
         for (int i = 0; extra && extra[i] && !known; i++)
             known = strlen(extra[i]) == keylen && memcmp(extra[i], key, keylen) == 0;
-        for (int i = 0; i < n && !known; i++)
-            known = strlen(t[i].name) == keylen && memcmp(t[i].name, key, keylen) == 0;
+        for (int k = 0; k < ntables && !known; k++)
+            for (int i = 0; i < tables[k].n && !known; i++)
+                known = strlen(tables[k].t[i].name) == keylen &&
+                        memcmp(tables[k].t[i].name, key, keylen) == 0;
         if (known)
             continue;
         char list[256];
@@ -185,9 +194,10 @@ void fields_unknown(struct faults *fs, const json_t *obj, const char *ptr,
         for (int i = 0; extra && extra[i] && len < sizeof list; i++)
             len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", len ? ", " : "",
                                     extra[i]);
-        for (int i = 0; i < n && len < sizeof list; i++)
-            len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", len ? ", " : "",
-                                    t[i].name);
+        for (int k = 0; k < ntables; k++)
+            for (int i = 0; i < tables[k].n && len < sizeof list; i++)
+                len += (size_t)snprintf(list + len, sizeof list - len, "%s%s",
+                                        len ? ", " : "", tables[k].t[i].name);
         size_t q = utf8_cut(key, keylen, QUOTE_MAX);
         fault_key(fs, ptr, key, keylen, "unknown field \"%.*s%s\" in %s; its fields are: %s",
                   (int)q, key, q < keylen ? "..." : "", what, list);
@@ -211,7 +221,8 @@ static int field_read(struct faults *fs, const json_t *obj, const char *ptr,
             } else {
                 nn_field_range(f, words, sizeof words);
                 fault_add(fs, at, "%s is required: %s, %s%s", f->name, f->about,
-                          f->type == NN_FT_FLOAT ? "" : "a whole number ", words);
+                          f->type == NN_FT_INT || f->type == NN_FT_U64 ? "a whole number " : "",
+                          words);
             }
             return -1;
         }
@@ -229,13 +240,14 @@ static int field_read(struct faults *fs, const json_t *obj, const char *ptr,
         d = json_number_value(v);   /* a whole number written as a real (16.0, 1e3) is one */
         break;
     case NN_FT_FLOAT:
+    case NN_FT_DOUBLE:
         if (!json_is_number(v)) {
             fault_add(fs, at, "%s must be a number (%s), not %s", f->name, f->about,
                       json_kind(v));
             return -1;
         }
         d = json_number_value(v);
-        if (fabs(d) > FLT_MAX) {
+        if (f->type == NN_FT_FLOAT && fabs(d) > FLT_MAX) {
             fault_add(fs, at, "%s must be a number a 32-bit float can hold (%s), not %g",
                       f->name, f->about, d);
             return -1;
@@ -316,6 +328,9 @@ int fields_write(json_t *obj, const struct nn_field *t, int n, const void *base,
             break;
         case NN_FT_FLOAT:
             j = json_real(shortest_double((float)v));
+            break;
+        case NN_FT_DOUBLE:
+            j = json_real(v);
             break;
         case NN_FT_BOOL:
             j = json_boolean(v != 0);

@@ -4,54 +4,186 @@
 #include "domain.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 
-/* ---- options ---- */
+/* ---- options ----
+ *
+ * DESIGN. A job's options are rows of tables: the engine's for training (nn_train_desc:
+ * epochs, batch_size, clip_norm, shuffle) and for each optimizer (nn_opt_desc), and this
+ * file's for what the service adds (job_fields, validation_fields, es_fields). The same
+ * rows are read by job_check (a request, with every fault), by job_opts_read (the stored
+ * request, as a worker starts it), and written back into the request as it is answered
+ * and stored, every default filled in. An option is one row; its range and message are
+ * nn_field_check's.
+ */
 
-static double num(const json_t *o, const char *key, double def)
+/* What early stopping watches: the loss or a metric, of the training rows or (val_) the
+ * validation rows. Index 2*i is watched value i (0 the loss, then each metric), 2*i + 1
+ * its val_ twin. */
+#define MONITORS (2 * (1 + NN_METRIC_COUNT))
+static const char *monitor_names[MONITORS];
+static char monitor_text[MONITORS][32];
+static pthread_once_t monitors_once = PTHREAD_ONCE_INIT;
+
+static void monitors_name(void)
 {
-    const json_t *v = json_object_get(o, key);
-    return json_is_number(v) ? json_number_value(v) : def;
+    for (int i = 0; i < MONITORS; i++) {
+        const char *base = i < 2 ? "loss" : nn_metric_name(i / 2 - 1);
+        snprintf(monitor_text[i], sizeof monitor_text[i], "%s%s", i % 2 ? "val_" : "", base);
+        monitor_names[i] = monitor_text[i];
+    }
+}
+
+#define JOB(m) offsetof(struct job_opts, m)
+static const struct nn_field job_fields[] = {
+    {.name = "seed", .type = NN_FT_U64, .offset = JOB(seed), .lo = 0, .hi = 9007199254740991.0,
+     .flags = NN_FIELD_DEFAULT_VARIES, .about = "the random seed of the weights, the order of the rows and dropout; random "
+              "when absent"},
+    {.name = "standardize", .type = NN_FT_BOOL, .offset = JOB(standardize), .def = 1,
+     .about = "whether each feature is scaled to mean 0 and deviation 1 by the training "
+              "rows' statistics, kept with the model"},
+};
+static const struct nn_field validation_fields[] = {
+    {.name = "split", .type = NN_FT_DOUBLE, .offset = JOB(split), .lo = 0, .hi = 1,
+     .flags = NN_FIELD_REQUIRED | NN_FIELD_LO_OPEN | NN_FIELD_HI_OPEN,
+     .about = "the fraction of the dataset's rows held out to validate on (the form "
+              "{\"split\"}; the other is {\"dataset\"})"},
+};
+static const struct nn_field es_fields[] = {
+    {.name = "monitor", .type = NN_FT_NAME, .offset = JOB(stop.monitor), .names = monitor_names,
+     .nnames = MONITORS, .flags = NN_FIELD_DEFAULT_VARIES, .about = "what is watched; val_loss with a validation set, else loss"},
+    {.name = "patience", .type = NN_FT_INT, .offset = JOB(stop.patience), .lo = 0, .hi = 100000,
+     .def = 3, .about = "epochs without improvement before training stops"},
+    {.name = "min_delta", .type = NN_FT_DOUBLE, .offset = JOB(stop.min_delta), .lo = 0,
+     .hi = 1e30, .about = "the least change that counts as an improvement"},
+    {.name = "restore_best", .type = NN_FT_BOOL, .offset = JOB(stop.restore_best), .def = 1,
+     .about = "whether the model keeps the best epoch's weights rather than the last"},
+};
+#undef JOB
+#define NFIELDS(t) ((int)(sizeof t / sizeof t[0]))
+
+int job_tables(const struct named_table **out)
+{
+    static const struct named_table tables[] = {
+        {"", {job_fields, NFIELDS(job_fields)}},
+        {"/validation", {validation_fields, NFIELDS(validation_fields)}},
+        {"/early_stopping", {es_fields, NFIELDS(es_fields)}},
+    };
+    pthread_once(&monitors_once, monitors_name);
+    *out = tables;
+    return NFIELDS(tables);
+}
+
+/* The optimizer of obj (its "optimizer" member, at /optimizer) into o. */
+static void read_optimizer(struct faults *fs, const json_t *obj, struct nn_optimizer *o)
+{
+    static const char *const type_field[] = {"type", NULL};
+    const char *names[NN_OPT_COUNT];
+    for (int t = 0; t < NN_OPT_COUNT; t++)
+        names[t] = nn_opt_name(t);
+    const json_t *in = json_member(obj, "optimizer"), *t = json_member(in, "type");
+    int before = fs->n, type = NN_ADAM;
+    if (in && !json_is_object(in)) {
+        fault_add(fs, "/optimizer", "optimizer must be an object such as {\"type\": \"adam\"}");
+        in = NULL;
+    } else if (t && (type = json_name(fs, t, "/optimizer/type", "optimizer type", names,
+                                      NN_OPT_COUNT)) < 0) {
+        type = NN_ADAM;
+    }
+    const struct nn_kind_desc *d = nn_opt_desc(type);
+    char what[64];
+    snprintf(what, sizeof what, "the %s optimizer", d->name);
+    memset(o, 0, sizeof *o);
+    o->type = (enum nn_opt)type;
+    if (in)
+        fields_unknown(fs, in, "/optimizer", &(struct field_table){d->fields, d->nfields}, 1,
+                       type_field, what);
+    fields_read(fs, in, "/optimizer", d->fields, d->nfields, o, NULL, NULL);
+    if (fs->n == before) {   /* the type's own rules: nesterov needs a momentum */
+        struct nn_faults sink = {faults_sink, fs, 0};
+        nn_opt_check_all(o, &sink);
+    }
+}
+
+/* Early stopping of obj, when it is on, into o->stop; has_val: there is a validation set. */
+static void read_early_stopping(struct faults *fs, const json_t *obj, struct job_opts *o,
+                                int has_val)
+{
+    const json_t *in = json_object_get(obj, "early_stopping");
+    o->es = in && !json_is_null(in) && !json_is_false(in);
+    if (!o->es)
+        return;
+    if (!json_is_object(in)) {
+        fault_add(fs, "/early_stopping", "early_stopping must be an object such as "
+                  "{\"patience\": 3}");
+        in = NULL;
+    } else {
+        fields_unknown(fs, in, "/early_stopping",
+                       &(struct field_table){es_fields, NFIELDS(es_fields)}, 1, NULL,
+                       "early_stopping");
+    }
+    unsigned long given;
+    fields_read(fs, in, "/early_stopping", es_fields, NFIELDS(es_fields), o, &given, NULL);
+    if (!(given & 1))   /* the monitor's default depends on the validation set */
+        o->stop.monitor = has_val;
+    else if (o->stop.monitor % 2 && !has_val)
+        fault_add(fs, "/early_stopping/monitor", "monitor %s needs a validation set",
+                  monitor_names[o->stop.monitor]);
+}
+
+/* The options of a request (or of a stored one) into o: all but the network and the
+ * checks against the datasets. Faults go to fs. */
+static void read_options(struct faults *fs, const json_t *r, struct job_opts *o)
+{
+    pthread_once(&monitors_once, monitors_name);
+    const json_t *val = json_member(r, "validation");
+    o->dataset = json_string_value(json_object_get(r, "dataset"));
+    o->val_dataset = json_string_value(json_member(val, "dataset"));
+    if (json_is_object(val) && json_member(val, "split"))
+        fields_read(fs, val, "/validation", validation_fields, NFIELDS(validation_fields), o,
+                    NULL, NULL);
+    fields_read(fs, r, "", nn_train_desc.fields, nn_train_desc.nfields, &o->train, NULL, NULL);
+    unsigned long given;
+    fields_read(fs, r, "", job_fields, NFIELDS(job_fields), o, &given, NULL);
+    o->seed_given = (given & 1) != 0;
+    read_optimizer(fs, r, &o->opt);
+    read_early_stopping(fs, r, o, o->split > 0 || o->val_dataset);
 }
 
 void job_opts_read(const json_t *r, struct job_opts *o)
 {
-    const json_t *val = json_object_get(r, "validation"), *opt = json_object_get(r, "optimizer"),
-                 *es = json_object_get(r, "early_stopping");
-    *o = (struct job_opts){
-        .dataset = json_string_value(json_object_get(r, "dataset")),
-        .val_dataset = json_string_value(json_object_get(val, "dataset")),
-        .split = num(val, "split", 0),
-        .epochs = (int)num(r, "epochs", 10),
-        .batch_size = (int)num(r, "batch_size", 32),
-        .shuffle = !json_is_false(json_object_get(r, "shuffle")),
-        .standardize = !json_is_false(json_object_get(r, "standardize")),
-        .clip_norm = (float)num(r, "clip_norm", 0),
-        .seed = (uint64_t)num(r, "seed", 0),
-        .es = json_is_object(es),
-        .monitor = json_string_value(json_object_get(es, "monitor")),
-        .patience = (int)num(es, "patience", 3),
-        .min_delta = num(es, "min_delta", 0),
-        .restore_best = !json_is_false(json_object_get(es, "restore_best")),
-    };
-    const char *type = json_string_value(json_object_get(opt, "type"));
-    if (type && strcmp(type, "sgd") == 0) {
-        o->opt = nn_sgd((float)num(opt, "learning_rate", 0.01), (float)num(opt, "momentum", 0),
-                        json_is_true(json_object_get(opt, "nesterov")));
-    } else {
-        o->opt = nn_adam((float)num(opt, "learning_rate", 0.001));
-        o->opt.beta1 = (float)num(opt, "beta1", o->opt.beta1);
-        o->opt.beta2 = (float)num(opt, "beta2", o->opt.beta2);
-        o->opt.epsilon = (float)num(opt, "epsilon", o->opt.epsilon);
-    }
-    o->opt.weight_decay = (float)num(opt, "weight_decay", 0);
-    if (!o->monitor)
-        o->monitor = o->split > 0 || o->val_dataset ? "val_loss" : "loss";
+    struct faults quiet = {0};   /* a stored request was checked: counted, not listed */
+    memset(o, 0, sizeof *o);
+    read_options(&quiet, r, o);
 }
+
+/* The options of o into the request n, every default written out. 0, or -1 without
+ * memory. */
+static int write_options(json_t *n, const struct job_opts *o)
+{
+    const struct nn_kind_desc *d = nn_opt_desc(o->opt.type);
+    json_t *opt = json_pack("{s:s}", "type", d->name), *es = o->es ? json_object() : NULL;
+    int rc = fields_write(n, nn_train_desc.fields, nn_train_desc.nfields, &o->train, NULL) < 0 ||
+             fields_write(n, job_fields, NFIELDS(job_fields), o, NULL) < 0 || !opt ||
+             fields_write(opt, d->fields, d->nfields, &o->opt, NULL) < 0 ||
+             (o->es && (!es || fields_write(es, es_fields, NFIELDS(es_fields), o, NULL) < 0))
+                 ? -1 : 0;
+    if (rc == 0 && json_object_set(n, "optimizer", opt) < 0)
+        rc = -1;
+    if (rc == 0 && es && json_object_set(n, "early_stopping", es) < 0)
+        rc = -1;
+    json_decref(opt);
+    json_decref(es);
+    return rc;
+}
+
+int split_count(int rows, double split) { return (int)ceil(rows * split); }
 
 /* ---- labels ---- */
 
@@ -101,183 +233,11 @@ static const char *echo(const char *s, char *buf, size_t cap)
     return text_echo(buf, cap, s, strlen(s), 64);
 }
 
-/* Adds {"pointer", "detail"} to errs. A fault is never lost: the details quote what the
- * client sent through echo, so they fit and are UTF-8, and should jansson still refuse
- * one, the fault is listed with a plain detail. */
-static void fault(json_t *errs, const char *pointer, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void fault(json_t *errs, const char *pointer, const char *fmt, ...)
-{
-    char detail[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(detail, sizeof detail, fmt, ap);
-    va_end(ap);
-    json_t *e = json_pack("{s:s, s:s}", "pointer", pointer, "detail", detail);
-    if (!e)
-        e = json_pack("{s:s, s:s}", "pointer", pointer, "detail", "is invalid");
-    json_array_append_new(errs, e);
-}
-
-/* The pointer of member key of the object at base, the key escaped as RFC 6901 says ('~'
- * as ~0, '/' as ~1). New, NULL without memory. */
-static char *member_pointer(const char *base, const char *key)
-{
-    size_t bl = strlen(base);
-    char *p = malloc(bl + 2 * strlen(key) + 2), *o = p;
-    if (!p)
-        return NULL;
-    memcpy(o, base, bl);
-    o += bl;
-    *o++ = '/';
-    for (; *key; key++) {
-        if (*key == '~' || *key == '/') {
-            *o++ = '~';
-            *o++ = *key == '~' ? '0' : '1';
-        } else {
-            *o++ = *key;
-        }
-    }
-    *o = 0;
-    return p;
-}
-
-/* Checks that obj has only the allowed keys (NULL-terminated). */
-static void only(const json_t *obj, const char *base, const char *const *allowed, json_t *errs)
-{
-    const char *key;
-    json_t *v;
-    json_object_foreach((json_t *)obj, key, v) {
-        int ok = 0;
-        for (const char *const *a = allowed; *a && !ok; a++)
-            ok = strcmp(*a, key) == 0;
-        if (!ok) {
-            char *p = member_pointer(base, key), e[80];
-            fault(errs, p ? p : base, "unknown field '%s'", echo(key, e, sizeof e));
-            free(p);
-        }
-    }
-}
-
-/* A number field in [lo, hi] (integer when whole); absent: def. Stores it into norm. */
-static double number(const json_t *obj, const char *key, const char *base, double lo, double hi,
-                     int whole, double def, json_t *norm, json_t *errs)
-{
-    char p[256];
-    snprintf(p, sizeof p, "%s/%s", base, key);
-    const json_t *v = json_object_get(obj, key);
-    double x = def;
-    if (v && !json_is_null(v)) {
-        if (!json_is_number(v) || (whole && !json_is_integer(v))) {
-            fault(errs, p, "%s must be %s", key, whole ? "a whole number" : "a number");
-            return def;
-        }
-        x = json_number_value(v);
-        if (!(x >= lo && x <= hi)) {
-            fault(errs, p, "%s must be from %g to %g, not %g", key, lo, hi, x);
-            return def;
-        }
-    }
-    json_object_set_new(norm, key, whole ? json_integer((json_int_t)x) : json_real(x));
-    return x;
-}
-
-static int boolean(const json_t *obj, const char *key, const char *base, int def, json_t *norm,
-                   json_t *errs)
-{
-    const json_t *v = json_object_get(obj, key);
-    int b = def;
-    if (v && !json_is_null(v)) {
-        if (!json_is_boolean(v)) {
-            char p[256];
-            snprintf(p, sizeof p, "%s/%s", base, key);
-            fault(errs, p, "%s must be true or false", key);
-        } else {
-            b = json_is_true(v);
-        }
-    }
-    json_object_set_new(norm, key, json_boolean(b));
-    return b;
-}
-
-static json_t *check_optimizer(const json_t *in, json_t *errs)
-{
-    static const char *const sgd_keys[] = {"type", "learning_rate", "momentum", "nesterov",
-                                           "weight_decay", NULL};
-    static const char *const adam_keys[] = {"type", "learning_rate", "beta1", "beta2",
-                                            "epsilon", "weight_decay", NULL};
-    json_t *o = json_object();
-    if (in && !json_is_object(in)) {
-        fault(errs, "/optimizer", "optimizer must be an object such as {\"type\": \"adam\"}");
-        return o;
-    }
-    const json_t *t = json_object_get(in, "type");
-    const char *type = t ? json_string_value(t) : "adam";
-    if (!type || nn_opt_parse(type) < 0) {
-        fault(errs, "/optimizer/type", "type must be \"adam\" or \"sgd\"");
-        type = "adam";
-    }
-    only(in, "/optimizer", strcmp(type, "sgd") ? adam_keys : sgd_keys, errs);
-    json_object_set_new(o, "type", json_string(type));
-    int sgd = !strcmp(type, "sgd");
-    number(in, "learning_rate", "/optimizer", 1e-12, 1e6, 0, sgd ? 0.01 : 0.001, o, errs);
-    number(in, "weight_decay", "/optimizer", 0, 1e6, 0, 0, o, errs);
-    if (sgd) {
-        double m = number(in, "momentum", "/optimizer", 0, 0.999999, 0, 0, o, errs);
-        if (boolean(in, "nesterov", "/optimizer", 0, o, errs) && m == 0)
-            fault(errs, "/optimizer/nesterov", "nesterov needs a momentum above 0");
-    } else {
-        number(in, "beta1", "/optimizer", 0, 0.999999, 0, 0.9, o, errs);
-        number(in, "beta2", "/optimizer", 0, 0.999999, 0, 0.999, o, errs);
-        number(in, "epsilon", "/optimizer", 1e-30, 1, 0, 1e-7, o, errs);
-    }
-    return o;
-}
-
-static json_t *check_early_stopping(const json_t *in, int has_val, json_t *errs)
-{
-    static const char *const keys[] = {"monitor", "patience", "min_delta", "restore_best", NULL};
-    if (!in || json_is_null(in) || json_is_false(in))
-        return NULL;
-    if (!json_is_object(in)) {
-        fault(errs, "/early_stopping", "early_stopping must be an object such as "
-                                       "{\"patience\": 3}");
-        return NULL;
-    }
-    only(in, "/early_stopping", keys, errs);
-    json_t *o = json_object();
-    const json_t *m = json_object_get(in, "monitor");
-    const char *mon = m ? json_string_value(m) : has_val ? "val_loss" : "loss";
-    const char *base = mon && !strncmp(mon, "val_", 4) ? mon + 4 : mon;
-    if (!mon || (strcmp(base, "loss") && nn_metric_parse(base) < 0))
-        fault(errs, "/early_stopping/monitor",
-              "monitor must be loss, accuracy, mae or mse, with val_ before it to watch the "
-              "validation set");
-    else if (base != mon && !has_val)
-        fault(errs, "/early_stopping/monitor", "monitor %s needs a validation set", mon);
-    json_object_set_new(o, "monitor", json_string(mon ? mon : "loss"));
-    number(in, "patience", "/early_stopping", 0, 100000, 1, 3, o, errs);
-    number(in, "min_delta", "/early_stopping", 0, 1e30, 0, 0, o, errs);
-    boolean(in, "restore_best", "/early_stopping", 1, o, errs);
-    return o;
-}
-
-/* The output width of a checked spec: the last dense layer's units (the other kinds,
- * residual blocks included, keep their width). */
-static int spec_outputs(const struct nn_spec *s)
-{
-    int w = s->inputs;
-    for (int i = 0; i < s->nlayers; i++)
-        if (s->layers[i].kind == NN_DENSE)
-            w = s->layers[i].units;
-    return w;
-}
-
 /* Whether the labels of a dataset (its description) fit the loss over `outputs` outputs:
  * labels_fit, then -- for binary_crossentropy, which takes labels from 0 to 1 -- the range
  * of labels that are plain numbers (class names and one-hot rows are 0 and 1 already).
  * Adds a fault at pointer when they do not; which: "the dataset's", ... */
-static void check_labels(json_t *errs, const char *pointer, const char *which,
+static void check_labels(struct faults *fs, const char *pointer, const char *which,
                          const struct nn_spec *spec, int outputs, const struct dataset *d)
 {
     char buf[512];
@@ -291,34 +251,38 @@ static void check_labels(json_t *errs, const char *pointer, const char *which,
         why = buf;
     }
     if (why)
-        fault(errs, pointer, "%s labels do not fit %s: %s", which, nn_loss_name(spec->loss),
-              why);
+        fault_add(fs, pointer, "%s labels do not fit %s: %s", which, nn_loss_name(spec->loss),
+                  why);
 }
 
-json_t *job_check(const json_t *body, size_t max_params, json_t *errs, struct job_plan *plan)
+json_t *job_check(const json_t *body, size_t max_params, struct faults *fs,
+                  struct job_plan *plan)
 {
-    char *network_id = plan->network_id, *val_id = plan->val_dataset_id;
+    static const char *const refs[] = {"name", "network", "dataset", "validation",
+                                       "optimizer", "early_stopping", NULL};
+    char *network_id = plan->network_id, *val_id = plan->val_dataset_id, e[80];
     *network_id = *val_id = 0;
-    static const char *const keys[] = {"name", "network", "dataset", "validation", "epochs",
-                                       "batch_size", "optimizer", "seed", "shuffle",
-                                       "clip_norm", "standardize", "early_stopping", NULL};
+    int before = fs->n;
     const json_t *b = body;
     if (!json_is_object(b)) {
-        fault(errs, "", "a job is a JSON object with at least \"network\" and \"dataset\"");
+        fault_add(fs, "", "a job is a JSON object with at least \"network\" and \"dataset\"");
         return NULL;
     }
-    only(b, "", keys, errs);
+    const struct field_table options[] = {{nn_train_desc.fields, nn_train_desc.nfields},
+                                          {job_fields, NFIELDS(job_fields)}};
+    fields_unknown(fs, b, "", options, 2, refs, "a job");
     json_t *n = json_object();
-    const json_t *name = json_object_get(b, "name");
+    if (!n)
+        return NULL;
+    const json_t *name = json_member(b, "name");
     if (name && !json_is_string(name))
-        fault(errs, "/name", "name must be a string");
+        fault_add(fs, "/name", "name must be a string, not %s", json_kind(name));
     else if (name)
         json_object_set(n, "name", (json_t *)name);
 
     /* the network: a stored one by id, or a definition */
     const json_t *net = json_object_get(b, "network");
     json_t *def = NULL;
-    char e[80];
     if (json_is_string(net)) {
         const char *nid = json_string_value(net);
         struct network stored;
@@ -328,19 +292,22 @@ json_t *job_check(const json_t *body, size_t max_params, json_t *errs, struct jo
             network_free(&stored);
         }
         if (!def)
-            fault(errs, "/network", "no network with id %s", echo(nid, e, sizeof e));
+            fault_add(fs, "/network", "no network with id %s", echo(nid, e, sizeof e));
     } else if (json_is_object(net)) {
         def = json_incref((json_t *)net);
     } else {
-        fault(errs, "/network", "network must be the id of a stored network or a definition");
+        fault_add(fs, "/network", "network must be the id of a stored network or a definition");
     }
     struct spec_json sj = {0};
     int have_spec = 0;
     if (def) {
         json_t *serr = NULL;
         have_spec = spec_from_json(def, "/network", max_params, &sj, &serr) == 0;
-        if (!have_spec && serr)
-            json_array_extend(errs, serr);
+        size_t i;
+        json_t *f;
+        json_array_foreach(serr, i, f)
+            fault_add(fs, json_string_value(json_object_get(f, "pointer")), "%s",
+                      json_string_value(json_object_get(f, "detail")));
         json_decref(serr);
         /* answered and stored as a definition with every default written out */
         json_t *norm = have_spec ? spec_to_json(&sj.spec, sj.name) : NULL;
@@ -354,95 +321,88 @@ json_t *job_check(const json_t *body, size_t max_params, json_t *errs, struct jo
     const json_t *ds = json_object_get(b, "dataset");
     struct dataset dd = {0}, vd_ = {0}, *desc = NULL, *vdesc = NULL;
     if (!json_is_string(ds))
-        fault(errs, "/dataset", "dataset must be the id of a dataset");
+        fault_add(fs, "/dataset", "dataset must be the id of a dataset");
     else if (store_dataset_get(json_string_value(ds), &dd) != STORE_OK)
-        fault(errs, "/dataset", "no dataset with id %s", echo(json_string_value(ds), e, sizeof e));
+        fault_add(fs, "/dataset", "no dataset with id %s",
+                  echo(json_string_value(ds), e, sizeof e));
     else
         desc = &dd, json_object_set(n, "dataset", (json_t *)ds);
-    const json_t *val = json_object_get(b, "validation");
-    int has_val = 0;
-    double split = 0;
-    if (val && !json_is_null(val)) {
-        static const char *const vkeys[] = {"split", "dataset", NULL};
-        json_t *vn = json_object();
-        const json_t *vs = json_object_get(val, "split"), *vd = json_object_get(val, "dataset");
+    const json_t *val = json_member(b, "validation");
+    if (val) {
+        static const char *const vkeys[] = {"dataset", NULL};
+        const json_t *vs = json_member(val, "split"), *vd = json_member(val, "dataset");
         if (!json_is_object(val) || (!vs == !vd)) {
-            fault(errs, "/validation", "validation is {\"split\": 0.2} or {\"dataset\": id}");
-        } else if (vs) {
-            only(val, "/validation", vkeys, errs);
-            double s = json_number_value(vs);
-            if (!json_is_number(vs) || !(s > 0 && s < 1))
-                fault(errs, "/validation/split", "split must be a number between 0 and 1");
-            else
-                split = s;
-            json_object_set_new(vn, "split", json_real(s));
-            has_val = 1;
+            fault_add(fs, "/validation", "validation is {\"split\": 0.2} or {\"dataset\": id}");
         } else {
-            only(val, "/validation", vkeys, errs);
+            fields_unknown(fs, val, "/validation",
+                           &(struct field_table){validation_fields, NFIELDS(validation_fields)},
+                           1, vkeys, "validation");
+        }
+        if (json_is_object(val) && vd && !vs) {
             if (json_is_string(vd) && store_dataset_get(json_string_value(vd), &vd_) == STORE_OK)
                 vdesc = &vd_;
-            if (!vdesc) {
-                fault(errs, "/validation/dataset", "no dataset with id %s",
-                      json_is_string(vd) ? echo(json_string_value(vd), e, sizeof e)
-                                         : "(not a string)");
-            } else {
+            if (!vdesc)
+                fault_add(fs, "/validation/dataset", "no dataset with id %s",
+                          json_is_string(vd) ? echo(json_string_value(vd), e, sizeof e)
+                                             : "(not a string)");
+            else
                 snprintf(val_id, 32, "%s", json_string_value(vd));
-                if (desc && vdesc->features != desc->features)
-                    fault(errs, "/validation/dataset", "the validation dataset has %d features "
+            if (vdesc && desc && vdesc->features != desc->features)
+                fault_add(fs, "/validation/dataset", "the validation dataset has %d features "
                           "but the training dataset %d", vdesc->features, desc->features);
-                json_object_set(vn, "dataset", (json_t *)vd);
-                has_val = 1;
-            }
         }
-        json_object_set_new(n, "validation", vn);
     }
 
-    /* training options */
-    number(b, "epochs", "", 1, 100000, 1, 10, n, errs);
-    number(b, "batch_size", "", 1, 65536, 1, 32, n, errs);
-    number(b, "clip_norm", "", 0, 1e30, 0, 0, n, errs);
-    boolean(b, "shuffle", "", 1, n, errs);
-    boolean(b, "standardize", "", 1, n, errs);
-    uint32_t seed = 0;
-    if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed)
-        seed = 42;
-    number(b, "seed", "", 0, 9007199254740991.0, 1, seed, n, errs);
-    json_object_set_new(n, "optimizer", check_optimizer(json_object_get(b, "optimizer"), errs));
-    json_t *es = check_early_stopping(json_object_get(b, "early_stopping"), has_val, errs);
-    if (es)
-        json_object_set_new(n, "early_stopping", es);
+    /* the options: read, and written back, through their tables */
+    struct job_opts o = {0};
+    read_options(fs, b, &o);
+    if (val) {
+        json_t *vn = json_object();
+        if (o.split > 0)
+            fields_write(vn, validation_fields, NFIELDS(validation_fields), &o, NULL);
+        else if (vdesc)
+            json_object_set_new(vn, "dataset", json_string(val_id));
+        json_object_set_new(n, "validation", vn);
+    }
+    if (!o.seed_given) {   /* a random seed, written into the job: it trains the same again */
+        uint32_t seed = 42;
+        if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed)
+            seed = 42;
+        o.seed = seed;
+    }
+    if (write_options(n, &o) < 0)
+        fault_add(fs, "", "the service ran out of memory reading the job");
 
     /* the split against the rows: both sides need some, as the worker splits them */
-    if (split > 0 && desc) {
-        int rows = desc->rows, held = split_count(rows, split);
+    if (o.split > 0 && desc) {
+        int rows = desc->rows, held = split_count(rows, o.split);
         if (held >= rows)
-            fault(errs, "/validation/split", "a split of %g holds out %d of the dataset's %d "
-                  "row%s, leaving none to train on", split, held, rows, rows == 1 ? "" : "s");
+            fault_add(fs, "/validation/split", "a split of %g holds out %d of the dataset's %d "
+                      "row%s, leaving none to train on", o.split, held, rows,
+                      rows == 1 ? "" : "s");
     }
 
     /* the network against the data, the validation dataset's too */
     if (have_spec && desc) {
-        int features = desc->features;
-        if (features != sj.spec.inputs)
-            fault(errs, "/dataset", "the dataset has %d features but the network takes %d "
-                  "inputs", features, sj.spec.inputs);
+        if (desc->features != sj.spec.inputs)
+            fault_add(fs, "/dataset", "the dataset has %d features but the network takes %d "
+                      "inputs", desc->features, sj.spec.inputs);
         else
-            check_labels(errs, "/dataset", "the dataset's", &sj.spec, spec_outputs(&sj.spec),
+            check_labels(fs, "/dataset", "the dataset's", &sj.spec, nn_spec_outputs(&sj.spec),
                          desc);
     }
     if (have_spec && vdesc)
-        check_labels(errs, "/validation/dataset", "the validation dataset's", &sj.spec,
-                     spec_outputs(&sj.spec), vdesc);
+        check_labels(fs, "/validation/dataset", "the validation dataset's", &sj.spec,
+                     nn_spec_outputs(&sj.spec), vdesc);
     spec_json_free(&sj);
     dataset_free(&dd);
     dataset_free(&vd_);
-    if (json_array_size(errs)) {
+    if (fs->n > before) {
         json_decref(n);
         return NULL;
     }
     return n;
 }
-
 
 json_t *job_json(const struct job *j)
 {

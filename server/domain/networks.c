@@ -108,7 +108,8 @@ static void read_layer(struct walk *w, const json_t *v, const char *ptr, struct 
     static const char *const type_field[] = {"type", NULL};
     char what[64];
     snprintf(what, sizeof what, "a %s layer", d->name);
-    fields_unknown(&w->faults, v, ptr, d->fields, d->nfields, type_field, what);
+    fields_unknown(&w->faults, v, ptr, &(struct field_table){d->fields, d->nfields}, 1,
+                   type_field, what);
     memset(l, 0, sizeof *l);
     l->kind = (enum nn_kind)kind;
     struct fields_layers body = {read_layers, NULL, w};
@@ -253,8 +254,9 @@ int spec_from_json(const json_t *def, const char *base, size_t max_params,
                   def ? json_kind(def) : "nothing");
         goto done;
     }
-    fields_unknown(&w.faults, def, base, nn_spec_desc.fields, nn_spec_desc.nfields, top_fields,
-                   "a network definition");
+    fields_unknown(&w.faults, def, base,
+                   &(struct field_table){nn_spec_desc.fields, nn_spec_desc.nfields}, 1,
+                   top_fields, "a network definition");
     name = read_name(&w, def, base);
     int count = count_layers(def, 0, 0);
     if (count <= NN_MAX_LAYERS) {

@@ -68,19 +68,15 @@ static json_t *epoch_row(const struct nn_report *r, int has_val, int rows)
                      "ended_at", ended);
 }
 
-/* The monitored value of a report; *higher says whether bigger is better. */
-static double monitored(const struct nn_report *r, const char *name, int *higher)
+/* The monitored value of a report (struct early_stopping's monitor); *higher says whether
+ * bigger is better. */
+static double monitored(const struct nn_report *r, int monitor, int *higher)
 {
-    int val = strncmp(name, "val_", 4) == 0;
-    const char *base = val ? name + 4 : name;
-    *higher = 0;
-    if (strcmp(base, "loss") == 0)
+    int val = monitor % 2, watched = monitor / 2;   /* 0 the loss, then each metric */
+    *higher = watched - 1 == NN_METRIC_ACCURACY;
+    if (watched == 0)
         return val ? r->val_loss : r->loss;
-    int m = nn_metric_parse(base);
-    if (m < 0)
-        return NAN;
-    *higher = m == NN_METRIC_ACCURACY;
-    return val ? r->val_metric[m] : r->metric[m];
+    return val ? r->val_metric[watched - 1] : r->metric[watched - 1];
 }
 
 static json_t *es_state(const struct run_ctx *c)
@@ -99,21 +95,21 @@ static int on_epoch(void *arg, const struct nn_report *r)
     stats_epoch(r->seconds > 0 ? c->rows / r->seconds : 0);
     if (o->es) {
         int higher;
-        double v = monitored(r, o->monitor, &higher);
-        int better = isfinite(v) && (c->best_epoch == 0 || (higher ? v > c->best + o->min_delta
-                                                                   : v < c->best - o->min_delta));
+        double v = monitored(r, o->stop.monitor, &higher);
+        int better = isfinite(v) && (c->best_epoch == 0 || (higher ? v > c->best + o->stop.min_delta
+                                                                   : v < c->best - o->stop.min_delta));
         if (better) {
             c->best = v;
             c->best_epoch = r->epoch;
             c->wait = 0;
-            if (o->restore_best) {
+            if (o->stop.restore_best) {
                 free(c->best_buf);
                 c->best_buf = NULL;
                 if (nn_save(c->net, &c->best_buf, &c->best_len, NULL) < 0)
                     c->best_buf = NULL;
                 c->best_changed = 1;
             }
-        } else if (++c->wait >= o->patience) {   /* as Keras counts patience */
+        } else if (++c->wait >= o->stop.patience) {   /* as Keras counts patience */
             c->stopped_early = 1;
         }
     }
@@ -123,10 +119,10 @@ static int on_epoch(void *arg, const struct nn_report *r)
     unsigned char *buf = NULL;
     json_t *row = epoch_row(r, has_val, c->rows);
     double per = c->epoch_seconds / c->epochs_run;
-    double eta = per * (o->epochs - r->epoch);
+    double eta = per * (o->train.epochs - r->epoch);
     if (nn_save(c->net, &buf, &cp.net_len, NULL) == 0) {
         cp.net = buf;
-        if (store_checkpoint_save(c->id, &cp, row, (double)r->epoch / o->epochs, eta) !=
+        if (store_checkpoint_save(c->id, &cp, row, (double)r->epoch / o->train.epochs, eta) !=
             STORE_OK) {
             c->save_failed = 1;
         } else {
@@ -150,13 +146,13 @@ static int on_progress(void *arg, const struct nn_report *r)
     if (t - c->t_progress < 0.5)   /* a few writes a second at most */
         return 0;
     c->t_progress = t;
-    double frac = (r->epoch - 1 + (double)r->batch / r->batches) / c->o->epochs;
+    double frac = (r->epoch - 1 + (double)r->batch / r->batches) / c->o->train.epochs;
     double per = r->batch ? r->seconds * r->batches / r->batch : 0;
-    double eta = per * (c->o->epochs - r->epoch + 1 - (double)r->batch / r->batches);
+    double eta = per * (c->o->train.epochs - r->epoch + 1 - (double)r->batch / r->batches);
     store_job_progress(c->id, frac, eta);
-    int rows = r->batch == r->batches ? c->rows : r->batch * c->o->batch_size;
+    int rows = r->batch == r->batches ? c->rows : r->batch * c->o->train.batch_size;
     json_t *p = json_pack("{s:i, s:i, s:i, s:i, s:o, s:o, s:f, s:o}", "epoch", r->epoch,
-                          "epochs", c->o->epochs, "batch", r->batch, "batches", r->batches,
+                          "epochs", c->o->train.epochs, "batch", r->batch, "batches", r->batches,
                           "loss", jnum(r->loss), "samples_per_second",
                           jnum(r->seconds > 0 ? rows / r->seconds : 0), "progress", frac,
                           "eta_seconds", jnum(eta));
@@ -173,8 +169,6 @@ static void engine_labels(const struct dataset *d, struct nn_data *out)
     out->y = d->y;
     out->ycols = d->label_cols;
 }
-
-int split_count(int rows, double split) { return (int)ceil(rows * split); }
 
 /* Moves a seeded random `split` fraction of the rows of d into v (new arrays). */
 static int split_rows(struct dataset *d, struct dataset *v, double split, uint64_t seed)
@@ -269,7 +263,7 @@ static int model_make(struct model *m, const char *id, const json_t *req,
                       const struct run_ctx *c)
 {
     memset(m, 0, sizeof *m);
-    int best = o->es && o->restore_best && c->best_buf;
+    int best = o->es && o->stop.restore_best && c->best_buf;
     if (best) {
         if (!(m->net = malloc(c->best_len)))
             return -1;
@@ -396,18 +390,21 @@ enum job_state trainer_run(const char *id, size_t max_params, struct nn_pool *po
     c.rng = &rng;
     c.rows = d.rows;
     c.t_start = c.t_progress = clock_s();
-    struct nn_train_opts to = {.epochs = o.epochs, .batch_size = o.batch_size, .opt = o.opt,
-                               .clip_norm = o.clip_norm, .shuffle = o.shuffle,
-                               .on_epoch = on_epoch, .on_progress = on_progress,
-                               .progress_every = 8, .ctx = &c, .cancel = cancel};
+    struct nn_train_opts to = o.train;
+    to.opt = o.opt;
+    to.on_epoch = on_epoch;
+    to.on_progress = on_progress;
+    to.progress_every = 8;
+    to.ctx = &c;
+    to.cancel = cancel;
     rc = nn_train(net, pool, &train, v.x ? &val : NULL, &to, &rng, &e);
     if (rc < 0) {
         error = problem(422, "Training failed", e.msg);
     } else if (c.save_failed) {
         error = problem(500, "Checkpoint failed", "the epoch's checkpoint could not be stored");
-    } else if (rc == 1 && atomic_load(stopping)) {
+    } else if (rc == NN_STOPPED && atomic_load(stopping)) {
         state = JOB_QUEUED;   /* the service is stopping: resume from the checkpoint later */
-    } else if (rc == 1 && !c.stopped_early) {
+    } else if (rc == NN_STOPPED && !c.stopped_early) {
         state = JOB_CANCELLED;
     } else {
         state = JOB_SUCCEEDED;

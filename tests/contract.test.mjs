@@ -1,0 +1,126 @@
+#!/usr/bin/env node
+// contract.test.mjs -- api/openapi.yaml against what the code accepts: every field of every
+// layer kind, of a network definition and of a job (its options, validation, early
+// stopping, each optimizer), as the descriptor tables say (build/tests/contract_dump prints
+// them). For each field: it is in the schema and nothing else is; its JSON type; its
+// bounds (minimum or exclusiveMinimum, maximum or exclusiveMaximum); its default; its
+// names (enum); whether it is required. A field added to a table and not to the contract,
+// or the other way round, fails here. Each comparison is one check; the last line is a
+// summary in Check's format, which tests/run.sh totals.
+//
+// The YAML is read with js-yaml from api/node_modules (installed by make lint-api).
+// Environment: CONTRACT_DUMP (default build/tests/contract_dump).
+import {execFileSync} from 'node:child_process';
+import fs from 'node:fs';
+import {createRequire} from 'node:module';
+import path from 'node:path';
+import {fileURLToPath} from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const require = createRequire(path.join(root, 'api', 'package.json'));
+const yaml = require('js-yaml');
+const spec = yaml.load(fs.readFileSync(path.join(root, 'api', 'openapi.yaml'), 'utf8'));
+const dumpBin = path.resolve(root, process.env.CONTRACT_DUMP || 'build/tests/contract_dump');
+const code = JSON.parse(execFileSync(dumpBin, {encoding: 'utf8'}));
+
+let checks = 0, failures = 0;
+function check(ok, what) {
+  checks++;
+  if (!ok) {
+    failures++;
+    console.log(`contract: FAIL: ${what}`);
+  }
+}
+
+// A schema with its $ref followed (within the document).
+function resolve(s) {
+  while (s && s.$ref) {
+    const parts = s.$ref.replace(/^#\//, '').split('/');
+    s = parts.reduce((o, k) => o && o[k], spec);
+  }
+  return s;
+}
+const schemas = spec.components.schemas;
+
+// The schema's JSON type for a field's type, with what it has to say about it.
+function typeOf(prop) {
+  const p = resolve(prop);
+  if (prop.$ref && resolve(prop) === resolve({$ref: '#/components/schemas/Layers'}))
+    return 'layers';
+  return p && p.type;
+}
+
+// Compares the fields of one table with the properties of an object schema; `others`
+// are properties the code reads by hand (not in the table), left out of the comparison.
+function compare(where, fields, schema, others = []) {
+  schema = resolve(schema);
+  const props = schema.properties || {};
+  const required = new Set(schema.required || []);
+  const names = new Set(fields.map(f => f.name));
+  for (const name of Object.keys(props)) {
+    if (others.includes(name))
+      continue;
+    check(names.has(name), `${where}: the contract has "${name}", which the code does not read`);
+  }
+  for (const f of fields) {
+    const prop = props[f.name];
+    check(prop !== undefined, `${where}: the code reads "${f.name}", which the contract lacks`);
+    if (!prop)
+      continue;
+    const p = resolve(prop);
+    const at = `${where}.${f.name}`;
+    check(typeOf(prop) === f.type, `${at}: type ${typeOf(prop)} in the contract, ${f.type} in the code`);
+    check(required.has(f.name) === f.required,
+          `${at}: ${f.required ? '' : 'not '}required in the code, ${required.has(f.name) ? '' : 'not '}in the contract`);
+    for (const bound of ['minimum', 'exclusiveMinimum', 'maximum', 'exclusiveMaximum'])
+      check(p[bound] === f[bound],
+            `${at}: ${bound} ${p[bound]} in the contract, ${f[bound]} in the code`);
+    const def = prop.default !== undefined ? prop.default : p.default;
+    check(def === f.default, `${at}: default ${JSON.stringify(def)} in the contract, ` +
+                             `${JSON.stringify(f.default)} in the code`);
+    if (f.enum) {
+      const want = [...f.enum].sort().join(', '), got = [...(p.enum || [])].sort().join(', ');
+      check(got === want, `${at}: names [${got}] in the contract, [${want}] in the code`);
+    }
+  }
+}
+
+// Layer kinds: the Layer schema's discriminator names each kind's schema.
+const mapping = schemas.Layer.discriminator.mapping;
+check(Object.keys(mapping).sort().join() === Object.keys(code.layers).sort().join(),
+      `layer kinds: [${Object.keys(mapping)}] in the contract, [${Object.keys(code.layers)}] in the code`);
+for (const [kind, fields] of Object.entries(code.layers)) {
+  if (!mapping[kind])
+    continue;
+  const s = resolve({$ref: mapping[kind]});
+  check(s.properties.type && s.properties.type.const === kind, `layer ${kind}: its type is const "${kind}"`);
+  compare(`layer ${kind}`, fields, s, ['type']);
+}
+
+// A network definition: the descriptor's fields, besides name and metrics.
+compare('network', code.network, schemas.NetworkDefinition, ['name', 'metrics']);
+
+// A job: the options at its top level, besides what names the network and the data.
+compare('job', code.job, schemas.JobRequest,
+        ['name', 'network', 'dataset', 'validation', 'optimizer', 'early_stopping']);
+const splitForm = schemas.JobRequest.properties.validation.oneOf.map(resolve)
+                    .find(s => s && s.properties && s.properties.split);
+check(splitForm !== undefined, 'job validation: the contract has a {"split"} form');
+if (splitForm)
+  compare('job validation', code.job_parts.validation, splitForm);
+compare('job early_stopping', code.job_parts.early_stopping, schemas.EarlyStopping);
+
+// Optimizers: one schema each, told apart by their const type.
+const forms = schemas.Optimizer.oneOf.map(resolve);
+for (const [type, fields] of Object.entries(code.optimizers)) {
+  const s = forms.find(f => f.properties && f.properties.type && f.properties.type.const === type);
+  check(s !== undefined, `optimizer ${type}: the contract has a schema with type "${type}"`);
+  if (s)
+    compare(`optimizer ${type}`, fields, s, ['type']);
+}
+check(forms.length === Object.keys(code.optimizers).length,
+      `optimizers: ${forms.length} in the contract, ${Object.keys(code.optimizers).length} in the code`);
+
+const pct = checks ? Math.floor(100 * (checks - failures) / checks) : 0;
+console.log(`${pct}%: Checks: ${checks}, Failures: ${failures}, Errors: 0`);
+process.exit(failures ? 1 : 0);
