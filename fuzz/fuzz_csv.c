@@ -1,5 +1,5 @@
-/* fuzz_csv.c -- server/format/csv.c and server/domain/csv_dataset.c, the CSV of dataset uploads (and of predictions, which
- * use its reader), on arbitrary bodies.
+/* fuzz_csv.c -- server/format/csv.c and server/domain/csv_dataset.c, the CSV of dataset
+ * uploads (and of predictions, which use its reader), on arbitrary bodies.
  *
  * Checks that the reader and the dataset builder give exactly the same result however
  * the body is split: whole, at up to 7 points the input chooses, and one byte at a time

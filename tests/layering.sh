@@ -9,7 +9,7 @@
 # and, besides the order: libmicrohttpd is included only in server/http/, SQLite only in
 # server/store/, and no module includes a header of a module above it.
 #
-# usage: bash tests/layering.sh [BUILD=build]
+# usage: bash tests/layering.sh [BUILD=build]   (LAYERING_EDGES=1 also lists the links)
 set -u
 build=${1:-build}
 LAYERS=(format config ops store http domain events queue api)
@@ -103,4 +103,7 @@ if [ "$fail" -ne 0 ]; then
   exit 1
 fi
 n=$(printf '%s' "$edges" | awk '{ print $1, $2 }' | sort -u | wc -l)
+if [ -n "${LAYERING_EDGES:-}" ]; then   # the links, for docs/DESIGN.md's picture
+  printf '%s' "$edges" | awk '{ print $1, "->", $2 }' | sort -u
+fi
 echo "layering: core and ${#LAYERS[@]} modules, $n module-to-module links, all pointing down"

@@ -1,5 +1,5 @@
-/* test_csv.c -- server/format/csv.c and server/domain/csv_dataset.c: the streaming reader and the dataset builder. Every input is
- * also fed in pieces -- one byte at a time, split in two at every position, and in random
+/* test_csv.c -- server/format/csv.c and server/domain/csv_dataset.c: the streaming reader
+ * and the dataset builder. Every input is also fed in pieces -- one byte at a time, split in two at every position, and in random
  * pieces -- and must give exactly what it gives whole (records, or the error with its row
  * and column). Expected records, values, rows and columns are written out by hand from
  * RFC 4180 and the rules in csv.h; scikit-learn's copies of the iris, wine and breast

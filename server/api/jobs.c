@@ -335,7 +335,8 @@ int h_jobs_gradients_chart(struct req *r, struct reply *out)
         json_t *v;
         json_object_foreach(json_object_get(row, "grad_norms"), key, v)
             if (!json_object_get(layers, key))
-                json_object_set_new(layers, key, json_integer((json_int_t)json_object_size(layers)));
+                json_object_set_new(layers, key,
+                                    json_integer((json_int_t)json_object_size(layers)));
     }
     int nl = (int)json_object_size(layers), rc = -1;
     double *x = calloc(n + 1, sizeof *x), *y = calloc((n + 1) * (size_t)(nl + 1), sizeof *y);

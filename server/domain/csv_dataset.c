@@ -203,7 +203,8 @@ static int header_err(struct csv_dataset *c, int status, int col, const char *fm
                 c->hdr_line, col, msg);
         snprintf(c->err.pointer, sizeof c->err.pointer, "/header/columns/%d", col);
     } else {
-        csv_error_set(&c->err, status, -1, c->hdr_line, -1, "the header (line %ld): %s", c->hdr_line,
+        csv_error_set(&c->err, status, -1, c->hdr_line, -1, "the header (line %ld): %s",
+                      c->hdr_line,
                 msg);
         snprintf(c->err.pointer, sizeof c->err.pointer, "/header");
     }

@@ -43,7 +43,8 @@ static void monitors_name(void)
 #define JOB(m) offsetof(struct job_opts, m)
 static const struct nn_field job_fields[] = {
     {.name = "seed", .type = NN_FT_U64, .offset = JOB(seed), .lo = 0, .hi = 9007199254740991.0,
-     .flags = NN_FIELD_DEFAULT_VARIES, .about = "the random seed of the weights, the order of the rows and dropout; random "
+     .flags = NN_FIELD_DEFAULT_VARIES,
+     .about = "the random seed of the weights, the order of the rows and dropout; random "
               "when absent"},
     {.name = "standardize", .type = NN_FT_BOOL, .offset = JOB(standardize), .def = 1,
      .about = "whether each feature is scaled to mean 0 and deviation 1 by the training "
@@ -57,7 +58,8 @@ static const struct nn_field validation_fields[] = {
 };
 static const struct nn_field es_fields[] = {
     {.name = "monitor", .type = NN_FT_NAME, .offset = JOB(stop.monitor), .names = monitor_names,
-     .nnames = MONITORS, .flags = NN_FIELD_DEFAULT_VARIES, .about = "what is watched; val_loss with a validation set, else loss"},
+     .nnames = MONITORS, .flags = NN_FIELD_DEFAULT_VARIES,
+     .about = "what is watched; val_loss with a validation set, else loss"},
     {.name = "patience", .type = NN_FT_INT, .offset = JOB(stop.patience), .lo = 0, .hi = 100000,
      .def = 3, .about = "epochs without improvement before training stops"},
     {.name = "min_delta", .type = NN_FT_DOUBLE, .offset = JOB(stop.min_delta), .lo = 0,
@@ -286,7 +288,8 @@ json_t *job_check(const json_t *body, size_t max_params, struct faults *fs,
     if (json_is_string(net)) {
         const char *nid = json_string_value(net);
         struct network stored;
-        if (strlen(nid) < 32 && store_network_get(nid, &stored) == STORE_OK) {   /* ids are shorter */
+        /* ids are shorter than 32 bytes */
+        if (strlen(nid) < 32 && store_network_get(nid, &stored) == STORE_OK) {
             def = json_incref(stored.definition);
             snprintf(network_id, 32, "%s", nid);
             network_free(&stored);

@@ -59,8 +59,8 @@ static json_t *epoch_row(const struct nn_report *r, int has_val, int rows)
         json_object_set_new(dead, r->dead_where[i], jnum(r->dead[i]));
     char ended[32];
     now_iso(ended);
-    return json_pack("{s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:s}", "epoch", r->epoch, "loss",
-                     jnum(r->loss), "val_loss", has_val ? jnum(r->val_loss) : json_null(),
+    return json_pack("{s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:s}", "epoch", r->epoch,
+                     "loss", jnum(r->loss), "val_loss", has_val ? jnum(r->val_loss) : json_null(),
                      "metrics", metrics_obj(r->metrics, r->metric), "val_metrics",
                      has_val ? metrics_obj(r->metrics, r->val_metric) : json_null(),
                      "grad_norms", gn, "dead_relu", dead, "seconds", jnum(r->seconds),
@@ -96,8 +96,9 @@ static int on_epoch(void *arg, const struct nn_report *r)
     if (o->es) {
         int higher;
         double v = monitored(r, o->stop.monitor, &higher);
-        int better = isfinite(v) && (c->best_epoch == 0 || (higher ? v > c->best + o->stop.min_delta
-                                                                   : v < c->best - o->stop.min_delta));
+        double delta = o->stop.min_delta;
+        int better = isfinite(v) && (c->best_epoch == 0 || (higher ? v > c->best + delta
+                                                                   : v < c->best - delta));
         if (better) {
             c->best = v;
             c->best_epoch = r->epoch;

@@ -164,7 +164,8 @@ static sqlite3 *open_conn(const char *path, char *err, size_t errlen)
     }
     sqlite3_busy_timeout(db, 10000);
     char *msg = NULL;
-    if (sqlite3_exec(db, "PRAGMA page_size=65536; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL,
+    if (sqlite3_exec(db, "PRAGMA page_size=65536; PRAGMA journal_mode=WAL; "
+                         "PRAGMA synchronous=FULL;", NULL, NULL,
                      &msg) != SQLITE_OK) {
         snprintf(err, errlen, "cannot use database %s: %s", path, msg ? msg : "?");
         sqlite3_free(msg);
@@ -445,8 +446,17 @@ static int name_index(const char *const *t, int n, const char *s)
     return -1;
 }
 
-const char *job_state_name(int s) { return s >= 0 && s < JOB_STATE_COUNT ? job_states[s] : NULL; }
+const char *job_state_name(int s)
+{
+    return s >= 0 && s < JOB_STATE_COUNT ? job_states[s] : NULL;
+}
+
 int job_state_parse(const char *s) { return name_index(job_states, JOB_STATE_COUNT, s); }
 int job_state_final(enum job_state s) { return s >= JOB_SUCCEEDED; }
-const char *label_kind_name(int k) { return k >= 0 && k < LABEL_KIND_COUNT ? label_kinds[k] : NULL; }
+
+const char *label_kind_name(int k)
+{
+    return k >= 0 && k < LABEL_KIND_COUNT ? label_kinds[k] : NULL;
+}
+
 int label_kind_parse(const char *s) { return name_index(label_kinds, LABEL_KIND_COUNT, s); }

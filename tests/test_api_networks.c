@@ -1,8 +1,8 @@
-/* test_h_networks.c -- server/api/networks.c and server/store/networks.c: the handlers of
+/* test_api_networks.c -- server/api/networks.c and server/store/networks.c: the handlers of
  * /v1/networks called directly against a temporary database (create, dry run, faults,
  * get, list with paging, delete, 404s), then the real binary on 127.0.0.1 driven with
  * libcurl using the example bodies of api/examples/. Expected counts are worked out by
- * hand: iris 4*16+16 + 16*3+3 = 131 parameters; fashion (DESIGN.md) 269834. */
+ * hand: iris 4*16+16 + 16*3+3 = 131 parameters; fashion (docs/DESIGN.md) 269834. */
 #include "api/api.h"
 #include "srvutil.h"
 #include "testutil.h"

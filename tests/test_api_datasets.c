@@ -1,5 +1,6 @@
-/* test_h_datasets.c -- server/api/datasets.c, server/domain/datasets.c and server/store/datasets.c: JSON and CSV uploads
- * (the CSV through the stream callbacks, in pieces), describe, list with paging, delete
+/* test_api_datasets.c -- server/api/datasets.c, server/domain/datasets.c and
+ * server/store/datasets.c: JSON and CSV uploads (the CSV through the stream callbacks,
+ * in pieces), describe, list with paging, delete
  * (404, 409 while a job uses it), dataset_load, and every fault answered as problem+json
  * naming its field; then the real binary: iris streamed chunked with libcurl and posted
  * with the curl command of the README, a JSON upload, error bodies, and --max-upload.

@@ -1,7 +1,8 @@
-/* test_spec_json.c -- server/domain/networks.c: definitions in JSON to the engine's spec, every
- * fault named by its exact pointer (several at once, with a base prefix), defaults,
- * limits on nesting and layer counts, back to JSON, summary and warnings. Expected
- * pointers, parameter counts and defaults are written out by hand from DESIGN.md and
+/* test_networks.c -- server/domain/networks.c and fields.c: definitions in JSON to the
+ * engine's spec, every fault named by its exact pointer (several at once, with a base
+ * prefix), defaults, limits on nesting and layer counts, back to JSON, summary and
+ * warnings. Expected pointers, parameter counts and defaults are written out by hand from
+ * docs/DESIGN.md and
  * core/nn.h. */
 #include "domain/domain.h"
 
@@ -11,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The example of DESIGN.md. */
+/* The example of docs/DESIGN.md. */
 static const char fashion[] =
     "{\"name\": \"fashion-mlp\", \"inputs\": 784, \"layers\": ["
     " {\"type\": \"dense\", \"units\": 256, \"activation\": \"relu\"},"
@@ -103,7 +104,7 @@ static char *with_layer(const char *layer)
     return buf;
 }
 
-/* ---- the DESIGN.md example ---- */
+/* ---- the docs/DESIGN.md example ---- */
 
 START_TEST(design_example)
 {

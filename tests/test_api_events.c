@@ -1,4 +1,4 @@
-/* test_events.c -- following jobs against the real binary: GET /v1/jobs/{id}/events
+/* test_api_events.c -- following jobs against the real binary: GET /v1/jobs/{id}/events
  * (replay, live events of a job queued then run, Last-Event-ID, heartbeats, many
  * followers at once, followers that leave, a stop while followed) and
  * GET /v1/jobs/{id}/metrics?follow=true. Followers are libcurl transfers driven together

@@ -1,4 +1,4 @@
-/* test_charts.c -- the job pictures (server/api/jobs.c, server/format/svg.c) and GET /metrics
+/* test_api_charts.c -- the job pictures (server/api/jobs.c, server/format/svg.c) and GET /metrics
  * (server/api/ops.c, server/ops/stats.c) against the real binary on 127.0.0.1: a short job
  * trained end to end, its SVGs checked with xmllint and by counting their points, and
  * the Prometheus output checked line by line against the exposition grammar. */

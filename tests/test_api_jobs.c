@@ -1,4 +1,4 @@
-/* test_h_jobs.c -- jobs, the queue and models against the real binary on 127.0.0.1:
+/* test_api_jobs.c -- jobs, the queue and models against the real binary on 127.0.0.1:
  * the whole loop (dataset, network, job, metrics, model, predict), cancelling, jobs that
  * cannot run, and a SIGKILL while one job trains and others wait, after which every job
  * finishes and the interrupted one resumes from its checkpoint. What the kill left is
