@@ -49,16 +49,26 @@ int h_models_predict(struct req *r, struct reply *out);    /* JSON or text/csv b
 
 #define LIST_MAX 1000                /* the largest ?limit= of every list */
 
-/* One page of a list resource: at most limit items after the one with id `after` (NULL:
- * from the first) into *items (a new JSON array), *more set when more follow. Returns
- * STORE_OK, STORE_NOT_FOUND when `after` names none, or STORE_ERROR. */
-typedef int (*page_fn)(struct req *r, int limit, const char *after, json_t **items,
-                       int *more);
+/* A list resource: what names it in faults ("dataset"), a page of its rows from the store
+ * (at most limit rows of `size` bytes after the one with id `after`, NULL: from the
+ * first; new, each freed with row_free; STORE_NOT_FOUND when `after` names none), and how
+ * a row is shown. */
+struct lister {
+    const char *kind;
+    size_t size;
+    int (*page)(struct req *r, int limit, const char *after, void **rows, int *n, int *more);
+    json_t *(*json)(const void *row);
+    void (*row_free)(void *row);
+};
 /* GET of a list, the same on every resource: ?limit= (1 to LIST_MAX, default 50) and
- * ?after= (the "next" of the previous page) checked, then {"items", "next"}. kind names
- * the resource in faults ("dataset"). */
-int api_list(struct req *r, struct reply *out, const char *kind, page_fn page);
+ * ?after= (the "next" of the previous page) checked, then {"items", "next"}. */
+int api_list(struct req *r, struct reply *out, const struct lister *l);
 /* 500 for a storage failure (logged where it happened). */
 int reply_storage_failed(struct reply *out);
+/* The answer to a read of one row: 404 naming kind and id for STORE_NOT_FOUND, 500 for
+ * another failure, else 200 with v (stolen; NULL, out of memory: 500). */
+int reply_row(struct reply *out, int rc, const char *kind, const char *id, json_t *v);
+/* The answer to a delete: 404 for STORE_NOT_FOUND, 500 for another failure, else 204. */
+int reply_deleted(struct reply *out, int rc, const char *kind, const char *id);
 
 #endif

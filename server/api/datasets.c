@@ -149,45 +149,29 @@ int h_datasets_get(struct req *r, struct reply *out)
 {
     struct dataset d;
     int rc = store_dataset_get(r->param[0], &d);
-    if (rc == STORE_NOT_FOUND)
-        return reply_not_found(out, "dataset", r->param[0]);
-    if (rc != STORE_OK)
-        return reply_storage_failed(out);
-    rc = reply_json(out, 200, dataset_json(&d));
+    rc = reply_row(out, rc, "dataset", r->param[0], rc == STORE_OK ? dataset_json(&d) : NULL);
     dataset_free(&d);
     return rc;
 }
 
-static int page(struct req *r, int limit, const char *after, json_t **items, int *more)
+static int dataset_page(struct req *r, int limit, const char *after, void **rows, int *n,
+                        int *more)
 {
     (void)r;
-    struct dataset *d;
-    int n, rc = store_dataset_list(limit, after, &d, &n, more);
-    if (rc != STORE_OK)
-        return rc;
-    *items = json_array();
-    for (int i = 0; i < n; i++) {
-        if (*items && json_array_append_new(*items, dataset_json(&d[i])) < 0) {
-            json_decref(*items);
-            *items = NULL;
-        }
-        dataset_free(&d[i]);
-    }
-    free(d);
-    return *items ? STORE_OK : STORE_ERROR;
+    return store_dataset_list(limit, after, (struct dataset **)rows, n, more);
 }
+static json_t *dataset_row(const void *row) { return dataset_json(row); }
+static void dataset_row_free(void *row) { dataset_free(row); }
+static const struct lister datasets = {"dataset", sizeof(struct dataset), dataset_page,
+                                       dataset_row, dataset_row_free};
 
-int h_datasets_list(struct req *r, struct reply *out) { return api_list(r, out, "dataset", page); }
+int h_datasets_list(struct req *r, struct reply *out) { return api_list(r, out, &datasets); }
 
 int h_datasets_delete(struct req *r, struct reply *out)
 {
     int rc = store_dataset_delete(r->param[0]);
-    if (rc == STORE_NOT_FOUND)
-        return reply_not_found(out, "dataset", r->param[0]);
     if (rc == STORE_IN_USE)
         return reply_problem(out, 409, NULL, "dataset %s is used by a queued or running job: "
                              "cancel the job, or wait until it ends", r->param[0]);
-    if (rc != STORE_OK)
-        return -1;
-    return reply_no_content(out);
+    return reply_deleted(out, rc, "dataset", r->param[0]);
 }

@@ -68,25 +68,16 @@ int h_jobs_create(struct req *r, struct reply *out)
     return j ? reply_json(out, 202, j) : 0;
 }
 
-static int page(struct req *r, int limit, const char *after, json_t **items, int *more)
+static int job_page(struct req *r, int limit, const char *after, void **rows, int *n,
+                    int *more)
 {
     const char *state = req_query(r, "state");
-    struct job *jobs;
-    int n, rc = store_job_list(state ? job_state_parse(state) : -1, limit, after, &jobs, &n,
-                               more);
-    if (rc != STORE_OK)
-        return rc;
-    *items = json_array();
-    for (int i = 0; i < n; i++) {
-        if (*items && json_array_append_new(*items, job_json(&jobs[i])) < 0) {
-            json_decref(*items);
-            *items = NULL;
-        }
-        job_free(&jobs[i]);
-    }
-    free(jobs);
-    return *items ? STORE_OK : STORE_ERROR;
+    return store_job_list(state ? job_state_parse(state) : -1, limit, after,
+                          (struct job **)rows, n, more);
 }
+static json_t *job_row(const void *row) { return job_json(row); }
+static void job_row_free(void *row) { job_free(row); }
+static const struct lister jobs = {"job", sizeof(struct job), job_page, job_row, job_row_free};
 
 int h_jobs_list(struct req *r, struct reply *out)
 {
@@ -94,7 +85,7 @@ int h_jobs_list(struct req *r, struct reply *out)
     if (state && job_state_parse(state) < 0)
         return reply_param(out, 400, "state", "state must be queued, running, succeeded, "
                                                "failed or cancelled");
-    return api_list(r, out, "job", page);
+    return api_list(r, out, &jobs);
 }
 
 int h_jobs_get(struct req *r, struct reply *out)

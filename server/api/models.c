@@ -27,36 +27,24 @@ static int predictor_or_reply(const char *id, struct predictor **p, struct reply
     return -1;
 }
 
-static int page(struct req *r, int limit, const char *after, json_t **items, int *more)
+static int model_page(struct req *r, int limit, const char *after, void **rows, int *n,
+                      int *more)
 {
     (void)r;
-    struct model *m;
-    int n, rc = store_model_list(limit, after, &m, &n, more);
-    if (rc != STORE_OK)
-        return rc;
-    *items = json_array();
-    for (int i = 0; i < n; i++) {
-        if (*items && json_array_append_new(*items, model_json(&m[i])) < 0) {
-            json_decref(*items);
-            *items = NULL;
-        }
-        model_free(&m[i]);
-    }
-    free(m);
-    return *items ? STORE_OK : STORE_ERROR;
+    return store_model_list(limit, after, (struct model **)rows, n, more);
 }
+static json_t *model_row(const void *row) { return model_json(row); }
+static void model_row_free(void *row) { model_free(row); }
+static const struct lister models = {"model", sizeof(struct model), model_page, model_row,
+                                     model_row_free};
 
-int h_models_list(struct req *r, struct reply *out) { return api_list(r, out, "model", page); }
+int h_models_list(struct req *r, struct reply *out) { return api_list(r, out, &models); }
 
 int h_models_get(struct req *r, struct reply *out)
 {
     struct model m;
     int rc = store_model_get(r->param[0], &m);
-    if (rc == STORE_NOT_FOUND)
-        return reply_not_found(out, "model", r->param[0]);
-    if (rc != STORE_OK)
-        return reply_storage_failed(out);
-    rc = reply_json(out, 200, model_json(&m));
+    rc = reply_row(out, rc, "model", r->param[0], rc == STORE_OK ? model_json(&m) : NULL);
     model_free(&m);
     return rc;
 }
@@ -64,12 +52,9 @@ int h_models_get(struct req *r, struct reply *out)
 int h_models_delete(struct req *r, struct reply *out)
 {
     int rc = store_model_delete(r->param[0]);
-    if (rc == STORE_NOT_FOUND)
-        return reply_not_found(out, "model", r->param[0]);
-    if (rc != STORE_OK)
-        return -1;
-    predictor_drop(r->param[0]);
-    return reply_no_content(out);
+    if (rc == STORE_OK)
+        predictor_drop(r->param[0]);
+    return reply_deleted(out, rc, "model", r->param[0]);
 }
 
 int h_models_weights(struct req *r, struct reply *out)

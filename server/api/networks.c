@@ -71,42 +71,27 @@ int h_networks_create(struct req *r, struct reply *out)
     return reply_json(out, dry ? 200 : 201, body);
 }
 
-static int page(struct req *r, int limit, const char *after, json_t **items, int *more)
+static int network_page(struct req *r, int limit, const char *after, void **rows, int *n,
+                        int *more)
 {
     (void)r;
-    struct network *nw;
-    int n, rc = store_network_list(limit, after, &nw, &n, more);
-    if (rc != STORE_OK)
-        return rc;
-    *items = json_array();
-    for (int i = 0; i < n; i++) {
-        if (*items && json_array_append_new(*items, network_item_json(&nw[i])) < 0) {
-            json_decref(*items);
-            *items = NULL;
-        }
-        network_free(&nw[i]);
-    }
-    free(nw);
-    return *items ? STORE_OK : STORE_ERROR;
+    return store_network_list(limit, after, (struct network **)rows, n, more);
 }
+static json_t *network_row(const void *row) { return network_item_json(row); }
+static void network_row_free(void *row) { network_free(row); }
+static const struct lister networks = {"network", sizeof(struct network), network_page,
+                                       network_row, network_row_free};
 
 /* GET /v1/networks[?limit=&after=]: {"items": [{"id", "name", "created_at", "inputs",
  * "outputs", "params"}...], "next": the id to pass as after, or null}. */
-int h_networks_list(struct req *r, struct reply *out)
-{
-    return api_list(r, out, "network", page);
-}
+int h_networks_list(struct req *r, struct reply *out) { return api_list(r, out, &networks); }
 
 /* GET /v1/networks/{id}: as POST answered it; 404 for an unknown id. */
 int h_networks_get(struct req *r, struct reply *out)
 {
     struct network n;
     int rc = store_network_get(r->param[0], &n);
-    if (rc == STORE_NOT_FOUND)
-        return reply_not_found(out, "network", r->param[0]);
-    if (rc != STORE_OK)
-        return reply_storage_failed(out);
-    rc = reply_json(out, 200, network_json(&n));
+    rc = reply_row(out, rc, "network", r->param[0], rc == STORE_OK ? network_json(&n) : NULL);
     network_free(&n);
     return rc;
 }
@@ -115,10 +100,5 @@ int h_networks_get(struct req *r, struct reply *out)
  * definition, so deleting a network that jobs used is fine. */
 int h_networks_delete(struct req *r, struct reply *out)
 {
-    int rc = store_network_delete(r->param[0]);
-    if (rc == STORE_NOT_FOUND)
-        return reply_not_found(out, "network", r->param[0]);
-    if (rc != STORE_OK)
-        return reply_storage_failed(out);
-    return reply_no_content(out);
+    return reply_deleted(out, store_network_delete(r->param[0]), "network", r->param[0]);
 }

@@ -5,6 +5,7 @@
 #include "format/format.h"
 #include "store/store.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 const struct route routes[] = {
@@ -42,7 +43,26 @@ int reply_storage_failed(struct reply *out)
     return reply_problem(out, 500, NULL, "the database failed; see the service's log");
 }
 
-int api_list(struct req *r, struct reply *out, const char *kind, page_fn page)
+int reply_row(struct reply *out, int rc, const char *kind, const char *id, json_t *v)
+{
+    if (rc == STORE_NOT_FOUND || rc != STORE_OK || !v) {
+        json_decref(v);
+        return rc == STORE_NOT_FOUND ? reply_not_found(out, kind, id)
+                                     : reply_storage_failed(out);
+    }
+    return reply_json(out, 200, v);
+}
+
+int reply_deleted(struct reply *out, int rc, const char *kind, const char *id)
+{
+    if (rc == STORE_NOT_FOUND)
+        return reply_not_found(out, kind, id);
+    if (rc != STORE_OK)
+        return reply_storage_failed(out);
+    return reply_no_content(out);
+}
+
+int api_list(struct req *r, struct reply *out, const struct lister *l)
 {
     int limit;
     if (req_limit(r, out, LIST_MAX, &limit) < 0)
@@ -50,19 +70,29 @@ int api_list(struct req *r, struct reply *out, const char *kind, page_fn page)
     const char *after = req_query(r, "after");
     if (after && !*after)
         after = NULL;
-    json_t *items = NULL;
-    int more = 0;
-    int rc = page(r, limit, after, &items, &more);
+    char *rows = NULL;
+    int n = 0, more = 0;
+    int rc = l->page(r, limit, after, (void **)&rows, &n, &more);
     if (rc == STORE_NOT_FOUND) {
         char e[80];
         return reply_param(out, 400, "after", "after: no %s with id %s (pass the \"next\" of "
-                           "the previous page)", kind, text_echo(e, sizeof e, after,
-                                                                 strlen(after), 64));
+                           "the previous page)", l->kind, text_echo(e, sizeof e, after,
+                                                                    strlen(after), 64));
     }
-    if (rc != STORE_OK || !items) {
-        json_decref(items);
+    if (rc != STORE_OK)
         return reply_storage_failed(out);
+    json_t *items = json_array();
+    for (int i = 0; i < n; i++) {
+        void *row = rows + (size_t)i * l->size;
+        if (items && json_array_append_new(items, l->json(row)) < 0) {
+            json_decref(items);
+            items = NULL;
+        }
+        l->row_free(row);
     }
+    free(rows);
+    if (!items)
+        return reply_storage_failed(out);
     json_t *last = json_array_get(items, json_array_size(items) - 1);
     json_t *next = more ? json_copy(json_object_get(last, "id")) : json_null();
     return reply_json(out, 200, json_pack("{s:o, s:o}", "items", items, "next", next));

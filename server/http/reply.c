@@ -83,31 +83,38 @@ int reply_problem(struct reply *out, int status, json_t *errors, const char *fmt
     return rc;
 }
 
+/* A problem with one error, {key: where, "detail"}; the problem's own detail is the
+ * error's, after "where: " for a pointer. */
+static int one_error(struct reply *out, int status, const char *key, const char *where,
+                     const char *fmt, va_list ap)
+{
+    char detail[700], at[512];
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    snprintf(at, sizeof at, "%s", where);
+    utf8_clean(detail);
+    utf8_clean(at);
+    json_t *errors = json_pack("[{s:s, s:s}]", key, at, "detail", detail);
+    if (strcmp(key, "pointer") == 0)
+        return reply_problem(out, status, errors, "%s: %s", *at ? at : "/", detail);
+    return reply_problem(out, status, errors, "%s", detail);
+}
+
 int reply_field(struct reply *out, int status, const char *pointer, const char *fmt, ...)
 {
-    char detail[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(detail, sizeof detail, fmt, ap);
+    int rc = one_error(out, status, "pointer", pointer, fmt, ap);
     va_end(ap);
-    char ptr[512];
-    snprintf(ptr, sizeof ptr, "%s", pointer);
-    utf8_clean(ptr);
-    utf8_clean(detail);
-    json_t *errors = json_pack("[{s:s, s:s}]", "pointer", ptr, "detail", detail);
-    return reply_problem(out, status, errors, "%s: %s", *ptr ? ptr : "/", detail);
+    return rc;
 }
 
 int reply_param(struct reply *out, int status, const char *param, const char *fmt, ...)
 {
-    char detail[700];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(detail, sizeof detail, fmt, ap);
+    int rc = one_error(out, status, "parameter", param, fmt, ap);
     va_end(ap);
-    utf8_clean(detail);
-    json_t *errors = json_pack("[{s:s, s:s}]", "parameter", param, "detail", detail);
-    return reply_problem(out, status, errors, "%s", detail);
+    return rc;
 }
 
 int reply_not_found(struct reply *out, const char *kind, const char *id)

@@ -38,12 +38,20 @@ int store_network_insert(const struct network *n)
     return db_exec(st) == 0 ? STORE_OK : STORE_ERROR;
 }
 
-static int network_read(sqlite3_stmt *st, void *item)
+/* The first columns of both reads: id, name, created_at. 0, or -1 without memory. */
+static int head_read(sqlite3_stmt *st, struct network *n)
 {
-    struct network *n = item;
     db_column_copy(st, 0, n->id, sizeof n->id);
     n->name = db_column_dup(st, 1);
     db_column_copy(st, 2, n->created_at, sizeof n->created_at);
+    return sqlite3_column_type(st, 1) == SQLITE_NULL || n->name ? 0 : -1;
+}
+
+static int network_read(sqlite3_stmt *st, void *item)
+{
+    struct network *n = item;
+    if (head_read(st, n) < 0)
+        return -1;
     n->definition = db_column_json(st, 3);
     n->summary = db_column_json(st, 4);
     n->warnings = db_column_json(st, 5);
@@ -70,13 +78,10 @@ static int rowid_read(sqlite3_stmt *st, void *item)
 static int list_row(sqlite3_stmt *st, void *item)
 {
     struct network *n = item;
-    db_column_copy(st, 0, n->id, sizeof n->id);
-    n->name = db_column_dup(st, 1);
-    db_column_copy(st, 2, n->created_at, sizeof n->created_at);
     n->inputs = sqlite3_column_int(st, 3);
     n->outputs = sqlite3_column_int(st, 4);
     n->params = sqlite3_column_int64(st, 5);
-    return sqlite3_column_type(st, 1) == SQLITE_NULL || n->name ? 0 : -1;
+    return head_read(st, n);
 }
 
 static void list_free(void *item) { network_free(item); }
