@@ -12,10 +12,8 @@ CORE_LIBS    = $(BLAS_LIBS) -lz -lm -lpthread
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
 
-CORE_SRC = core/field.c core/names.c core/rng.c core/blas.c core/pool.c core/spec.c core/net.c \
-           core/layer_dense.c core/layer_activation.c core/layer_dropout.c \
-           core/layer_batchnorm.c core/layer_residual.c core/loss.c core/optim.c \
-           core/train.c core/serial.c
+# every file of core/ (a new layer kind's file among them) goes into the engine's library
+CORE_SRC = $(sort $(wildcard core/*.c))
 CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/%.o)
 CORE_LIB = $(BUILD)/libnncore.a
 

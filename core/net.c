@@ -241,8 +241,9 @@ void net_forward_rows(struct run *r, int r0, int r1)
     }
 }
 
-/* ---- the tables of kinds ---- */
+/* ---- the tables of kinds: a row each, the kind's file holds the rest ---- */
 
+extern const struct op_kind op_dense, op_act, op_dropout, op_batchnorm, op_add;
 const struct op_kind *const op_kinds[OP_COUNT] = {
     [OP_DENSE] = &op_dense,
     [OP_ACT] = &op_act,
@@ -251,6 +252,8 @@ const struct op_kind *const op_kinds[OP_COUNT] = {
     [OP_ADD] = &op_add,
 };
 
+extern const struct layer_kind layer_dense, layer_activation, layer_dropout, layer_batchnorm,
+    layer_residual;
 const struct layer_kind *const layer_kinds[NN_KIND_COUNT] = {
     [NN_DENSE] = &layer_dense,
     [NN_ACTIVATION] = &layer_activation,

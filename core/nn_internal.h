@@ -1,10 +1,11 @@
 /* nn_internal.h -- what the engine's files share and the public header does not show.
  *
- * DESIGN. A spec tree is flattened into a list of ops ("struct op"), each a row of a
- * table of kinds (struct op_kind: forward and backward in one layer_*.c file). A dense
- * layer with an activation becomes two ops. A residual becomes its body's ops followed by
- * an "add" op that adds the residual's input back in. Op i writes buffer i; it reads
- * buffer `src` (and `skip` for the add), where buffer -1 is the network's input.
+ * DESIGN (docs/DESIGN.md has the whole picture). A spec tree is flattened into a list of
+ * ops ("struct op"), each a row of a table of kinds (struct op_kind: forward and backward
+ * in one layer_*.c file). A dense layer with an activation becomes two ops. A residual
+ * becomes its body's ops followed by an "add" op that adds the residual's input back in.
+ * Op i writes buffer i; it reads buffer `src` (and `skip` for the add), where buffer -1 is
+ * the network's input.
  *
  * The network owns flat buffers: params (every op's weights back to back), grad (their
  * gradient), stats (batchnorm running statistics) and the optimizer moments. A training
@@ -68,8 +69,7 @@ struct op_kind {
 };
 
 enum op_id { OP_DENSE, OP_ACT, OP_DROPOUT, OP_BATCHNORM, OP_ADD, OP_COUNT };
-extern const struct op_kind op_dense, op_act, op_dropout, op_batchnorm, op_add;
-extern const struct op_kind *const op_kinds[OP_COUNT];    /* indexed by enum op_id */
+extern const struct op_kind *const op_kinds[OP_COUNT];    /* indexed by enum op_id (net.c) */
 
 struct op {
     enum op_id id;
@@ -223,9 +223,8 @@ struct layer_kind {
      * returns how many there are. NULL: none. */
     int (*tensors)(struct nn_net *net, const struct op *o, struct nn_tensor *out, int max);
 };
-extern const struct layer_kind layer_dense, layer_activation, layer_dropout, layer_batchnorm,
-    layer_residual;
-extern const struct layer_kind *const layer_kinds[NN_KIND_COUNT];   /* net.c */
+/* The table of layer kinds, indexed by enum nn_kind (net.c). */
+extern const struct layer_kind *const layer_kinds[NN_KIND_COUNT];
 
 /* spec.c */
 /* A layer of kind k with every field at its descriptor's default, other members 0: what

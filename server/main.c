@@ -1,5 +1,6 @@
 /* main.c -- neurond: the settings, the database, the workers, the event hub, the HTTP
- * daemon with the route table, and a clean stop on SIGTERM or SIGINT. */
+ * daemon with the route table, and a clean stop on SIGTERM or SIGINT. The modules and the
+ * order they depend on each other in are drawn in docs/DESIGN.md. */
 #include "api/api.h"
 #include "config/config.h"
 #include "events/events.h"

@@ -18,14 +18,13 @@
 #include <stdint.h>
 
 /* One fault of a request: its HTTP status and where it is (a JSON pointer into the
- * request, or a query parameter's name). */
+ * request). */
 struct fault {
-    int status;                /* 400, 413, 422, ... */
+    int status;                /* 413, 422, ... */
     char pointer[96];
-    char parameter[16];        /* set instead of pointer for a query parameter */
     char detail[600];
 };
-/* Fills f (pointer and detail; parameter cleared) and returns -1. */
+/* Fills f and returns -1. */
 int fault_at(struct fault *f, int status, const char *pointer, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
