@@ -64,7 +64,8 @@ function compare(where, fields, schema, others = []) {
   }
   for (const f of fields) {
     const prop = props[f.name];
-    check(prop !== undefined, `${where}: the code reads "${f.name}", which the contract lacks`);
+    check(prop !== undefined, `${where}: the code reads "${f.name}", which the contract lacks ` +
+                              `(add it to the schema, as the code's table says)`);
     if (!prop)
       continue;
     const p = resolve(prop);
@@ -85,10 +86,20 @@ function compare(where, fields, schema, others = []) {
   }
 }
 
-// Layer kinds: the Layer schema's discriminator names each kind's schema.
+// Layer kinds: the Layer schema's discriminator names each kind's schema, and its oneOf
+// lists the same schemas; the network's summary names the same kinds.
+const kinds = Object.keys(code.layers).sort().join(', ');
 const mapping = schemas.Layer.discriminator.mapping;
-check(Object.keys(mapping).sort().join() === Object.keys(code.layers).sort().join(),
-      `layer kinds: [${Object.keys(mapping)}] in the contract, [${Object.keys(code.layers)}] in the code`);
+check(Object.keys(mapping).sort().join(', ') === kinds,
+      `layer kinds: [${Object.keys(mapping).sort().join(', ')}] in Layer's discriminator ` +
+      `mapping, [${kinds}] in the code (core/net.c's layer_kinds): give each kind a schema, ` +
+      `an entry in Layer's oneOf and one in its mapping`);
+const oneOf = schemas.Layer.oneOf.map(s => s.$ref).sort().join(', ');
+check(oneOf === Object.values(mapping).sort().join(', '),
+      `Layer's oneOf [${oneOf}] and its discriminator mapping name other schemas`);
+const summaryKinds = schemas.NetworkSummary.properties.layers.items.properties.type.enum;
+check([...summaryKinds].sort().join(', ') === kinds,
+      `NetworkSummary's layer types [${[...summaryKinds].sort().join(', ')}], the code's [${kinds}]`);
 for (const [kind, fields] of Object.entries(code.layers)) {
   if (!mapping[kind])
     continue;
@@ -103,6 +114,14 @@ compare('network', code.network, schemas.NetworkDefinition, ['name', 'metrics'])
 // A job: the options at its top level, besides what names the network and the data.
 compare('job', code.job, schemas.JobRequest,
         ['name', 'network', 'dataset', 'validation', 'optimizer', 'early_stopping']);
+// The job as answered writes every option out: each is in Job, required, of its type.
+const job = schemas.Job;
+for (const f of code.job) {
+  const p = job.properties[f.name];
+  check(p !== undefined && (job.required || []).includes(f.name) && typeOf(p) === f.type,
+        `Job (the answer) must have "${f.name}", required, of type ${f.type}: every option ` +
+        `is written out with its default`);
+}
 const splitForm = schemas.JobRequest.properties.validation.oneOf.map(resolve)
                     .find(s => s && s.properties && s.properties.split);
 check(splitForm !== undefined, 'job validation: the contract has a {"split"} form');

@@ -420,7 +420,9 @@ START_TEST(all_no_derived_fault)
     check_all(odd, 2, 3, NN_CCE, 0, &s);
     ck_assert_int_eq(s.n, 1);
     ck_assert_str_eq(s.where[0], "/layers/1/type");
-    ck_assert_str_eq(s.msg[0], "unknown layer type 5");
+    char unknown[64];
+    snprintf(unknown, sizeof unknown, "unknown layer type %d", NN_KIND_COUNT);
+    ck_assert_str_eq(s.msg[0], unknown);
 }
 END_TEST
 
@@ -594,7 +596,9 @@ START_TEST(names_round_trip)
                                          "categorical_crossentropy"};
     static const char *const metrics[] = {"accuracy", "mae", "mse"};
     static const char *const opts[] = {"sgd", "adam"};
-    ck_assert_int_eq(NN_KIND_COUNT, 5);
+    ck_assert_msg(NN_KIND_COUNT == 5, "%d layer kinds: a new kind's name belongs in kinds[] "
+                  "above, its fields in kind_descriptors and its required fields in "
+                  "descriptor_defaults_are_the_constructors", NN_KIND_COUNT);
     ck_assert_int_eq(NN_ACT_COUNT, 7);
     ck_assert_int_eq(NN_INIT_COUNT, 6);
     ck_assert_int_eq(NN_LOSS_COUNT, 4);
@@ -657,7 +661,8 @@ START_TEST(kind_descriptors)
         int n = 0;
         while (n < 5 && fields[k][n])
             n++;
-        ck_assert_int_eq(d->nfields, n);
+        ck_assert_msg(d->nfields == n, "kind %s has %d fields, this test's table lists %d: "
+                      "write its fields in the table above", d->name, d->nfields, n);
         for (int i = 0; i < n; i++)
             ck_assert_str_eq(d->fields[i].name, fields[k][i]);
     }

@@ -91,6 +91,8 @@ void fields_unknown(struct faults *fs, const json_t *obj, const char *ptr,
 int fields_read(struct faults *fs, const json_t *obj, const char *ptr,
                 const struct nn_field *t, int n, void *base, unsigned long *given,
                 const struct fields_layers *layers);
+/* Whether the field called name of t[0..n) was given, in fields_read's *given. */
+int fields_given(const struct nn_field *t, int n, unsigned long given, const char *name);
 /* The fields t[0..n) of the struct at base into obj, each that applies, with its value as
  * the engine holds it (floats as their shortest decimal, names as names); LAYERS through
  * layers->write. 0, or -1 without memory. */

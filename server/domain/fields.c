@@ -312,6 +312,12 @@ int fields_read(struct faults *fs, const json_t *obj, const char *ptr,
     return fs->n - before;
 }
 
+int fields_given(const struct nn_field *t, int n, unsigned long given, const char *name)
+{
+    const struct nn_field *f = nn_field_find(t, n, name);
+    return f && f - t < (long)(8 * sizeof given) && (given >> (f - t) & 1);
+}
+
 int fields_write(json_t *obj, const struct nn_field *t, int n, const void *base,
                  const struct fields_layers *layers)
 {

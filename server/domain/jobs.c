@@ -132,7 +132,8 @@ static void read_early_stopping(struct faults *fs, const json_t *obj, struct job
     }
     unsigned long given;
     fields_read(fs, in, "/early_stopping", es_fields, NFIELDS(es_fields), o, &given, NULL);
-    if (!(given & 1))   /* the monitor's default depends on the validation set */
+    /* the monitor's default depends on the validation set */
+    if (!fields_given(es_fields, NFIELDS(es_fields), given, "monitor"))
         o->stop.monitor = has_val;
     else if (o->stop.monitor % 2 && !has_val)
         fault_add(fs, "/early_stopping/monitor", "monitor %s needs a validation set",
@@ -153,7 +154,7 @@ static void read_options(struct faults *fs, const json_t *r, struct job_opts *o)
     fields_read(fs, r, "", nn_train_desc.fields, nn_train_desc.nfields, &o->train, NULL, NULL);
     unsigned long given;
     fields_read(fs, r, "", job_fields, NFIELDS(job_fields), o, &given, NULL);
-    o->seed_given = (given & 1) != 0;
+    o->seed_given = fields_given(job_fields, NFIELDS(job_fields), given, "seed");
     read_optimizer(fs, r, &o->opt);
     read_early_stopping(fs, r, o, o->split > 0 || o->val_dataset);
 }
