@@ -111,25 +111,18 @@ const char *dataset_bad_name(const char *s, size_t n)
 
 /* ---- JSON uploads ---- */
 
-static const char *type_name(const json_t *v)
+/* What a label is, for "all labels must be of one kind": a number is one, written with a
+ * fraction or not; otherwise its JSON kind. */
+static const char *label_form(const json_t *v)
 {
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER:
-    case JSON_REAL: return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE: return "a boolean";
-    default: return "null";
-    }
+    return json_is_number(v) ? "a number" : json_kind(v);
 }
 
 /* A JSON number as a float32, or a fault at pointer. Returns 0 or -1. */
 static int json_float(const json_t *v, float *f, const char *pointer, struct fault *out)
 {
     if (!json_is_number(v)) {
-        fault_at(out, 422, pointer, "must be a number, not %s", type_name(v));
+        fault_at(out, 422, pointer, "must be a number, not %s", json_kind(v));
         return -1;
     }
     /* a number is taken when it rounds to a finite float32, as a CSV upload reads it:
@@ -153,14 +146,14 @@ static int json_features(const json_t *body, struct dataset *b, struct fault *ou
                            "array of numbers");
     if (!json_is_array(f))
         return fault_at(out, 422, "/features", "must be an array of rows (arrays of "
-                           "numbers), not %s", type_name(f));
+                           "numbers), not %s", json_kind(f));
     size_t R = json_array_size(f);
     if (R == 0)
         return fault_at(out, 422, "/features", "has no rows");
     const json_t *r0 = json_array_get(f, 0);
     if (!json_is_array(r0))
         return fault_at(out, 422, "/features/0", "must be an array of numbers, not %s",
-                           type_name(r0));
+                           json_kind(r0));
     size_t F = json_array_size(r0);
     if (F == 0)
         return fault_at(out, 422, "/features/0", "is empty: a row needs at least one "
@@ -175,7 +168,7 @@ static int json_features(const json_t *body, struct dataset *b, struct fault *ou
         snprintf(p, sizeof p, "/features/%zu", i);
         if (!json_is_array(row))
             return fault_at(out, 422, p, "must be an array of numbers, not %s",
-                               type_name(row));
+                               json_kind(row));
         if (json_array_size(row) != F)
             return fault_at(out, 422, p, "has %zu values, but /features/0 has %zu: every "
                                "row needs the same number", json_array_size(row), F);
@@ -261,20 +254,20 @@ static int json_labels(const json_t *body, struct dataset *b, struct fault *out)
                            "class names, or rows of numbers such as one-hot)");
     if (!json_is_array(labels))
         return fault_at(out, 422, "/labels", "must be an array with one label per row, "
-                           "not %s", type_name(labels));
+                           "not %s", json_kind(labels));
     if (json_array_size(labels) != R)
         return fault_at(out, 422, "/labels", "has %zu labels, but /features has %zu rows",
                            json_array_size(labels), R);
     const json_t *l0 = json_array_get(labels, 0);
     if (!json_is_number(l0) && !json_is_string(l0) && !json_is_array(l0))
         return fault_at(out, 422, "/labels/0", "must be a number, a class name (string) "
-                           "or an array of numbers, not %s", type_name(l0));
+                           "or an array of numbers, not %s", json_kind(l0));
     for (size_t i = 1; i < R; i++) {
         const json_t *v = json_array_get(labels, i);
-        if (strcmp(type_name(v), type_name(l0)) != 0) {
+        if (strcmp(label_form(v), label_form(l0)) != 0) {
             snprintf(p, sizeof p, "/labels/%zu", i);
             return fault_at(out, 422, p, "is %s, but /labels/0 is %s: all labels must be of "
-                               "one kind", type_name(v), type_name(l0));
+                               "one kind", label_form(v), label_form(l0));
         }
     }
     size_t K = json_is_array(l0) ? json_array_size(l0) : 1;
@@ -371,7 +364,7 @@ int dataset_from_json(const json_t *body, struct dataset *d, struct fault *f)
     memset(f, 0, sizeof *f);
     if (!json_is_object(body))
         return fault_at(f, 422, "", "the body must be a JSON object {\"name\", \"features\", "
-                        "\"labels\"}, not %s", type_name(body));
+                        "\"labels\"}, not %s", json_kind(body));
     const json_t *name = json_object_get(body, "name");
     if (!name)
         return fault_at(f, 422, "/name", "is missing: a name for the dataset (a string)");
