@@ -4,7 +4,11 @@
  * DESIGN. Predictions must be cheap, so loaded models stay in a small cache: a list of
  * reference-counted entries under one mutex. A request takes a reference, predicts with
  * the network (nn_predict only reads it, so many requests share one), and drops the
- * reference; a deleted model leaves the cache at once and is freed by its last user. */
+ * reference; a deleted model leaves the cache at once and is freed by its last user.
+ * A request that loads a model from the store while it is being deleted must not put it
+ * back in the cache afterwards: every drop moves a generation counter, and a model loaded
+ * while the counter moved is used for that one request (which began before the delete
+ * answered) but not cached. */
 #include "domain.h"
 
 #include <pthread.h>
@@ -17,6 +21,7 @@
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct predictor *cache;
 static int ncache;
+static unsigned long drops;        /* predictor_drop calls so far (under cache_lock) */
 
 static void predictor_free(struct predictor *m)
 {
@@ -39,6 +44,7 @@ void predictor_drop(const char *id)
 {
     struct predictor *gone = NULL;
     pthread_mutex_lock(&cache_lock);
+    drops++;
     for (struct predictor **p = &cache; *p; p = &(*p)->next)
         if (strcmp((*p)->id, id) == 0) {
             gone = *p;
@@ -62,6 +68,7 @@ int predictor_get(const char *id, struct predictor **out, char *msg, size_t cap)
             *out = m;
             return STORE_OK;
         }
+    unsigned long seen = drops;
     pthread_mutex_unlock(&cache_lock);
 
     struct model d;
@@ -89,6 +96,12 @@ int predictor_get(const char *id, struct predictor **out, char *msg, size_t cap)
     m->refs = 2;   /* the cache's and the caller's */
     struct predictor *evict = NULL;
     pthread_mutex_lock(&cache_lock);
+    if (drops != seen) {   /* a model was deleted meanwhile, perhaps this one: not cached */
+        m->refs = 1;
+        pthread_mutex_unlock(&cache_lock);
+        *out = m;
+        return STORE_OK;
+    }
     for (struct predictor *o = cache; o; o = o->next)
         if (strcmp(o->id, id) == 0) {   /* another request loaded it meanwhile */
             o->refs++;
