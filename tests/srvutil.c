@@ -270,6 +270,13 @@ long su_int(const json_t *o, const char *key)
     return (long)json_integer_value(v);
 }
 
+double su_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
 int su_count(const char *text, const char *needle)
 {
     int n = 0;

@@ -65,6 +65,8 @@ json_t *su_http_json(const struct http_reply *h);
 /* A JSON object's member as a string or an integer; fails the test when it is not one. */
 const char *su_str(const json_t *o, const char *key);
 long su_int(const json_t *o, const char *key);
+/* Seconds on the monotonic clock. */
+double su_now(void);
 /* How many times needle occurs in text, without overlaps. */
 int su_count(const char *text, const char *needle);
 

@@ -27,13 +27,6 @@ struct follower {
     CURLcode result;
 };
 
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
 static size_t on_data(char *data, size_t size, size_t n, void *ud)
 {
     struct follower *f = ud;
@@ -82,9 +75,9 @@ static void follow(CURLM *m, struct follower *f, const struct server *s, const c
  * still going. */
 static int pump(CURLM *m, double seconds)
 {
-    double end = now_s() + seconds;
+    double end = su_now() + seconds;
     int running = 1;
-    while (running && now_s() < end) {
+    while (running && su_now() < end) {
         curl_multi_perform(m, &running);
         CURLMsg *msg;
         int left;
@@ -105,13 +98,13 @@ static int pump(CURLM *m, double seconds)
  * `seconds`. Returns how many have. */
 static int pump_until(CURLM *m, struct follower *f, int n, const char *text, double seconds)
 {
-    double end = now_s() + seconds;
+    double end = su_now() + seconds;
     int ready = 0;
     for (;;) {
         ready = 0;
         for (int k = 0; k < n; k++)
             ready += f[k].body && strstr(f[k].body, text) != NULL;
-        if (ready == n || now_s() >= end)
+        if (ready == n || su_now() >= end)
             return ready;
         pump(m, 0.05);
     }
@@ -254,9 +247,9 @@ static int followers_metric(const struct server *s)
 /* Polls /metrics until it counts `want` followers, up to `seconds`; the last count. */
 static int followers_become(const struct server *s, int want, double seconds)
 {
-    double end = now_s() + seconds;
+    double end = su_now() + seconds;
     int n;
-    while ((n = followers_metric(s)) != want && now_s() < end)
+    while ((n = followers_metric(s)) != want && su_now() < end)
         usleep(50000);
     return n;
 }
@@ -365,7 +358,7 @@ START_TEST(live_events_of_a_queued_job)
     }
     snprintf(path, sizeof path, "/v1/jobs/%s/events", blocker);
     follow(m, &b, &s, path, 0);   /* read as often as the others: it must not lag */
-    double t0 = now_s();
+    double t0 = su_now();
     /* the job waits: its state, then heartbeats only (--heartbeat 1); until each follower
      * has one, the job still queued with no epoch stored (so none to send) */
     ck_assert_int_eq(pump_until(m, f, N + 1, "\n: heartbeat", 20), N + 1);
@@ -386,7 +379,7 @@ START_TEST(live_events_of_a_queued_job)
     ck_assert_int_eq(followers_metric(&s), N + 2);
 
     cancel(&s, blocker);   /* the queued job starts */
-    double seconds = now_s() - t0;   /* the long job's stream ends with it */
+    double seconds = su_now() - t0;   /* the long job's stream ends with it */
     ck_assert_msg(pump(m, 60) == 0, "the followers' streams did not end with the job");
     snprintf(path, sizeof path, "/v1/jobs/%s/metrics", id);
     json_t *metrics = su_get_json(&s, path), *rows = json_object_get(metrics, "epochs");
@@ -509,12 +502,12 @@ START_TEST(stop_while_followed)
         follow(m, &f[k], &s, path, 0);
     ck_assert_int_eq(pump_until(m, f, N, "event: status", 10), N);   /* each its first status */
     ck_assert_int_eq(followers_metric(&s), N);
-    double t0 = now_s();
+    double t0 = su_now();
     kill(s.pid, SIGTERM);
     ck_assert_msg(pump(m, 10) == 0, "streams still open 10 s after SIGTERM");
     int status = -1;
     pid_t done = 0;
-    while (!(done = waitpid(s.pid, &status, WNOHANG)) && now_s() - t0 < 10)
+    while (!(done = waitpid(s.pid, &status, WNOHANG)) && su_now() - t0 < 10)
         usleep(20000);
     ck_assert_msg(done == s.pid, "neurond did not stop within 10 s of SIGTERM");
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "neurond ended with %d",

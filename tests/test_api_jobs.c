@@ -329,6 +329,61 @@ START_TEST(cancel_queued_and_running)
 }
 END_TEST
 
+/* A cancel says how the job ends: 200 when it was queued (now cancelled), 202 when it
+ * was running and will end cancelled, 409 naming the state it ended in otherwise, however
+ * the cancel meets the job (queued, being claimed, training, saving its model, ended). */
+START_TEST(cancel_answers_how_the_job_ends)
+{
+    struct server s = {0};
+    su_start(&s, NULL);
+    char *ds = su_dataset(&s, 600, 16, 0), *net = su_network(&s, 16, 64), body[512];
+    snprintf(body, sizeof body, "{\"network\": \"%s\", \"dataset\": \"%s\", \"epochs\": 2, "
+             "\"batch_size\": 16}", net, ds);
+    /* how long a job takes, from its POST to its end, polled every millisecond */
+    double t0 = su_now();
+    char *first = su_post_id(&s, "/v1/jobs", body, 202), path[160];
+    snprintf(path, sizeof path, "/v1/jobs/%s", first);
+    for (int ended = 0; !ended;) {
+        json_t *j = su_get_json(&s, path);
+        ended = strcmp(su_str(j, "state"), "succeeded") == 0;
+        json_decref(j);
+        ck_assert_msg(su_now() - t0 < 30, "the job did not end");
+        usleep(1000);
+    }
+    const double took = su_now() - t0;
+    free(first);
+    int answered[3] = {0};   /* 200, 202, 409 */
+    for (int k = 0; k < 60; k++) {
+        char *id = su_post_id(&s, "/v1/jobs", body, 202), want[64] = "cancelled";
+        usleep((useconds_t)(took * 1.5 * 1e6 * k / 60));   /* from at once to after the end */
+        snprintf(path, sizeof path, "/v1/jobs/%s/cancel", id);
+        struct http_reply h = su_http(&s, "POST", path, NULL, 0, NULL);
+        ck_assert_msg(h.status == 200 || h.status == 202 || h.status == 409, "%ld %s",
+                      h.status, h.body);
+        answered[h.status == 200 ? 0 : h.status == 202 ? 1 : 2]++;
+        if (h.status == 409) {   /* "... has already ended (succeeded)" */
+            json_t *p = su_http_json(&h);
+            const char *open = strrchr(su_str(p, "detail"), '(');
+            ck_assert_ptr_nonnull(open);
+            snprintf(want, sizeof want, "%.*s", (int)strcspn(open + 1, ")"), open + 1);
+            json_decref(p);
+        }
+        json_t *j = su_job_wait(&s, id, NULL, 30);
+        ck_assert_msg(strcmp(su_str(j, "state"), want) == 0, "job %d: cancel answered %ld, "
+                      "the job ended %s", k, h.status, su_str(j, "state"));
+        json_decref(j);
+        su_http_free(&h);
+        free(id);
+    }
+    /* the delays met the job in more than one way */
+    ck_assert_msg(answered[1] > 0 && answered[2] > 0, "200: %d, 202: %d, 409: %d",
+                  answered[0], answered[1], answered[2]);
+    su_stop(&s, 0);
+    su_cleanup(&s);
+    free(ds), free(net);
+}
+END_TEST
+
 START_TEST(jobs_that_cannot_run)
 {
     struct server s = {0};
@@ -901,6 +956,7 @@ int main(void)
     tcase_add_test(tc, whole_loop);
     tcase_add_test(tc, predict_bodies_agree);
     tcase_add_test(tc, cancel_queued_and_running);
+    tcase_add_test(tc, cancel_answers_how_the_job_ends);
     tcase_add_test(tc, jobs_that_cannot_run);
     tcase_add_test(tc, survives_sigkill);
     tcase_add_test(tc, early_stopping_keeps_the_best);

@@ -3,7 +3,7 @@
  * committing thread) copies the log into the database file, so that the log stays about
  * one large commit long while large commits follow each other. And migration 3 on a
  * database of schema 2 that holds checkpoints: early stopping's best weights move to
- * their own table, the checkpoints of ended jobs go. */
+ * their own table, the checkpoints of ended jobs go. A cancel kept by the job's row. */
 #include "srvutil.h"
 #include "testutil.h"
 
@@ -206,6 +206,93 @@ START_TEST(migration_3_moves_the_best_weights)
 }
 END_TEST
 
+/* A cancel is kept by the job's row: a running job marked to be cancelled ends cancelled
+ * whatever its training came to (succeeded or failed), and one stopped with the service
+ * stays marked, is claimed first when the service starts again, and stops then. */
+static void job_row(const char *id)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql, "INSERT INTO jobs (id, state, request, dataset_id, epochs, "
+             "created_at) VALUES ('%s', 'queued', '{}', 'ds_x', 5, '2026-01-01T00:00:00.000Z')",
+             id);
+    exec(sql);
+}
+
+static enum job_state state_of(const char *id)
+{
+    enum job_state st;
+    ck_assert_int_eq(store_job_state(id, &st), STORE_OK);
+    return st;
+}
+
+static void claim(const char *want)
+{
+    char id[32];
+    ck_assert_int_eq(store_job_claim(id), STORE_OK);
+    ck_assert_str_eq(id, want);
+}
+
+START_TEST(a_cancel_is_kept_by_the_row)
+{
+    su_db_open();
+    const char *ids[] = {"job_c", "job_a", "job_b", "job_d", "job_e"};
+    for (int i = 0; i < 5; i++)
+        job_row(ids[i]);
+    enum job_state was, ended;
+
+    /* c: cancelled while running, then the service stops: it waits to resume, still
+     * marked, and a second cancel is answered as for a running job */
+    claim("job_c");
+    ck_assert_int_eq(store_job_cancel("job_c", &was), STORE_OK);
+    ck_assert_int_eq(store_job_finish("job_c", JOB_QUEUED, NULL, NULL, &ended), STORE_OK);
+    ck_assert_int_eq(ended, JOB_QUEUED);
+    ck_assert_int_eq(store_job_cancel("job_c", &was), STORE_OK);
+    ck_assert_int_eq(was, JOB_RUNNING);
+    ck_assert_int_eq(state_of("job_c"), JOB_QUEUED);
+
+    /* the marked job is claimed first, even behind jobs queued before it */
+    exec("UPDATE jobs SET seq = 100 WHERE id = 'job_c'");
+    claim("job_c");
+    ck_assert_int_eq(store_job_cancelling("job_c"), 1);
+    ck_assert_int_eq(store_job_finish("job_c", JOB_SUCCEEDED, NULL, NULL, &ended), STORE_OK);
+    ck_assert_int_eq(ended, JOB_CANCELLED);
+
+    /* a: cancelled while running, then its training succeeds: it ends cancelled */
+    claim("job_a");
+    ck_assert_int_eq(store_job_cancelling("job_a"), 0);
+    ck_assert_int_eq(store_job_cancel("job_a", &was), STORE_OK);
+    ck_assert_int_eq(was, JOB_RUNNING);
+    ck_assert_int_eq(store_job_cancelling("job_a"), 1);
+    ck_assert_int_eq(store_job_finish("job_a", JOB_SUCCEEDED, NULL, NULL, &ended), STORE_OK);
+    ck_assert_int_eq(ended, JOB_CANCELLED);
+    ck_assert_int_eq(state_of("job_a"), JOB_CANCELLED);
+    ck_assert_int_eq(store_job_cancel("job_a", &was), STORE_CONFLICT);
+    ck_assert_int_eq(was, JOB_CANCELLED);
+
+    /* b: cancelled while running, then it fails: cancelled too */
+    claim("job_b");
+    ck_assert_int_eq(store_job_cancel("job_b", &was), STORE_OK);
+    json_t *err = json_pack("{s:s}", "title", "Training failed");
+    ck_assert_int_eq(store_job_finish("job_b", JOB_FAILED, err, NULL, &ended), STORE_OK);
+    json_decref(err);
+    ck_assert_int_eq(ended, JOB_CANCELLED);
+
+    /* e: queued and not marked, cancelled at once */
+    ck_assert_int_eq(store_job_cancel("job_e", &was), STORE_OK);
+    ck_assert_int_eq(was, JOB_QUEUED);
+    ck_assert_int_eq(state_of("job_e"), JOB_CANCELLED);
+
+    claim("job_d");
+    ck_assert_int_eq(store_job_cancelling("job_d"), 0);
+    ck_assert_int_eq(store_job_finish("job_d", JOB_SUCCEEDED, NULL, NULL, &ended), STORE_OK);
+    ck_assert_int_eq(ended, JOB_SUCCEEDED);
+    ck_assert_int_eq(store_job_cancel("job_d", &was), STORE_CONFLICT);
+    ck_assert_int_eq(was, JOB_SUCCEEDED);
+    ck_assert_int_eq(store_job_cancel("job_zz", &was), STORE_NOT_FOUND);
+    su_db_close();
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("db");
@@ -216,6 +303,7 @@ int main(void)
     tcase_add_test(tc, checkpointer_keeps_the_log_short);
     tcase_add_test(tc, small_commits_wake_nobody);
     tcase_add_test(tc, migration_3_moves_the_best_weights);
+    tcase_add_test(tc, a_cancel_is_kept_by_the_row);
     suite_add_tcase(s, tc);
     return tu_run(s) != 0;
 }

@@ -105,7 +105,7 @@ static void state(const char *st)
     if (!strcmp(st, "running")) {
         ck_assert_int_eq(store_job_claim(id), STORE_OK);
     } else {
-        ck_assert_int_eq(store_job_finish(job, job_state_parse(st), NULL, NULL), STORE_OK);
+        ck_assert_int_eq(store_job_finish(job, job_state_parse(st), NULL, NULL, NULL), STORE_OK);
     }
     hub_status(job);
 }

@@ -97,21 +97,20 @@ int h_jobs_get(struct req *r, struct reply *out)
 int h_jobs_cancel(struct req *r, struct reply *out)
 {
     enum job_state was;
-    int rc = store_job_cancel_queued(r->param[0], &was);
+    int rc = store_job_cancel(r->param[0], &was);
     if (rc == STORE_NOT_FOUND)
         return reply_not_found(out, "job", r->param[0]);
     if (rc == STORE_ERROR)
         return reply_storage_failed(out);
-    if (rc == STORE_CONFLICT && was == JOB_RUNNING) {
-        queue_cancel_running(r->app->queue, r->param[0]);
-    } else if (rc == STORE_CONFLICT) {
+    if (rc == STORE_CONFLICT)
         return reply_problem(out, 409, NULL, "job %s has already ended (%s)", r->param[0],
                              job_state_name(was));
-    } else {
+    if (was == JOB_RUNNING)
+        queue_cancel_running(r->app->queue, r->param[0]);
+    else
         hub_status(r->param[0]);
-    }
     json_t *j = job_or_reply(r->param[0], out);
-    return j ? reply_json(out, rc == STORE_OK ? 200 : 202, j) : 0;
+    return j ? reply_json(out, was == JOB_QUEUED ? 200 : 202, j) : 0;
 }
 
 /* One CSV field from a JSON number (empty for null). */

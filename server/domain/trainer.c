@@ -420,11 +420,11 @@ done:
         json_object_set_new(error, "errors", errs);
     else
         json_decref(errs);
-    if (store_job_finish(id, state, error, made ? &mo : NULL) != STORE_OK && made) {
+    if (store_job_finish(id, state, error, made ? &mo : NULL, &state) != STORE_OK && made) {
         json_decref(error);
         error = problem(500, "Model lost", "the trained model could not be stored");
         state = JOB_FAILED;
-        store_job_finish(id, state, error, NULL);
+        store_job_finish(id, state, error, NULL, &state);
     }
     json_decref(error);
     json_decref(req);

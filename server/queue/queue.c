@@ -7,7 +7,11 @@
  * polls, in case another process queued work). queue_start puts jobs a previous process
  * left running back in the queue, before every newer job: they resume from their last
  * checkpoint. A cancel (or a stop of the service) sets the worker's flag, which the engine
- * checks before every batch. The HTTP threads never train.
+ * checks before every batch. A cancel is first marked on the job's row, in the same
+ * transaction that found it running: the row is what makes the job end cancelled (even
+ * when its training was done as the cancel came), and a worker that claimed the job just
+ * before the mark reads it once it has published the job it runs. The HTTP threads never
+ * train.
  */
 #include "queue.h"
 
@@ -67,6 +71,9 @@ static void *worker_main(void *arg)
             snprintf(w->job, sizeof w->job, "%s", id);
             atomic_store(&w->cancel, q->stopping);
             pthread_mutex_unlock(&q->lock);
+            /* a cancel marked before w->job was set found no worker to stop */
+            if (store_job_cancelling(id) > 0)
+                atomic_store(&w->cancel, 1);
             hub_status(id);
             trainer_run(id, q->cfg->max_params, pool, &w->cancel, &q->stopping, &events);
             hub_status(id);

@@ -119,8 +119,8 @@ int store_job_claim(char *id)
 {
     static const char sql[] =
         "UPDATE jobs SET state = 'running', started_at = COALESCE(started_at, ?) "
-        "WHERE seq = (SELECT seq FROM jobs WHERE state = 'queued' ORDER BY seq LIMIT 1) "
-        "RETURNING id";
+        "WHERE seq = (SELECT seq FROM jobs WHERE state = 'queued' ORDER BY cancel DESC, seq "
+        "LIMIT 1) RETURNING id";
     sqlite3_stmt *st = db_prepare(sql);
     if (!st)
         return STORE_ERROR;
@@ -188,6 +188,7 @@ struct finish {
     enum job_state state;
     const json_t *error;
     const struct model *model;
+    enum job_state ended;      /* the state written */
 };
 
 /* A job that ends drops its checkpoint: the model (if any) holds what it trained. */
@@ -206,14 +207,17 @@ static int drop_checkpoint(const char *id)
     return 0;
 }
 
+/* A job whose cancel was answered 202 ends cancelled, whatever its training came to. */
 static int finish_tx(void *arg)
 {
     static const char sql[] =
-        "UPDATE jobs SET state = ?1, error = ?2, model_id = COALESCE(?3, model_id), "
+        "UPDATE jobs SET state = CASE WHEN cancel AND ?1 IN ('succeeded', 'failed') "
+        "THEN 'cancelled' ELSE ?1 END, error = ?2, model_id = COALESCE(?3, model_id), "
         "finished_at = CASE WHEN ?1 = 'queued' THEN NULL ELSE ?4 END, "
-        "progress = CASE WHEN ?1 = 'succeeded' THEN 1 ELSE progress END, "
-        "eta_seconds = CASE WHEN ?1 = 'queued' THEN eta_seconds ELSE NULL END WHERE id = ?5";
-    const struct finish *f = arg;
+        "progress = CASE WHEN ?1 = 'succeeded' AND NOT cancel THEN 1 ELSE progress END, "
+        "eta_seconds = CASE WHEN ?1 = 'queued' THEN eta_seconds ELSE NULL END WHERE id = ?5 "
+        "RETURNING state";
+    struct finish *f = arg;
     if (f->model && store_model_insert(f->model) != STORE_OK)
         return STORE_ERROR;
     sqlite3_stmt *st = db_prepare(sql);
@@ -226,16 +230,26 @@ static int finish_tx(void *arg)
     db_bind_text(st, 3, f->model ? f->model->id : NULL);
     sqlite3_bind_text(st, 4, now, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 5, f->id, -1, SQLITE_TRANSIENT);
-    if (db_exec(st) < 0)
-        return STORE_ERROR;
-    return f->state == JOB_QUEUED ? 0 : drop_checkpoint(f->id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        f->ended = job_state_parse((const char *)sqlite3_column_text(st, 0));
+        rc = sqlite3_step(st);
+    }
+    db_done(st);
+    if (rc != SQLITE_DONE)
+        return db_failed("ending a job");
+    return f->ended == JOB_QUEUED ? 0 : drop_checkpoint(f->id);
 }
 
 int store_job_finish(const char *id, enum job_state state, const json_t *error,
-                     const struct model *model)
+                     const struct model *model, enum job_state *ended)
 {
-    struct finish f = {id, state, error, model};
-    return db_transaction(finish_tx, &f) < 0 ? STORE_ERROR : STORE_OK;
+    struct finish f = {id, state, error, model, state};
+    if (db_transaction(finish_tx, &f) < 0)
+        return STORE_ERROR;
+    if (ended)
+        *ended = f.ended;
+    return STORE_OK;
 }
 
 struct cancel {
@@ -243,35 +257,76 @@ struct cancel {
     enum job_state *was;
 };
 
-/* Cancels the job when it is queued; else reads its state, in the same transaction, so a
- * worker cannot claim it in between (its claim is a write, and waits). */
-static int cancel_tx(void *arg)
+/* One statement of cancel_tx (?1 the id, ?2 if any the time): 1 when it changed the
+ * job, 0 when not, STORE_ERROR. */
+static int cancel_step(const char *sql, const char *id)
 {
-    static const char upd[] = "UPDATE jobs SET state = 'cancelled', finished_at = ? "
-                              "WHERE id = ? AND state = 'queued'";
-    const struct cancel *c = arg;
-    sqlite3_stmt *st = db_prepare(upd);
+    sqlite3_stmt *st = db_prepare(sql);
     if (!st)
         return STORE_ERROR;
     char now[32];
     now_iso(now);
-    sqlite3_bind_text(st, 1, now, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 2, c->id, -1, SQLITE_TRANSIENT);
-    if (db_exec(st) < 0)
-        return STORE_ERROR;
-    if (sqlite3_changes(db_conn()) != 1) {
-        int rc = store_job_state(c->id, c->was);
-        return rc == STORE_OK ? STORE_CONFLICT : rc;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    if (sqlite3_bind_parameter_count(st) > 1)
+        sqlite3_bind_text(st, 2, now, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st), changed = 0;
+    if (rc == SQLITE_ROW) {
+        changed = 1;
+        rc = sqlite3_step(st);
     }
-    *c->was = JOB_QUEUED;
-    /* queued with a checkpoint: it was running when the service stopped */
-    return drop_checkpoint(c->id) < 0 ? STORE_ERROR : STORE_OK;
+    db_done(st);
+    return rc != SQLITE_DONE ? db_failed("cancelling a job") : changed;
 }
 
-int store_job_cancel_queued(const char *id, enum job_state *was)
+/* A queued job is cancelled at once. A running one (or one queued to resume that was
+ * already asked to stop) is marked: its worker stops it, and store_job_finish ends it
+ * cancelled whatever it came to. Else its state is read. All in one transaction, so a
+ * worker cannot claim or end the job in between (those are writes, and wait). */
+static int cancel_tx(void *arg)
+{
+    static const char now_sql[] =
+        "UPDATE jobs SET state = 'cancelled', finished_at = ?2 "
+        "WHERE id = ?1 AND state = 'queued' AND NOT cancel RETURNING 1";
+    static const char mark_sql[] =
+        "UPDATE jobs SET cancel = 1 WHERE id = ?1 AND state IN ('queued', 'running') "
+        "RETURNING 1";
+    const struct cancel *c = arg;
+    int rc = cancel_step(now_sql, c->id);
+    if (rc == 1) {
+        *c->was = JOB_QUEUED;
+        /* queued with a checkpoint: it was running when the service stopped */
+        return drop_checkpoint(c->id) < 0 ? STORE_ERROR : STORE_OK;
+    }
+    if (rc < 0 || (rc = cancel_step(mark_sql, c->id)) < 0)
+        return STORE_ERROR;
+    if (rc == 1) {
+        *c->was = JOB_RUNNING;
+        return STORE_OK;
+    }
+    rc = store_job_state(c->id, c->was);
+    return rc == STORE_OK ? STORE_CONFLICT : rc;
+}
+
+int store_job_cancel(const char *id, enum job_state *was)
 {
     struct cancel c = {id, was};
     return db_transaction(cancel_tx, &c);
+}
+
+int store_job_cancelling(const char *id)
+{
+    static const char sql[] = "SELECT cancel FROM jobs WHERE id = ?";
+    sqlite3_stmt *st = db_prepare(sql);
+    if (!st)
+        return STORE_ERROR;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st), on = 0;
+    if (rc == SQLITE_ROW) {
+        on = sqlite3_column_int(st, 0) != 0;
+        rc = sqlite3_step(st);
+    }
+    db_done(st);
+    return rc != SQLITE_DONE ? db_failed("reading a job") : on;
 }
 
 int store_job_epochs(const char *id, int after, int limit, json_t **out)

@@ -160,7 +160,8 @@ int store_job_state(const char *id, enum job_state *state);
 /* Jobs in queue order, of one state (-1: all), after `after`; as store_dataset_list. */
 int store_job_list(int state, int limit, const char *after, struct job **items, int *n,
                    int *more);
-/* Takes the oldest queued job: marks it running and copies its id into id (32 bytes).
+/* Takes the oldest queued job (first those marked to be cancelled, so that they end
+ * soon): marks it running and copies its id into id (32 bytes).
  * STORE_OK when it took one, STORE_NOT_FOUND when none is queued, STORE_ERROR. */
 int store_job_claim(char *id);
 /* Running jobs back to queued (after a crash or a stop): how many, or -1. */
@@ -175,13 +176,17 @@ struct model;
 /* Ends a job: its state (final, or JOB_QUEUED to resume later), error (a problem
  * object, may be NULL) and the model it made (may be NULL), in one transaction: a job
  * never ends without its model, nor does a model exist for a job that will run again. A
- * final state drops the job's checkpoint. */
+ * job asked to cancel (store_job_cancel) ends cancelled instead of succeeded or failed;
+ * *ended (may be NULL) says the state written. A final state drops the job's checkpoint. */
 int store_job_finish(const char *id, enum job_state state, const json_t *error,
-                     const struct model *model);
-/* Cancels a queued job at once. STORE_OK when it was queued (now cancelled, its
- * checkpoint dropped), STORE_CONFLICT when it is in another state (*was says which),
- * STORE_NOT_FOUND, STORE_ERROR. */
-int store_job_cancel_queued(const char *id, enum job_state *was);
+                     const struct model *model, enum job_state *ended);
+/* Cancels a job. STORE_OK with *was JOB_QUEUED: it was queued and is now cancelled (its
+ * checkpoint dropped); with *was JOB_RUNNING: it is marked to be cancelled, and will end
+ * cancelled once its worker stops it (a job resuming after a stop counts as running).
+ * STORE_CONFLICT when it has ended (*was says how), STORE_NOT_FOUND, STORE_ERROR. */
+int store_job_cancel(const char *id, enum job_state *was);
+/* 1 when the job is marked to be cancelled, 0 when not, STORE_ERROR. */
+int store_job_cancelling(const char *id);
 /* At most limit (-1: all) epoch rows of a job after epoch `after`, in order: *rows a new
  * array of the rows as the trainer stored them. STORE_NOT_FOUND when there is no such
  * job (only checked when after is 0). */
