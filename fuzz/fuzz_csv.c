@@ -261,7 +261,8 @@ static void build_all(const struct input *in, enum split how, struct buf *out)
 {
     struct buf b = {0};
     struct csv_error err, again;
-    struct csv_dataset *c = csv_dataset_new(in->has_label ? in->label : NULL, in->header, &err);
+    struct csv_dataset *c = csv_dataset_new(in->has_label ? in->label : NULL, in->header,
+                                            DATASET_MAX_VALUES, &err);
     if (!c) {
         check_error(&err);
         CHECK(err.parameter[0] != 0);

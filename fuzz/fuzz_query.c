@@ -105,7 +105,7 @@ static void succeed(int j, int m)
     snprintf(row.id, sizeof row.id, "%s", ids[m]);
     snprintf(row.job_id, sizeof row.job_id, "%s", ids[j]);
     snprintf(row.dataset_id, sizeof row.dataset_id, "%s", ids[0]);
-    CHECK(store_job_finish(ids[j], JOB_SUCCEEDED, NULL, &row) == STORE_OK);
+    CHECK(store_job_finish(ids[j], JOB_SUCCEEDED, NULL, &row, NULL) == STORE_OK);
     json_decref(classes);
     json_decref(metrics);
     free(buf);
@@ -185,11 +185,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     claim(8);
     json_t *error = body_of("{\"type\": \"about:blank\", \"title\": \"Training failed\", "
                             "\"status\": 422, \"detail\": \"the loss became NaN\"}");
-    CHECK(store_job_finish(ids[8], JOB_FAILED, error, NULL) == STORE_OK);
+    CHECK(store_job_finish(ids[8], JOB_FAILED, error, NULL, NULL) == STORE_OK);
     json_decref(error);
     make(9, h_jobs_create, job, 202);
     enum job_state was;
-    CHECK(store_job_cancel_queued(ids[9], &was) == STORE_OK);
+    CHECK(store_job_cancel(ids[9], &was) == STORE_OK);
     make(10, h_jobs_create, job, 202);
     claim(10);
     for (int e = 1; e <= 2; e++) {

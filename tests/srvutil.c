@@ -201,6 +201,7 @@ static size_t on_header(char *data, size_t size, size_t n, void *ud)
     header_value(data, size * n, "Content-Type", h->ctype, sizeof h->ctype);
     header_value(data, size * n, "Location", h->location, sizeof h->location);
     header_value(data, size * n, "Allow", h->allow, sizeof h->allow);
+    header_value(data, size * n, "Retry-After", h->retry_after, sizeof h->retry_after);
     return size * n;
 }
 

@@ -53,6 +53,7 @@ struct http_reply {
     char ctype[128];
     char location[256];
     char allow[128];
+    char retry_after[16];
 };
 /* One request with libcurl: method, path (appended to s->base), body (may be NULL) of
  * content type ctype. */

@@ -881,6 +881,54 @@ START_TEST(e2e_max_upload)
 }
 END_TEST
 
+/* --max-dataset-values: a CSV upload is refused at the row that takes it past the limit
+ * (features and label together), a JSON one at its labels; at the limit is fine. */
+static char *rows_csv(int rows, size_t *len)
+{
+    char *csv = malloc((size_t)rows * 16 + 1);
+    ck_assert_ptr_nonnull(csv);
+    size_t n = 0;
+    for (int i = 0; i < rows; i++)
+        n += (size_t)sprintf(csv + n, "1,2,3,4,%d\n", i % 3);
+    *len = n;
+    return csv;
+}
+
+START_TEST(e2e_max_dataset_values)
+{
+    struct server s = {0};
+    const char *extra[] = {"--max-dataset-values", "3000", NULL};
+    su_start(&s, extra);
+    size_t len;
+    char *csv = rows_csv(1000, &len);   /* 5 values a row: row 600 would be the 3001st */
+    struct http_reply h = su_http(&s, "POST", "/v1/datasets", csv, len, "text/csv");
+    ck_assert_ptr_nonnull(strstr(h.body, "--max-dataset-values"));
+    http_problem(&h, 413, "/rows/600");
+    h = post_chunked(&s, "/v1/datasets", csv, len, 512, "text/csv");
+    http_problem(&h, 413, "/rows/600");
+    free(csv);
+    csv = rows_csv(600, &len);
+    h = su_http(&s, "POST", "/v1/datasets", csv, len, "text/csv");
+    ck_assert_msg(h.status == 201, "%ld %s", h.status, h.body);
+    su_http_free(&h);
+    free(csv);
+    /* JSON: 700 rows of 4 features fit, with their labels they do not */
+    json_t *f = json_array(), *l = json_array();
+    for (int i = 0; i < 700; i++) {
+        json_array_append_new(f, json_pack("[i,i,i,i]", 1, 2, 3, 4));
+        json_array_append_new(l, json_integer(i % 3));
+    }
+    json_t *body = json_pack("{s:s, s:o, s:o}", "name", "big", "features", f, "labels", l);
+    char *text = json_dumps(body, JSON_COMPACT);
+    h = su_http(&s, "POST", "/v1/datasets", text, strlen(text), "application/json");
+    http_problem(&h, 413, "/labels");
+    free(text);
+    json_decref(body);
+    su_stop(&s, 0);
+    su_cleanup(&s);
+}
+END_TEST
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_ALL);
@@ -902,6 +950,7 @@ int main(void)
     tcase_add_test(e, e2e_upload_describe_delete);
     tcase_add_test(e, e2e_errors);
     tcase_add_test(e, e2e_max_upload);
+    tcase_add_test(e, e2e_max_dataset_values);
     suite_add_tcase(s, e);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -384,6 +384,65 @@ START_TEST(cancel_answers_how_the_job_ends)
 }
 END_TEST
 
+/* What one client may ask of the service: --max-queued jobs waiting (then 429 with
+ * Retry-After, until one leaves the queue) and --max-epoch-rows a job (422 at /epochs). */
+START_TEST(quotas)
+{
+    struct server s = {0};
+    const char *extra[] = {"--max-queued", "2", "--max-epoch-rows", "300k", "--workers", "1",
+                           "--threads", "1", NULL};
+    su_start(&s, extra);
+    char *ds = su_dataset(&s, 3000, 8, 0), *net = su_network(&s, 8, 16), body[512];
+    /* 101 epochs of 3000 rows are 303,000 rows to train: over */
+    snprintf(body, sizeof body, "{\"network\": \"%s\", \"dataset\": \"%s\", \"epochs\": 101}",
+             net, ds);
+    struct http_reply h = su_http(&s, "POST", "/v1/jobs", body, strlen(body), "application/json");
+    ck_assert_msg(h.status == 422, "%ld %s", h.status, h.body);
+    ck_assert_str_eq(h.ctype, "application/problem+json");
+    json_t *p = su_http_json(&h);
+    const json_t *e0 = json_array_get(json_object_get(p, "errors"), 0);
+    ck_assert_str_eq(su_str(e0, "pointer"), "/epochs");
+    ck_assert_ptr_nonnull(strstr(su_str(e0, "detail"), "--max-epoch-rows"));
+    json_decref(p);
+    su_http_free(&h);
+
+    /* 100 epochs are at the limit: a runs, b and c wait, d finds the queue full */
+    snprintf(body, sizeof body, "{\"network\": \"%s\", \"dataset\": \"%s\", \"epochs\": 100, "
+             "\"batch_size\": 1}", net, ds);
+    char *a = su_post_id(&s, "/v1/jobs", body, 202);
+    json_decref(su_job_wait(&s, a, "running", 30));
+    char *b = su_post_id(&s, "/v1/jobs", body, 202), *c = su_post_id(&s, "/v1/jobs", body, 202);
+    h = su_http(&s, "POST", "/v1/jobs", body, strlen(body), "application/json");
+    ck_assert_msg(h.status == 429, "%ld %s", h.status, h.body);
+    ck_assert_str_eq(h.ctype, "application/problem+json");
+    ck_assert_int_gt(atoi(h.retry_after), 0);
+    p = su_http_json(&h);
+    ck_assert_ptr_nonnull(strstr(su_str(p, "detail"), "--max-queued"));
+    json_decref(p);
+    su_http_free(&h);
+    json_t *list = su_get_json(&s, "/v1/jobs?state=queued");
+    ck_assert_int_eq(json_array_size(json_object_get(list, "items")), 2);
+    json_decref(list);
+
+    /* once b leaves the queue there is a place again */
+    char path[160];
+    snprintf(path, sizeof path, "/v1/jobs/%s/cancel", b);
+    h = su_http(&s, "POST", path, NULL, 0, NULL);
+    ck_assert_int_eq(h.status, 200);
+    su_http_free(&h);
+    char *d = su_post_id(&s, "/v1/jobs", body, 202);
+    const char *all[] = {a, c, d};
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "/v1/jobs/%s/cancel", all[i]);
+        h = su_http(&s, "POST", path, NULL, 0, NULL);
+        su_http_free(&h);
+    }
+    su_stop(&s, 0);
+    su_cleanup(&s);
+    free(ds), free(net), free(a), free(b), free(c), free(d);
+}
+END_TEST
+
 START_TEST(jobs_that_cannot_run)
 {
     struct server s = {0};
@@ -957,6 +1016,7 @@ int main(void)
     tcase_add_test(tc, predict_bodies_agree);
     tcase_add_test(tc, cancel_queued_and_running);
     tcase_add_test(tc, cancel_answers_how_the_job_ends);
+    tcase_add_test(tc, quotas);
     tcase_add_test(tc, jobs_that_cannot_run);
     tcase_add_test(tc, survives_sigkill);
     tcase_add_test(tc, early_stopping_keeps_the_best);

@@ -261,7 +261,7 @@ static int build(const char *in, size_t n, const char *label, enum csv_header h,
                  struct csv_error *err)
 {
     memset(out, 0, sizeof *out);
-    struct csv_dataset *c = csv_dataset_new(label, h, err);
+    struct csv_dataset *c = csv_dataset_new(label, h, DATASET_MAX_VALUES, err);
     if (!c)
         return -1;
     size_t *cuts, k = cuts_for(how, n, at, seed, &cuts), prev = 0;
@@ -504,10 +504,10 @@ START_TEST(ds_errors)
           CSV_HEADER_AUTO, 422, "/rows/1/columns/1", "",
           "'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...' is not a number");
     struct csv_error e;
-    ck_assert_ptr_null(csv_dataset_new("", CSV_HEADER_AUTO, &e));
+    ck_assert_ptr_null(csv_dataset_new("", CSV_HEADER_AUTO, DATASET_MAX_VALUES, &e));
     ck_assert_int_eq(e.status, 400);
     ck_assert_str_eq(e.parameter, "label");
-    ck_assert_ptr_null(csv_dataset_new("-1", CSV_HEADER_AUTO, &e));
+    ck_assert_ptr_null(csv_dataset_new("-1", CSV_HEADER_AUTO, DATASET_MAX_VALUES, &e));
     ck_assert_int_eq(e.status, 400);
     ck_assert_str_eq(e.parameter, "label");
     ck_assert_msg(strstr(e.detail, "?label=-1: a column index counts from 0"), "%s", e.detail);
@@ -519,7 +519,7 @@ START_TEST(ds_error_sticks)
 {
     struct csv_error e, e2;
     struct dataset b;
-    struct csv_dataset *c = csv_dataset_new(NULL, CSV_HEADER_AUTO, &e);
+    struct csv_dataset *c = csv_dataset_new(NULL, CSV_HEADER_AUTO, DATASET_MAX_VALUES, &e);
     ck_assert_int_eq(csv_dataset_feed(c, "1,2\n1,x,3\n", 10, &e), -1);
     ck_assert_int_eq(csv_dataset_feed(c, "1,2\n", 4, &e2), -1);
     ck_assert_str_eq(e.detail, e2.detail);

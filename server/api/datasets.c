@@ -48,7 +48,7 @@ int h_datasets_create(struct req *r, struct reply *out)
                              "\"features\", \"labels\"}, or a CSV as text/csv");
     struct dataset d;
     struct fault f;
-    if (dataset_from_json(body, &d, &f) < 0)
+    if (dataset_from_json(body, r->app->cfg.max_dataset_values, &d, &f) < 0)
         return f.status ? reply_fault(out, &f) : -1;
     int rc = store_and_reply(&d, out);
     dataset_free(&d);
@@ -102,7 +102,7 @@ static void *csv_begin(struct req *r, struct reply *out)
         reply_problem(out, 500, NULL, "out of memory");
         return NULL;
     }
-    if (!(u->csv = csv_dataset_new(label, mode, &err))) {
+    if (!(u->csv = csv_dataset_new(label, mode, r->app->cfg.max_dataset_values, &err))) {
         free(u);
         reply_csv_error(out, &err);
         return NULL;

@@ -44,7 +44,9 @@ int h_jobs_create(struct req *r, struct reply *out)
     char id[32];
     if (faults_init(&fs) < 0)
         return -1;
-    json_t *n = job_check(r->json, r->app->cfg.max_params, &fs, &plan);
+    const struct config *cfg = &r->app->cfg;
+    const struct job_limits lim = {cfg->max_params, cfg->max_epoch_rows};
+    json_t *n = job_check(r->json, &lim, &fs, &plan);
     if (!n) {
         int k = fs.n;
         json_t *errs = faults_take(&fs, "");
@@ -56,10 +58,16 @@ int h_jobs_create(struct req *r, struct reply *out)
     int epochs = (int)json_integer_value(json_object_get(n, "epochs"));
     int rc = store_job_insert(id, n, *plan.network_id ? plan.network_id : NULL,
                               json_string_value(json_object_get(n, "dataset")),
-                              *plan.val_dataset_id ? plan.val_dataset_id : NULL, epochs);
+                              *plan.val_dataset_id ? plan.val_dataset_id : NULL, epochs,
+                              cfg->max_queued);
     json_decref(n);
     if (rc == STORE_NOT_FOUND)
         return reply_field(out, 409, "/dataset", "a dataset of the job was deleted meanwhile");
+    if (rc == STORE_FULL) {
+        out->retry_after = 30;
+        return reply_problem(out, 429, NULL, "%ld jobs are queued, the most the service takes "
+                             "(--max-queued); try again once some have run", cfg->max_queued);
+    }
     if (rc != STORE_OK)
         return reply_problem(out, 500, NULL, "the job could not be stored");
     queue_wake(r->app->queue);

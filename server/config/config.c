@@ -2,6 +2,8 @@
  * is a startup failure: one line on stderr that says what to do. */
 #include "config.h"
 
+#include "format/format.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +19,13 @@ static const char usage[] =
     "  --threads N     engine threads per worker (NEUROND_THREADS, default: cores)\n"
     "  --max-body N    largest JSON body in bytes, k/M/G suffixes (NEUROND_MAX_BODY, 64M)\n"
     "  --max-upload N  largest dataset upload (NEUROND_MAX_UPLOAD, default 1G)\n"
+    "  --max-queued N  jobs waiting to run at once; more get 429 (NEUROND_MAX_QUEUED,\n"
+    "                  default 1000)\n"
+    "  --max-epoch-rows N  a job's epochs times its dataset's rows; more get 422\n"
+    "                  (NEUROND_MAX_EPOCH_ROWS, default 10G; k, M, G: 10^3, 10^6, 10^9)\n"
+    "  --max-dataset-values N  float32 values of one dataset, features and labels; a\n"
+    "                  CSV upload past it gets 413 as it crosses (NEUROND_MAX_DATASET_VALUES,\n"
+    "                  default and most 250M: 1 GB, SQLite's largest row)\n"
     "  --heartbeat S   seconds between heartbeats on idle event streams\n"
     "                  (NEUROND_HEARTBEAT, default 15)\n"
     "  --help, --version\n";
@@ -44,6 +53,24 @@ static int parse_size(const char *name, const char *s, size_t *out)
     if (errno || end == s || *end || v == 0 || *s == '-' || v > (1ull << 40) / mul)
         return fail("%s: '%s' is not a size (a number, optionally with k, M or G)", name, s);
     *out = (size_t)(v * mul);
+    return 0;
+}
+
+/* A positive count with an optional k/M/G suffix (10^3, 10^6, 10^9), at most max. */
+static int parse_count(const char *name, const char *s, double max, double *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    double mul = *end == 'k' || *end == 'K' ? 1e3 : *end == 'M' ? 1e6 : *end == 'G' ? 1e9 : 1;
+    if (mul > 1)
+        end++;
+    if (errno || end == s || *end || v == 0 || *s == '-' || (double)v * mul > max) {
+        fprintf(stderr, "neurond: %s: '%s' is not a count from 1 to %.0f (a number, "
+                "optionally with k, M or G for 10^3, 10^6, 10^9)\n", name, s, max);
+        return -1;
+    }
+    *out = (double)v * mul;
     return 0;
 }
 
@@ -78,6 +105,15 @@ static int set(struct config *c, const char *key, const char *v)
         return parse_size("--max-body", v, &c->max_body);
     if (!strcmp(key, "max-upload"))
         return parse_size("--max-upload", v, &c->max_upload);
+    double n;
+    if (!strcmp(key, "max-queued"))
+        return parse_count("--max-queued", v, 1e9, &n) < 0 ? -1 : (c->max_queued = (long)n, 0);
+    if (!strcmp(key, "max-epoch-rows"))
+        return parse_count("--max-epoch-rows", v, 1e18, &c->max_epoch_rows);
+    if (!strcmp(key, "max-dataset-values"))
+        return parse_count("--max-dataset-values", v, (double)DATASET_MAX_VALUES, &n) < 0
+                   ? -1
+                   : (c->max_dataset_values = (long)n, 0);
     if (!strcmp(key, "heartbeat"))
         return parse_int("--heartbeat", v, 1, 3600, &c->heartbeat);
     return fail("unknown option --%s (see --help)%s", key, "");
@@ -89,13 +125,16 @@ void config_defaults(struct config *c)
     *c = (struct config){.bind = "127.0.0.1", .port = 8080, .db = "var/neurond.db",
                          .workers = 1, .threads = cores > 0 ? (int)cores : 1,
                          .max_body = 64u << 20, .max_upload = 1u << 30, .max_params = 50000000,
-                         .http_threads = 2, .heartbeat = 15};
+                         .max_queued = 1000, .max_epoch_rows = 1e10,
+                         .max_dataset_values = DATASET_MAX_VALUES, .http_threads = 2,
+                         .heartbeat = 15};
 }
 
 int config_load(struct config *c, int argc, char **argv)
 {
     static const char *const keys[] = {"port", "bind", "db", "workers", "threads",
-                                       "max-body", "max-upload", "heartbeat"};
+                                       "max-body", "max-upload", "max-queued",
+                                       "max-epoch-rows", "max-dataset-values", "heartbeat"};
     config_defaults(c);
     for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
         char env[64];

@@ -19,6 +19,9 @@ struct config {
     size_t max_body;           /* largest JSON body, bytes */
     size_t max_upload;         /* largest dataset upload, bytes */
     size_t max_params;         /* largest network, parameters */
+    long max_queued;           /* jobs waiting in the queue at once */
+    double max_epoch_rows;     /* a job's epochs times its dataset's rows */
+    long max_dataset_values;   /* a dataset's float32 values, features and labels */
     int http_threads;
     int heartbeat;             /* seconds between heartbeats on idle event streams */
 };
@@ -33,8 +36,9 @@ struct app {
 };
 
 /* The defaults: 127.0.0.1:8080, var/neurond.db, one worker with one engine thread per
- * core, 64 MiB bodies, 1 GiB uploads, 50 million parameters, two HTTP threads, a
- * heartbeat every 15 s. */
+ * core, 64 MiB bodies, 1 GiB uploads, 50 million parameters, 1,000 queued jobs, 10^10
+ * epoch rows a job, datasets as large as the store holds (DATASET_MAX_VALUES), two HTTP
+ * threads, a heartbeat every 15 s. */
 void config_defaults(struct config *c);
 
 /* The defaults, then NEUROND_* variables, then flags (--help and --version print and

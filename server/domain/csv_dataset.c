@@ -146,6 +146,7 @@ struct csv_dataset {
     int mismatch;               /* the header has another width than the rows (sk only) */
     int W, L;                   /* columns of every row and the label's; W = 0 before a row */
     long rows;
+    long max_values;            /* of x and y together */
     float *x;
     size_t xcap;                /* floats */
     float *yv;                  /* labels as numbers, NaN when not one */
@@ -342,10 +343,11 @@ static int first_record(struct csv_dataset *c, char **f, const size_t *lens, int
 /* Grows x and the label arrays for one more row. */
 static int grow(struct csv_dataset *c, long row, long line)
 {
-    if ((size_t)(c->rows + 1) * (size_t)(c->W - 1) > (size_t)DATASET_MAX_VALUES ||
-        c->rows == INT_MAX)
-        return row_err(c, 413, row, line, -1, "the dataset is over %ld values, the most one "
-                       "dataset holds (1 GB of float32)", DATASET_MAX_VALUES);
+    /* W values a row once stored: W - 1 features and the label */
+    if ((size_t)(c->rows + 1) * (size_t)c->W > (size_t)c->max_values || c->rows == INT_MAX)
+        return row_err(c, 413, row, line, -1, "the dataset is over %ld values (features and "
+                       "labels), the most one dataset holds (--max-dataset-values)",
+                       c->max_values);
     size_t need = (size_t)(c->rows + 1) * (size_t)(c->W - 1);
     if (need > c->xcap) {
         size_t cap = c->xcap ? c->xcap + c->xcap / 2 : 4096;
@@ -511,7 +513,7 @@ out:
 }
 
 struct csv_dataset *csv_dataset_new(const char *label, enum csv_header header,
-                                    struct csv_error *err)
+                                    long max_values, struct csv_error *err)
 {
     struct csv_dataset *c = calloc(1, sizeof *c);
     if (!c || !(c->rd = csv_reader_new(on_record, c))) {
@@ -520,6 +522,7 @@ struct csv_dataset *csv_dataset_new(const char *label, enum csv_header header,
         return NULL;
     }
     c->header_mode = header;
+    c->max_values = max_values;
     c->label_index = -1;
     c->nf_row = -1;
     if (label) {

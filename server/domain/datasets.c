@@ -137,7 +137,7 @@ static int json_float(const json_t *v, float *f, const char *pointer, struct fau
 }
 
 /* /features into b (x, rows, features, columns). 0, or -1 with the fault (none: out of memory). */
-static int json_features(const json_t *body, struct dataset *b, struct fault *out)
+static int json_features(const json_t *body, long max, struct dataset *b, struct fault *out)
 {
     const json_t *f = json_object_get(body, "features");
     char p[96];
@@ -158,9 +158,9 @@ static int json_features(const json_t *body, struct dataset *b, struct fault *ou
     if (F == 0)
         return fault_at(out, 422, "/features/0", "is empty: a row needs at least one "
                            "number");
-    if (F > CSV_MAX_COLUMNS || R * F > (size_t)DATASET_MAX_VALUES)
+    if (F > CSV_MAX_COLUMNS || R * F > (size_t)max)
         return fault_at(out, 413, "/features", "%zu rows of %zu features are over %ld "
-                           "values, the most one dataset holds", R, F, DATASET_MAX_VALUES);
+                        "values, the most one dataset holds", R, F, max);
     if (!(b->x = malloc(R * F * sizeof *b->x)))
         return -1;
     for (size_t i = 0; i < R; i++) {
@@ -244,7 +244,7 @@ done:
 
 /* /labels into b (y, label_cols, label_kind, classes); rows known. 0, or -1 with the
  * fault (none: out of memory). */
-static int json_labels(const json_t *body, struct dataset *b, struct fault *out)
+static int json_labels(const json_t *body, long max, struct dataset *b, struct fault *out)
 {
     const json_t *labels = json_object_get(body, "labels");
     size_t R = (size_t)b->rows;
@@ -274,8 +274,10 @@ static int json_labels(const json_t *body, struct dataset *b, struct fault *out)
     if (K == 0)
         return fault_at(out, 422, "/labels/0", "is empty: a label row needs at least one "
                            "number");
-    if (K > CSV_MAX_COLUMNS || R * K > (size_t)DATASET_MAX_VALUES)
-        return fault_at(out, 413, "/labels", "%zu rows of %zu values are too many", R, K);
+    if (K > CSV_MAX_COLUMNS || R * (K + (size_t)b->features) > (size_t)max)
+        return fault_at(out, 413, "/labels", "%zu rows of %d features and %zu label values "
+                        "are over %ld values, the most one dataset holds", R, b->features, K,
+                        max);
     if (!(b->y = malloc(R * K * sizeof *b->y)))
         return -1;
     b->label_cols = (int)K;
@@ -358,7 +360,8 @@ long classes_rank(char *const *texts, size_t n, size_t max, uint32_t *rank, json
     return a ? (long)k : -1;
 }
 
-int dataset_from_json(const json_t *body, struct dataset *d, struct fault *f)
+int dataset_from_json(const json_t *body, long max_values, struct dataset *d,
+                      struct fault *f)
 {
     memset(d, 0, sizeof *d);
     memset(f, 0, sizeof *f);
@@ -373,8 +376,8 @@ int dataset_from_json(const json_t *body, struct dataset *d, struct fault *f)
                                            : "must be a string";
     if (why)
         return fault_at(f, 422, "/name", "%s", why);
-    if (json_features(body, d, f) == 0 && json_labels(body, d, f) == 0 &&
-        (d->name = strdup(json_string_value(name))))
+    if (json_features(body, max_values, d, f) == 0 &&
+        json_labels(body, max_values, d, f) == 0 && (d->name = strdup(json_string_value(name))))
         return 0;
     dataset_free(d);
     return -1;

@@ -107,7 +107,8 @@ const char *dataset_bad_name(const char *s, size_t n);
 /* A dataset from an upload {"name", "features", "labels", "columns"?}: its name, shape, x,
  * y, label kind, classes and columns into d (new: dataset_free). 0, or -1 with the first
  * fault in f (its pointer into the body; no status when memory ran out). */
-int dataset_from_json(const json_t *body, struct dataset *d, struct fault *f);
+int dataset_from_json(const json_t *body, long max_values, struct dataset *d,
+                      struct fault *f);
 /* Per-feature statistics of d into d->stats, and d stored under a new id (store.h). */
 int dataset_create(struct dataset *d);
 /* A dataset as GET /v1/datasets/{id} answers it (stats when d has them). New. */
@@ -130,9 +131,10 @@ struct csv_dataset;
  * last column; copied. header: whether the first row is a header; AUTO takes it for one
  * when a field other than the label's is not a number, and recognises scikit-learn's
  * "n_samples,n_features,class names..." first line (see csv_dataset.c). Returns new
- * (csv_dataset_free), or NULL with err filled. */
+ * (csv_dataset_free), or NULL with err filled. max_values: the most float32 values
+ * (features and labels) the dataset may hold; a row past it is a 413. */
 struct csv_dataset *csv_dataset_new(const char *label, enum csv_header header,
-                                    struct csv_error *err);
+                                    long max_values, struct csv_error *err);
 /* The next piece of the body. 0, or -1 with err filled (then every call fails alike). */
 int csv_dataset_feed(struct csv_dataset *c, const char *data, size_t len,
                      struct csv_error *err);
@@ -227,11 +229,16 @@ struct job_plan {
     char network_id[32];       /* the stored network it names, "" for an inline one */
     char val_dataset_id[32];   /* its validation dataset, "" for none */
 };
-/* Checks a job body (POST /v1/jobs) against the stored networks and datasets. Returns
- * the request as it will be stored and answered (new: every option with its default
- * written out, as the engine will hold it; the network as a definition), or NULL with
- * every fault added to fs. */
-json_t *job_check(const json_t *body, size_t max_params, struct faults *fs,
+/* What one job may ask for (the service's settings). */
+struct job_limits {
+    size_t max_params;         /* parameters of its network */
+    double max_epoch_rows;     /* its epochs times its dataset's rows */
+};
+/* Checks a job body (POST /v1/jobs) against the stored networks and datasets and the
+ * limits. Returns the request as it will be stored and answered (new: every option with
+ * its default written out, as the engine will hold it; the network as a definition), or
+ * NULL with every fault added to fs. */
+json_t *job_check(const json_t *body, const struct job_limits *lim, struct faults *fs,
                   struct job_plan *plan);
 /* A job as GET /v1/jobs/{id} answers it: its request's fields, then its state, epoch,
  * progress, latest metrics, eta, error, model and times. New. */

@@ -258,7 +258,7 @@ static void check_labels(struct faults *fs, const char *pointer, const char *whi
                   why);
 }
 
-json_t *job_check(const json_t *body, size_t max_params, struct faults *fs,
+json_t *job_check(const json_t *body, const struct job_limits *lim, struct faults *fs,
                   struct job_plan *plan)
 {
     static const char *const refs[] = {"name", "network", "dataset", "validation",
@@ -306,7 +306,7 @@ json_t *job_check(const json_t *body, size_t max_params, struct faults *fs,
     int have_spec = 0;
     if (def) {
         json_t *serr = NULL;
-        have_spec = spec_from_json(def, "/network", max_params, &sj, &serr) == 0;
+        have_spec = spec_from_json(def, "/network", lim->max_params, &sj, &serr) == 0;
         size_t i;
         json_t *f;
         json_array_foreach(serr, i, f)
@@ -385,6 +385,12 @@ json_t *job_check(const json_t *body, size_t max_params, struct faults *fs,
                       "row%s, leaving none to train on", o.split, held, rows,
                       rows == 1 ? "" : "s");
     }
+
+    /* the work it asks for */
+    if (desc && (double)o.train.epochs * desc->rows > lim->max_epoch_rows)
+        fault_add(fs, "/epochs", "%d epochs of the dataset's %d rows are %.0f rows to train, "
+                  "over the service's limit of %.0f a job (--max-epoch-rows)", o.train.epochs,
+                  desc->rows, (double)o.train.epochs * desc->rows, lim->max_epoch_rows);
 
     /* the network against the data, the validation dataset's too */
     if (have_spec && desc) {

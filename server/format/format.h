@@ -53,6 +53,12 @@ void deadline_in(struct timespec *t, double seconds);
 #define CSV_MAX_RECORD (64 << 20)      /* bytes of one record, separators included */
 #define CSV_MAX_COLUMNS (1 << 20)      /* fields of one record */
 
+/* x and y of a dataset are one row of the database, and SQLite's largest row (and BLOB)
+ * is SQLITE_MAX_LENGTH, 1,000,000,000 bytes: a dataset holds at most this many float32
+ * values, features and labels together (less the few bytes its description takes).
+ * --max-dataset-values may set a lower limit. */
+#define DATASET_MAX_VALUES 250000000L
+
 /* A CSV fault. Rows are data rows, 0-based (the header not counted, as the dataset's x
  * numbers them); columns 0-based columns of the CSV (what ?label= uses); lines physical
  * lines, 1-based (what an editor shows). pointer and parameter are for who places the

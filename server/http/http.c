@@ -242,6 +242,11 @@ static enum MHD_Result send_reply(struct MHD_Connection *mc, struct reply *rp)
         MHD_add_response_header(res, MHD_HTTP_HEADER_LOCATION, rp->location);
     if (*rp->allow)
         MHD_add_response_header(res, MHD_HTTP_HEADER_ALLOW, rp->allow);
+    if (rp->retry_after > 0) {
+        char s[16];
+        snprintf(s, sizeof s, "%d", rp->retry_after);
+        MHD_add_response_header(res, MHD_HTTP_HEADER_RETRY_AFTER, s);
+    }
     enum MHD_Result ok = MHD_queue_response(mc, rp->status, res);
     MHD_destroy_response(res);
     return ok;

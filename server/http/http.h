@@ -44,6 +44,7 @@ struct reply {
     const char *content_type;        /* static string */
     char location[128];              /* Location header when not empty */
     char allow[64];                  /* Allow header when not empty */
+    int retry_after;                 /* Retry-After header (seconds) when > 0 */
     /* A streamed body instead of body: the glue calls read(ctx) for bytes as the client
      * takes them, until it returns -1 (the end). read returns 0 only after pausing the
      * connection with http_pause; whoever has bytes for it later calls http_wake. The

@@ -139,8 +139,7 @@ int store_dataset_insert(struct dataset *d)
         return STORE_ERROR;
     size_t nx = (size_t)d->rows * (size_t)d->features, ny = (size_t)d->rows * (size_t)d->label_cols;
     sqlite3_int64 limit = sqlite3_limit(db, SQLITE_LIMIT_LENGTH, -1);
-    if ((sqlite3_int64)(nx * sizeof(float)) >= limit ||
-        (sqlite3_int64)(ny * sizeof(float)) >= limit)
+    if ((sqlite3_int64)((nx + ny) * sizeof(float)) >= limit)   /* one row holds both */
         return STORE_TOO_BIG;
     new_id(d->id, "ds_");
     now_iso(d->created_at);

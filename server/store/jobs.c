@@ -7,31 +7,56 @@
 #include <stdlib.h>
 #include <string.h>
 
-int store_job_insert(const char *id, const json_t *request, const char *network_id,
-                     const char *dataset_id, const char *val_dataset_id, int epochs)
+struct insert {
+    const char *id, *network_id, *dataset_id, *val_dataset_id;
+    const json_t *request;
+    int epochs;
+    long max_queued;
+};
+
+/* Counts the queue and inserts, in one transaction: two requests cannot both take the
+ * last place. The datasets must still exist when the job is stored (a DELETE may have
+ * come between the check and the insert). */
+static int insert_tx(void *arg)
 {
-    /* the datasets must still exist when the job is stored (a DELETE may have come
-     * between the check and the insert): one statement, so one atomic write */
+    static const char count[] = "SELECT count(*) >= ? FROM jobs WHERE state = 'queued'";
     static const char sql[] =
         "INSERT INTO jobs (id, state, request, network_id, dataset_id, val_dataset_id, epochs, "
         "created_at) SELECT ?1, 'queued', ?2, ?3, ?4, ?5, ?6, ?7 WHERE EXISTS "
         "(SELECT 1 FROM datasets WHERE id = ?4) AND (?5 IS NULL OR EXISTS "
         "(SELECT 1 FROM datasets WHERE id = ?5))";
-    sqlite3_stmt *st = db_prepare(sql);
+    const struct insert *in = arg;
+    sqlite3_stmt *st = db_prepare(count);
     if (!st)
+        return STORE_ERROR;
+    sqlite3_bind_int64(st, 1, in->max_queued);
+    int full = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+    db_done(st);
+    if (full)
+        return full > 0 ? STORE_FULL : db_failed("counting the queue");
+    if (!(st = db_prepare(sql)))
         return STORE_ERROR;
     char now[32];
     now_iso(now);
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-    db_bind_json(st, 2, request);
-    sqlite3_bind_text(st, 3, network_id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 4, dataset_id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 5, val_dataset_id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int(st, 6, epochs);
+    sqlite3_bind_text(st, 1, in->id, -1, SQLITE_TRANSIENT);
+    db_bind_json(st, 2, in->request);
+    sqlite3_bind_text(st, 3, in->network_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 4, in->dataset_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 5, in->val_dataset_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 6, in->epochs);
     sqlite3_bind_text(st, 7, now, -1, SQLITE_TRANSIENT);
     if (db_exec(st) < 0)
         return STORE_ERROR;
     return sqlite3_changes(db_conn()) == 1 ? STORE_OK : STORE_NOT_FOUND;
+}
+
+int store_job_insert(const char *id, const json_t *request, const char *network_id,
+                     const char *dataset_id, const char *val_dataset_id, int epochs,
+                     long max_queued)
+{
+    struct insert in = {id, network_id, dataset_id, val_dataset_id, request, epochs,
+                        max_queued};
+    return db_transaction(insert_tx, &in);
 }
 
 #define JOB_COLS "id, state, request, epoch, epochs, progress, latest, eta_seconds, error, " \

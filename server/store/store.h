@@ -29,6 +29,7 @@ enum store_rc {
     STORE_IN_USE = 2,          /* a queued or running job uses it: nothing was done */
     STORE_TOO_BIG = 3,         /* over the largest BLOB the database holds */
     STORE_CONFLICT = 4,        /* the row is not in the state the change needs */
+    STORE_FULL = 5,            /* a limit on how many rows there may be: nothing was done */
 };
 
 /* ---- the database (db.c) ---- */
@@ -71,7 +72,6 @@ int label_kind_parse(const char *name);
 
 #define DATASET_MAX_NAME 256               /* bytes of a name */
 #define DATASET_MAX_CLASSES 65536          /* distinct class names */
-#define DATASET_MAX_VALUES 250000000L      /* floats of x: 1 GB, SQLite's largest BLOB */
 
 /* A dataset. Every pointer is new (dataset_free); what a read does not fill is NULL. */
 struct dataset {
@@ -152,8 +152,11 @@ void job_free(struct job *j);
 
 /* Stores a new queued job: request borrowed, val_dataset_id and network_id may be NULL.
  * STORE_NOT_FOUND when a dataset it names no longer exists (nothing stored). */
+/* Queues a job. STORE_NOT_FOUND when a dataset it names is gone, STORE_FULL when
+ * max_queued jobs are queued already. */
 int store_job_insert(const char *id, const json_t *request, const char *network_id,
-                     const char *dataset_id, const char *val_dataset_id, int epochs);
+                     const char *dataset_id, const char *val_dataset_id, int epochs,
+                     long max_queued);
 int store_job_get(const char *id, struct job *j);
 /* The job's state only. */
 int store_job_state(const char *id, enum job_state *state);
