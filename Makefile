@@ -57,7 +57,7 @@ SERVER_LIB = $(BUILD)/libneurond.a
 NEUROND = $(BUILD)/neurond
 PORT ?= 8080
 
-.PHONY: all run test test-contract check layering test-browser browser-deps bench bench-http bench-events asan fuzz clean deps deps-run deps-bench deps-container lint-api image test-container
+.PHONY: all run test test-contract check layering test-browser browser-deps bench bench-http bench-events asan tsan fuzz clean deps deps-run deps-bench deps-container lint-api image test-container
 all: $(CORE_LIB) $(NEUROND)
 
 # Builds and starts the service on 127.0.0.1:$(PORT) with its database under ./var/.
@@ -207,6 +207,22 @@ asan: deps
 	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 CK_FORK=no NEUROND_BIN=build-asan/neurond \
 	  bash tests/run.sh $(TESTS:%=build-asan/tests/%) $(SERVER_TESTS:%=build-asan/tests/%)
 
+# The suites that use threads (the engine's pool, the checkpointer, the hub, the workers
+# and cancels, concurrent predictions and deletes; the server they start is built with it
+# too) under ThreadSanitizer. A report anywhere, in a suite or in a server it started, is a
+# failure: each process writes its reports to build-tsan/log/, which must stay empty.
+TSAN_TESTS = test_net test_train test_db test_hub test_api_models test_api_events test_api_jobs
+tsan: deps
+	@$(MAKE) --no-print-directory BUILD=build-tsan CC=clang \
+	  CFLAGS="-O1 -g -fsanitize=thread -fno-omit-frame-pointer" \
+	  $(TSAN_TESTS:%=build-tsan/tests/%) build-tsan/neurond
+	@rm -rf build-tsan/log && mkdir -p build-tsan/log
+	@TSAN_OPTIONS="log_path=$(CURDIR)/build-tsan/log/tsan second_deadlock_stack=1" CK_FORK=no \
+	  NEUROND_BIN=build-tsan/neurond bash tests/run.sh $(TSAN_TESTS:%=build-tsan/tests/%)
+	@if ls build-tsan/log | grep -q .; then cat build-tsan/log/*; \
+	  echo "ThreadSanitizer reported $$(cat build-tsan/log/* | grep -c '^SUMMARY') problem(s)"; \
+	  exit 1; fi
+
 # The container image neurond:latest (docker/Dockerfile), built with podman (ENGINE=docker
 # works too) on a Debian base that docker/base.sh makes with debootstrap when it is missing;
 # BASE=debian:bookworm-slim takes a registry's image instead, IMAGE=name:tag another name.
@@ -239,7 +255,7 @@ fuzz: deps
 	@bash fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS:%=build-fuzz/fuzz/%)
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-tsan build-fuzz
 
 -include $(CORE_OBJ:.o=.d) $(SERVER_SRC:%.c=$(BUILD)/%.d) $(BUILD)/server/main.d $(TEST_BIN:=.d) $(SERVER_TEST_BIN:=.d) \
          $(FUZZ_BIN:=.d) $(BUILD)/fuzz/fuzzutil.d $(CONTRACT_DUMP).d

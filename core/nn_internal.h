@@ -40,7 +40,15 @@
 struct op;
 struct run;
 
-/* Hot elementwise loops get AVX-512 and AVX2 clones, picked at load time. */
+/* Hot elementwise loops get AVX-512 and AVX2 clones, picked at load time (not under
+ * ThreadSanitizer: the loader runs the picking code before the sanitizer is set up). */
+#if defined(__SANITIZE_THREAD__)
+#define NN_NO_CLONES
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define NN_NO_CLONES
+#endif
+#endif
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(NN_NO_CLONES)
 #define NN_HOT __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else

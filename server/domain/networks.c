@@ -34,6 +34,7 @@ struct walk {
     int seen;                        /* layers visited, in the engine's (pre-)order */
     int full;                        /* NN_MAX_LAYERS passed: visit no more layers */
     int depth;                       /* of the layers being read */
+    const char *kinds[NN_KIND_COUNT];   /* the names of the layer kinds, for "type" */
 };
 
 /* The pointer of a format into out (FAULT_PTR_MAX bytes). The pointers built here always
@@ -48,15 +49,6 @@ static void path(char *out, const char *fmt, ...)
     va_end(ap);
     assert(n >= 0 && n < FAULT_PTR_MAX);
     (void)n;
-}
-
-/* The names of the layer kinds, for "type". */
-static const char *kind_names[NN_KIND_COUNT];
-
-static void kinds_named(void)
-{
-    for (int k = 0; k < NN_KIND_COUNT; k++)
-        kind_names[k] = nn_kind_desc(k)->name;
 }
 
 /* Layers in the tree below obj's "layers", counting every object that has a "layers"
@@ -94,12 +86,12 @@ static void read_layer(struct walk *w, const json_t *v, const char *ptr, struct 
     char at[FAULT_PTR_MAX];
     path(at, "%s/type", ptr);
     const json_t *t = json_member(v, "type");
-    int kind = t ? json_name(&w->faults, t, at, "layer type", kind_names, NN_KIND_COUNT) : -1;
+    int kind = t ? json_name(&w->faults, t, at, "layer type", w->kinds, NN_KIND_COUNT) : -1;
     if (!t) {
         char list[256] = "";
         for (int k = 0; k < NN_KIND_COUNT; k++)
             snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", k ? ", " : "",
-                     kind_names[k]);
+                     w->kinds[k]);
         fault_add(&w->faults, at, "type is required: one of %s", list);
     }
     if (kind < 0)
@@ -197,7 +189,7 @@ static const char *read_name(struct walk *w, const json_t *def, const char *base
 /* "metrics": an array of metric names, into a bit set. */
 static unsigned read_metrics(struct walk *w, const json_t *def, const char *base)
 {
-    static const char *names[NN_METRIC_COUNT];
+    const char *names[NN_METRIC_COUNT];
     for (int m = 0; m < NN_METRIC_COUNT; m++)
         names[m] = nn_metric_name(m);
     const json_t *v = json_member(def, "metrics");
@@ -245,7 +237,8 @@ int spec_from_json(const json_t *def, const char *base, size_t max_params,
     struct walk w = {0};
     if (faults_init(&w.faults) < 0)
         return -1;
-    kinds_named();
+    for (int k = 0; k < NN_KIND_COUNT; k++)
+        w.kinds[k] = nn_kind_desc(k)->name;
     struct nn_spec spec = {0};
     const char *name = NULL;
     if (!json_is_object(def)) {
