@@ -57,7 +57,7 @@ SERVER_LIB = $(BUILD)/libneurond.a
 NEUROND = $(BUILD)/neurond
 PORT ?= 8080
 
-.PHONY: all run test test-contract check layering test-browser browser-deps bench bench-http bench-events asan tsan fuzz clean deps deps-run deps-bench deps-container lint-api image test-container
+.PHONY: all run test test-contract check layering test-browser browser-deps bench bench-http bench-events bench-hostile asan tsan fuzz clean deps deps-run deps-bench deps-container lint-api image test-container
 all: $(CORE_LIB) $(NEUROND)
 
 # Builds and starts the service on 127.0.0.1:$(PORT) with its database under ./var/.
@@ -127,6 +127,13 @@ $(BUILD)/bench/fmnist_csv: $(BUILD)/bench/fmnist_csv.o $(BUILD)/bench/idx.o
 bench-http: deps-bench
 	@$(MAKE) --no-print-directory $(NEUROND) $(BENCH_BIN) $(BUILD)/bench/fmnist_csv
 	@bash bench/http.sh $(BUILD)
+
+# The service against hostile clients (bench/hostile.py): memory after large JSON bodies,
+# /healthz with idle sockets, slow clients and busy request threads, predictions with
+# tokens on and off. OTHER=path/to/neurond compares another build in the same run.
+bench-hostile: deps-bench
+	@$(MAKE) --no-print-directory $(NEUROND)
+	@python3 bench/hostile.py $(NEUROND) $(OTHER)
 
 $(BUILD)/bench/events: $(BUILD)/bench/events.o
 	$(CC) $(CFLAGS) $^ -o $@ $(JANSSON_LIBS) -lm

@@ -4,3 +4,6 @@ wrk.headers["Content-Type"] = "application/json"
 local row = {}
 for i = 1, 784 do row[i] = string.format("%.3f", (i % 17) / 17) end
 wrk.body = '{"inputs": [[' .. table.concat(row, ",") .. ']]}'
+-- with NEUROND_TOKEN set, every request carries it as a bearer token
+local token = os.getenv("NEUROND_TOKEN")
+if token and token ~= "" then wrk.headers["Authorization"] = "Bearer " .. token end
