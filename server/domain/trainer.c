@@ -5,7 +5,8 @@
  *
  * DESIGN. After every epoch the row of metrics and a checkpoint (weights, optimizer and
  * random state, the early stopping state) go in one transaction, so a job whose process
- * died resumes at its next epoch from exactly where it was. The events (the epoch, the
+ * died resumes at its next epoch from exactly where it was. A model, and early stopping's
+ * best weights that become one, keep only what prediction needs (nn_save_model). The events (the epoch, the
  * progress) are told to whoever runs the trainer after the write is committed, so that a
  * follower who missed one finds it in the database. A cancel or a stop is a flag the
  * engine checks before every batch.
@@ -106,7 +107,7 @@ static int on_epoch(void *arg, const struct nn_report *r)
             if (o->stop.restore_best) {
                 free(c->best_buf);
                 c->best_buf = NULL;
-                if (nn_save(c->net, &c->best_buf, &c->best_len, NULL) < 0)
+                if (nn_save_model(c->net, &c->best_buf, &c->best_len, NULL) < 0)
                     c->best_buf = NULL;
                 c->best_changed = 1;
             }
@@ -270,7 +271,7 @@ static int model_make(struct model *m, const char *id, const json_t *req,
             return -1;
         memcpy(m->net, c->best_buf, c->best_len);
         m->net_len = c->best_len;
-    } else if (nn_save(c->net, (unsigned char **)&m->net, &m->net_len, NULL) < 0) {
+    } else if (nn_save_model(c->net, (unsigned char **)&m->net, &m->net_len, NULL) < 0) {
         return -1;
     }
     json_t *rows = NULL;
