@@ -4,11 +4,18 @@
 #include "format/format.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-int store_job_insert(const char *id, const json_t *request, const char *network_id,
-                     const char *dataset_id, const char *val_dataset_id, int epochs)
+struct insert {
+    const char *id;
+    const json_t *request;
+    const char *network_id, *dataset_id, *val_dataset_id;
+    int epochs;
+};
+
+static int insert_tx(void *arg)
 {
     /* the datasets must still exist when the job is stored (a DELETE may have come
      * between the check and the insert): one statement, so one atomic write */
@@ -17,21 +24,29 @@ int store_job_insert(const char *id, const json_t *request, const char *network_
         "created_at) SELECT ?1, 'queued', ?2, ?3, ?4, ?5, ?6, ?7 WHERE EXISTS "
         "(SELECT 1 FROM datasets WHERE id = ?4) AND (?5 IS NULL OR EXISTS "
         "(SELECT 1 FROM datasets WHERE id = ?5))";
+    const struct insert *in = arg;
     sqlite3_stmt *st = db_prepare(sql);
     if (!st)
         return STORE_ERROR;
     char now[32];
     now_iso(now);
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-    db_bind_json(st, 2, request);
-    sqlite3_bind_text(st, 3, network_id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 4, dataset_id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 5, val_dataset_id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int(st, 6, epochs);
+    sqlite3_bind_text(st, 1, in->id, -1, SQLITE_TRANSIENT);
+    db_bind_json(st, 2, in->request);
+    sqlite3_bind_text(st, 3, in->network_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 4, in->dataset_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 5, in->val_dataset_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 6, in->epochs);
     sqlite3_bind_text(st, 7, now, -1, SQLITE_TRANSIENT);
     if (db_exec(st) < 0)
         return STORE_ERROR;
     return sqlite3_changes(db_conn()) == 1 ? STORE_OK : STORE_NOT_FOUND;
+}
+
+int store_job_insert(const char *id, const json_t *request, const char *network_id,
+                     const char *dataset_id, const char *val_dataset_id, int epochs)
+{
+    struct insert in = {id, request, network_id, dataset_id, val_dataset_id, epochs};
+    return db_transaction(DB_GROWS, insert_tx, &in);
 }
 
 #define JOB_COLS "id, state, request, epoch, epochs, progress, latest, eta_seconds, error, " \
@@ -115,12 +130,15 @@ int store_job_list(int state, int limit, const char *after, struct job **items, 
     return db_page(st, limit, sizeof **items, job_read, job_item_free, (void **)items, n, more);
 }
 
-int store_job_claim(char *id)
+/* The claim is a write that adds: on a full disk no job starts, for it could store none
+ * of its epochs. */
+static int claim_tx(void *arg)
 {
     static const char sql[] =
-        "UPDATE jobs SET state = 'running', started_at = COALESCE(started_at, ?) "
+        "UPDATE jobs SET state = 'running', error = NULL, started_at = COALESCE(started_at, ?) "
         "WHERE seq = (SELECT seq FROM jobs WHERE state = 'queued' ORDER BY seq LIMIT 1) "
         "RETURNING id";
+    char *id = arg;
     sqlite3_stmt *st = db_prepare(sql);
     if (!st)
         return STORE_ERROR;
@@ -133,20 +151,36 @@ int store_job_claim(char *id)
         got = 1;
         rc = sqlite3_step(st);
     }
+    if (rc != SQLITE_DONE)
+        db_failed("claiming a job");
     db_done(st);
-    return rc != SQLITE_DONE ? db_failed("claiming a job") : got ? STORE_OK : STORE_NOT_FOUND;
+    return rc != SQLITE_DONE ? STORE_ERROR : got ? STORE_OK : STORE_NOT_FOUND;
 }
 
-int store_job_requeue_running(void)
+int store_job_claim(char *id)
+{
+    return db_transaction(DB_GROWS, claim_tx, id);
+}
+
+static int requeue_tx(void *arg)
 {
     static const char sql[] = "UPDATE jobs SET state = 'queued' WHERE state = 'running'";
     sqlite3_stmt *st = db_prepare(sql);
     if (!st || db_exec(st) < 0)
         return STORE_ERROR;
-    return sqlite3_changes(db_conn());
+    *(int *)arg = sqlite3_changes(db_conn());
+    return STORE_OK;
 }
 
-int store_job_epoch(const char *id, int epoch, const json_t *row, double progress, double eta)
+int store_job_requeue_running(void)
+{
+    int n = 0;
+    return db_transaction(DB_SHRINKS, requeue_tx, &n) == STORE_OK ? n : -1;
+}
+
+/* The epoch's row and the job's latest, inside the caller's transaction. */
+static int epoch_write(const char *id, int epoch, const json_t *row, double progress,
+                       double eta)
 {
     static const char ins[] = "INSERT OR REPLACE INTO epochs (job_id, epoch, metrics) "
                               "VALUES (?, ?, ?)";
@@ -171,16 +205,39 @@ int store_job_epoch(const char *id, int epoch, const json_t *row, double progres
     return db_exec(b);
 }
 
-int store_job_progress(const char *id, double progress, double eta)
+struct epoch {
+    const char *id;
+    int epoch;
+    const json_t *row;
+    double progress, eta;
+};
+
+static int epoch_tx(void *arg)
 {
+    const struct epoch *e = arg;
+    if (e->row)
+        return epoch_write(e->id, e->epoch, e->row, e->progress, e->eta);
+    /* progress only */
     static const char sql[] = "UPDATE jobs SET progress = ?, eta_seconds = ? WHERE id = ?";
     sqlite3_stmt *st = db_prepare(sql);
     if (!st)
         return STORE_ERROR;
-    sqlite3_bind_double(st, 1, progress);
-    sqlite3_bind_double(st, 2, eta);
-    sqlite3_bind_text(st, 3, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_double(st, 1, e->progress);
+    sqlite3_bind_double(st, 2, e->eta);
+    sqlite3_bind_text(st, 3, e->id, -1, SQLITE_TRANSIENT);
     return db_exec(st);
+}
+
+int store_job_epoch(const char *id, int epoch, const json_t *row, double progress, double eta)
+{
+    struct epoch e = {id, epoch, row, progress, eta};
+    return row ? db_transaction(DB_GROWS, epoch_tx, &e) : STORE_ERROR;
+}
+
+int store_job_progress(const char *id, double progress, double eta)
+{
+    struct epoch e = {id, 0, NULL, progress, eta};
+    return db_transaction(DB_GROWS, epoch_tx, &e);
 }
 
 struct finish {
@@ -235,7 +292,10 @@ int store_job_finish(const char *id, enum job_state state, const json_t *error,
                      const struct model *model)
 {
     struct finish f = {id, state, error, model};
-    return db_transaction(finish_tx, &f) < 0 ? STORE_ERROR : STORE_OK;
+    int rc = db_transaction(model ? DB_GROWS : DB_SHRINKS, finish_tx, &f);
+    if (rc == STORE_OK && model)
+        db_give_back();   /* the job's checkpoint went */
+    return rc;
 }
 
 struct cancel {
@@ -271,7 +331,7 @@ static int cancel_tx(void *arg)
 int store_job_cancel_queued(const char *id, enum job_state *was)
 {
     struct cancel c = {id, was};
-    return db_transaction(cancel_tx, &c);
+    return db_transaction(DB_SHRINKS, cancel_tx, &c);
 }
 
 int store_job_epochs(const char *id, int after, int limit, json_t **out)
@@ -346,7 +406,7 @@ static int cp_write(void *arg)
                                "VALUES (?, ?)";
     static const char no_best[] = "DELETE FROM checkpoint_best WHERE job_id = ?";
     struct cp_write *w = arg;
-    if (w->row && store_job_epoch(w->id, w->c->epoch, w->row, w->progress, w->eta) < 0)
+    if (w->row && epoch_write(w->id, w->c->epoch, w->row, w->progress, w->eta) < 0)
         return STORE_ERROR;
     sqlite3_stmt *st = db_prepare(sql);
     if (!st)
@@ -372,7 +432,7 @@ int store_checkpoint_save(const char *id, const struct checkpoint *c, const json
                           double progress, double eta)
 {
     struct cp_write w = {id, c, row, progress, eta};
-    return db_transaction(cp_write, &w) < 0 ? STORE_ERROR : STORE_OK;
+    return db_transaction(DB_GROWS, cp_write, &w);
 }
 
 int store_checkpoint_load(const char *id, struct checkpoint *c)

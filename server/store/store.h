@@ -10,7 +10,10 @@
  *
  * Each thread that touches the database gets its own connection on first use (WAL, a
  * busy timeout, synchronous commits: what was answered 201 or 202 is on disk); a thread
- * of its own copies the log into the database file (db.c). The schema is migrations/
+ * of its own copies the log into the database file and gives the space of deleted rows
+ * back to the disk (db.c). Every write first checks that the file at the path is still
+ * the one opened (else STORE_GONE) and, when it adds data, that the disk is not full
+ * (else STORE_FULL); deletes run on a full disk, on a reserve kept for them. The schema is migrations/
  * NNNN_*.sql, embedded in the binary and applied in order by store_open, each in one
  * transaction, tracked in PRAGMA user_version. A second backend would sit behind this
  * header.
@@ -29,6 +32,9 @@ enum store_rc {
     STORE_IN_USE = 2,          /* a queued or running job uses it: nothing was done */
     STORE_TOO_BIG = 3,         /* over the largest BLOB the database holds */
     STORE_CONFLICT = 4,        /* the row is not in the state the change needs */
+    STORE_FULL = 5,            /* the disk holding the database is full: nothing was written */
+    STORE_GONE = 6,            /* the file at the database's path is no longer the one
+                                  opened (deleted or replaced): nothing was written */
 };
 
 /* ---- the database (db.c) ---- */
@@ -40,6 +46,11 @@ int store_open(const char *path, char *err, size_t errlen);
 /* Stops the checkpointer and closes every connection; call after every thread that used
  * the database stopped. */
 void store_close(void);
+/* The database's condition, for readiness: STORE_OK; STORE_FULL while the disk is full
+ * (a write failed for want of space, and the reserve kept for deletes is not whole again
+ * with as much free besides); STORE_GONE once the file at the path is found deleted or
+ * replaced (every write is refused until a restart). Looks at the path again. */
+int store_condition(void);
 /* The schema version of the open database (-1 when it cannot be read) and the newest this
  * build knows. */
 int store_schema_version(void);
