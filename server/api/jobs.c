@@ -60,6 +60,8 @@ int h_jobs_create(struct req *r, struct reply *out)
     json_decref(n);
     if (rc == STORE_NOT_FOUND)
         return reply_field(out, 409, "/dataset", "a dataset of the job was deleted meanwhile");
+    if (rc == STORE_FULL || rc == STORE_GONE)
+        return reply_store_failed(out, rc);
     if (rc != STORE_OK)
         return reply_problem(out, 500, NULL, "the job could not be stored");
     queue_wake(r->app->queue);
@@ -100,8 +102,8 @@ int h_jobs_cancel(struct req *r, struct reply *out)
     int rc = store_job_cancel_queued(r->param[0], &was);
     if (rc == STORE_NOT_FOUND)
         return reply_not_found(out, "job", r->param[0]);
-    if (rc == STORE_ERROR)
-        return reply_storage_failed(out);
+    if (rc != STORE_OK && rc != STORE_CONFLICT)
+        return reply_store_failed(out, rc);
     if (rc == STORE_CONFLICT && was == JOB_RUNNING) {
         queue_cancel_running(r->app->queue, r->param[0]);
     } else if (rc == STORE_CONFLICT) {
