@@ -9,13 +9,15 @@
  * delete gives its space back to the disk.
  *
  * The database file: deleted or replaced under the service, every write is refused (and
- * no empty database is made where it was).
+ * no empty database is made where it was); a database that cannot be written is refused
+ * at start with its cause named (its mode, its directory's, a read-only filesystem); a
+ * -shm file left read-only by a process that stopped does not stop the next start.
  *
  * A full disk (a small tmpfs): writes that add data are refused, deletes run and give
  * their space back, after which writes are taken again; a job whose last writes find the
  * disk full keeps its checkpoint, waits in the queue, and ends once there is space; the
  * same through HTTP (507, /readyz). Mounting needs root: main says when they are left
- * out. */
+ * out. Tests that need another user run the service as nobody when they run as root. */
 #include "domain/domain.h"
 #include "srvutil.h"
 #include "testutil.h"
@@ -23,16 +25,22 @@
 #include "store/db.h"
 #include "store/store.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -511,6 +519,171 @@ START_TEST(deleted_database_through_http)
 }
 END_TEST
 
+/* ---- starting on a database that cannot be written ---- */
+
+/* Who runs the service in these tests: as root, nobody (root writes whatever the modes
+ * say); otherwise the user the tests run as (0: unchanged). */
+static uid_t service_uid(void) { return geteuid() == 0 ? 65534 : 0; }
+
+/* A temporary directory the service's user owns. */
+static void user_dir(char *dir, size_t cap)
+{
+    su_tmpdir(dir, cap, "ro");
+    if (service_uid())
+        ck_assert_int_eq(chown(dir, service_uid(), service_uid()), 0);
+}
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+/* Runs the service on db as service_uid() and expects it to refuse to start: its exit
+ * status is 1 and what it wrote goes into out. Fails the test when it is still running
+ * after 30 s (it started). */
+static void refused_start(const char *db, char *out, size_t cap)
+{
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    char port[16];
+    snprintf(port, sizeof port, "%d", free_port());
+    const char *bin = getenv("NEUROND_BIN") ? getenv("NEUROND_BIN") : "build/neurond";
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        dup2(p[1], 1);
+        dup2(p[1], 2);
+        close(p[0]);
+        uid_t u = service_uid();
+        if (u && (setgroups(0, NULL) < 0 || setgid(u) < 0 || setuid(u) < 0))
+            _exit(126);
+        execl(bin, bin, "--port", port, "--db", db, (char *)NULL);
+        _exit(127);
+    }
+    close(p[1]);
+    size_t n = 0;
+    ssize_t k;
+    int status = 0, done = 0;
+    fcntl(p[0], F_SETFL, O_NONBLOCK);
+    for (int i = 0; i < 600 && !done; i++) {
+        while (n + 1 < cap && (k = read(p[0], out + n, cap - 1 - n)) > 0)
+            n += (size_t)k;
+        done = waitpid(pid, &status, WNOHANG) == pid;
+        if (!done)
+            sleep_ms(50);
+    }
+    while (n + 1 < cap && (k = read(p[0], out + n, cap - 1 - n)) > 0)
+        n += (size_t)k;
+    out[n] = 0;
+    close(p[0]);
+    if (!done) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        ck_abort_msg("the service started on %s: %s", db, out);
+    }
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 1, "status %d: %s", status, out);
+}
+
+/* Makes a database in dir as the service's user: started, given a dataset, stopped (by
+ * SIGKILL when kill, leaving its -wal and -shm). The server's directory is dir. */
+static void made_by_the_service(struct server *s, const char *dir, int kill)
+{
+    memset(s, 0, sizeof *s);
+    snprintf(s->dir, sizeof s->dir, "%s", dir);
+    snprintf(s->db, sizeof s->db, "%s/neurond.db", dir);
+    s->uid = service_uid();
+    su_start(s, NULL);
+    free(su_dataset(s, 30, 4, 0));
+    su_stop(s, kill);
+}
+
+START_TEST(read_only_database_is_named)
+{
+    char dir[64], out[2048];
+    struct server s;
+    user_dir(dir, sizeof dir);
+    made_by_the_service(&s, dir, 0);
+    ck_assert_int_eq(chmod(s.db, 0444), 0);
+    refused_start(s.db, out, sizeof out);
+    ck_assert_msg(strstr(out, s.db) && strstr(out, "is not writable by this user") &&
+                  strstr(out, "mode 0444"), "%s", out);
+    ck_assert_int_eq(su_count(out, "\n"), 1);   /* one line */
+    su_rmdir(dir);
+}
+END_TEST
+
+START_TEST(read_only_directory_is_named)
+{
+    char dir[64], out[2048];
+    struct server s;
+    user_dir(dir, sizeof dir);
+    made_by_the_service(&s, dir, 0);   /* a clean stop: no -wal, no -shm */
+    ck_assert_int_eq(chmod(dir, 0555), 0);
+    refused_start(s.db, out, sizeof out);
+    ck_assert_int_eq(chmod(dir, 0755), 0);
+    ck_assert_msg(strstr(out, "the directory") && strstr(out, dir) &&
+                  strstr(out, "is not writable"), "%s", out);
+    su_rmdir(dir);
+}
+END_TEST
+
+/* A -shm left read-only by a process that was killed: the next start removes it (SQLite
+ * rebuilds it from the log) and finds everything stored; while another process has the
+ * database open, it is left alone and the start is refused, naming why. */
+START_TEST(stale_read_only_shm_does_not_block)
+{
+    char dir[64], shm[320], out[2048];
+    struct server s;
+    user_dir(dir, sizeof dir);
+    made_by_the_service(&s, dir, 1);
+    snprintf(shm, sizeof shm, "%s-shm", s.db);
+    ck_assert_int_eq(chmod(shm, 0444), 0);
+    su_start(&s, NULL);
+    json_t *list = su_get_json(&s, "/v1/datasets");
+    ck_assert_int_eq(json_array_size(json_object_get(list, "items")), 1);
+    json_decref(list);
+    free(su_dataset(&s, 30, 4, 0));   /* and it writes */
+    struct http_reply h = su_http(&s, "GET", "/readyz", NULL, 0, NULL);
+    ck_assert_int_eq(h.status, 200);
+    su_http_free(&h);
+    /* in use: refused */
+    ck_assert_int_eq(chmod(shm, 0444), 0);
+    refused_start(s.db, out, sizeof out);
+    ck_assert_msg(strstr(out, shm) && strstr(out, "another process has the database open"),
+                  "%s", out);
+    ck_assert_int_eq(chmod(shm, 0644), 0);
+    su_stop(&s, 0);
+    su_rmdir(dir);
+}
+END_TEST
+
+/* The database's file is missing but its log is there: the database was deleted or
+ * moved, and starting would put that log into a new empty database. */
+START_TEST(log_without_its_database_is_refused)
+{
+    char dir[64], db[96], wal[100], out[2048];
+    user_dir(dir, sizeof dir);
+    snprintf(db, sizeof db, "%s/neurond.db", dir);
+    snprintf(wal, sizeof wal, "%s-wal", db);
+    FILE *f = fopen(wal, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("a log", f);
+    fclose(f);
+    ck_assert_int_eq(chmod(wal, 0666), 0);
+    refused_start(db, out, sizeof out);
+    ck_assert_msg(strstr(out, "is missing but its log") != NULL, "%s", out);
+    ck_assert_msg(access(db, F_OK) < 0, "a database was made at %s", db);
+    su_rmdir(dir);
+}
+END_TEST
+
 /* ---- a full disk (tmpfs) ---- */
 
 /* A new directory with a tmpfs of mb MiB on it, in this process's mount namespace. */
@@ -824,6 +997,24 @@ START_TEST(full_disk_through_http)
 }
 END_TEST
 
+/* A read-only filesystem is named as the cause. */
+START_TEST(read_only_filesystem_is_named)
+{
+    char dir[64], db[96], err[512], out[2048];
+    tmpfs_make(dir, sizeof dir, 8);
+    snprintf(db, sizeof db, "%s/neurond.db", dir);
+    ck_assert_msg(store_open(db, err, sizeof err) == 0, "store_open: %s", err);
+    store_close();
+    ck_assert_int_eq(chmod(dir, 0777), 0);
+    ck_assert_int_eq(chmod(db, 0666), 0);
+    ck_assert_msg(mount(NULL, dir, NULL, MS_REMOUNT | MS_RDONLY, NULL) == 0, "remount: %s",
+                  strerror(errno));
+    refused_start(db, out, sizeof out);
+    ck_assert_msg(strstr(out, "is mounted read-only") && strstr(out, dir), "%s", out);
+    tmpfs_drop(dir);
+}
+END_TEST
+
 int main(void)
 {
     /* The tests of a full disk mount a small tmpfs, in a mount namespace of this process's
@@ -850,6 +1041,10 @@ int main(void)
     tcase_add_test(file, deleted_database_refuses_writes);
     tcase_add_test(file, replaced_database_refuses_writes);
     tcase_add_test(file, deleted_database_through_http);
+    tcase_add_test(file, read_only_database_is_named);
+    tcase_add_test(file, read_only_directory_is_named);
+    tcase_add_test(file, stale_read_only_shm_does_not_block);
+    tcase_add_test(file, log_without_its_database_is_refused);
     suite_add_tcase(s, file);
     if (mounts) {
         TCase *full = tcase_create("full");
@@ -857,9 +1052,10 @@ int main(void)
         tcase_add_test(full, full_disk_takes_deletes_then_writes_again);
         tcase_add_test(full, job_keeps_its_checkpoint_on_a_full_disk);
         tcase_add_test(full, full_disk_through_http);
+        tcase_add_test(full, read_only_filesystem_is_named);
         suite_add_tcase(s, full);
     } else {
-        printf("test_db: 3 tests of a full disk left out: they "
+        printf("test_db: 4 tests of a full disk and a read-only filesystem left out: they "
                "mount a tmpfs, which needs root (CAP_SYS_ADMIN): %s\n", strerror(errno));
     }
     return tu_run(s) != 0;

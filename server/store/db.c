@@ -667,6 +667,89 @@ int store_schema_latest(void) { return nmigrations; }
 
 /* ---- opening ---- */
 
+/* Why the database at db_path cannot be written, as a sentence naming the cause and what
+ * to do, into why; 0 when no cause is found. */
+static int why_read_only(char *why, size_t cap)
+{
+    struct statvfs v;
+    if (statvfs(db_dir, &v) == 0 && (v.f_flag & ST_RDONLY))
+        return snprintf(why, cap, "the filesystem holding %s is mounted read-only: remount "
+                        "it read-write, or give another --db", db_dir) > 0;
+    static const char *const suffix[] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+        char f[4200];
+        struct stat sb;
+        snprintf(f, sizeof f, "%s%s", db_path, suffix[i]);
+        if (stat(f, &sb) < 0 || access(f, W_OK) == 0)
+            continue;
+        int e = errno;
+        return snprintf(why, cap, "%s is not writable by this user (uid %d): %s (it belongs "
+                        "to uid %d, mode %04o); make it writable (chown or chmod), or give "
+                        "another --db", f, (int)geteuid(), strerror(e), (int)sb.st_uid,
+                        (unsigned)(sb.st_mode & 07777)) > 0;
+    }
+    if (access(db_dir, W_OK | X_OK) < 0) {
+        int e = errno;
+        return snprintf(why, cap, "the directory %s is not writable by this user (uid %d): "
+                        "%s; SQLite makes the database's -wal and -shm files there: make it "
+                        "writable, or give another --db", db_dir, (int)geteuid(),
+                        strerror(e)) > 0;
+    }
+    return 0;
+}
+
+/* A failure of store_open on db (may be NULL): the cause when the database cannot be
+ * written, else what SQLite said after `what`. Returns -1. */
+static int open_failed(sqlite3 *db, const char *what, const char *msg, char *err, size_t errlen)
+{
+    char why[1024];
+    int code = db ? sqlite3_errcode(db) & 0xff : SQLITE_CANTOPEN;
+    if ((code == SQLITE_READONLY || code == SQLITE_CANTOPEN || code == SQLITE_PERM ||
+         code == SQLITE_IOERR || (db && sqlite3_db_readonly(db, "main") == 1)) &&
+        why_read_only(why, sizeof why))
+        snprintf(err, errlen, "database %s cannot be written: %s", db_path, why);
+    else
+        snprintf(err, errlen, "database %s: %s: %s", db_path, what,
+                 msg ? msg : db ? sqlite3_errmsg(db) : "cannot open it");
+    sqlite3_close(db);
+    return -1;
+}
+
+/* A -shm file left by a process that stopped (nobody holds SQLite's locks on it) and that
+ * this user cannot write would stop SQLite from opening the database (it needs to rebuild
+ * it): it is only an index of the log, rebuilt from the -wal, so it is removed. One that a
+ * running process holds is left alone. 0, or -1 with err filled. */
+static int stale_shm(char *err, size_t errlen)
+{
+    char shm[4200];
+    snprintf(shm, sizeof shm, "%s-shm", db_path);
+    if (access(shm, F_OK) < 0 || access(shm, W_OK) == 0 || errno == EROFS)
+        return 0;
+    int fd = open(shm, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    /* SQLite's lock bytes in the -shm file: 120 to 127, and 128, held shared by every
+     * connection while it has the file open (the unix VFS's UNIX_SHM_BASE and _DMS) */
+    struct flock l = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 120, .l_len = 9};
+    int used = fd < 0 || fcntl(fd, F_GETLK, &l) < 0 || l.l_type != F_UNLCK;
+    if (fd >= 0)
+        close(fd);
+    if (used) {
+        snprintf(err, errlen, "database %s cannot be written: %s is not writable by this user "
+                 "(uid %d) and another process has the database open; stop it, or give "
+                 "another --db", db_path, shm, (int)geteuid());
+        return -1;
+    }
+    if (unlink(shm) < 0) {
+        snprintf(err, errlen, "database %s cannot be written: %s, left by a process that "
+                 "stopped, is not writable by this user (uid %d) and cannot be removed (%s); "
+                 "remove it, or give another --db", db_path, shm, (int)geteuid(),
+                 strerror(errno));
+        return -1;
+    }
+    fprintf(stderr, "neurond: removed %s, left read-only by a process that stopped; SQLite "
+            "rebuilds it from the log\n", shm);
+    return 0;
+}
+
 /* A migration that holds a VACUUM statement runs outside a transaction (VACUUM cannot run
  * inside one; it is atomic on its own). */
 static int holds_vacuum(const char *sql)
@@ -709,11 +792,9 @@ static int migrate(sqlite3 *db, int from, char *err, size_t errlen)
                 sqlite3_close(db);
                 return -1;
             }
-            snprintf(err, errlen, "database %s: %s: %s", db_path, what,
-                     msg ? msg : sqlite3_errmsg(db));
+            int rc = open_failed(db, what, msg, err, errlen);
             sqlite3_free(msg);
-            sqlite3_close(db);
-            return -1;
+            return rc;
         }
     }
     return 0;
@@ -732,11 +813,28 @@ int store_open(const char *path, char *err, size_t errlen)
     atomic_store(&gone, 0);
     atomic_store(&full, 0);
     reserve_held = 0;
+    char wal[4200];
     struct stat sb;
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    if (stat(path, &sb) < 0 && errno == ENOENT && stat(wal, &sb) == 0 && sb.st_size > 0) {
+        snprintf(err, errlen, "database %s is missing but its log %s is there: the database "
+                 "file was deleted or moved; put it back, or move the log (and %s-shm) away "
+                 "to start an empty database", path, wal, path);
+        return -1;
+    }
+    if (stale_shm(err, errlen) < 0)
+        return -1;
     sqlite3 *db = open_conn(path, 1, err, errlen);
+    char why[1024];
+    if (!db && why_read_only(why, sizeof why))
+        snprintf(err, errlen, "database %s cannot be written: %s", path, why);
     if (!db)
         return -1;
+    if (sqlite3_db_readonly(db, "main") == 1)
+        return open_failed(db, "opening it", "it opened read-only", err, errlen);
     int v = user_version(db);
+    if (v < 0)
+        return open_failed(db, "reading its schema version", NULL, err, errlen);
     if (v > nmigrations) {
         snprintf(err, errlen, "database %s has schema version %d, newer than this neurond "
                  "knows (%d): use a newer neurond or another --db", path, v, nmigrations);
@@ -750,11 +848,8 @@ int store_open(const char *path, char *err, size_t errlen)
     snprintf(probe, sizeof probe, "BEGIN IMMEDIATE; PRAGMA user_version = %d; COMMIT;",
              nmigrations);
     if (sqlite3_exec(db, probe, NULL, NULL, NULL) != SQLITE_OK) {
-        if (!out_of_space(db)) {
-            snprintf(err, errlen, "database %s: writing to it: %s", path, sqlite3_errmsg(db));
-            sqlite3_close(db);
-            return -1;
-        }
+        if (!out_of_space(db))
+            return open_failed(db, "writing to it", NULL, err, errlen);
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
         note_full();   /* it opens all the same: deletes free space through the API */
     }
