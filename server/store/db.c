@@ -103,6 +103,7 @@ static _Atomic int gone;
 static _Atomic int full;
 static pthread_mutex_t reserve_lock = PTHREAD_MUTEX_INITIALIZER;
 static int reserve_held;
+static int reserve_users;   /* writes running on the reserve they gave up */
 /* this thread's last failure was for want of space */
 static _Thread_local int saw_full;
 
@@ -149,12 +150,13 @@ static long long free_bytes(void)
     return statvfs(db_dir, &v) == 0 ? (long long)v.f_bavail * (long long)v.f_frsize : -1;
 }
 
-/* Makes the reserve file whole: 0, or -1 (no space, or it cannot be written). */
+/* Makes the reserve file whole (not while a write runs on the space it gave up): 0, or
+ * -1 (no space, or it cannot be written). */
 static int reserve_make(void)
 {
     pthread_mutex_lock(&reserve_lock);
     int ok = reserve_held;
-    if (!ok) {
+    if (!ok && reserve_users == 0) {
         int fd = open(reserve_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
         ok = fd >= 0 && posix_fallocate(fd, 0, RESERVE_BYTES) == 0;
         if (fd >= 0 && !ok)
@@ -167,19 +169,28 @@ static int reserve_make(void)
     return ok ? 0 : -1;
 }
 
-/* Gives the reserve's space back to the disk: 1 when it was held. */
+/* Gives the reserve's space back to the disk for a write: 1 when it was held (call
+ * reserve_return when the write is done). */
 static int reserve_release(void)
 {
     pthread_mutex_lock(&reserve_lock);
     int was = reserve_held;
     if (was) {
         reserve_held = 0;
+        reserve_users++;
         (void)truncate(reserve_path, 0);
         fprintf(stderr, "neurond: the reserve %s was given up so that a delete can run on "
                 "the full disk\n", reserve_path);
     }
     pthread_mutex_unlock(&reserve_lock);
     return was;
+}
+
+static void reserve_return(void)
+{
+    pthread_mutex_lock(&reserve_lock);
+    reserve_users--;
+    pthread_mutex_unlock(&reserve_lock);
 }
 
 /* On a full disk: when the reserve can be made whole again and as much is free besides,
@@ -272,8 +283,9 @@ static int stopping(void)
  * A truncating checkpoint comes first: after a write failed for space the log may hold
  * commits the database file has no room for yet, and until they are copied the log can
  * only grow; the reserve a delete gave up makes that room. On a full disk each run is
- * smaller and followed by a truncating checkpoint, so that the log never takes much of
- * what was freed. */
+ * smaller and followed by a truncating checkpoint, and the runs stop (until the next
+ * tick) when the log cannot be emptied, so that the log never takes much of what was
+ * freed. */
 static void reclaim(sqlite3 *db)
 {
     checkpoint(db, SQLITE_CHECKPOINT_TRUNCATE);
@@ -294,7 +306,9 @@ static void reclaim(sqlite3 *db)
         if (now < 0 || now >= before)   /* no incremental vacuum on this database */
             break;
         before = now;
-        checkpoint(db, tight ? SQLITE_CHECKPOINT_TRUNCATE : SQLITE_CHECKPOINT_PASSIVE);
+        if (checkpoint(db, tight ? SQLITE_CHECKPOINT_TRUNCATE : SQLITE_CHECKPOINT_PASSIVE) !=
+                SQLITE_OK && tight)
+            return;   /* the log could not be emptied: the next run tries again */
     }
     checkpoint(db, SQLITE_CHECKPOINT_TRUNCATE);
 }
@@ -505,8 +519,15 @@ int db_transaction(enum db_write kind, int (*fn)(void *ctx), void *ctx)
     if (!db)
         return file_gone() ? STORE_GONE : STORE_ERROR;
     int rc = transaction(db, fn, ctx);
-    if (rc == STORE_ERROR && saw_full && kind == DB_SHRINKS && reserve_release())
+    if (rc == STORE_ERROR && saw_full && kind == DB_SHRINKS) {
+        /* room for it: the reserve, or else the log's own space once it is emptied */
+        int released = reserve_release();
+        if (!released)
+            checkpoint(db, SQLITE_CHECKPOINT_TRUNCATE);
         rc = transaction(db, fn, ctx);
+        if (released)
+            reserve_return();
+    }
     if (rc == STORE_ERROR && saw_full)
         return STORE_FULL;
     if (rc == STORE_OK && kind == DB_SHRINKS)
@@ -812,7 +833,7 @@ int store_open(const char *path, char *err, size_t errlen)
     snprintf(reserve_path, sizeof reserve_path, "%s-reserve", path);
     atomic_store(&gone, 0);
     atomic_store(&full, 0);
-    reserve_held = 0;
+    reserve_held = reserve_users = 0;
     char wal[4200];
     struct stat sb;
     snprintf(wal, sizeof wal, "%s-wal", path);
