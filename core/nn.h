@@ -351,6 +351,12 @@ int nn_evaluate(const struct nn_net *net, struct nn_pool *pool, const struct nn_
 /* Serialises the spec, weights, batchnorm running statistics, optimizer state and
  * epochs done into one versioned, checksummed buffer. *buf is new (free()). */
 int nn_save(const struct nn_net *net, unsigned char **buf, size_t *len, struct nn_error *err);
+/* As nn_save, without the optimizer's state (its type, step and moments): what prediction
+ * needs -- the spec, weights, running statistics and epochs done -- in 4 bytes a
+ * parameter instead of up to 12 (Adam keeps two moments per parameter). nn_load reads it;
+ * training a network loaded from it starts its optimizer afresh. */
+int nn_save_model(const struct nn_net *net, unsigned char **buf, size_t *len,
+                  struct nn_error *err);
 /* Rebuilds a network from nn_save's buffer. A truncated, corrupted or wrong-version
  * buffer is rejected with err filled; buf is never read past len. Returns new. */
 struct nn_net *nn_load(const void *buf, size_t len, size_t max_params, struct nn_error *err);

@@ -5,7 +5,9 @@
  * parameters, the running statistics, the training state (epochs done, optimizer type
  * and step, moments), and a CRC-32 of everything before it. Loading checks the size, the
  * magic, the version and the checksum first, then reads through a cursor that never
- * passes the end.
+ * passes the end. A model (nn_save_model) is the same layout without the optimizer's
+ * state: type -1, step 0 and empty moments, as a network never trained is written, so it
+ * takes 4 bytes a parameter where a checkpoint with Adam's two moments takes 12.
  *
  * A layer's record is walked from its kind's descriptor (version 2, written since): the
  * u32 kind, then each field of the kind's table in order -- 4 bytes for an int, a name,
@@ -129,9 +131,12 @@ static void put_field(struct out *o, const struct nn_field *f, const struct nn_l
     }
 }
 
-int nn_save(const struct nn_net *net, unsigned char **buf, size_t *len, struct nn_error *err)
+/* The buffer of nn_save, with the optimizer's state when `training`. */
+static int save(const struct nn_net *net, int training, unsigned char **buf, size_t *len,
+                struct nn_error *err)
 {
-    size_t nm = net->m ? net->nparams : 0, nv = net->v ? net->nparams : 0;
+    const float *m = training ? net->m : NULL, *v = training ? net->v : NULL;
+    size_t nm = m ? net->nparams : 0, nv = v ? net->nparams : 0;
     size_t records = 0;
     for (int i = 0; i < net->nlspec; i++)
         records += record_bytes(layer_kinds[net->lspec[i].kind]);
@@ -157,14 +162,25 @@ int nn_save(const struct nn_net *net, unsigned char **buf, size_t *len, struct n
     put_floats(&o, net->params, net->nparams);
     put_floats(&o, net->stats, net->nstats);
     put32(&o, (uint32_t)net->epochs_done);
-    put32(&o, (uint32_t)net->opt_type);
-    put64(&o, net->step);
-    put_floats(&o, net->m, nm);
-    put_floats(&o, net->v, nv);
+    put32(&o, (uint32_t)(training ? net->opt_type : -1));
+    put64(&o, training ? net->step : 0);
+    put_floats(&o, m, nm);
+    put_floats(&o, v, nv);
     put32(&o, nn_crc32(o.p, o.len));
     *buf = o.p;
     *len = o.len;
     return 0;
+}
+
+int nn_save(const struct nn_net *net, unsigned char **buf, size_t *len, struct nn_error *err)
+{
+    return save(net, 1, buf, len, err);
+}
+
+int nn_save_model(const struct nn_net *net, unsigned char **buf, size_t *len,
+                  struct nn_error *err)
+{
+    return save(net, 0, buf, len, err);
 }
 
 /* ---- reading ---- */

@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -128,6 +129,8 @@ void su_start(struct server *s, const char *const *extra)
             dup2(fd, 1);
             dup2(fd, 2);
         }
+        if (s->uid && (setgroups(0, NULL) < 0 || setgid(s->uid) < 0 || setuid(s->uid) < 0))
+            _exit(126);
         execv(argv[0], (char *const *)argv);
         _exit(127);
     }

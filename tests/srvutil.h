@@ -36,6 +36,7 @@ struct server {
     char dir[256];             /* temporary directory holding the database */
     char db[300];
     char base[64];             /* "http://127.0.0.1:PORT" */
+    uid_t uid;                 /* not 0: the service runs as this user (and its group) */
 };
 /* Starts build/neurond on a free port with a database in a new temporary directory (or
  * in s->dir when it is already set, to restart on the same database), waits until

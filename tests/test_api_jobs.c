@@ -659,6 +659,46 @@ static void ck_same_training(const struct server *s, const char *a, const char *
     json_decref(mb);
 }
 
+/* A model holds what prediction needs: 4 bytes a parameter, not Adam's two moments
+ * besides (12), whether it is the last epoch's network or early stopping's best. */
+START_TEST(models_hold_what_prediction_needs)
+{
+    struct server s = {0};
+    su_start(&s, NULL);
+    char *ds = su_dataset(&s, 300, 8, 0), *net = su_network(&s, 8, 64), body[512];
+    const char *extra[2] = {"", ", \"validation\": {\"split\": 0.2}, \"early_stopping\": "
+                                "{\"patience\": 50, \"min_delta\": 1e9}"};
+    for (int k = 0; k < 2; k++) {
+        snprintf(body, sizeof body, "{\"network\": \"%s\", \"dataset\": \"%s\", \"epochs\": 3, "
+                 "\"optimizer\": {\"type\": \"adam\"}, \"seed\": 4%s}", net, ds, extra[k]);
+        char *id = su_post_id(&s, "/v1/jobs", body, 202);
+        json_t *j = su_job_wait(&s, id, NULL, 60);
+        ck_assert_str_eq(su_str(j, "state"), "succeeded");
+        json_decref(j);
+        size_t len;
+        json_t *metrics;
+        void *buf = model_of(&s, id, &len, &metrics);
+        struct nn_error e;
+        struct nn_net *n = nn_load(buf, len, 0, &e);
+        ck_assert_msg(n != NULL, "the model does not load: %s", e.msg);
+        size_t params = nn_param_count(n);
+        ck_assert_uint_eq(params, 8 * 64 + 64 + 64 * 3 + 3);
+        ck_assert_ptr_null(n->m);
+        ck_assert_ptr_null(n->v);
+        ck_assert_int_eq(nn_epochs_done(n), k ? 1 : 3);   /* the best is epoch 1's */
+        ck_assert_msg(len < 4 * params + 256, "a model of %zu parameters takes %zu bytes",
+                      params, len);
+        nn_free(n);
+        free(buf);
+        json_decref(metrics);
+        free(id);
+    }
+    su_stop(&s, 0);
+    su_cleanup(&s);
+    free(ds), free(net);
+}
+END_TEST
+
 /* A SIGKILL while job a trains and b and c wait. a is checked in the database file to
  * have been running, with a checkpoint, when it was killed; after the restart every job
  * finishes, a resumed from that checkpoint, and trained exactly as b, the same job never
@@ -1018,6 +1058,7 @@ int main(void)
     tcase_add_test(tc, cancel_answers_how_the_job_ends);
     tcase_add_test(tc, quotas);
     tcase_add_test(tc, jobs_that_cannot_run);
+    tcase_add_test(tc, models_hold_what_prediction_needs);
     tcase_add_test(tc, survives_sigkill);
     tcase_add_test(tc, early_stopping_keeps_the_best);
     tcase_add_test(tc, restore_best_survives_sigkill);

@@ -1,21 +1,53 @@
-/* test_db.c -- server/store/db.c's connections on a temporary database: a new database gets
- * 64 KiB pages, one made before keeps its own, and the checkpointer thread (not the
- * committing thread) copies the log into the database file, so that the log stays about
- * one large commit long while large commits follow each other. And migration 3 on a
- * database of schema 2 that holds checkpoints: early stopping's best weights move to
- * their own table, the checkpoints of ended jobs go. A cancel kept by the job's row. */
+/* test_db.c -- server/store/db.c on temporary databases.
+ *
+ * Connections and the log: a new database gets 64 KiB pages, one made before keeps its
+ * own; the checkpointer thread (not the committing thread) copies the log into the
+ * database file, so that the log stays about one large commit long while large commits
+ * follow each other; the log is cut back to its limit when it restarts, and emptied once
+ * nothing was committed for a while. Migrations: 3 moves early stopping's best weights to
+ * their own table; 4 switches an existing database to incremental vacuum, after which a
+ * delete gives its space back to the disk.
+ *
+ * The database file: deleted or replaced under the service, every write is refused (and
+ * no empty database is made where it was); a database that cannot be written is refused
+ * at start with its cause named (its mode, its directory's, a read-only filesystem); a
+ * -shm file left read-only by a process that stopped does not stop the next start.
+ *
+ * A full disk (a small tmpfs): writes that add data are refused, deletes run and give
+ * their space back, after which writes are taken again; a job whose last writes find the
+ * disk full keeps its checkpoint, waits in the queue, and ends once there is space; the
+ * same through HTTP (507, /readyz). Mounting needs root: main says when they are left
+ * out. Tests that need another user run the service as nobody when they run as root.
+ *
+ * A cancel kept by the job's row: a running job marked to be cancelled ends cancelled
+ * whatever its training came to. */
+#include "domain/domain.h"
 #include "srvutil.h"
 #include "testutil.h"
 
 #include "store/db.h"
 #include "store/store.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+enum { MIB = 1 << 20, LOG_LIMIT = 1000 * 4096, RESERVE = 8 * MIB };
 
 static long pragma(const char *name)
 {
@@ -293,17 +325,831 @@ START_TEST(a_cancel_is_kept_by_the_row)
 }
 END_TEST
 
+/* Waits (up to `seconds`) until cond() holds; fails the test naming `what` if it never
+ * does. The checkpointer acts once a second: these are generous bounds, not timings. */
+static void wait_for(int (*cond)(void *), void *arg, int seconds, const char *what)
+{
+    for (int i = 0; i < seconds * 20; i++) {
+        if (cond(arg))
+            return;
+        sleep_ms(50);
+    }
+    ck_abort_msg("%s: not within %d s", what, seconds);
+}
+
+/* A dataset of rows x features whose values say where they are (seed, row, column),
+ * stored through the domain as an upload is; its id into id (32 bytes). The store's
+ * answer. */
+static int put_dataset(int rows, int features, int seed, char *id)
+{
+    struct dataset d = {.rows = rows, .features = features, .label_cols = 1,
+                        .label_kind = LABELS_NUMBERS};
+    d.name = strdup("data");
+    d.columns = json_array();
+    d.x = malloc(sizeof(float) * (size_t)rows * features);
+    d.y = malloc(sizeof(float) * (size_t)rows);
+    ck_assert(d.name && d.columns && d.x && d.y);
+    for (int j = 0; j < features; j++)
+        json_array_append_new(d.columns, json_sprintf("f%d", j));
+    for (size_t i = 0; i < (size_t)rows * features; i++)
+        d.x[i] = (float)(seed * 1000003 + (long)i % 1000003);
+    for (int i = 0; i < rows; i++)
+        d.y[i] = (float)(i % 3);
+    int rc = dataset_create(&d);
+    snprintf(id, 32, "%s", d.id);
+    dataset_free(&d);
+    return rc;
+}
+
+/* The dataset put_dataset stored, read back whole. */
+static void ck_dataset(const char *id, int rows, int features, int seed)
+{
+    struct dataset d;
+    ck_assert_int_eq(store_dataset_load(id, &d), STORE_OK);
+    ck_assert_int_eq(d.rows, rows);
+    ck_assert_int_eq(d.features, features);
+    for (size_t i = 0; i < (size_t)rows * features; i++)
+        if (d.x[i] != (float)(seed * 1000003 + (long)i % 1000003))
+            ck_abort_msg("dataset %s: value %zu is %g", id, i, d.x[i]);
+    dataset_free(&d);
+}
+
+static long long disk_free(const char *dir)
+{
+    struct statvfs v;
+    ck_assert_int_eq(statvfs(dir, &v), 0);
+    return (long long)v.f_bavail * (long long)v.f_frsize;
+}
+
+static int store_ok(void *arg)
+{
+    (void)arg;
+    return store_condition() == STORE_OK;
+}
+
+static const char *db_path(void) { return sqlite3_db_filename(db_conn(), "main"); }
+
+/* ---- the log ---- */
+
+struct file_at_most {
+    const char *path;
+    long bytes;
+};
+
+static int file_at_most(void *arg)
+{
+    const struct file_at_most *f = arg;
+    return file_size(f->path) <= f->bytes;
+}
+
+/* Once nothing was committed for a second, the checkpointer empties the log (a
+ * truncating checkpoint): a service at rest keeps no log. */
+START_TEST(idle_log_is_emptied)
+{
+    su_db_open();
+    char wal[320];
+    snprintf(wal, sizeof wal, "%s-wal", db_path());
+    exec("CREATE TABLE big (id INTEGER PRIMARY KEY, data BLOB)");
+    exec("INSERT INTO big VALUES (1, zeroblob(6000000))");
+    ck_assert_int_gt(file_size(wal), 6000000);
+    long at = db_log_truncations();
+    struct file_at_most empty = {wal, 0};
+    wait_for(file_at_most, &empty, 30, "the log emptied");
+    for (int k = 0; k < 200 && db_log_truncations() == at; k++)   /* counted just after */
+        sleep_ms(10);
+    ck_assert_int_gt(db_log_truncations(), at);
+    ck_assert(quick_check_ok());
+    su_db_close();
+}
+END_TEST
+
+/* journal_size_limit: a log that one large commit grew is cut back to the limit when it
+ * restarts (after the checkpointer copied it), not kept at its largest. */
+START_TEST(log_is_cut_back_when_it_restarts)
+{
+    su_db_open();
+    ck_assert_int_eq(pragma("journal_size_limit"), LOG_LIMIT);
+    char wal[320];
+    snprintf(wal, sizeof wal, "%s-wal", db_path());
+    exec("CREATE TABLE big (id INTEGER PRIMARY KEY, data BLOB)");
+    long at = db_checkpoints();
+    exec("INSERT INTO big VALUES (1, zeroblob(12000000))");
+    ck_assert_int_gt(file_size(wal), 12000000);
+    for (int k = 0; k < 600 && db_checkpoints() == at; k++)
+        sleep_ms(50);
+    ck_assert_int_gt(db_checkpoints(), at);
+    exec("INSERT INTO big VALUES (2, x'01')");   /* restarts the log from its start */
+    ck_assert_msg(file_size(wal) <= LOG_LIMIT, "the log is %ld bytes", file_size(wal));
+    su_db_close();
+}
+END_TEST
+
+/* ---- space given back ---- */
+
+struct shrunk {
+    const char *path;
+    long below;
+};
+
+/* The file is under the size, and no page is left free in it. */
+static int shrunk(void *arg)
+{
+    const struct shrunk *s = arg;
+    return file_size(s->path) < s->below && pragma("freelist_count") == 0;
+}
+
+/* Deleting a large dataset shrinks the database file by about its size: the
+ * checkpointer runs the incremental vacuum after the delete, then a truncating
+ * checkpoint. */
+START_TEST(deleted_data_gives_its_space_back)
+{
+    su_db_open();
+    ck_assert_int_eq(pragma("auto_vacuum"), 2);   /* incremental */
+    char path[300], id[32], keep[32];
+    snprintf(path, sizeof path, "%s", db_path());
+    ck_assert_int_eq(put_dataset(100, 10, 1, keep), STORE_OK);
+    ck_assert_int_eq(put_dataset(4096, 1024, 2, id), STORE_OK);   /* 16 MiB */
+    /* the checkpointer copies the commit (over its threshold) into the file */
+    struct file_at_most small = {path, 16 * MIB};
+    for (int k = 0; k < 600 && file_at_most(&small); k++)
+        sleep_ms(50);
+    long size = file_size(path);
+    ck_assert_int_gt(size, 16 * MIB);
+    struct shrunk settled = {path, 0};
+    ck_assert_int_eq(store_dataset_delete(id), STORE_OK);
+    settled.below = size - 15 * MIB;
+    wait_for(shrunk, &settled, 30, "the database file shrunk by the dataset's size");
+    ck_dataset(keep, 100, 10, 1);
+    ck_assert(quick_check_ok());
+    su_db_close();
+}
+END_TEST
+
+/* Migration 4 rewrites a database made before it (auto_vacuum off) with incremental
+ * vacuum, keeping what it holds. */
+START_TEST(migration_4_switches_to_incremental_vacuum)
+{
+    char dir[64], path[80], err[512];
+    su_tmpdir(dir, sizeof dir, "test");
+    snprintf(path, sizeof path, "%s/v3.db", dir);
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL), SQLITE_OK);
+    for (int m = 0; m < 3; m++)
+        ck_assert_int_eq(sqlite3_exec(db, migrations[m], NULL, NULL, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, "PRAGMA user_version = 3; INSERT INTO networks (id, "
+                                  "created_at, definition, summary, warnings) VALUES ('net_a', "
+                                  "'now', '{}', '{}', '[]')", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    ck_assert_msg(store_open(path, err, sizeof err) == 0, "store_open: %s", err);
+    ck_assert_int_eq(pragma("user_version"), 4);
+    ck_assert_int_eq(pragma("auto_vacuum"), 2);
+    struct network n;
+    ck_assert_int_eq(store_network_get("net_a", &n), STORE_OK);
+    network_free(&n);
+    ck_assert(quick_check_ok());
+    store_close();
+    su_rmdir(dir);
+}
+END_TEST
+
+/* ---- the database file ---- */
+
+struct other_thread {
+    int rc;
+};
+
+static void *insert_elsewhere(void *arg)
+{
+    struct other_thread *t = arg;
+    char id[32];
+    t->rc = put_dataset(10, 2, 7, id);
+    return NULL;
+}
+
+/* A database file deleted under the store: every write is refused (nothing is lost
+ * silently into the unlinked file), also from a thread that opens its first connection
+ * then, which makes no new empty database where the file was; what was open still reads. */
+START_TEST(deleted_database_refuses_writes)
+{
+    su_db_open();
+    char path[300], id[32], id2[32];
+    snprintf(path, sizeof path, "%s", db_path());
+    ck_assert_int_eq(put_dataset(10, 2, 1, id), STORE_OK);
+    ck_assert_int_eq(store_condition(), STORE_OK);
+    ck_assert_int_eq(unlink(path), 0);
+    ck_assert_int_eq(put_dataset(10, 2, 2, id2), STORE_GONE);
+    ck_assert_int_eq(store_dataset_delete(id), STORE_GONE);
+    ck_assert_int_eq(store_condition(), STORE_GONE);
+    pthread_t th;
+    struct other_thread t = {0};
+    ck_assert_int_eq(pthread_create(&th, NULL, insert_elsewhere, &t), 0);
+    pthread_join(th, NULL);
+    ck_assert_int_eq(t.rc, STORE_GONE);
+    ck_assert_msg(access(path, F_OK) < 0 && errno == ENOENT, "a database was made at %s", path);
+    struct dataset d;
+    ck_assert_int_eq(store_dataset_get(id, &d), STORE_OK);
+    dataset_free(&d);
+    su_db_close();
+}
+END_TEST
+
+/* Another file moved to the database's path is not the database: writes are refused. */
+START_TEST(replaced_database_refuses_writes)
+{
+    su_db_open();
+    char path[300], other[320], id[32];
+    snprintf(path, sizeof path, "%s", db_path());
+    snprintf(other, sizeof other, "%s.other", path);
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open(other, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, "CREATE TABLE t (x)", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    ck_assert_int_eq(put_dataset(10, 2, 1, id), STORE_OK);
+    ck_assert_int_eq(rename(other, path), 0);
+    ck_assert_int_eq(put_dataset(10, 2, 2, id), STORE_GONE);
+    ck_assert_int_eq(store_condition(), STORE_GONE);
+    su_db_close();
+}
+END_TEST
+
+/* The service the same way: a write after the file was deleted answers 503 and stores
+ * nothing, /readyz says why. */
+START_TEST(deleted_database_through_http)
+{
+    struct server s = {0};
+    su_start(&s, NULL);
+    char *ds = su_dataset(&s, 30, 4, 0);
+    ck_assert_int_eq(unlink(s.db), 0);
+    char *body = su_blobs_json(30, 4, 0);
+    struct http_reply h = su_http(&s, "POST", "/v1/datasets", body, strlen(body),
+                                  "application/json");
+    ck_assert_msg(h.status == 503, "%ld %s", h.status, h.body);
+    ck_assert_str_eq(h.ctype, "application/problem+json");
+    ck_assert(strstr(h.body, "deleted or replaced") != NULL);
+    su_http_free(&h);
+    h = su_http(&s, "GET", "/readyz", NULL, 0, NULL);
+    ck_assert_int_eq(h.status, 503);
+    ck_assert_msg(strstr(h.body, "database file gone") != NULL, "%s", h.body);
+    su_http_free(&h);
+    /* reads answer from the file still open, or 503 on a thread whose first connection
+     * comes after the deletion: never 500 */
+    for (int k = 0; k < 4; k++) {
+        h = su_http(&s, "GET", "/v1/datasets", NULL, 0, NULL);
+        ck_assert_msg(h.status == 200 || h.status == 503, "%ld %s", h.status, h.body);
+        if (h.status == 200)
+            ck_assert(strstr(h.body, ds) != NULL);
+        su_http_free(&h);
+    }
+    ck_assert_msg(access(s.db, F_OK) < 0, "a database was made at %s", s.db);
+    su_stop(&s, 0);
+    su_cleanup(&s);
+    free(ds);
+    free(body);
+}
+END_TEST
+
+/* ---- starting on a database that cannot be written ---- */
+
+/* Who runs the service in these tests: as root, nobody (root writes whatever the modes
+ * say); otherwise the user the tests run as (0: unchanged). */
+static uid_t service_uid(void) { return geteuid() == 0 ? 65534 : 0; }
+
+/* A temporary directory the service's user owns. */
+static void user_dir(char *dir, size_t cap)
+{
+    su_tmpdir(dir, cap, "ro");
+    if (service_uid())
+        ck_assert_int_eq(chown(dir, service_uid(), service_uid()), 0);
+}
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+/* Runs the service on db as service_uid() and expects it to refuse to start: its exit
+ * status is 1 and what it wrote goes into out. Fails the test when it is still running
+ * after 30 s (it started). */
+static void refused_start(const char *db, char *out, size_t cap)
+{
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    char port[16];
+    snprintf(port, sizeof port, "%d", free_port());
+    const char *bin = getenv("NEUROND_BIN") ? getenv("NEUROND_BIN") : "build/neurond";
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        dup2(p[1], 1);
+        dup2(p[1], 2);
+        close(p[0]);
+        uid_t u = service_uid();
+        if (u && (setgroups(0, NULL) < 0 || setgid(u) < 0 || setuid(u) < 0))
+            _exit(126);
+        execl(bin, bin, "--port", port, "--db", db, (char *)NULL);
+        _exit(127);
+    }
+    close(p[1]);
+    size_t n = 0;
+    ssize_t k;
+    int status = 0, done = 0;
+    fcntl(p[0], F_SETFL, O_NONBLOCK);
+    for (int i = 0; i < 600 && !done; i++) {
+        while (n + 1 < cap && (k = read(p[0], out + n, cap - 1 - n)) > 0)
+            n += (size_t)k;
+        done = waitpid(pid, &status, WNOHANG) == pid;
+        if (!done)
+            sleep_ms(50);
+    }
+    while (n + 1 < cap && (k = read(p[0], out + n, cap - 1 - n)) > 0)
+        n += (size_t)k;
+    out[n] = 0;
+    close(p[0]);
+    if (!done) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        ck_abort_msg("the service started on %s: %s", db, out);
+    }
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 1, "status %d: %s", status, out);
+}
+
+/* Makes a database in dir as the service's user: started, given a dataset, stopped (by
+ * SIGKILL when kill, leaving its -wal and -shm). The server's directory is dir. */
+static void made_by_the_service(struct server *s, const char *dir, int kill)
+{
+    memset(s, 0, sizeof *s);
+    snprintf(s->dir, sizeof s->dir, "%s", dir);
+    snprintf(s->db, sizeof s->db, "%s/neurond.db", dir);
+    s->uid = service_uid();
+    su_start(s, NULL);
+    free(su_dataset(s, 30, 4, 0));
+    su_stop(s, kill);
+}
+
+START_TEST(read_only_database_is_named)
+{
+    char dir[64], out[2048];
+    struct server s;
+    user_dir(dir, sizeof dir);
+    made_by_the_service(&s, dir, 0);
+    ck_assert_int_eq(chmod(s.db, 0444), 0);
+    refused_start(s.db, out, sizeof out);
+    ck_assert_msg(strstr(out, s.db) && strstr(out, "is not writable by this user") &&
+                  strstr(out, "mode 0444"), "%s", out);
+    ck_assert_int_eq(su_count(out, "\n"), 1);   /* one line */
+    su_rmdir(dir);
+}
+END_TEST
+
+START_TEST(read_only_directory_is_named)
+{
+    char dir[64], out[2048];
+    struct server s;
+    user_dir(dir, sizeof dir);
+    made_by_the_service(&s, dir, 0);   /* a clean stop: no -wal, no -shm */
+    ck_assert_int_eq(chmod(dir, 0555), 0);
+    refused_start(s.db, out, sizeof out);
+    ck_assert_int_eq(chmod(dir, 0755), 0);
+    ck_assert_msg(strstr(out, "the directory") && strstr(out, dir) &&
+                  strstr(out, "is not writable"), "%s", out);
+    su_rmdir(dir);
+}
+END_TEST
+
+/* A -shm left read-only by a process that was killed: the next start removes it (SQLite
+ * rebuilds it from the log) and finds everything stored; while another process has the
+ * database open, it is left alone and the start is refused, naming why. */
+START_TEST(stale_read_only_shm_does_not_block)
+{
+    char dir[64], shm[320], out[2048];
+    struct server s;
+    user_dir(dir, sizeof dir);
+    made_by_the_service(&s, dir, 1);
+    snprintf(shm, sizeof shm, "%s-shm", s.db);
+    ck_assert_int_eq(chmod(shm, 0444), 0);
+    su_start(&s, NULL);
+    json_t *list = su_get_json(&s, "/v1/datasets");
+    ck_assert_int_eq(json_array_size(json_object_get(list, "items")), 1);
+    json_decref(list);
+    free(su_dataset(&s, 30, 4, 0));   /* and it writes */
+    struct http_reply h = su_http(&s, "GET", "/readyz", NULL, 0, NULL);
+    ck_assert_int_eq(h.status, 200);
+    su_http_free(&h);
+    /* in use: refused */
+    ck_assert_int_eq(chmod(shm, 0444), 0);
+    refused_start(s.db, out, sizeof out);
+    ck_assert_msg(strstr(out, shm) && strstr(out, "another process has the database open"),
+                  "%s", out);
+    ck_assert_int_eq(chmod(shm, 0644), 0);
+    su_stop(&s, 0);
+    su_rmdir(dir);
+}
+END_TEST
+
+/* The database's file is missing but its log is there: the database was deleted or
+ * moved, and starting would put that log into a new empty database. */
+START_TEST(log_without_its_database_is_refused)
+{
+    char dir[64], db[96], wal[100], out[2048];
+    user_dir(dir, sizeof dir);
+    snprintf(db, sizeof db, "%s/neurond.db", dir);
+    snprintf(wal, sizeof wal, "%s-wal", db);
+    FILE *f = fopen(wal, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("a log", f);
+    fclose(f);
+    ck_assert_int_eq(chmod(wal, 0666), 0);
+    refused_start(db, out, sizeof out);
+    ck_assert_msg(strstr(out, "is missing but its log") != NULL, "%s", out);
+    ck_assert_msg(access(db, F_OK) < 0, "a database was made at %s", db);
+    su_rmdir(dir);
+}
+END_TEST
+
+/* ---- a full disk (tmpfs) ---- */
+
+/* A new directory with a tmpfs of mb MiB on it, in this process's mount namespace. */
+static void tmpfs_make(char *dir, size_t cap, int mb)
+{
+    char opt[32];
+    su_tmpdir(dir, cap, "tmpfs");
+    snprintf(opt, sizeof opt, "size=%dm", mb);
+    ck_assert_msg(mount("tmpfs", dir, "tmpfs", 0, opt) == 0, "mount %s: %s", dir,
+                  strerror(errno));
+}
+
+static void tmpfs_drop(const char *dir)
+{
+    ck_assert_msg(umount(dir) == 0, "umount %s: %s", dir, strerror(errno));
+    su_rmdir(dir);
+}
+
+/* Writes dir/filler until not one more byte fits on the disk. */
+static void fill(const char *dir)
+{
+    char path[300];
+    static char chunk[1 << 16];
+    snprintf(path, sizeof path, "%s/filler", dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+    ck_assert_int_ge(fd, 0);
+    for (size_t n = sizeof chunk; n >= 1; n /= 2)
+        while (write(fd, chunk, n) == (ssize_t)n)
+            ;
+    close(fd);
+    ck_assert_int_lt(disk_free(dir), 4096);
+}
+
+/* Datasets until the disk is full: then writes that add data are refused at once, the
+ * store reports it, and the disk has no room left; deletes run all the same (the first
+ * on the reserve) and, once the checkpointer gave their space back, writes are taken
+ * again. What was stored and not deleted is whole. */
+START_TEST(full_disk_takes_deletes_then_writes_again)
+{
+    enum { ROWS = 1024, FEATURES = 256, MAX = 64 };   /* 1 MiB a dataset */
+    char dir[64], path[96], err[512], ids[MAX][32], spare[32];
+    tmpfs_make(dir, sizeof dir, 24);
+    snprintf(path, sizeof path, "%s/test.db", dir);
+    ck_assert_msg(store_open(path, err, sizeof err) == 0, "store_open: %s", err);
+    ck_assert_int_eq(store_condition(), STORE_OK);
+    char reserve[120];
+    snprintf(reserve, sizeof reserve, "%s-reserve", path);
+    ck_assert_int_eq(file_size(reserve), RESERVE);
+    int n = 0, rc;
+    while ((rc = put_dataset(ROWS, FEATURES, n, ids[n])) == STORE_OK)
+        ck_assert_int_lt(++n, MAX);
+    ck_assert_int_eq(rc, STORE_FULL);
+    ck_assert_int_ge(n, 4);
+    ck_assert_int_eq(store_condition(), STORE_FULL);
+    ck_assert_msg(disk_free(dir) < MIB, "%lld bytes free", disk_free(dir));
+    /* refused at once, nothing stored */
+    ck_assert_int_eq(put_dataset(2, 2, 99, spare), STORE_FULL);
+    struct network net = {.id = "net_x", .created_at = "now", .definition = json_object(),
+                          .summary = json_object(), .warnings = json_array()};
+    ck_assert_int_eq(store_network_insert(&net), STORE_FULL);
+    json_t *req = json_object();
+    ck_assert_int_eq(store_job_insert("job_x", req, NULL, ids[0], NULL, 1, 10), STORE_FULL);
+    char claimed[32];
+    ck_assert_int_eq(store_job_claim(claimed), STORE_FULL);
+    json_decref(req);
+    /* deletes run */
+    for (int k = 0; k < n - 2; k++)
+        ck_assert_int_eq(store_dataset_delete(ids[k]), STORE_OK);
+    wait_for(store_ok, NULL, 30, "writes taken again");
+    ck_assert_int_eq(file_size(reserve), RESERVE);
+    ck_assert_int_gt(disk_free(dir), RESERVE);
+    ck_assert_int_eq(store_network_insert(&net), STORE_OK);
+    ck_assert_int_eq(put_dataset(ROWS, FEATURES, 500, spare), STORE_OK);
+    ck_dataset(ids[n - 2], ROWS, FEATURES, n - 2);
+    ck_dataset(ids[n - 1], ROWS, FEATURES, n - 1);
+    ck_dataset(spare, ROWS, FEATURES, 500);
+    ck_assert(quick_check_ok());
+    json_decref(net.definition);
+    json_decref(net.summary);
+    json_decref(net.warnings);
+    store_close();
+    tmpfs_drop(dir);
+}
+END_TEST
+
+/* The trainer's events: at epoch `at`, the log is emptied (so that the next commit must
+ * grow it) and the disk filled. */
+struct filler {
+    const char *dir;
+    int at;
+};
+
+static void fill_at_epoch(void *ctx, const char *id, int epoch, const json_t *row)
+{
+    (void)id, (void)row;
+    const struct filler *f = ctx;
+    if (epoch != f->at)
+        return;
+    ck_assert_int_eq(sqlite3_wal_checkpoint_v2(db_conn(), NULL, SQLITE_CHECKPOINT_TRUNCATE,
+                                               NULL, NULL), SQLITE_OK);
+    fill(f->dir);
+}
+
+/* A job stored with its request as POST /v1/jobs would (body: its options after the
+ * network and the dataset); its id into id. */
+static void queue_job(const char *dataset, const char *options, char *id)
+{
+    char body[1024];
+    snprintf(body, sizeof body,
+             "{\"network\": {\"inputs\": 4, \"layers\": [{\"type\": \"dense\", \"units\": 8, "
+             "\"activation\": \"relu\"}, {\"type\": \"dense\", \"units\": 3, \"activation\": "
+             "\"softmax\"}], \"loss\": \"categorical_crossentropy\"}, \"dataset\": \"%s\"%s}",
+             dataset, options);
+    json_error_t e;
+    json_t *b = json_loads(body, 0, &e);
+    ck_assert_ptr_nonnull(b);
+    struct faults fs;
+    struct job_plan plan;
+    ck_assert_int_eq(faults_init(&fs), 0);
+    const struct job_limits lim = {su_app.cfg.max_params, su_app.cfg.max_epoch_rows};
+    json_t *n = job_check(b, &lim, &fs, &plan);
+    ck_assert_msg(n != NULL, "job refused: %s", json_dumps(faults_take(&fs, ""), 0));
+    faults_free(&fs);
+    new_id(id, "job_");
+    ck_assert_int_eq(store_job_insert(id, n, NULL, dataset, NULL,
+                                      (int)json_integer_value(json_object_get(n, "epochs")),
+                                      su_app.cfg.max_queued),
+                     STORE_OK);
+    json_decref(n);
+    json_decref(b);
+}
+
+/* A job whose last writes find the disk full: the model cannot be stored, so the job
+ * keeps its checkpoint (every epoch it trained) and waits in the queue, saying why; no
+ * job is claimed while the disk is full; once space is freed it is claimed again and
+ * stores its model without training again. Twice: a job that trains all its epochs, and
+ * one that early stopping ends (at epoch 2: epoch 1 stays the best), which must not
+ * train on when it resumes. */
+START_TEST(job_keeps_its_checkpoint_on_a_full_disk)
+{
+    static const struct {
+        const char *options;
+        int epochs;            /* trained when it ends */
+        int stopped_early;
+    } cases[] = {
+        {", \"epochs\": 3, \"seed\": 1", 3, 0},
+        {", \"epochs\": 20, \"seed\": 1, \"validation\": {\"split\": 0.2}, "
+         "\"early_stopping\": {\"patience\": 1, \"min_delta\": 1e9}", 2, 1},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        char dir[64], path[96], err[512], filler[120], ds[32], id[32], claimed[32];
+        tmpfs_make(dir, sizeof dir, 24);
+        snprintf(path, sizeof path, "%s/test.db", dir);
+        snprintf(filler, sizeof filler, "%s/filler", dir);
+        config_defaults(&su_app.cfg);
+        ck_assert_msg(store_open(path, err, sizeof err) == 0, "store_open: %s", err);
+        char *blobs = su_blobs_json(300, 4, 0);
+        json_t *body = json_loads(blobs, 0, NULL);
+        struct dataset d;
+        struct fault f;
+        ck_assert_int_eq(dataset_from_json(body, DATASET_MAX_VALUES, &d, &f), 0);
+        ck_assert_int_eq(dataset_create(&d), STORE_OK);
+        snprintf(ds, sizeof ds, "%s", d.id);
+        dataset_free(&d);
+        json_decref(body);
+        free(blobs);
+        queue_job(ds, cases[c].options, id);
+
+        struct nn_pool *pool = nn_pool_new(1);
+        _Atomic int cancel = 0, stopping = 0;
+        struct filler fl = {dir, cases[c].epochs};
+        struct trainer_events ev = {fill_at_epoch, NULL, &fl};
+        ck_assert_int_eq(store_job_claim(claimed), STORE_OK);
+        ck_assert_str_eq(claimed, id);
+        ck_assert_int_eq(trainer_run(id, su_app.cfg.max_params, pool, &cancel, &stopping, &ev),
+                         JOB_QUEUED);
+        struct job j;
+        ck_assert_int_eq(store_job_get(id, &j), STORE_OK);
+        ck_assert_int_eq(j.state, JOB_QUEUED);
+        ck_assert_int_eq(j.epoch, cases[c].epochs);
+        ck_assert_int_eq(json_integer_value(json_object_get(j.error, "status")), 507);
+        ck_assert_str_eq(j.model_id, "");
+        job_free(&j);
+        struct checkpoint cp;
+        ck_assert_int_eq(store_checkpoint_load(id, &cp), STORE_OK);
+        ck_assert_int_eq(cp.epoch, cases[c].epochs);
+        checkpoint_free(&cp);
+        ck_assert_int_eq(store_job_claim(claimed), STORE_FULL);   /* none starts */
+
+        ck_assert_int_eq(unlink(filler), 0);
+        wait_for(store_ok, NULL, 30, "writes taken again");
+        ck_assert_int_eq(store_job_claim(claimed), STORE_OK);
+        ck_assert_str_eq(claimed, id);
+        ck_assert_int_eq(trainer_run(id, su_app.cfg.max_params, pool, &cancel, &stopping, NULL),
+                         JOB_SUCCEEDED);
+        ck_assert_int_eq(store_job_get(id, &j), STORE_OK);
+        ck_assert_int_eq(j.state, JOB_SUCCEEDED);
+        ck_assert_int_eq(j.epoch, cases[c].epochs);
+        ck_assert_ptr_null(j.error);
+        struct model m;
+        ck_assert_int_eq(store_model_get(j.model_id, &m), STORE_OK);
+        ck_assert_int_eq(json_integer_value(json_object_get(m.metrics, "epochs")),
+                         cases[c].epochs);
+        ck_assert_int_eq(json_is_true(json_object_get(m.metrics, "stopped_early")),
+                         cases[c].stopped_early);
+        model_free(&m);
+        job_free(&j);
+        json_t *rows;
+        ck_assert_int_eq(store_job_epochs(id, 0, -1, &rows), STORE_OK);
+        ck_assert_int_eq(json_array_size(rows), cases[c].epochs);
+        json_decref(rows);
+        ck_assert_int_eq(store_checkpoint_load(id, &cp), STORE_NOT_FOUND);
+        ck_assert(quick_check_ok());
+        nn_pool_free(pool);
+        store_close();
+        tmpfs_drop(dir);
+    }
+}
+END_TEST
+
+/* A 507 from the service: a problem naming the full disk. */
+static void ck_507(const struct http_reply *h)
+{
+    ck_assert_msg(h->status == 507, "%ld %s", h->status, h->body);
+    ck_assert_str_eq(h->ctype, "application/problem+json");
+    json_t *p = su_http_json(h);
+    ck_assert_str_eq(su_str(p, "title"), "Insufficient Storage");
+    ck_assert_int_eq(su_int(p, "status"), 507);
+    ck_assert(strstr(su_str(p, "detail"), "disk holding the database is full") != NULL);
+    json_decref(p);
+}
+
+static int ready(void *arg)
+{
+    struct http_reply h = su_http(arg, "GET", "/readyz", NULL, 0, NULL);
+    long st = h.status;
+    su_http_free(&h);
+    return st == 200;
+}
+
+/* The service on a full disk: uploads, networks and jobs answer 507 (a CSV before its
+ * body is read), /readyz 503 saying why; deletes answer 204, and once their space is
+ * back, /readyz 200 and uploads 201. After a restart the database is whole and holds
+ * what was answered 201 and not deleted. */
+START_TEST(full_disk_through_http)
+{
+    enum { MAX = 80 };
+    struct server s = {0};
+    tmpfs_make(s.dir, sizeof s.dir, 24);
+    snprintf(s.db, sizeof s.db, "%s/neurond.db", s.dir);
+    su_start(&s, NULL);
+    char *net = su_network(&s, 64, 8), *ids[MAX], body[512];
+    char *data = su_blobs_json(2000, 64, 0);   /* 500 KiB of floats */
+    int n = 0;
+    struct http_reply h;
+    for (;;) {
+        h = su_http(&s, "POST", "/v1/datasets", data, strlen(data), "application/json");
+        if (h.status != 201)
+            break;
+        json_t *j = su_http_json(&h);
+        ids[n++] = strdup(su_str(j, "id"));
+        json_decref(j);
+        su_http_free(&h);
+        ck_assert_int_lt(n, MAX);
+    }
+    ck_507(&h);
+    su_http_free(&h);
+    ck_assert_int_ge(n, 4);
+    h = su_http(&s, "GET", "/readyz", NULL, 0, NULL);
+    ck_assert_int_eq(h.status, 503);
+    ck_assert_msg(strstr(h.body, "disk full") != NULL, "%s", h.body);
+    su_http_free(&h);
+    h = su_http(&s, "POST", "/v1/datasets?name=x", "a,b\n1,2\n", 8, "text/csv");
+    ck_507(&h);
+    su_http_free(&h);
+    const char *def = "{\"inputs\": 4, \"layers\": [{\"type\": \"dense\", \"units\": 3}], "
+                      "\"loss\": \"mse\"}";
+    h = su_http(&s, "POST", "/v1/networks", def, strlen(def), "application/json");
+    ck_507(&h);
+    su_http_free(&h);
+    snprintf(body, sizeof body, "{\"network\": \"%s\", \"dataset\": \"%s\"}", net, ids[0]);
+    h = su_http(&s, "POST", "/v1/jobs", body, strlen(body), "application/json");
+    ck_507(&h);
+    su_http_free(&h);
+    /* deletes free the space */
+    char path[128];
+    for (int k = 0; k < n - 2; k++) {
+        snprintf(path, sizeof path, "/v1/datasets/%s", ids[k]);
+        h = su_http(&s, "DELETE", path, NULL, 0, NULL);
+        ck_assert_msg(h.status == 204, "DELETE %d of %d: %ld %s", k, n, h.status, h.body);
+        su_http_free(&h);
+    }
+    wait_for(ready, &s, 30, "/readyz 200 again");
+    char *again = su_dataset(&s, 30, 4, 0);
+    su_stop(&s, 0);
+    su_start(&s, NULL);
+    json_t *list = su_get_json(&s, "/v1/datasets");
+    ck_assert_int_eq(json_array_size(json_object_get(list, "items")), 3);
+    json_decref(list);
+    su_stop(&s, 0);
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open_v2(s.db, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *st;
+    ck_assert_int_eq(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+    ck_assert_str_eq((const char *)sqlite3_column_text(st, 0), "ok");
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    tmpfs_drop(s.dir);
+    for (int k = 0; k < n; k++)
+        free(ids[k]);
+    free(net), free(data), free(again);
+}
+END_TEST
+
+/* A read-only filesystem is named as the cause. */
+START_TEST(read_only_filesystem_is_named)
+{
+    char dir[64], db[96], err[512], out[2048];
+    tmpfs_make(dir, sizeof dir, 8);
+    snprintf(db, sizeof db, "%s/neurond.db", dir);
+    ck_assert_msg(store_open(db, err, sizeof err) == 0, "store_open: %s", err);
+    store_close();
+    ck_assert_int_eq(chmod(dir, 0777), 0);
+    ck_assert_int_eq(chmod(db, 0666), 0);
+    ck_assert_msg(mount(NULL, dir, NULL, MS_REMOUNT | MS_RDONLY, NULL) == 0, "remount: %s",
+                  strerror(errno));
+    refused_start(db, out, sizeof out);
+    ck_assert_msg(strstr(out, "is mounted read-only") && strstr(out, dir), "%s", out);
+    tmpfs_drop(dir);
+}
+END_TEST
+
 int main(void)
 {
+    /* The tests of a full disk mount a small tmpfs, in a mount namespace of this process's
+     * own: private, so that nothing is seen outside it, and the mounts go with the
+     * process however it ends. Making one needs root (CAP_SYS_ADMIN): without it they are
+     * left out, and said so; they are not counted as passed. */
+    int mounts = unshare(CLONE_NEWNS) == 0 && mount(NULL, "/", NULL, MS_REC | MS_PRIVATE,
+                                                    NULL) == 0;
     Suite *s = suite_create("db");
     TCase *tc = tcase_create("db");
-    tcase_set_timeout(tc, 60);
+    tcase_set_timeout(tc, 120);
     tcase_add_test(tc, new_database_pages);
     tcase_add_test(tc, old_database_keeps_its_pages);
     tcase_add_test(tc, checkpointer_keeps_the_log_short);
     tcase_add_test(tc, small_commits_wake_nobody);
     tcase_add_test(tc, migration_3_moves_the_best_weights);
     tcase_add_test(tc, a_cancel_is_kept_by_the_row);
+    tcase_add_test(tc, idle_log_is_emptied);
+    tcase_add_test(tc, log_is_cut_back_when_it_restarts);
+    tcase_add_test(tc, deleted_data_gives_its_space_back);
+    tcase_add_test(tc, migration_4_switches_to_incremental_vacuum);
     suite_add_tcase(s, tc);
+    TCase *file = tcase_create("file");
+    tcase_set_timeout(file, 120);
+    tcase_add_test(file, deleted_database_refuses_writes);
+    tcase_add_test(file, replaced_database_refuses_writes);
+    tcase_add_test(file, deleted_database_through_http);
+    tcase_add_test(file, read_only_database_is_named);
+    tcase_add_test(file, read_only_directory_is_named);
+    tcase_add_test(file, stale_read_only_shm_does_not_block);
+    tcase_add_test(file, log_without_its_database_is_refused);
+    suite_add_tcase(s, file);
+    if (mounts) {
+        TCase *full = tcase_create("full");
+        tcase_set_timeout(full, 300);
+        tcase_add_test(full, full_disk_takes_deletes_then_writes_again);
+        tcase_add_test(full, job_keeps_its_checkpoint_on_a_full_disk);
+        tcase_add_test(full, full_disk_through_http);
+        tcase_add_test(full, read_only_filesystem_is_named);
+        suite_add_tcase(s, full);
+    } else {
+        printf("test_db: 4 tests of a full disk and a read-only filesystem left out: they "
+               "mount a tmpfs, which needs root (CAP_SYS_ADMIN): %s\n", strerror(errno));
+    }
     return tu_run(s) != 0;
 }

@@ -1,6 +1,7 @@
 /* test_serial.c -- core/serial.c: nn_save then nn_load gives a network that predicts
  * bit-identically and trains on bit-identically (optimizer state, step, batchnorm running
- * statistics and epochs done survive); and nn_load refuses every truncation, every
+ * statistics and epochs done survive); nn_save_model leaves the optimizer's state out
+ * and predicts the same; and nn_load refuses every truncation, every
  * single-bit corruption, a wrong version, well-checksummed garbage and a network over
  * max_params, without crashing or reading past the buffer (each candidate buffer is an
  * exact-size heap copy, so ASan and valgrind see any over-read).
@@ -420,6 +421,93 @@ START_TEST(optimizer_state_matters)
     free(buf);
     nn_free(net);
     nn_free(back);
+}
+END_TEST
+
+/* ---- models: the network without its training state ---- */
+
+/* nn_save_model writes what prediction needs: the same bytes as nn_save up to the
+ * training state, then no optimizer (type -1, step 0) and two empty moment arrays; the
+ * size is counted here from the layout, 4 bytes a parameter and a running statistic. */
+START_TEST(model_leaves_the_moments_out)
+{
+    struct nn_rng rng;
+    unsigned char *full, *model;
+    size_t flen, mlen;
+    struct nn_net *net = trained(nn_adam(1e-2f), &rng, &full, &flen);
+    struct nn_error e;
+    ck_assert_int_eq(nn_save_model(net, &model, &mlen, &e), 0);
+    size_t head = L2.rec[NALL];   /* magic, version, spec and records */
+    size_t want = head + 8 + 4 * net->nparams + 8 + 4 * net->nstats + 4 + 4 + 8 + 8 + 8 + 4;
+    ck_assert_uint_eq(mlen, want);
+    ck_assert_uint_eq(flen, want + 8 * net->nparams);   /* Adam: two moments a parameter */
+    size_t train_at = head + 8 + 4 * net->nparams + 8 + 4 * net->nstats;
+    ck_assert_int_eq(memcmp(model, full, train_at + 4), 0);   /* ... and epochs done */
+    ck_assert_uint_eq(get32(model + train_at), 3);
+    ck_assert_uint_eq(get32(model + train_at + 4), 0xffffffffu);   /* no optimizer */
+    for (size_t k = train_at + 8; k < mlen - 4; k++)
+        ck_assert_msg(model[k] == 0, "byte %zu of the training state is %#x", k, model[k]);
+
+    struct nn_net *back = load_copy(model, mlen, 0, &e);
+    ck_assert_msg(back != NULL, "nn_load: %s", e.msg);
+    ck_assert_ptr_null(back->m);
+    ck_assert_ptr_null(back->v);
+    ck_assert_int_eq(nn_epochs_done(back), 3);
+    ck_assert_int_eq(memcmp(back->params, net->params, sizeof(float) * net->nparams), 0);
+    ck_assert_int_eq(memcmp(back->stats, net->stats, sizeof(float) * net->nstats), 0);
+    float *p = malloc(sizeof(float) * ROWS * OUT), *q = malloc(sizeof(float) * ROWS * OUT);
+    ck_assert(p && q);
+    ck_assert_int_eq(nn_predict(net, NULL, X, ROWS, p, &e), 0);
+    ck_assert_int_eq(nn_predict(back, NULL, X, ROWS, q, &e), 0);
+    ck_assert_int_eq(memcmp(p, q, sizeof(float) * ROWS * OUT), 0);
+
+    /* a network without training state saves the same bytes either way */
+    unsigned char *again;
+    size_t alen;
+    ck_assert_int_eq(nn_save(back, &again, &alen, &e), 0);
+    ck_assert_uint_eq(alen, mlen);
+    ck_assert_int_eq(memcmp(again, model, mlen), 0);
+    free(again);
+    free(p);
+    free(q);
+    free(full);
+    free(model);
+    nn_free(net);
+    nn_free(back);
+}
+END_TEST
+
+/* Training a network loaded from a model starts its optimizer afresh: it trains as the
+ * checkpoint of the same network would with its optimizer's state thrown away. */
+START_TEST(model_trains_on_with_a_fresh_optimizer)
+{
+    struct nn_rng rng;
+    unsigned char *full, *model;
+    size_t flen, mlen;
+    struct nn_net *net = trained(nn_adam(1e-2f), &rng, &full, &flen);
+    struct nn_error e;
+    ck_assert_int_eq(nn_save_model(net, &model, &mlen, &e), 0);
+    struct nn_net *a = load_copy(model, mlen, 0, &e), *b = load_copy(full, flen, 0, &e);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_nonnull(b);
+    free(b->m);
+    free(b->v);
+    b->m = b->v = NULL;
+    b->opt_type = -1;
+    b->step = 0;
+    struct nn_rng ra = rng, rb = rng;
+    struct losses la = {0}, lb = {0};
+    train(a, 5, nn_adam(1e-2f), &ra, &la);
+    train(b, 5, nn_adam(1e-2f), &rb, &lb);
+    ck_assert_int_eq(la.n, 2);
+    for (int k = 0; k < 2; k++)
+        ck_assert(memcmp(&la.loss[k], &lb.loss[k], sizeof(double)) == 0);
+    ck_assert_int_eq(memcmp(a->params, b->params, sizeof(float) * a->nparams), 0);
+    free(full);
+    free(model);
+    nn_free(net);
+    nn_free(a);
+    nn_free(b);
 }
 END_TEST
 
@@ -1014,6 +1102,8 @@ int main(void)
     tcase_add_test(r, continue_sgd_momentum);
     tcase_add_test(r, continue_sgd_plain);
     tcase_add_test(r, optimizer_state_matters);
+    tcase_add_test(r, model_leaves_the_moments_out);
+    tcase_add_test(r, model_trains_on_with_a_fresh_optimizer);
     suite_add_tcase(s, r);
     TCase *b = tcase_create("refusals");
     tcase_set_timeout(b, 120);

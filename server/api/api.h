@@ -65,10 +65,15 @@ struct lister {
 int api_list(struct req *r, struct reply *out, const struct lister *l);
 /* 500 for a storage failure (logged where it happened). */
 int reply_storage_failed(struct reply *out);
+/* The answer to a store result that is a failure: 507 for STORE_FULL (the disk holding
+ * the database is full), 503 for STORE_GONE (its file was deleted or replaced; also for
+ * a failure once it is), else 500 (reply_storage_failed). */
+int reply_store_failed(struct reply *out, int rc);
 /* The answer to a read of one row: 404 naming kind and id for STORE_NOT_FOUND, 500 for
  * another failure, else 200 with v (stolen; NULL, out of memory: 500). */
 int reply_row(struct reply *out, int rc, const char *kind, const char *id, json_t *v);
-/* The answer to a delete: 404 for STORE_NOT_FOUND, 500 for another failure, else 204. */
+/* The answer to a delete: 404 for STORE_NOT_FOUND, 507, 503 or 500 for a failure
+ * (reply_store_failed), else 204. */
 int reply_deleted(struct reply *out, int rc, const char *kind, const char *id);
 
 #endif

@@ -5,7 +5,8 @@
  * Errors: a JSON upload's fault names its field as a JSON pointer ("/features/12/3"); a
  * CSV's names its place as format.h says ("/rows/12/columns/3"); a query parameter's
  * fault is {"parameter": "label", "detail": ...}. 400 for a malformed CSV or parameter,
- * 413 for a dataset over what one holds, 422 for content that cannot be a dataset.
+ * 413 for a dataset over what one holds, 422 for content that cannot be a dataset, 507
+ * when the disk holding the database is full.
  */
 #include "api.h"
 
@@ -16,13 +17,16 @@
 #include <string.h>
 
 /* Stores d (its name set) and answers 201 with its description as stored, and
- * Location. Returns 0, or -1 (500) on a storage error. d stays the caller's. */
+ * Location; 507 on a full disk, 503 when the database file is gone. Returns 0, or -1
+ * (500) on another storage error. d stays the caller's. */
 static int store_and_reply(struct dataset *d, struct reply *out)
 {
     int rc = dataset_create(d);
     if (rc == STORE_TOO_BIG)
         return reply_problem(out, 413, NULL, "the dataset (%d rows of %d features) is over the "
                              "largest the storage holds", d->rows, d->features);
+    if (rc == STORE_FULL || rc == STORE_GONE)
+        return reply_store_failed(out, rc);
     if (rc != STORE_OK)
         return -1;
     struct dataset stored;
@@ -72,9 +76,15 @@ static int reply_csv_error(struct reply *out, const struct csv_error *e)
     return reply_problem(out, e->status, errors, "%s", e->detail);
 }
 
-/* ?name= (default "unnamed"), ?label=, ?header=auto|true|false. */
+/* ?name= (default "unnamed"), ?label=, ?header=auto|true|false. Refused before the body
+ * is read when it could not be stored (a full disk, the database file gone). */
 static void *csv_begin(struct req *r, struct reply *out)
 {
+    int cond = store_condition();
+    if (cond != STORE_OK) {
+        reply_store_failed(out, cond);
+        return NULL;
+    }
     const char *name = req_query(r, "name"), *label = req_query(r, "label");
     const char *header = req_query(r, "header");
     if (!name)

@@ -63,11 +63,13 @@ int h_jobs_create(struct req *r, struct reply *out)
     json_decref(n);
     if (rc == STORE_NOT_FOUND)
         return reply_field(out, 409, "/dataset", "a dataset of the job was deleted meanwhile");
-    if (rc == STORE_FULL) {
+    if (rc == STORE_LIMIT) {
         out->retry_after = 30;
         return reply_problem(out, 429, NULL, "%ld jobs are queued, the most the service takes "
                              "(--max-queued); try again once some have run", cfg->max_queued);
     }
+    if (rc == STORE_FULL || rc == STORE_GONE)
+        return reply_store_failed(out, rc);
     if (rc != STORE_OK)
         return reply_problem(out, 500, NULL, "the job could not be stored");
     queue_wake(r->app->queue);
@@ -108,8 +110,8 @@ int h_jobs_cancel(struct req *r, struct reply *out)
     int rc = store_job_cancel(r->param[0], &was);
     if (rc == STORE_NOT_FOUND)
         return reply_not_found(out, "job", r->param[0]);
-    if (rc == STORE_ERROR)
-        return reply_storage_failed(out);
+    if (rc != STORE_OK && rc != STORE_CONFLICT)
+        return reply_store_failed(out, rc);
     if (rc == STORE_CONFLICT)
         return reply_problem(out, 409, NULL, "job %s has already ended (%s)", r->param[0],
                              job_state_name(was));

@@ -50,16 +50,16 @@ int h_networks_create(struct req *r, struct reply *out)
                         .warnings = spec_warnings(&s.spec, ""),
                         .definition = spec_to_json(&s.spec, s.name)};
     nn_free(net);
-    int rc = n.summary && n.warnings && n.definition ? 0 : -1;
-    if (rc == 0 && !dry) {
+    int rc = n.summary && n.warnings && n.definition ? STORE_OK : STORE_ERROR;
+    if (rc == STORE_OK && !dry) {
         new_id(n.id, "net_");
         now_iso(n.created_at);
-        rc = store_network_insert(&n) == STORE_OK ? 0 : -1;
-        if (rc == 0)
+        rc = store_network_insert(&n);
+        if (rc == STORE_OK)
             snprintf(out->location, sizeof out->location, "/v1/networks/%s", n.id);
     }
     json_t *body = NULL;
-    if (rc == 0 && (body = network_json(&n)) && dry) {
+    if (rc == STORE_OK && (body = network_json(&n)) && dry) {
         json_object_del(body, "id");
         json_object_del(body, "created_at");
     }
@@ -67,7 +67,7 @@ int h_networks_create(struct req *r, struct reply *out)
     network_free(&n);
     spec_json_free(&s);
     if (!body)
-        return reply_storage_failed(out);
+        return reply_store_failed(out, rc);
     return reply_json(out, dry ? 200 : 201, body);
 }
 

@@ -16,19 +16,28 @@ int h_health(struct req *r, struct reply *out)
     return reply_json(out, 200, json_pack("{s:s}", "status", "ok"));
 }
 
-/* Ready when the database answers with the newest schema and the workers run. */
+/* Ready when the database answers with the newest schema, its file is still the one
+ * opened, the disk holding it is not full, and the workers run. Otherwise 503, the detail
+ * naming every reason. */
 int h_ready(struct req *r, struct reply *out)
 {
+    int cond = store_condition();
     int schema = store_schema_version(), latest = store_schema_latest();
     int workers = queue_alive(r->app->queue);
-    int ok = schema == latest && workers;
+    int ok = schema == latest && workers && cond == STORE_OK;
     json_t *v = json_pack("{s:s, s:i, s:i, s:b}", "status", ok ? "ready" : "not ready",
                           "schema", schema, "schema_latest", latest, "workers", workers);
     if (ok)
         return reply_json(out, 200, v);
     json_decref(v);
-    return reply_problem(out, 503, NULL, "not ready: schema %d of %d, workers %s", schema,
-                         latest, workers ? "running" : "stopped");
+    return reply_problem(out, 503, NULL, "not ready: schema %d of %d, workers %s%s", schema,
+                         latest, workers ? "running" : "stopped",
+                         cond == STORE_GONE ? "; database file gone: it was deleted or "
+                                              "replaced while the service ran (restart it)"
+                         : cond == STORE_FULL ? "; disk full: the disk holding the database "
+                                                "is full (delete datasets or models, or free "
+                                                "space on it)"
+                                              : "");
 }
 
 int h_prometheus(struct req *r, struct reply *out)

@@ -43,12 +43,26 @@ int reply_storage_failed(struct reply *out)
     return reply_problem(out, 500, NULL, "the database failed; see the service's log");
 }
 
+int reply_store_failed(struct reply *out, int rc)
+{
+    if (rc == STORE_ERROR && store_condition() == STORE_GONE)
+        rc = STORE_GONE;   /* a thread's first connection finds no file to open */
+    if (rc == STORE_FULL)
+        return reply_problem(out, 507, NULL, "the disk holding the database is full: nothing "
+                             "was stored. Deletes still work: delete datasets or models that "
+                             "are no longer needed, then try again");
+    if (rc == STORE_GONE)
+        return reply_problem(out, 503, NULL, "the database file was deleted or replaced while "
+                             "the service ran: nothing was stored; the service needs a restart");
+    return reply_storage_failed(out);
+}
+
 int reply_row(struct reply *out, int rc, const char *kind, const char *id, json_t *v)
 {
     if (rc == STORE_NOT_FOUND || rc != STORE_OK || !v) {
         json_decref(v);
         return rc == STORE_NOT_FOUND ? reply_not_found(out, kind, id)
-                                     : reply_storage_failed(out);
+                                     : reply_store_failed(out, rc);
     }
     return reply_json(out, 200, v);
 }
@@ -58,7 +72,7 @@ int reply_deleted(struct reply *out, int rc, const char *kind, const char *id)
     if (rc == STORE_NOT_FOUND)
         return reply_not_found(out, kind, id);
     if (rc != STORE_OK)
-        return reply_storage_failed(out);
+        return reply_store_failed(out, rc);
     return reply_no_content(out);
 }
 
@@ -80,7 +94,7 @@ int api_list(struct req *r, struct reply *out, const struct lister *l)
                                                                     strlen(after), 64));
     }
     if (rc != STORE_OK)
-        return reply_storage_failed(out);
+        return reply_store_failed(out, rc);
     json_t *items = json_array();
     for (int i = 0; i < n; i++) {
         void *row = rows + (size_t)i * l->size;

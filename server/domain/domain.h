@@ -288,7 +288,9 @@ struct trainer_events {
  * set: it ends cancelled) or a stop (stopping set as well: it goes back to the queue to
  * resume from its checkpoint), and stores the outcome with the model it made. The epoch
  * rows and checkpoints are committed as it goes, so a process that dies loses at most
- * the epoch it was in. Returns the state the job was left in. */
+ * the epoch it was in. A job whose writes find the disk full goes back to the queue with
+ * its checkpoint (JOB_QUEUED, its error saying why). Returns the state the job was left
+ * in. */
 enum job_state trainer_run(const char *id, size_t max_params, struct nn_pool *pool,
                            const _Atomic int *cancel, const _Atomic int *stopping,
                            const struct trainer_events *ev);

@@ -5,10 +5,17 @@
  *
  * DESIGN. After every epoch the row of metrics and a checkpoint (weights, optimizer and
  * random state, the early stopping state) go in one transaction, so a job whose process
- * died resumes at its next epoch from exactly where it was. The events (the epoch, the
- * progress) are told to whoever runs the trainer after the write is committed, so that a
- * follower who missed one finds it in the database. A cancel or a stop is a flag the
- * engine checks before every batch.
+ * died resumes at its next epoch from exactly where it was. A model, and early stopping's
+ * best weights that become one, keep only what prediction needs (nn_save_model). The
+ * events (the epoch, the progress) are told to whoever runs the trainer after the write is
+ * committed, so that a follower who missed one finds it in the database. A cancel or a
+ * stop is a flag the engine checks before every batch.
+ *
+ * A job whose writes find the disk full (or the database file gone) is not failed: it
+ * goes back to the queue keeping its last stored checkpoint, its error saying why, and
+ * resumes from there (no job is claimed while the disk is full). One that had trained
+ * every epoch, or that early stopping had ended (its checkpoint says so), then only
+ * stores its model.
  */
 #include "domain.h"
 
@@ -35,7 +42,7 @@ struct run_ctx {
     unsigned char *best_buf;
     size_t best_len;
     int best_changed;          /* best_buf is new since the last checkpoint */
-    int save_failed;
+    int save_rc;               /* STORE_OK, or why an epoch's checkpoint was not stored */
 };
 
 /* NaN and infinity as null: JSON has neither. */
@@ -79,10 +86,12 @@ static double monitored(const struct nn_report *r, int monitor, int *higher)
     return val ? r->val_metric[watched - 1] : r->metric[watched - 1];
 }
 
+/* stopped_early: a job that stopped early and could not store its model resumes to
+ * store it, not to train on. */
 static json_t *es_state(const struct run_ctx *c)
 {
-    return json_pack("{s:o, s:i, s:i}", "best", jnum(c->best), "best_epoch", c->best_epoch,
-                     "wait", c->wait);
+    return json_pack("{s:o, s:i, s:i, s:b}", "best", jnum(c->best), "best_epoch", c->best_epoch,
+                     "wait", c->wait, "stopped_early", c->stopped_early);
 }
 
 static int on_epoch(void *arg, const struct nn_report *r)
@@ -106,7 +115,7 @@ static int on_epoch(void *arg, const struct nn_report *r)
             if (o->stop.restore_best) {
                 free(c->best_buf);
                 c->best_buf = NULL;
-                if (nn_save(c->net, &c->best_buf, &c->best_len, NULL) < 0)
+                if (nn_save_model(c->net, &c->best_buf, &c->best_len, NULL) < 0)
                     c->best_buf = NULL;
                 c->best_changed = 1;
             }
@@ -123,21 +132,20 @@ static int on_epoch(void *arg, const struct nn_report *r)
     double eta = per * (o->train.epochs - r->epoch);
     if (nn_save(c->net, &buf, &cp.net_len, NULL) == 0) {
         cp.net = buf;
-        if (store_checkpoint_save(c->id, &cp, row, (double)r->epoch / o->train.epochs, eta) !=
-            STORE_OK) {
-            c->save_failed = 1;
-        } else {
+        c->save_rc = store_checkpoint_save(c->id, &cp, row, (double)r->epoch / o->train.epochs,
+                                           eta);
+        if (c->save_rc == STORE_OK) {
             c->best_changed = 0;
             if (c->ev && c->ev->epoch)
                 c->ev->epoch(c->ev->ctx, c->id, r->epoch, row);
         }
     } else {
-        c->save_failed = 1;
+        c->save_rc = STORE_ERROR;
     }
     free(buf);
     json_decref(row);
     json_decref(cp.state);
-    return c->stopped_early || c->save_failed;
+    return c->stopped_early || c->save_rc != STORE_OK;
 }
 
 static int on_progress(void *arg, const struct nn_report *r)
@@ -256,6 +264,23 @@ static json_t *problem(int status, const char *title, const char *detail)
                      status, "detail", detail);
 }
 
+/* Why a job waits in the queue after a write failed for want of space (rc STORE_FULL) or
+ * because the database file is gone (STORE_GONE), having trained `epochs` epochs. */
+static json_t *waits(int rc, int epochs)
+{
+    char d[300];
+    if (rc == STORE_GONE)
+        return problem(503, "Database gone", "the database file was deleted or replaced "
+                       "while the job ran; the service needs a restart");
+    if (epochs > 0)
+        snprintf(d, sizeof d, "the disk holding the database is full: the job waits in the "
+                 "queue with its checkpoint (epoch %d) and resumes once space is freed", epochs);
+    else
+        snprintf(d, sizeof d, "the disk holding the database is full: the job waits in the "
+                 "queue and starts once space is freed");
+    return problem(507, "Insufficient Storage", d);
+}
+
 /* Makes the model of a job that trained into m (new: model_free): the best epoch's
  * network with early stopping's restore_best, else the last; with the metrics of that
  * epoch. 0, or -1 when the network cannot be saved or memory runs out. */
@@ -270,7 +295,7 @@ static int model_make(struct model *m, const char *id, const json_t *req,
             return -1;
         memcpy(m->net, c->best_buf, c->best_len);
         m->net_len = c->best_len;
-    } else if (nn_save(c->net, (unsigned char **)&m->net, &m->net_len, NULL) < 0) {
+    } else if (nn_save_model(c->net, (unsigned char **)&m->net, &m->net_len, NULL) < 0) {
         return -1;
     }
     json_t *rows = NULL;
@@ -372,6 +397,7 @@ enum job_state trainer_run(const char *id, size_t max_params, struct nn_pool *po
         c.best = json_number_value(json_object_get(cp.state, "best"));
         c.best_epoch = (int)json_integer_value(json_object_get(cp.state, "best_epoch"));
         c.wait = (int)json_integer_value(json_object_get(cp.state, "wait"));
+        c.stopped_early = json_is_true(json_object_get(cp.state, "stopped_early"));
     } else {
         nn_rng_seed(&rng, o.seed);
         net = nn_new(&sj.spec, max_params, &rng, &e);
@@ -398,10 +424,14 @@ enum job_state trainer_run(const char *id, size_t max_params, struct nn_pool *po
     to.progress_every = 8;
     to.ctx = &c;
     to.cancel = cancel;
-    rc = nn_train(net, pool, &train, v.x ? &val : NULL, &to, &rng, &e);
+    rc = c.stopped_early ? NN_STOPPED   /* it had ended: only its model was missing */
+                         : nn_train(net, pool, &train, v.x ? &val : NULL, &to, &rng, &e);
     if (rc < 0) {
         error = problem(422, "Training failed", e.msg);
-    } else if (c.save_failed) {
+    } else if (c.save_rc == STORE_FULL || c.save_rc == STORE_GONE) {
+        state = JOB_QUEUED;   /* resumes from its last stored checkpoint */
+        error = waits(c.save_rc, nn_epochs_done(net) - 1);
+    } else if (c.save_rc != STORE_OK) {
         error = problem(500, "Checkpoint failed", "the epoch's checkpoint could not be stored");
     } else if (rc == NN_STOPPED && atomic_load(stopping)) {
         state = JOB_QUEUED;   /* the service is stopping: resume from the checkpoint later */
@@ -420,10 +450,22 @@ done:
         json_object_set_new(error, "errors", errs);
     else
         json_decref(errs);
-    if (store_job_finish(id, state, error, made ? &mo : NULL, &state) != STORE_OK && made) {
+    rc = store_job_finish(id, state, error, made ? &mo : NULL, &state);
+    if ((rc == STORE_FULL || rc == STORE_GONE) && state == JOB_SUCCEEDED) {
+        /* no room for the model: the job keeps its checkpoint (every epoch) and waits in
+         * the queue; resumed, it stores the model it trained */
         json_decref(error);
-        error = problem(500, "Model lost", "the trained model could not be stored");
-        state = JOB_FAILED;
+        error = waits(rc, nn_epochs_done(net));
+        state = JOB_QUEUED;
+        store_job_finish(id, state, error, NULL, &state);
+    } else if (rc != STORE_OK && made) {
+        /* a cancelled job ends all the same, without the model it trained so far */
+        json_decref(error);
+        error = rc == STORE_FULL ? problem(507, "Insufficient Storage", "the disk holding the "
+                                           "database was full: the model was not stored")
+                                 : problem(500, "Model lost", "the trained model could not "
+                                           "be stored");
+        state = state == JOB_CANCELLED && rc == STORE_FULL ? JOB_CANCELLED : JOB_FAILED;
         store_job_finish(id, state, error, NULL, &state);
     }
     json_decref(error);

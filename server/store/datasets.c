@@ -66,6 +66,7 @@ static int write_floats(sqlite3 *db, const char *col, sqlite3_int64 rowid, const
 {
     sqlite3_blob *bh = NULL;
     if (sqlite3_blob_open(db, "main", "datasets", col, rowid, 1, &bh) != SQLITE_OK) {
+        db_failed("storing a dataset's arrays");
         sqlite3_blob_close(bh);
         return -1;
     }
@@ -82,11 +83,11 @@ static int write_floats(sqlite3 *db, const char *col, sqlite3_int64 rowid, const
         }
         if (sqlite3_blob_write(bh, src, (int)(k * sizeof(float)), (int)(i * sizeof(float))) !=
             SQLITE_OK)
-            rc = -1;
+            rc = db_failed("storing a dataset's arrays");
     }
     free(tmp);
-    if (sqlite3_blob_close(bh) != SQLITE_OK)
-        rc = -1;
+    if (sqlite3_blob_close(bh) != SQLITE_OK && rc == 0)
+        rc = db_failed("storing a dataset's arrays");
     return rc;
 }
 
@@ -124,9 +125,9 @@ static int insert_tx(void *ctx)
             rc = STORE_OK;
     } else if (s == SQLITE_TOOBIG) {
         in->toobig = 1;
+    } else {
+        db_failed("storing a dataset");
     }
-    if (rc != STORE_OK && !in->toobig)
-        fprintf(stderr, "neurond: storing dataset %s: %s\n", d->id, sqlite3_errmsg(db));
 done:
     db_done(st);
     return rc;
@@ -136,7 +137,7 @@ int store_dataset_insert(struct dataset *d)
 {
     sqlite3 *db = db_conn();
     if (!db)
-        return STORE_ERROR;
+        return store_condition() == STORE_GONE ? STORE_GONE : STORE_ERROR;
     size_t nx = (size_t)d->rows * (size_t)d->features, ny = (size_t)d->rows * (size_t)d->label_cols;
     sqlite3_int64 limit = sqlite3_limit(db, SQLITE_LIMIT_LENGTH, -1);
     if ((sqlite3_int64)((nx + ny) * sizeof(float)) >= limit)   /* one row holds both */
@@ -144,10 +145,10 @@ int store_dataset_insert(struct dataset *d)
     new_id(d->id, "ds_");
     now_iso(d->created_at);
     struct insert in = {d, 0};
-    int rc = db_transaction(insert_tx, &in);
+    int rc = db_transaction(DB_GROWS, insert_tx, &in);
     if (rc != STORE_OK) {
         d->id[0] = d->created_at[0] = 0;
-        return in.toobig ? STORE_TOO_BIG : STORE_ERROR;
+        return in.toobig ? STORE_TOO_BIG : rc;
     }
     return STORE_OK;
 }
@@ -236,7 +237,7 @@ static int delete_tx(void *ctx)
 
 int store_dataset_delete(const char *id)
 {
-    return db_transaction(delete_tx, (void *)id);
+    return db_transaction(DB_SHRINKS, delete_tx, (void *)id);
 }
 
 /* Reads column col of the row: n floats, `bytes` long as stored. New, NULL when the

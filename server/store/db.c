@@ -1,8 +1,34 @@
 /* db.c -- SQLite connections (one per thread), the statement cache, migrations, the
  * checkpointer thread that copies the write-ahead log into the database file, the
- * helpers the other store/ files share (db.h), and the names of the stored enums. */
+ * helpers the other store/ files share (db.h), and the names of the stored enums.
+ *
+ * DESIGN. Every write goes through db_transaction, which first looks at two things.
+ *
+ * The file: store_open notes the identity (device, inode) of the file at --db, and each
+ * write, each new connection and /readyz stat the path again. A file deleted or replaced
+ * under the service would otherwise take writes that vanish at the next start (the
+ * connections keep writing into the unlinked file); once seen, every write is refused
+ * (STORE_GONE) until a restart.
+ *
+ * The space: a write that fails because the disk is full (SQLITE_FULL, or ENOSPC under
+ * another code) marks the store full. Writes that add data are then refused at once
+ * (STORE_FULL), while deletes and the changes of state that must not wait (a job ends, is
+ * cancelled, goes back to the queue) still run: beside the database a reserve file of
+ * RESERVE_BYTES is kept, and such a write that fails for space gives it up and runs again.
+ * The space a delete frees comes back to the disk through the checkpointer (incremental
+ * vacuum, then a truncating checkpoint); once the reserve is whole again with as much
+ * free besides, writes are taken again.
+ *
+ * The log: SQLite's automatic checkpoint is replaced by the checkpointer thread (see
+ * CKPT_BYTES), the log is cut back to LOG_LIMIT when it restarts (journal_size_limit), and
+ * emptied (a truncating checkpoint) when no commit came for a second.
+ */
 #include "db.h"
 
+#include "format/format.h"
+
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -10,6 +36,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
 
 extern const char *const migrations[];   /* generated from migrations/ by the Makefile */
 extern const int nmigrations;
@@ -26,7 +57,7 @@ struct thread_db {
     struct thread_db *next;
 };
 
-static char db_path[4096];
+static char db_path[4096], db_dir[4096], reserve_path[4200];
 static pthread_mutex_t all_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct thread_db *all;                /* every thread's connection, for shutdown */
 static _Thread_local struct thread_db *mine;
@@ -38,21 +69,158 @@ static _Thread_local struct thread_db *mine;
  * wakes this thread, which checkpoints on its own connection (PASSIVE: it never blocks a
  * writer or a reader). */
 #define CKPT_BYTES (1000L * 4096)
+/* journal_size_limit: a log that grew past this (one large commit) is cut back to it when
+ * it restarts from its beginning. And secure_delete=FAST: SQLite built with
+ * SQLITE_SECURE_DELETE (Debian's is) overwrites every page a delete frees with zeros, so
+ * that deleting a 1 GB dataset wrote 1 GB of zeros into the log -- and on a full disk
+ * needed that much room to run at all. FAST zeroes what it can without more writes; the
+ * freed pages go back to the filesystem with the incremental vacuum. */
+#define LOG_LIMIT CKPT_BYTES
+/* The checkpointer looks at the log and the disk this often when nothing wakes it. */
+#define TICK_SECONDS 1.0
+/* Kept free for deletes on a full disk: a delete and the vacuum after it need log pages. */
+#define RESERVE_BYTES (8L << 20)
+/* Pages given back per incremental vacuum, each run its own short write transaction. */
+#define RECLAIM_PAGES 64
 
 static struct {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     pthread_t thread;
-    int running, due, stop;
-    long runs;   /* checkpoints done, for the tests */
+    int running, due, reclaim, stop;
+    long runs;   /* checkpoints done on a wake-up, for the tests */
 } ckpt = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
 /* commits the hook saw, wake-ups it asked for: for the tests (a small commit costs one
- * atomic add, no lock) */
-static _Atomic long hook_commits, hook_wakes;
+ * atomic add, no lock); the log's frames after the last commit (0 once emptied) */
+static _Atomic long hook_commits, hook_wakes, log_frames, truncations;
+
+/* The file store_open opened, and whether the path still leads to it. */
+static dev_t opened_dev;
+static ino_t opened_ino;
+static _Atomic int gone;
+
+/* The disk: full (writes that add data are refused), and the reserve file (under lock). */
+static _Atomic int full;
+static pthread_mutex_t reserve_lock = PTHREAD_MUTEX_INITIALIZER;
+static int reserve_held;
+static int reserve_users;   /* writes running on the reserve they gave up */
+/* this thread's last failure was for want of space */
+static _Thread_local int saw_full;
+
+/* ---- the file and the space ---- */
+
+/* Does the path still lead to the file store_open opened? Once it does not, it never
+ * will again for this process (a file put back is another file). */
+static int file_gone(void)
+{
+    if (atomic_load(&gone))
+        return 1;
+    struct stat sb;
+    if (stat(db_path, &sb) == 0 ? sb.st_dev == opened_dev && sb.st_ino == opened_ino
+                                : errno != ENOENT && errno != ENOTDIR)
+        return 0;
+    if (!atomic_exchange(&gone, 1))
+        fprintf(stderr, "neurond: the database file %s was deleted or replaced while the "
+                "service ran: writes are refused; restart the service\n", db_path);
+    return 1;
+}
+
+static void note_full(void)
+{
+    saw_full = 1;
+    if (!atomic_exchange(&full, 1))
+        fprintf(stderr, "neurond: the disk holding the database %s is full: writes that add "
+                "data are refused until space is freed (deletes still run)\n", db_path);
+}
+
+/* Was db's last failure for want of space? */
+static int out_of_space(sqlite3 *db)
+{
+    int code = sqlite3_extended_errcode(db);
+    if ((code & 0xff) == SQLITE_FULL)
+        return 1;
+    int e = sqlite3_system_errno(db);
+    return (code & 0xff) == SQLITE_IOERR && (e == ENOSPC || e == EDQUOT);
+}
+
+/* Bytes free for this user on the disk holding the database, -1 when unknown. */
+static long long free_bytes(void)
+{
+    struct statvfs v;
+    return statvfs(db_dir, &v) == 0 ? (long long)v.f_bavail * (long long)v.f_frsize : -1;
+}
+
+/* Makes the reserve file whole (not while a write runs on the space it gave up): 0, or
+ * -1 (no space, or it cannot be written). */
+static int reserve_make(void)
+{
+    pthread_mutex_lock(&reserve_lock);
+    int ok = reserve_held;
+    if (!ok && reserve_users == 0) {
+        int fd = open(reserve_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        ok = fd >= 0 && posix_fallocate(fd, 0, RESERVE_BYTES) == 0;
+        if (fd >= 0 && !ok)
+            (void)ftruncate(fd, 0);   /* what was allocated goes back */
+        if (fd >= 0)
+            close(fd);
+        reserve_held = ok;
+    }
+    pthread_mutex_unlock(&reserve_lock);
+    return ok ? 0 : -1;
+}
+
+/* Gives the reserve's space back to the disk for a write: 1 when it was held (call
+ * reserve_return when the write is done). */
+static int reserve_release(void)
+{
+    pthread_mutex_lock(&reserve_lock);
+    int was = reserve_held;
+    if (was) {
+        reserve_held = 0;
+        reserve_users++;
+        (void)truncate(reserve_path, 0);
+        fprintf(stderr, "neurond: the reserve %s was given up so that a delete can run on "
+                "the full disk\n", reserve_path);
+    }
+    pthread_mutex_unlock(&reserve_lock);
+    return was;
+}
+
+static void reserve_return(void)
+{
+    pthread_mutex_lock(&reserve_lock);
+    reserve_users--;
+    pthread_mutex_unlock(&reserve_lock);
+}
+
+/* On a full disk: when the reserve can be made whole again and as much is free besides,
+ * writes that add data are taken again. */
+static void space_recover(void)
+{
+    if (!atomic_load(&full) || reserve_make() < 0 || free_bytes() < RESERVE_BYTES)
+        return;
+    atomic_store(&full, 0);
+    fprintf(stderr, "neurond: there is space again on the disk holding the database: "
+            "writes are taken again\n");
+}
+
+/* ---- the log and the checkpointer ---- */
+
+static void wake_checkpointer(int reclaim)
+{
+    pthread_mutex_lock(&ckpt.lock);
+    if (reclaim)
+        ckpt.reclaim = 1;
+    else
+        ckpt.due = 1;
+    pthread_cond_signal(&ckpt.wake);
+    pthread_mutex_unlock(&ckpt.lock);
+}
 
 static int wal_hook(void *page_size, sqlite3 *db, const char *name, int pages)
 {
     atomic_fetch_add_explicit(&hook_commits, 1, memory_order_relaxed);
+    atomic_store_explicit(&log_frames, pages, memory_order_relaxed);
     if ((long)pages * (intptr_t)page_size < CKPT_BYTES)
         return SQLITE_OK;
     pthread_mutex_lock(&ckpt.lock);
@@ -68,26 +236,114 @@ static int wal_hook(void *page_size, sqlite3 *db, const char *name, int pages)
     return SQLITE_OK;
 }
 
+/* One checkpoint of the log in `mode`; a truncating one waits at most a moment for the
+ * readers (it is tried again later). SQLITE_OK, SQLITE_BUSY, or a failure (logged). */
+static int checkpoint(sqlite3 *db, int mode)
+{
+    if (mode != SQLITE_CHECKPOINT_PASSIVE)
+        sqlite3_busy_timeout(db, 100);
+    int rc = sqlite3_wal_checkpoint_v2(db, NULL, mode, NULL, NULL);
+    if (mode != SQLITE_CHECKPOINT_PASSIVE)
+        sqlite3_busy_timeout(db, 10000);
+    if (rc == SQLITE_OK && mode == SQLITE_CHECKPOINT_TRUNCATE) {
+        atomic_store(&log_frames, 0);
+        atomic_fetch_add(&truncations, 1);
+    }
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+        if (out_of_space(db))
+            note_full();
+        else
+            fprintf(stderr, "neurond: checkpoint of the database log failed: %s\n",
+                    sqlite3_errmsg(db));
+    }
+    return rc;
+}
+
+static long pragma_long(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st;
+    long v = -1;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        v = (long)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+static int stopping(void)
+{
+    pthread_mutex_lock(&ckpt.lock);
+    int s = ckpt.stop;
+    pthread_mutex_unlock(&ckpt.lock);
+    return s;
+}
+
+/* Gives the pages deleted rows left free back to the disk: incremental vacuum
+ * (migrations/0004), RECLAIM_PAGES at a time, each run a short write transaction between
+ * which others write; the file shrinks when a checkpoint copies the shorter database.
+ * A truncating checkpoint comes first: after a write failed for space the log may hold
+ * commits the database file has no room for yet, and until they are copied the log can
+ * only grow; the reserve a delete gave up makes that room. On a full disk each run is
+ * smaller and followed by a truncating checkpoint, and the runs stop (until the next
+ * tick) when the log cannot be emptied, so that the log never takes much of what was
+ * freed. */
+static void reclaim(sqlite3 *db)
+{
+    checkpoint(db, SQLITE_CHECKPOINT_TRUNCATE);
+    long before = pragma_long(db, "PRAGMA freelist_count");
+    while (before > 0 && !stopping()) {
+        int tight = atomic_load(&full);
+        char sql[64];
+        snprintf(sql, sizeof sql, "PRAGMA incremental_vacuum(%d)",
+                 tight ? RECLAIM_PAGES / 8 : RECLAIM_PAGES);
+        if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+            if (out_of_space(db))
+                note_full();
+            else if (sqlite3_errcode(db) != SQLITE_BUSY)
+                fprintf(stderr, "neurond: incremental vacuum failed: %s\n", sqlite3_errmsg(db));
+            break;
+        }
+        long now = pragma_long(db, "PRAGMA freelist_count");
+        if (now < 0 || now >= before)   /* no incremental vacuum on this database */
+            break;
+        before = now;
+        if (checkpoint(db, tight ? SQLITE_CHECKPOINT_TRUNCATE : SQLITE_CHECKPOINT_PASSIVE) !=
+                SQLITE_OK && tight)
+            return;   /* the log could not be emptied: the next run tries again */
+    }
+    checkpoint(db, SQLITE_CHECKPOINT_TRUNCATE);
+}
+
 static void *checkpointer(void *arg)
 {
     (void)arg;
     pthread_setname_np(pthread_self(), "neurond-ckpt");
+    long seen = -1;   /* commits at the last look */
     pthread_mutex_lock(&ckpt.lock);
     for (;;) {
-        while (!ckpt.due && !ckpt.stop)
-            pthread_cond_wait(&ckpt.wake, &ckpt.lock);
+        if (!ckpt.due && !ckpt.reclaim && !ckpt.stop) {
+            struct timespec until;
+            deadline_in(&until, TICK_SECONDS);
+            pthread_cond_timedwait(&ckpt.wake, &ckpt.lock, &until);
+        }
         if (ckpt.stop)
             break;
-        ckpt.due = 0;
+        int due = ckpt.due, again = ckpt.reclaim;
+        ckpt.due = ckpt.reclaim = 0;
         pthread_mutex_unlock(&ckpt.lock);
         sqlite3 *db = db_conn();
-        int rc = db ? sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL)
-                    : SQLITE_CANTOPEN;
-        if (rc != SQLITE_OK && rc != SQLITE_BUSY)
-            fprintf(stderr, "neurond: checkpoint of the database log failed: %s\n",
-                    db ? sqlite3_errmsg(db) : "no connection");
+        long commits = atomic_load(&hook_commits);
+        if (!db && due)
+            fprintf(stderr, "neurond: checkpoint of the database log failed: no connection\n");
+        if (db && due)
+            checkpoint(db, SQLITE_CHECKPOINT_PASSIVE);
+        if (db && (again || atomic_load(&full)))
+            reclaim(db);
+        else if (db && !due && commits == seen && atomic_load(&log_frames) > 0)
+            checkpoint(db, SQLITE_CHECKPOINT_TRUNCATE);   /* idle: empty the log */
+        space_recover();
+        seen = commits;
         pthread_mutex_lock(&ckpt.lock);
-        ckpt.runs++;
+        ckpt.runs += due;
     }
     pthread_mutex_unlock(&ckpt.lock);
     return NULL;
@@ -100,7 +356,7 @@ static int checkpointer_start(char *err, size_t errlen)
     sigset_t all_sigs, old;
     sigfillset(&all_sigs);
     pthread_sigmask(SIG_BLOCK, &all_sigs, &old);
-    ckpt.stop = ckpt.due = 0;
+    ckpt.stop = ckpt.due = ckpt.reclaim = 0;
     int rc = pthread_create(&ckpt.thread, NULL, checkpointer, NULL);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0) {
@@ -139,22 +395,22 @@ void db_wal_counts(long *commits, long *wakes)
     *wakes = atomic_load(&hook_wakes);
 }
 
+long db_log_truncations(void) { return atomic_load(&truncations); }
+
+/* ---- connections ---- */
+
 static int page_size(sqlite3 *db)
 {
-    sqlite3_stmt *st;
-    int v = 4096;
-    if (sqlite3_prepare_v2(db, "PRAGMA page_size", -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
-    return v;
+    long v = pragma_long(db, "PRAGMA page_size");
+    return v > 0 ? (int)v : 4096;
 }
 
-static sqlite3 *open_conn(const char *path, char *err, size_t errlen)
+static sqlite3 *open_conn(const char *path, int create, char *err, size_t errlen)
 {
     sqlite3 *db = NULL;
     int rc = sqlite3_open_v2(path, &db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                             SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) |
+                                 SQLITE_OPEN_NOMUTEX,
                              NULL);
     if (rc != SQLITE_OK) {
         snprintf(err, errlen, "cannot open database %s: %s", path,
@@ -163,10 +419,11 @@ static sqlite3 *open_conn(const char *path, char *err, size_t errlen)
         return NULL;
     }
     sqlite3_busy_timeout(db, 10000);
-    char *msg = NULL;
-    if (sqlite3_exec(db, "PRAGMA page_size=65536; PRAGMA journal_mode=WAL; "
-                         "PRAGMA synchronous=FULL;", NULL, NULL,
-                     &msg) != SQLITE_OK) {
+    char *msg = NULL, sql[160];
+    snprintf(sql, sizeof sql, "PRAGMA page_size=65536; PRAGMA journal_mode=WAL; "
+             "PRAGMA synchronous=FULL; PRAGMA journal_size_limit=%ld; "
+             "PRAGMA secure_delete=FAST;", LOG_LIMIT);
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
         snprintf(err, errlen, "cannot use database %s: %s", path, msg ? msg : "?");
         sqlite3_free(msg);
         sqlite3_close(db);
@@ -177,14 +434,21 @@ static sqlite3 *open_conn(const char *path, char *err, size_t errlen)
     return db;
 }
 
+/* A connection opened after store_open must be to the same file: never a new empty
+ * database where the file was deleted, nor another file put in its place. */
 sqlite3 *db_conn(void)
 {
     if (mine)
         return mine->db;
     char err[512];
+    if (file_gone())
+        return NULL;
     struct thread_db *t = calloc(1, sizeof *t);
-    if (!t || !(t->db = open_conn(db_path, err, sizeof err))) {
-        fprintf(stderr, "neurond: %s\n", t ? err : "out of memory");
+    if (!t || !(t->db = open_conn(db_path, 0, err, sizeof err)) || file_gone()) {
+        if (t && t->db)
+            sqlite3_close(t->db);
+        else if (!file_gone())
+            fprintf(stderr, "neurond: %s\n", t ? err : "out of memory");
         free(t);
         return NULL;
     }
@@ -228,19 +492,56 @@ void db_done(sqlite3_stmt *st)
     sqlite3_finalize(st);   /* not cached: the cache was full */
 }
 
-int db_transaction(int (*fn)(void *ctx), void *ctx)
+/* BEGIN IMMEDIATE, fn, COMMIT (or ROLLBACK when something failed): fn's result, or
+ * STORE_ERROR; saw_full says whether the failure was for want of space. */
+static int transaction(sqlite3 *db, int (*fn)(void *ctx), void *ctx)
 {
-    sqlite3 *db = db_conn();
-    if (!db || sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+    saw_full = 0;
+    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
         return db_failed("starting a transaction");
     int rc = fn(ctx);
-    if (rc < 0 || sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-        if (rc >= 0)
-            db_failed("committing");
+    if (rc < 0 && out_of_space(db))
+        note_full();
+    if (rc >= 0 && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        rc = db_failed("committing");
+    if (rc < 0)
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-        return STORE_ERROR;
-    }
     return rc;
+}
+
+int db_transaction(enum db_write kind, int (*fn)(void *ctx), void *ctx)
+{
+    if (file_gone())
+        return STORE_GONE;
+    if (kind == DB_GROWS && atomic_load(&full))
+        return STORE_FULL;
+    sqlite3 *db = db_conn();
+    if (!db)
+        return file_gone() ? STORE_GONE : STORE_ERROR;
+    int rc = transaction(db, fn, ctx);
+    if (rc == STORE_ERROR && saw_full && kind == DB_SHRINKS) {
+        /* room for it: the reserve, or else the log's own space once it is emptied */
+        int released = reserve_release();
+        if (!released)
+            checkpoint(db, SQLITE_CHECKPOINT_TRUNCATE);
+        rc = transaction(db, fn, ctx);
+        if (released)
+            reserve_return();
+    }
+    if (rc == STORE_ERROR && saw_full)
+        return STORE_FULL;
+    if (rc == STORE_OK && kind == DB_SHRINKS)
+        wake_checkpointer(1);   /* what it freed goes back to the disk */
+    return rc;
+}
+
+void db_give_back(void) { wake_checkpointer(1); }
+
+int store_condition(void)
+{
+    if (file_gone())
+        return STORE_GONE;
+    return atomic_load(&full) ? STORE_FULL : STORE_OK;
 }
 
 int db_exec(sqlite3_stmt *st)
@@ -252,7 +553,9 @@ int db_exec(sqlite3_stmt *st)
 
 int db_failed(const char *what)
 {
-    sqlite3 *db = db_conn();
+    sqlite3 *db = mine ? mine->db : NULL;
+    if (db && out_of_space(db))
+        note_full();
     fprintf(stderr, "neurond: %s failed: %s\n", what, db ? sqlite3_errmsg(db) : "no database");
     return STORE_ERROR;
 }
@@ -383,35 +686,204 @@ int store_schema_version(void)
 
 int store_schema_latest(void) { return nmigrations; }
 
+/* ---- opening ---- */
+
+/* Why the database at db_path cannot be written, as a sentence naming the cause and what
+ * to do, into why; 0 when no cause is found. */
+static int why_read_only(char *why, size_t cap)
+{
+    struct statvfs v;
+    if (statvfs(db_dir, &v) == 0 && (v.f_flag & ST_RDONLY))
+        return snprintf(why, cap, "the filesystem holding %s is mounted read-only: remount "
+                        "it read-write, or give another --db", db_dir) > 0;
+    static const char *const suffix[] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+        char f[4200];
+        struct stat sb;
+        snprintf(f, sizeof f, "%s%s", db_path, suffix[i]);
+        if (stat(f, &sb) < 0 || access(f, W_OK) == 0)
+            continue;
+        int e = errno;
+        return snprintf(why, cap, "%s is not writable by this user (uid %d): %s (it belongs "
+                        "to uid %d, mode %04o); make it writable (chown or chmod), or give "
+                        "another --db", f, (int)geteuid(), strerror(e), (int)sb.st_uid,
+                        (unsigned)(sb.st_mode & 07777)) > 0;
+    }
+    if (access(db_dir, W_OK | X_OK) < 0) {
+        int e = errno;
+        return snprintf(why, cap, "the directory %s is not writable by this user (uid %d): "
+                        "%s; SQLite makes the database's -wal and -shm files there: make it "
+                        "writable, or give another --db", db_dir, (int)geteuid(),
+                        strerror(e)) > 0;
+    }
+    return 0;
+}
+
+/* A failure of store_open on db (may be NULL): the cause when the database cannot be
+ * written, else what SQLite said after `what`. Returns -1. */
+static int open_failed(sqlite3 *db, const char *what, const char *msg, char *err, size_t errlen)
+{
+    char why[1024];
+    int code = db ? sqlite3_errcode(db) & 0xff : SQLITE_CANTOPEN;
+    if ((code == SQLITE_READONLY || code == SQLITE_CANTOPEN || code == SQLITE_PERM ||
+         code == SQLITE_IOERR || (db && sqlite3_db_readonly(db, "main") == 1)) &&
+        why_read_only(why, sizeof why))
+        snprintf(err, errlen, "database %s cannot be written: %s", db_path, why);
+    else
+        snprintf(err, errlen, "database %s: %s: %s", db_path, what,
+                 msg ? msg : db ? sqlite3_errmsg(db) : "cannot open it");
+    sqlite3_close(db);
+    return -1;
+}
+
+/* A -shm file left by a process that stopped (nobody holds SQLite's locks on it) and that
+ * this user cannot write would stop SQLite from opening the database (it needs to rebuild
+ * it): it is only an index of the log, rebuilt from the -wal, so it is removed. One that a
+ * running process holds is left alone. 0, or -1 with err filled. */
+static int stale_shm(char *err, size_t errlen)
+{
+    char shm[4200];
+    snprintf(shm, sizeof shm, "%s-shm", db_path);
+    if (access(shm, F_OK) < 0 || access(shm, W_OK) == 0 || errno == EROFS)
+        return 0;
+    int fd = open(shm, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    /* SQLite's lock bytes in the -shm file: 120 to 127, and 128, held shared by every
+     * connection while it has the file open (the unix VFS's UNIX_SHM_BASE and _DMS) */
+    struct flock l = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 120, .l_len = 9};
+    int used = fd < 0 || fcntl(fd, F_GETLK, &l) < 0 || l.l_type != F_UNLCK;
+    if (fd >= 0)
+        close(fd);
+    if (used) {
+        snprintf(err, errlen, "database %s cannot be written: %s is not writable by this user "
+                 "(uid %d) and another process has the database open; stop it, or give "
+                 "another --db", db_path, shm, (int)geteuid());
+        return -1;
+    }
+    if (unlink(shm) < 0) {
+        snprintf(err, errlen, "database %s cannot be written: %s, left by a process that "
+                 "stopped, is not writable by this user (uid %d) and cannot be removed (%s); "
+                 "remove it, or give another --db", db_path, shm, (int)geteuid(),
+                 strerror(errno));
+        return -1;
+    }
+    fprintf(stderr, "neurond: removed %s, left read-only by a process that stopped; SQLite "
+            "rebuilds it from the log\n", shm);
+    return 0;
+}
+
+/* A migration that holds a VACUUM statement runs outside a transaction (VACUUM cannot run
+ * inside one; it is atomic on its own). */
+static int holds_vacuum(const char *sql)
+{
+    for (const char *line = sql; line; line = strchr(line, '\n')) {
+        line += *line == '\n';
+        line += strspn(line, " \t");
+        if (strncasecmp(line, "VACUUM;", 7) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static int migrate(sqlite3 *db, int from, char *err, size_t errlen)
+{
+    for (int m = from; m < nmigrations; m++) {
+        char *msg = NULL, pragma[64], what[64];
+        int outside = holds_vacuum(migrations[m]);
+        snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", m + 1);
+        snprintf(what, sizeof what, "migration %d failed", m + 1);
+        if ((!outside && sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK) ||
+            sqlite3_exec(db, migrations[m], NULL, NULL, &msg) != SQLITE_OK ||
+            sqlite3_exec(db, pragma, NULL, NULL, &msg) != SQLITE_OK ||
+            (!outside && sqlite3_exec(db, "COMMIT", NULL, NULL, &msg) != SQLITE_OK)) {
+            if (!outside)
+                sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+            if (out_of_space(db)) {
+                struct stat sb;
+                long long mb = stat(db_path, &sb) == 0 ? (long long)sb.st_size >> 20 : 0;
+                if (outside)
+                    snprintf(err, errlen, "database %s: migration %d rewrites the database "
+                             "once (VACUUM) and needs about %lld MiB free beside it, twice "
+                             "its size: free space, or give another --db", db_path, m + 1,
+                             2 * mb + 1);
+                else
+                    snprintf(err, errlen, "database %s: migration %d needs more space than "
+                             "the disk has free: free space, or give another --db", db_path,
+                             m + 1);
+                sqlite3_free(msg);
+                sqlite3_close(db);
+                return -1;
+            }
+            int rc = open_failed(db, what, msg, err, errlen);
+            sqlite3_free(msg);
+            return rc;
+        }
+    }
+    return 0;
+}
+
 int store_open(const char *path, char *err, size_t errlen)
 {
     snprintf(db_path, sizeof db_path, "%s", path);
-    sqlite3 *db = open_conn(path, err, errlen);
+    snprintf(db_dir, sizeof db_dir, "%s", path);
+    char *slash = strrchr(db_dir, '/');
+    if (!slash)
+        snprintf(db_dir, sizeof db_dir, ".");
+    else
+        slash[slash == db_dir] = 0;
+    snprintf(reserve_path, sizeof reserve_path, "%s-reserve", path);
+    atomic_store(&gone, 0);
+    atomic_store(&full, 0);
+    reserve_held = reserve_users = 0;
+    char wal[4200];
+    struct stat sb;
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    if (stat(path, &sb) < 0 && errno == ENOENT && stat(wal, &sb) == 0 && sb.st_size > 0) {
+        snprintf(err, errlen, "database %s is missing but its log %s is there: the database "
+                 "file was deleted or moved; put it back, or move the log (and %s-shm) away "
+                 "to start an empty database", path, wal, path);
+        return -1;
+    }
+    if (stale_shm(err, errlen) < 0)
+        return -1;
+    sqlite3 *db = open_conn(path, 1, err, errlen);
+    char why[1024];
+    if (!db && why_read_only(why, sizeof why))
+        snprintf(err, errlen, "database %s cannot be written: %s", path, why);
     if (!db)
         return -1;
+    if (sqlite3_db_readonly(db, "main") == 1)
+        return open_failed(db, "opening it", "it opened read-only", err, errlen);
     int v = user_version(db);
+    if (v < 0)
+        return open_failed(db, "reading its schema version", NULL, err, errlen);
     if (v > nmigrations) {
         snprintf(err, errlen, "database %s has schema version %d, newer than this neurond "
                  "knows (%d): use a newer neurond or another --db", path, v, nmigrations);
         sqlite3_close(db);
         return -1;
     }
-    for (int m = v; m < nmigrations; m++) {
-        char *msg = NULL, pragma[64];
-        snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", m + 1);
-        if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK ||
-            sqlite3_exec(db, migrations[m], NULL, NULL, &msg) != SQLITE_OK ||
-            sqlite3_exec(db, pragma, NULL, NULL, &msg) != SQLITE_OK ||
-            sqlite3_exec(db, "COMMIT", NULL, NULL, &msg) != SQLITE_OK) {
-            snprintf(err, errlen, "database %s: migration %d failed: %s", path, m + 1,
-                     msg ? msg : sqlite3_errmsg(db));
-            sqlite3_free(msg);
-            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-            sqlite3_close(db);
-            return -1;
-        }
+    if (migrate(db, v, err, errlen) < 0)
+        return -1;
+    /* a write that changes nothing proves the database, its log and its index writable */
+    char probe[64];
+    snprintf(probe, sizeof probe, "BEGIN IMMEDIATE; PRAGMA user_version = %d; COMMIT;",
+             nmigrations);
+    if (sqlite3_exec(db, probe, NULL, NULL, NULL) != SQLITE_OK) {
+        if (!out_of_space(db))
+            return open_failed(db, "writing to it", NULL, err, errlen);
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        note_full();   /* it opens all the same: deletes free space through the API */
     }
+    if (stat(path, &sb) < 0) {
+        snprintf(err, errlen, "database %s: %s", path, strerror(errno));
+        sqlite3_close(db);
+        return -1;
+    }
+    opened_dev = sb.st_dev;
+    opened_ino = sb.st_ino;
     sqlite3_close(db);
+    if (reserve_make() < 0)
+        note_full();
     return checkpointer_start(err, errlen);
 }
 

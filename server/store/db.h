@@ -16,6 +16,8 @@ long db_checkpoints(void);
  * wake-ups of the checkpointer it asked for (commits that left the log over the
  * threshold while the checkpointer runs). */
 void db_wal_counts(long *commits, long *wakes);
+/* For the tests: how many times the log was emptied (a truncating checkpoint). */
+long db_log_truncations(void);
 
 /* A statement prepared once per thread and SQL text (sql: a static string), NULL on an
  * error (logged). db_done resets it and clears its bindings. */
@@ -34,7 +36,8 @@ void db_column_copy(sqlite3_stmt *st, int i, char *out, size_t cap);
 char *db_column_dup(sqlite3_stmt *st, int i);
 /* A BLOB column copied: new, NULL for NULL (or without memory); *len its size. */
 void *db_column_blob(sqlite3_stmt *st, int i, size_t *len);
-/* Logs what failed and SQLite's message; returns STORE_ERROR. */
+/* Logs what failed and SQLite's message (a failure for want of space marks the disk
+ * full); returns STORE_ERROR. Call it right after the call that failed. */
 int db_failed(const char *what);
 
 /* The row of a one-parameter query (sql, a static string, bound with id), read with
@@ -43,9 +46,21 @@ int db_failed(const char *what);
 int db_row(const char *sql, const char *id, int (*row)(sqlite3_stmt *st, void *item),
            void *item, const char *what);
 
-/* Runs fn(ctx) inside BEGIN IMMEDIATE ... COMMIT, rolling back when it returns < 0.
- * Returns fn's result, or STORE_ERROR when the transaction failed. */
-int db_transaction(int (*fn)(void *ctx), void *ctx);
+/* What a write does to the space the database takes. DB_GROWS may add pages: it is
+ * refused at once while the disk is full. DB_SHRINKS -- a delete, or a change of state
+ * that must not wait for space (a job ends, is cancelled, goes back to the queue) -- runs
+ * on a full disk too, on the reserve kept beside the database for it, and has the space
+ * it freed given back to the disk afterwards (db.c). */
+enum db_write { DB_GROWS, DB_SHRINKS };
+/* The one way to write: runs fn(ctx) inside BEGIN IMMEDIATE ... COMMIT, rolling back when
+ * it returns < 0 (fn may run twice: it binds its statements itself). Returns fn's result;
+ * STORE_FULL when the disk is full (nothing written); STORE_GONE when the file at the
+ * database's path is not the one store_open opened (nothing written); STORE_ERROR when
+ * the transaction failed otherwise. */
+int db_transaction(enum db_write kind, int (*fn)(void *ctx), void *ctx);
+/* Has the space of rows a committed write dropped given back to the disk soon (the
+ * checkpointer's incremental vacuum); DB_SHRINKS writes ask for it themselves. */
+void db_give_back(void);
 
 /* A page of a list: steps st (bound with a LIMIT of limit + 1) and turns each row into an
  * item of `size` bytes with row() (which returns 0, or -1 without memory), into *items

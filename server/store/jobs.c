@@ -4,6 +4,7 @@
 #include "format/format.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,7 +34,7 @@ static int insert_tx(void *arg)
     int full = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
     db_done(st);
     if (full)
-        return full > 0 ? STORE_FULL : db_failed("counting the queue");
+        return full > 0 ? STORE_LIMIT : db_failed("counting the queue");
     if (!(st = db_prepare(sql)))
         return STORE_ERROR;
     char now[32];
@@ -56,7 +57,7 @@ int store_job_insert(const char *id, const json_t *request, const char *network_
 {
     struct insert in = {id, network_id, dataset_id, val_dataset_id, request, epochs,
                         max_queued};
-    return db_transaction(insert_tx, &in);
+    return db_transaction(DB_GROWS, insert_tx, &in);
 }
 
 #define JOB_COLS "id, state, request, epoch, epochs, progress, latest, eta_seconds, error, " \
@@ -140,12 +141,15 @@ int store_job_list(int state, int limit, const char *after, struct job **items, 
     return db_page(st, limit, sizeof **items, job_read, job_item_free, (void **)items, n, more);
 }
 
-int store_job_claim(char *id)
+/* The claim is a write that adds: on a full disk no job starts, for it could store none
+ * of its epochs. */
+static int claim_tx(void *arg)
 {
     static const char sql[] =
-        "UPDATE jobs SET state = 'running', started_at = COALESCE(started_at, ?) "
+        "UPDATE jobs SET state = 'running', error = NULL, started_at = COALESCE(started_at, ?) "
         "WHERE seq = (SELECT seq FROM jobs WHERE state = 'queued' ORDER BY cancel DESC, seq "
         "LIMIT 1) RETURNING id";
+    char *id = arg;
     sqlite3_stmt *st = db_prepare(sql);
     if (!st)
         return STORE_ERROR;
@@ -158,20 +162,36 @@ int store_job_claim(char *id)
         got = 1;
         rc = sqlite3_step(st);
     }
+    if (rc != SQLITE_DONE)
+        db_failed("claiming a job");
     db_done(st);
-    return rc != SQLITE_DONE ? db_failed("claiming a job") : got ? STORE_OK : STORE_NOT_FOUND;
+    return rc != SQLITE_DONE ? STORE_ERROR : got ? STORE_OK : STORE_NOT_FOUND;
 }
 
-int store_job_requeue_running(void)
+int store_job_claim(char *id)
+{
+    return db_transaction(DB_GROWS, claim_tx, id);
+}
+
+static int requeue_tx(void *arg)
 {
     static const char sql[] = "UPDATE jobs SET state = 'queued' WHERE state = 'running'";
     sqlite3_stmt *st = db_prepare(sql);
     if (!st || db_exec(st) < 0)
         return STORE_ERROR;
-    return sqlite3_changes(db_conn());
+    *(int *)arg = sqlite3_changes(db_conn());
+    return STORE_OK;
 }
 
-int store_job_epoch(const char *id, int epoch, const json_t *row, double progress, double eta)
+int store_job_requeue_running(void)
+{
+    int n = 0;
+    return db_transaction(DB_SHRINKS, requeue_tx, &n) == STORE_OK ? n : -1;
+}
+
+/* The epoch's row and the job's latest, inside the caller's transaction. */
+static int epoch_write(const char *id, int epoch, const json_t *row, double progress,
+                       double eta)
 {
     static const char ins[] = "INSERT OR REPLACE INTO epochs (job_id, epoch, metrics) "
                               "VALUES (?, ?, ?)";
@@ -196,16 +216,39 @@ int store_job_epoch(const char *id, int epoch, const json_t *row, double progres
     return db_exec(b);
 }
 
-int store_job_progress(const char *id, double progress, double eta)
+struct epoch {
+    const char *id;
+    int epoch;
+    const json_t *row;
+    double progress, eta;
+};
+
+static int epoch_tx(void *arg)
 {
+    const struct epoch *e = arg;
+    if (e->row)
+        return epoch_write(e->id, e->epoch, e->row, e->progress, e->eta);
+    /* progress only */
     static const char sql[] = "UPDATE jobs SET progress = ?, eta_seconds = ? WHERE id = ?";
     sqlite3_stmt *st = db_prepare(sql);
     if (!st)
         return STORE_ERROR;
-    sqlite3_bind_double(st, 1, progress);
-    sqlite3_bind_double(st, 2, eta);
-    sqlite3_bind_text(st, 3, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_double(st, 1, e->progress);
+    sqlite3_bind_double(st, 2, e->eta);
+    sqlite3_bind_text(st, 3, e->id, -1, SQLITE_TRANSIENT);
     return db_exec(st);
+}
+
+int store_job_epoch(const char *id, int epoch, const json_t *row, double progress, double eta)
+{
+    struct epoch e = {id, epoch, row, progress, eta};
+    return row ? db_transaction(DB_GROWS, epoch_tx, &e) : STORE_ERROR;
+}
+
+int store_job_progress(const char *id, double progress, double eta)
+{
+    struct epoch e = {id, 0, NULL, progress, eta};
+    return db_transaction(DB_GROWS, epoch_tx, &e);
 }
 
 struct finish {
@@ -270,11 +313,12 @@ int store_job_finish(const char *id, enum job_state state, const json_t *error,
                      const struct model *model, enum job_state *ended)
 {
     struct finish f = {id, state, error, model, state};
-    if (db_transaction(finish_tx, &f) < 0)
-        return STORE_ERROR;
-    if (ended)
+    int rc = db_transaction(model ? DB_GROWS : DB_SHRINKS, finish_tx, &f);
+    if (rc == STORE_OK && model)
+        db_give_back();   /* the job's checkpoint went */
+    if (rc == STORE_OK && ended)
         *ended = f.ended;
-    return STORE_OK;
+    return rc;
 }
 
 struct cancel {
@@ -335,7 +379,7 @@ static int cancel_tx(void *arg)
 int store_job_cancel(const char *id, enum job_state *was)
 {
     struct cancel c = {id, was};
-    return db_transaction(cancel_tx, &c);
+    return db_transaction(DB_SHRINKS, cancel_tx, &c);
 }
 
 int store_job_cancelling(const char *id)
@@ -426,7 +470,7 @@ static int cp_write(void *arg)
                                "VALUES (?, ?)";
     static const char no_best[] = "DELETE FROM checkpoint_best WHERE job_id = ?";
     struct cp_write *w = arg;
-    if (w->row && store_job_epoch(w->id, w->c->epoch, w->row, w->progress, w->eta) < 0)
+    if (w->row && epoch_write(w->id, w->c->epoch, w->row, w->progress, w->eta) < 0)
         return STORE_ERROR;
     sqlite3_stmt *st = db_prepare(sql);
     if (!st)
@@ -452,7 +496,7 @@ int store_checkpoint_save(const char *id, const struct checkpoint *c, const json
                           double progress, double eta)
 {
     struct cp_write w = {id, c, row, progress, eta};
-    return db_transaction(cp_write, &w) < 0 ? STORE_ERROR : STORE_OK;
+    return db_transaction(DB_GROWS, cp_write, &w);
 }
 
 int store_checkpoint_load(const char *id, struct checkpoint *c)

@@ -116,13 +116,18 @@ int store_model_list(int limit, const char *after, struct model **items, int *n,
                    more);
 }
 
-int store_model_delete(const char *id)
+static int delete_tx(void *arg)
 {
     static const char sql[] = "DELETE FROM models WHERE id = ?";
     sqlite3_stmt *st = db_prepare(sql);
-    if (!st || db_bind_text(st, 1, id) || db_exec(st) < 0) {
+    if (!st || db_bind_text(st, 1, arg) || db_exec(st) < 0) {
         db_done(st);
         return STORE_ERROR;
     }
     return sqlite3_changes(db_conn()) ? STORE_OK : STORE_NOT_FOUND;
+}
+
+int store_model_delete(const char *id)
+{
+    return db_transaction(DB_SHRINKS, delete_tx, (void *)id);
 }

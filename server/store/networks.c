@@ -21,11 +21,12 @@ void network_free(struct network *n)
     memset(n, 0, sizeof *n);
 }
 
-int store_network_insert(const struct network *n)
+static int insert_tx(void *arg)
 {
     static const char sql[] =
         "INSERT INTO networks (id, name, created_at, definition, summary, warnings) "
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+    const struct network *n = arg;
     sqlite3_stmt *st = db_prepare(sql);
     if (!st)
         return STORE_ERROR;
@@ -36,6 +37,11 @@ int store_network_insert(const struct network *n)
         return db_failed("storing a network");
     }
     return db_exec(st) == 0 ? STORE_OK : STORE_ERROR;
+}
+
+int store_network_insert(const struct network *n)
+{
+    return db_transaction(DB_GROWS, insert_tx, (void *)n);
 }
 
 /* The first columns of both reads: id, name, created_at. 0, or -1 without memory. */
@@ -111,15 +117,20 @@ int store_network_list(int limit, const char *after, struct network **items, int
     return db_page(st, limit, sizeof **items, list_row, list_free, (void **)items, n, more);
 }
 
-int store_network_delete(const char *id)
+static int delete_tx(void *arg)
 {
     static const char sql[] = "DELETE FROM networks WHERE id = ?1";
     sqlite3_stmt *st = db_prepare(sql);
     if (!st)
         return STORE_ERROR;
-    if (db_bind_text(st, 1, id) || db_exec(st) < 0) {
+    if (db_bind_text(st, 1, arg) || db_exec(st) < 0) {
         db_done(st);
         return STORE_ERROR;
     }
     return sqlite3_changes(db_conn()) > 0 ? STORE_OK : STORE_NOT_FOUND;
+}
+
+int store_network_delete(const char *id)
+{
+    return db_transaction(DB_SHRINKS, delete_tx, (void *)id);
 }

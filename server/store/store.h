@@ -10,7 +10,10 @@
  *
  * Each thread that touches the database gets its own connection on first use (WAL, a
  * busy timeout, synchronous commits: what was answered 201 or 202 is on disk); a thread
- * of its own copies the log into the database file (db.c). The schema is migrations/
+ * of its own copies the log into the database file and gives the space of deleted rows
+ * back to the disk (db.c). Every write first checks that the file at the path is still
+ * the one opened (else STORE_GONE) and, when it adds data, that the disk is not full
+ * (else STORE_FULL); deletes run on a full disk, on a reserve kept for them. The schema is migrations/
  * NNNN_*.sql, embedded in the binary and applied in order by store_open, each in one
  * transaction, tracked in PRAGMA user_version. A second backend would sit behind this
  * header.
@@ -29,7 +32,10 @@ enum store_rc {
     STORE_IN_USE = 2,          /* a queued or running job uses it: nothing was done */
     STORE_TOO_BIG = 3,         /* over the largest BLOB the database holds */
     STORE_CONFLICT = 4,        /* the row is not in the state the change needs */
-    STORE_FULL = 5,            /* a limit on how many rows there may be: nothing was done */
+    STORE_FULL = 5,            /* the disk holding the database is full: nothing was written */
+    STORE_GONE = 6,            /* the file at the database's path is no longer the one
+                                  opened (deleted or replaced): nothing was written */
+    STORE_LIMIT = 7,           /* a limit on how many rows there may be: nothing was done */
 };
 
 /* ---- the database (db.c) ---- */
@@ -41,6 +47,11 @@ int store_open(const char *path, char *err, size_t errlen);
 /* Stops the checkpointer and closes every connection; call after every thread that used
  * the database stopped. */
 void store_close(void);
+/* The database's condition, for readiness: STORE_OK; STORE_FULL while the disk is full
+ * (a write failed for want of space, and the reserve kept for deletes is not whole again
+ * with as much free besides); STORE_GONE once the file at the path is found deleted or
+ * replaced (every write is refused until a restart). Looks at the path again. */
+int store_condition(void);
 /* The schema version of the open database (-1 when it cannot be read) and the newest this
  * build knows. */
 int store_schema_version(void);
@@ -151,9 +162,8 @@ struct job {
 void job_free(struct job *j);
 
 /* Stores a new queued job: request borrowed, val_dataset_id and network_id may be NULL.
- * STORE_NOT_FOUND when a dataset it names no longer exists (nothing stored). */
-/* Queues a job. STORE_NOT_FOUND when a dataset it names is gone, STORE_FULL when
- * max_queued jobs are queued already. */
+ * STORE_NOT_FOUND when a dataset it names no longer exists, STORE_LIMIT when max_queued
+ * jobs are queued already (nothing stored either way). */
 int store_job_insert(const char *id, const json_t *request, const char *network_id,
                      const char *dataset_id, const char *val_dataset_id, int epochs,
                      long max_queued);
