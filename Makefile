@@ -242,4 +242,5 @@ clean:
 	rm -rf build build-asan build-fuzz
 
 -include $(CORE_OBJ:.o=.d) $(SERVER_SRC:%.c=$(BUILD)/%.d) $(BUILD)/server/main.d $(TEST_BIN:=.d) $(SERVER_TEST_BIN:=.d) \
+         $(BUILD)/tests/srvutil.d $(BUILD)/tests/testutil.d \
          $(FUZZ_BIN:=.d) $(BUILD)/fuzz/fuzzutil.d $(CONTRACT_DUMP).d
