@@ -22,7 +22,9 @@ rc=0
 trap '[ -n "$pid" ] && kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
 base=http://127.0.0.1:$port
 
-"$bin" --port "$port" --db "$dir/neurond.db" --workers 1 2> "${LOG:-$dir/neurond.log}" &
+# n clients from this one address, on one job: past the defaults' caps per address and job
+"$bin" --port "$port" --db "$dir/neurond.db" --workers 1 --max-streams-per-client "$n" \
+  --max-streams-per-job "$n" --max-connections-per-ip $((n + 16)) 2> "${LOG:-$dir/neurond.log}" &
 pid=$!
 for _ in $(seq 100); do curl -sf "$base/healthz" > /dev/null && break; sleep 0.1; done
 curl -sf "$base/healthz" > /dev/null || { echo "neurond did not start:"; cat "$dir/neurond.log"; exit 1; }

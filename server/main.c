@@ -53,6 +53,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "neurond: %s\n", err);
         return 1;
     }
+    hub_limits(app.cfg.max_streams_per_client, app.cfg.max_streams_per_job);
     struct http *http = hub_start(app.cfg.heartbeat) == 0 ? http_start(&app, routes, nroutes)
                                                           : NULL;
     if (!http) {

@@ -6,7 +6,9 @@
 #include <curl/curl.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -205,6 +207,7 @@ static size_t on_header(char *data, size_t size, size_t n, void *ud)
     header_value(data, size * n, "Location", h->location, sizeof h->location);
     header_value(data, size * n, "Allow", h->allow, sizeof h->allow);
     header_value(data, size * n, "Retry-After", h->retry_after, sizeof h->retry_after);
+    header_value(data, size * n, "Connection", h->connection, sizeof h->connection);
     return size * n;
 }
 
@@ -380,4 +383,142 @@ void su_job_wait_epoch(const struct server *s, const char *id, int epoch, int se
     }
     ck_assert_msg(at >= epoch, "job %s stored %ld epochs, not %d, within %d s", id, at, epoch,
                   seconds);
+}
+
+/* ---- raw HTTP ---- */
+
+int su_connect(const struct server *s, const char *from)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s->port)};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    if (from) {
+        struct sockaddr_in b = {.sin_family = AF_INET};
+        inet_pton(AF_INET, from, &b.sin_addr);
+        if (bind(fd, (struct sockaddr *)&b, sizeof b) < 0) {
+            close(fd);
+            return -1;
+        }
+    }
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int su_send(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Reads what comes on fd into b until `done` says enough or the time (an absolute
+ * clock_s) passes; 1 at the end of the connection, 0 otherwise. */
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+static int read_some(int fd, struct buf *b, double until)
+{
+    struct pollfd p = {fd, POLLIN, 0};
+    double left = until - now_s();
+    if (left <= 0 || poll(&p, 1, (int)(left * 1000) + 1) <= 0)
+        return 0;
+    char tmp[65536];
+    ssize_t n = recv(fd, tmp, sizeof tmp, 0);
+    if (n <= 0)
+        return n == 0 || (errno != EINTR && errno != EAGAIN) ? -1 : 0;
+    on_body(tmp, 1, (size_t)n, b);
+    return 0;
+}
+
+int su_wait_closed(int fd, int seconds)
+{
+    struct buf b = {0};
+    double until = now_s() + seconds;
+    int rc = 0;
+    while (!rc && now_s() < until) {
+        rc = read_some(fd, &b, until);
+        if (b.len > (1 << 20)) {   /* keep what is dropped small */
+            free(b.p);
+            b = (struct buf){0};
+        }
+    }
+    free(b.p);
+    return rc < 0;
+}
+
+struct http_reply su_read_reply(int fd, int seconds)
+{
+    struct http_reply h = {0};
+    struct buf b = {0};
+    double until = now_s() + seconds;
+    char *end = NULL;
+    int rc = 0;
+    while (!end && !rc && now_s() < until) {
+        rc = read_some(fd, &b, until);
+        end = b.p ? strstr(b.p, "\r\n\r\n") : NULL;
+    }
+    long clen = 0;
+    if (end && sscanf(b.p, "HTTP/1.%*d %ld", &h.status) == 1) {
+        char length[32] = "";
+        for (char *line = strstr(b.p, "\r\n") + 2; line < end; line = strstr(line, "\r\n") + 2) {
+            size_t n = (size_t)(strstr(line, "\r\n") - line);
+            header_value(line, n, "Content-Type", h.ctype, sizeof h.ctype);
+            header_value(line, n, "Location", h.location, sizeof h.location);
+            header_value(line, n, "Allow", h.allow, sizeof h.allow);
+            header_value(line, n, "Retry-After", h.retry_after, sizeof h.retry_after);
+            header_value(line, n, "Connection", h.connection, sizeof h.connection);
+            header_value(line, n, "Content-Length", length, sizeof length);
+        }
+        clen = atol(length);
+        size_t head = (size_t)(end + 4 - b.p);
+        while (!rc && b.len < head + (size_t)clen && now_s() < until)
+            rc = read_some(fd, &b, until);
+        if (b.len >= head + (size_t)clen) {
+            h.len = (size_t)clen;
+            h.body = malloc(h.len + 1);
+            memcpy(h.body, b.p + head, h.len);
+            h.body[h.len] = 0;
+        } else {
+            h.status = 0;
+        }
+    } else {
+        h.status = 0;
+    }
+    free(b.p);
+    if (!h.body)
+        h.body = calloc(1, 1);
+    if (h.status && !strcasecmp(h.connection, "close"))
+        h.closed = su_wait_closed(fd, seconds);
+    return h;
+}
+
+struct http_reply su_raw(const struct server *s, const char *req, size_t len)
+{
+    int fd = su_connect(s, NULL);
+    ck_assert_int_ge(fd, 0);
+    struct http_reply h = {0};
+    if (su_send(fd, req, len) == 0) {
+        h = su_read_reply(fd, 30);
+    } else {
+        h.body = calloc(1, 1);
+    }
+    close(fd);
+    return h;
 }

@@ -55,12 +55,31 @@ struct http_reply {
     char location[256];
     char allow[128];
     char retry_after[16];
+    char connection[32];       /* the Connection header */
+    int closed;                /* su_raw: the server closed the connection after it */
 };
 /* One request with libcurl: method, path (appended to s->base), body (may be NULL) of
  * content type ctype. */
 struct http_reply su_http(const struct server *s, const char *method, const char *path,
                           const char *body, size_t len, const char *ctype);
 void su_http_free(struct http_reply *h);
+/* Raw HTTP, for what client libraries would not send. A new connection to the server
+ * from address `from` of the loopback ("127.0.0.2"; NULL: the system's choice), or -1
+ * when it cannot connect. */
+int su_connect(const struct server *s, const char *from);
+/* Sends all of buf on fd; 0, or -1 when the connection broke. */
+int su_send(int fd, const void *buf, size_t len);
+/* Reads one reply from fd: status line, headers, a body of its Content-Length, waiting
+ * up to `seconds`. Status 0 when none came (the connection closed, or the time ran
+ * out). When it says Connection: close, waits as long for the end of the connection and
+ * sets closed. */
+struct http_reply su_read_reply(int fd, int seconds);
+/* Waits up to `seconds` for the server to close fd's connection (reading and dropping
+ * what comes); 1 when it did. */
+int su_wait_closed(int fd, int seconds);
+/* One request as raw bytes, on a connection of its own, and its reply (su_read_reply,
+ * 30 s). */
+struct http_reply su_raw(const struct server *s, const char *req, size_t len);
 /* The reply body as JSON, failing the test when it is not. New. */
 json_t *su_http_json(const struct http_reply *h);
 

@@ -867,8 +867,11 @@ START_TEST(e2e_max_upload)
         n += (size_t)snprintf(big + n, sizeof big - n, "1,2,3,4\n");
     struct http_reply h = su_http(&s, "POST", "/v1/datasets", big, n, "text/csv");
     http_problem(&h, 413, NULL);
+    /* chunked, it has no size to refuse: cut at the limit, without an answer
+     * (libmicrohttpd takes none in the middle of a body) */
     h = post_chunked(&s, "/v1/datasets", big, n, 256, "text/csv");
-    http_problem(&h, 413, NULL);
+    ck_assert_msg(h.status == 0, "%ld %s", h.status, h.body);
+    su_http_free(&h);
     /* under the limit: fine */
     h = su_http(&s, "POST", "/v1/datasets", big, 800, "text/csv");
     ck_assert_msg(h.status == 201, "%ld %s", h.status, h.body);

@@ -458,8 +458,10 @@ END_TEST
 START_TEST(followers_that_leave_are_freed)
 {
     enum { N = 50 };
+    static const char *const args[] = {"--workers", "1", "--threads", "1", "--heartbeat", "1",
+                                       "--max-streams-per-client", "64", NULL};
     struct server s = {0};
-    su_start(&s, one_worker);
+    su_start(&s, args);
     char *blocker = long_job(&s);
     char *ds = su_dataset(&s, 30, 4, 1), *net = su_network(&s, 4, 8);
     char *id = job(&s, ds, net, 3, 8), path[128];   /* queued behind: an idle stream */

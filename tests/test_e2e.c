@@ -1,7 +1,9 @@
 /* test_e2e.c -- the real binary against the contract of api/openapi.yaml:
  *  - a table of bad requests, each answered with its status and a problem+json body that
  *    names the field (errors[].pointer) or query parameter (errors[].parameter) at fault,
- *    after each of which /healthz still answers;
+ *    after each of which /healthz still answers; among them requests framed so that two
+ *    parties could read them two ways, sent as raw bytes and answered at once with the
+ *    connection closed;
  *  - the example bodies of api/examples/ accepted as they are, the whole loop through;
  *  - every operation of api/openapi.yaml served, and every route of server/api/routes.c in it.
  * Run from the top of the repository (as make test does): the files are read from there. */
@@ -13,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 /* ---- small helpers ---- */
@@ -133,7 +136,8 @@ static void stop_all(void)
 
 /* ---- the table of bad requests ---- */
 
-/* The server the table runs against (--max-body 4k) and what the fixture made on it. */
+/* The server the table runs against (--max-json 64k, --max-body 4k) and what the fixture
+ * made on it. */
 static struct server srv;
 static char fixture_error[512];
 static char ds[32];          /* {DS}: the iris example, 4 features, classes */
@@ -145,8 +149,8 @@ static char run_job[32];     /* {RUNJOB}: a job that keeps running */
 
 static void fixture_start(void)
 {
-    static const char *const args[] = {"--max-body", "4k", "--workers", "1", "--threads", "1",
-                                       NULL};
+    static const char *const args[] = {"--max-json", "64k", "--max-body", "4k", "--workers", "1",
+                                       "--threads", "1", NULL};
     char *why = fixture_error, body[1024];
     size_t wl = sizeof fixture_error, len;
     /* read first: a file that cannot be read fails the fixture before a server runs */
@@ -205,11 +209,16 @@ static void fixture_stop(void)
 
 #define J "application/json"
 #define CSV "text/csv"
-#define BIG "<a body over --max-body>"
+#define BIG "<a JSON body over --max-json>"
+#define BIGCSV "<CSV rows over --max-body>"
+#define DENSE "<a JSON array of empty objects>"
 
 /* One bad request and what it must get. path and body may hold {DS}, {NET}, {JOB},
- * {MODEL}, {RUNDS}, {RUNJOB}; body BIG stands for a JSON body of 5000 bytes; a NULL body
- * sends none (and no Content-Type). */
+ * {MODEL}, {RUNDS}, {RUNJOB}; body BIG stands for a JSON body of 70000 bytes, BIGCSV for
+ * 5000 bytes of CSV rows, DENSE for 60000 bytes of [{}, {}, ...] (whose values would
+ * take 75 times its size, 4.5 MB); a NULL body sends none (and no Content-Type). A raw row sends
+ * its bytes as they are (what client libraries would not send), and its answer must
+ * also close the connection. */
 struct bad {
     const char *what;
     const char *method, *path, *ctype, *body;
@@ -217,15 +226,20 @@ struct bad {
     const char *allow;             /* the Allow header of a 405 */
     const char *pointer[3];        /* each must be an errors[].pointer */
     const char *parameter;         /* must be an errors[].parameter */
+    const char *raw;               /* the whole request, instead of method ... body */
 };
 /* A row; a 405 and its Allow; a row whose body fields are at fault (their pointers);
- * a row whose query parameter is at fault. */
-#define ROW(what, m, path, ct, body, st) {what, m, path, ct, body, st, NULL, {NULL}, NULL}
-#define ALLOW(what, m, path, ct, body, allow) {what, m, path, ct, body, 405, allow, {NULL}, NULL}
+ * a row whose query parameter is at fault; a raw request. */
+#define ROW(what, m, path, ct, body, st) \
+    {what, m, path, ct, body, st, NULL, {NULL}, NULL, NULL}
+#define ALLOW(what, m, path, ct, body, allow) \
+    {what, m, path, ct, body, 405, allow, {NULL}, NULL, NULL}
 #define FIELD(what, m, path, ct, body, st, ...) \
-    {what, m, path, ct, body, st, NULL, {__VA_ARGS__}, NULL}
+    {what, m, path, ct, body, st, NULL, {__VA_ARGS__}, NULL, NULL}
 #define PARAM(what, m, path, ct, body, st, param) \
-    {what, m, path, ct, body, st, NULL, {NULL}, param}
+    {what, m, path, ct, body, st, NULL, {NULL}, param, NULL}
+#define RAW(what, raw, st) {what, NULL, NULL, NULL, NULL, st, NULL, {NULL}, NULL, raw}
+#define H11 " HTTP/1.1\r\nHost: t\r\n"   /* the end of a request line, and a Host */
 
 static const struct bad bad[] = {
     /* routes that do not exist */
@@ -275,10 +289,48 @@ static const struct bad bad[] = {
     ROW("empty job body", "POST", "/v1/jobs", J, "", 400),
     ROW("empty prediction body", "POST", "/v1/models/{MODEL}/predict", J, "", 400),
 
-    /* bodies over --max-body */
+    /* bodies over --max-json and --max-body, declared or not yet sent */
     ROW("a network over the limit", "POST", "/v1/networks", J, BIG, 413),
     ROW("a JSON dataset over the limit", "POST", "/v1/datasets", J, BIG, 413),
     ROW("a prediction over the limit", "POST", "/v1/models/{MODEL}/predict", J, BIG, 413),
+    ROW("a CSV prediction over the limit", "POST", "/v1/models/{MODEL}/predict", CSV, BIGCSV,
+        413),
+    ROW("JSON of more values than its size may hold", "POST", "/v1/networks", J, DENSE, 413),
+    ROW("JSON of more values than its size, predicted", "POST", "/v1/models/{MODEL}/predict", J,
+        DENSE, 413),
+    RAW("a declared body over the limit, answered before 100 Continue", "POST /v1/networks"
+        H11 "Content-Type: application/json\r\nContent-Length: 100000000\r\n"
+        "Expect: 100-continue\r\n\r\n", 413),
+    RAW("a declared CSV upload over --max-upload, no body sent", "POST /v1/datasets"
+        H11 "Content-Type: text/csv\r\nContent-Length: 5000000000\r\n\r\n", 413),
+
+    /* framing that two parties could read two ways */
+    RAW("two Content-Lengths that differ", "POST /v1/networks" H11 "Content-Type: "
+        "application/json\r\nContent-Length: 2\r\nContent-Length: 41\r\n\r\n{}POST "
+        "/v1/networks HTTP/1.1\r\nHost: t\r\n\r\n", 400),
+    RAW("Content-Length with Transfer-Encoding", "POST /v1/networks" H11 "Content-Type: "
+        "application/json\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "2\r\n{}\r\n0\r\n\r\n", 400),
+    RAW("a transfer coding other than chunked", "POST /v1/networks" H11 "Content-Type: "
+        "application/json\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
+    RAW("a coding before chunked", "POST /v1/networks" H11 "Content-Type: application/json"
+        "\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501),
+    RAW("chunked twice", "POST /v1/networks" H11 "Content-Type: application/json\r\n"
+        "Transfer-Encoding: chunked, chunked\r\n\r\n", 400),
+    RAW("two Transfer-Encoding headers", "POST /v1/networks" H11 "Content-Type: "
+        "application/json\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n"
+        "\r\n", 400),
+    RAW("white space before a header's colon", "POST /v1/networks" H11 "Content-Type: "
+        "application/json\r\nContent-Length : 2\r\n\r\n{}", 400),
+    RAW("a tab in a header's name", "GET /healthz" H11 "X-A\tB: 1\r\n\r\n", 400),
+    RAW("HTTP/1.1 without Host", "GET /healthz HTTP/1.1\r\n\r\n", 400),
+    RAW("two Hosts", "GET /healthz" H11 "Host: u\r\n\r\n", 400),
+    RAW("an absolute-form target for https", "GET https://t/healthz" H11 "\r\n", 421),
+    ROW("%00 in the path", "GET", "/v1/jobs/%00", NULL, NULL, 400),
+    ROW("%00 in a path parameter", "GET", "/v1/jobs/job_%00x", NULL, NULL, 400),
+    PARAM("%00 in a query value", "POST", "/v1/datasets?name=a%00b", CSV, "1,2,0\n", 400,
+          "name"),
+    PARAM("%00 in a query key", "GET", "/v1/jobs?st%00ate=queued", NULL, NULL, 400, "st"),
 
     /* unknown ids */
     ROW("no such dataset", "GET", "/v1/datasets/ds_nope", NULL, NULL, 404),
@@ -593,6 +645,10 @@ static void judge(const struct bad *b, const struct http_reply *h, char *why, si
         snprintf(why, cap, "Content-Type '%s', not application/problem+json", h->ctype);
         return;
     }
+    if (b->raw && (strcasecmp(h->connection, "close") != 0 || !h->closed)) {
+        snprintf(why, cap, "the connection stays open (Connection: '%s')", h->connection);
+        return;
+    }
     json_t *p = json_loadb(h->body, h->len, 0, NULL), *errors = json_object_get(p, "errors");
     const char *detail = json_string_value(json_object_get(p, "detail"));
     if (!json_is_object(p))
@@ -644,25 +700,38 @@ START_TEST(bad_request)
 {
     ck_assert_msg(!*fixture_error, "fixture: %s", fixture_error);
     const struct bad *b = &bad[_i];
-    char *path = subst(b->path), *body = NULL, why[1024];
+    char *path = b->raw ? NULL : subst(b->path), *body = NULL, why[1024];
     size_t len = 0;
-    if (b->body && !strcmp(b->body, BIG)) {   /* {"name": "xxx..."}, 5000 bytes */
-        len = 5000;
+    if (b->body && (!strcmp(b->body, BIG) || !strcmp(b->body, BIGCSV) ||
+                    !strcmp(b->body, DENSE))) {
+        len = !strcmp(b->body, BIG) ? 70000 : !strcmp(b->body, DENSE) ? 60000 : 5000;
         body = malloc(len + 1);
         ck_assert_ptr_nonnull(body);
-        memset(body, 'x', len);
-        memcpy(body, "{\"name\": \"", 10);
-        memcpy(body + len - 2, "\"}", 2);
+        for (size_t i = 0; i < len; i++)   /* 1,2,3,4 rows; {},{},... */
+            body[i] = !strcmp(b->body, BIGCSV) ? "1,2,3,4\n"[i % 8] : "{},"[(i + 2) % 3];
+        if (!strcmp(b->body, BIG)) {   /* {"name": "xxx..."} */
+            memset(body, 'x', len);
+            memcpy(body, "{\"name\": \"", 10);
+            memcpy(body + len - 2, "\"}", 2);
+        } else if (!strcmp(b->body, DENSE)) {   /* [{},{},...,{}] */
+            body[0] = '[';
+            memcpy(body + len - 3, "{}]", 3);
+        }
         body[len] = 0;
     } else if (b->body) {
         body = subst(b->body);
         len = strlen(body);
     }
-    struct http_reply h = su_http(&srv, b->method, path, body, len, body ? b->ctype : NULL);
+    struct http_reply h = b->raw ? su_raw(&srv, b->raw, strlen(b->raw))
+                                 : su_http(&srv, b->method, path, body, len,
+                                           body ? b->ctype : NULL);
     long health = http_status(&srv, "GET", "/healthz");
     judge(b, &h, why, sizeof why);
     char req[300];
-    snprintf(req, sizeof req, "%s %.200s", b->method, path);
+    if (b->raw)
+        snprintf(req, sizeof req, "%.*s", (int)strcspn(b->raw, "\r"), b->raw);
+    else
+        snprintf(req, sizeof req, "%s %.200s", b->method, path);
     su_http_free(&h);
     free(path);
     free(body);
@@ -684,7 +753,7 @@ START_TEST(table_is_whole)
                       bad[i].what);
     }
     ck_assert_int_ge(NBAD, 40);
-    static const int statuses[] = {400, 404, 405, 409, 413, 415, 422};
+    static const int statuses[] = {400, 404, 405, 409, 413, 415, 421, 422, 501};
     for (size_t k = 0; k < sizeof statuses / sizeof *statuses; k++)
         ck_assert_msg(by[statuses[k]] > 0, "no row expects %d", statuses[k]);
     ck_assert_int_ge(with_field, 40);

@@ -1,7 +1,8 @@
 /* test_hub.c -- the hub (server/events/hub.c) on its own, on a temporary database, with fake
  * connections in place of libmicrohttpd's: what a follower reads after each publish, in
  * order, when it is woken, a follower that lags far behind and catches up from the
- * database, NDJSON, the end of a job, clients that leave, and a stop. */
+ * database, NDJSON, the end of a job, the caps per client and per job, clients that
+ * leave, and a stop. */
 #include "events/events.h"
 #include "srvutil.h"
 #include "store/store.h"
@@ -74,6 +75,7 @@ static void epochs_in(const char *text, int first, int last)
 /* ---- a job in the database ---- */
 
 static const char *const job = "job_hubtest";
+static int why;   /* hub_subscribe's reason for a refusal */
 
 static void job_insert(void)
 {
@@ -126,7 +128,7 @@ START_TEST(replay_then_live)
     for (int e = 1; e <= 3; e++)
         epoch(e, 10);
     struct fake f = {0};
-    struct sub *s = hub_subscribe(job, HUB_SSE, 0, &f);
+    struct sub *s = hub_subscribe(job, HUB_SSE, 0, &f, "", &why);
     ck_assert_ptr_nonnull(s);
     ck_assert_int_eq(hub_followers(), 1);
     int ended;
@@ -171,7 +173,7 @@ START_TEST(a_lagging_follower_catches_up)
     state("running");
     epoch(1, 10);
     struct fake f = {0};
-    struct sub *s = hub_subscribe(job, HUB_SSE, 0, &f);
+    struct sub *s = hub_subscribe(job, HUB_SSE, 0, &f, "", &why);
     epoch(2, 10);   /* before its first read: it is not live yet */
     int ended;
     char *t = drain(s, &f, &ended);
@@ -204,8 +206,8 @@ START_TEST(resume_after_an_epoch_and_ndjson)
     for (int e = 1; e <= 5; e++)
         epoch(e, 10);
     struct fake f1 = {0}, f2 = {0};
-    struct sub *a = hub_subscribe(job, HUB_SSE, 3, &f1), *b = hub_subscribe(job, HUB_NDJSON, 0,
-                                                                            &f2);
+    struct sub *a = hub_subscribe(job, HUB_SSE, 3, &f1, "", &why),
+               *b = hub_subscribe(job, HUB_NDJSON, 0, &f2, "", &why);
     int ended;
     char *t = drain(a, &f1, &ended);
     epochs_in(t, 4, 5);
@@ -227,13 +229,44 @@ START_TEST(resume_after_an_epoch_and_ndjson)
 }
 END_TEST
 
+/* The caps on followers: a client (an address) past its number, and a job past its own,
+ * are refused with the reason; a follower that leaves makes room. */
+START_TEST(caps_per_client_and_per_job)
+{
+    state("running");
+    hub_limits(2, 3);
+    struct fake f[5] = {{0}};
+    struct sub *a = hub_subscribe(job, HUB_SSE, 0, &f[0], "10.0.0.1", &why);
+    struct sub *b = hub_subscribe(job, HUB_NDJSON, 0, &f[1], "10.0.0.1", &why);
+    ck_assert(a && b);
+    ck_assert_ptr_null(hub_subscribe(job, HUB_SSE, 0, &f[2], "10.0.0.1", &why));
+    ck_assert_int_eq(why, HUB_CLIENT_FULL);
+    struct sub *c = hub_subscribe(job, HUB_SSE, 0, &f[2], "10.0.0.2", &why);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_ptr_null(hub_subscribe(job, HUB_SSE, 0, &f[3], "10.0.0.3", &why));
+    ck_assert_int_eq(why, HUB_JOB_FULL);
+    struct sub *d = hub_subscribe("job_other", HUB_SSE, 0, &f[3], "10.0.0.3", &why);
+    ck_assert_ptr_nonnull(d);   /* another job has room */
+    ck_assert_int_eq(hub_followers(), 4);
+    hub_release(a);
+    struct sub *e = hub_subscribe(job, HUB_SSE, 0, &f[4], "10.0.0.1", &why);
+    ck_assert_ptr_nonnull(e);
+    hub_release(b);
+    hub_release(c);
+    hub_release(d);
+    hub_release(e);
+    hub_limits(0, 0);
+    ck_assert_int_eq(hub_followers(), 0);
+}
+END_TEST
+
 /* The heartbeat thread: comments on idle streams, and clients that left are ended. */
 START_TEST(heartbeat_and_leavers)
 {
     ck_assert_int_eq(hub_start(0.2), 0);
     struct fake f1 = {0}, f2 = {0};
-    struct sub *a = hub_subscribe(job, HUB_SSE, 0, &f1), *b = hub_subscribe(job, HUB_SSE, 0,
-                                                                            &f2);
+    struct sub *a = hub_subscribe(job, HUB_SSE, 0, &f1, "", &why),
+               *b = hub_subscribe(job, HUB_SSE, 0, &f2, "", &why);
     int ended;
     free(drain(a, &f1, &ended));
     free(drain(b, &f2, &ended));
@@ -253,7 +286,7 @@ START_TEST(heartbeat_and_leavers)
     ck_assert(ended);
     free(t);
     hub_release(a);
-    ck_assert_ptr_null(hub_subscribe(job, HUB_SSE, 0, &f1));
+    ck_assert_ptr_null(hub_subscribe(job, HUB_SSE, 0, &f1, "", &why));
     ck_assert_int_eq(hub_followers(), 0);
 }
 END_TEST
@@ -266,6 +299,7 @@ int main(void)
     tcase_add_test(tc, replay_then_live);
     tcase_add_test(tc, a_lagging_follower_catches_up);
     tcase_add_test(tc, resume_after_an_epoch_and_ndjson);
+    tcase_add_test(tc, caps_per_client_and_per_job);
     tcase_add_test(tc, heartbeat_and_leavers);   /* last: it stops the hub */
     suite_add_tcase(s, tc);
     return tu_run(s) != 0;

@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define RETRY_AFTER 5      /* seconds, when a cap on event streams is reached */
+
 /* The job as GET answers it (new), or NULL after replying (404, or 500). */
 static json_t *job_or_reply(const char *id, struct reply *out)
 {
@@ -205,7 +207,20 @@ static int follow(struct req *r, struct reply *out, enum hub_format fmt, int aft
         return reply_not_found(out, "job", r->param[0]);
     if (rc != STORE_OK)
         return reply_storage_failed(out);
-    struct sub *s = r->conn ? hub_subscribe(r->param[0], fmt, after, r->conn) : NULL;
+    int why = HUB_STOPPED;
+    struct sub *s = r->conn ? hub_subscribe(r->param[0], fmt, after, r->conn, r->peer, &why)
+                            : NULL;
+    if (!s && why != HUB_STOPPED) {
+        out->retry_after = RETRY_AFTER;
+        return reply_problem(out, 429, NULL, why == HUB_CLIENT_FULL
+                                 ? "%d event streams are open from %s already, the most one "
+                                   "client may have; close one or try again later"
+                                 : "%d event streams follow job %s already, the most one job "
+                                   "may have; try again later",
+                             why == HUB_CLIENT_FULL ? r->app->cfg.max_streams_per_client
+                                                    : r->app->cfg.max_streams_per_job,
+                             why == HUB_CLIENT_FULL ? r->peer : r->param[0]);
+    }
     if (!s)
         return reply_problem(out, 503, NULL, "the service is stopping; try again later");
     out->status = 200;

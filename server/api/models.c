@@ -78,7 +78,7 @@ static int rows_from_json(const json_t *rows, const char *base, int F, float **x
                            F), -1;
     size_t N = json_array_size(rows);
     if (N > PREDICT_MAX_ROWS)
-        return reply_field(out, 413, base, "%zu rows, over the limit of %d per request", N,
+        return reply_field(out, 413, base, "more than %d rows, the limit per request",
                            PREDICT_MAX_ROWS), -1;
     if (!(*x = malloc(sizeof(float) * N * (size_t)F)))
         return -1;
@@ -301,8 +301,9 @@ static int number(struct scan *s, float *out)
 }
 
 /* Parses {"inputs" or "instances": [[F numbers], ...]} with nothing else in it into x
- * (new). Returns 0, or -1 for anything else (the caller then parses the body with
- * jansson, which names what is wrong). */
+ * (new). Returns 0; -2 when a row past PREDICT_MAX_ROWS begins, so that such a body is
+ * refused without reading the rest; or -1 for anything else (the caller then parses the
+ * body with jansson, which names what is wrong). */
 static int fast_rows(const char *body, size_t len, int F, float **x, int *n)
 {
     struct scan s = {body, body + len};
@@ -324,8 +325,10 @@ static int fast_rows(const char *body, size_t len, int F, float **x, int *n)
     while (v) {
         if (!eat(&s, '['))
             break;
-        if (rows == PREDICT_MAX_ROWS)
-            break;   /* the slow path names the limit */
+        if (rows == PREDICT_MAX_ROWS) {
+            free(v);
+            return -2;
+        }
         if ((size_t)rows == cap) {
             float *g = realloc(v, sizeof(float) * (cap *= 2) * (size_t)F);
             if (!g)
@@ -366,10 +369,19 @@ static int parse_rows(const char *ctype, const char *body, size_t len, int F, in
     *n = 0;
     if (!strcmp(ctype, "text/csv"))
         return rows_from_csv(body, len, F, x, n, out);
-    if (fast && fast_rows(body, len, F, x, n) == 0)
+    int fr = fast ? fast_rows(body, len, F, x, n) : -1;
+    if (fr == 0)
         return 0;
-    json_error_t err;   /* integers as reals: inputs are floats, past int64 too */
-    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL, &err);
+    if (fr == -2) {   /* fast_rows read the key: the body opens with it */
+        struct scan sc = {body, body + len};
+        eat(&sc, '{');
+        ws(&sc);
+        int instances = sc.end - sc.p >= 11 && !memcmp(sc.p, "\"instances\"", 11);
+        return reply_field(out, 413, instances ? "/instances" : "/inputs", "more than %d "
+                           "rows, the limit per request", PREDICT_MAX_ROWS), -1;
+    }
+    /* integers as reals: inputs are floats, past int64 too */
+    json_t *doc = req_json_load(body, len, JSON_DECODE_INT_AS_REAL, out);
     const json_t *in = json_object_get(doc, "inputs");
     const char *base = "/inputs";
     if (!in) {
@@ -378,9 +390,7 @@ static int parse_rows(const char *ctype, const char *body, size_t len, int F, in
     }
     int rc;
     if (!doc) {
-        reply_problem(out, 400, NULL, "malformed JSON at line %d, column %d: %s", err.line,
-                      err.column, err.text);
-        rc = -1;
+        rc = -1;   /* replied: 400 or 413 */
     } else if (!json_is_object(doc) || !in) {
         reply_field(out, 422, "/inputs", "expected {\"inputs\": [[%d numbers], ...]} "
                     "(or \"instances\")", F);

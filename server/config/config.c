@@ -17,7 +17,8 @@ static const char usage[] =
     "  --db FILE       SQLite database (NEUROND_DB, default ./var/neurond.db)\n"
     "  --workers N     training worker threads (NEUROND_WORKERS, default 1)\n"
     "  --threads N     engine threads per worker (NEUROND_THREADS, default: cores)\n"
-    "  --max-body N    largest JSON body in bytes, k/M/G suffixes (NEUROND_MAX_BODY, 64M)\n"
+    "  --max-body N    largest body held whole that is not JSON (a CSV prediction), in\n"
+    "                  bytes, k/M/G suffixes (NEUROND_MAX_BODY, default 64M)\n"
     "  --max-upload N  largest dataset upload (NEUROND_MAX_UPLOAD, default 1G)\n"
     "  --max-queued N  jobs waiting to run at once; more get 429 (NEUROND_MAX_QUEUED,\n"
     "                  default 1000)\n"
@@ -28,6 +29,31 @@ static const char usage[] =
     "                  default and most 250M: 1 GB, SQLite's largest row)\n"
     "  --heartbeat S   seconds between heartbeats on idle event streams\n"
     "                  (NEUROND_HEARTBEAT, default 15)\n"
+    "  --max-json N    largest JSON body (NEUROND_MAX_JSON, default 8M)\n"
+    "  --max-connections N\n"
+    "                  connections open at once (NEUROND_MAX_CONNECTIONS, default 1000)\n"
+    "  --max-connections-per-ip N\n"
+    "                  connections open at once from one address, 0 for no limit\n"
+    "                  (NEUROND_MAX_CONNECTIONS_PER_IP, default 128)\n"
+    "  --idle-timeout S\n"
+    "                  seconds a connection may move no byte, an event stream whose\n"
+    "                  client takes nothing too (NEUROND_IDLE_TIMEOUT, default 60)\n"
+    "  --header-timeout S\n"
+    "                  seconds for a request's line and headers, from the connection's\n"
+    "                  opening or its previous reply (NEUROND_HEADER_TIMEOUT, default 30)\n"
+    "  --body-timeout S\n"
+    "                  seconds for a body, from its headers (NEUROND_BODY_TIMEOUT, 60) ...\n"
+    "  --body-min-rate N\n"
+    "                  ... plus one for every N bytes it brings (NEUROND_BODY_MIN_RATE, 64k)\n"
+    "  --max-streams-per-client N\n"
+    "                  event streams open at once from one address\n"
+    "                  (NEUROND_MAX_STREAMS_PER_CLIENT, default 32)\n"
+    "  --max-streams-per-job N\n"
+    "                  event streams open at once on one job\n"
+    "                  (NEUROND_MAX_STREAMS_PER_JOB, default 256)\n"
+    "  --request-threads N\n"
+    "                  threads that run the handlers of requests with a body of 64k or\n"
+    "                  more, or a CSV upload (NEUROND_REQUEST_THREADS, default 2)\n"
     "  --help, --version\n";
 
 static int fail(const char *fmt, const char *a, const char *b)
@@ -116,6 +142,26 @@ static int set(struct config *c, const char *key, const char *v)
                    : (c->max_dataset_values = (long)n, 0);
     if (!strcmp(key, "heartbeat"))
         return parse_int("--heartbeat", v, 1, 3600, &c->heartbeat);
+    if (!strcmp(key, "max-json"))
+        return parse_size("--max-json", v, &c->max_json);
+    if (!strcmp(key, "max-connections"))
+        return parse_int("--max-connections", v, 1, 65536, &c->max_connections);
+    if (!strcmp(key, "max-connections-per-ip"))
+        return parse_int("--max-connections-per-ip", v, 0, 65536, &c->max_connections_per_ip);
+    if (!strcmp(key, "idle-timeout"))
+        return parse_int("--idle-timeout", v, 1, 86400, &c->idle_timeout);
+    if (!strcmp(key, "header-timeout"))
+        return parse_int("--header-timeout", v, 1, 3600, &c->header_timeout);
+    if (!strcmp(key, "body-timeout"))
+        return parse_int("--body-timeout", v, 1, 86400, &c->body_timeout);
+    if (!strcmp(key, "body-min-rate"))
+        return parse_size("--body-min-rate", v, &c->body_min_rate);
+    if (!strcmp(key, "max-streams-per-client"))
+        return parse_int("--max-streams-per-client", v, 1, 65536, &c->max_streams_per_client);
+    if (!strcmp(key, "max-streams-per-job"))
+        return parse_int("--max-streams-per-job", v, 1, 65536, &c->max_streams_per_job);
+    if (!strcmp(key, "request-threads"))
+        return parse_int("--request-threads", v, 1, 64, &c->request_threads);
     return fail("unknown option --%s (see --help)%s", key, "");
 }
 
@@ -127,14 +173,22 @@ void config_defaults(struct config *c)
                          .max_body = 64u << 20, .max_upload = 1u << 30, .max_params = 50000000,
                          .max_queued = 1000, .max_epoch_rows = 1e10,
                          .max_dataset_values = DATASET_MAX_VALUES, .http_threads = 2,
-                         .heartbeat = 15};
+                         .heartbeat = 15, .max_json = 8u << 20, .max_connections = 1000,
+                         .max_connections_per_ip = 128, .idle_timeout = 60,
+                         .header_timeout = 30, .body_timeout = 60, .body_min_rate = 64u << 10,
+                         .max_streams_per_client = 32, .max_streams_per_job = 256,
+                         .request_threads = 2};
 }
 
 int config_load(struct config *c, int argc, char **argv)
 {
     static const char *const keys[] = {"port", "bind", "db", "workers", "threads",
                                        "max-body", "max-upload", "max-queued",
-                                       "max-epoch-rows", "max-dataset-values", "heartbeat"};
+                                       "max-epoch-rows", "max-dataset-values", "heartbeat",
+                                       "max-json", "max-connections", "max-connections-per-ip",
+                                       "idle-timeout", "header-timeout", "body-timeout",
+                                       "body-min-rate", "max-streams-per-client",
+                                       "max-streams-per-job", "request-threads"};
     config_defaults(c);
     for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
         char env[64];

@@ -16,7 +16,8 @@ struct config {
     const char *db;            /* SQLite file */
     int workers;               /* training worker threads */
     int threads;               /* engine threads per worker */
-    size_t max_body;           /* largest JSON body, bytes */
+    size_t max_body;           /* largest body held whole that is not JSON (a CSV
+                                  prediction), bytes */
     size_t max_upload;         /* largest dataset upload, bytes */
     size_t max_params;         /* largest network, parameters */
     long max_queued;           /* jobs waiting in the queue at once */
@@ -24,6 +25,21 @@ struct config {
     long max_dataset_values;   /* a dataset's float32 values, features and labels */
     int http_threads;
     int heartbeat;             /* seconds between heartbeats on idle event streams */
+
+    /* limits on requests and connections (http/, events/) */
+    size_t max_json;           /* largest JSON body, bytes */
+    int max_connections;       /* connections open at once */
+    int max_connections_per_ip;   /* from one address; 0: no limit */
+    int idle_timeout;          /* seconds a connection may move no byte (a stream too, while
+                                  it has bytes its client does not take) */
+    int header_timeout;        /* seconds for a request's line and headers, from the
+                                  connection's opening or its previous reply */
+    int body_timeout;          /* seconds for a body, from its headers ... */
+    size_t body_min_rate;      /* ... plus one second for every this many bytes it brings */
+    int max_streams_per_client;   /* event streams open at once from one address */
+    int max_streams_per_job;   /* event streams open at once on one job */
+    int request_threads;       /* threads that run the handlers of requests with a large
+                                  body (64 KiB or more) or a CSV upload */
 };
 
 struct queue;
@@ -38,7 +54,10 @@ struct app {
 /* The defaults: 127.0.0.1:8080, var/neurond.db, one worker with one engine thread per
  * core, 64 MiB bodies, 1 GiB uploads, 50 million parameters, 1,000 queued jobs, 10^10
  * epoch rows a job, datasets as large as the store holds (DATASET_MAX_VALUES), two HTTP
- * threads, a heartbeat every 15 s. */
+ * threads, a heartbeat every 15 s; 8 MiB JSON bodies, 1000 connections (128 from one
+ * address), idle for 60 s at most, headers within 30 s, bodies within 60 s plus a second
+ * per 64 KiB, 32 event streams per address and 256 per job, two threads for requests
+ * with a large body. */
 void config_defaults(struct config *c);
 
 /* The defaults, then NEUROND_* variables, then flags (--help and --version print and

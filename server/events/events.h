@@ -23,10 +23,20 @@ void hub_stop(void);
 
 enum hub_format { HUB_SSE, HUB_NDJSON };
 
-/* A new follower of job `id` on connection conn (the glue's, see http_pause): it replays
- * the stored epochs after `after`, then the job's state, then live events; it ends after
- * the job's final state. NULL when the hub is stopped or out of memory. */
-struct sub *hub_subscribe(const char *id, enum hub_format fmt, int after, void *conn);
+/* Caps on the followers at once: from one client (its address) and of one job; 0: no
+ * cap (the default). */
+void hub_limits(int per_client, int per_job);
+
+/* Why hub_subscribe refused. */
+enum hub_refusal { HUB_STOPPED = 1, HUB_CLIENT_FULL, HUB_JOB_FULL };
+
+/* A new follower of job `id` on connection conn (the glue's, see http_pause) for client
+ * (its address, which the cap per client counts): it replays the stored epochs after
+ * `after`, then the job's state, then live events; it ends after the job's final state.
+ * NULL with *why set when the hub is stopped (or out of memory: HUB_STOPPED too) or a
+ * cap is reached. */
+struct sub *hub_subscribe(const char *id, enum hub_format fmt, int after, void *conn,
+                          const char *client, int *why);
 /* The follower's next bytes into buf: their count, 0 after pausing the connection (no
  * event yet), -1 at the end of the stream. */
 ssize_t hub_read(void *sub, char *buf, size_t max);

@@ -12,6 +12,9 @@
  *
  * A live follower with an empty buffer pauses its connection (http_pause) under the
  * hub's lock, and a publisher wakes it under the same lock, so no wake-up is lost.
+ *
+ * The caps (hub_limits) are counted when a follower comes, under the lock, over the
+ * followers there are: of the same client (its address) and of the same job.
  */
 #include "events.h"
 
@@ -34,6 +37,7 @@
 struct sub {
     struct sub *next, *prev;
     char job[32];
+    char client[64];           /* the follower's address */
     enum hub_format fmt;
     void *conn;
     char *buf;                 /* bytes not yet read: buf[off, len) */
@@ -55,6 +59,7 @@ static struct {
     atomic_int n;
     int stopping, started;
     double heartbeat;
+    int per_client, per_job;   /* caps on followers at once; 0: none */
     pthread_t th;
 } hub = {.lock = PTHREAD_MUTEX_INITIALIZER, .tick = PTHREAD_COND_INITIALIZER};
 
@@ -250,19 +255,39 @@ ssize_t hub_read(void *p, char *buf, size_t max)
     }
 }
 
-struct sub *hub_subscribe(const char *id, enum hub_format fmt, int after, void *conn)
+void hub_limits(int per_client, int per_job)
+{
+    pthread_mutex_lock(&hub.lock);
+    hub.per_client = per_client;
+    hub.per_job = per_job;
+    pthread_mutex_unlock(&hub.lock);
+}
+
+struct sub *hub_subscribe(const char *id, enum hub_format fmt, int after, void *conn,
+                          const char *client, int *why)
 {
     struct sub *s = calloc(1, sizeof *s);
+    *why = HUB_STOPPED;
     if (!s)
         return NULL;
     snprintf(s->job, sizeof s->job, "%s", id);
+    snprintf(s->client, sizeof s->client, "%s", client);
     s->fmt = fmt;
     s->conn = conn;
     s->last_epoch = after;
     s->state = -1;
     s->written = clock_s();
     pthread_mutex_lock(&hub.lock);
-    if (hub.stopping) {
+    int of_client = 0, of_job = 0;
+    for (struct sub *o = hub.head; o; o = o->next) {
+        of_client += strcmp(o->client, s->client) == 0;
+        of_job += strcmp(o->job, s->job) == 0;
+    }
+    *why = hub.stopping                                    ? HUB_STOPPED
+           : hub.per_client && of_client >= hub.per_client ? HUB_CLIENT_FULL
+           : hub.per_job && of_job >= hub.per_job          ? HUB_JOB_FULL
+                                                           : 0;
+    if (*why) {
         pthread_mutex_unlock(&hub.lock);
         free(s);
         return NULL;

@@ -28,6 +28,7 @@ struct req {
     const char *body;                /* the whole body (not for streamed routes) */
     size_t len;
     json_t *json;                    /* the body parsed, for JSON routes; borrowed */
+    const char *peer;                /* the client's address ("127.0.0.1"); "" in tests */
     void *conn;                      /* the glue's connection, for req_query/req_header */
     const char *const *kv;           /* without a connection (tests): query parameters as
                                         key, value, ..., NULL */
@@ -44,7 +45,7 @@ struct reply {
     const char *content_type;        /* static string */
     char location[128];              /* Location header when not empty */
     char allow[64];                  /* Allow header when not empty */
-    int retry_after;                 /* Retry-After header (seconds) when > 0 */
+    int retry_after;                 /* Retry-After header in seconds when > 0 */
     /* A streamed body instead of body: the glue calls read(ctx) for bytes as the client
      * takes them, until it returns -1 (the end). read returns 0 only after pausing the
      * connection with http_pause; whoever has bytes for it later calls http_wake. The
@@ -55,7 +56,9 @@ struct reply {
 };
 
 /* For streamed bodies (conn is struct req's): pause a connection until http_wake (from
- * any thread); whether a paused connection's client has gone away. */
+ * any thread); whether a paused connection's client has gone away. A streamed reply's
+ * connection is closed when its client takes nothing for cfg.idle_timeout seconds
+ * while bytes wait (a paused stream is not waiting). */
 void http_pause(void *conn);
 void http_wake(void *conn);
 int http_peer_gone(void *conn);
@@ -81,6 +84,22 @@ int reply_param(struct reply *out, int status, const char *param, const char *fm
     __attribute__((format(printf, 4, 5)));
 /* 404 for an id of a kind ("dataset", "job", ...); the id is quoted safely. */
 int reply_not_found(struct reply *out, const char *kind, const char *id);
+
+/* ---- JSON bodies (http.c) ---- */
+
+/* A JSON body held whole, parsed with jansson's flags (JSON_REJECT_DUPLICATES always).
+ * Before anything is built, what its values would take in memory is estimated from the
+ * text; a body that would take more than JSON_COST_FACTOR times its size (and more than
+ * JSON_COST_FLOOR) is refused, so that no JSON body costs much more memory than its
+ * bytes (an array of empty objects costs 80 times its text in jansson). Returns new, or
+ * NULL after replying 413 (too many values for its size) or 400 (not JSON, with line
+ * and column). */
+#define JSON_COST_FACTOR 16
+#define JSON_COST_FLOOR (4u << 20)
+json_t *req_json_load(const char *body, size_t len, size_t flags, struct reply *out);
+/* The memory, in bytes, that jansson would take for the values of the JSON text s[0, n)
+ * (its estimate above; text that is not JSON is estimated all the same). */
+size_t json_cost(const char *s, size_t n);
 
 /* ---- query parameters, read one way on every route (http.c) ---- */
 
@@ -120,7 +139,10 @@ struct route {
 
 /* Starts the daemon on app->cfg's address with a route table (borrowed; it outlives the
  * daemon); NULL with a message on stderr. Requests are counted by their index in the
- * table (ops.h). */
+ * table (ops.h). Requests with a large body (64 KiB or more) and CSV uploads run their
+ * handler on a pool of cfg.request_threads threads, so that the HTTP threads keep
+ * answering the others (the health probes among them) while large bodies are parsed
+ * and stored. */
 struct http;
 struct http *http_start(struct app *app, const struct route *routes, int nroutes);
 void http_stop(struct http *h);
