@@ -2,6 +2,7 @@
  * is a startup failure: one line on stderr that says what to do. */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,18 @@ static const char usage[] =
     "  --max-upload N  largest dataset upload (NEUROND_MAX_UPLOAD, default 1G)\n"
     "  --heartbeat S   seconds between heartbeats on idle event streams\n"
     "                  (NEUROND_HEARTBEAT, default 15)\n"
+    "who may ask:\n"
+    "  --token-file FILE  bearer tokens, one a line, each optionally followed by read or\n"
+    "                  write and a name (NEUROND_TOKEN_FILE; default none: no tokens, and\n"
+    "                  only a loopback address may be served)\n"
+    "  --metrics-token GET /metrics needs a token too (NEUROND_METRICS_TOKEN=1)\n"
+    "  --insecure-no-auth  serve an address other than loopback without tokens\n"
+    "                  (NEUROND_INSECURE_NO_AUTH=1)\n"
+    "  --allowed-hosts LIST  Host names answered, comma-separated, * for any\n"
+    "                  (NEUROND_ALLOWED_HOSTS; default the --bind address, localhost, 127.0.0.1)\n"
+    "  --cors-origin LIST  origins that may call from other sites, comma-separated\n"
+    "                  (NEUROND_CORS_ORIGIN; default none)\n"
+    "  --log-format F  the access log: text or json (NEUROND_LOG_FORMAT, default text)\n"
     "  --help, --version\n";
 
 static int fail(const char *fmt, const char *a, const char *b)
@@ -61,6 +74,29 @@ static int parse_int(const char *name, const char *s, int lo, int hi, int *out)
     return 0;
 }
 
+/* true, 1, yes or false, 0, no. */
+static int parse_bool(const char *name, const char *s, int *out)
+{
+    if (!strcmp(s, "true") || !strcmp(s, "1") || !strcmp(s, "yes"))
+        return *out = 1, 0;
+    if (!strcmp(s, "false") || !strcmp(s, "0") || !strcmp(s, "no"))
+        return *out = 0, 0;
+    return fail("%s: '%s' is neither true nor false", name, s);
+}
+
+/* Is the address loopback (127.0.0.0/8, ::1)? -1 when it is no address (http_start says
+ * so). */
+static int loopback(const char *addr)
+{
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (inet_pton(AF_INET, addr, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, addr, &a6) == 1)
+        return memcmp(&a6, &in6addr_loopback, sizeof a6) == 0;
+    return -1;
+}
+
 /* Applies one setting, from a flag or the environment. */
 static int set(struct config *c, const char *key, const char *v)
 {
@@ -80,6 +116,22 @@ static int set(struct config *c, const char *key, const char *v)
         return parse_size("--max-upload", v, &c->max_upload);
     if (!strcmp(key, "heartbeat"))
         return parse_int("--heartbeat", v, 1, 3600, &c->heartbeat);
+    /* who may ask */
+    if (!strcmp(key, "token-file"))
+        return c->token_file = v, 0;
+    if (!strcmp(key, "metrics-token"))
+        return parse_bool("--metrics-token", v, &c->metrics_token);
+    if (!strcmp(key, "insecure-no-auth"))
+        return parse_bool("--insecure-no-auth", v, &c->insecure_no_auth);
+    if (!strcmp(key, "allowed-hosts"))
+        return c->allowed_hosts = v, 0;
+    if (!strcmp(key, "cors-origin"))
+        return c->cors_origin = v, 0;
+    if (!strcmp(key, "log-format")) {
+        if (strcmp(v, "text") != 0 && strcmp(v, "json") != 0)
+            return fail("--log-format: '%s' is neither text nor json%s", v, "");
+        return c->log_json = !strcmp(v, "json"), 0;
+    }
     return fail("unknown option --%s (see --help)%s", key, "");
 }
 
@@ -89,13 +141,20 @@ void config_defaults(struct config *c)
     *c = (struct config){.bind = "127.0.0.1", .port = 8080, .db = "var/neurond.db",
                          .workers = 1, .threads = cores > 0 ? (int)cores : 1,
                          .max_body = 64u << 20, .max_upload = 1u << 30, .max_params = 50000000,
-                         .http_threads = 2, .heartbeat = 15};
+                         .http_threads = 2, .heartbeat = 15,
+                         .token_file = NULL, .metrics_token = 0, .insecure_no_auth = 0,
+                         .allowed_hosts = NULL, .cors_origin = NULL, .log_json = 0};
 }
 
 int config_load(struct config *c, int argc, char **argv)
 {
     static const char *const keys[] = {"port", "bind", "db", "workers", "threads",
-                                       "max-body", "max-upload", "heartbeat"};
+                                       "max-body", "max-upload", "heartbeat",
+                                       /* who may ask */
+                                       "token-file", "metrics-token", "insecure-no-auth",
+                                       "allowed-hosts", "cors-origin", "log-format"};
+    /* switches: given alone they mean true; --switch=false says otherwise */
+    static const char *const switches[] = {"metrics-token", "insecure-no-auth"};
     config_defaults(c);
     for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
         char env[64];
@@ -125,13 +184,17 @@ int config_load(struct config *c, int argc, char **argv)
             return fail("unknown option %s (see --help)%s", a, "");
         memcpy(key, a + 2, n);
         key[n] = 0;
-        int known = 0;
+        int known = 0, sw = 0;
         for (size_t k = 0; k < sizeof keys / sizeof *keys; k++)
             known |= !strcmp(keys[k], key);
+        for (size_t k = 0; k < sizeof switches / sizeof *switches; k++)
+            sw |= !strcmp(switches[k], key);
         if (!known)
             return fail("unknown option %s (see --help)%s", a, "");
         if (eq)
             v = eq + 1;
+        else if (sw)
+            v = "true";
         else if (i + 1 < argc)
             v = argv[++i];
         else
@@ -139,6 +202,10 @@ int config_load(struct config *c, int argc, char **argv)
         if (set(c, key, v) < 0)
             return -1;
     }
+    if (!c->token_file && !c->insecure_no_auth && loopback(c->bind) == 0)
+        return fail("refusing to serve %s without tokens: give --token-file FILE, or bind a "
+                    "loopback address (--bind 127.0.0.1), or pass --insecure-no-auth%s",
+                    c->bind, "");
     return 0;
 }
 

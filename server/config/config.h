@@ -21,6 +21,15 @@ struct config {
     size_t max_params;         /* largest network, parameters */
     int http_threads;
     int heartbeat;             /* seconds between heartbeats on idle event streams */
+
+    /* who may ask, and the access log (server/http/guard.c, log.c) */
+    const char *token_file;    /* bearer tokens, one a line; NULL: no authentication */
+    int metrics_token;         /* GET /metrics needs a token too */
+    int insecure_no_auth;      /* serve an address other than loopback without tokens */
+    const char *allowed_hosts; /* Host names answered, comma-separated ("*": any); NULL:
+                                  the bound address, localhost and 127.0.0.1 */
+    const char *cors_origin;   /* origins answered cross-origin, comma-separated; NULL: none */
+    int log_json;              /* the access log as JSON lines, not text */
 };
 
 struct queue;
@@ -34,12 +43,14 @@ struct app {
 
 /* The defaults: 127.0.0.1:8080, var/neurond.db, one worker with one engine thread per
  * core, 64 MiB bodies, 1 GiB uploads, 50 million parameters, two HTTP threads, a
- * heartbeat every 15 s. */
+ * heartbeat every 15 s; no tokens (so loopback only), /metrics without a token, the
+ * default hosts, no cross-origin callers, a text access log. */
 void config_defaults(struct config *c);
 
 /* The defaults, then NEUROND_* variables, then flags (--help and --version print and
- * exit 0). Returns 0, or -1 after printing a one-line message on stderr. The strings of
- * c point into argv and the environment. */
+ * exit 0). Returns 0, or -1 after printing a one-line message on stderr; also when the
+ * address to listen on is not loopback (127.0.0.0/8, ::1) and neither tokens nor
+ * --insecure-no-auth are given. The strings of c point into argv and the environment. */
 int config_load(struct config *c, int argc, char **argv);
 
 #endif
