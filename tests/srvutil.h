@@ -36,6 +36,7 @@ struct server {
     char dir[256];             /* temporary directory holding the database */
     char db[300];
     char base[64];             /* "http://127.0.0.1:PORT" */
+    char token[128];           /* sent as Authorization: Bearer when not empty */
 };
 /* Starts build/neurond on a free port with a database in a new temporary directory (or
  * in s->dir when it is already set, to restart on the same database), waits until
@@ -53,11 +54,20 @@ struct http_reply {
     char ctype[128];
     char location[256];
     char allow[128];
+    char request_id[128];      /* X-Request-Id */
+    char headers[4096];        /* every header line as received (su_header reads one) */
 };
 /* One request with libcurl: method, path (appended to s->base), body (may be NULL) of
- * content type ctype. */
+ * content type ctype; with s->token as a bearer token when it has one. */
 struct http_reply su_http(const struct server *s, const char *method, const char *path,
                           const char *body, size_t len, const char *ctype);
+/* The same with more request headers ("Name: value"; "Name:" leaves out one curl or the
+ * token would send), NULL-terminated (may be NULL). */
+struct http_reply su_http_h(const struct server *s, const char *method, const char *path,
+                            const char *body, size_t len, const char *ctype,
+                            const char *const *headers);
+/* A header of the reply into out (cap bytes; "" when absent); returns out. */
+char *su_header(const struct http_reply *h, const char *name, char *out, size_t cap);
 void su_http_free(struct http_reply *h);
 /* The reply body as JSON, failing the test when it is not. New. */
 json_t *su_http_json(const struct http_reply *h);

@@ -2,10 +2,11 @@
  * given, body accumulation under a size limit (or streaming to a route that asks for
  * it), JSON parsed once, 404/405/413/415/400 answered here, replies sent with their
  * headers; and the query parameters every route reads alike. Handlers see struct req and
- * struct reply only. */
+ * struct reply only. Who may ask, and the access log, are guard.c's and log.c's (guard.h). */
 #include "http.h"
 
 #include "format/format.h"
+#include "guard.h"
 #include "ops/ops.h"
 
 #include <arpa/inet.h>
@@ -24,6 +25,7 @@ struct http {
     struct app *app;
     const struct route *routes;
     int nroutes;
+    struct guard *guard;       /* who may ask (guard.c) */
 };
 
 /* One request in flight. */
@@ -41,6 +43,7 @@ struct conn {
     int failed;                /* the reply is decided; the rest of the body is dropped */
     struct reply reply;
     double t0;                 /* arrival, for the latency histogram */
+    struct who who;            /* who asked, the request's id, what it cost (guard.h) */
 };
 
 const char *req_query(const struct req *r, const char *key)
@@ -224,9 +227,11 @@ int http_peer_gone(void *conn)
     return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
-static enum MHD_Result send_reply(struct MHD_Connection *mc, struct reply *rp)
+static enum MHD_Result send_reply(struct MHD_Connection *mc, struct conn *c)
 {
+    struct reply *rp = &c->reply;
     struct MHD_Response *res;
+    log_reply(&c->who, rp);
     if (rp->read)
         res = streamed(mc, rp);
     else
@@ -242,20 +247,22 @@ static enum MHD_Result send_reply(struct MHD_Connection *mc, struct reply *rp)
         MHD_add_response_header(res, MHD_HTTP_HEADER_LOCATION, rp->location);
     if (*rp->allow)
         MHD_add_response_header(res, MHD_HTTP_HEADER_ALLOW, rp->allow);
+    guard_headers(c->h->guard, &c->who, rp, res);
     enum MHD_Result ok = MHD_queue_response(mc, rp->status, res);
     MHD_destroy_response(res);
     return ok;
 }
 
-/* The first call for a request: route it, check its type and size, start a stream. */
+/* The first call for a request: its id, route it, who may ask (guard.c), check its type
+ * and size, start a stream. */
 static void begin(struct conn *c, struct MHD_Connection *mc, const char *method)
 {
-    const struct route *rt = route_for(c, method, c->path);
-    if (!rt) {
+    guard_begin(&c->who, &c->req, &c->reply, method);
+    const struct route *rt = c->route = route_for(c, method, c->path);
+    if (guard_check(c->h->guard, &c->who, &c->req, rt, &c->reply) < 0 || !rt) {
         c->failed = 1;
         return;
     }
-    c->route = rt;
     c->req.method = rt->method;
     const char *ct = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Content-Type");
     size_t i = 0;
@@ -385,7 +392,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
         finish(c);
     stats_request(c->route ? (int)(c->route - h->routes) : -1, c->reply.status,
                   clock_s() - c->t0);
-    return send_reply(mc, &c->reply);
+    return send_reply(mc, c);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
@@ -395,6 +402,7 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
     struct conn *c = *con_cls;
     if (!c)
         return;
+    log_request(&c->who, &c->req, c->route, &c->reply, c->h->app->cfg.log_json);
     if (c->sctx)
         c->route->stream->end(c->sctx, &c->req, NULL);
     if (c->reply.read)
@@ -413,6 +421,12 @@ struct http *http_start(struct app *app, const struct route *routes, int nroutes
     h->app = app;
     h->routes = routes;
     h->nroutes = nroutes;
+    char err[512];
+    if (!(h->guard = guard_new(&app->cfg, err, sizeof err))) {
+        fprintf(stderr, "neurond: %s\n", err);
+        free(h);
+        return NULL;
+    }
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
     struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
@@ -427,6 +441,7 @@ struct http *http_start(struct app *app, const struct route *routes, int nroutes
         flags |= MHD_USE_IPv6;
     } else {
         fprintf(stderr, "neurond: --bind %s is not an IPv4 or IPv6 address\n", app->cfg.bind);
+        guard_free(h->guard);
         free(h);
         return NULL;
     }
@@ -441,6 +456,7 @@ struct http *http_start(struct app *app, const struct route *routes, int nroutes
         fprintf(stderr,
                 "neurond: cannot listen on %s:%d (in use, or not an address of this host); "
                 "choose another with --port or --bind\n", app->cfg.bind, app->cfg.port);
+        guard_free(h->guard);
         free(h);
         return NULL;
     }
@@ -451,6 +467,7 @@ void http_stop(struct http *h)
 {
     if (h) {
         MHD_stop_daemon(h->d);
+        guard_free(h->guard);
         free(h);
     }
 }
