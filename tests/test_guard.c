@@ -105,7 +105,10 @@ END_TEST
 
 static int parse(const char *text, struct guard_token **t, int *n, char *err, size_t cap)
 {
-    return guard_tokens_parse("tokens", text, strlen(text), t, n, err, cap);
+    size_t len = strlen(text);
+    if (!strncmp(text, "nul-", 4))   /* the one with a NUL byte: its length as written */
+        len += 1 + strlen(text + len + 1);
+    return guard_tokens_parse("tokens", text, len, t, n, err, cap);
 }
 
 START_TEST(tokens_parsed)
@@ -154,6 +157,7 @@ START_TEST(tokens_refused)
         {WRITE_TOKEN "\n" READ_TOKEN "\n" WRITE_TOKEN " read\n", 3, "same token"},
         {WRITE_TOKEN " write bob\n" READ_TOKEN " read bob\n", 2, "name of an earlier"},
         {WRITE_TOKEN "\n" READ_TOKEN " read line1\n", 2, "name of an earlier"},
+        {"nul-in-the-middle-0123\0" "4567\n", 1, "16 to 4096"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         struct guard_token *t = (void *)1;

@@ -1,7 +1,8 @@
 /* guard.c -- who may ask: bearer tokens (--token-file), the Host allowlist
  * (--allowed-hosts), refusing changes from other sites (Origin, Sec-Fetch-Site), CORS
  * for the origins of --cors-origin, the request's id, and the headers every answer
- * carries. http.c calls it before a handler runs (guard.h says when, and the DESIGN). */
+ * carries. http.c calls it before a handler runs (guard.h says when, and in which order
+ * a request is refused). */
 #include "guard.h"
 
 #include "format/format.h"
@@ -34,7 +35,7 @@ struct guard {
 static int b64token(const char *s, size_t n)
 {
     size_t i = 0;
-    while (i < n && (isalnum((unsigned char)s[i]) || strchr("-._~+/", s[i])))
+    while (i < n && (isalnum((unsigned char)s[i]) || (s[i] && strchr("-._~+/", s[i]))))
         i++;
     if (i == 0)
         return 0;
@@ -48,7 +49,7 @@ static int name_ok(const char *s, size_t n)
     if (n == 0 || n > 64)
         return 0;
     for (size_t i = 0; i < n; i++)
-        if (!isalnum((unsigned char)s[i]) && !strchr("-._@", s[i]))
+        if (!isalnum((unsigned char)s[i]) && !(s[i] && strchr("-._@", s[i])))
             return 0;
     return 1;
 }
