@@ -9,7 +9,9 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -345,6 +347,32 @@ static int id_ok(const char *s)
     return 1;
 }
 
+/* A new request id: "req_", six random characters drawn once per process, and a counter
+ * (in the same 32 digits as new_id's), so that ids are unique across restarts without a
+ * system call per request. */
+static char id_prefix[32];
+static pthread_once_t id_once = PTHREAD_ONCE_INIT;
+static atomic_ullong id_next;
+
+static void id_init(void)
+{
+    new_id(id_prefix, "req_");
+    id_prefix[10] = 0;
+}
+
+static void make_id(char out[17])
+{
+    static const char digits[] = "0123456789abcdefghjkmnpqrstvwxyz";
+    pthread_once(&id_once, id_init);
+    unsigned long long n = atomic_fetch_add(&id_next, 1);
+    char c[8];
+    for (int i = 5; i >= 0; i--, n >>= 5)   /* 6 digits, then they wrap: 2^30 ids */
+        c[i] = digits[n & 31];
+    c[6] = 0;
+    memcpy(out, id_prefix, 10);   /* "req_" and six */
+    memcpy(out + 10, c, 7);
+}
+
 void guard_begin(struct who *w, struct req *r, struct reply *out, const char *method)
 {
     clock_gettime(CLOCK_REALTIME, &w->at);
@@ -359,7 +387,7 @@ void guard_begin(struct who *w, struct req *r, struct reply *out, const char *me
     if (id && id_ok(id))
         snprintf(w->id, sizeof w->id, "%s", id);
     else
-        new_id(w->id, "req_");
+        make_id(w->id);
     r->request_id = out->request_id = w->id;
     r->token = NULL;
     r->may_write = 1;
