@@ -335,16 +335,16 @@ static int load(struct config *c, const char *const *args)
 START_TEST(bind_rule)
 {
     struct config c;
-    static const char *const refused[][4] = {{"--bind", "0.0.0.0", NULL}, {"--bind", "::", NULL},
+    static const char *const refused[][5] = {{"--bind", "0.0.0.0", NULL}, {"--bind", "::", NULL},
                                              {"--bind", "192.0.2.7", NULL},
                                              {"--bind", "::ffff:127.0.0.1", NULL},
                                              {"--bind=10.0.0.1", "--insecure-no-auth=false", NULL}};
     for (size_t i = 0; i < sizeof refused / sizeof *refused; i++)
         ck_assert_msg(load(&c, refused[i]) < 0, "%s %s", refused[i][0], refused[i][1]);
-    static const char *const started[][4] = {{NULL}, {"--bind", "127.0.0.1", NULL},
+    static const char *const started[][5] = {{NULL}, {"--bind", "127.0.0.1", NULL},
                                              {"--bind", "127.3.2.1", NULL}, {"--bind", "::1", NULL},
                                              {"--bind", "0.0.0.0", "--insecure-no-auth", NULL},
-                                             {"--bind", "0.0.0.0", "--token-file", "t"}};
+                                             {"--bind", "0.0.0.0", "--token-file", "t", NULL}};
     for (size_t i = 0; i < sizeof started / sizeof *started; i++)
         ck_assert_msg(load(&c, started[i]) == 0, "%s %s", started[i][0], started[i][1]);
 
