@@ -237,7 +237,8 @@ START_TEST(hosts_allowed)
     static const char *const no[] = {"evil.example", "evil.example:8080", "127.0.0.1.evil.example",
                                      "localhost.evil.example", "127.0.0.2", "[::1]:8080", "",
                                      "localhost:", "localhost:80x", "local host", ":8080",
-                                     "localhost:80:80", "[::1", "evil.example/127.0.0.1", NULL};
+                                     "localhost:80:80", "[::1", "evil.example/127.0.0.1", "[localhost]",
+                                     "[127.0.0.1]:80", NULL};
     ck_assert(guard_host_ok(g, NULL));   /* HTTP/1.0 sends none; a browser always does */
     for (int i = 0; yes[i]; i++)
         ck_assert_msg(guard_host_ok(g, yes[i]), "%s refused", yes[i]);

@@ -185,9 +185,9 @@ static int host_part(const char *h, char *out, size_t cap)
 {
     size_t n;
     const char *rest;
-    if (*h == '[') {
-        const char *e = strchr(h, ']');
-        if (!e)
+    if (*h == '[') {   /* an IPv6 address, and only that */
+        const char *e = strchr(h, ']'), *c = strchr(h, ':');
+        if (!e || !c || c > e)
             return 0;
         h++;
         n = (size_t)(e - h);
