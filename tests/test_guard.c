@@ -537,6 +537,12 @@ START_TEST(other_address_with_tokens_or_insecure)
     ck_assert_int_eq(h.status, 200);
     su_http_free(&h);
     su_stop(&s, 0);
+    char log[320];
+    snprintf(log, sizeof log, "%s/neurond.log", s.dir);
+    char *text = tu_slurp(log, NULL);
+    ck_assert_msg(strstr(text, "neurond: no tokens (--insecure-no-auth): whoever reaches 0.0.0.0:"),
+                  "%s", text);
+    free(text);
     su_cleanup(&s);
 
     char dir[256], file[300];
