@@ -6,10 +6,12 @@
 
 #include "format/format.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* A streamed body, counted as it goes. The count lives in the request's struct who,
  * which outlives every read; release may come later, and touches only this. */
@@ -145,5 +147,15 @@ void log_request(const struct who *w, const struct req *r, const struct route *r
 {
     char line[512];
     size_t n = log_line(line, sizeof line, w, r, rt, rp, json);
-    fwrite(line, 1, n, stderr);   /* one call: stdio's lock keeps lines whole */
+    /* one write(2), not stdio: its lock on stderr, held over the system call, had the HTTP
+     * threads wait for each other. A line under PIPE_BUF goes whole into a pipe, and the
+     * kernel keeps writes to a file from overlapping. */
+    for (size_t done = 0; done < n;) {
+        ssize_t k = write(2, line + done, n - done);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            break;   /* stderr is gone: the line is lost, the request is not */
+        done += (size_t)k;
+    }
 }
