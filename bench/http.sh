@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/http.sh -- the service benchmark (make bench-http): trains the Fashion-MNIST MLP
 # through the REST API and compares its samples/s with the engine benchmark's, run in the
-# same script; then one-row predictions under wrk -t2 -c64 -d30s.
+# same script; then one-row predictions under wrk -t2 -c64 -d30s, without tokens and then
+# with the service restarted on a token file and every request carrying a bearer token.
 # usage: bash bench/http.sh BUILD_DIR [wrk_seconds=30]
 set -u
 build=${1:-build}
@@ -55,4 +56,15 @@ python3 -c "print('  service / engine = %.1f%% (target 90%%)' % (100.0 * $servic
 
 echo "predictions: wrk -t2 -c64 -d${secs}s, one row of 784 inputs per request"
 wrk -t2 -c64 -d"${secs}s" --latency -s bench/predict.lua "$base/v1/models/$model/predict" |
+  grep -E "Requests/sec|Non-2xx|Socket errors|requests in|  50%|  99%"
+
+# the same with tokens: a file of ten, the request's the last one
+for i in $(seq 10); do echo "bench-token-$i-$(head -c 18 /dev/urandom | base64 | tr '+/' '-_') write t$i"; done > "$dir/tokens"
+kill $pid; wait $pid 2>/dev/null
+"$bin" --port "$port" --db "$dir/neurond.db" --threads 2 --token-file "$dir/tokens" 2>> "$dir/neurond.log" &
+pid=$!
+for _ in $(seq 100); do curl -sf "$base/healthz" > /dev/null && break; sleep 0.1; done
+echo "predictions with a bearer token (ten in the file): wrk -t2 -c64 -d${secs}s"
+NEUROND_TOKEN=$(tail -n 1 "$dir/tokens" | cut -d' ' -f1) \
+  wrk -t2 -c64 -d"${secs}s" --latency -s bench/predict.lua "$base/v1/models/$model/predict" |
   grep -E "Requests/sec|Non-2xx|Socket errors|requests in|  50%|  99%"

@@ -9,7 +9,9 @@
  * that no route found means a 405 whose Allow lists exactly the methods of the routes
  * that match, or a 404 when none does. Every reply is a problem+json of its status --
  * also when it quotes bytes that are not UTF-8 -- and so is one quoting the raw bytes
- * as a header's value would be (Last-Event-ID, ?header=, ...).
+ * as a header's value would be (Last-Event-ID, ?header=, ...). The same bytes as a Host
+ * header (guard.c): answered only when, without a port (digits after one ':') and one
+ * trailing dot, they are one of the allowed hosts; and as a bearer token: none.
  *
  * Input: byte 0 picks the method (GET, POST, DELETE, HEAD, PUT, PATCH, OPTIONS, or the
  * bytes up to the first '\n'); the rest is the path. The glue's file is included whole to
@@ -135,6 +137,29 @@ static void check_echo(const char *s)
     free(out.body);
 }
 
+/* The bytes as a Host header and as a bearer token, against the default guard. */
+static void check_guard(const char *s)
+{
+    static struct guard *g;
+    if (!g) {
+        struct config c;
+        config_defaults(&c);   /* hosts 127.0.0.1, localhost; no tokens */
+        char err[256];
+        g = guard_new(&c, err, sizeof err);
+        CHECK(g);
+    }
+    int ok = guard_host_ok(g, s);
+    size_t n = strlen(s);
+    const char *colon = strrchr(s, ':');
+    if (colon && colon[1] && strspn(colon + 1, "0123456789") == strlen(colon + 1))
+        n = (size_t)(colon - s);
+    if (n && s[n - 1] == '.')
+        n--;
+    int listed = (n == 9 && !strncasecmp(s, "localhost", 9)) || (n == 9 && !strncmp(s, "127.0.0.1", 9));
+    CHECK(ok == listed);
+    CHECK(!guard_token(g, s, strlen(s)));
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const char *const methods[] = {"GET", "POST", "DELETE", "HEAD", "PUT", "PATCH",
@@ -161,6 +186,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     check_route(method, path);
     check_echo(path);
+    check_guard(path);
     free(text);
     return 0;
 }

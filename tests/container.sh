@@ -6,8 +6,12 @@
 # the container with its stop signal (SIGTERM: exit 0 within seconds), starts a new one on
 # the same volume and checks that the dataset, model, finished job and its predictions are
 # still there and that the long job resumes from its checkpoint; checks the process runs
-# as a non-root uid; then tries docker/compose.yaml with podman-compose when it is
-# installed. Removes every container, volume and network it made; keeps the image.
+# as a non-root uid. The image listens on 0.0.0.0, so it wants tokens: the test gives it a
+# token file as a podman secret (docker: a bind mount), checks that it refuses to start
+# without one, that requests without a token are refused, that a read token may not write,
+# and that no token reaches its log. Then it tries docker/compose.yaml (the file as a
+# compose secret) with podman-compose when it is installed. Removes every container,
+# volume, secret and network it made; keeps the image.
 # environment: ENGINE (podman or docker), IMAGE (default neurond:latest), BASE
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -16,7 +20,13 @@ command -v jq >/dev/null || { echo "container.sh: jq is missing (apt-get install
 command -v curl >/dev/null || { echo "container.sh: curl is missing (apt-get install curl)" >&2; exit 1; }
 IMAGE=${IMAGE:-neurond:latest}
 tag=neurond-test-$$
-vol=$tag-data c1=$tag-1 c2=$tag-2 proj=$tag-compose
+vol=$tag-data c1=$tag-1 c2=$tag-2 proj=$tag-compose secret=$tag-tokens
+# the tokens: random, one that writes and one that reads; the file readable by uid 10001
+token=$(head -c 24 /dev/urandom | base64 | tr '+/' '-_')
+reader=$(head -c 24 /dev/urandom | base64 | tr '+/' '-_')
+tokdir=$(mktemp -d) && chmod 755 "$tokdir"
+printf '%s write ci\n%s read viewer\n' "$token" "$reader" > "$tokdir/tokens"
+chmod 444 "$tokdir/tokens"
 passed=0 failed=0
 e() { "$ENGINE" "${ENGINE_OPTS[@]}" "$@"; }
 ok() { echo "ok: $*"; passed=$((passed + 1)); }
@@ -37,13 +47,15 @@ fatal() {
 }
 cleanup() {
   rm -f "/tmp/$tag.err"
-  e rm -f "$c1" "$c2" >/dev/null 2>&1
+  e rm -f "$c1" "$c2" "$tag-bare" >/dev/null 2>&1
   e volume rm -f "$vol" >/dev/null 2>&1
+  [ "$ENGINE" = podman ] && e secret rm "$secret" >/dev/null 2>&1
   if [ -n "${compose:-}" ]; then
-    "${compose[@]}" down >/dev/null 2>&1
+    NEUROND_TOKENS=$tokdir/tokens "${compose[@]}" down >/dev/null 2>&1
     e volume rm -f "${proj}_neurond-data" >/dev/null 2>&1
     e network rm -f "${proj}_default" >/dev/null 2>&1
   fi
+  rm -rf "$tokdir"
 }
 trap cleanup EXIT
 
@@ -65,10 +77,19 @@ user=$(e image inspect -f '{{.Config.User}}' "$IMAGE")
 check "the image runs as a non-root user ($user)" test -n "$user" -a "${user%%:*}" != 0 -a "${user%%:*}" != root
 
 # ---- helpers on a running container ----
-# Starts container $1 on the volume, the port published on a free loopback port.
+# The token file as the container sees it: a podman secret (copied into podman's store,
+# owned by the service's uid), or a read-only bind mount where the engine has none.
+if [ "$ENGINE" = podman ]; then
+  e secret create "$secret" "$tokdir/tokens" >/dev/null || fatal "podman secret create"
+  TOKENS=(--secret "$secret,target=neurond-tokens,uid=10001,gid=10001,mode=0400")
+else
+  TOKENS=(-v "$tokdir/tokens:/run/secrets/neurond-tokens:ro")
+fi
+# Starts container $1 on the volume with the tokens, the port published on a free
+# loopback port.
 start() {
   e run -d --name "$1" "${RUN_OPTS[@]}" -v "$vol:/var/lib/neurond" -p 127.0.0.1::8080 \
-    "$IMAGE" >/dev/null 2>"/tmp/$tag.err" || { cat "/tmp/$tag.err"; return 1; }
+    "${TOKENS[@]}" "$IMAGE" >/dev/null 2>"/tmp/$tag.err" || { cat "/tmp/$tag.err"; return 1; }
   port=$(e port "$1" 8080 | head -n 1 | sed 's/.*://')
   api=http://127.0.0.1:$port
 }
@@ -86,10 +107,15 @@ healthy() {
   done
   return 1
 }
-get() { curl -sf "$api$1"; }
-have() { curl -sf -o /dev/null "$api$1"; }
+auth=(-H "Authorization: Bearer $token")
+get() { curl -sf "${auth[@]}" "$api$1"; }
+have() { curl -sf -o /dev/null "${auth[@]}" "$api$1"; }
 logged() { e logs "$1" 2>&1 | grep -q "$2"; }
-post() { curl -sf -H "Content-Type: ${3:-application/json}" --data-binary "$2" "$api$1"; }
+post() { curl -sf "${auth[@]}" -H "Content-Type: ${3:-application/json}" --data-binary "$2" "$api$1"; }
+# The status of a request with these curl arguments (no token unless they give one).
+status() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
+# Whether container $1's log holds none of the tokens.
+tokenless() { ! e logs "$1" 2>&1 | grep -qF -e "$token" -e "$reader"; }
 # Waits for job $1 to reach a final state; prints the job.
 wait_job() {
   local j deadline=$(($(date +%s) + 120))
@@ -101,12 +127,34 @@ wait_job() {
   return 1
 }
 
+# ---- without tokens it does not start ----
+# (run in the foreground: its exit code and its one line)
+e run --name "$tag-bare" "${RUN_OPTS[@]}" "$IMAGE" >"/tmp/$tag.err" 2>&1; code=$?
+out=$(grep '^neurond' "/tmp/$tag.err")
+e rm -f "$tag-bare" >/dev/null 2>&1
+check "without a token file the container stops at start (exit $code: $out)" \
+  test "$code" -ne 0 -a -n "$(grep -F 'cannot read the token file /run/secrets/neurond-tokens' <<<"$out")"
+e run --name "$tag-bare" "${RUN_OPTS[@]}" -e NEUROND_TOKEN_FILE= "$IMAGE" >"/tmp/$tag.err" 2>&1
+code=$?
+out=$(grep '^neurond' "/tmp/$tag.err")
+e rm -f "$tag-bare" >/dev/null 2>&1
+check "with no token file at all it refuses 0.0.0.0 (exit $code: $out)" \
+  test "$code" = 2 -a -n "$(grep -F 'refusing to serve 0.0.0.0 without tokens' <<<"$out")"
+
 # ---- first container: train and predict ----
 t0=$(now)
 start "$c1" || fatal "the container starts"
 healthy "$c1" || fatal "the container becomes healthy" "$c1"
 ok "the container becomes healthy ($(since "$t0") s after run)"
 check "GET /healthz answers 200" have /healthz
+check "GET /v1/jobs without a token answers 401" test "$(status "$api/v1/jobs")" = 401
+check "GET /v1/jobs with the token answers 200" test "$(status "${auth[@]}" "$api/v1/jobs")" = 200
+check "a read token may not queue a job (403)" test "$(status -H "Authorization: Bearer $reader" \
+  -H 'Content-Type: application/json' -d '{}' "$api/v1/jobs")" = 403
+check "another site may not queue a job (403)" test "$(status "${auth[@]}" \
+  -H 'Origin: https://evil.example' -H 'Content-Type: application/json' -d '{}' "$api/v1/jobs")" = 403
+check "a name rebound to it gets 421" test "$(status "${auth[@]}" -H 'Host: evil.example' \
+  "$api/v1/jobs")" = 421
 
 check "the container's user is not root (id -u: $(e exec "$c1" id -u))" \
   test "$(e exec "$c1" id -u)" != 0
@@ -146,7 +194,10 @@ took=$(since "$t0")
 code=$(e inspect -f '{{.State.ExitCode}}' "$c1")
 check "the container stops on SIGTERM with exit 0 (exit $code, ${took} s)" test "$code" = 0
 check "it stopped within 5 s" awk -v t="$took" 'BEGIN { exit !(t < 5) }'
-check "neurond logged the signal and its stop" logged "$c1" 'SIGTERM, stopping' 
+check "neurond logged the signal and its stop" logged "$c1" 'SIGTERM, stopping'
+check "its access log names the tokens" logged "$c1" ' token=viewer$'
+check "no token reaches its log" tokenless "$c1"
+
 e rm "$c1" >/dev/null 2>&1
 stopped=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)
 
@@ -188,11 +239,14 @@ if [ "$ENGINE" = podman ] && command -v podman-compose >/dev/null; then
   [ ${#ENGINE_OPTS[@]} -gt 0 ] && compose+=(--podman-args "${ENGINE_OPTS[*]}")
   [ ${#RUN_OPTS[@]} -gt 0 ] && compose+=(--podman-run-args "${RUN_OPTS[*]}")
   t0=$(now)
-  if NEUROND_PUBLISH=127.0.0.1:$cport "${compose[@]}" up -d >"/tmp/$tag.compose" 2>&1; then
+  if NEUROND_PUBLISH=127.0.0.1:$cport NEUROND_TOKENS=$tokdir/tokens "${compose[@]}" up -d \
+       >"/tmp/$tag.compose" 2>&1; then
     api=http://127.0.0.1:$cport
     if healthy "${proj}_neurond_1"; then
       ok "compose.yaml: the service becomes healthy ($(since "$t0") s)"
       check "compose.yaml: the port answers on 127.0.0.1:$cport" have /readyz
+      check "compose.yaml: the token file is its secret (401 without, 200 with)" \
+        test "$(status "$api/v1/jobs")/$(status "${auth[@]}" "$api/v1/jobs")" = 401/200
       check "compose.yaml: the database is on the named volume" \
         test -n "$(e volume inspect -f '{{.Name}}' "${proj}_neurond-data" 2>/dev/null)"
     else

@@ -203,20 +203,46 @@ static void header_value(const char *line, size_t len, const char *name, char *o
 static size_t on_header(char *data, size_t size, size_t n, void *ud)
 {
     struct http_reply *h = ud;
+    if (!strncmp(data, "HTTP/", 5))   /* a new answer (after a 100 Continue): its own */
+        *h->headers = 0;
     header_value(data, size * n, "Content-Type", h->ctype, sizeof h->ctype);
     header_value(data, size * n, "Location", h->location, sizeof h->location);
     header_value(data, size * n, "Allow", h->allow, sizeof h->allow);
     header_value(data, size * n, "Retry-After", h->retry_after, sizeof h->retry_after);
     header_value(data, size * n, "Connection", h->connection, sizeof h->connection);
+    header_value(data, size * n, "X-Request-Id", h->request_id, sizeof h->request_id);
+    size_t have = strlen(h->headers);
+    snprintf(h->headers + have, sizeof h->headers - have, "%.*s", (int)(size * n), data);
     return size * n;
+}
+
+char *su_header(const struct http_reply *h, const char *name, char *out, size_t cap)
+{
+    *out = 0;
+    for (const char *l = h->headers; *l;) {
+        const char *e = strchr(l, '\n');
+        size_t len = e ? (size_t)(e - l + 1) : strlen(l);
+        header_value(l, len, name, out, cap);
+        if (*out)
+            break;
+        l += len;
+    }
+    return out;
 }
 
 struct http_reply su_http(const struct server *s, const char *method, const char *path,
                           const char *body, size_t len, const char *ctype)
 {
+    return su_http_h(s, method, path, body, len, ctype, NULL);
+}
+
+struct http_reply su_http_h(const struct server *s, const char *method, const char *path,
+                            const char *body, size_t len, const char *ctype,
+                            const char *const *headers)
+{
     struct http_reply h = {0};
     struct buf b = {0};
-    char url[1024], ct[160];
+    char url[1024], ct[160], auth[160];
     snprintf(url, sizeof url, "%s%s", s->base, path);
     CURL *c = curl_easy_init();
     ck_assert_ptr_nonnull(c);
@@ -226,8 +252,19 @@ struct http_reply su_http(const struct server *s, const char *method, const char
         hdr = curl_slist_append(hdr, ct);
     }
     hdr = curl_slist_append(hdr, "Expect:");
+    int own_auth = 0;
+    for (int i = 0; headers && headers[i]; i++) {
+        own_auth |= !strncasecmp(headers[i], "Authorization:", 14);
+        hdr = curl_slist_append(hdr, headers[i]);
+    }
+    if (*s->token && !own_auth) {
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", s->token);
+        hdr = curl_slist_append(hdr, auth);
+    }
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    if (!strcmp(method, "HEAD"))   /* the answer to HEAD has no body to wait for */
+        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
@@ -484,7 +521,10 @@ struct http_reply su_read_reply(int fd, int seconds)
             header_value(line, n, "Allow", h.allow, sizeof h.allow);
             header_value(line, n, "Retry-After", h.retry_after, sizeof h.retry_after);
             header_value(line, n, "Connection", h.connection, sizeof h.connection);
+            header_value(line, n, "X-Request-Id", h.request_id, sizeof h.request_id);
             header_value(line, n, "Content-Length", length, sizeof length);
+            size_t have = strlen(h.headers);
+            snprintf(h.headers + have, sizeof h.headers - have, "%.*s", (int)n + 2, line);
         }
         clen = atol(length);
         size_t head = (size_t)(end + 4 - b.p);

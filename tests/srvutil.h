@@ -37,6 +37,7 @@ struct server {
     char db[300];
     char base[64];             /* "http://127.0.0.1:PORT" */
     uid_t uid;                 /* not 0: the service runs as this user (and its group) */
+    char token[128];           /* sent as Authorization: Bearer when not empty */
 };
 /* Starts build/neurond on a free port with a database in a new temporary directory (or
  * in s->dir when it is already set, to restart on the same database), waits until
@@ -57,11 +58,20 @@ struct http_reply {
     char retry_after[16];
     char connection[32];       /* the Connection header */
     int closed;                /* su_raw: the server closed the connection after it */
+    char request_id[128];      /* X-Request-Id */
+    char headers[4096];        /* every header line as received (su_header reads one) */
 };
 /* One request with libcurl: method, path (appended to s->base), body (may be NULL) of
- * content type ctype. */
+ * content type ctype; with s->token as a bearer token when it has one. */
 struct http_reply su_http(const struct server *s, const char *method, const char *path,
                           const char *body, size_t len, const char *ctype);
+/* The same with more request headers ("Name: value"; "Name:" leaves out one curl or the
+ * token would send), NULL-terminated (may be NULL). */
+struct http_reply su_http_h(const struct server *s, const char *method, const char *path,
+                            const char *body, size_t len, const char *ctype,
+                            const char *const *headers);
+/* A header of the reply into out (cap bytes; "" when absent); returns out. */
+char *su_header(const struct http_reply *h, const char *name, char *out, size_t cap);
 void su_http_free(struct http_reply *h);
 /* Raw HTTP, for what client libraries would not send. A new connection to the server
  * from address `from` of the loopback ("127.0.0.2"; NULL: the system's choice), or -1

@@ -1,9 +1,11 @@
 /* test_e2e.c -- the real binary against the contract of api/openapi.yaml:
  *  - a table of bad requests, each answered with its status and a problem+json body that
- *    names the field (errors[].pointer) or query parameter (errors[].parameter) at fault,
- *    after each of which /healthz still answers; among them requests framed so that two
- *    parties could read them two ways, sent as raw bytes and answered at once with the
- *    connection closed;
+ *    names the field (errors[].pointer), query parameter (errors[].parameter) or header
+ *    (errors[].header) at fault and carries the answer's X-Request-Id, after each of which
+ *    /healthz still answers; among them requests framed so that two parties could read
+ *    them two ways, sent as raw bytes and answered at once with the connection closed;
+ *    the table's server wants tokens, so every row is also a request that got past them,
+ *    and the rows of who may ask try to get past them;
  *  - the example bodies of api/examples/ accepted as they are, the whole loop through;
  *  - every operation of api/openapi.yaml served, and every route of server/api/routes.c in it.
  * Run from the top of the repository (as make test does): the files are read from there. */
@@ -136,9 +138,13 @@ static void stop_all(void)
 
 /* ---- the table of bad requests ---- */
 
-/* The server the table runs against (--max-json 64k, --max-body 4k) and what the fixture
- * made on it. */
+/* The server the table runs against (--max-json 64k, --max-body 4k; tokens, of which the write token is
+ * sent unless a row says otherwise; --metrics-token; --cors-origin https://app.example)
+ * and what the fixture made on it. */
+#define WRITE_TOKEN "e2e-write-0123456789abcdefghij"
+#define READ_TOKEN "e2e-read-0123456789abcdefghijk"
 static struct server srv;
+static char token_dir[64];
 static char fixture_error[512];
 static char ds[32];          /* {DS}: the iris example, 4 features, classes */
 static char net[32];         /* {NET}: the iris example network */
@@ -149,14 +155,23 @@ static char run_job[32];     /* {RUNJOB}: a job that keeps running */
 
 static void fixture_start(void)
 {
-    static const char *const args[] = {"--max-json", "64k", "--max-body", "4k", "--workers", "1",
-                                       "--threads", "1", NULL};
-    char *why = fixture_error, body[1024];
+    char *why = fixture_error, body[1024], tokens[128];
     size_t wl = sizeof fixture_error, len;
+    snprintf(token_dir, sizeof token_dir, "/tmp/neurond-tokens-XXXXXX");
+    snprintf(tokens, sizeof tokens, "%s/tokens", mkdtemp(token_dir) ? token_dir : "/nonexistent");
+    FILE *f = fopen(tokens, "w");
+    if (f) {
+        fputs(WRITE_TOKEN " write\n" READ_TOKEN " read viewer\n", f);
+        fclose(f);
+    }
+    const char *const args[] = {"--max-json", "64k", "--max-body", "4k", "--workers", "1", "--threads", "1",
+                                "--token-file", tokens, "--metrics-token", "--cors-origin",
+                                "https://app.example", NULL};
     /* read first: a file that cannot be read fails the fixture before a server runs */
     char *iris = tu_slurp("api/examples/dataset_iris.json", &len);
     char *netj = tu_slurp("api/examples/network_iris.json", NULL);
     start(&srv, args);
+    snprintf(srv.token, sizeof srv.token, "%s", WRITE_TOKEN);
     if (post_for_id(&srv, "/v1/datasets", iris, len, "application/json", 201, ds, why, wl) < 0 ||
         post_for_id(&srv, "/v1/networks", netj, strlen(netj), "application/json", 201, net, why,
                     wl) < 0)
@@ -199,6 +214,10 @@ done:
 
 static void fixture_stop(void)
 {
+    char tokens[128];
+    snprintf(tokens, sizeof tokens, "%s/tokens", token_dir);
+    remove(tokens);
+    rmdir(token_dir);
     if (!srv.pid)
         return;
     char path[96];
@@ -213,12 +232,12 @@ static void fixture_stop(void)
 #define BIGCSV "<CSV rows over --max-body>"
 #define DENSE "<a JSON array of empty objects>"
 
-/* One bad request and what it must get. path and body may hold {DS}, {NET}, {JOB},
- * {MODEL}, {RUNDS}, {RUNJOB}; body BIG stands for a JSON body of 70000 bytes, BIGCSV for
- * 5000 bytes of CSV rows, DENSE for 60000 bytes of [{}, {}, ...] (whose values would
- * take 75 times its size, 4.5 MB); a NULL body sends none (and no Content-Type). A raw row sends
- * its bytes as they are (what client libraries would not send), and its answer must
- * also close the connection. */
+/* One bad request and what it must get. path, body and the headers sent may hold {DS},
+ * {NET}, {JOB}, {MODEL}, {RUNDS}, {RUNJOB}, {READ} (the read token); body BIG stands for
+ * a JSON body of 70000 bytes, BIGCSV for 5000 bytes of CSV rows, DENSE for 60000 bytes of
+ * [{}, {}, ...] (whose values would take 75 times its size, 4.5 MB); a NULL body sends
+ * none (and no Content-Type). A raw row sends its bytes as they are (what client
+ * libraries would not send), and its answer must also close the connection. */
 struct bad {
     const char *what;
     const char *method, *path, *ctype, *body;
@@ -226,20 +245,27 @@ struct bad {
     const char *allow;             /* the Allow header of a 405 */
     const char *pointer[3];        /* each must be an errors[].pointer */
     const char *parameter;         /* must be an errors[].parameter */
+    const char *header;            /* must be an errors[].header */
+    const char *send[3];           /* more headers sent ("Authorization:" sends none) */
     const char *raw;               /* the whole request, instead of method ... body */
 };
 /* A row; a 405 and its Allow; a row whose body fields are at fault (their pointers);
- * a row whose query parameter is at fault; a raw request. */
+ * a row whose query parameter is at fault; a row of who may ask, with the header at fault
+ * and the headers it sends; a raw request. */
 #define ROW(what, m, path, ct, body, st) \
-    {what, m, path, ct, body, st, NULL, {NULL}, NULL, NULL}
+    {what, m, path, ct, body, st, NULL, {NULL}, NULL, NULL, {NULL}, NULL}
 #define ALLOW(what, m, path, ct, body, allow) \
-    {what, m, path, ct, body, 405, allow, {NULL}, NULL, NULL}
+    {what, m, path, ct, body, 405, allow, {NULL}, NULL, NULL, {NULL}, NULL}
 #define FIELD(what, m, path, ct, body, st, ...) \
-    {what, m, path, ct, body, st, NULL, {__VA_ARGS__}, NULL, NULL}
+    {what, m, path, ct, body, st, NULL, {__VA_ARGS__}, NULL, NULL, {NULL}, NULL}
 #define PARAM(what, m, path, ct, body, st, param) \
-    {what, m, path, ct, body, st, NULL, {NULL}, param, NULL}
-#define RAW(what, raw, st) {what, NULL, NULL, NULL, NULL, st, NULL, {NULL}, NULL, raw}
-#define H11 " HTTP/1.1\r\nHost: t\r\n"   /* the end of a request line, and a Host */
+    {what, m, path, ct, body, st, NULL, {NULL}, param, NULL, {NULL}, NULL}
+#define WHO(what, m, path, ct, body, st, header, ...) \
+    {what, m, path, ct, body, st, NULL, {NULL}, NULL, header, {__VA_ARGS__}, NULL}
+#define RAW(what, raw, st) \
+    {what, NULL, NULL, NULL, NULL, st, NULL, {NULL}, NULL, NULL, {NULL}, raw}
+/* the end of a request line, a Host the server answers, and the write token */
+#define H11 " HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " WRITE_TOKEN "\r\n"
 
 static const struct bad bad[] = {
     /* routes that do not exist */
@@ -603,6 +629,58 @@ static const struct bad bad[] = {
     PARAM("models limit=0", "GET", "/v1/models?limit=0", NULL, NULL, 400, "limit"),
     PARAM("models limit=abc", "GET", "/v1/models?limit=abc", NULL, NULL, 400, "limit"),
     PARAM("models after no such id", "GET", "/v1/models?after=mdl_nope", NULL, NULL, 400, "after"),
+
+    /* who may ask: tokens (401 with a Bearer challenge, 403 for a read token that
+     * writes), other sites (403), other host names (421) */
+    WHO("no token", "GET", "/v1/jobs", NULL, NULL, 401, "Authorization", "Authorization:"),
+    WHO("no token, a job's stream", "GET", "/v1/jobs/{RUNJOB}/events", NULL, NULL, 401,
+        "Authorization", "Authorization:"),
+    WHO("a token the service does not know", "GET", "/v1/datasets", NULL, NULL, 401,
+        "Authorization", "Authorization: Bearer e2e-stolen-0123456789abcdefg"),
+    WHO("the write token with a character more", "GET", "/v1/models", NULL, NULL, 401,
+        "Authorization", "Authorization: Bearer " WRITE_TOKEN "x"),
+    WHO("Basic, not Bearer", "GET", "/v1/networks", NULL, NULL, 401, "Authorization",
+        "Authorization: Basic ZTJlOnNlY3JldA=="),
+    WHO("Bearer and no token", "GET", "/v1/jobs/{JOB}", NULL, NULL, 401, "Authorization",
+        "Authorization: Bearer"),
+    WHO("the token as a query parameter", "GET", "/v1/jobs?access_token={READ}", NULL, NULL,
+        401, "Authorization", "Authorization:"),
+    WHO("/metrics without a token (--metrics-token)", "GET", "/metrics", NULL, NULL, 401,
+        "Authorization", "Authorization:"),
+    WHO("a read token queues a job", "POST", "/v1/jobs", J,
+        "{\"network\": \"{NET}\", \"dataset\": \"{DS}\"}", 403, "Authorization",
+        "Authorization: Bearer {READ}"),
+    WHO("a read token cancels the running job", "POST", "/v1/jobs/{RUNJOB}/cancel", NULL, NULL,
+        403, "Authorization", "Authorization: Bearer {READ}"),
+    WHO("a read token deletes a dataset", "DELETE", "/v1/datasets/{DS}", NULL, NULL, 403,
+        "Authorization", "Authorization: Bearer {READ}"),
+    WHO("a read token uploads a CSV", "POST", "/v1/datasets?name=t", CSV, "a,b\n1,0\n", 403,
+        "Authorization", "Authorization: Bearer {READ}"),
+    WHO("a read token predicts (a POST)", "POST", "/v1/models/{MODEL}/predict", J,
+        "{\"inputs\": [[1, 2, 3, 4]]}", 403, "Authorization", "Authorization: Bearer {READ}"),
+    WHO("a form on another site cancels the running job", "POST", "/v1/jobs/{RUNJOB}/cancel",
+        "application/x-www-form-urlencoded", "x=1", 403, "Origin",
+        "Origin: https://evil.example", "Sec-Fetch-Site: cross-site"),
+    WHO("sendBeacon from another site queues a job", "POST", "/v1/jobs", "text/plain",
+        "{\"network\": \"{NET}\", \"dataset\": \"{DS}\"}", 403, "Origin",
+        "Origin: https://evil.example"),
+    WHO("a no-cors fetch from another site deletes a model", "DELETE", "/v1/models/{MODEL}",
+        NULL, NULL, 403, "Origin", "Origin: http://evil.example:8080"),
+    WHO("a sandboxed page (Origin: null) deletes a network", "DELETE", "/v1/networks/{NET}",
+        NULL, NULL, 403, "Origin", "Origin: null"),
+    WHO("this host on another port", "POST", "/v1/jobs/{RUNJOB}/cancel", NULL, NULL, 403,
+        "Origin", "Origin: http://127.0.0.1:1"),
+    WHO("cross-site without an Origin", "POST", "/v1/networks", J, "{}", 403, "Sec-Fetch-Site",
+        "Sec-Fetch-Site: cross-site"),
+    WHO("a preflight from an origin not on --cors-origin", "OPTIONS", "/v1/jobs", NULL, NULL,
+        403, "Origin", "Origin: https://evil.example", "Access-Control-Request-Method: POST"),
+    WHO("a rebound name", "GET", "/v1/jobs", NULL, NULL, 421, "Host", "Host: evil.example:8080"),
+    WHO("a rebound name cancels", "POST", "/v1/jobs/{RUNJOB}/cancel", NULL, NULL, 421, "Host",
+        "Host: evil.example"),
+    WHO("a name that starts with an allowed one", "GET", "/v1/models/{MODEL}/weights", NULL,
+        NULL, 421, "Host", "Host: 127.0.0.1.evil.example"),
+    WHO("a rebound name, the dashboard", "GET", "/", NULL, NULL, 421, "Host",
+        "Host: localhost.evil.example"),
 };
 #define NBAD ((int)(sizeof bad / sizeof bad[0]))
 
@@ -610,30 +688,32 @@ static const struct bad bad[] = {
 static char *subst(const char *s)
 {
     static const char *const keys[] = {"{DS}", "{NET}", "{JOB}", "{MODEL}", "{RUNDS}",
-                                       "{RUNJOB}"};
-    const char *vals[] = {ds, net, done_job, model, run_ds, run_job};
+                                       "{RUNJOB}", "{READ}"};
+    const char *vals[] = {ds, net, done_job, model, run_ds, run_job, READ_TOKEN};
+    const size_t nk = sizeof keys / sizeof *keys;
     size_t cap = strlen(s) * 4 + 256, n = 0;
     char *out = malloc(cap);
     ck_assert_ptr_nonnull(out);
     while (*s) {
         size_t k = 0;
-        while (k < 6 && strncmp(s, keys[k], strlen(keys[k])) != 0)
+        while (k < nk && strncmp(s, keys[k], strlen(keys[k])) != 0)
             k++;
-        const char *piece = k < 6 ? vals[k] : s;
-        size_t len = k < 6 ? strlen(vals[k]) : 1;
+        const char *piece = k < nk ? vals[k] : s;
+        size_t len = k < nk ? strlen(vals[k]) : 1;
         ck_assert(n + len + 1 < cap);
         memcpy(out + n, piece, len);
         n += len;
-        s += k < 6 ? strlen(keys[k]) : 1;
+        s += k < nk ? strlen(keys[k]) : 1;
     }
     out[n] = 0;
     return out;
 }
 
 /* Why an answer to row b is wrong, into why (empty when it is right): the status, the
- * content type, RFC 9457's members with the status as sent, each errors[] entry a detail
- * with one pointer or parameter, the Allow header of a 405, the expected pointers and
- * parameter. Asserts nothing, so that the caller frees everything first. */
+ * content type, RFC 9457's members with the status as sent, the request_id of the
+ * answer's X-Request-Id, each errors[] entry a detail with one pointer, parameter or
+ * header, the Allow header of a 405, a Bearer challenge with a 401, the expected pointers,
+ * parameter and header. Asserts nothing, so that the caller frees everything first. */
 static void judge(const struct bad *b, const struct http_reply *h, char *why, size_t cap)
 {
     *why = 0;
@@ -658,20 +738,29 @@ static void judge(const struct bad *b, const struct http_reply *h, char *why, si
         snprintf(why, cap, "type, title or detail missing: %.600s", h->body);
     else if (json_integer_value(json_object_get(p, "status")) != h->status)
         snprintf(why, cap, "the status member is not %ld: %.600s", h->status, h->body);
+    else if (!*h->request_id || !json_is_string(json_object_get(p, "request_id")) ||
+             strcmp(h->request_id, json_string_value(json_object_get(p, "request_id"))))
+        snprintf(why, cap, "request_id is not the X-Request-Id '%s': %.600s", h->request_id,
+                 h->body);
     else if (errors && !json_is_array(errors))
         snprintf(why, cap, "errors is not an array: %.600s", h->body);
     else if (b->allow && strcmp(h->allow, b->allow) != 0)
         snprintf(why, cap, "Allow '%s', not '%s'", h->allow, b->allow);
+    char www[200];
+    if (!*why && b->status == 401 &&
+        strncmp(su_header(h, "WWW-Authenticate", www, sizeof www), "Bearer realm=", 13) != 0)
+        snprintf(why, cap, "a 401 with WWW-Authenticate '%s', not a Bearer challenge", www);
     size_t i;
     json_t *e;
     json_array_foreach(errors, i, e) {
         const char *ptr = json_string_value(json_object_get(e, "pointer"));
         const char *par = json_string_value(json_object_get(e, "parameter"));
+        const char *hdr = json_string_value(json_object_get(e, "header"));
         if (*why)
             break;
-        if (!json_is_string(json_object_get(e, "detail")) || !ptr == !par)
-            snprintf(why, cap, "errors/%zu needs a detail and one of pointer and parameter: "
-                     "%.600s", i, h->body);
+        if (!json_is_string(json_object_get(e, "detail")) || !!ptr + !!par + !!hdr != 1)
+            snprintf(why, cap, "errors/%zu needs a detail and one of pointer, parameter and "
+                     "header: %.600s", i, h->body);
         else if (ptr && *ptr && *ptr != '/')
             snprintf(why, cap, "errors/%zu: '%s' is not a JSON pointer", i, ptr);
     }
@@ -692,6 +781,15 @@ static void judge(const struct bad *b, const struct http_reply *h, char *why, si
         }
         if (!found)
             snprintf(why, cap, "no errors[].parameter \"%s\" in %.600s", b->parameter, h->body);
+    }
+    if (b->header && !*why) {
+        int found = 0;
+        json_array_foreach(errors, i, e) {
+            const char *v = json_string_value(json_object_get(e, "header"));
+            found |= v && !strcmp(v, b->header);
+        }
+        if (!found)
+            snprintf(why, cap, "no errors[].header \"%s\" in %.600s", b->header, h->body);
     }
     json_decref(p);
 }
@@ -722,9 +820,14 @@ START_TEST(bad_request)
         body = subst(b->body);
         len = strlen(body);
     }
+    char *send[4] = {NULL};
+    for (int k = 0; k < 3 && b->send[k]; k++)
+        send[k] = subst(b->send[k]);
     struct http_reply h = b->raw ? su_raw(&srv, b->raw, strlen(b->raw))
-                                 : su_http(&srv, b->method, path, body, len,
-                                           body ? b->ctype : NULL);
+                                 : su_http_h(&srv, b->method, path, body, len,
+                                             body ? b->ctype : NULL, (const char *const *)send);
+    for (int k = 0; k < 3; k++)
+        free(send[k]);
     long health = http_status(&srv, "GET", "/healthz");
     judge(b, &h, why, sizeof why);
     char req[300];
@@ -753,7 +856,7 @@ START_TEST(table_is_whole)
                       bad[i].what);
     }
     ck_assert_int_ge(NBAD, 40);
-    static const int statuses[] = {400, 404, 405, 409, 413, 415, 421, 422, 501};
+    static const int statuses[] = {400, 401, 403, 404, 405, 409, 413, 415, 421, 422, 501};
     for (size_t k = 0; k < sizeof statuses / sizeof *statuses; k++)
         ck_assert_msg(by[statuses[k]] > 0, "no row expects %d", statuses[k]);
     ck_assert_int_ge(with_field, 40);

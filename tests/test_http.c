@@ -159,7 +159,7 @@ START_TEST(hidden_requests_never_run)
     static const char net[] = "{\"inputs\": 4, \"layers\": [{\"type\": \"dense\", \"units\": 2}], "
                               "\"loss\": \"mse\"}";
     char hidden[512], req[1024];
-    snprintf(hidden, sizeof hidden, "POST /v1/networks HTTP/1.1\r\nHost: t\r\nContent-Type: "
+    snprintf(hidden, sizeof hidden, "POST /v1/networks HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
              "application/json\r\nContent-Length: %zu\r\n\r\n%s", strlen(net), net);
     struct server s = {0};
     su_start(&s, one_thread);
@@ -173,7 +173,7 @@ START_TEST(hidden_requests_never_run)
     snprintf(framings[2], 160, "Transfer-Encoding: gzip\r\n\r\n");
     snprintf(framings[3], 160, "Content-Length : %zu\r\n\r\n", hl);
     for (size_t i = 0; i < 4; i++) {
-        int n = snprintf(req, sizeof req, "POST /v1/networks HTTP/1.1\r\nHost: t\r\n"
+        int n = snprintf(req, sizeof req, "POST /v1/networks HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                          "Content-Type: application/json\r\n%s%s", framings[i], hidden);
         int fd = su_connect(&s, NULL);
         ck_assert_int_ge(fd, 0);
@@ -205,11 +205,11 @@ START_TEST(bodies_over_the_limit_are_not_read)
     struct server s = {0};
     su_start(&s, args);
     static const char *const heads[] = {
-        "POST /v1/networks HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+        "POST /v1/networks HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         "Content-Length: 1000000000\r\nExpect: 100-continue\r\n\r\n",
-        "POST /v1/networks HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+        "POST /v1/networks HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         "Content-Length: 2000\r\n\r\n",
-        "POST /v1/datasets HTTP/1.1\r\nHost: t\r\nContent-Type: text/plain\r\n"
+        "POST /v1/datasets HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\n"
         "Content-Length: 2000\r\n\r\n"};
     for (size_t i = 0; i < 3; i++) {
         int fd = su_connect(&s, NULL);
@@ -226,7 +226,7 @@ START_TEST(bodies_over_the_limit_are_not_read)
      * buffers hold); 64 MB would never be taken */
     int fd = su_connect(&s, NULL);
     ck_assert_int_ge(fd, 0);
-    const char *head = "POST /v1/networks HTTP/1.1\r\nHost: t\r\nContent-Type: "
+    const char *head = "POST /v1/networks HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
                        "application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
     ck_assert_int_eq(su_send(fd, head, strlen(head)), 0);
     static char chunk[16384 + 16];
@@ -251,15 +251,23 @@ START_TEST(absolute_form_targets)
 {
     struct server s = {0};
     su_start(&s, one_thread);
+    /* the target's host is the one asked for, not the Host header's */
     static const char *const reqs[] = {"GET http://t/healthz HTTP/1.1\r\nHost: t\r\n\r\n",
-                                       "GET HTTP://T:8080/v1/jobs?limit=1 HTTP/1.1\r\nHost: u\r\n\r\n",
-                                       "GET http://t HTTP/1.1\r\nHost: t\r\n\r\n"};
+                                       "GET HTTP://LOCALHOST:8080/v1/jobs?limit=1 HTTP/1.1\r\n"
+                                       "Host: u\r\n\r\n",
+                                       "GET http://127.0.0.1 HTTP/1.1\r\nHost: t\r\n\r\n"};
     for (size_t i = 0; i < 3; i++) {
         struct http_reply h = su_raw(&s, reqs[i], strlen(reqs[i]));
         ck_assert_msg(h.status == 200, "%s: %ld %s", reqs[i], h.status, h.body);
         ck_assert_str_eq(h.ctype, i == 2 ? "text/html; charset=utf-8" : J);
         su_http_free(&h);
     }
+    /* a name not on --allowed-hosts in the target is refused, whatever Host says */
+    const char *rebound = "GET http://evil.example:8080/v1/jobs HTTP/1.1\r\nHost: 127.0.0.1"
+                          "\r\n\r\n";
+    struct http_reply h = su_raw(&s, rebound, strlen(rebound));
+    ck_assert_msg(h.status == 421 && strstr(h.body, "evil.example"), "%ld %s", h.status, h.body);
+    su_http_free(&h);
     su_stop(&s, 0);
     su_cleanup(&s);
 }
@@ -292,12 +300,13 @@ START_TEST(deadlines_for_headers_and_bodies)
     su_start(&s, args);
     int fd = su_connect(&s, NULL);
     ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(su_send(fd, "GET /healthz HTTP/1.1\r\nHost: t\r\nX-Pad: ", 39), 0);
+    const char *pad = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: ";
+    ck_assert_int_eq(su_send(fd, pad, strlen(pad)), 0);
     ck_assert_msg(trickle_until_closed(fd, "a", 60), "headers a byte at a time for 60 s");
     close(fd);
     fd = su_connect(&s, NULL);
     ck_assert_int_ge(fd, 0);
-    const char *head = "POST /v1/networks HTTP/1.1\r\nHost: t\r\nContent-Type: "
+    const char *head = "POST /v1/networks HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
                        "application/json\r\nContent-Length: 100000\r\n\r\n[";
     ck_assert_int_eq(su_send(fd, head, strlen(head)), 0);
     ck_assert_msg(trickle_until_closed(fd, "1,", 60), "a body a byte at a time for 60 s");
@@ -310,7 +319,7 @@ START_TEST(deadlines_for_headers_and_bodies)
     fd = su_connect(&s, NULL);
     ck_assert_int_ge(fd, 0);
     for (int i = 0; i < 3; i++) {
-        const char *req = "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n";
+        const char *req = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
         ck_assert_int_eq(su_send(fd, req, strlen(req)), 0);
         struct http_reply h = su_read_reply(fd, 30);
         ck_assert_int_eq(h.status, 200);
@@ -402,7 +411,7 @@ static struct http_reply stream(const struct server *s, const char *from, const 
                                 int ndjson, int *fd)
 {
     char req[256];
-    snprintf(req, sizeof req, "GET /v1/jobs/%s/%s HTTP/1.1\r\nHost: t\r\n\r\n", id,
+    snprintf(req, sizeof req, "GET /v1/jobs/%s/%s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", id,
              ndjson ? "metrics?follow=true" : "events");
     *fd = su_connect(s, from);
     ck_assert_int_ge(*fd, 0);
@@ -477,7 +486,7 @@ START_TEST(a_stream_nobody_reads_ends)
     int fd = su_connect(&s, NULL);
     ck_assert_int_ge(fd, 0);
     char req[128];
-    snprintf(req, sizeof req, "GET /v1/jobs/%s/events HTTP/1.1\r\nHost: t\r\n\r\n", id);
+    snprintf(req, sizeof req, "GET /v1/jobs/%s/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", id);
     ck_assert_int_eq(su_send(fd, req, strlen(req)), 0);
     ck_assert(subscribers_become(&s, 1, 30));   /* then nothing is read */
     ck_assert_msg(subscribers_become(&s, 0, 180), "the stream stays while nobody reads it");
@@ -510,7 +519,7 @@ START_TEST(probes_answer_while_bodies_wait)
     ck_assert_uint_ge(len, 64 << 10);
     char *req = malloc(len + 256);
     ck_assert_ptr_nonnull(req);
-    int n = sprintf(req, "POST /v1/datasets HTTP/1.1\r\nHost: t\r\nContent-Type: "
+    int n = sprintf(req, "POST /v1/datasets HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
                     "application/json\r\nContent-Length: %zu\r\n\r\n%s", len, data);
     int fd[4];
     for (int i = 0; i < 4; i++) {

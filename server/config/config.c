@@ -4,6 +4,7 @@
 
 #include "format/format.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +55,18 @@ static const char usage[] =
     "  --request-threads N\n"
     "                  threads that run the handlers of requests with a body of 64k or\n"
     "                  more, or a CSV upload (NEUROND_REQUEST_THREADS, default 2)\n"
+    "who may ask, and the access log:\n"
+    "  --token-file FILE  bearer tokens, one a line, each optionally followed by read or\n"
+    "                  write and a name (NEUROND_TOKEN_FILE; default none: no tokens, and\n"
+    "                  only a loopback address may be served)\n"
+    "  --metrics-token  GET /metrics needs a token too (NEUROND_METRICS_TOKEN=1)\n"
+    "  --insecure-no-auth  serve an address other than loopback without tokens\n"
+    "                  (NEUROND_INSECURE_NO_AUTH=1)\n"
+    "  --allowed-hosts LIST  Host names answered, comma-separated, * for any\n"
+    "                  (NEUROND_ALLOWED_HOSTS; default the --bind address, localhost, 127.0.0.1)\n"
+    "  --cors-origin LIST  origins that may call from other sites, comma-separated\n"
+    "                  (NEUROND_CORS_ORIGIN; default none)\n"
+    "  --log-format F  the access log: text or json (NEUROND_LOG_FORMAT, default text)\n"
     "  --help, --version\n";
 
 static int fail(const char *fmt, const char *a, const char *b)
@@ -114,6 +127,29 @@ static int parse_int(const char *name, const char *s, int lo, int hi, int *out)
     return 0;
 }
 
+/* true, 1, yes or false, 0, no. */
+static int parse_bool(const char *name, const char *s, int *out)
+{
+    if (!strcmp(s, "true") || !strcmp(s, "1") || !strcmp(s, "yes"))
+        return *out = 1, 0;
+    if (!strcmp(s, "false") || !strcmp(s, "0") || !strcmp(s, "no"))
+        return *out = 0, 0;
+    return fail("%s: '%s' is neither true nor false", name, s);
+}
+
+/* Is the address loopback (127.0.0.0/8, ::1)? -1 when it is no address (http_start says
+ * so). */
+static int loopback(const char *addr)
+{
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (inet_pton(AF_INET, addr, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, addr, &a6) == 1)
+        return memcmp(&a6, &in6addr_loopback, sizeof a6) == 0;
+    return -1;
+}
+
 /* Applies one setting, from a flag or the environment. */
 static int set(struct config *c, const char *key, const char *v)
 {
@@ -162,6 +198,22 @@ static int set(struct config *c, const char *key, const char *v)
         return parse_int("--max-streams-per-job", v, 1, 65536, &c->max_streams_per_job);
     if (!strcmp(key, "request-threads"))
         return parse_int("--request-threads", v, 1, 64, &c->request_threads);
+    /* who may ask */
+    if (!strcmp(key, "token-file"))
+        return c->token_file = v, 0;
+    if (!strcmp(key, "metrics-token"))
+        return parse_bool("--metrics-token", v, &c->metrics_token);
+    if (!strcmp(key, "insecure-no-auth"))
+        return parse_bool("--insecure-no-auth", v, &c->insecure_no_auth);
+    if (!strcmp(key, "allowed-hosts"))
+        return c->allowed_hosts = v, 0;
+    if (!strcmp(key, "cors-origin"))
+        return c->cors_origin = v, 0;
+    if (!strcmp(key, "log-format")) {
+        if (strcmp(v, "text") != 0 && strcmp(v, "json") != 0)
+            return fail("--log-format: '%s' is neither text nor json%s", v, "");
+        return c->log_json = !strcmp(v, "json"), 0;
+    }
     return fail("unknown option --%s (see --help)%s", key, "");
 }
 
@@ -177,7 +229,9 @@ void config_defaults(struct config *c)
                          .max_connections_per_ip = 128, .idle_timeout = 60,
                          .header_timeout = 30, .body_timeout = 60, .body_min_rate = 64u << 10,
                          .max_streams_per_client = 32, .max_streams_per_job = 256,
-                         .request_threads = 2};
+                         .request_threads = 2, .token_file = NULL, .metrics_token = 0,
+                         .insecure_no_auth = 0, .allowed_hosts = NULL, .cors_origin = NULL,
+                         .log_json = 0};
 }
 
 int config_load(struct config *c, int argc, char **argv)
@@ -188,7 +242,12 @@ int config_load(struct config *c, int argc, char **argv)
                                        "max-json", "max-connections", "max-connections-per-ip",
                                        "idle-timeout", "header-timeout", "body-timeout",
                                        "body-min-rate", "max-streams-per-client",
-                                       "max-streams-per-job", "request-threads"};
+                                       "max-streams-per-job", "request-threads",
+                                       /* who may ask */
+                                       "token-file", "metrics-token", "insecure-no-auth",
+                                       "allowed-hosts", "cors-origin", "log-format"};
+    /* switches: given alone they mean true; --switch=false says otherwise */
+    static const char *const switches[] = {"metrics-token", "insecure-no-auth"};
     config_defaults(c);
     for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
         char env[64];
@@ -218,13 +277,17 @@ int config_load(struct config *c, int argc, char **argv)
             return fail("unknown option %s (see --help)%s", a, "");
         memcpy(key, a + 2, n);
         key[n] = 0;
-        int known = 0;
+        int known = 0, sw = 0;
         for (size_t k = 0; k < sizeof keys / sizeof *keys; k++)
             known |= !strcmp(keys[k], key);
+        for (size_t k = 0; k < sizeof switches / sizeof *switches; k++)
+            sw |= !strcmp(switches[k], key);
         if (!known)
             return fail("unknown option %s (see --help)%s", a, "");
         if (eq)
             v = eq + 1;
+        else if (sw)
+            v = "true";
         else if (i + 1 < argc)
             v = argv[++i];
         else
@@ -232,6 +295,10 @@ int config_load(struct config *c, int argc, char **argv)
         if (set(c, key, v) < 0)
             return -1;
     }
+    if (!c->token_file && !c->insecure_no_auth && loopback(c->bind) == 0)
+        return fail("refusing to serve %s without tokens: give --token-file FILE, or bind a "
+                    "loopback address (--bind 127.0.0.1), or pass --insecure-no-auth%s",
+                    c->bind, "");
     return 0;
 }
 

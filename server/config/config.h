@@ -40,6 +40,14 @@ struct config {
     int max_streams_per_job;   /* event streams open at once on one job */
     int request_threads;       /* threads that run the handlers of requests with a large
                                   body (64 KiB or more) or a CSV upload */
+    /* who may ask, and the access log (server/http/guard.c, log.c) */
+    const char *token_file;    /* bearer tokens, one a line; NULL: no authentication */
+    int metrics_token;         /* GET /metrics needs a token too */
+    int insecure_no_auth;      /* serve an address other than loopback without tokens */
+    const char *allowed_hosts; /* Host names answered, comma-separated ("*": any); NULL:
+                                  the bound address, localhost and 127.0.0.1 */
+    const char *cors_origin;   /* origins answered cross-origin, comma-separated; NULL: none */
+    int log_json;              /* the access log as JSON lines, not text */
 };
 
 struct queue;
@@ -57,12 +65,14 @@ struct app {
  * threads, a heartbeat every 15 s; 8 MiB JSON bodies, 1000 connections (128 from one
  * address), idle for 60 s at most, headers within 30 s, bodies within 60 s plus a second
  * per 64 KiB, 32 event streams per address and 256 per job, two threads for requests
- * with a large body. */
+ * with a large body; no tokens (so loopback only), /metrics without a token, the default
+ * hosts, no cross-origin callers, a text access log. */
 void config_defaults(struct config *c);
 
 /* The defaults, then NEUROND_* variables, then flags (--help and --version print and
- * exit 0). Returns 0, or -1 after printing a one-line message on stderr. The strings of
- * c point into argv and the environment. */
+ * exit 0). Returns 0, or -1 after printing a one-line message on stderr; also when the
+ * address to listen on is not loopback (127.0.0.0/8, ::1) and neither tokens nor
+ * --insecure-no-auth are given. The strings of c point into argv and the environment. */
 int config_load(struct config *c, int argc, char **argv);
 
 #endif

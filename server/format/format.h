@@ -1,6 +1,7 @@
 /* format.h -- bytes in and out, for every other module of the service: UTF-8 text, the
- * CSV reader (RFC 4180, streamed), numbers as text, timestamps, ids and the clock, and
- * SVG line charts (utf8.c, csv.c, text.c, svg.c). It depends on the C library only.
+ * CSV reader (RFC 4180, streamed), numbers as text, timestamps, ids and the clock, SHA-256
+ * and base64, and SVG line charts (utf8.c, csv.c, text.c, digest.c, svg.c). It depends on
+ * the C library only.
  */
 #ifndef FORMAT_H
 #define FORMAT_H
@@ -46,6 +47,14 @@ void new_id(char *buf, const char *prefix);
 /* The CLOCK_REALTIME time `seconds` from now, for timed waits on condition variables. */
 struct timespec;
 void deadline_in(struct timespec *t, double seconds);
+
+/* ---- digests (digest.c) ---- */
+
+/* The SHA-256 digest of data[0..len) into out. */
+void sha256(const void *data, size_t len, unsigned char out[32]);
+/* src[0..len) in base64 with padding into dst (at least 4 * ((len + 2) / 3) + 1 bytes),
+ * NUL-terminated; returns the length written. */
+size_t base64_encode(char *dst, const void *src, size_t len);
 
 /* ---- CSV (csv.c) ---- */
 

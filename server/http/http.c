@@ -30,10 +30,13 @@
  * handler and wakes the connection; libmicrohttpd calls on_request again and the reply
  * is sent. The HTTP threads thus move bytes and run only short handlers: those of
  * requests without a body (the probes, reads, lists) or with a small one (a prediction
- * of a few rows, for which the hand-over would cost more than the work). */
+ * of a few rows, for which the hand-over would cost more than the work).
+ *
+ * Who may ask, and the access log, are guard.c's and log.c's (guard.h). */
 #include "http.h"
 
 #include "format/format.h"
+#include "guard.h"
 #include "ops/ops.h"
 
 #include <arpa/inet.h>
@@ -84,6 +87,7 @@ struct http {
     int pool_stopping;
     pthread_t *pool;
     int npool;
+    struct guard *guard;       /* who may ask (guard.c) */
 };
 
 /* One request in flight. */
@@ -94,6 +98,7 @@ struct conn {
     struct sock *sock;         /* its connection (NULL when the library gave none) */
     struct req req;
     char path[512];
+    char host[256];            /* an absolute-form target's host (req.host) */
     char params[MAX_PARAMS][128];
     char ctype[128];
     char *buf;                 /* the body so far (unstreamed routes) */
@@ -109,6 +114,7 @@ struct conn {
     double t0;                 /* arrival, for the latency histogram */
     double body_t0;            /* when the headers were in */
     struct conn *next;         /* in the pool's queue */
+    struct who who;            /* who asked, the request's id, what it cost (guard.h) */
 };
 
 const char *req_query(const struct req *r, const char *key)
@@ -294,9 +300,11 @@ int http_peer_gone(void *conn)
     return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
-static enum MHD_Result send_reply(struct MHD_Connection *mc, struct reply *rp)
+static enum MHD_Result send_reply(struct MHD_Connection *mc, struct conn *c)
 {
+    struct reply *rp = &c->reply;
     struct MHD_Response *res;
+    log_reply(&c->who, rp);
     if (rp->read)
         res = streamed(rp);
     else
@@ -317,6 +325,7 @@ static enum MHD_Result send_reply(struct MHD_Connection *mc, struct reply *rp)
         snprintf(s, sizeof s, "%d", rp->retry_after);
         MHD_add_response_header(res, MHD_HTTP_HEADER_RETRY_AFTER, s);
     }
+    guard_headers(c->h->guard, &c->who, rp, res);
     enum MHD_Result ok = MHD_queue_response(mc, rp->status, res);
     MHD_destroy_response(res);
     return ok;
@@ -460,7 +469,10 @@ static int target_ok(struct conn *c, struct MHD_Connection *mc)
         return reply_problem(&c->reply, 421, NULL, "this service answers http, not %s",
                              text_echo(e, sizeof e, p, scheme, 16)), -1;
     }
-    const char *rest = strchr(p + scheme + 3, '/');
+    const char *authority = p + scheme + 3, *rest = strchr(authority, '/');
+    size_t an = rest ? (size_t)(rest - authority) : strlen(authority);
+    snprintf(c->host, sizeof c->host, "%.*s", (int)(an < sizeof c->host ? an : 0), authority);
+    c->req.host = c->host;
     memmove(p, rest ? rest : "/", strlen(rest ? rest : "/") + 1);
     return 0;
 }
@@ -482,15 +494,15 @@ static int begin(struct conn *c, struct MHD_Connection *mc, const char *method,
                  const char *version)
 {
     const struct config *cfg = &c->req.app->cfg;
+    guard_begin(&c->who, &c->req, &c->reply, method);
     if (framing_ok(c, mc, version) < 0 || target_ok(c, mc) < 0)
         return c->failed = 1, -1;
     size_t n = strlen(c->path);   /* one trailing slash is forgiven */
     if (n > 1 && c->path[n - 1] == '/')
         c->path[n - 1] = 0;
-    const struct route *rt = route_for(c, method, c->path);
-    if (!rt)
+    const struct route *rt = c->route = route_for(c, method, c->path);
+    if (guard_check(c->h->guard, &c->who, &c->req, rt, &c->reply) < 0 || !rt)
         return c->failed = 1, c->has_body ? -1 : 0;
-    c->route = rt;
     c->req.method = rt->method;
     const char *ct = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Content-Type");
     size_t i = 0;
@@ -778,7 +790,7 @@ static enum MHD_Result respond(struct conn *c, struct MHD_Connection *mc)
 {
     stats_request(c->route ? (int)(c->route - c->h->routes) : -1, c->reply.status,
                   clock_s() - c->t0);
-    return send_reply(mc, &c->reply);
+    return send_reply(mc, c);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const char *url,
@@ -825,6 +837,7 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
     struct conn *c = *con_cls;
     if (!c)
         return;
+    log_request(&c->who, &c->req, c->route, &c->reply, c->h->app->cfg.log_json);
     if (c->sctx)
         c->route->stream->end(c->sctx, &c->req, NULL);
     if (c->reply.read)
@@ -930,6 +943,7 @@ static void http_free(struct http *h)
     pthread_mutex_destroy(&h->plock);
     pthread_cond_destroy(&h->tick);
     pthread_cond_destroy(&h->work);
+    guard_free(h->guard);
     free(h->pool);
     free(h);
 }
@@ -947,6 +961,12 @@ struct http *http_start(struct app *app, const struct route *routes, int nroutes
     pthread_mutex_init(&h->plock, NULL);
     pthread_cond_init(&h->tick, NULL);
     pthread_cond_init(&h->work, NULL);
+    char err[512];
+    if (!(h->guard = guard_new(cfg, err, sizeof err))) {
+        fprintf(stderr, "neurond: %s\n", err);
+        http_free(h);
+        return NULL;
+    }
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
     struct sockaddr_in *sin = (struct sockaddr_in *)&ss;

@@ -32,6 +32,12 @@ struct req {
     void *conn;                      /* the glue's connection, for req_query/req_header */
     const char *const *kv;           /* without a connection (tests): query parameters as
                                         key, value, ..., NULL */
+    /* who asked (guard.c), set before the handler runs */
+    const char *token;               /* the name of the request's token; NULL without tokens */
+    int may_write;                   /* its token may change things (1 without tokens) */
+    const char *request_id;          /* X-Request-Id as sent, or made; NULL in direct calls */
+    const char *host;                /* the host asked: an absolute-form target's, else
+                                        NULL (then the Host header; RFC 9112, 3.2.2) */
 };
 
 /* A query parameter or header of the request; borrowed, NULL when absent. */
@@ -53,6 +59,10 @@ struct reply {
     ssize_t (*read)(void *ctx, char *buf, size_t max);
     void (*release)(void *ctx);
     void *ctx;
+    /* set by the glue and the guard (guard.c) */
+    const char *request_id;          /* put into problems as "request_id" when set */
+    const char *csp;                 /* a page's Content-Security-Policy (static); NULL:
+                                        "default-src 'none'", for everything that is no page */
 };
 
 /* For streamed bodies (conn is struct req's): pause a connection until http_wake (from
@@ -128,6 +138,15 @@ struct stream {
 
 typedef int (*handler_fn)(struct req *r, struct reply *out);
 
+/* Who may call a route (guard.c). With tokens (--token-file), a route needs one by
+ * default: any for GET, one that may write for every other method. */
+enum route_access {
+    ROUTE_TOKEN = 0,                 /* a token, as its method says */
+    ROUTE_PAGE,                      /* no token: a page that holds no data (the dashboard) */
+    ROUTE_PROBE,                     /* no token, and any Host: liveness and readiness */
+    ROUTE_METRICS,                   /* no token unless --metrics-token */
+};
+
 struct route {
     const char *method;
     const char *pattern;             /* "/v1/jobs/:id/cancel" */
@@ -135,6 +154,7 @@ struct route {
     const struct stream *stream;     /* when set, used for bodies of the stream_type */
     const char *stream_type;         /* e.g. "text/csv" */
     int raw;                         /* the handler parses its JSON body itself */
+    enum route_access access;
 };
 
 /* Starts the daemon on app->cfg's address with a route table (borrowed; it outlives the

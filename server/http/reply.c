@@ -1,5 +1,6 @@
-/* reply.c -- building replies: JSON, text, no content, problem+json (RFC 9457). Text a
- * client sent is cleaned to UTF-8 before it goes into a problem (format.h). */
+/* reply.c -- building replies: JSON, text, no content, problem+json (RFC 9457), which
+ * carries the request's id as "request_id" when the glue set one. Text a client sent is
+ * cleaned to UTF-8 before it goes into a problem (format.h). */
 #include "http.h"
 
 #include "format/format.h"
@@ -45,6 +46,8 @@ static const char *title_of(int status)
 {
     switch (status) {
     case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 409: return "Conflict";
@@ -72,6 +75,8 @@ static int problem(struct reply *out, int status, json_t *errors, const char *fm
         json_object_set_new(p, "errors", errors);
     else
         json_decref(errors);
+    if (p && out->request_id)   /* the id the answer's X-Request-Id carries too */
+        json_object_set_new(p, "request_id", json_string(out->request_id));
     if (reply_json(out, status, p) < 0)
         return -1;
     out->content_type = "application/problem+json";

@@ -4,8 +4,11 @@
 // job's loss curve grows as its epochs arrive over the event stream, the job ends
 // succeeded with a model and the page closes its stream, Cancel cancels, the prediction
 // form answers what the REST route answers, API text is shown as text, errors are shown,
-// and the console shows no errors. Each assertion is one check;
-// the last line is a summary in Check's format, which tests/run.sh totals.
+// and the console shows no errors; the page comes with its Content-Security-Policy and
+// nothing on it breaks that policy. Then a service that wants tokens: the page asks for
+// one once, in its own form, says when one is refused, sends it with every request and the
+// event stream, keeps it across a reload, and shows a read token's 403. Each assertion is
+// one check; the last line is a summary in Check's format, which tests/run.sh totals.
 //
 // Environment: NEUROND_BIN (default build/neurond), CHROMIUM (default /usr/bin/chromium),
 // SCREENSHOT=path to also save a picture of the dashboard following the job mid-run.
@@ -69,11 +72,12 @@ function spirals(perClass) {
 }
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'neurond-browser-'));
-let server = null, browser = null, base = '';
+let server = null, browser = null, base = '', token = null;
 
 async function api(method, p, body) {
-  const res = await fetch(base + p, {method, headers: body ? {'Content-Type': 'application/json'} : {},
-                                     body: body ? JSON.stringify(body) : undefined});
+  const headers = body ? {'Content-Type': 'application/json'} : {};
+  if (token) headers.Authorization = 'Bearer ' + token;
+  const res = await fetch(base + p, {method, headers, body: body ? JSON.stringify(body) : undefined});
   const text = await res.text();
   let json = null;
   try { json = JSON.parse(text); } catch { /* not JSON */ }
@@ -87,12 +91,12 @@ async function create(p, body, status) {
   return r.json;
 }
 
-async function startServer() {
+async function startServer(db = 'neurond.db', extra = []) {
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
   const log = fs.openSync(path.join(dir, 'neurond.log'), 'a');
-  server = spawn(bin, ['--port', String(port), '--db', path.join(dir, 'neurond.db'),
-                       '--threads', '1'], {stdio: ['ignore', log, log]});
+  server = spawn(bin, ['--port', String(port), '--db', path.join(dir, db), '--threads', '1',
+                       ...extra], {stdio: ['ignore', log, log]});
   let exited = null;
   server.on('exit', (code) => { exited = code; });
   await until(async () => {
@@ -135,6 +139,7 @@ async function main() {
     const m = /\/v1\/jobs\/([^/]+)\/events$/.exec(new URL(r.url()).pathname);
     if (m) streams.set(m[1], (streams.get(m[1]) || 0) + 1);
   });
+  await watchPolicy(page);
 
   const followed = await create('/v1/jobs', job('spiral-mlp', 60), 202);
   const queued = await create('/v1/jobs', job('spiral-long', 500), 202);
@@ -143,6 +148,12 @@ async function main() {
   const res = await page.goto(base + '/');
   check(res.status() === 200, 'GET / answers 200', res.status());
   check(/^text\/html/.test(res.headers()['content-type']), 'GET / is HTML', res.headers()['content-type']);
+  const csp = res.headers()['content-security-policy'] || '';
+  check(/^default-src 'none'; script-src 'sha256-[A-Za-z0-9+/]+=*'; style-src 'sha256-[A-Za-z0-9+/]+=*';/.test(csp) &&
+        /connect-src 'self'/.test(csp) && /frame-ancestors 'none'/.test(csp) && !/unsafe|http/.test(csp),
+        'GET / has a Content-Security-Policy: its own script and style, itself, no framing', csp);
+  check(res.headers()['x-content-type-options'] === 'nosniff', 'GET / says nosniff');
+  check(res.headers()['referrer-policy'] === 'no-referrer', 'GET / says no-referrer');
   check(await page.title() === 'neurond', 'the page is titled neurond', await page.title());
   const versionText = await page.textContent('header .version');
   check(versionText === 'v' + version, 'the header shows the version neurond --version prints',
@@ -238,6 +249,8 @@ async function main() {
 
   check(consoleErrors.length === 0, 'no console errors', consoleErrors.join(' | '));
   check(pageErrors.length === 0, 'no page errors', pageErrors.join(' | '));
+  check((await violations(page)).length === 0, 'nothing breaks the Content-Security-Policy',
+        (await violations(page)).join(' | '));
 
   // What follows makes the page meet errors on purpose (the browser logs those requests).
   await page.fill('#predict-inputs', '0.25');
@@ -266,8 +279,129 @@ async function main() {
         'a stopped service shows a banner', await page.textContent('#banner'));
 }
 
+// Records what breaks the page's Content-Security-Policy (the browser's own event, so
+// that a violation the console does not show still counts).
+async function watchPolicy(page) {
+  await page.addInitScript(() => {
+    window.__violations = [];
+    document.addEventListener('securitypolicyviolation',
+                              (e) => window.__violations.push(`${e.violatedDirective} ${e.blockedURI}`));
+  });
+}
+const violations = (page) => page.evaluate(() => window.__violations || []);
+
+// A service that wants tokens: a write token and a read token.
+async function tokens() {
+  const writeToken = 'dash-write-0123456789abcdefghij', readToken = 'dash-read-0123456789abcdefghijk';
+  fs.writeFileSync(path.join(dir, 'tokens'), `${writeToken} write admin\n${readToken} read viewer\n`);
+  await startServer('tokens.db', ['--token-file', path.join(dir, 'tokens')]);
+  token = writeToken;
+  const ds = await create('/v1/datasets', spirals(300), 201);
+  const network = await create('/v1/networks', {
+    name: 'spiral-small', inputs: 2, loss: 'categorical_crossentropy',
+    layers: [{type: 'dense', units: 32, activation: 'relu'},
+             {type: 'dense', units: 3, activation: 'softmax'}]}, 201);
+  const long = await create('/v1/jobs', {name: 'guarded', network: network.id, dataset: ds.id,
+                                         epochs: 100000, batch_size: 8, seed: 1}, 202);
+  token = null;
+  check((await api('GET', '/v1/jobs')).status === 401, 'the service wants a token');
+
+  const context = await browser.newContext({viewport: {width: 1280, height: 800}});
+  const page = await context.newPage();
+  const consoleErrors = [], pageErrors = [], dialogs = [], streamAuth = [];
+  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+  page.on('pageerror', (e) => pageErrors.push(String(e)));
+  page.on('dialog', (d) => { dialogs.push(d.type()); d.dismiss().catch(() => {}); });
+  page.on('request', (r) => {
+    if (/\/events$/.test(new URL(r.url()).pathname)) streamAuth.push(r.headers().authorization || '');
+  });
+  await watchPolicy(page);
+
+  // Asked once, in the page: no prompt, no alert.
+  await page.goto(base + '/');
+  check(await page.waitForSelector('#login:not([hidden])', {timeout: 5000}).then(() => true, () => false),
+        'a 401 brings up the token form');
+  check(await page.locator('#login-token').evaluate((e) => e === document.activeElement),
+        'the form has the focus');
+  check(await page.locator('#jobs tbody tr').count() === 0, 'nothing is listed without a token');
+
+  // A wrong token is refused, and the form says so.
+  await page.fill('#login-token', 'not-the-token-0123456789');
+  await page.click('#login button[type=submit]');
+  await page.waitForFunction(() => /refused/.test(document.querySelector('#login-error').textContent),
+                             null, {timeout: 5000}).catch(() => {});
+  check(/That token was refused: the bearer token is not one this service knows/.test(
+        await page.textContent('#login-error')), 'a refused token is named as refused',
+        await page.textContent('#login-error'));
+  check(await page.isVisible('#login'), 'the form asks again');
+  check(await page.evaluate(() => sessionStorage.getItem('neurond.token')) === null,
+        'a refused token is not kept');
+
+  // The right one: the jobs appear, and the job's stream carries the token.
+  await page.fill('#login-token', writeToken);
+  await page.click('#login button[type=submit]');
+  const row = `#jobs tr[data-id="${long.id}"]`;
+  check(await page.waitForSelector(row, {timeout: 5000}).then(() => true, () => false),
+        'with the token the jobs are listed');
+  check(await page.isHidden('#login'), 'the form is gone');
+  check(await page.evaluate(() => sessionStorage.getItem('neurond.token')) === writeToken,
+        'the token is kept in sessionStorage');
+  check(await page.evaluate(() => localStorage.length) === 0, 'and nowhere that outlives the tab');
+  await page.click(row);
+  check(await page.waitForSelector('#job-detail[data-stream="live"]', {timeout: 10000}).then(() => true, () => false),
+        'the event stream is live with the token');
+  check(streamAuth.length > 0 && streamAuth.every((a) => a === 'Bearer ' + writeToken),
+        'the event stream sends the token in its Authorization header', streamAuth.join(', '));
+  await until(() => page.locator('#chart circle.point.loss').count(), 20000, 'epochs on the chart');
+
+  // A reload keeps the token: the form does not come back.
+  await page.reload();
+  await page.waitForSelector(row, {timeout: 5000});
+  await page.waitForSelector('#job-detail[data-stream="live"]', {timeout: 10000});
+  check(await page.isHidden('#login'), 'after a reload the token is not asked for again');
+
+  // A read token reads, and Cancel shows the service's 403.
+  const viewer = await browser.newContext({viewport: {width: 1280, height: 800}});
+  const vpage = await viewer.newPage();
+  vpage.on('dialog', (d) => { dialogs.push(d.type()); d.dismiss().catch(() => {}); });
+  await vpage.goto(base + '/#' + long.id);
+  await vpage.waitForSelector('#login:not([hidden])', {timeout: 5000});
+  await vpage.fill('#login-token', readToken);
+  await vpage.click('#login button[type=submit]');
+  await vpage.waitForSelector('#job-detail[data-stream="live"]', {timeout: 10000});
+  check((await vpage.textContent('#job-id')) === long.id, 'the address picks the job once the token is given');
+  await vpage.click('#job-cancel');
+  await vpage.waitForFunction(() => /Cancel failed/.test(document.querySelector('#job-note').textContent),
+                              null, {timeout: 5000}).catch(() => {});
+  check(/Cancel failed: the token viewer may only read/.test(await vpage.textContent('#job-note')),
+        "a read token's Cancel shows the 403", await vpage.textContent('#job-note'));
+  token = writeToken;
+  check((await api('GET', `/v1/jobs/${long.id}`)).json.state === 'running', 'and the job runs on');
+  await viewer.close();
+
+  // The write token cancels.
+  await page.click('#job-cancel');
+  await page.waitForSelector('#job-detail[data-stream="ended"]', {timeout: 10000});
+  check((await page.textContent('#job-state')) === 'cancelled', 'the write token cancels',
+        await page.textContent('#job-state'));
+
+  check(dialogs.length === 0, 'no alert, prompt or confirm', dialogs.join(', '));
+  // The refused requests are the only errors the browser reports.
+  const others = consoleErrors.filter((m) => !/status of 40[13] \((Unauthorized|Forbidden)\)/.test(m));
+  check(others.length === 0, 'no console errors but the 401s and the 403', others.join(' | '));
+  check(pageErrors.length === 0, 'no page errors', pageErrors.join(' | '));
+  check((await violations(page)).length === 0, 'nothing breaks the Content-Security-Policy',
+        (await violations(page)).join(' | '));
+  const log = fs.readFileSync(path.join(dir, 'neurond.log'), 'utf8');
+  check(!log.includes(writeToken) && !log.includes(readToken) && !log.includes('not-the-token'),
+        "the service's log holds no token");
+  check(/ token=admin\n/.test(log) && / token=viewer\n/.test(log), 'its access log names the tokens');
+  await context.close();
+}
+
 try {
   await main();
+  await tokens();
 } catch (e) {
   errors++;
   checks++;
