@@ -386,6 +386,72 @@ END_TEST
 
 /* What one client may ask of the service: --max-queued jobs waiting (then 429 with
  * Retry-After, until one leaves the queue) and --max-epoch-rows a job (422 at /epochs). */
+/* Each token has its part of the queue (--max-queued-per-token); jobs queued with one
+ * token do not take another's. */
+START_TEST(quota_per_token)
+{
+    char dir[256], file[300];
+    su_tmpdir(dir, sizeof dir, "tokens");
+    snprintf(file, sizeof file, "%s/tokens", dir);
+    FILE *f = fopen(file, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("ci-0123456789abcdefghijkl write ci\nnb-0123456789abcdefghijkl write notebook\n", f);
+    fclose(f);
+    struct server s = {0};
+    const char *extra[] = {"--token-file", file, "--max-queued-per-token", "2", "--max-queued",
+                           "10", "--workers", "1", "--threads", "1", NULL};
+    su_start(&s, extra);
+    snprintf(s.token, sizeof s.token, "ci-0123456789abcdefghijkl");
+    char *ds = su_dataset(&s, 3000, 8, 0), *net = su_network(&s, 8, 16), body[512];
+    snprintf(body, sizeof body, "{\"network\": \"%s\", \"dataset\": \"%s\", \"epochs\": 100, "
+             "\"batch_size\": 1}", net, ds);
+    /* ci: one runs, two wait, the next is refused */
+    char *ids[5];
+    ids[0] = su_post_id(&s, "/v1/jobs", body, 202);
+    json_decref(su_job_wait(&s, ids[0], "running", 30));
+    ids[1] = su_post_id(&s, "/v1/jobs", body, 202);
+    ids[2] = su_post_id(&s, "/v1/jobs", body, 202);
+    struct http_reply h = su_http(&s, "POST", "/v1/jobs", body, strlen(body), "application/json");
+    ck_assert_msg(h.status == 429, "%ld %s", h.status, h.body);
+    ck_assert_str_eq(h.ctype, "application/problem+json");
+    ck_assert_int_gt(atoi(h.retry_after), 0);
+    json_t *p = su_http_json(&h);
+    const char *detail = su_str(p, "detail");
+    ck_assert_msg(strstr(detail, "--max-queued-per-token") && strstr(detail, "the token ci "),
+                  "%s", detail);
+    ck_assert_ptr_null(strstr(detail, "0123456789"));   /* the name, never the token */
+    json_decref(p);
+    su_http_free(&h);
+    /* the notebook's token has its own two places */
+    snprintf(s.token, sizeof s.token, "nb-0123456789abcdefghijkl");
+    ids[3] = su_post_id(&s, "/v1/jobs", body, 202);
+    ids[4] = su_post_id(&s, "/v1/jobs", body, 202);
+    h = su_http(&s, "POST", "/v1/jobs", body, strlen(body), "application/json");
+    ck_assert_msg(h.status == 429, "%ld %s", h.status, h.body);
+    su_http_free(&h);
+    /* once one of ci's leaves the queue, ci has a place again */
+    char path[160];
+    snprintf(path, sizeof path, "/v1/jobs/%s/cancel", ids[1]);
+    h = su_http(&s, "POST", path, NULL, 0, NULL);
+    ck_assert_int_eq(h.status, 200);
+    su_http_free(&h);
+    snprintf(s.token, sizeof s.token, "ci-0123456789abcdefghijkl");
+    char *again = su_post_id(&s, "/v1/jobs", body, 202);
+    for (int i = 0; i < 6; i++) {
+        snprintf(path, sizeof path, "/v1/jobs/%s/cancel", i < 5 ? ids[i] : again);
+        h = su_http(&s, "POST", path, NULL, 0, NULL);
+        su_http_free(&h);
+    }
+    su_stop(&s, 0);
+    su_cleanup(&s);
+    for (int i = 0; i < 5; i++)
+        free(ids[i]);
+    free(again), free(ds), free(net);
+    remove(file);
+    rmdir(dir);
+}
+END_TEST
+
 START_TEST(quotas)
 {
     struct server s = {0};
@@ -1057,6 +1123,7 @@ int main(void)
     tcase_add_test(tc, cancel_queued_and_running);
     tcase_add_test(tc, cancel_answers_how_the_job_ends);
     tcase_add_test(tc, quotas);
+    tcase_add_test(tc, quota_per_token);
     tcase_add_test(tc, jobs_that_cannot_run);
     tcase_add_test(tc, models_hold_what_prediction_needs);
     tcase_add_test(tc, survives_sigkill);

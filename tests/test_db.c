@@ -392,6 +392,64 @@ static int reserve_free(void *arg) { return disk_free(arg) > RESERVE; }
 
 static const char *db_path(void) { return sqlite3_db_filename(db_conn(), "main"); }
 
+/* ---- the queue's limits ---- */
+
+/* Queues a job of owner (NULL: none) under the limits; the store's answer, and whether
+ * the owner's limit was the one met. */
+static int queue(const char *ds, const char *owner, long all, long per_owner, int *owner_full)
+{
+    static int n;
+    char id[32];
+    snprintf(id, sizeof id, "job_%d", n++);
+    json_t *req = json_object();
+    struct job_new j = {.id = id, .request = req, .dataset_id = ds, .epochs = 1,
+                        .owner = owner, .max_queued = all, .max_queued_owner = per_owner};
+    int rc = store_job_insert(&j);
+    json_decref(req);
+    *owner_full = j.owner_full;
+    return rc;
+}
+
+/* The queue takes max_queued jobs in all and max_queued_owner of each owner; jobs of no
+ * owner (no tokens) count in all only; a job that leaves the queue frees its place. */
+START_TEST(the_queue_counts_each_owner)
+{
+    su_db_open();
+    char ds[32], claimed[32];
+    int of;
+    ck_assert_int_eq(put_dataset(2, 2, 0, ds), STORE_OK);
+    ck_assert_int_eq(queue(ds, "ci", 5, 2, &of), STORE_OK);
+    ck_assert_int_eq(queue(ds, "ci", 5, 2, &of), STORE_OK);
+    ck_assert_int_eq(queue(ds, "ci", 5, 2, &of), STORE_LIMIT);
+    ck_assert_int_eq(of, 1);
+    ck_assert_int_eq(queue(ds, "nb", 5, 2, &of), STORE_OK);
+    ck_assert_int_eq(queue(ds, NULL, 5, 2, &of), STORE_OK);
+    ck_assert_int_eq(queue(ds, NULL, 5, 2, &of), STORE_OK);   /* 5 queued */
+    ck_assert_int_eq(queue(ds, NULL, 5, 2, &of), STORE_LIMIT);
+    ck_assert_int_eq(of, 0);
+    ck_assert_int_eq(queue(ds, "nb", 5, 2, &of), STORE_LIMIT);
+    ck_assert_int_eq(of, 0);
+    /* ci's first job runs: ci may queue one more, and the queue has a place for it */
+    ck_assert_int_eq(store_job_claim(claimed), STORE_OK);
+    ck_assert_str_eq(claimed, "job_0");
+    ck_assert_int_eq(queue(ds, "ci", 5, 2, &of), STORE_OK);
+    ck_assert_int_eq(queue(ds, "ci", 6, 2, &of), STORE_LIMIT);
+    ck_assert_int_eq(of, 1);
+    sqlite3_stmt *st;
+    ck_assert_int_eq(sqlite3_prepare_v2(db_conn(), "SELECT owner, count(*) FROM jobs GROUP BY "
+                                        "owner ORDER BY owner", -1, &st, NULL), SQLITE_OK);
+    const char *want[][2] = {{NULL, "2"}, {"ci", "3"}, {"nb", "1"}};
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+        ck_assert_pstr_eq((const char *)sqlite3_column_text(st, 0), want[i][0]);
+        ck_assert_str_eq((const char *)sqlite3_column_text(st, 1), want[i][1]);
+    }
+    ck_assert_int_eq(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    store_close();
+}
+END_TEST
+
 /* ---- the log ---- */
 
 struct file_at_most {
@@ -505,7 +563,7 @@ START_TEST(migration_4_switches_to_incremental_vacuum)
                                   "'now', '{}', '{}', '[]')", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     ck_assert_msg(store_open(path, err, sizeof err) == 0, "store_open: %s", err);
-    ck_assert_int_eq(pragma("user_version"), 4);
+    ck_assert_int_eq(pragma("user_version"), store_schema_latest());
     ck_assert_int_eq(pragma("auto_vacuum"), 2);
     struct network n;
     ck_assert_int_eq(store_network_get("net_a", &n), STORE_OK);
@@ -838,7 +896,9 @@ START_TEST(full_disk_takes_deletes_then_writes_again)
                           .summary = json_object(), .warnings = json_array()};
     ck_assert_int_eq(store_network_insert(&net), STORE_FULL);
     json_t *req = json_object();
-    ck_assert_int_eq(store_job_insert("job_x", req, NULL, ids[0], NULL, 1, 10), STORE_FULL);
+    struct job_new job = {.id = "job_x", .request = req, .dataset_id = ids[0], .epochs = 1,
+                          .max_queued = 10, .max_queued_owner = 10};
+    ck_assert_int_eq(store_job_insert(&job), STORE_FULL);
     char claimed[32];
     ck_assert_int_eq(store_job_claim(claimed), STORE_FULL);
     json_decref(req);
@@ -902,10 +962,11 @@ static void queue_job(const char *dataset, const char *options, char *id)
     ck_assert_msg(n != NULL, "job refused: %s", json_dumps(faults_take(&fs, ""), 0));
     faults_free(&fs);
     new_id(id, "job_");
-    ck_assert_int_eq(store_job_insert(id, n, NULL, dataset, NULL,
-                                      (int)json_integer_value(json_object_get(n, "epochs")),
-                                      su_app.cfg.max_queued),
-                     STORE_OK);
+    struct job_new job = {.id = id, .request = n, .dataset_id = dataset,
+                          .epochs = (int)json_integer_value(json_object_get(n, "epochs")),
+                          .max_queued = su_app.cfg.max_queued,
+                          .max_queued_owner = su_app.cfg.max_queued_per_token};
+    ck_assert_int_eq(store_job_insert(&job), STORE_OK);
     json_decref(n);
     json_decref(b);
 }
@@ -1128,6 +1189,7 @@ int main(void)
     tcase_add_test(tc, small_commits_wake_nobody);
     tcase_add_test(tc, migration_3_moves_the_best_weights);
     tcase_add_test(tc, a_cancel_is_kept_by_the_row);
+    tcase_add_test(tc, the_queue_counts_each_owner);
     tcase_add_test(tc, idle_log_is_emptied);
     tcase_add_test(tc, log_is_cut_back_when_it_restarts);
     tcase_add_test(tc, deleted_data_gives_its_space_back);

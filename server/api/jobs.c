@@ -58,15 +58,22 @@ int h_jobs_create(struct req *r, struct reply *out)
     faults_free(&fs);
     new_id(id, "job_");
     int epochs = (int)json_integer_value(json_object_get(n, "epochs"));
-    int rc = store_job_insert(id, n, *plan.network_id ? plan.network_id : NULL,
-                              json_string_value(json_object_get(n, "dataset")),
-                              *plan.val_dataset_id ? plan.val_dataset_id : NULL, epochs,
-                              cfg->max_queued);
+    struct job_new job = {.id = id, .request = n,
+                          .network_id = *plan.network_id ? plan.network_id : NULL,
+                          .dataset_id = json_string_value(json_object_get(n, "dataset")),
+                          .val_dataset_id = *plan.val_dataset_id ? plan.val_dataset_id : NULL,
+                          .epochs = epochs, .owner = r->token, .max_queued = cfg->max_queued,
+                          .max_queued_owner = cfg->max_queued_per_token};
+    int rc = store_job_insert(&job);
     json_decref(n);
     if (rc == STORE_NOT_FOUND)
         return reply_field(out, 409, "/dataset", "a dataset of the job was deleted meanwhile");
     if (rc == STORE_LIMIT) {
         out->retry_after = 30;
+        if (job.owner_full)
+            return reply_problem(out, 429, NULL, "the token %s has %ld jobs queued, the most "
+                                 "one token may (--max-queued-per-token); try again once "
+                                 "some have run", r->token, cfg->max_queued_per_token);
         return reply_problem(out, 429, NULL, "%ld jobs are queued, the most the service takes "
                              "(--max-queued); try again once some have run", cfg->max_queued);
     }

@@ -23,6 +23,8 @@ static const char usage[] =
     "  --max-upload N  largest dataset upload (NEUROND_MAX_UPLOAD, default 1G)\n"
     "  --max-queued N  jobs waiting to run at once; more get 429 (NEUROND_MAX_QUEUED,\n"
     "                  default 1000)\n"
+    "  --max-queued-per-token N  of them, queued with one token (--token-file)\n"
+    "                  (NEUROND_MAX_QUEUED_PER_TOKEN, default 100)\n"
     "  --max-epoch-rows N  a job's epochs times its dataset's rows; more get 422\n"
     "                  (NEUROND_MAX_EPOCH_ROWS, default 10G; k, M, G: 10^3, 10^6, 10^9)\n"
     "  --max-dataset-values N  float32 values of one dataset, features and labels; a\n"
@@ -170,6 +172,10 @@ static int set(struct config *c, const char *key, const char *v)
     double n;
     if (!strcmp(key, "max-queued"))
         return parse_count("--max-queued", v, 1e9, &n) < 0 ? -1 : (c->max_queued = (long)n, 0);
+    if (!strcmp(key, "max-queued-per-token"))
+        return parse_count("--max-queued-per-token", v, 1e9, &n) < 0
+                   ? -1
+                   : (c->max_queued_per_token = (long)n, 0);
     if (!strcmp(key, "max-epoch-rows"))
         return parse_count("--max-epoch-rows", v, 1e18, &c->max_epoch_rows);
     if (!strcmp(key, "max-dataset-values"))
@@ -223,7 +229,8 @@ void config_defaults(struct config *c)
     *c = (struct config){.bind = "127.0.0.1", .port = 8080, .db = "var/neurond.db",
                          .workers = 1, .threads = cores > 0 ? (int)cores : 1,
                          .max_body = 64u << 20, .max_upload = 1u << 30, .max_params = 50000000,
-                         .max_queued = 1000, .max_epoch_rows = 1e10,
+                         .max_queued = 1000, .max_queued_per_token = 100,
+                         .max_epoch_rows = 1e10,
                          .max_dataset_values = DATASET_MAX_VALUES, .http_threads = 2,
                          .heartbeat = 15, .max_json = 8u << 20, .max_connections = 1000,
                          .max_connections_per_ip = 128, .idle_timeout = 60,
@@ -238,7 +245,8 @@ int config_load(struct config *c, int argc, char **argv)
 {
     static const char *const keys[] = {"port", "bind", "db", "workers", "threads",
                                        "max-body", "max-upload", "max-queued",
-                                       "max-epoch-rows", "max-dataset-values", "heartbeat",
+                                       "max-queued-per-token", "max-epoch-rows",
+                                       "max-dataset-values", "heartbeat",
                                        "max-json", "max-connections", "max-connections-per-ip",
                                        "idle-timeout", "header-timeout", "body-timeout",
                                        "body-min-rate", "max-streams-per-client",

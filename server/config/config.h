@@ -21,6 +21,7 @@ struct config {
     size_t max_upload;         /* largest dataset upload, bytes */
     size_t max_params;         /* largest network, parameters */
     long max_queued;           /* jobs waiting in the queue at once */
+    long max_queued_per_token; /* ... of them queued with one token */
     double max_epoch_rows;     /* a job's epochs times its dataset's rows */
     long max_dataset_values;   /* a dataset's float32 values, features and labels */
     int http_threads;

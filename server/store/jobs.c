@@ -8,33 +8,34 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct insert {
-    const char *id, *network_id, *dataset_id, *val_dataset_id;
-    const json_t *request;
-    int epochs;
-    long max_queued;
-};
-
 /* Counts the queue and inserts, in one transaction: two requests cannot both take the
  * last place. The datasets must still exist when the job is stored (a DELETE may have
  * come between the check and the insert). */
 static int insert_tx(void *arg)
 {
-    static const char count[] = "SELECT count(*) >= ? FROM jobs WHERE state = 'queued'";
+    static const char count[] = "SELECT count(*) >= ?1, ?2 IS NOT NULL AND "
+                                "total(owner = ?2) >= ?3 FROM jobs WHERE state = 'queued'";
     static const char sql[] =
         "INSERT INTO jobs (id, state, request, network_id, dataset_id, val_dataset_id, epochs, "
-        "created_at) SELECT ?1, 'queued', ?2, ?3, ?4, ?5, ?6, ?7 WHERE EXISTS "
+        "created_at, owner) SELECT ?1, 'queued', ?2, ?3, ?4, ?5, ?6, ?7, ?8 WHERE EXISTS "
         "(SELECT 1 FROM datasets WHERE id = ?4) AND (?5 IS NULL OR EXISTS "
         "(SELECT 1 FROM datasets WHERE id = ?5))";
-    const struct insert *in = arg;
+    struct job_new *in = arg;
     sqlite3_stmt *st = db_prepare(count);
     if (!st)
         return STORE_ERROR;
     sqlite3_bind_int64(st, 1, in->max_queued);
-    int full = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+    sqlite3_bind_text(st, 2, in->owner, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 3, in->max_queued_owner);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        db_done(st);
+        return db_failed("counting the queue");
+    }
+    int all = sqlite3_column_int(st, 0);
+    in->owner_full = sqlite3_column_int(st, 1);
     db_done(st);
-    if (full)
-        return full > 0 ? STORE_LIMIT : db_failed("counting the queue");
+    if (all || in->owner_full)
+        return STORE_LIMIT;
     if (!(st = db_prepare(sql)))
         return STORE_ERROR;
     char now[32];
@@ -46,18 +47,16 @@ static int insert_tx(void *arg)
     sqlite3_bind_text(st, 5, in->val_dataset_id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int(st, 6, in->epochs);
     sqlite3_bind_text(st, 7, now, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 8, in->owner, -1, SQLITE_TRANSIENT);
     if (db_exec(st) < 0)
         return STORE_ERROR;
     return sqlite3_changes(db_conn()) == 1 ? STORE_OK : STORE_NOT_FOUND;
 }
 
-int store_job_insert(const char *id, const json_t *request, const char *network_id,
-                     const char *dataset_id, const char *val_dataset_id, int epochs,
-                     long max_queued)
+int store_job_insert(struct job_new *j)
 {
-    struct insert in = {id, network_id, dataset_id, val_dataset_id, request, epochs,
-                        max_queued};
-    return db_transaction(DB_GROWS, insert_tx, &in);
+    j->owner_full = 0;
+    return db_transaction(DB_GROWS, insert_tx, j);
 }
 
 #define JOB_COLS "id, state, request, epoch, epochs, progress, latest, eta_seconds, error, " \

@@ -161,12 +161,23 @@ struct job {
 };
 void job_free(struct job *j);
 
-/* Stores a new queued job: request borrowed, val_dataset_id and network_id may be NULL.
- * STORE_NOT_FOUND when a dataset it names no longer exists, STORE_LIMIT when max_queued
- * jobs are queued already (nothing stored either way). */
-int store_job_insert(const char *id, const json_t *request, const char *network_id,
-                     const char *dataset_id, const char *val_dataset_id, int epochs,
-                     long max_queued);
+/* A job to queue, and the limits of the queue. */
+struct job_new {
+    const char *id;
+    const json_t *request;     /* borrowed */
+    const char *network_id;    /* NULL for a network given whole */
+    const char *dataset_id;
+    const char *val_dataset_id;   /* NULL for none */
+    int epochs;
+    const char *owner;         /* the name of the token that queues it; NULL without tokens */
+    long max_queued;           /* jobs queued at once, in all ... */
+    long max_queued_owner;     /* ... and of one owner (not counted without one) */
+    int owner_full;            /* out: STORE_LIMIT came from the owner's limit */
+};
+/* Stores a new queued job. STORE_NOT_FOUND when a dataset it names no longer exists,
+ * STORE_LIMIT when the queue, or the owner's part of it, is full (nothing stored either
+ * way). */
+int store_job_insert(struct job_new *j);
 int store_job_get(const char *id, struct job *j);
 /* The job's state only. */
 int store_job_state(const char *id, enum job_state *state);
