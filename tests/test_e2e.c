@@ -656,8 +656,6 @@ static const struct bad bad[] = {
         "Authorization", "Authorization: Bearer {READ}"),
     WHO("a read token uploads a CSV", "POST", "/v1/datasets?name=t", CSV, "a,b\n1,0\n", 403,
         "Authorization", "Authorization: Bearer {READ}"),
-    WHO("a read token predicts (a POST)", "POST", "/v1/models/{MODEL}/predict", J,
-        "{\"inputs\": [[1, 2, 3, 4]]}", 403, "Authorization", "Authorization: Bearer {READ}"),
     WHO("a form on another site cancels the running job", "POST", "/v1/jobs/{RUNJOB}/cancel",
         "application/x-www-form-urlencoded", "x=1", 403, "Origin",
         "Origin: https://evil.example", "Sec-Fetch-Site: cross-site"),

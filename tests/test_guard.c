@@ -630,10 +630,25 @@ START_TEST(tokens_on_every_route)
     static const char *const lower[] = {"Authorization: bearer " READ_TOKEN, NULL};
     ck_assert_int_eq(status_of(&s, "GET", "/v1/models", NULL, lower), 200);
 
-    /* the write token writes */
+    /* the write token writes; the read token predicts (a POST that changes nothing), and
+     * may not delete the model */
     snprintf(s.token, sizeof s.token, "%s", WRITE_TOKEN);
-    char *net = su_network(&s, 4, 8);
-    free(net);
+    char *ds = su_dataset(&s, 64, 4, 0), *net = su_network(&s, 4, 8), body[256], path[96];
+    snprintf(body, sizeof body, "{\"network\": \"%s\", \"dataset\": \"%s\", \"epochs\": 1}",
+             net, ds);
+    char *job = su_post_id(&s, "/v1/jobs", body, 202);
+    json_t *done = su_job_wait(&s, job, "succeeded", 60);
+    snprintf(path, sizeof path, "/v1/models/%s/predict", su_str(done, "model"));
+    snprintf(s.token, sizeof s.token, "%s", READ_TOKEN);
+    const char *row = "{\"inputs\": [[0.1, 0.2, 0.3, 0.4]]}";
+    h = su_http(&s, "POST", path, row, strlen(row), "application/json");
+    ck_assert_msg(h.status == 200, "%ld %s", h.status, h.body);
+    su_http_free(&h);
+    *strrchr(path, '/') = 0;
+    h = su_http(&s, "DELETE", path, NULL, 0, NULL);
+    expect_problem(&h, 403, "Authorization");
+    json_decref(done);
+    free(ds), free(net), free(job);
     su_stop(&s, 0);
     su_cleanup(&s);
 

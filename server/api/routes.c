@@ -35,7 +35,7 @@ const struct route routes[] = {
     {"GET",    "/v1/models/:id",              h_models_get,       NULL, NULL, 0, ROUTE_TOKEN},
     {"DELETE", "/v1/models/:id",              h_models_delete,    NULL, NULL, 0, ROUTE_TOKEN},
     {"GET",    "/v1/models/:id/weights",      h_models_weights,   NULL, NULL, 0, ROUTE_TOKEN},
-    {"POST",   "/v1/models/:id/predict",      h_models_predict,   NULL, "text/csv", 1, ROUTE_TOKEN},
+    {"POST",   "/v1/models/:id/predict",      h_models_predict,   NULL, "text/csv", 1, ROUTE_READ},
 };
 const int nroutes = sizeof routes / sizeof routes[0];
 

@@ -494,7 +494,7 @@ int guard_check(const struct guard *g, struct who *w, struct req *r, const struc
     }
     r->token = t->name;
     r->may_write = t->write;
-    if (writes && !t->write) {
+    if (writes && rt->access != ROUTE_READ && !t->write) {
         w->challenge = "Bearer realm=\"neurond\", error=\"insufficient_scope\"";
         return refuse(out, 403, "Authorization", "the token %s may only read; %s %s needs one "
                       "that may write", t->name, rt->method, rt->pattern);

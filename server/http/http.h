@@ -141,7 +141,9 @@ typedef int (*handler_fn)(struct req *r, struct reply *out);
 /* Who may call a route (guard.c). With tokens (--token-file), a route needs one by
  * default: any for GET, one that may write for every other method. */
 enum route_access {
-    ROUTE_TOKEN = 0,                 /* a token, as its method says */
+    ROUTE_TOKEN = 0,                 /* a token, as its method says: GET reads */
+    ROUTE_READ,                      /* a token, one that reads will do: a POST that
+                                        changes nothing (a prediction) */
     ROUTE_PAGE,                      /* no token: a page that holds no data (the dashboard) */
     ROUTE_PROBE,                     /* no token, and any Host: liveness and readiness */
     ROUTE_METRICS,                   /* no token unless --metrics-token */
