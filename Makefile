@@ -215,10 +215,12 @@ asan: deps
 	  bash tests/run.sh $(TESTS:%=build-asan/tests/%) $(SERVER_TESTS:%=build-asan/tests/%)
 
 # The suites that use threads (the engine's pool, the checkpointer, the hub, the workers
-# and cancels, concurrent predictions and deletes; the server they start is built with it
+# and cancels, concurrent predictions and deletes, the HTTP layer's request pool and
+# reaper, the guard; the server they start is built with it
 # too) under ThreadSanitizer. A report anywhere, in a suite or in a server it started, is a
 # failure: each process writes its reports to build-tsan/log/, which must stay empty.
-TSAN_TESTS = test_net test_train test_db test_hub test_api_models test_api_events test_api_jobs
+TSAN_TESTS = test_net test_train test_db test_hub test_api_models test_api_events test_api_jobs \
+             test_http test_guard
 tsan: deps
 	@$(MAKE) --no-print-directory BUILD=build-tsan CC=clang \
 	  CFLAGS="-O1 -g -fsanitize=thread -fno-omit-frame-pointer" \

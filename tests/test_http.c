@@ -22,15 +22,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define SANITIZED 1
 #elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
 #define SANITIZED 1
 #endif
 #endif
 #ifndef SANITIZED
-#define SANITIZED 0   /* under ASan, malloc's figures and the RSS say nothing of jansson */
+#define SANITIZED 0   /* under a sanitizer, the RSS says nothing of jansson's memory */
 #endif
 
 #define J "application/json"
