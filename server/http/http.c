@@ -25,6 +25,15 @@
  * bytes). libmicrohttpd then sees the socket end and closes the connection itself; a
  * sock leaves the list, under the lock, before its socket is closed.
  *
+ * Lingering close (RFC 9112, 9.6): a refusal sent before the body it announced was read
+ * would be lost to most clients if the socket were closed at once -- the kernel answers
+ * the body still arriving with a reset, and a client that sends its whole body before
+ * reading (Python's, unlike curl with Expect: 100-continue) sees the reset, not the
+ * answer. libmicrohttpd closes it so; when it tells the socket is closing, a copy of it
+ * (dup) is kept instead and the reaper reads and drops what comes until the client
+ * closes, for at most LINGER_SECONDS, or LINGER_IDLE without a byte; at most LINGER_MAX
+ * at once (past it, closed at once as before).
+ *
  * The pool: when a large body (POOL_FROM) or a CSV upload has arrived, its connection
  * is paused and the request handed to a thread of the pool, which parses it, runs the
  * handler and wakes the connection; libmicrohttpd calls on_request again and the reply
@@ -42,9 +51,11 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -54,6 +65,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #define TRIM_AFTER (256u << 10)      /* a request that held this much gives memory back */
 #define POOL_FROM (64u << 10)        /* a body this large has its handler run on the pool */
@@ -65,7 +77,18 @@ struct sock {
     _Atomic double deadline;   /* clock_s() by which the headers or the body must be in;
                                   0: none (the reply is being made or sent) */
     int cut;                   /* shut down by the reaper */
+    int linger;                /* a refusal left the body unread: drain it when closing */
     char peer[INET6_ADDRSTRLEN];
+};
+
+#define LINGER_MAX 64
+#define LINGER_SECONDS 30.0
+#define LINGER_IDLE 5.0
+
+/* A socket drained after its connection was closed. */
+struct drained {
+    int fd;                    /* a copy (dup) of the connection's socket */
+    double until, idle_until;  /* clock_s() */
 };
 
 struct http {
@@ -73,10 +96,12 @@ struct http {
     struct app *app;
     const struct route *routes;
     int nroutes;
-    /* the connections, and the reaper that enforces their deadlines */
+    /* the connections, and the reaper that enforces their deadlines and drains */
     pthread_mutex_t lock;
-    pthread_cond_t tick;
     struct sock *socks;
+    struct drained lingers[LINGER_MAX];
+    int nlingers;
+    int wake[2];               /* a pipe: wakes the reaper (to stop, or a new linger) */
     int stopping;
     pthread_t reaper;
     int reaping;
@@ -808,8 +833,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
         c->req.path = c->path;
         c->req.method = method;
         deadline(c, 0);
-        if (begin(c, mc, method, version) < 0)
+        if (begin(c, mc, method, version) < 0) {
+            if (c->has_body && c->sock)   /* its body is drained as the connection closes */
+                c->sock->linger = 1;
             return respond(c, mc);   /* at once: no body is read, the connection closes */
+        }
         return MHD_YES;
     }
     if (*upload_data_size) {
@@ -889,6 +917,15 @@ static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_co
             h->socks = k->next;
         if (k->next)
             k->next->prev = k->prev;
+        int fd = k->linger && !k->cut && !h->stopping && h->nlingers < LINGER_MAX
+                     ? fcntl(k->fd, F_DUPFD_CLOEXEC, 0)
+                     : -1;
+        if (fd >= 0) {   /* the reaper drains it (see DESIGN) */
+            double now = clock_s();
+            h->lingers[h->nlingers++] = (struct drained){fd, now + LINGER_SECONDS,
+                                                        now + LINGER_IDLE};
+            (void)!write(h->wake[1], "", 1);
+        }
         pthread_mutex_unlock(&h->lock);
         free(k);
         *socket_context = NULL;
@@ -896,16 +933,47 @@ static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_co
 }
 
 /* Shuts down the sockets of connections past their deadline, four times a second. */
+/* Reads and drops what has come on a lingering socket: 0 while it is to be kept. */
+static int drain(struct drained *l, double now)
+{
+    static char sink[64 << 10];   /* the reaper's alone */
+    for (;;) {
+        ssize_t n = recv(l->fd, sink, sizeof sink, MSG_DONTWAIT);
+        if (n > 0) {
+            l->idle_until = now + LINGER_IDLE;
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return now > l->until || now > l->idle_until ? -1 : 0;
+        if (n < 0 && errno == EINTR)
+            continue;
+        return -1;   /* the client closed, or the connection failed */
+    }
+}
+
 static void *reap(void *arg)
 {
     struct http *h = arg;
     pthread_setname_np(pthread_self(), "neurond-reap");
+    struct pollfd p[1 + LINGER_MAX];
     pthread_mutex_lock(&h->lock);
     while (!h->stopping) {
-        struct timespec until;
-        deadline_in(&until, 0.25);
-        pthread_cond_timedwait(&h->tick, &h->lock, &until);
+        int n = h->nlingers;
+        p[0] = (struct pollfd){.fd = h->wake[0], .events = POLLIN};
+        for (int i = 0; i < n; i++)
+            p[1 + i] = (struct pollfd){.fd = h->lingers[i].fd, .events = POLLIN};
+        pthread_mutex_unlock(&h->lock);
+        poll(p, (nfds_t)(1 + n), 250);
+        char b[64];
+        while (read(h->wake[0], b, sizeof b) > 0) {
+        }
         double now = clock_s();
+        pthread_mutex_lock(&h->lock);
+        for (int i = n - 1; i >= 0; i--)   /* those added meanwhile are past n */
+            if (drain(&h->lingers[i], now) < 0) {
+                close(h->lingers[i].fd);
+                h->lingers[i] = h->lingers[--h->nlingers];
+            }
         for (struct sock *k = h->socks; k; k = k->next) {
             double d = atomic_load(&k->deadline);
             if (d > 0 && now > d && !k->cut) {
@@ -914,6 +982,9 @@ static void *reap(void *arg)
             }
         }
     }
+    for (int i = 0; i < h->nlingers; i++)
+        close(h->lingers[i].fd);
+    h->nlingers = 0;
     pthread_mutex_unlock(&h->lock);
     return NULL;
 }
@@ -930,8 +1001,8 @@ static void threads_stop(struct http *h)
     h->npool = 0;
     pthread_mutex_lock(&h->lock);
     h->stopping = 1;
-    pthread_cond_broadcast(&h->tick);
     pthread_mutex_unlock(&h->lock);
+    (void)!write(h->wake[1], "", 1);
     if (h->reaping)
         pthread_join(h->reaper, NULL);
     h->reaping = 0;
@@ -941,7 +1012,9 @@ static void http_free(struct http *h)
 {
     pthread_mutex_destroy(&h->lock);
     pthread_mutex_destroy(&h->plock);
-    pthread_cond_destroy(&h->tick);
+    for (int i = 0; i < 2; i++)
+        if (h->wake[i] >= 0)
+            close(h->wake[i]);
     pthread_cond_destroy(&h->work);
     guard_free(h->guard);
     free(h->pool);
@@ -959,7 +1032,8 @@ struct http *http_start(struct app *app, const struct route *routes, int nroutes
     h->nroutes = nroutes;
     pthread_mutex_init(&h->lock, NULL);
     pthread_mutex_init(&h->plock, NULL);
-    pthread_cond_init(&h->tick, NULL);
+    if (pipe2(h->wake, O_CLOEXEC | O_NONBLOCK) < 0)
+        h->wake[0] = h->wake[1] = -1;
     pthread_cond_init(&h->work, NULL);
     char err[512];
     if (!(h->guard = guard_new(cfg, err, sizeof err))) {
