@@ -1093,6 +1093,64 @@ START_TEST(inline_network_normalized)
 }
 END_TEST
 
+/* A whole number written as a real (what Python's json.dumps writes for 60/6) is taken
+ * wherever a whole number is: in a dataset, a network, a job and its inline network. */
+START_TEST(whole_numbers_written_as_reals)
+{
+    char *ds = made(h_datasets_create, "{\"name\": \"d\", \"features\": [[1], [2]], "
+                                       "\"labels\": [0.0, 1.0]}");
+    const char *def = "{\"inputs\": 1.0, \"layers\": [{\"type\": \"dense\", \"units\": 2e0, "
+                      "\"activation\": \"softmax\"}], \"loss\": \"categorical_crossentropy\"}";
+    char *net = made(h_networks_create, def);
+    char body[1024];
+    snprintf(body, sizeof body, "{\"network\": \"%s\", \"dataset\": \"%s\", \"epochs\": 10.0, "
+             "\"batch_size\": 8.0, \"seed\": 7.0, \"validation\": {\"split\": 0.5}, "
+             "\"early_stopping\": {\"patience\": 3.0}}", net, ds);
+    json_t *job = job_call(body, 202, NULL);
+    ck_assert(json_is_integer(json_object_get(job, "epochs")));
+    ck_assert_int_eq(su_int(job, "epochs"), 10);
+    ck_assert_int_eq(su_int(job, "batch_size"), 8);
+    ck_assert_int_eq(su_int(job, "seed"), 7);
+    ck_assert_int_eq(su_int(json_object_get(job, "early_stopping"), "patience"), 3);
+    json_decref(job);
+    snprintf(body, sizeof body, "{\"network\": %s, \"dataset\": \"%s\", \"epochs\": 10.0}",
+             def, ds);
+    json_decref(job_call(body, 202, NULL));
+    /* a real that is not whole is still refused */
+    snprintf(body, sizeof body, "{\"network\": \"%s\", \"dataset\": \"%s\", \"epochs\": 10.5}",
+             net, ds);
+    job_call(body, 422, "/epochs");
+    free(ds), free(net);
+}
+END_TEST
+
+/* A job's problem says its first fault in detail, as every other route's does. */
+START_TEST(job_detail_names_the_fault)
+{
+    char *ds = made(h_datasets_create, "{\"name\": \"d\", \"features\": [[1], [2]], "
+                                       "\"labels\": [0, 1]}");
+    char body[512];
+    snprintf(body, sizeof body, "{\"network\": \"net_nope\", \"dataset\": \"%s\"}", ds);
+    struct reply rp = su_call(h_jobs_create, "POST", body, NULL, NULL);
+    ck_assert_int_eq(rp.status, 422);
+    json_t *j = su_json(&rp);
+    su_reply_free(&rp);
+    const char *d = su_str(j, "detail");
+    ck_assert_msg(strstr(d, "(1 fault); /network: ") && strstr(d, "net_nope"), "%s", d);
+    json_decref(j);
+    snprintf(body, sizeof body, "{\"network\": \"net_nope\", \"dataset\": \"%s\", "
+             "\"epochs\": -1}", ds);
+    rp = su_call(h_jobs_create, "POST", body, NULL, NULL);
+    j = su_json(&rp);
+    su_reply_free(&rp);
+    d = su_str(j, "detail");
+    ck_assert_msg(strstr(d, "(2 faults); /network: "), "%s", d);
+    ck_assert_int_eq(json_array_size(json_object_get(j, "errors")), 2);
+    json_decref(j);
+    free(ds);
+}
+END_TEST
+
 /* A list's limit is digits only, on every list (fuzz_query: "+5" and " 5" passed here). */
 START_TEST(list_limits)
 {
@@ -1137,6 +1195,8 @@ int main(void)
     tcase_add_test(h, refused_before_it_runs);
     tcase_add_test(h, inline_network_normalized);
     tcase_add_test(h, list_limits);
+    tcase_add_test(h, whole_numbers_written_as_reals);
+    tcase_add_test(h, job_detail_names_the_fault);
     suite_add_tcase(s, h);
     return tu_run(s) != 0;
 }

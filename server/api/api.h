@@ -63,6 +63,10 @@ struct lister {
 /* GET of a list, the same on every resource: ?limit= (1 to LIST_MAX, default 50) and
  * ?after= (the "next" of the previous page) checked, then {"items", "next"}. */
 int api_list(struct req *r, struct reply *out, const struct lister *l);
+/* 422 for a body with n faults (errors, stolen: [{"pointer", "detail"}, ...], the first
+ * ones): detail names what was refused ("the job"), how many faults, and the first's
+ * pointer and detail, so that a client that shows only `detail` shows the fault. */
+int reply_faults(struct reply *out, const char *what, long n, json_t *errors);
 /* 500 for a storage failure (logged where it happened). */
 int reply_storage_failed(struct reply *out);
 /* The answer to a store result that is a failure: 507 for STORE_FULL (the disk holding

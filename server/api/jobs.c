@@ -50,10 +50,11 @@ int h_jobs_create(struct req *r, struct reply *out)
     const struct job_limits lim = {cfg->max_params, cfg->max_epoch_rows};
     json_t *n = job_check(r->json, &lim, &fs, &plan);
     if (!n) {
-        int k = fs.n;
+        long k = fs.n;
         json_t *errs = faults_take(&fs, "");
-        return reply_problem(out, 422, errs, "the job has %d error%s; see errors", k,
-                             k == 1 ? "" : "s");
+        if (!errs)
+            return reply_problem(out, 500, NULL, "the service ran out of memory");
+        return reply_faults(out, "the job", k, errs);
     }
     faults_free(&fs);
     new_id(id, "job_");

@@ -31,14 +31,8 @@ int h_networks_create(struct req *r, struct reply *out)
     if (spec_from_json(r->json, "", r->app->cfg.max_params, &s, &errors) < 0) {
         if (!errors)
             return reply_problem(out, 500, NULL, "the service ran out of memory");
-        char first[1200];
-        const json_t *e = json_array_get(errors, 0);
-        const char *ptr = json_string_value(json_object_get(e, "pointer"));
-        const char *detail = json_string_value(json_object_get(e, "detail"));
-        snprintf(first, sizeof first, "%s: %s", ptr && *ptr ? ptr : "/", detail ? detail : "");
-        size_t n = json_array_size(errors);
-        return reply_problem(out, 422, errors, "the network definition is invalid (%zu "
-                             "fault%s); %s", n, n == 1 ? "" : "s", first);
+        return reply_faults(out, "the network definition", (long)json_array_size(errors),
+                            errors);
     }
     struct nn_error err = {{0}, {0}};
     struct nn_net *net = nn_new(&s.spec, r->app->cfg.max_params, NULL, &err);

@@ -39,6 +39,15 @@ const struct route routes[] = {
 };
 const int nroutes = sizeof routes / sizeof routes[0];
 
+int reply_faults(struct reply *out, const char *what, long n, json_t *errors)
+{
+    const json_t *e = json_array_get(errors, 0);
+    const char *ptr = json_string_value(json_object_get(e, "pointer"));
+    const char *detail = json_string_value(json_object_get(e, "detail"));
+    return reply_problem(out, 422, errors, "%s is invalid (%ld fault%s); %s: %s", what, n,
+                         n == 1 ? "" : "s", ptr && *ptr ? ptr : "/", detail ? detail : "");
+}
+
 int reply_storage_failed(struct reply *out)
 {
     return reply_problem(out, 500, NULL, "the database failed; see the service's log");
