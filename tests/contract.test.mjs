@@ -5,7 +5,8 @@
 // them). For each field: it is in the schema and nothing else is; its JSON type; its
 // bounds (minimum or exclusiveMinimum, maximum or exclusiveMaximum); its default; its
 // names (enum); whether it is required. A field added to a table and not to the contract,
-// or the other way round, fails here. Each comparison is one check; the last line is a
+// or the other way round, fails here. And the route table: every route is an operation of
+// the contract and every operation a route, with the same query parameters. Each comparison is one check; the last line is a
 // summary in Check's format, which tests/run.sh totals.
 //
 // The YAML is read with js-yaml from api/node_modules (installed by make lint-api).
@@ -139,6 +140,32 @@ for (const [type, fields] of Object.entries(code.optimizers)) {
 }
 check(forms.length === Object.keys(code.optimizers).length,
       `optimizers: ${forms.length} in the contract, ${Object.keys(code.optimizers).length} in the code`);
+
+// Routes: method and path, and the query parameters each takes (the glue refuses others).
+const ops = new Map();
+for (const [p, item] of Object.entries(spec.paths)) {
+  const common = (item.parameters || []).map(resolve);
+  for (const [m, op] of Object.entries(item)) {
+    if (m === 'parameters')
+      continue;
+    const params = common.concat((op.parameters || []).map(resolve));
+    ops.set(`${m.toUpperCase()} ${p}`, params.filter(q => q.in === 'query').map(q => q.name));
+  }
+}
+const seen = new Set();
+for (const r of code.routes) {
+  const key = `${r.method} ${r.pattern.replace(/:(\w+)/g, '{$1}')}`;
+  seen.add(key);
+  const q = ops.get(key);
+  check(q !== undefined, `route ${key}: not in the contract's paths`);
+  if (!q || r.query === '*')
+    continue;
+  const want = [...r.query].sort().join(', '), got = [...q].sort().join(', ');
+  check(got === want, `route ${key}: query parameters [${got}] in the contract, [${want}] in ` +
+                      `the route table (server/api/routes.c)`);
+}
+for (const key of ops.keys())
+  check(seen.has(key), `${key}: in the contract, not in the route table`);
 
 const pct = checks ? Math.floor(100 * (checks - failures) / checks) : 0;
 console.log(`${pct}%: Checks: ${checks}, Failures: ${failures}, Errors: 0`);

@@ -3,11 +3,14 @@
  * (nn_spec_desc), and a job's options (nn_train_desc, the service's tables, each
  * optimizer's nn_opt_desc). Each field: its name, JSON type, bounds as JSON Schema words
  * (minimum or exclusiveMinimum, maximum or exclusiveMaximum), default, names (enum), and
- * whether it is required. */
+ * whether it is required. And the route table: each route's method, pattern and the query
+ * parameters it takes ("*": any). */
+#include "api/api.h"
 #include "domain/domain.h"
 
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 static json_t *field_json(const struct nn_field *f)
 {
@@ -70,9 +73,21 @@ int main(void)
             json_object_set(parts, tables[i].where + 1, fields);
         json_decref(fields);
     }
-    json_t *all = json_pack("{s:o, s:o, s:o, s:o, s:o}", "layers", layers, "network",
+    json_t *rts = json_array();
+    for (int i = 0; i < nroutes; i++) {
+        const char *q = routes[i].query;
+        json_t *names = q && !strcmp(q, "*") ? json_string("*") : json_array();
+        for (const char *p = q; json_is_array(names) && p && *p;) {
+            size_t w = strcspn(p, " ");
+            json_array_append_new(names, json_stringn(p, w));
+            p += w + strspn(p + w, " ");
+        }
+        json_array_append_new(rts, json_pack("{s:s, s:s, s:o}", "method", routes[i].method,
+                                             "pattern", routes[i].pattern, "query", names));
+    }
+    json_t *all = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "layers", layers, "network",
                             table_json(nn_spec_desc.fields, nn_spec_desc.nfields), "job", job,
-                            "job_parts", parts, "optimizers", optimizers);
+                            "job_parts", parts, "optimizers", optimizers, "routes", rts);
     char *s = json_dumps(all, JSON_INDENT(1) | JSON_REAL_PRECISION(17));
     puts(s);
     free(s);

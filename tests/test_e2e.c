@@ -358,6 +358,21 @@ static const struct bad bad[] = {
           "name"),
     PARAM("%00 in a query key", "GET", "/v1/jobs?st%00ate=queued", NULL, NULL, 400, "st"),
 
+    /* query parameters a route does not take */
+    PARAM("a misspelt filter of a list", "GET", "/v1/jobs?stat=running", NULL, NULL, 400,
+          "stat"),
+    PARAM("a misspelt format of metrics", "GET", "/v1/jobs/{JOB}/metrics?fromat=csv", NULL,
+          NULL, 400, "fromat"),
+    PARAM("metrics for metric on a chart", "GET", "/v1/jobs/{JOB}/loss.svg?metrics=accuracy",
+          NULL, NULL, 400, "metrics"),
+    PARAM("a query on a route that takes none", "GET", "/v1/datasets/{DS}?verbose=1", NULL,
+          NULL, 400, "verbose"),
+    PARAM("a misspelt name of a CSV upload", "POST", "/v1/datasets?nmae=a", CSV, "1,2,0\n",
+          400, "nmae"),
+    PARAM("dry_run on jobs", "POST", "/v1/jobs?dry_run=true", J, "{}", 400, "dry_run"),
+    PARAM("a prediction with a query", "POST", "/v1/models/{MODEL}/predict?format=csv", J,
+          "{\"inputs\": [[1, 2, 3, 4]]}", 400, "format"),
+
     /* unknown ids */
     ROW("no such dataset", "GET", "/v1/datasets/ds_nope", NULL, NULL, 404),
     ROW("no such job, an id that is not UTF-8", "GET", "/v1/jobs/job_%C1%BF", NULL,
@@ -376,6 +391,9 @@ static const struct bad bad[] = {
 
     /* datasets as JSON, field by field */
     FIELD("dataset not an object", "POST", "/v1/datasets", J, "[]", 422, ""),
+    FIELD("a misspelt field of a dataset", "POST", "/v1/datasets", J,
+          "{\"name\": \"a\", \"features\": [[1]], \"labels\": [0], \"colums\": [\"x\"]}", 422,
+          "/colums"),
     FIELD("dataset without name", "POST", "/v1/datasets", J,
           "{\"features\": [[1]], \"labels\": [0]}", 422, "/name"),
     FIELD("dataset name a number", "POST", "/v1/datasets", J,

@@ -368,6 +368,30 @@ int dataset_from_json(const json_t *body, long max_values, struct dataset *d,
     if (!json_is_object(body))
         return fault_at(f, 422, "", "the body must be a JSON object {\"name\", \"features\", "
                         "\"labels\"}, not %s", json_kind(body));
+    const char *key;
+    size_t keylen;
+    json_t *v;
+    json_object_keylen_foreach((json_t *)body, key, keylen, v) {
+        (void)v;   /* compared with its length: "name\u0000x" is not "name" */
+        static const char *const known[] = {"name", "features", "labels", "columns"};
+        int k = 0;
+        while (k < 4 && !(strlen(known[k]) == keylen && memcmp(known[k], key, keylen) == 0))
+            k++;
+        if (k < 4)
+            continue;
+        char ptr[80], e[80];
+        size_t n = 0, q = utf8_cut(key, keylen, 32);
+        ptr[n++] = '/';   /* RFC 6901: '~' as ~0, '/' as ~1 */
+        for (size_t i = 0; i < q; i++)
+            if (key[i] == '~' || key[i] == '/')
+                ptr[n++] = '~', ptr[n++] = key[i] == '~' ? '0' : '1';
+            else
+                ptr[n++] = key[i];
+        ptr[n] = 0;
+        return fault_at(f, 422, ptr, "unknown field \"%s\" in a dataset; its fields are: "
+                        "name, features, labels, columns", text_echo(e, sizeof e, key, keylen,
+                                                                     40));
+    }
     const json_t *name = json_object_get(body, "name");
     if (!name)
         return fault_at(f, 422, "/name", "is missing: a name for the dataset (a string)");

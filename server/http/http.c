@@ -472,6 +472,62 @@ static enum MHD_Result find_nul(void *cls, enum MHD_ValueKind kind, const char *
     return MHD_YES;
 }
 
+/* Is key[0..n) one of the space-separated names of list? */
+static int listed(const char *list, const char *key, size_t n)
+{
+    for (const char *p = list; p && *p;) {
+        size_t w = strcspn(p, " ");
+        if (w == n && memcmp(p, key, n) == 0)
+            return 1;
+        p += w + strspn(p + w, " ");
+    }
+    return 0;
+}
+
+/* The first query parameter that the route does not take, for the glue's 400. */
+struct unknown_query {
+    const char *list;          /* the route's names */
+    char name[80];             /* the first unknown one, quoted safely; "" when none */
+};
+
+static enum MHD_Result find_unknown(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    size_t key_size, const char *value, size_t value_size)
+{
+    (void)kind, (void)value, (void)value_size;
+    struct unknown_query *u = cls;
+    if (listed(u->list, key, key_size))
+        return MHD_YES;
+    text_echo(u->name, sizeof u->name, key, key_size, 40);
+    return MHD_NO;
+}
+
+/* The query parameters against those the route takes (its row's query). 0, or -1 with a
+ * 400 naming the first parameter that it does not take and the ones it does. */
+static int query_ok(struct conn *c, struct MHD_Connection *mc, const struct route *rt)
+{
+    if (rt->query && strcmp(rt->query, "*") == 0)
+        return 0;
+    struct unknown_query u = {rt->query, ""};
+    MHD_get_connection_values_n(mc, MHD_GET_ARGUMENT_KIND, find_unknown, &u);
+    if (!*u.name)
+        return 0;
+    char known[160] = "";
+    for (const char *p = rt->query; p && *p;) {   /* "limit, after, state" */
+        size_t w = strcspn(p, " "), len = strlen(known);
+        snprintf(known + len, sizeof known - len, "%s%.*s", len ? ", " : "", (int)w, p);
+        p += w + strspn(p + w, " ");
+    }
+    if (!strcmp(u.name, "access_token") || !strcmp(u.name, "token"))
+        return reply_param(&c->reply, 400, u.name, "unknown query parameter ?%s: a token "
+                           "goes in the header Authorization: Bearer, never in a URL",
+                           u.name), -1;
+    if (!*known)
+        return reply_param(&c->reply, 400, u.name, "unknown query parameter ?%s: %s %s "
+                           "takes none", u.name, rt->method, rt->pattern), -1;
+    return reply_param(&c->reply, 400, u.name, "unknown query parameter ?%s: %s %s takes %s",
+                       u.name, rt->method, rt->pattern, known), -1;
+}
+
 /* The target: no NUL in its path or parameters, and an absolute-form target
  * ("http://host/path") taken as its path. 0, or -1 with the reply filled. */
 static int target_ok(struct conn *c, struct MHD_Connection *mc)
@@ -526,7 +582,8 @@ static int begin(struct conn *c, struct MHD_Connection *mc, const char *method,
     if (n > 1 && c->path[n - 1] == '/')
         c->path[n - 1] = 0;
     const struct route *rt = c->route = route_for(c, method, c->path);
-    if (guard_check(c->h->guard, &c->who, &c->req, rt, &c->reply) < 0 || !rt)
+    if (guard_check(c->h->guard, &c->who, &c->req, rt, &c->reply) < 0 || !rt ||
+        query_ok(c, mc, rt) < 0)
         return c->failed = 1, c->has_body ? -1 : 0;
     c->req.method = rt->method;
     const char *ct = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Content-Type");

@@ -157,6 +157,9 @@ struct route {
     const char *stream_type;         /* e.g. "text/csv" */
     int raw;                         /* the handler parses its JSON body itself */
     enum route_access access;
+    const char *query;               /* the query parameters it takes, space-separated
+                                        ("limit after state"); NULL: none; "*": any. The
+                                        glue answers 400 to any other, naming it */
 };
 
 /* Starts the daemon on app->cfg's address with a route table (borrowed; it outlives the
