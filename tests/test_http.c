@@ -6,7 +6,8 @@
  *    does not move; connections per address; event streams per client and per job, and
  *    a stream whose client takes nothing; the probes answered while requests with a body
  *    hold the pool; a prediction past the row limit refused before the rest is read; the
- *    memory a JSON body costs, and that it is given back.
+ *    memory a JSON body costs, and that it is given back; requests counted for /metrics
+ *    under the route their path matches and the method they came with.
  * The bad requests themselves, one each, are rows of test_e2e.c's table. */
 #include "srvutil.h"
 #include "testutil.h"
@@ -685,6 +686,56 @@ START_TEST(json_memory_is_bounded_and_given_back)
 }
 END_TEST
 
+/* The value of one series in Prometheus text, -1 when it is absent. */
+static double sample(const char *text, const char *series)
+{
+    size_t n = strlen(series);
+    for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+        if (!strncmp(p, series, n) && p[n] == ' ')
+            return strtod(p + n + 1, NULL);
+    return -1;
+}
+
+/* A request whose path is a route is counted under it, with its own method, whatever
+ * its answer (405, 400, a HEAD); "unmatched" is only for paths that are no route. */
+START_TEST(metrics_name_the_route_and_method)
+{
+    struct server s = {0};
+    su_start(&s, one_thread);
+    struct { const char *method, *path; long status; } reqs[] = {
+        {"PUT", "/v1/datasets", 405}, {"DELETE", "/v1/jobs", 405}, {"BREW", "/healthz", 405},
+        {"HEAD", "/healthz", 200}, {"GET", "/v1/jobs?stat=running", 400},
+        {"GET", "/nope", 404}, {"POST", "/nope", 404}};
+    for (size_t i = 0; i < sizeof reqs / sizeof *reqs; i++) {
+        struct http_reply h = su_http(&s, reqs[i].method, reqs[i].path, NULL, 0, NULL);
+        ck_assert_msg(h.status == reqs[i].status, "%s %s: %ld", reqs[i].method, reqs[i].path,
+                      h.status);
+        su_http_free(&h);
+    }
+    struct http_reply h = su_http(&s, "GET", "/metrics", NULL, 0, NULL);
+    ck_assert_int_eq(h.status, 200);
+    static const char *const want[] = {
+        "{route=\"/v1/datasets\",method=\"PUT\",status=\"405\"}",
+        "{route=\"/v1/jobs\",method=\"DELETE\",status=\"405\"}",
+        "{route=\"/healthz\",method=\"other\",status=\"405\"}",
+        "{route=\"/healthz\",method=\"HEAD\",status=\"200\"}",
+        "{route=\"/v1/jobs\",method=\"GET\",status=\"400\"}",
+        "{route=\"unmatched\",method=\"GET\",status=\"404\"}",
+        "{route=\"unmatched\",method=\"POST\",status=\"404\"}"};
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+        char series[160];
+        snprintf(series, sizeof series, "neurond_http_requests_total%s", want[i]);
+        ck_assert_msg(sample(h.body, series) == 1, "%s: %g in\n%s", series,
+                      sample(h.body, series), h.body);
+    }
+    ck_assert_msg(!strstr(h.body, "method=\"other\",status=\"404\"") &&
+                  !strstr(h.body, "route=\"unmatched\",method=\"PUT\""), "%s", h.body);
+    su_http_free(&h);
+    su_stop(&s, 0);
+    su_cleanup(&s);
+}
+END_TEST
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_ALL);
@@ -706,6 +757,7 @@ int main(void)
     tcase_add_test(wire, probes_answer_while_bodies_wait);
     tcase_add_test(wire, predictions_past_the_row_limit);
     tcase_add_test(wire, json_memory_is_bounded_and_given_back);
+    tcase_add_test(wire, metrics_name_the_route_and_method);
     suite_add_tcase(s, wire);
     return tu_run(s) != 0;
 }

@@ -49,7 +49,7 @@ int h_prometheus(struct req *r, struct reply *out)
     struct stats_route labels[64];
     int n = nroutes < 64 ? nroutes : 64;
     for (int i = 0; i < n; i++)
-        labels[i] = (struct stats_route){routes[i].pattern, routes[i].method};
+        labels[i] = (struct stats_route){routes[i].pattern};
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);

@@ -868,10 +868,25 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *mc)
     return c;
 }
 
-static enum MHD_Result respond(struct conn *c, struct MHD_Connection *mc)
+/* The index of the route a request is counted under (ops.h): its own, else the first
+ * whose pattern its path matches (a 405, or a request refused before it was routed);
+ * -1 for a path that is no route. */
+static int counted_route(const struct conn *c)
 {
-    stats_request(c->route ? (int)(c->route - c->h->routes) : -1, c->reply.status,
-                  clock_s() - c->t0);
+    if (c->route)
+        return (int)(c->route - c->h->routes);
+    struct conn *scratch = malloc(sizeof *scratch);   /* match() fills its parameters */
+    int ri = -1;
+    for (int i = 0; scratch && i < c->h->nroutes && ri < 0; i++)
+        if (match(c->h->routes[i].pattern, c->path, scratch))
+            ri = i;
+    free(scratch);
+    return ri;
+}
+
+static enum MHD_Result respond(struct conn *c, struct MHD_Connection *mc, const char *method)
+{
+    stats_request(counted_route(c), method, c->reply.status, clock_s() - c->t0);
     return send_reply(mc, c);
 }
 
@@ -893,7 +908,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
         if (begin(c, mc, method, version) < 0) {
             if (c->has_body && c->sock)   /* its body is drained as the connection closes */
                 c->sock->linger = 1;
-            return respond(c, mc);   /* at once: no body is read, the connection closes */
+            return respond(c, mc, method);   /* at once: no body is read, the connection closes */
         }
         return MHD_YES;
     }
@@ -911,7 +926,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
         finish(c);
         c->ran = 1;
     }
-    return respond(c, mc);
+    return respond(c, mc, method);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,

@@ -7,15 +7,18 @@
 
 #include <stdio.h>
 
-/* Counts one answered request: route is its index in the route table (-1: no route
- * matched), status the HTTP status sent, seconds from its first byte to its reply. */
-void stats_request(int route, int status, double seconds);
+/* Counts one answered request: route is the index in the route table of the route whose
+ * pattern its path matches (-1: none; with another method, a 405, the first that matches),
+ * method the request's (GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS; any other is
+ * counted as "other"), status the HTTP status sent, seconds from its first byte to its
+ * reply. */
+void stats_request(int route, const char *method, int status, double seconds);
 /* Counts one epoch trained at samples_per_second (the training workers). */
 void stats_epoch(double samples_per_second);
 
-/* A route as the request counter labels it. */
+/* A route as the request counter labels it: its pattern (the method is the request's). */
 struct stats_route {
-    const char *pattern, *method;
+    const char *pattern;
 };
 /* Writes the counters above in the Prometheus text format 0.0.4 to f; routes[i] labels
  * the requests counted for route i (n of them). */
