@@ -170,6 +170,27 @@ START_TEST(whole_loop)
     ck_assert_int_eq(json_array_size(json_object_get(json_array_get(t, 0), "values")), 16);
     json_decref(j);
 
+    /* once its model is deleted, the job names it no more, and says why */
+    snprintf(path, sizeof path, "/v1/jobs/%s", id);
+    j = su_get_json(&s, path);
+    ck_assert(json_is_false(json_object_get(j, "model_deleted")));
+    json_decref(j);
+    snprintf(path, sizeof path, "/v1/models/%s", mid);
+    h = su_http(&s, "DELETE", path, NULL, 0, NULL);
+    ck_assert_int_eq(h.status, 204);
+    su_http_free(&h);
+    snprintf(path, sizeof path, "/v1/jobs/%s", id);
+    j = su_get_json(&s, path);
+    ck_assert(json_is_null(json_object_get(j, "model")));
+    ck_assert(json_is_true(json_object_get(j, "model_deleted")));
+    ck_assert_str_eq(su_str(j, "state"), "succeeded");
+    json_decref(j);
+    j = su_get_json(&s, "/v1/jobs");
+    json_t *row = json_array_get(json_object_get(j, "items"), 0);
+    ck_assert(json_is_null(json_object_get(row, "model")));
+    ck_assert(json_is_true(json_object_get(row, "model_deleted")));
+    json_decref(j);
+
     su_stop(&s, 0);
     su_cleanup(&s);
     free(ds), free(net), free(id);

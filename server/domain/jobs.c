@@ -432,6 +432,7 @@ json_t *job_json(const struct job *j)
     json_object_set_new(o, "eta_seconds", isnan(j->eta) ? json_null() : json_real(j->eta));
     json_object_set_new(o, "error", j->error ? json_incref(j->error) : json_null());
     json_object_set_new(o, "model", *j->model_id ? json_string(j->model_id) : json_null());
+    json_object_set_new(o, "model_deleted", json_boolean(j->model_deleted));
     json_object_set_new(o, "created_at", *j->created_at ? json_string(j->created_at)
                                                         : json_null());
     json_object_set_new(o, "started_at", *j->started_at ? json_string(j->started_at)

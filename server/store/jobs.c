@@ -60,7 +60,9 @@ int store_job_insert(struct job_new *j)
 }
 
 #define JOB_COLS "id, state, request, epoch, epochs, progress, latest, eta_seconds, error, " \
-                 "model_id, created_at, started_at, finished_at, seq"
+                 "model_id, created_at, started_at, finished_at, seq, " \
+                 "model_id IS NOT NULL AND NOT EXISTS " \
+                 "(SELECT 1 FROM models WHERE models.id = jobs.model_id)"
 
 void job_free(struct job *j)
 {
@@ -90,6 +92,9 @@ static int job_read(sqlite3_stmt *st, void *item)
     db_column_copy(st, 10, j->created_at, sizeof j->created_at);
     db_column_copy(st, 11, j->started_at, sizeof j->started_at);
     db_column_copy(st, 12, j->finished_at, sizeof j->finished_at);
+    j->model_deleted = sqlite3_column_int(st, 14);
+    if (j->model_deleted)   /* a model deleted since is named by no job */
+        j->model_id[0] = 0;
     return j->request ? 0 : -1;
 }
 

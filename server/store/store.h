@@ -156,7 +156,8 @@ struct job {
     json_t *latest;            /* the last epoch's metrics row, or NULL */
     double eta;                /* seconds, NAN when unknown */
     json_t *error;             /* a problem object, or NULL */
-    char model_id[32];
+    char model_id[32];         /* "" for none, and for one deleted since */
+    int model_deleted;         /* the job made a model, deleted since */
     char created_at[32], started_at[32], finished_at[32];
 };
 void job_free(struct job *j);
