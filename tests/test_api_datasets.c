@@ -446,6 +446,49 @@ START_TEST(csv_errors)
 }
 END_TEST
 
+/* Where a newcomer goes wrong, the answer says what to do: JSON sent as text/csv, and a
+ * file sent with curl -d, which drops its line breaks (its rows run together). */
+START_TEST(csv_hints)
+{
+    static const char json[] = "{\"name\": \"a\", \"features\": [[1]], \"labels\": [0]}";
+    struct reply rp = csv_call(json, sizeof json - 1, NULL, 4096);
+    ck_assert_int_eq(rp.status, 415);
+    json_t *j = su_json(&rp);
+    ck_assert_msg(strstr(su_str(j, "detail"), "Content-Type: application/json"), "%s",
+                  su_str(j, "detail"));
+    ck_assert_str_eq(su_str(json_array_get(json_object_get(j, "errors"), 0), "header"),
+                     "Content-Type");
+    json_decref(j);
+    su_reply_free(&rp);
+    static const char arrays[] = " [[1, 2, 0], [3, 4, 1]]";
+    rp = csv_call(arrays, sizeof arrays - 1, NULL, 4096);
+    ck_assert_int_eq(rp.status, 415);
+    su_reply_free(&rp);
+    /* numbers only: the rows would make one wide row */
+    static const char joined[] = "5.1,3.5,1.4,0.2,04.9,3.0,1.4,0.2,04.7,3.2,1.3,0.2,04.6,3.1,"
+                                 "1.5,0.2,0";
+    rp = csv_call(joined, sizeof joined - 1, NULL, 7);
+    ck_assert_msg(strstr(rp.body, "--data-binary"), "%.*s", (int)rp.len, rp.body);
+    problem(&rp, 422, "/rows");
+    /* with a header: the hint follows what was wrong */
+    static const char named[] = "sepal_length,sepal_width,petal_length,petal_width,species"
+                                "5.1,3.5,1.4,0.2,setosa4.9,3.0,1.4,0.2,setosa";
+    rp = csv_call(named, sizeof named - 1, NULL, 4096);
+    ck_assert_msg(rp.status == 422 && strstr(rp.body, "--data-binary"), "%.*s", (int)rp.len,
+                  rp.body);
+    su_reply_free(&rp);
+    /* a short row without a line break, and the same rows with theirs, are datasets */
+    rp = csv_call("1,2,0", 5, NULL, 4096);
+    ck_assert_int_eq(rp.status, 201);
+    su_reply_free(&rp);
+    static const char rows[] = "5.1,3.5,1.4,0.2,0\n4.9,3.0,1.4,0.2,0\n4.7,3.2,1.3,0.2,0\n"
+                               "4.6,3.1,1.5,0.2,0\n";
+    rp = csv_call(rows, sizeof rows - 1, NULL, 7);
+    ck_assert_int_eq(rp.status, 201);
+    su_reply_free(&rp);
+}
+END_TEST
+
 /* ---- describe, list, delete ---- */
 
 START_TEST(get_unknown)
@@ -944,6 +987,7 @@ int main(void)
     tcase_add_test(h, json_errors);
     tcase_add_test(h, csv_upload);
     tcase_add_test(h, csv_errors);
+    tcase_add_test(h, csv_hints);
     tcase_add_test(h, get_unknown);
     tcase_add_test(h, list_paging);
     tcase_add_test(h, delete_rules);

@@ -1172,6 +1172,62 @@ START_TEST(job_detail_names_the_fault)
 }
 END_TEST
 
+/* The first detail of a problem (expects status) for body posted to fn, new. */
+static char *first_detail(handler_fn fn, const char *body, const char *param0, int status)
+{
+    struct reply rp = su_call(fn, body ? "POST" : "GET", body, param0, NULL);
+    ck_assert_msg(rp.status == status, "%d, not %d: %.*s", rp.status, status, (int)rp.len,
+                  rp.body);
+    json_t *j = su_json(&rp);
+    json_t *e = json_array_get(json_object_get(j, "errors"), 0);
+    char *d = strdup(su_str(e ? e : j, "detail"));
+    json_decref(j);
+    su_reply_free(&rp);
+    return d;
+}
+
+#define CK_HINT(d, hint) \
+    do { \
+        ck_assert_msg(strstr(d, hint), "\"%s\" lacks \"%s\"", d, hint); \
+        free(d); \
+    } while (0)
+
+/* Where a newcomer goes wrong, the answer says what was meant. */
+START_TEST(hints_for_newcomers)
+{
+    char *ds = made(h_datasets_create, "{\"name\": \"d\", \"features\": [[1], [2]], "
+                                       "\"labels\": [0, 1]}");
+    char *net = made(h_networks_create, "{\"inputs\": 1, \"layers\": [{\"type\": \"dense\", "
+                                        "\"units\": 2, \"activation\": \"softmax\"}], "
+                                        "\"loss\": \"categorical_crossentropy\"}");
+    char body[1024];
+    /* an id of another kind */
+    snprintf(body, sizeof body, "{\"network\": \"%s\", \"dataset\": \"%s\"}", ds, ds);
+    CK_HINT(first_detail(h_jobs_create, body, NULL, 422), "that is a dataset id");
+    snprintf(body, sizeof body, "{\"network\": \"%s\", \"dataset\": \"%s\"}", net, net);
+    CK_HINT(first_detail(h_jobs_create, body, NULL, 422), "that is a network id");
+    CK_HINT(first_detail(h_networks_get, NULL, ds, 404), "that is a dataset id");
+    CK_HINT(first_detail(h_models_get, NULL, net, 404), "that is a network id");
+    /* the optimizer's settings at the top of a job */
+    snprintf(body, sizeof body, "{\"network\": \"%s\", \"dataset\": \"%s\", \"lr\": 0.1}",
+             net, ds);
+    CK_HINT(first_detail(h_jobs_create, body, NULL, 422), "did you mean /optimizer/learning_rate?");
+    snprintf(body, sizeof body, "{\"network\": \"%s\", \"dataset\": \"%s\", "
+             "\"learning_rate\": 0.1}", net, ds);
+    CK_HINT(first_detail(h_jobs_create, body, NULL, 422), "did you mean /optimizer/learning_rate?");
+    /* momentum without "type": "sgd" (the type is adam then) */
+    snprintf(body, sizeof body, "{\"network\": \"%s\", \"dataset\": \"%s\", \"optimizer\": "
+             "{\"learning_rate\": 0.1, \"momentum\": 0.9}}", net, ds);
+    CK_HINT(first_detail(h_jobs_create, body, NULL, 422), "give \"type\": \"sgd\"");
+    /* Keras's sparse loss */
+    CK_HINT(first_detail(h_networks_create, "{\"inputs\": 1, \"layers\": [{\"type\": "
+                                            "\"dense\", \"units\": 2}], \"loss\": "
+                                            "\"sparse_categorical_crossentropy\"}", NULL, 422),
+            "categorical_crossentropy takes class indices");
+    free(ds), free(net);
+}
+END_TEST
+
 /* A list's limit is digits only, on every list (fuzz_query: "+5" and " 5" passed here). */
 START_TEST(list_limits)
 {
@@ -1218,6 +1274,7 @@ int main(void)
     tcase_add_test(h, list_limits);
     tcase_add_test(h, whole_numbers_written_as_reals);
     tcase_add_test(h, job_detail_names_the_fault);
+    tcase_add_test(h, hints_for_newcomers);
     suite_add_tcase(s, h);
     return tu_run(s) != 0;
 }

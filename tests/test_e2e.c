@@ -373,6 +373,23 @@ static const struct bad bad[] = {
     PARAM("a prediction with a query", "POST", "/v1/models/{MODEL}/predict?format=csv", J,
           "{\"inputs\": [[1, 2, 3, 4]]}", 400, "format"),
 
+    /* where newcomers go wrong (the hints themselves: test_api_jobs, test_api_datasets) */
+    WHO("JSON sent as text/csv", "POST", "/v1/datasets", CSV,
+        "{\"name\": \"a\", \"features\": [[1]], \"labels\": [0]}", 415, "Content-Type", NULL),
+    FIELD("a CSV file sent with curl -d, its line breaks dropped", "POST", "/v1/datasets", CSV,
+          "5.1,3.5,1.4,0.2,04.9,3.0,1.4,0.2,04.7,3.2,1.3,0.2,04.6,3.1,1.5,0.2,0", 422, "/rows"),
+    FIELD("a dataset id as a job's network", "POST", "/v1/jobs", J,
+          "{\"network\": \"{DS}\", \"dataset\": \"{DS}\"}", 422, "/network"),
+    ROW("a dataset id as a network's", "GET", "/v1/networks/{DS}", NULL, NULL, 404),
+    FIELD("lr at the top of a job", "POST", "/v1/jobs", J,
+          "{\"network\": \"{NET}\", \"dataset\": \"{DS}\", \"lr\": 0.1}", 422, "/lr"),
+    FIELD("momentum without type sgd", "POST", "/v1/jobs", J,
+          "{\"network\": \"{NET}\", \"dataset\": \"{DS}\", \"optimizer\": {\"momentum\": 0.9}}",
+          422, "/optimizer/momentum"),
+    FIELD("Keras's sparse loss", "POST", "/v1/networks", J,
+          "{\"inputs\": 4, \"layers\": [{\"type\": \"dense\", \"units\": 3}], "
+          "\"loss\": \"sparse_categorical_crossentropy\"}", 422, "/loss"),
+
     /* unknown ids */
     ROW("no such dataset", "GET", "/v1/datasets/ds_nope", NULL, NULL, 404),
     ROW("no such job, an id that is not UTF-8", "GET", "/v1/jobs/job_%C1%BF", NULL,

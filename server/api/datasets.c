@@ -69,7 +69,9 @@ struct csv_upload {
 static int reply_csv_error(struct reply *out, const struct csv_error *e)
 {
     json_t *errors = NULL;
-    if (e->parameter[0])
+    if (e->status == 415)   /* the body's content is not what its type says */
+        errors = json_pack("[{s:s, s:s}]", "header", "Content-Type", "detail", e->detail);
+    else if (e->parameter[0])
         errors = json_pack("[{s:s, s:s}]", "parameter", e->parameter, "detail", e->detail);
     else if (e->pointer[0])
         errors = json_pack("[{s:s, s:s}]", "pointer", e->pointer, "detail", e->detail);

@@ -159,6 +159,8 @@ struct csv_dataset {
     char nf_text[64];
     int failed;
     struct csv_error err;
+    size_t fed;                 /* bytes of the body so far */
+    int line_break;             /* a CR or LF was among them */
 };
 
 /* A message about a row's field: "row R (line L), column C 'name': ...". */
@@ -588,6 +590,21 @@ static int place(struct csv_dataset *c, struct csv_error *err)
     return -1;
 }
 
+/* Does the body start as JSON does ({"..." or [[ or [{), after a BOM and white space?
+ * Looks at the first piece only; a CSV's first field could not start so. */
+static int looks_like_json(const char *s, size_t n)
+{
+    size_t i = n >= 3 && !memcmp(s, "\xef\xbb\xbf", 3) ? 3 : 0;
+    while (i < n && strchr(" \t\r\n", s[i]))
+        i++;
+    if (i >= n || (s[i] != '{' && s[i] != '['))
+        return 0;
+    char open = s[i++];
+    while (i < n && strchr(" \t\r\n", s[i]))
+        i++;
+    return i < n && (open == '{' ? s[i] == '"' || s[i] == '}' : s[i] == '[' || s[i] == '{');
+}
+
 int csv_dataset_feed(struct csv_dataset *c, const char *data, size_t len,
                      struct csv_error *err)
 {
@@ -595,6 +612,15 @@ int csv_dataset_feed(struct csv_dataset *c, const char *data, size_t len,
         *err = c->err;
         return -1;
     }
+    if (c->fed == 0 && looks_like_json(data, len)) {
+        csv_error_set(&c->err, 415, -1, 0, -1, "the body is sent as text/csv but looks like "
+                      "JSON: send it with Content-Type: application/json");
+        c->failed = 1;
+        *err = c->err;
+        return -1;
+    }
+    c->fed += len;
+    c->line_break = c->line_break || memchr(data, '\n', len) || memchr(data, '\r', len);
     return csv_reader_feed(c->rd, data, len, err) == 0 ? 0 : place(c, err);
 }
 
@@ -631,7 +657,31 @@ static int sklearn_layout(struct csv_dataset *c, struct dataset *out)
     return 1;
 }
 
+static int dataset_end(struct csv_dataset *c, struct dataset *out, struct csv_error *err);
+
 int csv_dataset_end(struct csv_dataset *c, struct dataset *out, struct csv_error *err)
+{
+    /* a body of one line of 64 bytes or more was most likely a file whose line breaks
+     * curl's -d (--data) dropped: its rows, run together, would make one wrong row */
+    static const char hint[] = "the body has no line break: curl -d drops them from a "
+                               "file; send it with --data-binary @file.csv";
+    int one_line = !c->line_break && c->fed >= 64;
+    if (dataset_end(c, out, err) == 0) {
+        if (!one_line || out->rows != 1)
+            return 0;
+        dataset_free(out);
+        csv_error_set(err, 422, -1, 0, -1, "one row of %ld bytes and %d columns: %s",
+                      (long)c->fed, c->W, hint);
+        snprintf(err->pointer, sizeof err->pointer, "/rows");
+        return -1;
+    }
+    size_t n = strlen(err->detail);
+    if (one_line && err->status != 413 && n + 1 < sizeof err->detail)
+        snprintf(err->detail + n, sizeof err->detail - n, " (%s)", hint);
+    return -1;
+}
+
+static int dataset_end(struct csv_dataset *c, struct dataset *out, struct csv_error *err)
 {
     memset(out, 0, sizeof *out);
     if (c->failed) {

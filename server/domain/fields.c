@@ -162,13 +162,70 @@ int json_name(struct faults *fs, const json_t *v, const char *at, const char *wh
     for (int i = 0; strlen(s) == len && i < n; i++)
         if (strcmp(names[i], s) == 0)
             return i;
+    /* names other libraries use, and where their meaning is here */
+    static const char *const slips[][2] = {
+        {"sparse_categorical_crossentropy", "; categorical_crossentropy takes class indices "
+                                            "(and class names) as labels, as well as one-hot "
+                                            "rows"}};
+    const char *hint = "";
+    for (size_t i = 0; i < sizeof slips / sizeof slips[0]; i++)
+        if (strlen(s) == len && strcmp(s, slips[i][0]) == 0)
+            hint = slips[i][1];
     size_t q = utf8_cut(s, len, QUOTE_MAX);
-    fault_add(fs, at, "unknown %s \"%.*s%s\"; use one of: %s", what, (int)q, s,
-              q < len ? "..." : "", list);
+    fault_add(fs, at, "unknown %s \"%.*s%s\"; use one of: %s%s", what, (int)q, s,
+              q < len ? "..." : "", list, hint);
     return -1;
 }
 
 /* ---- fields ---- */
+
+/* Is key[0..keylen) a field of the optimizer type t? */
+static int opt_has(int t, const char *key, size_t keylen)
+{
+    const struct nn_kind_desc *d = nn_opt_desc(t);
+    for (int i = 0; i < d->nfields; i++)
+        if (strlen(d->fields[i].name) == keylen && memcmp(d->fields[i].name, key, keylen) == 0)
+            return 1;
+    return 0;
+}
+
+/* Where an unknown field of obj (at ptr, in `what`) belongs, when it is a known slip:
+ * an optimizer's setting at the top of a job, another optimizer type's setting. Into
+ * buf ("" for none). */
+static void unknown_hint(const json_t *obj, const char *ptr, const char *what, const char *key,
+                         size_t keylen, char *buf, size_t cap)
+{
+    buf[0] = 0;
+    int lr = keylen == 2 && memcmp(key, "lr", 2) == 0;
+    if (strcmp(what, "a job") == 0) {
+        const char *name = lr ? "learning_rate" : key;
+        size_t n = lr ? 13 : keylen;
+        int order[NN_OPT_COUNT], m = 0;   /* adam first: the type when none is given */
+        order[m++] = NN_ADAM;
+        for (int t = 0; t < NN_OPT_COUNT; t++)
+            if (t != NN_ADAM)
+                order[m++] = t;
+        for (int k = 0; k < NN_OPT_COUNT && !buf[0]; k++)
+            if (opt_has(order[k], name, n))
+                snprintf(buf, cap, "; did you mean /optimizer/%.*s? (\"optimizer\": {%s%s%s"
+                         "\"%.*s\": ...})", (int)n, name, order[k] == NN_ADAM ? "" : "\"type\": \"",
+                         order[k] == NN_ADAM ? "" : nn_opt_name(order[k]),
+                         order[k] == NN_ADAM ? "" : "\", ", (int)n, name);
+        return;
+    }
+    if (strcmp(ptr, "/optimizer") != 0)
+        return;
+    if (lr) {
+        snprintf(buf, cap, "; did you mean learning_rate?");
+        return;
+    }
+    for (int t = 0; t < NN_OPT_COUNT && !buf[0]; t++)
+        if (opt_has(t, key, keylen))
+            snprintf(buf, cap, "; %.*s is the %s optimizer's: give \"type\": \"%s\"%s",
+                     (int)keylen, key, nn_opt_name(t), nn_opt_name(t),
+                     json_object_get(obj, "type") ? ""
+                                                  : " (an optimizer without a type is adam)");
+}
 
 void fields_unknown(struct faults *fs, const json_t *obj, const char *ptr,
                     const struct field_table *tables, int ntables, const char *const *extra,
@@ -198,9 +255,11 @@ void fields_unknown(struct faults *fs, const json_t *obj, const char *ptr,
             for (int i = 0; i < tables[k].n && len < sizeof list; i++)
                 len += (size_t)snprintf(list + len, sizeof list - len, "%s%s",
                                         len ? ", " : "", tables[k].t[i].name);
+        char hint[200];
+        unknown_hint(obj, ptr, what, key, keylen, hint, sizeof hint);
         size_t q = utf8_cut(key, keylen, QUOTE_MAX);
-        fault_key(fs, ptr, key, keylen, "unknown field \"%.*s%s\" in %s; its fields are: %s",
-                  (int)q, key, q < keylen ? "..." : "", what, list);
+        fault_key(fs, ptr, key, keylen, "unknown field \"%.*s%s\" in %s; its fields are: %s%s",
+                  (int)q, key, q < keylen ? "..." : "", what, list, hint);
     }
 }
 

@@ -236,6 +236,16 @@ static const char *echo(const char *s, char *buf, size_t cap)
     return text_echo(buf, cap, s, strlen(s), 64);
 }
 
+/* For "no <want> with id <id>": what the id names instead (": that is a dataset id"),
+ * into buf; "" when it names no other kind. */
+static const char *other_kind(const char *id, const char *want, char *buf, size_t cap)
+{
+    const char *is = id_kind(id);
+    snprintf(buf, cap, "%s%s%s", is && strcmp(is, want) ? ": that is a " : "",
+             is && strcmp(is, want) ? is : "", is && strcmp(is, want) ? " id" : "");
+    return buf;
+}
+
 /* Whether the labels of a dataset (its description) fit the loss over `outputs` outputs:
  * labels_fit, then -- for binary_crossentropy, which takes labels from 0 to 1 -- the range
  * of labels that are plain numbers (class names and one-hot rows are 0 and 1 already).
@@ -263,7 +273,7 @@ json_t *job_check(const json_t *body, const struct job_limits *lim, struct fault
 {
     static const char *const refs[] = {"name", "network", "dataset", "validation",
                                        "optimizer", "early_stopping", NULL};
-    char *network_id = plan->network_id, *val_id = plan->val_dataset_id, e[80];
+    char *network_id = plan->network_id, *val_id = plan->val_dataset_id, e[80], hint[40];
     *network_id = *val_id = 0;
     int before = fs->n;
     const json_t *b = body;
@@ -296,7 +306,8 @@ json_t *job_check(const json_t *body, const struct job_limits *lim, struct fault
             network_free(&stored);
         }
         if (!def)
-            fault_add(fs, "/network", "no network with id %s", echo(nid, e, sizeof e));
+            fault_add(fs, "/network", "no network with id %s%s", echo(nid, e, sizeof e),
+                      other_kind(nid, "network", hint, sizeof hint));
     } else if (json_is_object(net)) {
         def = json_incref((json_t *)net);
     } else {
@@ -327,8 +338,9 @@ json_t *job_check(const json_t *body, const struct job_limits *lim, struct fault
     if (!json_is_string(ds))
         fault_add(fs, "/dataset", "dataset must be the id of a dataset");
     else if (store_dataset_get(json_string_value(ds), &dd) != STORE_OK)
-        fault_add(fs, "/dataset", "no dataset with id %s",
-                  echo(json_string_value(ds), e, sizeof e));
+        fault_add(fs, "/dataset", "no dataset with id %s%s",
+                  echo(json_string_value(ds), e, sizeof e),
+                  other_kind(json_string_value(ds), "dataset", hint, sizeof hint));
     else
         desc = &dd, json_object_set(n, "dataset", (json_t *)ds);
     const json_t *val = json_member(b, "validation");
@@ -346,9 +358,12 @@ json_t *job_check(const json_t *body, const struct job_limits *lim, struct fault
             if (json_is_string(vd) && store_dataset_get(json_string_value(vd), &vd_) == STORE_OK)
                 vdesc = &vd_;
             if (!vdesc)
-                fault_add(fs, "/validation/dataset", "no dataset with id %s",
+                fault_add(fs, "/validation/dataset", "no dataset with id %s%s",
                           json_is_string(vd) ? echo(json_string_value(vd), e, sizeof e)
-                                             : "(not a string)");
+                                             : "(not a string)",
+                          json_is_string(vd) ? other_kind(json_string_value(vd), "dataset",
+                                                          hint, sizeof hint)
+                                             : "");
             else
                 snprintf(val_id, 32, "%s", json_string_value(vd));
             if (vdesc && desc && vdesc->features != desc->features)

@@ -44,6 +44,9 @@ double clock_s(void);
 void now_iso(char *buf);
 /* A new random id with a prefix ("ds_", "job_", ...) into buf (at least 32 bytes). */
 void new_id(char *buf, const char *prefix);
+/* What an id names by its prefix: "dataset" (ds_), "network" (net_), "job" (job_),
+ * "model" (mdl_); NULL for another. */
+const char *id_kind(const char *id);
 /* The CLOCK_REALTIME time `seconds` from now, for timed waits on condition variables. */
 struct timespec;
 void deadline_in(struct timespec *t, double seconds);

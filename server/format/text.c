@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -63,6 +64,16 @@ void deadline_in(struct timespec *t, double seconds)
     long ns = t->tv_nsec + (long)((seconds - (long)seconds) * 1e9);
     t->tv_sec += (time_t)seconds + ns / 1000000000;
     t->tv_nsec = ns % 1000000000;
+}
+
+const char *id_kind(const char *id)
+{
+    static const char *const kinds[][2] = {{"ds_", "dataset"}, {"net_", "network"},
+                                           {"job_", "job"}, {"mdl_", "model"}};
+    for (size_t i = 0; id && i < sizeof kinds / sizeof kinds[0]; i++)
+        if (strncmp(id, kinds[i][0], strlen(kinds[i][0])) == 0)
+            return kinds[i][1];
+    return NULL;
 }
 
 void new_id(char *buf, const char *prefix)

@@ -129,8 +129,11 @@ int reply_param(struct reply *out, int status, const char *param, const char *fm
 int reply_not_found(struct reply *out, const char *kind, const char *id)
 {
     char e[100];
-    return reply_problem(out, 404, NULL, "no %s with id %s", kind,
-                         text_echo(e, sizeof e, id, strlen(id), 64));
+    const char *is = id_kind(id);   /* a dataset's id given as a network's */
+    return reply_problem(out, 404, NULL, "no %s with id %s%s%s%s", kind,
+                         text_echo(e, sizeof e, id, strlen(id), 64),
+                         is && strcmp(is, kind) ? ": that is a " : "",
+                         is && strcmp(is, kind) ? is : "", is && strcmp(is, kind) ? " id" : "");
 }
 
 int reply_no_content(struct reply *out)
