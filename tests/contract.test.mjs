@@ -138,6 +138,20 @@ for (const [type, fields] of Object.entries(code.optimizers)) {
   if (s)
     compare(`optimizer ${type}`, fields, s, ['type']);
 }
+// A discriminated union: each branch requires its type, and the mapping names each.
+const omap = (schemas.Optimizer.discriminator || {}).mapping || {};
+for (const type of Object.keys(code.optimizers)) {
+  const s = omap[type] && resolve({$ref: omap[type]});
+  check(s && s.properties.type.const === type && (s.required || []).includes('type'),
+        `optimizer ${type}: Optimizer's discriminator maps it to a schema that requires ` +
+        `"type": "${type}"`);
+}
+// A job may leave the type out: the service takes adam (the engine's default), whose
+// untyped form has adam's fields.
+compare('optimizer adam without type', code.optimizers.adam, schemas.AdamUntyped);
+check(schemas.OptimizerRequest.oneOf.map(r => r.$ref).sort().join(', ') ===
+      '#/components/schemas/AdamUntyped, #/components/schemas/Optimizer',
+      'OptimizerRequest is an Optimizer or AdamUntyped');
 check(forms.length === Object.keys(code.optimizers).length,
       `optimizers: ${forms.length} in the contract, ${Object.keys(code.optimizers).length} in the code`);
 
