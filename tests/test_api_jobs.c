@@ -1232,7 +1232,7 @@ END_TEST
 START_TEST(list_limits)
 {
     handler_fn lists[] = {h_jobs_list, h_models_list};
-    const char *bad[] = {"+5", " 5", "\t5", "5 ", "0", "1001", ""};
+    const char *bad[] = {"+5", " 5", "\t5", "5 ", "0", "1001", "", "5.5", ".0", "0.0", "1e1"};
     for (size_t i = 0; i < 2; i++)
         for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
             const char *q[] = {"limit", bad[k], NULL};
@@ -1244,6 +1244,16 @@ START_TEST(list_limits)
     const char *ok[] = {"limit", "0007", NULL};
     struct reply rp = su_call(h_jobs_list, "GET", NULL, NULL, ok);
     ck_assert_int_eq(rp.status, 200);
+    su_reply_free(&rp);
+    /* a whole number written as a real, as Python writes 20 / 2 */
+    for (int i = 0; i < 3; i++)
+        free(made(h_datasets_create, "{\"name\": \"d\", \"features\": [[1]], \"labels\": [0]}"));
+    const char *real[] = {"limit", "2.0", NULL};
+    rp = su_call(h_datasets_list, "GET", NULL, NULL, real);
+    ck_assert_int_eq(rp.status, 200);
+    json_t *j = su_json(&rp);
+    ck_assert_int_eq(json_array_size(json_object_get(j, "items")), 2);
+    json_decref(j);
     su_reply_free(&rp);
 }
 END_TEST

@@ -400,7 +400,7 @@ START_TEST(log_lines)
     struct who w = {.id = "req_abc", .method = "POST", .at = {1764000000, 123456789},
                     .t0 = clock_s(), .sent = 1};
     struct req r = {.token = "alice", .may_write = 1};
-    struct route rt = {"POST", "/v1/jobs/:id/cancel", NULL, NULL, NULL, 0, ROUTE_TOKEN};
+    struct route rt = {"POST", "/v1/jobs/:id/cancel", NULL, NULL, NULL, 0, ROUTE_TOKEN, NULL};
     struct reply rp = {.status = 202, .len = 321};
     char line[512];
     log_line(line, sizeof line, &w, &r, &rt, &rp, 0);

@@ -165,13 +165,18 @@ int req_limit(const struct req *r, struct reply *out, int max, int *limit)
     if (!s)
         return 0;
     size_t n = strlen(s), z = strspn(s, "0");   /* leading zeros do not count */
+    size_t d = strspn(s, "0123456789");         /* then ".0", ".00": a whole number too */
+    if (d > 0 && d < n && s[d] == '.' && strspn(s + d + 1, "0") == n - d - 1)
+        n = d;
+    if (z > n)
+        z = n;
     long v = 0;
-    int ok = n > 0 && strspn(s, "0123456789") == n && n - z <= 9;
+    int ok = n > 0 && strspn(s, "0123456789") >= n && n - z <= 9;
     for (size_t i = z; ok && i < n; i++)
         v = v * 10 + (s[i] - '0');
     if (!ok || v < 1 || v > max) {
         reply_param(out, 400, "limit", "?limit=%.40s%s: give a whole number from 1 to %d", s,
-                    n > 40 ? "..." : "", max);
+                    strlen(s) > 40 ? "..." : "", max);
         return -1;
     }
     *limit = (int)v;

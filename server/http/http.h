@@ -113,7 +113,8 @@ size_t json_cost(const char *s, size_t n);
 
 /* ---- query parameters, read one way on every route (http.c) ---- */
 
-/* The ?limit= of a list: absent, 50; else digits only (no sign, no space), from 1 to max.
+/* The ?limit= of a list: absent, 50; else digits only (no sign, no space), from 1 to max;
+ * a whole number written as a real ("10.0", what a division gives in Python) is one.
  * Returns 0 with *limit set, or -1 after replying 400 with {"parameter": "limit"}. */
 int req_limit(const struct req *r, struct reply *out, int max, int *limit);
 /* A true/false query parameter: absent, def; "true", "1", "yes" or the bare key
