@@ -581,8 +581,8 @@ int nn_train(struct nn_net *net, struct nn_pool *pool, const struct nn_data *tra
         pool_run(pool, epoch_worker, &j);
         net->step += j.done;
         if (j.nan_batch) {
-            rc = nn_fail(err, "", "the loss became %s at epoch %d, batch %d: try a lower "
-                         "learning rate (now %g) or gradient clipping (clip_norm)",
+            rc = nn_fail(err, "", "the loss diverged (it became %s at epoch %d, batch %d): "
+                         "try a lower learning rate (now %g) or gradient clipping (clip_norm)",
                          isnan(j.nan_loss) ? "NaN" : "infinite", j.epoch + 1, j.nan_batch,
                          (double)o->opt.learning_rate);
             break;

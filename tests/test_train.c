@@ -381,6 +381,7 @@ START_TEST(diverging_loss_stops)
     int ep, b;
     ck_assert_msg(epoch_batch(e.msg, &ep, &b) == 0, "no epoch and batch in: %s", e.msg);
     ck_assert_msg(strstr(e.msg, "NaN") || strstr(e.msg, "infinite"), "%s", e.msg);
+    ck_assert_msg(strstr(e.msg, "diverged") != NULL, "%s", e.msg);
     ck_assert_msg(strstr(e.msg, "learning rate") != NULL, "%s", e.msg);
     ck_assert_msg(strstr(e.msg, "clip_norm") != NULL, "%s", e.msg);
     ck_assert_int_ge(ep, 1);
