@@ -344,7 +344,9 @@ int nn_train(struct nn_net *net, struct nn_pool *pool, const struct nn_data *tra
 int nn_predict(const struct nn_net *net, struct nn_pool *pool, const float *x, int rows,
                float *out, struct nn_error *err);
 
-/* Inference-mode loss and metrics (all of them, whatever the spec asked) over data. */
+/* Inference-mode loss and metrics (all of them, whatever the spec asked) over data. As
+ * nn_predict's outputs, they are the same bits on any number of threads: rows go in
+ * chunks of a fixed size, whose sums are added in order. */
 int nn_evaluate(const struct nn_net *net, struct nn_pool *pool, const struct nn_data *data,
                 double *loss, double metric[NN_METRIC_COUNT], struct nn_error *err);
 
