@@ -1151,6 +1151,11 @@ START_TEST(refused_before_it_runs)
     snprintf(body, sizeof body, "{\"network\": \"%s\", \"dataset\": \"%s\", \"validation\": "
              "{\"dataset\": \"%s\"}}", cce, big, vec);
     job_call(body, 422, "/validation/dataset");
+    /* a network that could learn nothing: a relu output under categorical_crossentropy */
+    snprintf(body, sizeof body, "{\"network\": {\"inputs\": 1, \"layers\": [{\"type\": "
+             "\"dense\", \"units\": 3, \"activation\": \"relu\"}], \"loss\": "
+             "\"categorical_crossentropy\"}, \"dataset\": \"%s\"}", big);
+    job_call(body, 422, "/network/layers/0/activation");
     free(two), free(big), free(soft), free(neg), free(vec), free(bce), free(cce);
 }
 END_TEST
