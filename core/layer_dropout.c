@@ -1,8 +1,10 @@
 /* layer_dropout.c -- inverted dropout: in training each unit is kept with probability
  * 1 - rate and scaled by 1/(1 - rate); in prediction it passes through.
  * inp (B,W)  out (B,W)  mask (B,W) in the scratch rows. Elementwise. The mask of unit j
- * of batch row i is a hash of (the step's key, i, j), so it does not depend on which
- * thread computes it. Also the layer kind "dropout". */
+ * of batch row i is a hash of (the step's key, the layer's index, i, j), so it does not
+ * depend on which thread computes it, and each dropout layer of a network draws its own:
+ * two layers of one width with a shared mask would drop the same units twice, keeping a
+ * fraction 1 - rate of them instead of (1 - rate)^2. Also the layer kind "dropout". */
 #include "nn_internal.h"
 
 static float *mask_row(const struct op *o, struct run *r, int i)
@@ -16,13 +18,14 @@ static void dropout_forward(const struct op *o, struct run *r, struct tile t)
     const float *inp = r->act[o->src];
     float *out = r->act[o->idx];
     const float scale = 1.0f / (1.0f - o->rate);
+    const uint64_t key = rng_stream_key(r->key, (uint64_t)o->layer);
     for (int i = t.r0; i < t.r1; i++) {
         float *m = r->training ? mask_row(o, r, i) : NULL;
         for (int j = t.c0; j < t.c1; j++) {
             size_t k = (size_t)i * W + j;
             float keep = 1;
             if (m) {
-                keep = o->rate == 0 || rng_hash_uniform(r->key, k) >= o->rate ? scale : 0.0f;
+                keep = o->rate == 0 || rng_hash_uniform(key, k) >= o->rate ? scale : 0.0f;
                 m[j] = keep;
             }
             out[k] = inp[k] * keep;

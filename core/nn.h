@@ -204,12 +204,25 @@ int nn_spec_check(const struct nn_spec *spec, size_t max_params, size_t *nparams
 int nn_spec_check_all(const struct nn_spec *spec, size_t max_params, size_t *nparams,
                       struct nn_faults *f);
 
+/* Faults of a spec that nn_spec_check accepts but that could not learn, which a new
+ * definition should be refused for (the engine still builds, trains and loads such a
+ * network: saved ones stay usable). One for now: categorical_crossentropy over an output
+ * that is not a probability per class -- the output layer (the last at the top level
+ * that is not a dropout) has an activation other than softmax or sigmoid (linear, relu,
+ * leaky_relu, tanh, step), or none (a batchnorm, a residual). The loss clips such outputs
+ * to [1e-7, 1] and takes no gradient where it clipped, so a relu output learns nothing.
+ * Reported at the layer's activation ("/layers/3/activation"), or at the layer when its
+ * kind has none, saying to use softmax. Returns 0 when there are none, -1 otherwise. */
+int nn_spec_check_training(const struct nn_spec *spec, struct nn_faults *f);
+
 /* The output width of a spec that nn_spec_check accepts, each layer kind saying its own,
  * without building the network. */
 int nn_spec_outputs(const struct nn_spec *spec);
 
 /* Warnings about a valid spec that would train badly (a step activation before trainable
- * layers, deep sigmoid/tanh stacks, an output activation that does not fit the loss).
+ * layers, deep sigmoid/tanh stacks, an output activation that does not fit the loss) or
+ * whose numbers mislead (accuracy for a regression: mse or mae over an output that is
+ * neither softmax nor sigmoid, at "/metrics").
  * Fills up to max warnings and returns how many there are in all. */
 int nn_spec_warnings(const struct nn_spec *spec, struct nn_warning *out, int max);
 
@@ -344,7 +357,9 @@ int nn_train(struct nn_net *net, struct nn_pool *pool, const struct nn_data *tra
 int nn_predict(const struct nn_net *net, struct nn_pool *pool, const float *x, int rows,
                float *out, struct nn_error *err);
 
-/* Inference-mode loss and metrics (all of them, whatever the spec asked) over data. */
+/* Inference-mode loss and metrics (all of them, whatever the spec asked) over data. As
+ * nn_predict's outputs, they are the same bits on any number of threads: rows go in
+ * chunks of a fixed size, whose sums are added in order. */
 int nn_evaluate(const struct nn_net *net, struct nn_pool *pool, const struct nn_data *data,
                 double *loss, double metric[NN_METRIC_COUNT], struct nn_error *err);
 

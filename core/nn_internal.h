@@ -325,6 +325,9 @@ void mm_ref(int ta, int tb, int M, int N, int K, float alpha, const float *A, in
 
 /* rng.c: a counter-based uniform in [0, 1) for (key, i): the dropout mask. */
 float rng_hash_uniform(uint64_t key, uint64_t i);
+/* The key of stream `stream` of a step's key: each dropout layer draws its mask from its
+ * own stream (its layer's index), so two layers never share a mask. */
+uint64_t rng_stream_key(uint64_t key, uint64_t stream);
 /* Standard normal from the stream. */
 double rng_normal(struct nn_rng *r);
 

@@ -45,6 +45,12 @@ double rng_normal(struct nn_rng *r)
     return sqrt(-2.0 * log(u)) * cos(2.0 * M_PI * v);
 }
 
+uint64_t rng_stream_key(uint64_t key, uint64_t stream)
+{
+    uint64_t x = key ^ ((stream + 1) * 0x9e3779b97f4a7c15ull);
+    return splitmix64(&x);
+}
+
 float rng_hash_uniform(uint64_t key, uint64_t i)
 {
     uint64_t x = key ^ (i * 0xd1342543de82ef95ull);

@@ -187,6 +187,35 @@ int nn_spec_check(const struct nn_spec *spec, size_t max_params, size_t *nparams
     return nn_spec_check_all(spec, max_params, nparams, first_fault(&ff, err));
 }
 
+/* ---- what cannot learn ---- */
+
+int nn_spec_check_training(const struct nn_spec *spec, struct nn_faults *f)
+{
+    const int before = f->n;
+    if (spec->loss != NN_CCE)
+        return 0;
+    /* the output layer: the last at the top level that is not a dropout */
+    int i = spec->nlayers - 1;
+    while (i > 0 && spec->layers[i].kind == NN_DROPOUT)
+        i--;
+    const struct nn_layer_spec *l = &spec->layers[i];
+    int has_act = l->kind == NN_DENSE || l->kind == NN_ACTIVATION;
+    int act = has_act ? (int)l->act : NN_LINEAR;
+    if (act == NN_SOFTMAX || act == NN_SIGMOID)
+        return 0;
+    char w[NN_WHERE];
+    path(w, "", i, has_act ? "activation" : NULL);
+    if (has_act)
+        nn_fault(f, w, "categorical_crossentropy takes a probability per class, which a %s "
+                 "output is not: the loss's gradient is 0 wherever an output is not between "
+                 "0 and 1, so the network would learn nothing; use softmax", nn_act_name(act));
+    else
+        nn_fault(f, w, "categorical_crossentropy takes a probability per class, which the "
+                 "output of a %s layer is not: end with a layer whose activation is softmax",
+                 nn_kind_name(l->kind));
+    return f->n > before ? -1 : 0;
+}
+
 /* ---- warnings ---- */
 
 struct warn {
@@ -286,6 +315,13 @@ int nn_spec_warnings(const struct nn_spec *spec, struct nn_warning *out, int max
     else if ((spec->loss == NN_MSE || spec->loss == NN_MAE) && w.last_act == NN_STEP)
         warn(&w, lw, "a step output gives %s no gradient to learn from",
              nn_loss_name(spec->loss));
+    if ((spec->loss == NN_MSE || spec->loss == NN_MAE) &&
+        (spec->metrics & (1u << NN_METRIC_ACCURACY)) && w.last_act != NN_SOFTMAX &&
+        w.last_act != NN_SIGMOID)
+        warn(&w, "/metrics", "accuracy means nothing for a regression (%s over a %s output): "
+             "it only counts outputs on the same side of 0.5 as their labels, or the largest "
+             "output at the largest label; watch mae or mse", nn_loss_name(spec->loss),
+             nn_act_name(w.last_act));
     return w.n;
 }
 

@@ -19,7 +19,7 @@
 #include <string.h>
 #include <time.h>
 
-#define PREDICT_CHUNK 256
+#define PREDICT_CHUNK 128          /* rows per chunk of prediction and evaluation */
 #define ROW_TILE 32               /* rows per tile of a row phase */
 #define COL_TILE 64               /* columns per tile of a column phase */
 #define UNIT_TILE 64              /* output units per weight-gradient task */
@@ -581,8 +581,8 @@ int nn_train(struct nn_net *net, struct nn_pool *pool, const struct nn_data *tra
         pool_run(pool, epoch_worker, &j);
         net->step += j.done;
         if (j.nan_batch) {
-            rc = nn_fail(err, "", "the loss became %s at epoch %d, batch %d: try a lower "
-                         "learning rate (now %g) or gradient clipping (clip_norm)",
+            rc = nn_fail(err, "", "the loss diverged (it became %s at epoch %d, batch %d): "
+                         "try a lower learning rate (now %g) or gradient clipping (clip_norm)",
                          isnan(j.nan_loss) ? "NaN" : "infinite", j.epoch + 1, j.nan_batch,
                          (double)o->opt.learning_rate);
             break;
@@ -614,16 +614,23 @@ out:
     return rc;
 }
 
-/* ---- prediction and evaluation ---- */
+/* ---- prediction and evaluation ----
+ *
+ * The rows are cut into chunks of PREDICT_CHUNK rows (fewer only for the last), whatever
+ * the number of threads, and the threads take the chunks from the pool's counter. Each
+ * chunk's loss and metric sums are kept apart and added up in the chunks' order, so
+ * outputs, losses and metrics are the same bits on any number of threads. */
 
 struct ijob {
     const struct nn_net *net;
+    struct nn_pool *pool;
     const float *x, *y;
-    int rows, ycols, chunk, nt;
+    int rows, ycols, chunk, nchunks;
     float *out;
     float **act;              /* per thread nops + 1 pointers */
-    double *part;             /* per thread: loss, metric sums (8 doubles) */
+    double *part;             /* per chunk: loss, metric sums (PART doubles) */
 };
+#define PART (1 + NN_METRIC_COUNT)
 
 static void infer_worker(void *arg, int tid)
 {
@@ -634,9 +641,10 @@ static void infer_worker(void *arg, int tid)
     /* inference only reads the network (stats is not written when not training) */
     struct run r = {.net = net, .params = net->params, .stats = (float *)net->stats,
                     .act = act + 1};
-    int r1 = (int)((long)j->rows * (tid + 1) / j->nt);
-    for (int c = (int)((long)j->rows * tid / j->nt); c < r1; c += j->chunk) {
-        int n = r1 - c < j->chunk ? r1 - c : j->chunk;
+    struct grab g = {0};
+    int k;
+    while ((k = pool_grab(j->pool, &g, j->nchunks)) >= 0) {
+        int c = k * j->chunk, n = j->rows - c < j->chunk ? j->rows - c : j->chunk;
         r.B = n;
         act[0] = (float *)(j->x + (size_t)c * net->spec.inputs);
         net_forward_rows(&r, 0, n);
@@ -644,8 +652,9 @@ static void infer_worker(void *arg, int tid)
         if (j->out)
             memcpy(j->out + (size_t)c * K, out, (size_t)n * K * sizeof(float));
         if (j->y)
-            j->part[tid * 8] += loss_rows(net, act[lb + 1], out, j->y + (size_t)c * j->ycols,
-                                          j->ycols, n, n, NULL, j->part + tid * 8 + 1);
+            j->part[(size_t)k * PART] =
+                loss_rows(net, act[lb + 1], out, j->y + (size_t)c * j->ycols, j->ycols, n, n,
+                          NULL, j->part + (size_t)k * PART + 1);
     }
 }
 
@@ -654,14 +663,15 @@ static int infer(const struct nn_net *net, struct nn_pool *pool, struct ijob *j,
 {
     int nt = nn_pool_threads(pool), nb = net->nops + 1;
     j->net = net;
-    j->nt = nt;
-    j->chunk = j->rows / nt + 1 < PREDICT_CHUNK ? j->rows / nt + 1 : PREDICT_CHUNK;
+    j->pool = pool;
+    j->chunk = j->rows < PREDICT_CHUNK ? j->rows : PREDICT_CHUNK;
+    j->nchunks = cdiv(j->rows, j->chunk);
     size_t per = 0;
     for (int i = 0; i < net->nops; i++)
         per += align64((size_t)j->chunk * net->ops[i].out * sizeof(float));
     char *mem = aligned_alloc(64, align64(nt * per) + 64);
     j->act = calloc((size_t)nt * nb, sizeof *j->act);
-    j->part = calloc((size_t)nt * 8, sizeof *j->part);
+    j->part = calloc((size_t)j->nchunks * PART, sizeof *j->part);
     if (!mem || !j->act || !j->part) {
         free(mem);
         free(j->act);
@@ -702,10 +712,10 @@ int nn_evaluate(const struct nn_net *net, struct nn_pool *pool, const struct nn_
     if (infer(net, pool, &j, err) < 0)
         return -1;
     double l = 0, msum[NN_METRIC_COUNT] = {0};
-    for (int t = 0; t < j.nt; t++) {
-        l += j.part[t * 8];
+    for (int k = 0; k < j.nchunks; k++) {   /* in the chunks' order, on any thread count */
+        l += j.part[(size_t)k * PART];
         for (int m = 0; m < NN_METRIC_COUNT; m++)
-            msum[m] += j.part[t * 8 + 1 + m];
+            msum[m] += j.part[(size_t)k * PART + 1 + m];
     }
     free(j.part);
     *loss = l / d->rows;

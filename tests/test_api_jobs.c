@@ -869,6 +869,93 @@ START_TEST(early_stopping_keeps_the_best)
 }
 END_TEST
 
+/* A dataset of 200 rows of two features in [0, 1) and the label x0 + 2 x1 (new: its id). */
+static char *line_dataset(const struct server *s)
+{
+    json_t *x = json_array(), *y = json_array();
+    unsigned r = 7;
+    for (int i = 0; i < 200; i++) {
+        double v[2];
+        for (int k = 0; k < 2; k++) {
+            r = r * 1103515245u + 12345u;
+            v[k] = ((r >> 16) % 1000) / 1000.0;
+        }
+        json_array_append_new(x, json_pack("[f, f]", v[0], v[1]));
+        json_array_append_new(y, json_real(v[0] + 2 * v[1]));
+    }
+    json_t *d = json_pack("{s:s, s:o, s:o}", "name", "line", "features", x, "labels", y);
+    char *body = json_dumps(d, JSON_COMPACT);
+    json_decref(d);
+    char *id = su_post_id(s, "/v1/datasets", body, 201);
+    free(body);
+    return id;
+}
+
+/* A job whose loss diverges after some epochs fails, its error saying so, yet keeps what
+ * its epochs learned as its model, named in the error with its epoch: with early
+ * stopping's restore_best the best epoch's weights (sgd at 1.2 on a linear regression
+ * grows the error every step, so epoch 1 is the best by loss, and the loss overflows
+ * some 30 epochs later), else the last epoch that ended. The model predicts finite
+ * numbers, and the job leaves no checkpoint behind. */
+START_TEST(diverged_job_keeps_a_model)
+{
+    struct server s = {0};
+    su_start(&s, NULL);
+    char *ds = line_dataset(&s), body[768], path[160];
+    for (int es = 1; es >= 0; es--) {
+        snprintf(body, sizeof body,
+                 "{\"network\": {\"inputs\": 2, \"layers\": [{\"type\": \"dense\", \"units\": 1}], "
+                 "\"loss\": \"mse\"}, \"dataset\": \"%s\", \"epochs\": 100, \"batch_size\": 20, "
+                 "\"optimizer\": {\"type\": \"sgd\", \"learning_rate\": 1.2}, \"seed\": 3%s}", ds,
+                 es ? ", \"early_stopping\": {\"monitor\": \"loss\", \"patience\": 1000}" : "");
+        char *id = su_post_id(&s, "/v1/jobs", body, 202);
+        json_t *j = su_job_wait(&s, id, NULL, 120);
+        ck_assert_str_eq(su_str(j, "state"), "failed");
+        int ran = (int)su_int(j, "epoch");
+        ck_assert_msg(ran >= 5 && ran < 100, "epochs that ended: %d", ran);
+        const char *mid = json_string_value(json_object_get(j, "model"));
+        ck_assert_msg(mid != NULL, "a diverged job kept no model");
+        const char *detail = su_str(json_object_get(j, "error"), "detail");
+        int kept = es ? 1 : ran;
+        char want[128];
+        snprintf(want, sizeof want, "The job keeps model %s: the weights of epoch %d, the %s",
+                 mid, kept, es ? "best by loss" : "last that ended");
+        ck_assert_msg(strstr(detail, "diverged") && strstr(detail, want), "%s", detail);
+
+        snprintf(path, sizeof path, "/v1/models/%s", mid);
+        json_t *m = su_get_json(&s, path), *mm = json_object_get(m, "metrics");
+        ck_assert_str_eq(su_str(m, "job"), id);
+        ck_assert_int_eq(su_int(mm, "epoch"), kept);
+        ck_assert_int_eq(su_int(mm, "epochs"), ran);
+        snprintf(path, sizeof path, "/v1/jobs/%s/metrics", id);
+        json_t *rows = su_get_json(&s, path);
+        json_t *row = json_array_get(json_object_get(rows, "epochs"), (size_t)kept - 1);
+        ck_assert(json_equal(json_object_get(row, "loss"), json_object_get(mm, "loss")));
+        json_decref(rows);
+        json_decref(m);
+
+        snprintf(path, sizeof path, "/v1/models/%s/predict", mid);
+        const char *in = "{\"inputs\": [[0.5, 0.5], [0.1, 0.9]]}";
+        json_t *out = outputs_for(&s, path, in, strlen(in), "application/json");
+        for (size_t i = 0; i < 2; i++) {
+            json_t *v = json_array_get(json_array_get(out, i), 0);
+            ck_assert_msg(json_is_number(v) && isfinite(json_number_value(v)),
+                          "output %zu is not a finite number", i);
+            if (es)   /* the best epoch's weights, not those that blew up */
+                ck_assert_msg(fabs(json_number_value(v)) < 1e3, "output %zu: %g", i,
+                              json_number_value(v));
+        }
+        json_decref(out);
+        json_decref(j);
+        free(id);
+    }
+    ck_no_checkpoints(&s);
+    su_stop(&s, 0);
+    su_cleanup(&s);
+    free(ds);
+}
+END_TEST
+
 /* restore_best across a SIGKILL: the best weights are stored once, when they change (a
  * trigger counts the writes of their table), and a resumed job still ends with them.
  * min_delta is out of reach, so epoch 1 stays the best while every epoch runs (patience
@@ -1085,6 +1172,11 @@ START_TEST(refused_before_it_runs)
     snprintf(body, sizeof body, "{\"network\": \"%s\", \"dataset\": \"%s\", \"validation\": "
              "{\"dataset\": \"%s\"}}", cce, big, vec);
     job_call(body, 422, "/validation/dataset");
+    /* a network that could learn nothing: a relu output under categorical_crossentropy */
+    snprintf(body, sizeof body, "{\"network\": {\"inputs\": 1, \"layers\": [{\"type\": "
+             "\"dense\", \"units\": 3, \"activation\": \"relu\"}], \"loss\": "
+             "\"categorical_crossentropy\"}, \"dataset\": \"%s\"}", big);
+    job_call(body, 422, "/network/layers/0/activation");
     free(two), free(big), free(soft), free(neg), free(vec), free(bce), free(cce);
 }
 END_TEST
@@ -1273,6 +1365,7 @@ int main(void)
     tcase_add_test(tc, models_hold_what_prediction_needs);
     tcase_add_test(tc, survives_sigkill);
     tcase_add_test(tc, early_stopping_keeps_the_best);
+    tcase_add_test(tc, diverged_job_keeps_a_model);
     tcase_add_test(tc, restore_best_survives_sigkill);
     tcase_add_test(tc, no_model_without_its_job);
     suite_add_tcase(s, tc);

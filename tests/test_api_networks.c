@@ -84,12 +84,15 @@ END_TEST
 START_TEST(create_with_warnings)
 {
     char id[32];
-    json_t *made = create("{\"inputs\": 2, \"layers\": [{\"type\": \"dense\", \"units\": 3}],"
-                          " \"loss\": \"categorical_crossentropy\"}", id);
+    json_t *made = create("{\"inputs\": 2, \"layers\": [{\"type\": \"dense\", \"units\": 1}],"
+                          " \"loss\": \"mse\", \"metrics\": [\"accuracy\"]}", id);
     json_t *w = json_object_get(made, "warnings");
     ck_assert_int_eq(json_array_size(w), 1);
     ck_assert_str_eq(json_string_value(json_object_get(json_array_get(w, 0), "pointer")),
-                     "/layers/0");
+                     "/metrics");
+    ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(json_array_get(w, 0),
+                                                                   "detail")),
+                                 "accuracy means nothing for a regression"));
     ck_assert(json_is_null(json_object_get(made, "name")));
     json_decref(made);
 }
@@ -152,6 +155,24 @@ START_TEST(invalid_is_422_with_every_fault)
                                                             "pointer")), want[i]);
     json_decref(j);
     su_reply_free(&rp);
+
+    /* a relu output under categorical_crossentropy learns nothing: refused at its
+     * activation, saying to use softmax */
+    rp = su_call(h_networks_create, "POST",
+                 "{\"inputs\": 4, \"layers\": [{\"type\": \"dense\", \"units\": 8, "
+                 "\"activation\": \"relu\"}, {\"type\": \"dense\", \"units\": 3, "
+                 "\"activation\": \"relu\"}], \"loss\": \"categorical_crossentropy\"}",
+                 NULL, NULL);
+    ck_assert_int_eq(rp.status, 422);
+    j = su_json(&rp);
+    json_t *e0 = json_array_get(json_object_get(j, "errors"), 0);
+    ck_assert_int_eq(json_array_size(json_object_get(j, "errors")), 1);
+    ck_assert_str_eq(json_string_value(json_object_get(e0, "pointer")), "/layers/1/activation");
+    ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(e0, "detail")),
+                                 "use softmax"));
+    json_decref(j);
+    su_reply_free(&rp);
+    ck_assert_int_eq(stored(), 0);
 
     /* over the service's parameter cap (50M): 8192 x 8192 twice */
     rp = su_call(h_networks_create, "POST",

@@ -480,6 +480,93 @@ START_TEST(test_dropout_gradcheck)
 }
 END_TEST
 
+/* Two dropout layers in a row draw their own masks: with rate 0.5 then rate r2, a unit
+ * is kept by both with probability 0.5 (1 - r2), as with independent masks, where a
+ * shared mask (the key of the step alone) would keep min(0.5, 1 - r2) of them. With x = 1
+ * and y = 0 under mse, dL/dx of a unit kept by both is 2 s1² s2² / (B W) and 0 otherwise,
+ * and the loss is the kept fraction times s1² s2². */
+START_TEST(test_dropout_stacked_independent)
+{
+    const float r2 = _i == 0 ? 0.5f : 0.25f;
+    const double s1 = 2, s2 = 1.0 / (1.0 - r2), want = 0.5 * (1 - r2);
+    const struct nn_layer_spec ls[] = {nn_dropout(0.5f), nn_dropout(r2)};
+    enum { B = 4, W = 2000 };
+    struct nn_net *net = tu_net(ls, 2, W, NN_MSE, 1);
+    float *x = fmalloc(B * W), *y = fmalloc(B * W), *dx = fmalloc(B * W);
+    for (int k = 0; k < B * W; k++) {
+        x[k] = 1;
+        y[k] = 0;
+    }
+    for (uint64_t key = 1; key <= 3; key++) {
+        double loss = net_loss_grad(net, x, y, W, B, key, dx);
+        int both = 0;
+        for (int k = 0; k < B * W; k++) {
+            if (dx[k] != 0) {
+                both++;
+                ck_near(dx[k], 2 * s1 * s1 * s2 * s2 / (B * W), 1e-9);
+            }
+        }
+        double frac = (double)both / (B * W);
+        ck_assert_msg(fabs(frac - want) < 0.025, "key %d: kept by both %g, independent masks "
+                      "keep about %g", (int)key, frac, want);
+        ck_near(loss, frac * s1 * s1 * s2 * s2, 1e-4);
+    }
+    free(x);
+    free(y);
+    free(dx);
+    nn_free(net);
+}
+END_TEST
+
+/* Per-epoch losses of a net with two dropout layers of one width, trained on pool. */
+static void stacked_dropout_losses(struct nn_pool *pool, double *loss, int epochs)
+{
+    enum { R = 200, IN = 8 };
+    static float x[R * IN], y[R];
+    tu_fill(x, R * IN, -1, 1, 61);
+    for (int i = 0; i < R; i++)
+        y[i] = x[i * IN] - 2 * x[i * IN + 1];
+    const struct nn_layer_spec ls[] = {nn_dense(32, NN_RELU), nn_dropout(0.5f),
+                                       nn_dense(32, NN_RELU), nn_dropout(0.5f),
+                                       nn_dense(1, NN_LINEAR)};
+    struct nn_net *net = tu_net(ls, 5, IN, NN_MSE, 62);
+    struct nn_rng rng;
+    nn_rng_seed(&rng, 63);
+    const struct nn_data d = {.x = x, .y = y, .rows = R, .cols = IN, .ycols = 1};
+    for (int e = 0; e < epochs; e++) {
+        struct nn_train_opts o = {.epochs = e + 1, .batch_size = 16, .opt = nn_adam(1e-2f),
+                                  .shuffle = 1};
+        struct nn_error err;
+        ck_assert_msg(nn_train(net, pool, &d, &d, &o, &rng, &err) == 0, "%s", err.msg);
+        double m[NN_METRIC_COUNT];
+        ck_assert(nn_evaluate(net, NULL, &d, &loss[e], m, &err) == 0);
+    }
+    nn_free(net);
+}
+
+/* The masks depend on the seed only: the same seed gives bit-identical results, whatever
+ * the number of threads. */
+START_TEST(test_dropout_stacked_reproducible)
+{
+    enum { E = 4 };
+    double one[E], again[E], more[E];
+    stacked_dropout_losses(NULL, one, E);
+    stacked_dropout_losses(NULL, again, E);
+    ck_assert(memcmp(one, again, sizeof one) == 0);
+    ck_assert_msg(one[E - 1] < one[0], "not learning: %g -> %g", one[0], one[E - 1]);
+    for (int threads = 2; threads <= 3; threads++) {
+        struct nn_pool *pool = nn_pool_new(threads);
+        ck_assert_ptr_nonnull(pool);
+        stacked_dropout_losses(pool, more, E);
+        for (int e = 0; e < E; e++)
+            ck_assert_msg(memcmp(&one[e], &more[e], sizeof one[e]) == 0,
+                          "epoch %d: %.17g on 1 thread, %.17g on %d", e + 1, one[e], more[e],
+                          threads);
+        nn_pool_free(pool);
+    }
+}
+END_TEST
+
 /* ---- batchnorm ---- */
 
 enum { BN_B = 4, BN_W = 2 };
@@ -825,6 +912,8 @@ int main(void)
     tcase_add_test(tc, test_dropout_rate0_is_identity);
     tcase_add_loop_test(tc, test_dropout_mask, 0, 2);
     tcase_add_test(tc, test_dropout_gradcheck);
+    tcase_add_loop_test(tc, test_dropout_stacked_independent, 0, 2);
+    tcase_add_test(tc, test_dropout_stacked_reproducible);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("batchnorm");

@@ -498,6 +498,23 @@ START_TEST(err_engine)
     ck_assert_ptr_nonnull(strstr(detail_at(errors, 0), "at least 2 outputs"));
     json_decref(errors);
 
+    /* an output that is not a probability per class under categorical_crossentropy: at
+     * its activation, once the engine found nothing else */
+    errors = refuse("{\"inputs\": 8, \"layers\": [{\"type\": \"dense\", \"units\": 4},"
+                    " {\"type\": \"dense\", \"units\": 3, \"activation\": \"relu\"}],"
+                    " \"loss\": \"categorical_crossentropy\"}", "/network");
+    ck_assert_int_eq(json_array_size(errors), 1);
+    ck_assert_str_eq(pointer_at(errors, 0), "/network/layers/1/activation");
+    ck_assert_ptr_nonnull(strstr(detail_at(errors, 0), "a relu output"));
+    ck_assert_ptr_nonnull(strstr(detail_at(errors, 0), "use softmax"));
+    json_decref(errors);
+    errors = refuse("{\"inputs\": 8, \"layers\": [{\"type\": \"dense\", \"units\": 0},"
+                    " {\"type\": \"dense\", \"units\": 3, \"activation\": \"relu\"}],"
+                    " \"loss\": \"categorical_crossentropy\"}", "");
+    ck_assert_int_eq(json_array_size(errors), 1);   /* the units first */
+    ck_assert_str_eq(pointer_at(errors, 0), "/layers/0/units");
+    json_decref(errors);
+
     /* the parameter cap: 269834 parameters against 269833, then exactly enough */
     json_t *def = parse(fashion);
     errors = refuse_def(def, "", 269833);
@@ -625,7 +642,8 @@ START_TEST(warnings)
     struct spec_json s;
     accept("{\"inputs\": 4, \"layers\": [{\"type\": \"dense\", \"units\": 8},"
            " {\"type\": \"activation\", \"activation\": \"step\"},"
-           " {\"type\": \"dense\", \"units\": 3}], \"loss\": \"categorical_crossentropy\"}", &s);
+           " {\"type\": \"dense\", \"units\": 3, \"activation\": \"sigmoid\"}],"
+           " \"loss\": \"categorical_crossentropy\"}", &s);
     json_t *w = spec_warnings(&s.spec, "/network");
     char *all = json_dumps(w, JSON_INDENT(1));
     ck_assert_msg(json_array_size(w) == 2, "%s", all);
@@ -633,6 +651,19 @@ START_TEST(warnings)
     ck_assert_ptr_nonnull(strstr(detail_at(w, 0), "step"));
     ck_assert_str_eq(pointer_at(w, 1), "/network/layers/2");
     ck_assert_ptr_nonnull(strstr(detail_at(w, 1), "softmax"));
+    free(all);
+    json_decref(w);
+    spec_json_free(&s);
+
+    /* accuracy of a regression */
+    accept("{\"inputs\": 4, \"layers\": [{\"type\": \"dense\", \"units\": 8, "
+           "\"activation\": \"relu\"}, {\"type\": \"dense\", \"units\": 1}],"
+           " \"loss\": \"mse\", \"metrics\": [\"mae\", \"accuracy\"]}", &s);
+    w = spec_warnings(&s.spec, "/network");
+    all = json_dumps(w, JSON_INDENT(1));
+    ck_assert_msg(json_array_size(w) == 1, "%s", all);
+    ck_assert_str_eq(pointer_at(w, 0), "/network/metrics");
+    ck_assert_ptr_nonnull(strstr(detail_at(w, 0), "accuracy means nothing for a regression"));
     free(all);
     json_decref(w);
     spec_json_free(&s);

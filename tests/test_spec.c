@@ -535,6 +535,97 @@ START_TEST(warn_output_vs_loss)
 }
 END_TEST
 
+/* accuracy asked of a regression: a warning at /metrics; not for a softmax or sigmoid
+ * output (classes under mse), nor without accuracy, nor for a classification loss */
+START_TEST(warn_accuracy_regression)
+{
+    struct nn_warning w[4];
+    struct nn_layer_spec ls[] = {nn_dense(8, NN_RELU), nn_dense(1, NN_LINEAR)};
+    struct nn_spec s = {.inputs = 4, .layers = ls, .nlayers = 2, .loss = NN_MSE,
+                        .metrics = 1u << NN_METRIC_ACCURACY | 1u << NN_METRIC_MAE};
+    memset(w, 0, sizeof w);
+    ck_assert_int_eq(nn_spec_warnings(&s, w, 4), 1);
+    ck_assert_str_eq(w[0].where, "/metrics");
+    ck_assert_ptr_nonnull(strstr(w[0].msg, "accuracy means nothing for a regression"));
+    ck_assert_ptr_nonnull(strstr(w[0].msg, "mse over a linear output"));
+    s.loss = NN_MAE;
+    ls[1].act = NN_RELU;
+    ck_assert_int_eq(nn_spec_warnings(&s, w, 4), 1);
+    ck_assert_ptr_nonnull(strstr(w[0].msg, "mae over a relu output"));
+    s.metrics = 1u << NN_METRIC_MAE;
+    ck_assert_int_eq(nn_spec_warnings(&s, w, 4), 0);
+    s.metrics = 1u << NN_METRIC_ACCURACY;
+    ls[1].act = NN_SIGMOID;
+    ck_assert_int_eq(nn_spec_warnings(&s, w, 4), 0);
+    ls[1] = nn_dense(3, NN_SOFTMAX);
+    ck_assert_int_eq(nn_spec_warnings(&s, w, 4), 0);
+    s.loss = NN_CCE;
+    ck_assert_int_eq(nn_spec_warnings(&s, w, 4), 0);
+}
+END_TEST
+
+/* ---- what cannot learn ---- */
+
+struct one_fault {
+    int n;
+    char where[NN_WHERE], msg[NN_MSG];
+};
+
+static void keep_fault(void *ctx, const char *where, const char *msg)
+{
+    struct one_fault *o = ctx;
+    if (o->n++ == 0) {
+        snprintf(o->where, sizeof o->where, "%s", where);
+        snprintf(o->msg, sizeof o->msg, "%s", msg);
+    }
+}
+
+/* Runs nn_spec_check_training on a spec nn_spec_check accepts; its faults into *o. */
+static int training_faults(const struct nn_layer_spec *ls, int n, enum nn_loss loss,
+                           struct one_fault *o)
+{
+    struct nn_spec s = {.inputs = 4, .layers = ls, .nlayers = n, .loss = loss};
+    ck_assert_int_eq(nn_spec_check(&s, 0, NULL, NULL), 0);
+    memset(o, 0, sizeof *o);
+    struct nn_faults f = {keep_fault, o, 0};
+    int rc = nn_spec_check_training(&s, &f);
+    ck_assert_int_eq(f.n, o->n);
+    ck_assert_int_eq(rc, o->n ? -1 : 0);
+    return o->n;
+}
+
+/* categorical_crossentropy over an output that is not a probability per class is a fault
+ * at the output layer's activation (or the layer, when it has none), saying to use
+ * softmax; softmax and sigmoid outputs, and other losses, are not. */
+START_TEST(check_training_cce_output)
+{
+    struct one_fault o;
+    const enum nn_act bad[] = {NN_LINEAR, NN_RELU, NN_LEAKY_RELU, NN_TANH, NN_STEP};
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        struct nn_layer_spec ls[] = {nn_dense(8, NN_RELU), nn_dense(3, bad[k])};
+        ck_assert_int_eq(training_faults(ls, 2, NN_CCE, &o), 1);
+        ck_assert_str_eq(o.where, "/layers/1/activation");
+        ck_assert_msg(strstr(o.msg, nn_act_name(bad[k])) && strstr(o.msg, "use softmax") &&
+                      strstr(o.msg, "categorical_crossentropy"), "%s", o.msg);
+        ck_assert_int_eq(training_faults(ls, 2, NN_MSE, &o), 0);
+    }
+    /* an activation layer, after a trailing dropout */
+    struct nn_layer_spec l2[] = {nn_dense(3, NN_LINEAR), nn_activation(NN_RELU),
+                                 nn_dropout(0.1f)};
+    ck_assert_int_eq(training_faults(l2, 3, NN_CCE, &o), 1);
+    ck_assert_str_eq(o.where, "/layers/1/activation");
+    l2[1].act = NN_SOFTMAX;
+    ck_assert_int_eq(training_faults(l2, 3, NN_CCE, &o), 0);
+    l2[1].act = NN_SIGMOID;
+    ck_assert_int_eq(training_faults(l2, 3, NN_CCE, &o), 0);
+    /* a layer without an activation last */
+    struct nn_layer_spec l3[] = {nn_dense(3, NN_SOFTMAX), nn_batchnorm()};
+    ck_assert_int_eq(training_faults(l3, 2, NN_CCE, &o), 1);
+    ck_assert_str_eq(o.where, "/layers/1");
+    ck_assert_msg(strstr(o.msg, "batchnorm") && strstr(o.msg, "softmax"), "%s", o.msg);
+}
+END_TEST
+
 START_TEST(warn_count_beyond_max)
 {
     /* step, sigmoid stack and softmax+bce: three warnings, only max filled */
@@ -762,6 +853,8 @@ int main(void)
     tcase_add_test(w, warn_sigmoid_stack);
     tcase_add_test(w, warn_output_vs_loss);
     tcase_add_test(w, warn_count_beyond_max);
+    tcase_add_test(w, warn_accuracy_regression);
+    tcase_add_test(w, check_training_cce_output);
     suite_add_tcase(s, w);
     TCase *n = tcase_create("names");
     tcase_add_test(n, names_round_trip);

@@ -381,6 +381,7 @@ START_TEST(diverging_loss_stops)
     int ep, b;
     ck_assert_msg(epoch_batch(e.msg, &ep, &b) == 0, "no epoch and batch in: %s", e.msg);
     ck_assert_msg(strstr(e.msg, "NaN") || strstr(e.msg, "infinite"), "%s", e.msg);
+    ck_assert_msg(strstr(e.msg, "diverged") != NULL, "%s", e.msg);
     ck_assert_msg(strstr(e.msg, "learning rate") != NULL, "%s", e.msg);
     ck_assert_msg(strstr(e.msg, "clip_norm") != NULL, "%s", e.msg);
     ck_assert_int_ge(ep, 1);
@@ -621,6 +622,84 @@ START_TEST(validation_reported)
     for (int m = 0; m < NN_METRIC_COUNT; m++)
         ck_assert(isnan(l.last.val_metric[m]));
     ck_assert(isfinite(l.loss[0]));
+    nn_free(net);
+}
+END_TEST
+
+/* A run with validation on pool: each epoch's val_loss and validation metrics. */
+static void validation_run(struct nn_pool *pool, struct log *l)
+{
+    enum { R = 1100, V = 700 };   /* validation over several prediction chunks, the last short */
+    static float x[R * TIN], y[R];
+    tu_fill(x, R * TIN, -1, 1, 1201);
+    for (int i = 0; i < R; i++)
+        y[i] = x[i * TIN] + x[i * TIN + 1] > 0 ? (x[i * TIN + 2] > 0 ? 2.0f : 1.0f) : 0.0f;
+    struct nn_layer_spec ls[] = {nn_dense(24, NN_RELU), nn_dense(3, NN_SOFTMAX)};
+    unsigned metrics = 1u << NN_METRIC_ACCURACY | 1u << NN_METRIC_MAE | 1u << NN_METRIC_MSE;
+    struct nn_net *net = net_of(ls, 2, TIN, NN_CCE, metrics, 5);
+    struct nn_data d = {.x = x, .y = y, .rows = R - V, .cols = TIN, .ycols = 1};
+    struct nn_data v = {.x = x + (R - V) * TIN, .y = y + R - V, .rows = V, .cols = TIN,
+                        .ycols = 1};
+    memset(l, 0, sizeof *l);
+    struct nn_train_opts o = {.epochs = 3, .batch_size = 50, .opt = nn_adam(1e-2f),
+                              .shuffle = 1, .on_epoch = on_epoch, .ctx = l};
+    struct nn_rng rng;
+    nn_rng_seed(&rng, 6);
+    struct nn_error e;
+    ck_assert_msg(nn_train(net, pool, &d, &v, &o, &rng, &e) == 0, "%s", e.msg);
+    ck_assert_int_eq(l->n, 3);
+    nn_free(net);
+}
+
+/* The validation loss and metrics, and nn_evaluate's, are the same bits on 1, 2 and 3
+ * threads (nn.h: no result depends on the number of threads). */
+START_TEST(validation_same_on_any_thread_count)
+{
+    static struct log one, more;
+    validation_run(NULL, &one);
+    for (int threads = 2; threads <= 3; threads++) {
+        struct nn_pool *p = nn_pool_new(threads);
+        ck_assert_ptr_nonnull(p);
+        validation_run(p, &more);
+        for (int k = 0; k < 3; k++) {
+            ck_assert_msg(memcmp(&one.loss[k], &more.loss[k], sizeof(double)) == 0,
+                          "epoch %d loss: %.17g on 1 thread, %.17g on %d", k + 1, one.loss[k],
+                          more.loss[k], threads);
+            ck_assert_msg(memcmp(&one.val_loss[k], &more.val_loss[k], sizeof(double)) == 0,
+                          "epoch %d val_loss: %.17g on 1 thread, %.17g on %d", k + 1,
+                          one.val_loss[k], more.val_loss[k], threads);
+            ck_assert(memcmp(&one.val_acc[k], &more.val_acc[k], sizeof(double)) == 0);
+        }
+        for (int m = 0; m < NN_METRIC_COUNT; m++)
+            ck_assert_msg(memcmp(&one.last.val_metric[m], &more.last.val_metric[m],
+                                 sizeof(double)) == 0,
+                          "val %s: %.17g on 1 thread, %.17g on %d", nn_metric_name(m),
+                          one.last.val_metric[m], more.last.val_metric[m], threads);
+        nn_pool_free(p);
+    }
+    ck_assert(one.val_loss[2] < one.val_loss[0]);
+
+    /* nn_evaluate and nn_predict of one network, with each pool */
+    task();
+    struct nn_layer_spec ls[] = {nn_dense(16, NN_TANH), nn_dense(3, NN_SOFTMAX)};
+    struct nn_net *net = net_of(ls, 2, TIN, NN_CCE, 0, 8);
+    struct nn_data d = {.x = TX, .y = TY, .rows = TR, .cols = TIN, .ycols = 1};
+    double l1, m1[NN_METRIC_COUNT], ln, mn[NN_METRIC_COUNT];
+    static float p1[TR * 3], pn[TR * 3];
+    struct nn_error e;
+    ck_assert_int_eq(nn_evaluate(net, NULL, &d, &l1, m1, &e), 0);
+    ck_assert_int_eq(nn_predict(net, NULL, TX, TR, p1, &e), 0);
+    for (int threads = 2; threads <= 3; threads++) {
+        struct nn_pool *p = nn_pool_new(threads);
+        ck_assert_ptr_nonnull(p);
+        ck_assert_int_eq(nn_evaluate(net, p, &d, &ln, mn, &e), 0);
+        ck_assert_msg(memcmp(&l1, &ln, sizeof l1) == 0, "loss %.17g vs %.17g on %d", l1, ln,
+                      threads);
+        ck_assert(memcmp(m1, mn, sizeof m1) == 0);
+        ck_assert_int_eq(nn_predict(net, p, TX, TR, pn, &e), 0);
+        ck_assert(memcmp(p1, pn, sizeof p1) == 0);
+        nn_pool_free(p);
+    }
     nn_free(net);
 }
 END_TEST
@@ -971,6 +1050,7 @@ int main(void)
     suite_add_tcase(s, c);
     TCase *v = tcase_create("reports");
     tcase_add_test(v, validation_reported);
+    tcase_add_test(v, validation_same_on_any_thread_count);
     tcase_add_test(v, grad_norms_match_gradient);
     tcase_add_test(v, dead_relu_fraction);
     suite_add_tcase(s, v);

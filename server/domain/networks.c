@@ -15,7 +15,9 @@
  * same array; a first pass counts them (with the same limits) so the array is allocated
  * once. What only the engine knows -- widths through residual blocks, the parameter cap,
  * the loss against the output width -- is asked of nn_spec_check_all last, with the
- * caller's base pointer before its paths.
+ * caller's base pointer before its paths; then nn_spec_check_training, so that a
+ * definition that could learn nothing (a relu output under categorical_crossentropy) is
+ * refused, though the engine would build it.
  */
 #include "domain.h"
 
@@ -266,7 +268,8 @@ int spec_from_json(const json_t *def, const char *base, size_t max_params,
     if (w.faults.n == 0) {
         struct engine_sink e = {&w.faults, base};
         struct nn_faults sink = {engine_fault, &e, 0};
-        nn_spec_check_all(&spec, max_params, NULL, &sink);
+        if (nn_spec_check_all(&spec, max_params, NULL, &sink) == 0)
+            nn_spec_check_training(&spec, &sink);   /* valid, but could it learn? */
     }
 done:
     if (w.faults.n == 0 && name && !(out->name = strdup(name)))

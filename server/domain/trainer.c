@@ -16,6 +16,11 @@
  * resumes from there (no job is claimed while the disk is full). One that had trained
  * every epoch, or that early stopping had ended (its checkpoint says so), then only
  * stores its model.
+ *
+ * A job whose loss diverges fails, but keeps what its ended epochs learned as its model:
+ * early stopping's best epoch with restore_best, else the last epoch's checkpoint (the
+ * weights in memory are those of a step that had already gone wrong); its error says
+ * which model and which epoch.
  */
 #include "domain.h"
 
@@ -332,12 +337,94 @@ static int model_make(struct model *m, const char *id, const json_t *req,
     return 0;
 }
 
+/* Whether every weight and running statistic of net is a finite number. */
+static int net_finite(struct nn_net *net)
+{
+    int n = nn_tensors(net, NULL, 0), ok = 1;
+    struct nn_tensor *t = calloc((size_t)(n > 0 ? n : 1), sizeof *t);
+    if (!t)
+        return 0;
+    nn_tensors(net, t, n);
+    for (int i = 0; ok && i < n; i++)
+        for (size_t k = 0; ok && k < (size_t)t[i].rows * t[i].cols; k++)
+            ok = isfinite(t[i].data[k]);
+    free(t);
+    return ok;
+}
+
+/* A saved network (nn_save or nn_save_model) loaded, when all its numbers are finite;
+ * else NULL. Returns new. */
+static struct nn_net *load_finite(const void *buf, size_t len, size_t max_params)
+{
+    struct nn_net *net = buf ? nn_load(buf, len, max_params, NULL) : NULL;
+    if (net && !net_finite(net)) {
+        nn_free(net);
+        net = NULL;
+    }
+    return net;
+}
+
+/* After training failed once epochs had ended (its loss diverged), makes the model the
+ * job keeps into m, as model_make does, from the weights worth keeping: the best epoch's
+ * with early stopping's restore_best, else the last epoch's checkpoint, each only when
+ * all its numbers are finite. Then adds to error's detail which model it is and from
+ * which epoch. 0, or -1 when there is none (no epoch had ended, or its weights are not
+ * finite) or it cannot be made. */
+static int model_salvage(struct model *m, const char *id, const json_t *req,
+                         const struct job_opts *o, const struct dataset *d,
+                         const float *scaler, const struct run_ctx *c, size_t max_params,
+                         json_t *error)
+{
+    struct run_ctx k = *c;    /* as the job ended, but for the weights kept */
+    struct nn_net *net = NULL;
+    int epoch = 0, best = 0;
+    if (o->es && o->stop.restore_best && c->best_buf && c->best_epoch >= 1 &&
+        (net = load_finite(c->best_buf, c->best_len, max_params))) {
+        epoch = c->best_epoch;
+        best = 1;
+    } else {
+        struct checkpoint cp = {0};
+        if (store_checkpoint_load(id, &cp) == STORE_OK &&
+            (net = load_finite(cp.net, cp.net_len, max_params))) {
+            epoch = nn_epochs_done(net);
+            k.net = net;
+        }
+        checkpoint_free(&cp);
+        k.best_buf = NULL;    /* model_make takes the weights of k.net */
+    }
+    int rc = -1;
+    if (epoch >= 1 && model_make(m, id, req, o, d, scaler, &k) == 0) {
+        const char *detail = json_string_value(json_object_get(error, "detail"));
+        const char *monitor = json_string_value(
+            json_object_get(json_object_get(req, "early_stopping"), "monitor"));
+        char *text = NULL;
+        if (best)
+            rc = asprintf(&text, "%s. The job keeps model %s: the weights of epoch %d, the "
+                          "best by %s (early stopping's restore_best)", detail ? detail : "",
+                          m->id, epoch, monitor ? monitor : "the monitored value");
+        else
+            rc = asprintf(&text, "%s. The job keeps model %s: the weights of epoch %d, the "
+                          "last that ended", detail ? detail : "", m->id, epoch);
+        if (rc < 0)
+            text = NULL;      /* asprintf leaves it undefined when it fails */
+        if (rc < 0 || json_object_set_new(error, "detail", json_string(text)) < 0) {
+            model_free(m);
+            rc = -1;
+        } else {
+            rc = 0;
+        }
+        free(text);
+    }
+    nn_free(net);
+    return rc;
+}
+
 enum job_state trainer_run(const char *id, size_t max_params, struct nn_pool *pool,
                            const _Atomic int *cancel, const _Atomic int *stopping,
                            const struct trainer_events *ev)
 {
     struct job job;
-    json_t *req = NULL, *error = NULL;
+    json_t *req = NULL, *error = NULL, *plain = NULL;   /* plain: error without a model */
     if (store_job_get(id, &job) == STORE_OK) {
         req = json_incref(job.request);
         job_free(&job);
@@ -428,6 +515,10 @@ enum job_state trainer_run(const char *id, size_t max_params, struct nn_pool *po
                          : nn_train(net, pool, &train, v.x ? &val : NULL, &to, &rng, &e);
     if (rc < 0) {
         error = problem(422, "Training failed", e.msg);
+        plain = json_deep_copy(error);
+        /* a loss that diverged after some epochs: what they learned is kept */
+        made = plain && model_salvage(&mo, id, req, &o, &d, scaler, &c, max_params,
+                                      error) == 0;
     } else if (c.save_rc == STORE_FULL || c.save_rc == STORE_GONE) {
         state = JOB_QUEUED;   /* resumes from its last stored checkpoint */
         error = waits(c.save_rc, nn_epochs_done(net) - 1);
@@ -465,10 +556,15 @@ done:
                                            "database was full: the model was not stored")
                                  : problem(500, "Model lost", "the trained model could not "
                                            "be stored");
+        if (state == JOB_FAILED && plain) {   /* it had failed: say why, not the model */
+            json_decref(error);
+            error = json_incref(plain);
+        }
         state = state == JOB_CANCELLED && rc == STORE_FULL ? JOB_CANCELLED : JOB_FAILED;
         store_job_finish(id, state, error, NULL, &state);
     }
     json_decref(error);
+    json_decref(plain);
     json_decref(req);
     nn_free(net);
     spec_json_free(&sj);
