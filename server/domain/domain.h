@@ -254,6 +254,8 @@ struct predictor {
     float *scaler;             /* mean then deviation per feature, or NULL */
     enum label_kind kind;      /* the dataset's label kind */
     json_t *classes;
+    json_t *columns;           /* the input columns' names in order, or NULL */
+    json_t *network;           /* the definition */
     int refs;                  /* the cache's own reference counts as one */
     struct predictor *next;
 };
@@ -269,7 +271,9 @@ int predictor_run(const struct predictor *p, float *x, int n, float *y, char *ms
 /* What output row o (K values) predicts: a class name or index for classifiers, the
  * values themselves otherwise. New. */
 json_t *predictor_label(const struct predictor *p, const float *o, int K);
-/* The network's tensors as GET /v1/models/{id}/weights answers them. New. */
+/* What GET /v1/models/{id}/weights answers: the definition, the input columns, the
+ * scaler, the output activation, the classes and every tensor (batchnorm's moving
+ * statistics among them): all that rebuilding the model's predictions takes. New. */
 json_t *predictor_weights(const struct predictor *p);
 /* A model as GET /v1/models/{id} answers it. New. */
 json_t *model_json(const struct model *m);

@@ -319,6 +319,11 @@ static int model_make(struct model *m, const char *id, const json_t *req,
     m->network = json_incref(json_object_get(req, "network"));
     m->label_kind = d->label_kind;
     m->classes = json_incref(d->classes);
+    struct dataset meta;   /* the names of the input columns, for prediction and export */
+    if (store_dataset_get(o->dataset, &meta) == STORE_OK) {
+        m->columns = json_incref(meta.columns);
+        dataset_free(&meta);
+    }
     if (scaler) {
         m->scaler_len = 2 * sizeof(float) * (size_t)d->features;
         if ((m->scaler = malloc(m->scaler_len)))

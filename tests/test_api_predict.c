@@ -1,0 +1,233 @@
+/* test_api_predict.c -- what a trained model exports and how it reads the rows it
+ * predicts, against the real binary on 127.0.0.1:
+ *  - a model rebuilt from GET /v1/models/{id}/weights alone, by an independent numpy
+ *    script (tests/rebuild_model.py), answers what /predict answers, to 1e-6, for a
+ *    network with batchnorm, a residual block and dropout trained with a validation split
+ *    (the scaler is then the training rows', not the dataset's stats).
+ * Run from the top of the repository (the script is read from tests/). */
+#include "srvutil.h"
+#include "testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *const COLS[] = {"sepal_length", "sepal_width", "petal_length", "petal_width"};
+enum { F = 4, ROWS = 240 };
+
+/* A dataset of three classes whose four named columns have very different means and
+ * scales, so that a model predicts right only with the scaler it was trained with. */
+static char *dataset(const struct server *s)
+{
+    json_t *x = json_array(), *y = json_array(), *cols = json_array();
+    unsigned r = 11;
+    for (int i = 0; i < ROWS; i++) {
+        int c = i % 3;
+        json_t *row = json_array();
+        for (int j = 0; j < F; j++) {
+            r = r * 1103515245u + 12345u;
+            double noise = ((r >> 16) % 1000) / 1000.0;
+            json_array_append_new(row, json_real((c * 1.5 + 2 * noise) * (1 + 20 * j) + 100 * j));
+        }
+        json_array_append_new(x, row);
+        json_array_append_new(y, json_string(c == 0 ? "setosa" : c == 1 ? "versicolor"
+                                                                        : "virginica"));
+    }
+    for (int j = 0; j < F; j++)
+        json_array_append_new(cols, json_string(COLS[j]));
+    json_t *d = json_pack("{s:s, s:o, s:o, s:o}", "name", "flowers", "features", x, "labels",
+                          y, "columns", cols);
+    char *body = json_dumps(d, JSON_COMPACT);
+    json_decref(d);
+    char *id = su_post_id(s, "/v1/datasets", body, 201);
+    free(body);
+    return id;
+}
+
+/* Trains the network definition (JSON) on ds with a 20% validation split; the model's id
+ * (new). */
+static char *train(const struct server *s, const char *ds, const char *network)
+{
+    char *net = su_post_id(s, "/v1/networks", network, 201), body[512];
+    snprintf(body, sizeof body,
+             "{\"network\": \"%s\", \"dataset\": \"%s\", \"validation\": {\"split\": 0.2}, "
+             "\"epochs\": 8, \"batch_size\": 16, \"optimizer\": {\"type\": \"adam\", "
+             "\"learning_rate\": 0.01}, \"seed\": 5}", net, ds);
+    char *job = su_post_id(s, "/v1/jobs", body, 202);
+    json_t *j = su_job_wait(s, job, NULL, 120);
+    ck_assert_msg(!strcmp(su_str(j, "state"), "succeeded"), "job ended %s", su_str(j, "state"));
+    char *model = strdup(json_string_value(json_object_get(j, "model")));
+    json_decref(j);
+    free(job);
+    free(net);
+    return model;
+}
+
+/* n rows of raw values spread over (and past) the dataset's range. */
+static json_t *probe_rows(int n)
+{
+    json_t *rows = json_array();
+    unsigned r = 99;
+    for (int i = 0; i < n; i++) {
+        json_t *row = json_array();
+        for (int j = 0; j < F; j++) {
+            r = r * 1103515245u + 12345u;
+            double u = ((r >> 16) % 10000) / 10000.0;
+            json_array_append_new(row, json_real((-0.5 + 6 * u) * (1 + 20 * j) + 100 * j));
+        }
+        json_array_append_new(rows, row);
+    }
+    return rows;
+}
+
+/* POSTs body to path, expects 200; its "outputs" (new). */
+static json_t *outputs(const struct server *s, const char *path, const char *body,
+                       const char *ctype)
+{
+    struct http_reply h = su_http(s, "POST", path, body, strlen(body), ctype);
+    ck_assert_msg(h.status == 200, "%.200s: %ld %.300s", body, h.status, h.body);
+    json_t *j = su_http_json(&h);
+    json_t *o = json_incref(json_object_get(j, "outputs"));
+    json_decref(j);
+    su_http_free(&h);
+    return o;
+}
+
+/* Writes a JSON value to a new file in dir; its path in out. */
+static void write_json(const char *dir, const char *name, const json_t *v, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/%s", dir, name);
+    ck_assert_int_eq(json_dump_file(v, out, JSON_COMPACT | JSON_REAL_PRECISION(17)), 0);
+}
+
+/* The outputs of tests/rebuild_model.py on the export and the rows (new). */
+static json_t *rebuilt(const struct server *s, const json_t *weights, const json_t *cols,
+                       const json_t *rows)
+{
+    char wpath[400], rpath[400], cmd[1024];
+    write_json(s->dir, "weights.json", weights, wpath, sizeof wpath);
+    json_t *given = json_pack("{s:O, s:O}", "columns", cols, "rows", rows);
+    write_json(s->dir, "rows.json", given, rpath, sizeof rpath);
+    json_decref(given);
+    /* Debian's python3, which has numpy, before any other on the PATH */
+    const char *py = access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
+    snprintf(cmd, sizeof cmd, "%s tests/rebuild_model.py %s %s", py, wpath, rpath);
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    json_error_t e;
+    json_t *got = json_loadf(p, 0, &e);
+    int rc = pclose(p);
+    ck_assert_msg(rc == 0 && got, "%s: exit %d, %s", cmd, rc, e.text);
+    json_t *o = json_incref(json_object_get(got, "outputs"));
+    json_decref(got);
+    return o;
+}
+
+/* The largest difference between two equally shaped matrices of numbers. */
+static double max_diff(const json_t *a, const json_t *b)
+{
+    ck_assert_int_eq(json_array_size(a), json_array_size(b));
+    double worst = 0;
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        const json_t *ra = json_array_get(a, i), *rb = json_array_get(b, i);
+        ck_assert_int_eq(json_array_size(ra), json_array_size(rb));
+        for (size_t j = 0; j < json_array_size(ra); j++) {
+            double d = fabs(json_number_value(json_array_get(ra, j)) -
+                            json_number_value(json_array_get(rb, j)));
+            worst = d > worst ? d : worst;
+        }
+    }
+    return worst;
+}
+
+/* A network with batchnorm, a residual block and dropout, trained with a validation
+ * split, rebuilt from its export (its rows given in another order of columns) answers
+ * as /predict does. */
+START_TEST(export_rebuilds_predict)
+{
+    struct server s = {0};
+    su_start(&s, NULL);
+    char *ds = dataset(&s);
+    static const char def[] =
+        "{\"inputs\": 4, \"layers\": [{\"type\": \"dense\", \"units\": 12, \"activation\": "
+        "\"relu\"}, {\"type\": \"batchnorm\"}, {\"type\": \"residual\", \"layers\": [{\"type\": "
+        "\"dense\", \"units\": 12, \"activation\": \"tanh\"}, {\"type\": \"batchnorm\"}]}, "
+        "{\"type\": \"dropout\", \"rate\": 0.1}, {\"type\": \"dense\", \"units\": 3, "
+        "\"activation\": \"softmax\"}], \"loss\": \"categorical_crossentropy\"}";
+    char *model = train(&s, ds, def), path[160];
+
+    /* the model tells its columns, scaler and output activation */
+    snprintf(path, sizeof path, "/v1/models/%s", model);
+    json_t *m = su_get_json(&s, path);
+    json_t *cols = json_object_get(m, "columns");
+    ck_assert_int_eq(json_array_size(cols), F);
+    for (int j = 0; j < F; j++)
+        ck_assert_str_eq(json_string_value(json_array_get(cols, (size_t)j)), COLS[j]);
+    ck_assert_str_eq(su_str(m, "output_activation"), "softmax");
+    json_t *scaler = json_object_get(m, "scaler");
+    ck_assert_int_eq(json_array_size(json_object_get(scaler, "mean")), F);
+    ck_assert_int_eq(json_array_size(json_object_get(scaler, "std")), F);
+    /* the training rows' mean, not the dataset's: the split left some rows out */
+    snprintf(path, sizeof path, "/v1/datasets/%s", ds);
+    json_t *d = su_get_json(&s, path);
+    json_t *stats = json_array_get(json_object_get(d, "stats"), 3);
+    ck_assert_msg(stats != NULL, "no stats: %s", json_dumps(d, 0));
+    double all = json_number_value(json_object_get(stats, "mean"));
+    double kept = json_number_value(json_array_get(json_object_get(scaler, "mean"), 3));
+    ck_assert_msg(fabs(all - kept) > 1e-3, "scaler mean %g, dataset mean %g", kept, all);
+    json_decref(d);
+
+    /* /predict on 50 rows */
+    json_t *rows = probe_rows(50);
+    json_t *req = json_pack("{s:O}", "inputs", rows);
+    char *body = json_dumps(req, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    snprintf(path, sizeof path, "/v1/models/%s/predict", model);
+    json_t *want = outputs(&s, path, body, "application/json");
+    free(body);
+    json_decref(req);
+
+    /* the export alone: the same outputs, from the rows in reversed column order */
+    snprintf(path, sizeof path, "/v1/models/%s/weights", model);
+    json_t *w = su_get_json(&s, path);
+    ck_assert(json_equal(json_object_get(w, "scaler"), scaler));
+    ck_assert(json_equal(json_object_get(w, "columns"), cols));
+    ck_assert_str_eq(su_str(w, "output_activation"), "softmax");
+    ck_assert_int_eq(json_array_size(json_object_get(w, "classes")), 3);
+    json_t *rcols = json_array(), *rrows = json_array();
+    for (int j = F - 1; j >= 0; j--)
+        json_array_append_new(rcols, json_string(COLS[j]));
+    for (size_t i = 0; i < json_array_size(rows); i++) {
+        json_t *row = json_array_get(rows, i), *rev = json_array();
+        for (int j = F - 1; j >= 0; j--)
+            json_array_append(rev, json_array_get(row, (size_t)j));
+        json_array_append_new(rrows, rev);
+    }
+    json_t *got = rebuilt(&s, w, rcols, rrows);
+    double diff = max_diff(got, want);
+    ck_assert_msg(diff <= 1e-6, "the rebuilt model differs from /predict by %g", diff);
+
+    json_decref(got);
+    json_decref(rcols);
+    json_decref(rrows);
+    json_decref(w);
+    json_decref(want);
+    json_decref(rows);
+    json_decref(m);
+    su_stop(&s, 0);
+    su_cleanup(&s);
+    free(model);
+    free(ds);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("api_predict");
+    TCase *tc = tcase_create("predict");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, export_rebuilds_predict);
+    suite_add_tcase(s, tc);
+    return tu_run(s) != 0;
+}
