@@ -3,7 +3,11 @@
  *  - a model rebuilt from GET /v1/models/{id}/weights alone, by an independent numpy
  *    script (tests/rebuild_model.py), answers what /predict answers, to 1e-6, for a
  *    network with batchnorm, a residual block and dropout trained with a validation split
- *    (the scaler is then the training rows', not the dataset's stats).
+ *    (the scaler is then the training rows', not the dataset's stats);
+ *  - a CSV header is matched to the model's input columns by name: reordered columns
+ *    predict the same, unknown or missing ones are refused naming them;
+ *  - a JSON body holds inputs or instances, not both, and nothing else but TF Serving's
+ *    signature_name; a row that is not an array says what it got.
  * Run from the top of the repository (the script is read from tests/). */
 #include "srvutil.h"
 #include "testutil.h"
@@ -222,12 +226,157 @@ START_TEST(export_rebuilds_predict)
 }
 END_TEST
 
+/* A small model trained on the dataset of named columns; its predict path (new). */
+static char *small_model(const struct server *s, char *path, size_t cap)
+{
+    char *ds = dataset(s);
+    char *model = train(s, ds, "{\"inputs\": 4, \"layers\": [{\"type\": \"dense\", \"units\": "
+                               "3, \"activation\": \"softmax\"}], \"loss\": "
+                               "\"categorical_crossentropy\"}");
+    snprintf(path, cap, "/v1/models/%s/predict", model);
+    free(ds);
+    return model;
+}
+
+/* A refusal: its status, its problem's errors (new). */
+static json_t *refusal(const struct server *s, const char *path, const char *body,
+                       const char *ctype, long status)
+{
+    struct http_reply h = su_http(s, "POST", path, body, strlen(body), ctype);
+    ck_assert_msg(h.status == status, "%s: %ld, not %ld: %.400s", body, h.status, status, h.body);
+    ck_assert_str_eq(h.ctype, "application/problem+json");
+    json_t *j = su_http_json(&h);
+    json_t *errors = json_incref(json_object_get(j, "errors"));
+    ck_assert_msg(json_array_size(errors) >= 1, "%s", h.body);
+    json_decref(j);
+    su_http_free(&h);
+    return errors;
+}
+
+/* The detail of the error at pointer, or NULL. */
+static const char *error_at(const json_t *errors, const char *pointer)
+{
+    for (size_t i = 0; i < json_array_size(errors); i++) {
+        const json_t *e = json_array_get(errors, i);
+        const char *p = json_string_value(json_object_get(e, "pointer"));
+        if (p && !strcmp(p, pointer))
+            return json_string_value(json_object_get(e, "detail"));
+    }
+    return NULL;
+}
+
+/* A CSV header is matched to the model's columns by name: the columns reordered predict
+ * what they predict in order (they were read in order, predicting wrong); names the model
+ * does not have, repeated or missing are refused, each named. */
+START_TEST(csv_header_matched_by_name)
+{
+    struct server s = {0};
+    su_start(&s, NULL);
+    char path[160], *model = small_model(&s, path, sizeof path);
+    const char *json = "{\"inputs\": [[1.2, 30, 250, 500], [2.9, 70, 300, 590]]}";
+    json_t *want = outputs(&s, path, json, "application/json");
+    static const char *const same[] = {
+        "sepal_length,sepal_width,petal_length,petal_width\n1.2,30,250,500\n2.9,70,300,590\n",
+        "petal_width,petal_length,sepal_width,sepal_length\n500,250,30,1.2\n590,300,70,2.9\n",
+        "\xef\xbb\xbf\"petal_length\", sepal_length ,petal_width,sepal_width\r\n"
+        "250,1.2,500,30\r\n300,2.9,590,70\r\n",
+        "1.2,30,250,500\n2.9,70,300,590\n",   /* no header: in the model's order */
+    };
+    for (size_t i = 0; i < sizeof same / sizeof *same; i++) {
+        json_t *got = outputs(&s, path, same[i], "text/csv");
+        ck_assert_msg(json_equal(got, want), "CSV %s answered otherwise", same[i]);
+        json_decref(got);
+    }
+    /* reordered, the same numbers predict otherwise: the header is not ignored */
+    json_t *other = outputs(&s, path, "petal_width,petal_length,sepal_width,sepal_length\n"
+                                      "1.2,30,250,500\n2.9,70,300,590\n", "text/csv");
+    ck_assert(!json_equal(other, want));
+    json_decref(other);
+
+    json_t *e = refusal(&s, path, "a,b,c,d\n1,2,3,4\n", "text/csv", 422);
+    for (int i = 0; i < 4; i++) {
+        char ptr[32], name[8];
+        snprintf(ptr, sizeof ptr, "/header/columns/%d", i);
+        snprintf(name, sizeof name, "\"%c\"", 'a' + i);
+        const char *d = error_at(e, ptr);
+        ck_assert_msg(d && strstr(d, "unknown column") && strstr(d, name), "%s: %s", ptr, d);
+    }
+    const char *d = error_at(e, "/header");
+    ck_assert_msg(d && strstr(d, "missing columns sepal_length, sepal_width, petal_length, "
+                              "petal_width"), "%s", d);
+    json_decref(e);
+    e = refusal(&s, path, "petal_width,petal_length,sepal_width\n1,2,3\n", "text/csv", 422);
+    ck_assert_int_eq(json_array_size(e), 1);
+    d = error_at(e, "/header");
+    ck_assert_msg(d && strstr(d, "missing column sepal_length;"), "%s", d);
+    json_decref(e);
+    e = refusal(&s, path, "sepal_length,sepal_width,petal_length,petal_width,sepal_width\n"
+                "1,2,3,4,5\n", "text/csv", 422);
+    d = error_at(e, "/header/columns/4");
+    ck_assert_msg(d && strstr(d, "\"sepal_width\" appears twice"), "%s", d);
+    json_decref(e);
+
+    json_decref(want);
+    su_stop(&s, 0);
+    su_cleanup(&s);
+    free(model);
+}
+END_TEST
+
+/* A JSON body holds inputs or instances, not both, and no field but TF Serving's
+ * signature_name (ignored); a row that is not an array is named for what it is. */
+START_TEST(json_body_fields)
+{
+    struct server s = {0};
+    su_start(&s, NULL);
+    char path[160], *model = small_model(&s, path, sizeof path);
+    json_t *want = outputs(&s, path, "{\"inputs\": [[1, 2, 3, 4]]}", "application/json");
+    json_t *got = outputs(&s, path, "{\"signature_name\": \"serving_default\", \"instances\": "
+                                    "[[1, 2, 3, 4]]}", "application/json");
+    ck_assert(json_equal(got, want));
+    json_decref(got);
+
+    json_t *e = refusal(&s, path, "{\"inputs\": [[1, 2, 3, 4]], \"instances\": [[5, 6, 7, 8]]}",
+                        "application/json", 422);
+    const char *d = error_at(e, "/instances");
+    ck_assert_msg(d && strstr(d, "not both"), "%s", d);
+    json_decref(e);
+    e = refusal(&s, path, "{\"inputs\": [[1, 2, 3, 4]], \"note\": 1, \"a/b\": 2}",
+                "application/json", 422);
+    d = error_at(e, "/note");
+    ck_assert_msg(d && strstr(d, "unknown field \"note\""), "%s", d);
+    ck_assert_ptr_nonnull(error_at(e, "/a~1b"));
+    json_decref(e);
+    e = refusal(&s, path, "{\"inputs\": [[1, 2, 3, 4]], \"signature_name\": 3}",
+                "application/json", 422);
+    ck_assert_ptr_nonnull(error_at(e, "/signature_name"));
+    json_decref(e);
+    e = refusal(&s, path, "{\"inputs\": [5.1, 3.5, 1.4, 0.2]}", "application/json", 422);
+    d = error_at(e, "/inputs/0");
+    ck_assert_msg(d && !strcmp(d, "expected a row (an array of 4 numbers), got a number"), "%s",
+                  d);
+    json_decref(e);
+    e = refusal(&s, path, "{\"instances\": [[1, 2, 3, 4], {\"a\": 1}]}", "application/json", 422);
+    d = error_at(e, "/instances/1");
+    ck_assert_msg(d && !strcmp(d, "expected a row (an array of 4 numbers), got an object"),
+                  "%s", d);
+    json_decref(e);
+
+    json_decref(want);
+    su_stop(&s, 0);
+    su_cleanup(&s);
+    free(model);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("api_predict");
     TCase *tc = tcase_create("predict");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, export_rebuilds_predict);
+    tcase_add_test(tc, csv_header_matched_by_name);
+    tcase_add_test(tc, json_body_fields);
     suite_add_tcase(s, tc);
     return tu_run(s) != 0;
 }
