@@ -338,7 +338,8 @@ static void work_out(const json_t *b, struct want *w)
 {
     static const char *const keys[] = {"name", "network", "dataset", "validation", "epochs",
                                        "batch_size", "optimizer", "seed", "shuffle",
-                                       "clip_norm", "standardize", "early_stopping", NULL};
+                                       "clip_norm", "standardize", "standardize_labels",
+                                       "early_stopping", NULL};
     memset(w, 0, sizeof *w);
     if (!json_is_object(b))
         return;
@@ -390,6 +391,7 @@ static void work_out(const json_t *b, struct want *w)
     ok &= number(b, "clip_norm", 0, 1e30, FLOAT32, 0, job);
     ok &= boolean(b, "shuffle", 1, job, NULL);
     ok &= boolean(b, "standardize", 1, job, NULL);
+    ok &= boolean(b, "standardize_labels", 1, job, NULL);
     const json_t *seed = json_object_get(b, "seed");
     w->seed_given = seed && !json_is_null(seed);
     ok &= number(b, "seed", 0, 9007199254740991.0, WHOLE, 0, job);
@@ -579,7 +581,8 @@ size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max, unsigned 
 {
     static const char *const keys[] = {
         "name", "network", "dataset", "validation", "epochs", "batch_size", "optimizer",
-        "seed", "shuffle", "clip_norm", "standardize", "early_stopping", "split", "type",
+        "seed", "shuffle", "clip_norm", "standardize", "standardize_labels", "early_stopping",
+        "split", "type",
         "learning_rate", "momentum", "nesterov", "weight_decay", "beta1", "beta2", "epsilon",
         "monitor", "patience", "min_delta", "restore_best", "inputs", "layers", "loss",
         "metrics", "units", "activation", "rate", "init", "alpha", "a/b~", NULL};

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # rebuild_model.py -- a model rebuilt from GET /v1/models/{id}/weights alone, in numpy,
 # independent of the service's engine: the scaler, then each layer of the definition in
-# order with its tensors, then the output activation. tests/test_api_predict.c runs it
+# order with its tensors, then the label scaler undone. tests/test_api_predict.c runs it
 # and holds its outputs against /predict's.
 #
 # usage: rebuild_model.py WEIGHTS.json ROWS.json
@@ -67,9 +67,12 @@ def main():
     x = np.array(given['rows'], dtype=np.float64)[:, order]
     if w['scaler'] is not None:
         x = (x - np.array(w['scaler']['mean'])) / np.array(w['scaler']['std'])
-    t = {(v['layer'], v['name']): np.array(v['values'], dtype=np.float64)
+    # a tensor of one row comes flat: its shape says what it is
+    t = {(v['layer'], v['name']): np.array(v['values'], dtype=np.float64).reshape(v['shape'])
          for v in w['tensors']}
     y = run(w['network']['layers'], '', x, t)
+    if w['label_scaler'] is not None:   # labels standardized in training: back to their units
+        y = y * np.array(w['label_scaler']['std']) + np.array(w['label_scaler']['mean'])
     json.dump({'outputs': y.tolist()}, sys.stdout)
 
 

@@ -7,7 +7,10 @@
  *  - a CSV header is matched to the model's input columns by name: reordered columns
  *    predict the same, unknown or missing ones are refused naming them;
  *  - a JSON body holds inputs or instances, not both, and nothing else but TF Serving's
- *    signature_name; a row that is not an array says what it got.
+ *    signature_name; a row that is not an array says what it got;
+ *  - labels in the hundreds are standardized for mse: the losses and metrics are told in
+ *    their units (the validation loss is /predict's mean squared error), the export
+ *    undoes the scaling as /predict does, and without it the same job ends far worse.
  * Run from the top of the repository (the script is read from tests/). */
 #include "srvutil.h"
 #include "testutil.h"
@@ -369,6 +372,146 @@ START_TEST(json_body_fields)
 }
 END_TEST
 
+/* A regression dataset of n rows: two features in [0, 1), y = 1000 x0 + 300 x1 - 50 plus
+ * a little noise, as JSON (new); its rows and labels also into rows and ys (new). */
+static char *regression(const struct server *s, int n, unsigned seed, json_t **rows, json_t **ys)
+{
+    *rows = json_array();
+    *ys = json_array();
+    for (int i = 0; i < n; i++) {
+        double v[3];
+        for (int j = 0; j < 3; j++) {
+            seed = seed * 1103515245u + 12345u;
+            v[j] = ((seed >> 16) % 10000) / 10000.0;
+        }
+        json_array_append_new(*rows, json_pack("[f, f]", v[0], v[1]));
+        json_array_append_new(*ys, json_real(1000 * v[0] + 300 * v[1] - 50 + 4 * (v[2] - 0.5)));
+    }
+    json_t *d = json_pack("{s:s, s:O, s:O}", "name", "linear", "features", *rows, "labels", *ys);
+    char *body = json_dumps(d, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    json_decref(d);
+    char *id = su_post_id(s, "/v1/datasets", body, 201);
+    free(body);
+    return id;
+}
+
+/* Trains an mse regression on ds validated on val, with the extra options (JSON members
+ * after a comma, or ""); the job as it ended (new). */
+static json_t *train_regression(const struct server *s, const char *ds, const char *val,
+                                const char *extra)
+{
+    static const char def[] =
+        "{\"inputs\": 2, \"layers\": [{\"type\": \"dense\", \"units\": 8, \"activation\": "
+        "\"relu\"}, {\"type\": \"dense\", \"units\": 1}], \"loss\": \"mse\", "
+        "\"metrics\": [\"mae\"]}";
+    char *net = su_post_id(s, "/v1/networks", def, 201), body[512];
+    snprintf(body, sizeof body, "{\"network\": \"%s\", \"dataset\": \"%s\", \"validation\": "
+             "{\"dataset\": \"%s\"}, \"epochs\": 60, \"batch_size\": 16, \"optimizer\": {\"type\": "
+             "\"adam\", \"learning_rate\": 0.01}, \"seed\": 3%s}", net,
+             ds, val, extra);
+    char *job = su_post_id(s, "/v1/jobs", body, 202);
+    json_t *j = su_job_wait(s, job, NULL, 120);
+    ck_assert_msg(!strcmp(su_str(j, "state"), "succeeded"), "job ended %s", su_str(j, "state"));
+    free(job);
+    free(net);
+    return j;
+}
+
+/* The root of the mean squared difference between a model's predictions for rows and ys. */
+static double rmse(const struct server *s, const char *model, const json_t *rows,
+                   const json_t *ys, json_t **out)
+{
+    char path[160];
+    snprintf(path, sizeof path, "/v1/models/%s/predict", model);
+    json_t *req = json_pack("{s:O}", "inputs", rows);
+    char *body = json_dumps(req, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    json_t *o = outputs(s, path, body, "application/json");
+    free(body);
+    json_decref(req);
+    double sum = 0;
+    for (size_t i = 0; i < json_array_size(ys); i++) {
+        double d = json_number_value(json_array_get(json_array_get(o, i), 0)) -
+                   json_number_value(json_array_get(ys, i));
+        sum += d * d;
+    }
+    *out = o;
+    return sqrt(sum / (double)json_array_size(ys));
+}
+
+/* Labels in the hundreds train with the defaults: they are standardized, and the losses,
+ * the metrics and the predictions are in their own units (the validation loss is the
+ * mean squared error of /predict on the validation rows); the export undoes the scaling
+ * as /predict does. standardize_labels: false trains on them as they are, and the same
+ * network and epochs end far worse. */
+START_TEST(labels_standardized)
+{
+    struct server s = {0};
+    su_start(&s, NULL);
+    json_t *rows, *ys, *vrows, *vys;
+    char *ds = regression(&s, 400, 21, &rows, &ys), *val = regression(&s, 100, 77, &vrows, &vys);
+    json_t *job = train_regression(&s, ds, val, "");
+    ck_assert(json_is_true(json_object_get(job, "standardize_labels")));
+    char *model = strdup(su_str(job, "model"));
+    double val_loss = json_number_value(json_object_get(job, "val_loss"));
+    double val_mae = json_number_value(json_object_get(json_object_get(job, "val_metrics"), "mae"));
+    json_t *pred;
+    double e = rmse(&s, model, vrows, vys, &pred);
+    ck_assert_msg(fabs(val_loss - e * e) <= 1e-3 * e * e, "val_loss %g, the MSE of /predict %g",
+                  val_loss, e * e);
+    double mae = 0;
+    for (size_t i = 0; i < json_array_size(vys); i++)
+        mae += fabs(json_number_value(json_array_get(json_array_get(pred, i), 0)) -
+                    json_number_value(json_array_get(vys, i))) / (double)json_array_size(vys);
+    ck_assert_msg(fabs(val_mae - mae) <= 1e-3 * mae, "val mae %g, of /predict %g", val_mae, mae);
+    /* the labels' deviation is about 300: predicting their mean would be off by that */
+    ck_assert_msg(e < 30, "RMSE %g with standardized labels", e);
+
+    char path[160];
+    snprintf(path, sizeof path, "/v1/models/%s/weights", model);
+    json_t *w = su_get_json(&s, path);
+    json_t *ls = json_object_get(w, "label_scaler");
+    ck_assert_int_eq(json_array_size(json_object_get(ls, "mean")), 1);
+    double sd = json_number_value(json_array_get(json_object_get(ls, "std"), 0));
+    ck_assert_msg(sd > 250 && sd < 350, "label deviation %g", sd);
+    json_t *cols = json_pack("[s, s]", "x0", "x1");
+    json_t *got = rebuilt(&s, w, cols, vrows);
+    double worst = 0;
+    for (size_t i = 0; i < json_array_size(got); i++) {
+        double a = json_number_value(json_array_get(json_array_get(got, i), 0));
+        double b = json_number_value(json_array_get(json_array_get(pred, i), 0));
+        double rel = fabs(a - b) / fmax(1, fabs(b));
+        worst = rel > worst ? rel : worst;
+    }
+    /* float32 sums of terms some times larger than the output, scaled up by 300: a few
+     * units of the seventh digit */
+    ck_assert_msg(worst <= 1e-5, "the rebuilt model differs from /predict by %g (relative)",
+                  worst);
+    json_decref(got);
+    json_decref(cols);
+    json_decref(w);
+    json_decref(pred);
+    json_decref(job);
+    free(model);
+
+    job = train_regression(&s, ds, val, ", \"standardize_labels\": false");
+    model = strdup(su_str(job, "model"));
+    double raw = rmse(&s, model, vrows, vys, &pred);
+    ck_assert_msg(raw > 3 * e, "RMSE %g on raw labels, %g standardized", raw, e);
+    snprintf(path, sizeof path, "/v1/models/%s", model);
+    json_t *m = su_get_json(&s, path);
+    ck_assert(json_is_null(json_object_get(m, "label_scaler")));
+    json_decref(m);
+    json_decref(pred);
+    json_decref(job);
+    free(model);
+
+    json_decref(rows), json_decref(ys), json_decref(vrows), json_decref(vys);
+    su_stop(&s, 0);
+    su_cleanup(&s);
+    free(ds), free(val);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("api_predict");
@@ -377,6 +520,7 @@ int main(void)
     tcase_add_test(tc, export_rebuilds_predict);
     tcase_add_test(tc, csv_header_matched_by_name);
     tcase_add_test(tc, json_body_fields);
+    tcase_add_test(tc, labels_standardized);
     suite_add_tcase(s, tc);
     return tu_run(s) != 0;
 }

@@ -49,6 +49,11 @@ static const struct nn_field job_fields[] = {
     {.name = "standardize", .type = NN_FT_BOOL, .offset = JOB(standardize), .def = 1,
      .about = "whether each feature is scaled to mean 0 and deviation 1 by the training "
               "rows' statistics, kept with the model"},
+    {.name = "standardize_labels", .type = NN_FT_BOOL, .offset = JOB(standardize_labels),
+     .def = 1,
+     .about = "with mse or mae and labels that are numbers, whether the labels are scaled "
+              "to mean 0 and deviation 1 by the training rows' statistics, kept with the "
+              "model and undone at prediction"},
 };
 static const struct nn_field validation_fields[] = {
     {.name = "split", .type = NN_FT_DOUBLE, .offset = JOB(split), .lo = 0, .hi = 1,

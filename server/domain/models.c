@@ -27,6 +27,7 @@ static void predictor_free(struct predictor *m)
 {
     nn_free(m->net);
     free(m->scaler);
+    free(m->label_scaler);
     json_decref(m->classes);
     json_decref(m->columns);
     json_decref(m->network);
@@ -97,6 +98,10 @@ int predictor_get(const char *id, struct predictor **out, char *msg, size_t cap)
         m->scaler = d.scaler;
         d.scaler = NULL;
     }
+    if (d.label_scaler && d.label_scaler_len == 2 * sizeof(float) * (size_t)nn_outputs(m->net)) {
+        m->label_scaler = d.label_scaler;
+        d.label_scaler = NULL;
+    }
     model_free(&d);
     m->refs = 2;   /* the cache's and the caller's */
     struct predictor *evict = NULL;
@@ -144,6 +149,12 @@ int predictor_run(const struct predictor *p, float *x, int n, float *y, char *ms
         snprintf(msg, cap, "prediction failed: %s", e.msg);
         return -1;
     }
+    const int K = nn_outputs(p->net);
+    if (p->label_scaler)
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < K; j++)
+                y[(size_t)i * K + j] = y[(size_t)i * K + j] * p->label_scaler[K + j] +
+                                       p->label_scaler[j];
     return 0;
 }
 
@@ -230,9 +241,10 @@ json_t *predictor_weights(const struct predictor *p)
     }
     free(t);
     const struct nn_spec *spec = nn_get_spec(p->net);
-    return json_pack("{s:s, s:O, s:O?, s:o, s:s, s:s, s:s, s:O?, s:o}", "model", p->id,
+    return json_pack("{s:s, s:O, s:O?, s:o, s:o, s:s, s:s, s:s, s:O?, s:o}", "model", p->id,
                      "network", p->network, "columns", p->columns, "scaler",
-                     scaler_json(p->scaler, nn_inputs(p->net)), "output_activation",
+                     scaler_json(p->scaler, nn_inputs(p->net)), "label_scaler",
+                     scaler_json(p->label_scaler, nn_outputs(p->net)), "output_activation",
                      output_activation(spec), "loss", nn_loss_name(spec->loss),
                      "label_kind", label_kind_name(p->kind), "classes", p->classes,
                      "tensors", layers);
@@ -241,6 +253,7 @@ json_t *predictor_weights(const struct predictor *p)
 json_t *model_json(const struct model *m)
 {
     int F = (int)(m->scaler_len / (2 * sizeof(float)));
+    int K = (int)(m->label_scaler_len / (2 * sizeof(float)));
     /* the output activation from the definition as stored: its last top-level layer
      * other than dropout (output_activation, on the JSON) */
     const json_t *layers = json_object_get(m->network, "layers"), *last = NULL;
@@ -253,11 +266,13 @@ json_t *model_json(const struct model *m)
     const char *act = json_string_value(json_object_get(last, "activation"));
     if (!type || (strcmp(type, "dense") && strcmp(type, "activation")) || !act)
         act = nn_act_name(NN_LINEAR);
-    return json_pack("{s:s, s:s, s:s?, s:s, s:O, s:s, s:s, s:O?, s:O, s:b, s:O?, s:o, s:s}",
+    return json_pack("{s:s, s:s, s:s?, s:s, s:O, s:s, s:s, s:O?, s:O, s:b, s:O?, s:o, s:o, "
+                     "s:s}",
                      "id", m->id, "job", m->job_id, "name", m->name, "created_at",
                      m->created_at, "network", m->network, "dataset", m->dataset_id,
                      "label_kind", label_kind_name(m->label_kind), "classes", m->classes,
                      "metrics", m->metrics, "standardize", m->standardized, "columns",
                      m->columns, "scaler", scaler_json(m->scaler, m->scaler ? F : 0),
+                     "label_scaler", scaler_json(m->label_scaler, m->label_scaler ? K : 0),
                      "output_activation", act);
 }

@@ -16,6 +16,7 @@ void model_free(struct model *m)
     json_decref(m->metrics);
     json_decref(m->columns);
     free(m->scaler);
+    free(m->label_scaler);
     free(m->net);
     memset(m, 0, sizeof *m);
 }
@@ -24,7 +25,8 @@ int store_model_insert(const struct model *m)
 {
     static const char sql[] =
         "INSERT INTO models (id, job_id, name, created_at, network, dataset_id, label_kind, "
-        "classes, metrics, scaler, net, columns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+        "classes, metrics, scaler, net, columns, label_scaler) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
     sqlite3_stmt *st = db_prepare(sql);
     if (!st)
         return STORE_ERROR;
@@ -45,11 +47,15 @@ int store_model_insert(const struct model *m)
         sqlite3_bind_null(st, 10);
     sqlite3_bind_blob64(st, 11, m->net, m->net_len, SQLITE_STATIC);
     db_bind_json(st, 12, m->columns);
+    if (m->label_scaler)
+        sqlite3_bind_blob64(st, 13, m->label_scaler, m->label_scaler_len, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 13);
     return db_exec(st) == 0 ? STORE_OK : STORE_ERROR;
 }
 
 #define MODEL_COLS "id, job_id, name, created_at, network, dataset_id, label_kind, classes, " \
-                   "metrics, scaler, columns"
+                   "metrics, scaler, columns, label_scaler"
 
 /* A row of MODEL_COLS into item. */
 static int model_read(sqlite3_stmt *st, void *item)
@@ -68,7 +74,9 @@ static int model_read(sqlite3_stmt *st, void *item)
     m->scaler = db_column_blob(st, 9, &m->scaler_len);
     m->standardized = m->scaler != NULL;
     m->columns = sqlite3_column_type(st, 10) == SQLITE_NULL ? NULL : db_column_json(st, 10);
+    m->label_scaler = db_column_blob(st, 11, &m->label_scaler_len);
     return m->network && m->metrics && (m->scaler || !m->scaler_len) &&
+                   (m->label_scaler || !m->label_scaler_len) &&
                    (m->columns || sqlite3_column_type(st, 10) == SQLITE_NULL)
                ? 0 : -1;
 }
@@ -81,7 +89,7 @@ static int model_read_blobs(sqlite3_stmt *st, void *item)
     struct model *m = item;
     if (model_read(st, m) < 0)
         return -1;
-    m->net = db_column_blob(st, 11, &m->net_len);
+    m->net = db_column_blob(st, 12, &m->net_len);
     return m->net ? 0 : -1;
 }
 

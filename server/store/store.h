@@ -256,6 +256,8 @@ struct model {
     float *scaler;             /* per-feature mean then deviation, or NULL */
     size_t scaler_len;         /* bytes */
     int standardized;          /* scaler is not NULL */
+    float *label_scaler;       /* per-label-column mean then deviation, or NULL */
+    size_t label_scaler_len;   /* bytes */
     void *net;                 /* nn_save buffer */
     size_t net_len;
 };
