@@ -1,7 +1,8 @@
 /* models.c -- /v1/models: trained models, their weights, and predictions. Loading a
  * model and running it is the domain's (models.c there); this file reads the rows to
  * predict from a request -- JSON {"inputs"} or TF Serving's {"instances"}, with a fast
- * path for the common body, or CSV rows -- and answers the outputs. */
+ * path for the common body, or CSV rows, a header matched to the model's columns by
+ * name -- and answers the outputs. */
 #include "api.h"
 
 #include "domain/domain.h"
@@ -174,21 +175,25 @@ static int csv_header(struct csv_rows *c, char **f, const size_t *lens, int nf)
             name++, len--;
         while (len && (name[len - 1] == ' ' || name[len - 1] == '\t'))
             len--;
-        int k = -1;
+        int k = -1, again = 0;   /* the first column of that name not yet matched */
         for (int j = 0; j < F && k < 0; j++) {
             const json_t *col = json_array_get(c->columns, (size_t)j);
-            if (json_string_length(col) == len && !memcmp(json_string_value(col), name, len))
+            if (json_string_length(col) != len || memcmp(json_string_value(col), name, len))
+                continue;
+            if (seen[j])
+                again = 1;
+            else
                 k = j;
         }
         char ptr[64];
         snprintf(ptr, sizeof ptr, "/header/columns/%d", i);
         text_echo(q, sizeof q, name, len, 64);
-        if (k < 0) {
-            fault_add(&fs, ptr, "unknown column \"%s\"; the model's columns are: %s", q, names);
-            unknown++;
-        } else if (seen[k]) {
+        if (k < 0 && again) {
             fault_add(&fs, ptr, "column \"%s\" appears twice", q);
             twice++;
+        } else if (k < 0) {
+            fault_add(&fs, ptr, "unknown column \"%s\"; the model's columns are: %s", q, names);
+            unknown++;
         } else {
             seen[k] = 1;
             c->at[i] = k;
