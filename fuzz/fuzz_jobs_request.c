@@ -338,7 +338,8 @@ static void work_out(const json_t *b, struct want *w)
 {
     static const char *const keys[] = {"name", "network", "dataset", "validation", "epochs",
                                        "batch_size", "optimizer", "seed", "shuffle",
-                                       "clip_norm", "standardize", "early_stopping", NULL};
+                                       "clip_norm", "standardize", "standardize_labels",
+                                       "early_stopping", NULL};
     memset(w, 0, sizeof *w);
     if (!json_is_object(b))
         return;
@@ -390,6 +391,7 @@ static void work_out(const json_t *b, struct want *w)
     ok &= number(b, "clip_norm", 0, 1e30, FLOAT32, 0, job);
     ok &= boolean(b, "shuffle", 1, job, NULL);
     ok &= boolean(b, "standardize", 1, job, NULL);
+    ok &= boolean(b, "standardize_labels", 1, job, NULL);
     const json_t *seed = json_object_get(b, "seed");
     w->seed_given = seed && !json_is_null(seed);
     ok &= number(b, "seed", 0, 9007199254740991.0, WHOLE, 0, job);
@@ -483,6 +485,9 @@ static void check_job(const json_t *j, const struct want *w)
           json_number_value(json_object_get(j, "progress")) == 0);
     for (size_t i = 0; i < sizeof nulls / sizeof *nulls; i++)
         CHECK(json_is_null(json_object_get(j, nulls[i])));
+    /* no warnings: the labels of these datasets stay within 10, under the scale that
+     * warns of labels trained as they are */
+    CHECK(!json_object_get(j, "warnings"));
     /* the request's fields: exactly those worked out */
     /* + id, state, epoch, progress, created_at */
     size_t state_fields = 5 + sizeof nulls / sizeof *nulls;
@@ -579,7 +584,8 @@ size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max, unsigned 
 {
     static const char *const keys[] = {
         "name", "network", "dataset", "validation", "epochs", "batch_size", "optimizer",
-        "seed", "shuffle", "clip_norm", "standardize", "early_stopping", "split", "type",
+        "seed", "shuffle", "clip_norm", "standardize", "standardize_labels", "early_stopping",
+        "split", "type",
         "learning_rate", "momentum", "nesterov", "weight_decay", "beta1", "beta2", "epsilon",
         "monitor", "patience", "min_delta", "restore_best", "inputs", "layers", "loss",
         "metrics", "units", "activation", "rate", "init", "alpha", "a/b~", NULL};

@@ -148,7 +148,7 @@ START_TEST(whole_loop)
     ck_assert_int_eq(h.status, 200);
     ck_assert(strstr(h.body, "\"blue\"") != NULL);
     su_http_free(&h);
-    const char *csv = "a,b,c,d\n4.5,4.5,4.5,4.5\n0.5,0.5,0.5,0.5\n";
+    const char *csv = "x0,x1,x2,x3\n4.5,4.5,4.5,4.5\n0.5,0.5,0.5,0.5\n";
     h = su_http(&s, "POST", path, csv, strlen(csv), "text/csv");
     ck_assert_msg(h.status == 200, "%ld %s", h.status, h.body);
     ck_assert(strstr(h.body, "[\"blue\",\"red\"]") != NULL);
@@ -250,7 +250,8 @@ START_TEST(predict_bodies_agree)
     json_t *want = outputs_for(&s, path, fast, strlen(fast), "application/json");
     ck_assert_int_eq(json_array_size(want), 2);
     static const char *const same_json[] = {
-        "{\"inputs\": [[0.5, -2, 1e3, 12345678901234567890], [4.5, 0, 0, 0]], \"note\": 1}",
+        "{\"inputs\": [[0.5, -2, 1e3, 12345678901234567890], [4.5, 0, 0, 0]], "
+        "\"signature_name\": \"serving_default\"}",
         "{\"instances\": [[0.5, -2.0, 1000, 1.2345678901234567890e19], [4.5, 0, 0, 0]]}",
         "{\"\\u0069nputs\": [[0.5, -2, 1e3, 12345678901234567890], [4.5, -0, 0, 0]]}",
     };
@@ -263,8 +264,8 @@ START_TEST(predict_bodies_agree)
     static const char *const same_csv[] = {
         "0.5,-2,1e3,12345678901234567890\n4.5,0,0,0\n",
         "\xef\xbb\xbf" "0.5,-2,1e3,12345678901234567890\r\n4.5,0,0,0\r\n",
-        "a,b,c,d\n\"0.5\", -2 ,1000,\"1.2345678901234567890e19\"\n\n4.5,0,0,0",
-        "\xef\xbb\xbf" "a,\"b,c\",c,d\r0.5,-2,1e3,12345678901234567890\r4.5,0,0,0\r",
+        "x0,x1,x2,x3\n\"0.5\", -2 ,1000,\"1.2345678901234567890e19\"\n\n4.5,0,0,0",
+        "\xef\xbb\xbf" "x0,\"x1\",\"x2\",x3\r0.5,-2,1e3,12345678901234567890\r4.5,0,0,0\r",
     };
     for (size_t i = 0; i < sizeof same_csv / sizeof *same_csv; i++) {
         json_t *got = outputs_for(&s, path, same_csv[i], strlen(same_csv[i]), "text/csv");

@@ -1,7 +1,8 @@
 /* models.c -- /v1/models: trained models, their weights, and predictions. Loading a
  * model and running it is the domain's (models.c there); this file reads the rows to
  * predict from a request -- JSON {"inputs"} or TF Serving's {"instances"}, with a fast
- * path for the common body, or CSV rows -- and answers the outputs. */
+ * path for the common body, or CSV rows, a header matched to the model's columns by
+ * name -- and answers the outputs. */
 #include "api.h"
 
 #include "domain/domain.h"
@@ -86,9 +87,16 @@ static int rows_from_json(const json_t *rows, const char *base, int F, float **x
     for (size_t i = 0; i < N; i++) {
         const json_t *row = json_array_get(rows, i);
         snprintf(p, sizeof p, "%s/%zu", base, i);
-        if (!json_is_array(row) || (int)json_array_size(row) != F) {
+        if (!json_is_array(row)) {
+            reply_field(out, 422, p, "expected a row (an array of %d numbers), got %s", F,
+                        json_is_number(row) ? "a number" : json_kind(row));
+            free(*x);
+            *x = NULL;
+            return -1;
+        }
+        if ((int)json_array_size(row) != F) {
             reply_field(out, 422, p, "row %zu has %d values; the model takes %d inputs", i,
-                        json_is_array(row) ? (int)json_array_size(row) : 1, F);
+                        (int)json_array_size(row), F);
             free(*x);
             *x = NULL;
             return -1;
@@ -119,14 +127,97 @@ static int rows_from_json(const json_t *rows, const char *base, int F, float **x
 
 /* Rows of numbers from CSV text, read as a dataset upload reads it (csv.c: quotes, CRLF
  * or CR, a UTF-8 BOM, blank lines skipped, numbers as csv_number reads them); a first
- * record that is not all numbers is a header, skipped. */
+ * record that is not all numbers is a header, whose names are matched to the model's
+ * input columns: the columns may come in any order, but each of the model's must be
+ * there, once, and no other. */
 struct csv_rows {
     int F;
+    const json_t *columns;     /* the model's input columns' names, or NULL (a header is
+                                  then skipped and the rows read in order) */
+    int *at;                   /* per CSV field, the input it fills (after a header), or NULL */
     float *x;
     int n, cap;
     int header;                /* the first record was a header */
     struct reply *out;
 };
+
+/* The model's columns as "a, b, c" into buf, for messages. */
+static const char *column_list(const json_t *columns, char *buf, size_t cap)
+{
+    size_t len = 0;
+    buf[0] = 0;
+    for (size_t k = 0; k < json_array_size(columns) && len < cap; k++)
+        len += (size_t)snprintf(buf + len, cap - len, "%s%s", k ? ", " : "",
+                                json_string_value(json_array_get(columns, k)));
+    return buf;
+}
+
+/* Matches a header's names (spaces and tabs around them ignored) to the model's columns
+ * into c->at. 0, or -1 with the reply filled: an error per unknown or repeated name
+ * (/header/columns/{i}) and one naming the columns missing (/header). */
+static int csv_header(struct csv_rows *c, char **f, const size_t *lens, int nf)
+{
+    const int F = c->F;
+    char names[512], q[80], detail[600];
+    int *seen = calloc((size_t)F, sizeof *seen);
+    struct faults fs;
+    c->at = malloc(sizeof *c->at * (size_t)(nf ? nf : 1));
+    if (!seen || !c->at || faults_init(&fs) < 0) {
+        free(seen);
+        return -1;   /* no reply: out of memory */
+    }
+    column_list(c->columns, names, sizeof names);
+    int unknown = 0, twice = 0, missing = 0;
+    for (int i = 0; i < nf; i++) {
+        const char *name = f[i];
+        size_t len = lens[i];
+        while (len && (*name == ' ' || *name == '\t'))
+            name++, len--;
+        while (len && (name[len - 1] == ' ' || name[len - 1] == '\t'))
+            len--;
+        int k = -1, again = 0;   /* the first column of that name not yet matched */
+        for (int j = 0; j < F && k < 0; j++) {
+            const json_t *col = json_array_get(c->columns, (size_t)j);
+            if (json_string_length(col) != len || memcmp(json_string_value(col), name, len))
+                continue;
+            if (seen[j])
+                again = 1;
+            else
+                k = j;
+        }
+        char ptr[64];
+        snprintf(ptr, sizeof ptr, "/header/columns/%d", i);
+        text_echo(q, sizeof q, name, len, 64);
+        if (k < 0 && again) {
+            fault_add(&fs, ptr, "column \"%s\" appears twice", q);
+            twice++;
+        } else if (k < 0) {
+            fault_add(&fs, ptr, "unknown column \"%s\"; the model's columns are: %s", q, names);
+            unknown++;
+        } else {
+            seen[k] = 1;
+            c->at[i] = k;
+        }
+    }
+    size_t len = 0;
+    detail[0] = 0;
+    for (int j = 0; j < F && len < sizeof detail; j++)
+        if (!seen[j])
+            len += (size_t)snprintf(detail + len, sizeof detail - len, "%s%s", missing++ ? ", "
+                                    : "", json_string_value(json_array_get(c->columns, (size_t)j)));
+    if (missing)
+        fault_add(&fs, "/header", "missing column%s %s; the model's columns are: %s",
+                  missing == 1 ? "" : "s", detail, names);
+    free(seen);
+    if (!unknown && !twice && !missing) {
+        faults_free(&fs);
+        return 0;
+    }
+    reply_problem(c->out, 422, faults_take(&fs, "/header"), "the CSV header does not name the "
+                  "model's columns (%d unknown, %d repeated, %d missing); they are: %s",
+                  unknown, twice, missing, names);
+    return -1;
+}
 
 /* The index of the first field that is not a finite float32 number, -1 when none. */
 static int csv_not_number(char **f, const size_t *lens, int nf)
@@ -144,12 +235,12 @@ static int csv_row(void *ctx, char **f, const size_t *lens, int nf, long record,
 {
     struct csv_rows *c = ctx;
     int bad = csv_not_number(f, lens, nf);
-    if (record == 0 && bad >= 0) {
-        c->header = 1;
-        return 0;
-    }
     memset(err, 0, sizeof *err);   /* a failure here fills the reply instead (or none when
                                       memory runs out) */
+    if (record == 0 && bad >= 0) {
+        c->header = 1;
+        return c->columns ? csv_header(c, f, lens, nf) : 0;
+    }
     if (bad >= 0 || nf != c->F) {
         char ptr[64];
         if (bad >= 0 && bad < c->F)
@@ -176,15 +267,16 @@ static int csv_row(void *ctx, char **f, const size_t *lens, int nf, long record,
     for (int i = 0; i < nf; i++) {
         double v;
         text_number(f[i], lens[i], &v);
-        row[i] = (float)v;
+        row[c->at ? c->at[i] : i] = (float)v;
     }
     c->n++;
     return 0;
 }
 
-static int rows_from_csv(const char *s, size_t len, int F, float **x, int *n, struct reply *out)
+static int rows_from_csv(const char *s, size_t len, int F, const json_t *columns, float **x,
+                         int *n, struct reply *out)
 {
-    struct csv_rows c = {.F = F, .out = out};
+    struct csv_rows c = {.F = F, .columns = columns, .out = out};
     struct csv_reader *rd = csv_reader_new(csv_row, &c);
     struct csv_error err = {0};
     int rc = -1;
@@ -197,6 +289,7 @@ static int rows_from_csv(const char *s, size_t len, int F, float **x, int *n, st
                     err.detail);
     }
     csv_reader_free(rd);
+    free(c.at);
     if (rc == 0 && c.n == 0) {
         reply_field(out, 422, "/rows", "no rows to predict");
         rc = -1;
@@ -362,13 +455,13 @@ static int fast_rows(const char *body, size_t len, int F, float **x, int *n)
  * ...]}) into x (new) and n. fast: try fast_rows first (the handler does); the slow
  * path alone gives the same rows or names the fault. Returns 0, or -1 with the reply
  * filled (its status 0 when memory ran out). */
-static int parse_rows(const char *ctype, const char *body, size_t len, int F, int fast,
-                      float **x, int *n, struct reply *out)
+static int parse_rows(const char *ctype, const char *body, size_t len, int F,
+                      const json_t *columns, int fast, float **x, int *n, struct reply *out)
 {
     *x = NULL;
     *n = 0;
     if (!strcmp(ctype, "text/csv"))
-        return rows_from_csv(body, len, F, x, n, out);
+        return rows_from_csv(body, len, F, columns, x, n, out);
     int fr = fast ? fast_rows(body, len, F, x, n) : -1;
     if (fr == 0)
         return 0;
@@ -382,22 +475,54 @@ static int parse_rows(const char *ctype, const char *body, size_t len, int F, in
     }
     /* integers as reals: inputs are floats, past int64 too */
     json_t *doc = req_json_load(body, len, JSON_DECODE_INT_AS_REAL, out);
-    const json_t *in = json_object_get(doc, "inputs");
-    const char *base = "/inputs";
-    if (!in) {
-        in = json_object_get(doc, "instances");
-        base = "/instances";
+    if (!doc)
+        return -1;   /* replied: 400 or 413 */
+    if (!json_is_object(doc)) {
+        json_decref(doc);
+        return reply_field(out, 422, "", "expected {\"inputs\": [[%d numbers], ...]} (or "
+                           "\"instances\"), got %s", F, json_kind(doc)), -1;
     }
+    /* inputs or instances, not both; nothing else but TF Serving's signature_name, which
+     * names the only signature a model has and is otherwise ignored */
+    const json_t *in = json_object_get(doc, "inputs"), *inst = json_object_get(doc, "instances");
+    struct faults fs;
+    if (faults_init(&fs) < 0) {
+        json_decref(doc);
+        return -1;
+    }
+    const char *key;
+    const json_t *v;
+    json_object_foreach((json_t *)doc, key, v) {
+        if (!strcmp(key, "inputs") || !strcmp(key, "instances"))
+            continue;
+        if (!strcmp(key, "signature_name")) {
+            if (!json_is_string(v))
+                fault_add(&fs, "/signature_name", "signature_name must be a string (it is "
+                          "ignored), not %s", json_kind(v));
+            continue;
+        }
+        char q[80];
+        fault_key(&fs, "", key, strlen(key), "unknown field \"%s\" in a prediction request; "
+                  "its fields are: inputs, instances, signature_name",
+                  text_echo(q, sizeof q, key, strlen(key), 64));
+    }
+    if (in && inst)
+        fault_add(&fs, "/instances", "give the rows as inputs or as instances, not both");
+    else if (!in && !inst)
+        fault_add(&fs, "/inputs", "expected {\"inputs\": [[%d numbers], ...]} (or "
+                  "\"instances\")", F);
     int rc;
-    if (!doc) {
-        rc = -1;   /* replied: 400 or 413 */
-    } else if (!json_is_object(doc) || !in) {
-        reply_field(out, 422, "/inputs", "expected {\"inputs\": [[%d numbers], ...]} "
-                    "(or \"instances\")", F);
+    if (fs.n) {
+        json_t *errors = faults_take(&fs, "");
+        const char *first = json_string_value(json_object_get(json_array_get(errors, 0),
+                                                              "detail"));
+        reply_problem(out, 422, errors, "%s%s", first ? first : "not a prediction request",
+                      json_array_size(errors) > 1 ? " (and more: see errors)" : "");
         rc = -1;
     } else {
-        rc = rows_from_json(in, base, F, x, n, out);
+        rc = rows_from_json(in ? in : inst, in ? "/inputs" : "/instances", F, x, n, out);
     }
+    faults_free(&fs);
     json_decref(doc);
     return rc;
 }
@@ -410,7 +535,7 @@ int h_models_predict(struct req *r, struct reply *out)
     const int F = nn_inputs(m->net), K = nn_outputs(m->net);
     float *x = NULL, *y = NULL;
     int n = 0;
-    int rc = parse_rows(r->content_type, r->body, r->len, F, 1, &x, &n, out);
+    int rc = parse_rows(r->content_type, r->body, r->len, F, m->columns, 1, &x, &n, out);
     if (rc < 0 || !(y = malloc(sizeof(float) * (size_t)n * K))) {
         free(x);
         predictor_put(m);

@@ -204,6 +204,7 @@ struct job_opts {
     uint64_t seed;
     int seed_given;                      /* the request had one */
     int standardize;
+    int standardize_labels;              /* mse and mae on number labels: see trainer.c */
     int es;                              /* early stopping on */
     struct early_stopping stop;
 };
@@ -252,8 +253,12 @@ struct predictor {
     char id[32];
     struct nn_net *net;
     float *scaler;             /* mean then deviation per feature, or NULL */
+    float *label_scaler;       /* mean then deviation per output, or NULL: outputs are
+                                  multiplied by the deviation, then the mean is added */
     enum label_kind kind;      /* the dataset's label kind */
     json_t *classes;
+    json_t *columns;           /* the input columns' names in order, or NULL */
+    json_t *network;           /* the definition */
     int refs;                  /* the cache's own reference counts as one */
     struct predictor *next;
 };
@@ -263,13 +268,16 @@ int predictor_get(const char *id, struct predictor **p, char *msg, size_t cap);
 void predictor_put(struct predictor *p);
 /* Forgets a deleted model (its users keep their references). */
 void predictor_drop(const char *id);
-/* Outputs for n rows of x (standardized in place first when the model was), into y
+/* Outputs for n rows of x (standardized in place first when the model was; the outputs
+ * put back in the labels' units when they were standardized), into y
  * (n x outputs). 0, or -1 with a sentence in msg. */
 int predictor_run(const struct predictor *p, float *x, int n, float *y, char *msg, size_t cap);
 /* What output row o (K values) predicts: a class name or index for classifiers, the
  * values themselves otherwise. New. */
 json_t *predictor_label(const struct predictor *p, const float *o, int K);
-/* The network's tensors as GET /v1/models/{id}/weights answers them. New. */
+/* What GET /v1/models/{id}/weights answers: the definition, the input columns, the
+ * scaler, the output activation, the classes and every tensor (batchnorm's moving
+ * statistics among them): all that rebuilding the model's predictions takes. New. */
 json_t *predictor_weights(const struct predictor *p);
 /* A model as GET /v1/models/{id} answers it. New. */
 json_t *model_json(const struct model *m);

@@ -49,6 +49,11 @@ static const struct nn_field job_fields[] = {
     {.name = "standardize", .type = NN_FT_BOOL, .offset = JOB(standardize), .def = 1,
      .about = "whether each feature is scaled to mean 0 and deviation 1 by the training "
               "rows' statistics, kept with the model"},
+    {.name = "standardize_labels", .type = NN_FT_BOOL, .offset = JOB(standardize_labels),
+     .def = 1,
+     .about = "with mse or mae and labels that are numbers, whether the labels are scaled "
+              "to mean 0 and deviation 1 by the training rows' statistics, kept with the "
+              "model and undone at prediction"},
 };
 static const struct nn_field validation_fields[] = {
     {.name = "split", .type = NN_FT_DOUBLE, .offset = JOB(split), .lo = 0, .hi = 1,
@@ -268,6 +273,43 @@ static void check_labels(struct faults *fs, const char *pointer, const char *whi
                   why);
 }
 
+/* Warns, into the job's "warnings", when number labels far from the outputs' scale (past
+ * 10) are trained as they are (mse or mae without standardize_labels). The outputs start
+ * near 0. With adam, or with mae (whose gradient does not grow with the error), a weight
+ * moves about a learning rate a step, so labels of size M take some M / learning_rate
+ * steps to reach: a warning when the job has fewer. With sgd on mse the gradient grows
+ * with the labels: a learning rate times M past 1 is likely to diverge. */
+static void label_scale_warning(json_t *n, const struct nn_spec *spec, const struct dataset *d,
+                                const struct job_opts *o)
+{
+    float lo, hi;
+    if (o->standardize_labels || (spec->loss != NN_MSE && spec->loss != NN_MAE) ||
+        (d->label_kind != LABELS_NUMBERS && d->label_kind != LABELS_VECTORS) ||
+        store_dataset_label_range(d->id, &lo, &hi) != STORE_OK)
+        return;
+    double M = fmax(fabs((double)lo), fabs((double)hi)), lr = o->opt.learning_rate;
+    int rows = d->rows - (o->split > 0 ? split_count(d->rows, o->split) : 0);
+    double steps = (double)o->train.epochs * ceil((double)rows / o->train.batch_size);
+    char detail[512];
+    if (M <= 10 || lr <= 0)
+        return;
+    if (o->opt.type == NN_SGD && spec->loss == NN_MSE && lr * M > 1)
+        snprintf(detail, sizeof detail, "labels reach %g and are trained as they are "
+                 "(standardize_labels is false): sgd on mse takes steps that grow with them, "
+                 "and a learning rate of %g times %g is over 1, likely to diverge; standardize "
+                 "them or lower the learning rate", M, lr, M);
+    else if (M / lr > steps)
+        snprintf(detail, sizeof detail, "labels reach %g and are trained as they are "
+                 "(standardize_labels is false): the outputs start near 0 and move about a "
+                 "learning rate (%g) a step, so reaching them takes some %.0f steps, and the "
+                 "job has %.0f (epochs times batches); standardize them or raise the "
+                 "learning rate", M, lr, M / lr, steps);
+    else
+        return;
+    json_object_set_new(n, "warnings", json_pack("[{s:s, s:s}]", "pointer",
+                                                 "/standardize_labels", "detail", detail));
+}
+
 json_t *job_check(const json_t *body, const struct job_limits *lim, struct faults *fs,
                   struct job_plan *plan)
 {
@@ -415,6 +457,8 @@ json_t *job_check(const json_t *body, const struct job_limits *lim, struct fault
         else
             check_labels(fs, "/dataset", "the dataset's", &sj.spec, nn_spec_outputs(&sj.spec),
                          desc);
+        if (fs->n == before)
+            label_scale_warning(n, &sj.spec, desc, &o);
     }
     if (have_spec && vdesc)
         check_labels(fs, "/validation/dataset", "the validation dataset's", &sj.spec,

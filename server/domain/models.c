@@ -27,7 +27,10 @@ static void predictor_free(struct predictor *m)
 {
     nn_free(m->net);
     free(m->scaler);
+    free(m->label_scaler);
     json_decref(m->classes);
+    json_decref(m->columns);
+    json_decref(m->network);
     free(m);
 }
 
@@ -88,9 +91,16 @@ int predictor_get(const char *id, struct predictor **out, char *msg, size_t cap)
     snprintf(m->id, sizeof m->id, "%s", id);
     m->kind = d.label_kind;
     m->classes = json_incref(d.classes);
+    if (json_array_size(d.columns) == (size_t)nn_inputs(m->net))
+        m->columns = json_incref(d.columns);
+    m->network = json_incref(d.network);
     if (d.scaler && d.scaler_len == 2 * sizeof(float) * (size_t)nn_inputs(m->net)) {
         m->scaler = d.scaler;
         d.scaler = NULL;
+    }
+    if (d.label_scaler && d.label_scaler_len == 2 * sizeof(float) * (size_t)nn_outputs(m->net)) {
+        m->label_scaler = d.label_scaler;
+        d.label_scaler = NULL;
     }
     model_free(&d);
     m->refs = 2;   /* the cache's and the caller's */
@@ -139,6 +149,12 @@ int predictor_run(const struct predictor *p, float *x, int n, float *y, char *ms
         snprintf(msg, cap, "prediction failed: %s", e.msg);
         return -1;
     }
+    const int K = nn_outputs(p->net);
+    if (p->label_scaler)
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < K; j++)
+                y[(size_t)i * K + j] = y[(size_t)i * K + j] * p->label_scaler[K + j] +
+                                       p->label_scaler[j];
     return 0;
 }
 
@@ -171,6 +187,33 @@ json_t *predictor_label(const struct predictor *m, const float *o, int K)
     return json_integer(cls);
 }
 
+/* The scaler of F features as {"mean": [...], "std": [...]}, or null without one. */
+static json_t *scaler_json(const float *s, int F)
+{
+    if (!s)
+        return json_null();
+    json_t *mean = json_array(), *std = json_array();
+    for (int j = 0; j < F; j++) {
+        json_array_append_new(mean, json_real(s[j]));
+        json_array_append_new(std, json_real(s[F + j]));
+    }
+    return json_pack("{s:o, s:o}", "mean", mean, "std", std);
+}
+
+/* The activation the network's outputs come out of: that of its last top-level layer
+ * other than dropout when it is a dense or activation layer, else linear. */
+static const char *output_activation(const struct nn_spec *s)
+{
+    for (int i = s->nlayers - 1; i >= 0; i--) {
+        const struct nn_layer_spec *l = &s->layers[i];
+        if (l->kind == NN_DROPOUT)
+            continue;
+        return nn_act_name(l->kind == NN_DENSE || l->kind == NN_ACTIVATION ? (int)l->act
+                                                                          : NN_LINEAR);
+    }
+    return nn_act_name(NN_LINEAR);
+}
+
 json_t *predictor_weights(const struct predictor *p)
 {
     int n = nn_tensors(p->net, NULL, 0);
@@ -197,14 +240,39 @@ json_t *predictor_weights(const struct predictor *p)
                                                 t[i].rows, t[i].cols, "values", values));
     }
     free(t);
-    return json_pack("{s:s, s:o}", "model", p->id, "tensors", layers);
+    const struct nn_spec *spec = nn_get_spec(p->net);
+    return json_pack("{s:s, s:O, s:O?, s:o, s:o, s:s, s:s, s:s, s:O?, s:o}", "model", p->id,
+                     "network", p->network, "columns", p->columns, "scaler",
+                     scaler_json(p->scaler, nn_inputs(p->net)), "label_scaler",
+                     scaler_json(p->label_scaler, nn_outputs(p->net)), "output_activation",
+                     output_activation(spec), "loss", nn_loss_name(spec->loss),
+                     "label_kind", label_kind_name(p->kind), "classes", p->classes,
+                     "tensors", layers);
 }
 
 json_t *model_json(const struct model *m)
 {
-    return json_pack("{s:s, s:s, s:s?, s:s, s:O, s:s, s:s, s:O?, s:O, s:b}", "id", m->id,
-                     "job", m->job_id, "name", m->name, "created_at", m->created_at,
-                     "network", m->network, "dataset", m->dataset_id, "label_kind",
-                     label_kind_name(m->label_kind), "classes", m->classes, "metrics",
-                     m->metrics, "standardize", m->standardized);
+    int F = (int)(m->scaler_len / (2 * sizeof(float)));
+    int K = (int)(m->label_scaler_len / (2 * sizeof(float)));
+    /* the output activation from the definition as stored: its last top-level layer
+     * other than dropout (output_activation, on the JSON) */
+    const json_t *layers = json_object_get(m->network, "layers"), *last = NULL;
+    for (size_t i = json_array_size(layers); i-- > 0 && !last;) {
+        const char *type = json_string_value(json_object_get(json_array_get(layers, i), "type"));
+        if (!type || strcmp(type, "dropout"))
+            last = json_array_get(layers, i);
+    }
+    const char *type = json_string_value(json_object_get(last, "type"));
+    const char *act = json_string_value(json_object_get(last, "activation"));
+    if (!type || (strcmp(type, "dense") && strcmp(type, "activation")) || !act)
+        act = nn_act_name(NN_LINEAR);
+    return json_pack("{s:s, s:s, s:s?, s:s, s:O, s:s, s:s, s:O?, s:O, s:b, s:O?, s:o, s:o, "
+                     "s:s}",
+                     "id", m->id, "job", m->job_id, "name", m->name, "created_at",
+                     m->created_at, "network", m->network, "dataset", m->dataset_id,
+                     "label_kind", label_kind_name(m->label_kind), "classes", m->classes,
+                     "metrics", m->metrics, "standardize", m->standardized, "columns",
+                     m->columns, "scaler", scaler_json(m->scaler, m->scaler ? F : 0),
+                     "label_scaler", scaler_json(m->label_scaler, m->label_scaler ? K : 0),
+                     "output_activation", act);
 }

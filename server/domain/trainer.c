@@ -48,7 +48,69 @@ struct run_ctx {
     size_t best_len;
     int best_changed;          /* best_buf is new since the last checkpoint */
     int save_rc;               /* STORE_OK, or why an epoch's checkpoint was not stored */
+    double label_s;            /* the labels' deviation when they were standardized, else 0 */
 };
+
+/* ---- labels standardized (mse and mae) ----
+ * The engine then trains on (y - mean) / s, with a mean per label column and one
+ * deviation s pooled over the columns (the root of the mean of their variances; for one
+ * column, its deviation), so that its losses and metrics convert exactly to the labels'
+ * own units: mse and its loss times s squared, mae and its loss times s. Every row and
+ * event is told in those units. */
+
+/* The per-column mean, then s repeated per column (2 x label_cols, new), of the training
+ * rows' labels, applied to both sets. A constant label keeps s = 1. */
+static float *standardize_labels(struct dataset *t, struct dataset *v)
+{
+    int K = t->label_cols;
+    float *s = calloc(2 * (size_t)K, sizeof *s);
+    double *sum = calloc(2 * (size_t)K, sizeof *sum);
+    if (!s || !sum) {
+        free(s);
+        free(sum);
+        return NULL;
+    }
+    for (int i = 0; i < t->rows; i++)
+        for (int j = 0; j < K; j++) {
+            double y = t->y[(size_t)i * K + j];
+            sum[j] += y;
+            sum[K + j] += y * y;
+        }
+    double var = 0;
+    for (int j = 0; j < K; j++) {
+        double mean = sum[j] / t->rows, vj = sum[K + j] / t->rows - mean * mean;
+        s[j] = (float)mean;
+        var += vj > 0 ? vj / K : 0;
+    }
+    free(sum);
+    for (int j = 0; j < K; j++)
+        s[K + j] = var > 1e-12 ? (float)sqrt(var) : 1.0f;
+    struct dataset *sets[2] = {t, v};
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; sets[k] && sets[k]->y && i < sets[k]->rows; i++)
+            for (int j = 0; j < K; j++) {
+                float *y = &sets[k]->y[(size_t)i * K + j];
+                *y = (*y - s[j]) / s[K + j];
+            }
+    return s;
+}
+
+/* The report r in the labels' own units (the same when they were not standardized). */
+static struct nn_report in_units(const struct run_ctx *c, const struct nn_report *r)
+{
+    struct nn_report u = *r;
+    if (c->label_s <= 0)
+        return u;
+    const double s = c->label_s, s2 = s * s;
+    const double ls = nn_get_spec(c->net)->loss == NN_MAE ? s : s2;
+    u.loss *= ls;
+    u.val_loss *= ls;
+    u.metric[NN_METRIC_MAE] *= s;
+    u.val_metric[NN_METRIC_MAE] *= s;
+    u.metric[NN_METRIC_MSE] *= s2;
+    u.val_metric[NN_METRIC_MSE] *= s2;
+    return u;
+}
 
 /* NaN and infinity as null: JSON has neither. */
 static json_t *jnum(double v) { return isfinite(v) ? json_real(v) : json_null(); }
@@ -99,9 +161,10 @@ static json_t *es_state(const struct run_ctx *c)
                      "wait", c->wait, "stopped_early", c->stopped_early);
 }
 
-static int on_epoch(void *arg, const struct nn_report *r)
+static int on_epoch(void *arg, const struct nn_report *raw)
 {
     struct run_ctx *c = arg;
+    const struct nn_report units = in_units(c, raw), *r = &units;
     const struct job_opts *o = c->o;
     int has_val = o->split > 0 || o->val_dataset;
     c->epoch_seconds += r->seconds;
@@ -153,9 +216,10 @@ static int on_epoch(void *arg, const struct nn_report *r)
     return c->stopped_early || c->save_rc != STORE_OK;
 }
 
-static int on_progress(void *arg, const struct nn_report *r)
+static int on_progress(void *arg, const struct nn_report *raw)
 {
     struct run_ctx *c = arg;
+    const struct nn_report units = in_units(c, raw), *r = &units;
     double t = clock_s();
     if (t - c->t_progress < 0.5)   /* a few writes a second at most */
         return 0;
@@ -291,7 +355,7 @@ static json_t *waits(int rc, int epochs)
  * epoch. 0, or -1 when the network cannot be saved or memory runs out. */
 static int model_make(struct model *m, const char *id, const json_t *req,
                       const struct job_opts *o, const struct dataset *d, const float *scaler,
-                      const struct run_ctx *c)
+                      const float *label_scaler, const struct run_ctx *c)
 {
     memset(m, 0, sizeof *m);
     int best = o->es && o->stop.restore_best && c->best_buf;
@@ -324,13 +388,24 @@ static int model_make(struct model *m, const char *id, const json_t *req,
     m->network = json_incref(json_object_get(req, "network"));
     m->label_kind = d->label_kind;
     m->classes = json_incref(d->classes);
+    struct dataset meta;   /* the names of the input columns, for prediction and export */
+    if (store_dataset_get(o->dataset, &meta) == STORE_OK) {
+        m->columns = json_incref(meta.columns);
+        dataset_free(&meta);
+    }
     if (scaler) {
         m->scaler_len = 2 * sizeof(float) * (size_t)d->features;
         if ((m->scaler = malloc(m->scaler_len)))
             memcpy(m->scaler, scaler, m->scaler_len);
         m->standardized = 1;
     }
-    if (!m->metrics || !m->network || (name && !m->name) || (scaler && !m->scaler)) {
+    if (label_scaler) {
+        m->label_scaler_len = 2 * sizeof(float) * (size_t)d->label_cols;
+        if ((m->label_scaler = malloc(m->label_scaler_len)))
+            memcpy(m->label_scaler, label_scaler, m->label_scaler_len);
+    }
+    if (!m->metrics || !m->network || (name && !m->name) || (scaler && !m->scaler) ||
+        (label_scaler && !m->label_scaler)) {
         model_free(m);
         return -1;
     }
@@ -435,7 +510,7 @@ enum job_state trainer_run(const char *id, size_t max_params, struct nn_pool *po
     struct checkpoint cp = {0};
     struct nn_net *net = NULL;
     struct nn_rng rng;
-    float *scaler = NULL;
+    float *scaler = NULL, *label_scaler = NULL;
     char msg[512];
     struct model mo = {0};
     int made = 0;
@@ -470,6 +545,17 @@ enum job_state trainer_run(const char *id, size_t max_params, struct nn_pool *po
     if (o.standardize && !(scaler = standardize(&d, v.x ? &v : NULL))) {
         error = problem(500, "Out of memory", "out of memory standardizing the dataset");
         goto done;
+    }
+    /* a request stored before the option (every accepted one has it written out) trains
+     * as it did, so that a job resumed from its checkpoint keeps its labels' units */
+    if (o.standardize_labels && json_object_get(req, "standardize_labels") &&
+        (sj.spec.loss == NN_MSE || sj.spec.loss == NN_MAE) &&
+        (d.label_kind == LABELS_NUMBERS || d.label_kind == LABELS_VECTORS)) {
+        if (!(label_scaler = standardize_labels(&d, v.y ? &v : NULL))) {
+            error = problem(500, "Out of memory", "out of memory standardizing the labels");
+            goto done;
+        }
+        c.label_s = label_scaler[d.label_cols];
     }
     struct nn_error e = {0};
     if (store_checkpoint_load(id, &cp) == STORE_OK) {
@@ -532,7 +618,7 @@ enum job_state trainer_run(const char *id, size_t max_params, struct nn_pool *po
         state = JOB_SUCCEEDED;
     }
     int keep = state == JOB_SUCCEEDED || (state == JOB_CANCELLED && nn_epochs_done(net) >= 1);
-    if (keep && !(made = model_make(&mo, id, req, &o, &d, scaler, &c) == 0)) {
+    if (keep && !(made = model_make(&mo, id, req, &o, &d, scaler, label_scaler, &c) == 0)) {
         error = problem(500, "Model lost", "the trained network could not be saved");
         state = JOB_FAILED;
     }
@@ -574,6 +660,7 @@ done:
     free(c.best_buf);
     model_free(&mo);
     free(scaler);
+    free(label_scaler);
     return state;
 }
 

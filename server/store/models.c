@@ -14,7 +14,9 @@ void model_free(struct model *m)
     json_decref(m->network);
     json_decref(m->classes);
     json_decref(m->metrics);
+    json_decref(m->columns);
     free(m->scaler);
+    free(m->label_scaler);
     free(m->net);
     memset(m, 0, sizeof *m);
 }
@@ -23,7 +25,8 @@ int store_model_insert(const struct model *m)
 {
     static const char sql[] =
         "INSERT INTO models (id, job_id, name, created_at, network, dataset_id, label_kind, "
-        "classes, metrics, scaler, net) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+        "classes, metrics, scaler, net, columns, label_scaler) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
     sqlite3_stmt *st = db_prepare(sql);
     if (!st)
         return STORE_ERROR;
@@ -43,11 +46,16 @@ int store_model_insert(const struct model *m)
     else
         sqlite3_bind_null(st, 10);
     sqlite3_bind_blob64(st, 11, m->net, m->net_len, SQLITE_STATIC);
+    db_bind_json(st, 12, m->columns);
+    if (m->label_scaler)
+        sqlite3_bind_blob64(st, 13, m->label_scaler, m->label_scaler_len, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 13);
     return db_exec(st) == 0 ? STORE_OK : STORE_ERROR;
 }
 
 #define MODEL_COLS "id, job_id, name, created_at, network, dataset_id, label_kind, classes, " \
-                   "metrics, scaler IS NOT NULL"
+                   "metrics, scaler, columns, label_scaler"
 
 /* A row of MODEL_COLS into item. */
 static int model_read(sqlite3_stmt *st, void *item)
@@ -63,28 +71,33 @@ static int model_read(sqlite3_stmt *st, void *item)
     m->label_kind = kind >= 0 ? (enum label_kind)kind : LABELS_NUMBERS;
     m->classes = db_column_json(st, 7);
     m->metrics = db_column_json(st, 8);
-    m->standardized = sqlite3_column_int(st, 9);
-    return m->network && m->metrics ? 0 : -1;
+    m->scaler = db_column_blob(st, 9, &m->scaler_len);
+    m->standardized = m->scaler != NULL;
+    m->columns = sqlite3_column_type(st, 10) == SQLITE_NULL ? NULL : db_column_json(st, 10);
+    m->label_scaler = db_column_blob(st, 11, &m->label_scaler_len);
+    return m->network && m->metrics && (m->scaler || !m->scaler_len) &&
+                   (m->label_scaler || !m->label_scaler_len) &&
+                   (m->columns || sqlite3_column_type(st, 10) == SQLITE_NULL)
+               ? 0 : -1;
 }
 
 static void model_item_free(void *item) { model_free(item); }
 
-/* A row of MODEL_COLS, then the network buffer and the scaler. */
+/* A row of MODEL_COLS, then the network buffer. */
 static int model_read_blobs(sqlite3_stmt *st, void *item)
 {
     struct model *m = item;
     if (model_read(st, m) < 0)
         return -1;
-    m->net = db_column_blob(st, 10, &m->net_len);
-    m->scaler = db_column_blob(st, 11, &m->scaler_len);
-    return m->net && (m->scaler || !m->scaler_len) ? 0 : -1;
+    m->net = db_column_blob(st, 12, &m->net_len);
+    return m->net ? 0 : -1;
 }
 
 /* One model by id, with its blobs when `blobs`. */
 static int model_by_id(const char *id, struct model *m, int blobs)
 {
     static const char sql[] = "SELECT " MODEL_COLS " FROM models WHERE id = ?";
-    static const char sql_blobs[] = "SELECT " MODEL_COLS ", net, scaler FROM models WHERE id = ?";
+    static const char sql_blobs[] = "SELECT " MODEL_COLS ", net FROM models WHERE id = ?";
     memset(m, 0, sizeof *m);
     int rc = db_row(blobs ? sql_blobs : sql, id, blobs ? model_read_blobs : model_read, m,
                     "reading a model");

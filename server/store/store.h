@@ -243,8 +243,7 @@ void checkpoint_free(struct checkpoint *c);
 
 /* ---- models (models.c) ---- */
 
-/* A trained model. Every pointer is new (model_free); net and scaler only from
- * store_model_load. */
+/* A trained model. Every pointer is new (model_free); net only from store_model_load. */
 struct model {
     char id[32], job_id[32], dataset_id[32];
     char *name;                /* the job's name, or NULL */
@@ -253,9 +252,13 @@ struct model {
     enum label_kind label_kind;
     json_t *classes;           /* or NULL */
     json_t *metrics;           /* the final epoch's (or the best epoch's) */
+    json_t *columns;           /* the input columns' names, in order, or NULL (a model
+                                  from before they were kept, its dataset deleted) */
     float *scaler;             /* per-feature mean then deviation, or NULL */
     size_t scaler_len;         /* bytes */
-    int standardized;          /* scaler is not NULL (lists and gets read no blobs) */
+    int standardized;          /* scaler is not NULL */
+    float *label_scaler;       /* per-label-column mean then deviation, or NULL */
+    size_t label_scaler_len;   /* bytes */
     void *net;                 /* nn_save buffer */
     size_t net_len;
 };
@@ -263,7 +266,7 @@ void model_free(struct model *m);
 
 /* Stores a model (for store_job_finish, inside its transaction; all borrowed). */
 int store_model_insert(const struct model *m);
-/* A model without its network buffer and scaler. */
+/* A model without its network buffer. */
 int store_model_get(const char *id, struct model *m);
 /* A model with them, for prediction. */
 int store_model_load(const char *id, struct model *m);
