@@ -969,6 +969,7 @@ START_TEST(restore_best_survives_sigkill)
     su_start(&s, NULL);
     sqlite3 *db;
     ck_assert_int_eq(sqlite3_open(s.db, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 10000);   /* the service may be writing as it starts */
     ck_assert_int_eq(sqlite3_exec(db, "CREATE TABLE best_writes (job_id TEXT); "
                                   "CREATE TRIGGER count_best AFTER INSERT ON checkpoint_best "
                                   "BEGIN INSERT INTO best_writes VALUES (NEW.job_id); END",
@@ -1031,6 +1032,7 @@ START_TEST(no_model_without_its_job)
     su_start(&s, NULL);
     sqlite3 *db;
     ck_assert_int_eq(sqlite3_open(s.db, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 10000);   /* the service may be writing as it starts */
     ck_assert_int_eq(sqlite3_exec(db, "CREATE TRIGGER refuse BEFORE UPDATE OF state ON jobs "
                                   "WHEN NEW.state = 'succeeded' BEGIN "
                                   "SELECT RAISE(ABORT, 'refused'); END", NULL, NULL, NULL),

@@ -447,8 +447,8 @@ static struct nn_net *load_finite(const void *buf, size_t len, size_t max_params
  * finite) or it cannot be made. */
 static int model_salvage(struct model *m, const char *id, const json_t *req,
                          const struct job_opts *o, const struct dataset *d,
-                         const float *scaler, const struct run_ctx *c, size_t max_params,
-                         json_t *error)
+                         const float *scaler, const float *label_scaler,
+                         const struct run_ctx *c, size_t max_params, json_t *error)
 {
     struct run_ctx k = *c;    /* as the job ended, but for the weights kept */
     struct nn_net *net = NULL;
@@ -468,7 +468,7 @@ static int model_salvage(struct model *m, const char *id, const json_t *req,
         k.best_buf = NULL;    /* model_make takes the weights of k.net */
     }
     int rc = -1;
-    if (epoch >= 1 && model_make(m, id, req, o, d, scaler, &k) == 0) {
+    if (epoch >= 1 && model_make(m, id, req, o, d, scaler, label_scaler, &k) == 0) {
         const char *detail = json_string_value(json_object_get(error, "detail"));
         const char *monitor = json_string_value(
             json_object_get(json_object_get(req, "early_stopping"), "monitor"));
@@ -603,8 +603,8 @@ enum job_state trainer_run(const char *id, size_t max_params, struct nn_pool *po
         error = problem(422, "Training failed", e.msg);
         plain = json_deep_copy(error);
         /* a loss that diverged after some epochs: what they learned is kept */
-        made = plain && model_salvage(&mo, id, req, &o, &d, scaler, &c, max_params,
-                                      error) == 0;
+        made = plain && model_salvage(&mo, id, req, &o, &d, scaler, label_scaler, &c,
+                                      max_params, error) == 0;
     } else if (c.save_rc == STORE_FULL || c.save_rc == STORE_GONE) {
         state = JOB_QUEUED;   /* resumes from its last stored checkpoint */
         error = waits(c.save_rc, nn_epochs_done(net) - 1);
