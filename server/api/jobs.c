@@ -251,6 +251,25 @@ int h_jobs_events(struct req *r, struct reply *out)
                                                      "detail", "must be an epoch number"),
                                  "the Last-Event-ID header must be an epoch number, not '%.64s'",
                                  last);
+        /* A client that comes back to an ended job with every epoch (its final status
+         * carried the last one's id) gets 204: the one answer after which an EventSource
+         * stops reconnecting. Without the header, the first connection, it gets the
+         * replay and the final status. */
+        enum job_state state;
+        json_t *rows = NULL;
+        int rc = store_job_state(r->param[0], &state);
+        if (rc == STORE_NOT_FOUND)
+            return reply_not_found(out, "job", r->param[0]);
+        if (rc != STORE_OK)
+            return reply_storage_failed(out);
+        if (job_state_final(state)) {
+            if (store_job_epochs(r->param[0], (int)after, 1, &rows) != STORE_OK)
+                return reply_storage_failed(out);
+            size_t more = json_array_size(rows);
+            json_decref(rows);
+            if (more == 0)
+                return reply_no_content(out);
+        }
     }
     return follow(r, out, HUB_SSE, (int)after);
 }
