@@ -343,6 +343,27 @@ async function numbers(page) {
   check(ticks.length >= 3 && ticks.every((t) => t.x >= 0), "the chart's ticks are not clipped",
         ticks.map((t) => `${t.text}@${t.x.toFixed(0)}`).join(' '));
 
+  // the service's own loss.svg of that job: the y axis's title clear of its wide tick
+  // labels, and everything inside the picture
+  const pic = await browser.newPage();
+  await pic.goto(`${base}/v1/jobs/${big.id}/loss.svg`);
+  const boxes = await pic.evaluate(() => {
+    const box = (e) => { const b = e.getBBox(); return {x: b.x, y: b.y, w: b.width, h: b.height}; };
+    const svg = document.querySelector('svg');
+    return {width: svg.viewBox.baseVal.width, title: box(document.querySelector('text.ylabel')),
+            ticks: [...document.querySelectorAll('g.labels text[text-anchor="end"]')].map(box),
+            texts: [...document.querySelectorAll('text')].map((t) => ({...box(t), text: t.textContent}))};
+  });
+  await pic.close();
+  // the title is turned a quarter: its box is turned too, around its centre
+  const t = boxes.title, cx = t.x + t.w / 2, right = cx + t.h / 2;
+  const left = Math.min(...boxes.ticks.map((b) => b.x));
+  check(boxes.ticks.length >= 3 && right < left, "loss.svg's y-axis title keeps clear of its tick labels",
+        `title to ${right.toFixed(1)}, labels from ${left.toFixed(1)}`);
+  const outside = boxes.texts.filter((b) => b.x < 0 || b.x + b.w > boxes.width);
+  check(outside.length === 0, "loss.svg's texts are inside the picture",
+        outside.map((b) => b.text).join(' | '));
+
   // both tables fit at 1280 px
   const fit = await page.evaluate(() => ['jobs', 'models'].map((id) => {
     const box = document.getElementById(id).parentElement;
