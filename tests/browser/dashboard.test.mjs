@@ -364,6 +364,30 @@ async function numbers(page) {
   check(outside.length === 0, "loss.svg's texts are inside the picture",
         outside.map((b) => b.text).join(' | '));
 
+  // The page's own stream reader, when a stream breaks off after the last epoch but
+  // before the final status: it reconnects with the last epoch's id, the job has ended,
+  // the service answers 204, and the page takes that as the end (no more requests).
+  const rows = (await api('GET', `/v1/jobs/${big.id}/metrics`)).json.epochs;
+  const broken = await browser.newPage({viewport: {width: 1280, height: 800}});
+  const asked = [];
+  await broken.route(`**/v1/jobs/${big.id}/events`, async (route) => {
+    asked.push(route.request().headers()['last-event-id'] || null);
+    if (asked.length > 1) return route.continue();
+    await route.fulfill({status: 200, contentType: 'text/event-stream',
+                         body: rows.map((r) => `event: epoch\nid: ${r.epoch}\ndata: ${JSON.stringify(r)}\n\n`).join('')});
+  });
+  await broken.goto(`${base}/#${big.id}`);
+  await broken.waitForSelector('#job-detail[data-stream="ended"]', {timeout: 10000}).catch(() => {});
+  const second = Date.now();
+  await sleep(4500);   // another reconnection would have come 3 s after the 204
+  check(asked.length === 2 && asked[0] === null && asked[1] === String(rows.length),
+        'a stream broken after the last epoch reconnects once, with its id', JSON.stringify(asked));
+  check((await broken.getAttribute('#job-detail', 'data-stream')) === 'ended' &&
+        (await broken.textContent('#job-state')) === 'succeeded',
+        'and the 204 ends it, with the job shown succeeded',
+        `${await broken.getAttribute('#job-detail', 'data-stream')}, ${await broken.textContent('#job-state')}, ${Date.now() - second} ms`);
+  await broken.close();
+
   // both tables fit at 1280 px
   const fit = await page.evaluate(() => ['jobs', 'models'].map((id) => {
     const box = document.getElementById(id).parentElement;
