@@ -1,7 +1,7 @@
 /* test_svg.c -- the SVG line charts (server/format/svg.c) on series made by hand: zeros
  * on a log axis drawn on its floor and marked, values that were not finite marked at the
  * top, the automatic log scale, a line without dots past SVG_MAX_DOTS points, and every
- * chart well-formed XML (xmllint, independent of the writer). */
+ * chart well-formed XML (xmllint, independent of the writer) that librsvg renders. */
 #include "format/format.h"
 #include "srvutil.h"
 #include "testutil.h"
@@ -24,6 +24,13 @@ static char *chart(const struct svg_series *s, int ns, enum svg_scale scale)
     ck_assert_msg(p != NULL, "cannot run xmllint");
     fwrite(buf, 1, len, p);
     ck_assert_msg(pclose(p) == 0, "not well-formed XML:\n%s", buf);
+    /* and it renders, where librsvg's rsvg-convert is installed (make deps installs it) */
+    if (system("command -v rsvg-convert >/dev/null 2>&1") == 0) {
+        p = popen("rsvg-convert >/dev/null", "w");
+        ck_assert_msg(p != NULL, "cannot run rsvg-convert");
+        fwrite(buf, 1, len, p);
+        ck_assert_msg(pclose(p) == 0, "rsvg-convert cannot render:\n%s", buf);
+    }
     return buf;
 }
 
