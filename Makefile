@@ -18,7 +18,7 @@ CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/%.o)
 CORE_LIB = $(BUILD)/libnncore.a
 
 TESTS = test_field test_spec test_layers test_loss test_optim test_net test_serial test_train
-SERVER_TESTS = test_db test_csv test_networks test_api_datasets test_api_networks test_api_jobs test_api_models test_api_predict test_api_charts test_hub test_api_events test_e2e test_http test_guard
+SERVER_TESTS = test_db test_csv test_networks test_api_datasets test_api_networks test_api_jobs test_api_models test_api_predict test_api_charts test_svg test_hub test_api_events test_e2e test_http test_guard
 TEST_BIN = $(TESTS:%=$(BUILD)/tests/%)
 SERVER_TEST_BIN = $(SERVER_TESTS:%=$(BUILD)/tests/%)
 
@@ -57,7 +57,7 @@ SERVER_LIB = $(BUILD)/libneurond.a
 NEUROND = $(BUILD)/neurond
 PORT ?= 8080
 
-.PHONY: all run test test-contract check layering test-browser browser-deps bench bench-http bench-events bench-hostile asan tsan fuzz clean deps deps-run deps-bench deps-container lint-api image test-container
+.PHONY: all run test test-contract check layering test-browser browser-deps test-eventsource eventsource-deps bench bench-http bench-events bench-hostile asan tsan fuzz clean deps deps-run deps-bench deps-container lint-api image test-container
 all: $(CORE_LIB) $(NEUROND)
 
 # Builds and starts the service on 127.0.0.1:$(PORT) with its database under ./var/.
@@ -160,8 +160,8 @@ deps-container:
 # the OpenAPI lint, api/openapi.yaml against the code's field tables, and the browser test.
 test: deps
 	@$(MAKE) --no-print-directory check
-	@$(MAKE) --no-print-directory lint-api browser-deps $(CONTRACT_DUMP)
-	@bash tests/run.sh tests/contract.test.mjs $(BROWSER_TESTS)
+	@$(MAKE) --no-print-directory lint-api browser-deps eventsource-deps $(CONTRACT_DUMP)
+	@bash tests/run.sh tests/contract.test.mjs $(BROWSER_TESTS) $(EVENTSOURCE_TESTS)
 
 # What the code accepts, as JSON, for tests/contract.test.mjs (and that test alone).
 CONTRACT_DUMP = $(BUILD)/tests/contract_dump
@@ -189,6 +189,16 @@ layering: $(SERVER_OBJ) $(CORE_OBJ) $(BUILD)/server/main.o
 BROWSER_TESTS = tests/browser/dashboard.test.mjs
 browser-deps:
 	@[ -d tests/browser/node_modules/playwright-core ] || npm ci --prefix tests/browser --no-audit --no-fund
+
+# A job's event stream read by the npm eventsource package (a standard EventSource),
+# which tests/eventsource/package-lock.json pins, installed into
+# tests/eventsource/node_modules when it is not there. Also part of make test.
+EVENTSOURCE_TESTS = tests/eventsource/eventsource.test.mjs
+eventsource-deps:
+	@[ -d tests/eventsource/node_modules/eventsource ] || npm ci --prefix tests/eventsource --no-audit --no-fund
+
+test-eventsource: eventsource-deps $(NEUROND)
+	@bash tests/run.sh $(EVENTSOURCE_TESTS)
 
 test-browser: deps
 	@$(MAKE) --no-print-directory $(NEUROND) browser-deps

@@ -5,18 +5,20 @@
  *
  * Input: byte 0 picks the route -- GET /v1/datasets, /v1/networks, /v1/jobs, /v1/models
  * (?limit=&after=, and ?state= for jobs), /v1/jobs/{id}/metrics (?format=, ?follow=),
- * /v1/jobs/{id}/loss.svg (?metric=) or gradients.svg (none); byte 1 the job of the last
- * three (one with epochs, one without, one whose epochs are all nulls, a running one, or
- * an id that names none); the rest is a query string as libmicrohttpd reads one: pieces
- * between '&', each a key and, after the first '=', a value (none without '='), both
- * percent-decoded with '+' as a space, and cut at a decoded NUL. A value "@d0".."@d2",
- * "@n0".., "@j0".."@j5", "@m0", "@m1" is the id of that dataset, network, job or model.
+ * /v1/jobs/{id}/loss.svg (?metric=, ?scale=) or gradients.svg (none); byte 1 the job of
+ * the last three (one with epochs, one without, one whose epochs are all nulls, a running
+ * one, or an id that names none); the rest is a query string as libmicrohttpd reads
+ * one: pieces between '&', each a key and, after the first '=', a value (none without
+ * '='), both percent-decoded with '+' as a space, and cut at a decoded NUL. A value
+ * "@d0".."@d2", "@n0".., "@j0".."@j5", "@m0", "@m1" is the id of that dataset, network,
+ * job or model.
  *
  * The harness works out on its own which parameters are right (api/openapi.yaml): limit
  * digits only, from 1 to 1000 on every list; after empty or an id of the list; state
  * one of the five; format json or csv, and none with follow=true; follow true or false
  * (true, 1, yes or empty; false, 0 or no, as every true/false parameter);
- * metric loss, accuracy, mae or mse; the first of a repeated key counts. Then:
+ * metric loss, accuracy, mae or mse; scale auto, log or linear; the first of a repeated
+ * key counts. Then:
  *   - a wrong parameter answers 400 problem+json naming (errors[0].parameter) one of the
  *     wrong ones -- never 500;
  *   - a list answers 200 and exactly the page the order of creation gives: the items after
@@ -473,11 +475,18 @@ static void check_svg(const struct reply *rp, int job)
 static void check_chart(int job, const struct query *q, int gradients)
 {
     static const char *const metrics[] = {"loss", "accuracy", "mae", "mse", NULL};
+    static const char *const scales[] = {"auto", "log", "linear", NULL};
     const char *metric = gradients ? NULL : get(q, "metric", NULL);
-    const char *wrong[] = {"metric", NULL};
+    const char *scale = gradients ? NULL : get(q, "scale", NULL);
+    const char *wrong[3] = {NULL};
+    int nw = 0;
+    if (metric && !one_of(metric, metrics))
+        wrong[nw++] = "metric";
+    if (scale && !one_of(scale, scales))
+        wrong[nw++] = "scale";
     struct reply rp = fz_call(gradients ? h_jobs_gradients_chart : h_jobs_chart, "GET", NULL,
                               job_path[job], (const char *const *)q->kv);
-    if (metric && !one_of(metric, metrics))
+    if (nw)
         check_bad(&rp, wrong);
     else if (job >= 4)
         json_decref(fz_problem(&rp, 404));

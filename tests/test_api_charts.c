@@ -5,6 +5,7 @@
 #include "srvutil.h"
 #include "testutil.h"
 
+#include <math.h>
 #include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,10 +124,10 @@ START_TEST(pictures_and_metrics)
     snprintf(path, sizeof path, "/v1/jobs/%s/gradients.svg", id);
     h = get(&s, path, 200, "image/svg+xml");
     check_svg(&h);
-    ck_assert_int_eq(su_count(h.body, "<circle class=\"point grad\" data-series=\"/layers/0\""),
-                     EPOCHS);
-    ck_assert_int_eq(su_count(h.body, "<circle class=\"point grad\" data-series=\"/layers/1\""),
-                     EPOCHS);
+    ck_assert_int_eq(su_count(h.body, "<circle class=\"point grad\" "
+                                      "data-series=\"/layers/0 dense 8 relu\""), EPOCHS);
+    ck_assert_int_eq(su_count(h.body, "<circle class=\"point grad\" "
+                                      "data-series=\"/layers/1 dense 3 softmax\""), EPOCHS);
     ck_assert_int_eq(su_count(h.body, "<circle class=\"point grad\""), 2 * EPOCHS);
     ck_assert(strstr(h.body, "log scale") != NULL);
     su_http_free(&h);
@@ -215,6 +216,142 @@ START_TEST(no_epochs_and_no_validation)
 }
 END_TEST
 
+/* A regression on labels near 1e18 (a 2-8-1 network, activation act, SGD at rate lr,
+ * `epochs` epochs), named name; returns the job's id (new) once it has ended. */
+static char *regression(const struct server *s, const char *name, const char *act, double lr,
+                        int epochs)
+{
+    char data[8192], body[512];
+    int n = snprintf(data, sizeof data, "{\"name\": \"big\", \"features\": [");
+    for (int i = 0; i < 50; i++)
+        n += snprintf(data + n, sizeof data - (size_t)n, "%s[%g, %g]", i ? ", " : "", i / 10.0,
+                      (i % 7) / 7.0);
+    n += snprintf(data + n, sizeof data - (size_t)n, "], \"labels\": [");
+    for (int i = 0; i < 50; i++)
+        n += snprintf(data + n, sizeof data - (size_t)n, "%s%g", i ? ", " : "",
+                      1e18 * (1 + i / 50.0));
+    snprintf(data + n, sizeof data - (size_t)n, "]}");
+    char *ds = su_post_id(s, "/v1/datasets", data, 201);
+    snprintf(body, sizeof body, "{\"inputs\": 2, \"loss\": \"mse\", \"layers\": [{\"type\": "
+             "\"dense\", \"units\": 8, \"activation\": \"%s\"}, {\"type\": \"dense\", "
+             "\"units\": 1}]}", act);
+    char *net = su_post_id(s, "/v1/networks", body, 201);
+    snprintf(body, sizeof body, "{\"name\": \"%s\", \"network\": \"%s\", \"dataset\": \"%s\", "
+             "\"epochs\": %d, \"seed\": 1, \"optimizer\": {\"type\": \"sgd\", "
+             "\"learning_rate\": %g}}", name, net, ds, epochs, lr);
+    char *id = su_post_id(s, "/v1/jobs", body, 202);
+    json_decref(su_job_wait(s, id, NULL, 60));
+    free(ds), free(net);
+    return id;
+}
+
+/* What the pictures are for: a saturated tanh whose gradient is exactly 0 (drawn on the
+ * floor, marked), a run whose norms went non-finite (marked at the top, not "no gradient
+ * norms recorded"); the layers named by what they are, the job by its name; ?scale=; a
+ * long run as lines without dots; the CSV with the gradient norms and dead relus. */
+START_TEST(what_the_pictures_show)
+{
+    struct server s = {0};
+    su_start(&s, NULL);
+    char *flat = regression(&s, "saturated", "tanh", 0.001, 4), path[160];
+    char *boom = regression(&s, "diverges", "relu", 1, 3);
+    snprintf(path, sizeof path, "/v1/jobs/%s", boom);
+    json_t *j = su_get_json(&s, path);
+    ck_assert_str_eq(su_str(j, "state"), "failed");
+    json_decref(j);
+
+    /* the zeros of the saturated layer, as the stored rows have them */
+    snprintf(path, sizeof path, "/v1/jobs/%s/metrics", flat);
+    json_t *m = su_get_json(&s, path), *rows = json_object_get(m, "epochs");
+    int zeros = 0;
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row) {
+        const json_t *g = json_object_get(json_object_get(row, "grad_norms"), "/layers/0");
+        zeros += json_is_number(g) && json_number_value(g) == 0;
+    }
+    ck_assert_msg(zeros >= 1, "the tanh did not saturate: %s", json_dumps(rows, 0));
+    snprintf(path, sizeof path, "/v1/jobs/%s/gradients.svg", flat);
+    struct http_reply h = get(&s, path, 200, "image/svg+xml");
+    check_svg(&h);
+    ck_assert_int_eq(su_count(h.body, "<rect class=\"point zero grad\" "
+                                      "data-series=\"/layers/0 dense 8 tanh\""), zeros);
+    ck_assert_int_eq(su_count(h.body, "<circle class=\"point grad\" "
+                                      "data-series=\"/layers/0 dense 8 tanh\""), 4 - zeros);
+    ck_assert(strstr(h.body, "data-series=\"/layers/1 dense 1 linear\"") != NULL);
+    ck_assert(strstr(h.body, "<title>saturated \xc2\xb7 ") != NULL);
+    su_http_free(&h);
+
+    /* the diverging run: its norms were not finite */
+    snprintf(path, sizeof path, "/v1/jobs/%s/gradients.svg", boom);
+    h = get(&s, path, 200, "image/svg+xml");
+    check_svg(&h);
+    ck_assert_msg(strstr(h.body, "no gradient norms recorded") == NULL, "%s", h.body);
+    ck_assert_int_ge(su_count(h.body, "<path class=\"point nonfinite grad\""), 1);
+    su_http_free(&h);
+
+    /* the CSV: every value of the JSON rows, the norms and dead relus included */
+    snprintf(path, sizeof path, "/v1/jobs/%s/metrics?format=csv", flat);
+    h = get(&s, path, 200, "text/csv");
+    ck_assert_msg(!strncmp(h.body, "epoch,loss,val_loss,seconds,grad_norm:/layers/0,"
+                                   "grad_norm:/layers/1\n", 64), "%s", h.body);
+    char *text = strdup(strchr(h.body, '\n') + 1), *save = NULL;
+    json_array_foreach(rows, i, row) {
+        char *line = strtok_r(i ? NULL : text, "\n", &save), *cell = line, *field[6];
+        ck_assert_ptr_nonnull(line);
+        for (int k = 0; k < 6; k++)
+            field[k] = strsep(&cell, ",");
+        ck_assert_msg(field[5] && !cell && !*field[2], "CSV line %zu: %s", i + 1, line);
+        const json_t *g = json_object_get(row, "grad_norms");
+        ck_assert_int_eq(atoi(field[0]), (int)i + 1);
+        ck_assert_msg(strtod(field[4], NULL) == json_number_value(json_object_get(g, "/layers/0"))
+                      && strtod(field[5], NULL) ==
+                             json_number_value(json_object_get(g, "/layers/1")),
+                      "CSV line %zu: %s", i + 1, line);
+    }
+    free(text);
+    su_http_free(&h);
+    snprintf(path, sizeof path, "/v1/jobs/%s/metrics?format=csv", boom);
+    h = get(&s, path, 200, "text/csv");
+    ck_assert_msg(strstr(h.body, ",grad_norm:/layers/0,grad_norm:/layers/1,dead_relu:/layers/0\n")
+                  != NULL, "%s", h.body);
+    su_http_free(&h);
+    json_decref(m);
+
+    /* ?scale= */
+    static const struct { const char *q; int log; } scales[] = {
+        {"", 0}, {"?scale=log", 1}, {"?scale=linear", 0}, {"?scale=auto", 0}};
+    for (size_t k = 0; k < sizeof scales / sizeof *scales; k++) {
+        snprintf(path, sizeof path, "/v1/jobs/%s/loss.svg%s", flat, scales[k].q);
+        h = get(&s, path, 200, "image/svg+xml");
+        check_svg(&h);
+        ck_assert_msg((strstr(h.body, "(log scale)") != NULL) == scales[k].log, "%s", path);
+        su_http_free(&h);
+    }
+    snprintf(path, sizeof path, "/v1/jobs/%s/loss.svg?scale=cubic", flat);
+    h = get(&s, path, 400, "application/problem+json");
+    json_t *p = su_http_json(&h);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(
+                         json_object_get(p, "errors"), 0), "parameter")), "scale");
+    json_decref(p);
+    su_http_free(&h);
+
+    /* 150 epochs: lines, no dots */
+    char *id = queue_job(&s, 1, 150);
+    wait_state(&s, id, "succeeded");
+    snprintf(path, sizeof path, "/v1/jobs/%s/loss.svg", id);
+    h = get(&s, path, 200, "image/svg+xml");
+    check_svg(&h);
+    ck_assert_int_eq(su_count(h.body, "<circle"), 0);
+    ck_assert_int_eq(su_count(h.body, "<polyline"), 2);
+    su_http_free(&h);
+
+    su_stop(&s, 0);
+    su_cleanup(&s);
+    free(flat), free(boom), free(id);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("charts");
@@ -222,6 +359,7 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, pictures_and_metrics);
     tcase_add_test(tc, no_epochs_and_no_validation);
+    tcase_add_test(tc, what_the_pictures_show);
     suite_add_tcase(s, tc);
     return tu_run(s) != 0;
 }

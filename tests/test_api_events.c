@@ -50,15 +50,15 @@ static size_t on_data(char *data, size_t size, size_t n, void *ud)
     return size * n;
 }
 
-/* Adds a follower of path (last_id > 0: with that Last-Event-ID) to m. */
-static void follow(CURLM *m, struct follower *f, const struct server *s, const char *path,
-                   int last_id)
+/* Adds a follower of path to m, with Last-Event-ID: last_id when last_id >= 0. */
+static void follow_from(CURLM *m, struct follower *f, const struct server *s,
+                        const char *path, int last_id)
 {
     char url[256], h[64];
     snprintf(url, sizeof url, "%s%s", s->base, path);
     f->c = curl_easy_init();
     ck_assert_ptr_nonnull(f->c);
-    if (last_id > 0) {
+    if (last_id >= 0) {
         snprintf(h, sizeof h, "Last-Event-ID: %d", last_id);
         f->hdr = curl_slist_append(NULL, h);
         curl_easy_setopt(f->c, CURLOPT_HTTPHEADER, f->hdr);
@@ -69,6 +69,13 @@ static void follow(CURLM *m, struct follower *f, const struct server *s, const c
     curl_easy_setopt(f->c, CURLOPT_PRIVATE, f);
     curl_easy_setopt(f->c, CURLOPT_NOSIGNAL, 1L);
     curl_multi_add_handle(m, f->c);
+}
+
+/* Adds a follower of path (last_id > 0: with that Last-Event-ID) to m. */
+static void follow(CURLM *m, struct follower *f, const struct server *s, const char *path,
+                   int last_id)
+{
+    follow_from(m, f, s, path, last_id > 0 ? last_id : -1);
 }
 
 /* Runs m's transfers for up to `seconds`, or until all have ended. Returns how many are
@@ -290,13 +297,13 @@ START_TEST(replay_of_an_ended_job)
     json_t *metrics = su_get_json(&s, path), *rows = json_object_get(metrics, "epochs");
     ck_assert_int_eq(json_array_size(rows), 6);
 
-    /* from the start, after epoch 4, after the last epoch; then NDJSON */
-    static const int after[] = {0, 4, 6};
+    /* from the start, with Last-Event-ID 0 (the same), after epoch 4; then NDJSON */
+    static const int after[] = {-1, 0, 4};
     CURLM *m = curl_multi_init();
     struct follower f[4] = {{0}};
     snprintf(path, sizeof path, "/v1/jobs/%s/events", id);
     for (int k = 0; k < 3; k++)
-        follow(m, &f[k], &s, path, after[k]);
+        follow_from(m, &f[k], &s, path, after[k]);
     snprintf(path, sizeof path, "/v1/jobs/%s/metrics?follow=true", id);
     follow(m, &f[3], &s, path, 0);
     ck_assert_msg(pump(m, 20) == 0, "a stream of an ended job did not end");
@@ -305,12 +312,14 @@ START_TEST(replay_of_an_ended_job)
         ck_assert_int_eq(status_of(&f[k]), 200);
         ck_assert_str_eq(ctype_of(&f[k]), "text/event-stream");
         json_t *evs = events_of(f[k].body);
-        check_epochs(evs, after[k] + 1, 6, rows);
+        check_epochs(evs, (after[k] > 0 ? after[k] : 0) + 1, 6, rows);
         ck_assert_int_eq(count(evs, "status"), 1);
         ck_assert_int_eq(count(evs, "progress"), 0);
         const json_t *last = json_array_get(evs, json_array_size(evs) - 1);
         ck_assert_str_eq(kind(last), "status");
         ck_assert_str_eq(state_in(last), "succeeded");
+        /* the final status carries the last epoch's id, for the reconnect below */
+        ck_assert_int_eq(json_integer_value(json_object_get(last, "id")), 6);
         ck_assert_str_eq(json_string_value(json_object_get(json_object_get(last, "data"),
                                                            "id")), id);
         json_decref(evs);
@@ -526,6 +535,75 @@ START_TEST(stop_while_followed)
 }
 END_TEST
 
+/* What an EventSource does after the final status: it reconnects with the id it last
+ * had. With every epoch (the last one's id, or beyond) the answer is 204 and no body, the
+ * one answer that stops it; with fewer, the epochs it lacks and the final status again.
+ * A job that ended with no epoch: its final status has id 0, and Last-Event-ID: 0 gets
+ * 204 too, while a first connection (no header) still gets the status. A running job is
+ * followed as before whatever the id. */
+START_TEST(reconnecting_to_an_ended_job)
+{
+    struct server s = {0};
+    su_start(&s, one_worker);
+    char *blocker = long_job(&s);
+    char *ds = su_dataset(&s, 300, 4, 1), *net = su_network(&s, 4, 16), path[128];
+    char *none = job(&s, ds, net, 3, 16);   /* queued behind the blocker, then cancelled */
+    cancel(&s, none);
+    /* the running blocker, with Last-Event-ID past its epochs: a live stream */
+    CURLM *m = curl_multi_init();
+    struct follower live = {0};
+    snprintf(path, sizeof path, "/v1/jobs/%s/events", blocker);
+    follow_from(m, &live, &s, path, 999999);
+    ck_assert_int_eq(pump_until(m, &live, 1, "event: status", 10), 1);
+    ck_assert_int_eq(status_of(&live), 200);
+    ck_assert_msg(!live.done, "the stream of a running job ended");
+    follower_free(m, &live);
+    cancel(&s, blocker);
+    json_decref(su_job_wait(&s, blocker, "cancelled", 60));
+
+    char *id = job(&s, ds, net, 6, 16);
+    json_decref(su_job_wait(&s, id, "succeeded", 60));
+    const struct {
+        char **job;
+        int last;              /* Last-Event-ID; -1: none */
+        long status;
+        int epochs;            /* epoch events due */
+    } cases[] = {
+        {&id, -1, 200, 6}, {&id, 5, 200, 1},
+        {&id, 6, 204, 0}, {&id, 40, 204, 0},
+        {&none, -1, 200, 0}, {&none, 0, 204, 0},
+        {&none, 2, 204, 0},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        struct follower f = {0};
+        snprintf(path, sizeof path, "/v1/jobs/%s/events", *cases[k].job);
+        follow_from(m, &f, &s, path, cases[k].last);
+        ck_assert_msg(pump(m, 20) == 0, "case %zu: the answer did not end", k);
+        ck_assert_int_eq(f.result, CURLE_OK);
+        ck_assert_msg(status_of(&f) == cases[k].status, "case %zu (%s, Last-Event-ID %d): %ld",
+                      k, *cases[k].job, cases[k].last, status_of(&f));
+        json_t *evs = events_of(f.body ? f.body : "");
+        ck_assert_int_eq(count(evs, "epoch"), cases[k].epochs);
+        if (cases[k].status == 204) {
+            ck_assert_msg(f.len == 0, "case %zu: a 204 with a body: %s", k, f.body);
+        } else {
+            const json_t *last = json_array_get(evs, json_array_size(evs) - 1);
+            ck_assert_str_eq(kind(last), "status");
+            ck_assert_str_eq(state_in(last), *cases[k].job == id ? "succeeded" : "cancelled");
+            ck_assert_int_eq(json_integer_value(json_object_get(last, "id")),
+                             *cases[k].job == id ? 6 : 0);
+        }
+        json_decref(evs);
+        follower_free(m, &f);
+    }
+    curl_multi_cleanup(m);
+    ck_assert_int_eq(followers_become(&s, 0, 5), 0);
+    free(blocker), free(ds), free(net), free(none), free(id);
+    su_stop(&s, 0);
+    su_cleanup(&s);
+}
+END_TEST
+
 START_TEST(bad_follow_requests)
 {
     struct server s = {0};
@@ -584,6 +662,7 @@ int main(void)
     tcase_add_test(tc, live_events_of_a_queued_job);
     tcase_add_test(tc, followers_that_leave_are_freed);
     tcase_add_test(tc, stop_while_followed);
+    tcase_add_test(tc, reconnecting_to_an_ended_job);
     tcase_add_test(tc, bad_follow_requests);
     suite_add_tcase(s, tc);
     int failed = tu_run(s);

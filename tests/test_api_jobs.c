@@ -117,7 +117,8 @@ START_TEST(whole_loop)
     h = su_http(&s, "GET", path, NULL, 0, NULL);
     ck_assert_int_eq(h.status, 200);
     ck_assert_str_eq(h.ctype, "text/csv");
-    ck_assert(strncmp(h.body, "epoch,loss,val_loss,accuracy,val_accuracy,seconds\n", 50) == 0);
+    ck_assert_msg(strncmp(h.body, "epoch,loss,val_loss,accuracy,val_accuracy,seconds,"
+                                  "grad_norm:/layers/0,", 70) == 0, "%.200s", h.body);
     int lines = 0;
     for (char *p = h.body; *p; p++)
         lines += *p == '\n';

@@ -142,21 +142,48 @@ static void csv_num(FILE *f, const json_t *v)
         fputc(',', f);
 }
 
-/* The epochs as CSV: epoch, loss, val_loss, then each metric and val_ metric, seconds. */
+/* The keys of member `member` of every row, in the order they first appear (new). */
+static json_t *keys_of(const json_t *rows, const char *member)
+{
+    json_t *keys = json_object();
+    size_t i;
+    const json_t *row;
+    json_array_foreach(rows, i, row) {
+        const char *key;
+        json_t *v;
+        json_object_foreach(json_object_get(row, member), key, v)
+            if (keys && !json_object_get(keys, key))
+                json_object_set_new(keys, key, json_true());
+    }
+    return keys;
+}
+
+/* The epochs as CSV: epoch, loss, val_loss, then each metric and val_ metric, seconds,
+ * then each layer's gradient norm (grad_norm:/layers/0, ...) and dead relu fraction
+ * (dead_relu:/layers/0, ...); a value not recorded (a non-finite norm) is empty. */
 static int metrics_csv(struct reply *out, const json_t *rows)
 {
     char *buf = NULL;
     size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    if (!f)
+    json_t *grads = keys_of(rows, "grad_norms"), *dead = keys_of(rows, "dead_relu");
+    FILE *f = grads && dead ? open_memstream(&buf, &len) : NULL;
+    if (!f) {
+        json_decref(grads);
+        json_decref(dead);
         return -1;
+    }
     const json_t *first = json_array_get(rows, 0), *m = json_object_get(first, "metrics");
     const char *key;
     json_t *v;
     fputs("epoch,loss,val_loss", f);
     json_object_foreach((json_t *)m, key, v)
         fprintf(f, ",%s,val_%s", key, key);
-    fputs(",seconds\n", f);
+    fputs(",seconds", f);
+    json_object_foreach(grads, key, v)
+        fprintf(f, ",grad_norm:%s", key);
+    json_object_foreach(dead, key, v)
+        fprintf(f, ",dead_relu:%s", key);
+    fputc('\n', f);
     size_t i;
     const json_t *row;
     json_array_foreach(rows, i, row) {
@@ -168,9 +195,15 @@ static int metrics_csv(struct reply *out, const json_t *rows)
             csv_num(f, json_object_get(json_object_get(row, "val_metrics"), key));
         }
         csv_num(f, json_object_get(row, "seconds"));
+        json_object_foreach(grads, key, v)
+            csv_num(f, json_object_get(json_object_get(row, "grad_norms"), key));
+        json_object_foreach(dead, key, v)
+            csv_num(f, json_object_get(json_object_get(row, "dead_relu"), key));
         fputc('\n', f);
     }
     fclose(f);
+    json_decref(grads);
+    json_decref(dead);
     int rc = reply_text(out, 200, "text/csv", buf, len);
     free(buf);
     return rc;
@@ -252,6 +285,25 @@ int h_jobs_events(struct req *r, struct reply *out)
                                                      "detail", "must be an epoch number"),
                                  "the Last-Event-ID header must be an epoch number, not '%.64s'",
                                  last);
+        /* A client that comes back to an ended job with every epoch (its final status
+         * carried the last one's id) gets 204: the one answer after which an EventSource
+         * stops reconnecting. Without the header, the first connection, it gets the
+         * replay and the final status. */
+        enum job_state state;
+        json_t *rows = NULL;
+        int rc = store_job_state(r->param[0], &state);
+        if (rc == STORE_NOT_FOUND)
+            return reply_not_found(out, "job", r->param[0]);
+        if (rc != STORE_OK)
+            return reply_storage_failed(out);
+        if (job_state_final(state)) {
+            if (store_job_epochs(r->param[0], (int)after, 1, &rows) != STORE_OK)
+                return reply_storage_failed(out);
+            size_t more = json_array_size(rows);
+            json_decref(rows);
+            if (more == 0)
+                return reply_no_content(out);
+        }
     }
     return follow(r, out, HUB_SSE, (int)after);
 }
@@ -277,14 +329,15 @@ static int load_or_reply(struct req *r, struct reply *out, json_t **job, json_t 
 
 /* Draws the chart into a new string and replies with it. */
 static int reply_chart(struct reply *out, const char *title, const char *ylabel,
-                       const struct svg_series *s, int ns, int logy, const char *empty)
+                       const struct svg_series *s, int ns, enum svg_scale scale,
+                       const char *empty)
 {
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
     if (!f)
         return -1;
-    svg_chart(f, title, "epoch", ylabel, s, ns, logy, empty);
+    svg_chart(f, title, "epoch", ylabel, s, ns, scale, empty);
     if (fclose(f) != 0) {
         free(buf);
         return -1;
@@ -300,14 +353,68 @@ static const char *job_state(const json_t *job)
     return s ? s : "unknown";
 }
 
+/* A chart's title: the job's name where it has one, its id and state, and what is drawn. */
+static void chart_title(char *buf, size_t size, const json_t *job, const char *id,
+                        const char *what)
+{
+    const char *name = json_string_value(json_object_get(job, "name"));
+    if (name && *name)   /* at most 120 bytes of it, cut between two characters */
+        snprintf(buf, size, "%.*s \xc2\xb7 %s (%s): %s", (int)utf8_cut(name, strlen(name), 120),
+                 name, id, job_state(job), what);
+    else
+        snprintf(buf, size, "%s (%s): %s", id, job_state(job), what);
+}
+
+/* The layer at JSON pointer ptr ("/layers/2/layers/0") of the job's network, in a few
+ * words ("dense 256 relu", "batchnorm"), into buf; "" when the pointer leads nowhere. */
+static void layer_words(char *buf, size_t size, const json_t *job, const char *ptr)
+{
+    const json_t *at = json_object_get(job, "network");
+    *buf = 0;
+    for (const char *p = ptr; at && *p == '/';) {
+        char tok[64];
+        size_t n = strcspn(p + 1, "/");
+        if (n >= sizeof tok)
+            return;
+        memcpy(tok, p + 1, n);
+        tok[n] = 0;
+        p += 1 + n;
+        if (json_is_array(at)) {
+            char *end;
+            long k = strtol(tok, &end, 10);
+            at = *tok && !*end && k >= 0 ? json_array_get(at, (size_t)k) : NULL;
+        } else {
+            at = json_object_get(at, tok);
+        }
+    }
+    const char *type = json_string_value(json_object_get(at, "type")),
+               *act = json_string_value(json_object_get(at, "activation"));
+    const json_t *units = json_object_get(at, "units");
+    if (!type)
+        return;
+    int n = snprintf(buf, size, "%s", type);
+    if (json_is_integer(units) && n >= 0 && (size_t)n < size)
+        n += snprintf(buf + n, size - (size_t)n, " %lld", (long long)json_integer_value(units));
+    if (act && n >= 0 && (size_t)n < size)
+        snprintf(buf + n, size - (size_t)n, " %s", act);
+}
+
 int h_jobs_chart(struct req *r, struct reply *out)
 {
-    const char *metric = req_query(r, "metric");
+    const char *metric = req_query(r, "metric"), *scale_name = req_query(r, "scale");
     int m = -1;
     if (metric && strcmp(metric, "loss") && ((m = nn_metric_parse(metric)) < 0 ||
                                              strcmp(nn_metric_name(m), metric)))
         return reply_param(out, 400, "metric", "metric must be loss, accuracy, mae or mse, "
                                                "not %s", metric);
+    enum svg_scale scale = SVG_AUTO;
+    if (scale_name && !strcmp(scale_name, "log"))
+        scale = SVG_LOG;
+    else if (scale_name && !strcmp(scale_name, "linear"))
+        scale = SVG_LINEAR;
+    else if (scale_name && strcmp(scale_name, "auto"))
+        return reply_param(out, 400, "scale", "scale must be auto, log or linear, not %.64s",
+                           scale_name);
     json_t *job, *rows;
     if (load_or_reply(r, out, &job, &rows) < 0)
         return 0;
@@ -317,7 +424,7 @@ int h_jobs_chart(struct req *r, struct reply *out)
     int rc = -1;
     if (x && y && vy) {
         const char *name = m < 0 ? "loss" : nn_metric_name(m);
-        char vname[64], title[160], empty[96];
+        char vname[64], title[256], empty[96];
         snprintf(vname, sizeof vname, "val_%s", name);
         int has_val = 0;
         for (size_t i = 0; i < n; i++) {
@@ -333,10 +440,10 @@ int h_jobs_chart(struct req *r, struct reply *out)
             has_val |= isfinite(vy[i]);
         }
         struct svg_series s[2] = {{name, name, x, y, (int)n}, {vname, vname, x, vy, (int)n}};
-        snprintf(title, sizeof title, "%s (%s): %s", r->param[0], job_state(job), name);
+        chart_title(title, sizeof title, job, r->param[0], name);
         snprintf(empty, sizeof empty, n ? "no %s recorded for this job" : "no epochs yet",
                  name);
-        rc = reply_chart(out, title, name, s, has_val ? 2 : 1, 0, empty);
+        rc = reply_chart(out, title, name, s, has_val ? 2 : 1, scale, empty);
     }
     free(x), free(y), free(vy);
     json_decref(job);
@@ -364,7 +471,8 @@ int h_jobs_gradients_chart(struct req *r, struct reply *out)
     int nl = (int)json_object_size(layers), rc = -1;
     double *x = calloc(n + 1, sizeof *x), *y = calloc((n + 1) * (size_t)(nl + 1), sizeof *y);
     struct svg_series *s = calloc((size_t)nl + 1, sizeof *s);
-    if (x && y && s) {
+    char (*names)[128] = calloc((size_t)nl + 1, sizeof *names);
+    if (x && y && s && names) {
         json_array_foreach(rows, i, row)
             x[i] = num(json_object_get(row, "epoch"));
         const char *key;
@@ -372,16 +480,23 @@ int h_jobs_gradients_chart(struct req *r, struct reply *out)
         json_object_foreach(layers, key, v) {
             int l = (int)json_integer_value(v);
             double *ly = y + (size_t)l * n;
-            json_array_foreach(rows, i, row)   /* zero or missing: skipped by the chart */
-                ly[i] = num(json_object_get(json_object_get(row, "grad_norms"), key));
-            s[l] = (struct svg_series){key, "grad", x, ly, (int)n};
+            /* missing: left out; null (a norm that was not finite): marked at the top;
+             * zero: marked on the floor */
+            json_array_foreach(rows, i, row) {
+                const json_t *g = json_object_get(json_object_get(row, "grad_norms"), key);
+                ly[i] = json_is_null(g) ? INFINITY : num(g);
+            }
+            char words[96];
+            layer_words(words, sizeof words, job, key);
+            snprintf(names[l], sizeof names[l], "%s%s%s", key, *words ? " " : "", words);
+            s[l] = (struct svg_series){names[l], "grad", x, ly, (int)n};
         }
-        char title[160];
-        snprintf(title, sizeof title, "%s (%s): gradient norms", r->param[0], job_state(job));
-        rc = reply_chart(out, title, "gradient norm", s, nl, 1,
+        char title[256];
+        chart_title(title, sizeof title, job, r->param[0], "gradient norms");
+        rc = reply_chart(out, title, "gradient norm", s, nl, SVG_LOG,
                          n ? "no gradient norms recorded" : "no epochs yet");
     }
-    free(x), free(y), free(s);
+    free(x), free(y), free(s), free(names);
     json_decref(layers);
     json_decref(job);
     json_decref(rows);

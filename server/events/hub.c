@@ -164,10 +164,22 @@ static void put_text(struct sub *s, const struct text *t)
         put(s, t->nd, t->nd_len);
 }
 
-/* Under the lock: the job's state (its event in t); the stream ends after a final one. */
+/* Under the lock: the job's state (its event in t); the stream ends after a final one.
+ * A final state comes, in SSE, with the id of the last epoch in the stream (0 for none):
+ * an EventSource reconnects after the stream ends, and with that id in Last-Event-ID the
+ * service can tell it has had everything and answer 204, which stops it, even for a job
+ * that ended without an epoch. */
 static void put_status(struct sub *s, enum job_state state, const struct text *t)
 {
-    put_text(s, t);
+    static const char head[] = "event: status\n";
+    if (job_state_final(state) && s->fmt == HUB_SSE && t->sse_len > sizeof head - 1) {
+        char id[48];
+        int n = snprintf(id, sizeof id, "%sid: %d\n", head, s->last_epoch);
+        put(s, id, (size_t)n);
+        put(s, t->sse + sizeof head - 1, t->sse_len - (sizeof head - 1));
+    } else {
+        put_text(s, t);
+    }
     s->state = (int)state;
     if (job_state_final(state))
         s->done = 1;

@@ -110,20 +110,29 @@ void csv_reader_free(struct csv_reader *r);
 
 /* ---- SVG line charts (svg.c): standalone SVG 1.1, no scripts or external resources ---- */
 
-/* One line of a chart: n points (x[i], y[i]); points whose y is not finite (or, on a log
- * axis, not above 0) are left out. name is shown in the legend; cls is the class of its
- * points: each drawn point is <circle class="point CLS" data-series="NAME" .../>. All
- * borrowed. */
+/* One line of a chart: n points (x[i], y[i]). A NaN y is no value (left out); an
+ * infinite one is a value that was not finite (a triangle at the top of the axis); on a
+ * log axis a 0 is drawn on the axis's floor as a hollow square, a negative y left out.
+ * name is shown in the legend; cls is the class of its points: each drawn point is
+ * <circle class="point CLS" data-series="NAME" .../> (a zero <rect class="point zero
+ * CLS">, a non-finite value <path class="point nonfinite CLS">). A series of more than
+ * SVG_MAX_DOTS points is drawn as its line only (and its marked points). All borrowed. */
 struct svg_series {
     const char *name;
     const char *cls;
     const double *x, *y;
     int n;
 };
+#define SVG_MAX_DOTS 100
 
-/* Writes a chart to f: title, axis labels, ns series, y on a log10 axis when logy.
- * empty: the message shown instead of lines when no series has a point. */
+/* The y axis: linear, log10, or log10 when every value is 0 or more and the positive
+ * ones span 4 decades or more (a diverging loss), else linear. */
+enum svg_scale { SVG_LINEAR, SVG_LOG, SVG_AUTO };
+
+/* Writes a chart to f: title, axis labels, ns series, y on the axis scale gives (the y
+ * label says "(log scale)" when it is log). empty: the message shown instead of lines
+ * when no series has a point. */
 void svg_chart(FILE *f, const char *title, const char *xlabel, const char *ylabel,
-               const struct svg_series *s, int ns, int logy, const char *empty);
+               const struct svg_series *s, int ns, enum svg_scale scale, const char *empty);
 
 #endif

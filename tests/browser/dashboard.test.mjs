@@ -3,8 +3,10 @@
 // on a free port with a temporary database: the page loads and lists the jobs, a running
 // job's loss curve grows as its epochs arrive over the event stream, the job ends
 // succeeded with a model and the page closes its stream, Cancel cancels, the prediction
-// form answers what the REST route answers, API text is shown as text, errors are shown,
-// and the console shows no errors; the page comes with its Content-Security-Policy and
+// form answers what the REST route answers, API text is shown as text, errors are shown
+// (a failed job's problem by its detail, a prediction's problem alone), losses near 1e36
+// read in exponent notation in the tables and the chart's ticks and counts as whole
+// numbers, both tables fit at 1280 px, and the console shows no errors; the page comes with its Content-Security-Policy and
 // nothing on it breaks that policy. Then a service that wants tokens: the page asks for
 // one once, in its own form, says when one is refused, sends it with every request and the
 // event stream, keeps it across a reload, and shows a read token's 403. Each assertion is
@@ -247,6 +249,8 @@ async function main() {
   check((await api('GET', `/v1/jobs/${queued.id}`)).json.state === 'cancelled',
         'the service has the job cancelled');
 
+  await numbers(page);
+
   check(consoleErrors.length === 0, 'no console errors', consoleErrors.join(' | '));
   check(pageErrors.length === 0, 'no page errors', pageErrors.join(' | '));
   check((await violations(page)).length === 0, 'nothing breaks the Content-Security-Policy',
@@ -258,6 +262,8 @@ async function main() {
   await page.waitForSelector('#predict-error', {timeout: 5000});
   const problem = await page.textContent('#predict-error');
   check(/takes 2 inputs/.test(problem), "the form shows the service's problem detail", problem);
+  const answer = await page.textContent('#predict-result');
+  check(answer === problem, 'and nothing after it', answer);
 
   const hostile = '<img src=x onerror="window.__xss=1">&amp;';
   const named = await create('/v1/jobs', job(hostile, 1), 202);
@@ -277,6 +283,118 @@ async function main() {
   await page.waitForSelector('#banner:not([hidden])', {timeout: 6000}).catch(() => {});
   check(/Cannot reach neurond/.test(await page.textContent('#banner')),
         'a stopped service shows a banner', await page.textContent('#banner'));
+}
+
+// Numbers far out of the usual range, and a job that failed: a regression on labels
+// near 1e18 has losses near 1e36 (150 epochs of a saturated tanh), and the same with a
+// learning rate of 1 diverges at its second epoch, leaving a problem as its error. At
+// 1280 px both tables fit their cards.
+async function numbers(page) {
+  const features = [], labels = [];
+  for (let i = 0; i < 50; i++) {
+    features.push([i / 10, (i % 7) / 7]);
+    labels.push(1e18 * (1 + i / 50));
+  }
+  const ds = await create('/v1/datasets', {name: 'huge', features, labels}, 201);
+  const network = (activation) => create('/v1/networks', {
+    name: 'regression', inputs: 2, loss: 'mse',
+    layers: [{type: 'dense', units: 8, activation}, {type: 'dense', units: 1}]}, 201);
+  const big = await create('/v1/jobs', {name: 'huge losses', network: (await network('tanh')).id,
+                                        dataset: ds.id, epochs: 150, seed: 1,
+                                        optimizer: {type: 'sgd', learning_rate: 0.001}}, 202);
+  const boom = await create('/v1/jobs', {name: 'diverges', network: (await network('relu')).id,
+                                         dataset: ds.id, epochs: 3, seed: 1,
+                                         optimizer: {type: 'sgd', learning_rate: 1}}, 202);
+  const ended = async (id) => until(async () => {
+    const j = (await api('GET', `/v1/jobs/${id}`)).json;
+    return ['succeeded', 'failed', 'cancelled'].includes(j.state) && j;
+  }, 30000, `job ${id} to end`);
+  const bigJob = await ended(big.id), boomJob = await ended(boom.id);
+  if (bigJob.state !== 'succeeded' || !(bigJob.loss > 1e30) || boomJob.state !== 'failed')
+    throw new Error(`the jobs did not end as planned: ${JSON.stringify([bigJob, boomJob])}`);
+
+  // the failed job's reason: its problem's detail
+  await page.click(`#jobs tr[data-id="${boom.id}"]`);
+  await page.waitForSelector('#job-detail[data-stream="ended"]', {timeout: 10000});
+  const reason = await page.textContent('#job-error');
+  check(reason === boomJob.error.detail, "a failed job's reason is its problem's detail", reason);
+
+  // losses near 1e36 in exponent notation, as the SVG charts write them; counts whole
+  const exp = /^\d(\.\d{1,3})?e\+\d+$/;
+  const bigRow = `#jobs tr[data-id="${big.id}"]`;
+  await page.waitForSelector(`${bigRow} .badge.succeeded`, {timeout: 5000});
+  const loss = await page.textContent(`${bigRow} td:nth-child(5)`);
+  check(exp.test(loss), 'a loss near 1e36 reads in exponent notation in the jobs table', loss);
+  const modelRow = `#models tr[data-id="${bigJob.model}"]`;
+  await page.waitForSelector(modelRow, {timeout: 5000});
+  const modelLoss = await page.textContent(`${modelRow} td:nth-child(4)`);
+  check(exp.test(modelLoss), 'and in the models table', modelLoss);
+  const epochs = await page.textContent(`${modelRow} td:nth-child(3)`);
+  check(epochs === '150', "a model's epochs are a whole number", epochs);
+
+  // the chart's tick labels: short, and inside the picture
+  await page.click(bigRow);
+  await page.waitForSelector('#job-detail[data-stream="ended"]', {timeout: 10000});
+  await page.waitForTimeout(100);   // the chart draws on the next animation frame
+  const ticks = await page.evaluate(() => [...document.querySelectorAll('#chart text[text-anchor="end"]')]
+    .map((t) => ({text: t.textContent, x: t.getBBox().x})));
+  check(ticks.length >= 3 && ticks.every((t) => t.text === '0' || exp.test(t.text)),
+        "the chart's ticks near 1e36 are in exponent notation", ticks.map((t) => t.text).join(' '));
+  check(ticks.length >= 3 && ticks.every((t) => t.x >= 0), "the chart's ticks are not clipped",
+        ticks.map((t) => `${t.text}@${t.x.toFixed(0)}`).join(' '));
+
+  // the service's own loss.svg of that job: the y axis's title clear of its wide tick
+  // labels, and everything inside the picture
+  const pic = await browser.newPage();
+  await pic.goto(`${base}/v1/jobs/${big.id}/loss.svg`);
+  const boxes = await pic.evaluate(() => {
+    const box = (e) => { const b = e.getBBox(); return {x: b.x, y: b.y, w: b.width, h: b.height}; };
+    const svg = document.querySelector('svg');
+    return {width: svg.viewBox.baseVal.width, title: box(document.querySelector('text.ylabel')),
+            ticks: [...document.querySelectorAll('g.labels text[text-anchor="end"]')].map(box),
+            texts: [...document.querySelectorAll('text')].map((t) => ({...box(t), text: t.textContent}))};
+  });
+  await pic.close();
+  // the title is turned a quarter: its box is turned too, around its centre
+  const t = boxes.title, cx = t.x + t.w / 2, right = cx + t.h / 2;
+  const left = Math.min(...boxes.ticks.map((b) => b.x));
+  check(boxes.ticks.length >= 3 && right < left, "loss.svg's y-axis title keeps clear of its tick labels",
+        `title to ${right.toFixed(1)}, labels from ${left.toFixed(1)}`);
+  const outside = boxes.texts.filter((b) => b.x < 0 || b.x + b.w > boxes.width);
+  check(outside.length === 0, "loss.svg's texts are inside the picture",
+        outside.map((b) => b.text).join(' | '));
+
+  // The page's own stream reader, when a stream breaks off after the last epoch but
+  // before the final status: it reconnects with the last epoch's id, the job has ended,
+  // the service answers 204, and the page takes that as the end (no more requests).
+  const rows = (await api('GET', `/v1/jobs/${big.id}/metrics`)).json.epochs;
+  const broken = await browser.newPage({viewport: {width: 1280, height: 800}});
+  const asked = [];
+  await broken.route(`**/v1/jobs/${big.id}/events`, async (route) => {
+    asked.push(route.request().headers()['last-event-id'] || null);
+    if (asked.length > 1) return route.continue();
+    await route.fulfill({status: 200, contentType: 'text/event-stream',
+                         body: rows.map((r) => `event: epoch\nid: ${r.epoch}\ndata: ${JSON.stringify(r)}\n\n`).join('')});
+  });
+  await broken.goto(`${base}/#${big.id}`);
+  await broken.waitForSelector('#job-detail[data-stream="ended"]', {timeout: 10000}).catch(() => {});
+  const second = Date.now();
+  await sleep(4500);   // another reconnection would have come 3 s after the 204
+  check(asked.length === 2 && asked[0] === null && asked[1] === String(rows.length),
+        'a stream broken after the last epoch reconnects once, with its id', JSON.stringify(asked));
+  check((await broken.getAttribute('#job-detail', 'data-stream')) === 'ended' &&
+        (await broken.textContent('#job-state')) === 'succeeded',
+        'and the 204 ends it, with the job shown succeeded',
+        `${await broken.getAttribute('#job-detail', 'data-stream')}, ${await broken.textContent('#job-state')}, ${Date.now() - second} ms`);
+  await broken.close();
+
+  // both tables fit at 1280 px
+  const fit = await page.evaluate(() => ['jobs', 'models'].map((id) => {
+    const box = document.getElementById(id).parentElement;
+    return {id, need: box.scrollWidth, have: box.clientWidth};
+  }));
+  for (const f of fit)
+    check(f.need <= f.have, `the ${f.id} table fits its card at 1280 px`, `${f.need} px in ${f.have}`);
 }
 
 // Records what breaks the page's Content-Security-Policy (the browser's own event, so
