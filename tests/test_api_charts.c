@@ -216,8 +216,9 @@ START_TEST(no_epochs_and_no_validation)
 }
 END_TEST
 
-/* A regression on labels near 1e18 (a 2-8-1 network, activation act, SGD at rate lr,
- * `epochs` epochs), named name; returns the job's id (new) once it has ended. */
+/* A regression on labels near 1e18, left unscaled (standardize_labels false; a 2-8-1
+ * network, activation act, SGD at rate lr, `epochs` epochs), named name; returns the job's
+ * id (new) once it has ended. */
 static char *regression(const struct server *s, const char *name, const char *act, double lr,
                         int epochs)
 {
@@ -237,8 +238,8 @@ static char *regression(const struct server *s, const char *name, const char *ac
              "\"units\": 1}]}", act);
     char *net = su_post_id(s, "/v1/networks", body, 201);
     snprintf(body, sizeof body, "{\"name\": \"%s\", \"network\": \"%s\", \"dataset\": \"%s\", "
-             "\"epochs\": %d, \"seed\": 1, \"optimizer\": {\"type\": \"sgd\", "
-             "\"learning_rate\": %g}}", name, net, ds, epochs, lr);
+             "\"epochs\": %d, \"seed\": 1, \"standardize_labels\": false, \"optimizer\": "
+             "{\"type\": \"sgd\", \"learning_rate\": %g}}", name, net, ds, epochs, lr);
     char *id = su_post_id(s, "/v1/jobs", body, 202);
     json_decref(su_job_wait(s, id, NULL, 60));
     free(ds), free(net);
