@@ -82,6 +82,7 @@ static _Thread_local struct thread_db *mine;
 #define RESERVE_BYTES (8L << 20)
 /* Pages given back per incremental vacuum, each run its own short write transaction. */
 #define RECLAIM_PAGES 64
+#define SHRINK_TRIES 20        /* a delete on a full disk: tries, 100 ms apart */
 
 static struct {
     pthread_mutex_t lock;
@@ -520,11 +521,21 @@ int db_transaction(enum db_write kind, int (*fn)(void *ctx), void *ctx)
         return file_gone() ? STORE_GONE : STORE_ERROR;
     int rc = transaction(db, fn, ctx);
     if (rc == STORE_ERROR && saw_full && kind == DB_SHRINKS) {
-        /* room for it: the reserve, or else the log's own space once it is emptied */
+        /* room for it: the reserve, or else the log's own space once it is emptied. The
+         * checkpointer may be moving freed pages meanwhile (its log cannot be emptied
+         * while it writes): up to SHRINK_TRIES tries, 100 ms apart. */
         int released = reserve_release();
-        if (!released)
-            checkpoint(db, SQLITE_CHECKPOINT_TRUNCATE);
-        rc = transaction(db, fn, ctx);
+        for (int try = 0; try < SHRINK_TRIES; try++) {
+            if (try > 0) {
+                struct timespec pause = {0, 100 * 1000 * 1000};
+                nanosleep(&pause, NULL);
+            }
+            if (!released || try > 0)
+                checkpoint(db, SQLITE_CHECKPOINT_TRUNCATE);
+            rc = transaction(db, fn, ctx);
+            if (!(rc == STORE_ERROR && saw_full))
+                break;
+        }
         if (released)
             reserve_return();
     }
