@@ -1282,10 +1282,12 @@ static char *first_detail(handler_fn fn, const char *body, const char *param0, i
     return d;
 }
 
-#define CK_HINT(d, hint) \
+/* detail (a new string, freed here) holds hint; detail is evaluated once */
+#define CK_HINT(detail, hint) \
     do { \
-        ck_assert_msg(strstr(d, hint), "\"%s\" lacks \"%s\"", d, hint); \
-        free(d); \
+        char *d_ = (detail); \
+        ck_assert_msg(strstr(d_, hint), "\"%s\" lacks \"%s\"", d_, hint); \
+        free(d_); \
     } while (0)
 
 /* Where a newcomer goes wrong, the answer says what was meant. */
