@@ -20,6 +20,7 @@
 #include <time.h>
 
 #define PREDICT_CHUNK 128          /* rows per chunk of prediction and evaluation */
+#define PREDICT_SEQ_BYTES (8 << 20) /* at most, of recurrent workspace per chunk */
 #define ROW_TILE 32               /* rows per tile of a row phase */
 #define COL_TILE 64               /* columns per tile of a column phase */
 #define UNIT_TILE 64              /* output units per weight-gradient task */
@@ -633,8 +634,8 @@ out:
 
 /* ---- prediction and evaluation ----
  *
- * The rows are cut into chunks of PREDICT_CHUNK rows (fewer only for the last), whatever
- * the number of threads, and the threads take the chunks from the pool's counter. Each
+ * The rows are cut into chunks of PREDICT_CHUNK rows (fewer only for the last; fewer for
+ * long sequences too: predict_chunk), whatever the number of threads, and the threads take the chunks from the pool's counter. Each
  * chunk's loss and metric sums are kept apart and added up in the chunks' order, so
  * outputs, losses and metrics are the same bits on any number of threads. */
 
@@ -677,13 +678,24 @@ static void infer_worker(void *arg, int tid)
     }
 }
 
+/* Rows per chunk: PREDICT_CHUNK, fewer for a network whose recurrent layers would need
+ * more than PREDICT_SEQ_BYTES of workspace for them (every step of every row is kept). */
+static int predict_chunk(const struct nn_net *net)
+{
+    size_t per_row = net->seq_row * sizeof(float);
+    if (per_row == 0 || per_row * PREDICT_CHUNK <= PREDICT_SEQ_BYTES)
+        return PREDICT_CHUNK;
+    return per_row >= PREDICT_SEQ_BYTES ? 1 : (int)(PREDICT_SEQ_BYTES / per_row);
+}
+
 static int infer(const struct nn_net *net, struct nn_pool *pool, struct ijob *j,
                  struct nn_error *err)
 {
     int nt = nn_pool_threads(pool), nb = net->nops + 1;
     j->net = net;
     j->pool = pool;
-    j->chunk = j->rows < PREDICT_CHUNK ? j->rows : PREDICT_CHUNK;
+    j->chunk = predict_chunk(net);
+    j->chunk = j->rows < j->chunk ? j->rows : j->chunk;
     j->nchunks = cdiv(j->rows, j->chunk);
     size_t per = align64((size_t)j->chunk * net->seq_row * sizeof(float));
     for (int i = 0; i < net->nops; i++)
