@@ -311,7 +311,8 @@ struct nn_optimizer {
     float momentum;                      /* sgd */
     int nesterov;                        /* sgd */
     float beta1, beta2, epsilon;         /* adam */
-    float weight_decay;                  /* L2 on dense kernels, added to the gradient */
+    float weight_decay;                  /* L2 on dense and recurrent kernels, added to the
+                                            gradient */
 };
 /* Every field of the type at its descriptor's default (nn_opt_desc), then the arguments. */
 struct nn_optimizer nn_sgd(float lr, float momentum, int nesterov);

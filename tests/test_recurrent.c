@@ -347,6 +347,18 @@ START_TEST(test_save_load)
     const struct nn_layer_spec ls[] = {nn_gru(5, 1), nn_dropout(0.1f), nn_lstm(4, 1),
                                        nn_rnn(3, 0), nn_dense(2, NN_LINEAR)};
     struct nn_net *net = seq_net(ls, 5, 3, 7, NN_MSE, 3);
+    /* the summary: outputs per step, and the steps (0: not a sequence); parameters
+     * gru 3*5*(3+5+1) + 15, lstm 4*4*(5+4+1), rnn 3*(4+3+1), dense 2*3+2 */
+    struct nn_summary_row rows[5];
+    ck_assert_int_eq(nn_summary(net, rows, 5), 5);
+    const int outs[5] = {5, 5, 4, 3, 2}, steps[5] = {7, 7, 7, 0, 0};
+    const size_t params[5] = {150, 0, 160, 24, 8};
+    for (int i = 0; i < 5; i++) {
+        ck_assert_int_eq(rows[i].outputs, outs[i]);
+        ck_assert_int_eq(rows[i].steps, steps[i]);
+        ck_assert_uint_eq(rows[i].params, params[i]);
+    }
+    ck_assert_uint_eq(nn_param_count(net), 150 + 160 + 24 + 8);
     unsigned char *buf;
     size_t len;
     struct nn_error e;
@@ -365,6 +377,33 @@ START_TEST(test_save_load)
     ck_assert_int_eq(nn_predict(net, NULL, x, 4, a, &e), 0);
     ck_assert_int_eq(nn_predict(back, NULL, x, 4, b, &e), 0);
     ck_assert_int_eq(memcmp(a, b, sizeof a), 0);
+
+    /* every truncation is refused; so is a forged step count (the CRC made right) */
+    for (size_t n = 0; n < len; n++) {
+        struct nn_net *t = nn_load(buf, n, 0, &e);
+        ck_assert_msg(t == NULL, "a buffer cut to %zu of %zu bytes loaded", n, len);
+    }
+    const uint32_t forged[] = {0, 6, 65537, 0xffffffffu};
+    for (int k = 0; k < 4; k++) {
+        unsigned char *c = malloc(len);
+        ck_assert_ptr_nonnull(c);
+        memcpy(c, buf, len);
+        for (int i = 0; i < 4; i++)   /* timesteps follow the inputs, at byte 12 */
+            c[12 + i] = (unsigned char)(forged[k] >> (8 * i));
+        uint32_t crc = nn_crc32(c, len - 4);
+        for (int i = 0; i < 4; i++)
+            c[len - 4 + i] = (unsigned char)(crc >> (8 * i));
+        struct nn_net *t = nn_load(c, len, 0, &e);
+        if (forged[k] == 6) {   /* another length is a valid network, with other inputs */
+            ck_assert_msg(t != NULL, "%s", e.msg);
+            ck_assert_int_eq(nn_inputs(t), 18);
+            nn_free(t);
+        } else {
+            ck_assert_msg(t == NULL, "timesteps %u loaded", forged[k]);
+            ck_assert(e.msg[0] != '\0');
+        }
+        free(c);
+    }
     free(buf);
     nn_free(net);
     nn_free(back);
@@ -398,6 +437,24 @@ START_TEST(test_predict_long_sequences)
     ck_assert(l1 == l2 && l1 > 0);
     nn_pool_free(pool);
     free(x);
+    nn_free(net);
+}
+END_TEST
+
+/* Weight decay takes the kernels (input and recurrent), not the biases. */
+START_TEST(test_decay_kernels_only)
+{
+    const struct nn_layer_spec ls[] = {nn_gru(3, 0)};
+    struct nn_net *net = seq_net(ls, 1, 2, 4, NN_MSE, 3);
+    struct ochunk c[8];
+    int n = optim_chunks(net, c, 8);
+    ck_assert_int_le(n, 8);
+    /* W 9x2, U 9x3: 45 decayed; b and bh: 18 not */
+    size_t decayed = 0, kept = 0;
+    for (int i = 0; i < n; i++)
+        *(c[i].decay ? &decayed : &kept) += c[i].b - c[i].a;
+    ck_assert_uint_eq(decayed, 45);
+    ck_assert_uint_eq(kept, 18);
     nn_free(net);
 }
 END_TEST
@@ -437,6 +494,7 @@ int main(void)
     tcase_add_loop_test(tc, test_rnn_hand, 0, 2);
     tcase_add_test(tc, test_init);
     tcase_add_test(tc, test_dense_per_step);
+    tcase_add_test(tc, test_decay_kernels_only);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("gradients");
