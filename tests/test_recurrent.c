@@ -204,6 +204,19 @@ START_TEST(test_gradcheck_many_to_many)
 }
 END_TEST
 
+/* the layers without weights of their own over a sequence: a residual block of dense
+ * layers per step, an activation layer, dropout */
+START_TEST(test_gradcheck_sequence_blocks)
+{
+    const struct nn_layer_spec body[] = {nn_dense(4, NN_TANH), nn_dropout(0.2f),
+                                         nn_dense(4, NN_LINEAR)};
+    const struct nn_layer_spec ls[] = {nn_dense(4, NN_LINEAR), nn_residual(body, 3),
+                                       nn_activation(NN_SIGMOID), nn_lstm(3, 1),
+                                       nn_dense(1, NN_LINEAR)};
+    seq_gradcheck(ls, 5, NN_MSE, 51);
+}
+END_TEST
+
 /* A dense layer over a sequence is the same layer applied to each step alone. */
 START_TEST(test_dense_per_step)
 {
@@ -503,6 +516,7 @@ int main(void)
     tcase_add_loop_test(tc, test_gradcheck_sequences, 0, 4);
     tcase_add_loop_test(tc, test_gradcheck_stacked, 0, 4);
     tcase_add_loop_test(tc, test_gradcheck_many_to_many, 0, 4);
+    tcase_add_test(tc, test_gradcheck_sequence_blocks);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("training");
