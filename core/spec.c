@@ -167,7 +167,14 @@ static int check_layer(const struct nn_layer_spec *l, int width, const char *whe
         c->params_known = 0;
     else if (k->params)
         c->params += k->params(l, width);
-    return k->outputs(l, width);
+    int out = k->outputs(l, width);
+    if (out > 0 && c->steps > 1 && out > NN_MAX_WIDTH / c->steps) {
+        nn_fault(c->f, where, "its output of %d steps of %d values is over %d values a row",
+                 c->steps, out, NN_MAX_WIDTH);
+        c->params_known = 0;
+        return -1;
+    }
+    return out;
 }
 
 /* Checks the n layers at ls, field lf of the struct at parent, that take `width` inputs;
@@ -211,6 +218,10 @@ int nn_spec_check_all(const struct nn_spec *spec, size_t max_params, size_t *npa
     if (fields_check(&timesteps_field, 1, spec, "", f)) {
         width = -1;
         c.steps = 1;      /* a sequence of a length unknown */
+    } else if (width > 0 && c.steps > 1 && width > NN_MAX_WIDTH / c.steps) {
+        nn_fault(f, "/timesteps", "a row of %d steps of %d inputs is over %d values",
+                 c.steps, width, NN_MAX_WIDTH);
+        width = -1;
     }
     int out = check_layers(spec->layers, spec->nlayers, width, "", 0, &t[SPEC_LAYERS], &c);
     int loss_ok = fields_check(&t[SPEC_LOSS], 1, spec, "", f) == 0;

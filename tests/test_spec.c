@@ -339,6 +339,20 @@ START_TEST(err_sequences)
     ck_assert_int_eq(s.n, 1);
     ck_assert_str_eq(s.where[0], "/timesteps");
     ck_assert_str_eq(s.msg[0], "timesteps must be from 0 to 65536, not -1");
+    /* a row of at most 16777216 values, in and out */
+    check_seq(two, 2, 4096, 4097, NN_MSE, &s, NULL);
+    ck_assert_int_eq(s.n, 1);
+    ck_assert_str_eq(s.where[0], "/timesteps");
+    ck_assert_str_eq(s.msg[0], "a row of 4097 steps of 4096 inputs is over 16777216 values");
+    ck_assert_int_eq(check_seq(two, 2, 4096, 4096, NN_MSE, &s, NULL), 0);
+    struct nn_layer_spec wide[] = {nn_lstm(2, 1), nn_dense(4097, NN_LINEAR)};
+    check_seq(wide, 2, 1, 4096, NN_MSE, &s, NULL);
+    ck_assert_int_eq(s.n, 1);
+    ck_assert_str_eq(s.where[0], "/layers/1");
+    ck_assert_str_eq(s.msg[0], "its output of 4096 steps of 4097 values is over 16777216 "
+                               "values a row");
+    wide[1].units = 4096;
+    ck_assert_int_eq(check_seq(wide, 2, 1, 4096, NN_MSE, &s, NULL), 0);
     /* an rnn's activation: tanh or relu */
     r[0].act = NN_SIGMOID;
     check_seq(r, 1, 3, 4, NN_MSE, &s, NULL);
