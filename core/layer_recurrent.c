@@ -25,9 +25,9 @@
  * weight and no sum depends on the tiling. The workspace (r->seq, sized when the network
  * is built) holds per row: A, the activated gates of every step (T*G*H); Hp, h' of every
  * step (T*H); C, the lstm's cell state or the gru's U_n h' + bh_n (T*H); an lstm's
- * tanh(c) (T*H); dA, the gates'
- * pre-activation gradients (T*G*H); dU, a gru's gradients at U h' (T*G*H, dA otherwise);
- * and per row two H vectors and a gru's G*H product of the step. Each array is laid out
+ * tanh(c) (T*H); dA, the gates' pre-activation gradients (T*G*H); dU, a gru's gradients
+ * at U h' (T*G*H; dA itself otherwise); and two H vectors and a gru's G*H product of the
+ * step. Each array is laid out
  * (B, ...) so that products run over all rows of a tile, or of the batch, at once.
  */
 #include "nn_internal.h"
