@@ -213,11 +213,12 @@ int nn_spec_check(const struct nn_spec *spec, size_t max_params, size_t *nparams
  * through residual blocks, nesting and layer-count limits, the parameter cap, the loss
  * against the output width; sequences: a recurrent layer needs one and must not be in a
  * residual block, batchnorm, softmax and categorical_crossentropy take none, and a row
- * holds at most NN_MAX_WIDTH values in and out) rather than the first; returns 0 when there were none, -1
- * otherwise. A layer with a faulty field makes its output width unknown: checks that
- * depend on that width are skipped rather than reported twice. nn_spec_check (kept, same
- * signature) is this with a sink that keeps the first fault. Paths are those of
- * nn_error ("/layers/2/units"); nparams is stored only when there was no fault. */
+ * holds at most NN_MAX_WIDTH values in and out) rather than the first; returns 0 when
+ * there were none, -1 otherwise. A layer with a faulty field makes its output width
+ * unknown: checks that depend on that width are skipped rather than reported twice.
+ * nn_spec_check (kept, same signature) is this with a sink that keeps the first fault.
+ * Paths are those of nn_error ("/layers/2/units"); nparams is stored only when there was
+ * no fault. */
 int nn_spec_check_all(const struct nn_spec *spec, size_t max_params, size_t *nparams,
                       struct nn_faults *f);
 

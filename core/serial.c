@@ -3,11 +3,12 @@
  * Layout (little-endian): "NRDN" magic, u32 format version, then the spec (inputs,
  * timesteps in version 3, loss, metrics, top-level layer count, layer count and each
  * layer in the copy's order), the parameters, the running statistics, the training
- * state (epochs done, optimizer type and step, moments), and a CRC-32 of everything before it. Loading checks the size, the
- * magic, the version and the checksum first, then reads through a cursor that never
- * passes the end. A model (nn_save_model) is the same layout without the optimizer's
- * state: type -1, step 0 and empty moments, as a network never trained is written, so it
- * takes 4 bytes a parameter where a checkpoint with Adam's two moments takes 12.
+ * state (epochs done, optimizer type and step, moments), and a CRC-32 of everything
+ * before it. Loading checks the size, the magic, the version and the checksum first,
+ * then reads through a cursor that never passes the end. A model (nn_save_model) is the
+ * same layout without the optimizer's state: type -1, step 0 and empty moments, as a
+ * network never trained is written, so it takes 4 bytes a parameter where a checkpoint
+ * with Adam's two moments takes 12.
  *
  * A layer's record is walked from its kind's descriptor (version 2, written since): the
  * u32 kind, then each field of the kind's table in order -- 4 bytes for an int, a name,

@@ -635,9 +635,10 @@ out:
 /* ---- prediction and evaluation ----
  *
  * The rows are cut into chunks of PREDICT_CHUNK rows (fewer only for the last; fewer for
- * long sequences too: predict_chunk), whatever the number of threads, and the threads take the chunks from the pool's counter. Each
- * chunk's loss and metric sums are kept apart and added up in the chunks' order, so
- * outputs, losses and metrics are the same bits on any number of threads. */
+ * long sequences too: predict_chunk), whatever the number of threads, and the threads
+ * take the chunks from the pool's counter. Each chunk's loss and metric sums are kept
+ * apart and added up in the chunks' order, so outputs, losses and metrics are the same
+ * bits on any number of threads. */
 
 struct ijob {
     const struct nn_net *net;

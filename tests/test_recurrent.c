@@ -427,8 +427,8 @@ START_TEST(test_save_load)
 END_TEST
 
 /* Long sequences are predicted in chunks of fewer rows (each row's every step is kept):
- * the outputs are those of each row alone (to rounding), and evaluation gives the same bits on 1 and 2
- * threads. lstm 64 over 200 steps keeps 512 KB a row: chunks of 16 rows. */
+ * the outputs are those of each row alone (to rounding), and evaluation gives the same
+ * bits on 1 and 2 threads. lstm 64 over 200 steps keeps 512 KB a row: chunks of 16 rows. */
 START_TEST(test_predict_long_sequences)
 {
     enum { T = 200, F = 2, N = 40 };
