@@ -151,7 +151,7 @@ int flat_act(struct flat *f, const struct nn_layer_spec *l, int *cur, int w)
     if (l->act == NN_RELU) {   /* its units are watched for dying */
         a.relu = net->nrelu++;
         a.pk = net->npeak;
-        net->npeak += (size_t)w;
+        net->npeak += (size_t)a.out;
     }
     return (*cur = flat_push(f, a)) < 0 ? -1 : 0;
 }

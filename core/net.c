@@ -11,8 +11,9 @@
 struct op flat_op(const struct flat *f, const struct nn_layer_spec *l, enum op_id id, int src,
                   int w)
 {
-    return (struct op){.id = id, .src = src, .skip = -1, .in = w, .out = w, .act = l->act,
-                       .alpha = l->alpha, .relu = -1, .layer = (int)(l - f->net->lspec)};
+    return (struct op){.id = id, .src = src, .skip = -1, .in = w * f->steps,
+                       .out = w * f->steps, .act = l->act, .alpha = l->alpha, .relu = -1,
+                       .layer = (int)(l - f->net->lspec), .steps = f->steps};
 }
 
 int flat_push(struct flat *f, struct op o)
@@ -35,9 +36,13 @@ int flat_push(struct flat *f, struct op o)
 
 int flat_layers(struct flat *f, const struct nn_layer_spec *ls, int n, int *cur, int *w)
 {
-    for (int i = 0; i < n; i++)
-        if (layer_kinds[ls[i].kind]->flatten(f, &ls[i], cur, w) < 0)
+    for (int i = 0; i < n; i++) {
+        const struct layer_kind *k = layer_kinds[ls[i].kind];
+        if (k->flatten(f, &ls[i], cur, w) < 0)
             return -1;
+        int steps = k->steps ? k->steps(&ls[i], f->steps) : f->steps;
+        f->steps = steps > 0 ? steps : 1;
+    }
     return 0;
 }
 
@@ -89,7 +94,7 @@ struct nn_net *net_build(const struct nn_spec *spec, size_t max_params, struct n
     if (!net || spec_copy(net, spec) < 0)
         goto oom;
     net->opt_type = -1;
-    struct flat f = {.net = net};
+    struct flat f = {.net = net, .steps = spec->timesteps > 0 ? spec->timesteps : 1};
     int cur = -1, w = spec->inputs;
     if (flat_layers(&f, net->spec.layers, net->spec.nlayers, &cur, &w) < 0)
         goto oom;
@@ -98,6 +103,7 @@ struct nn_net *net_build(const struct nn_spec *spec, size_t max_params, struct n
     net->nstats = f.s;
     net->scr_row = f.scr;
     net->nred = f.red;
+    net->seq_row = f.sq;
     const struct op *last = &net->ops[net->nops - 1];
     net->fused = last->id == OP_ACT && ((spec->loss == NN_CCE && last->act == NN_SOFTMAX) ||
                                         (spec->loss == NN_BCE && last->act == NN_SIGMOID));
@@ -150,7 +156,10 @@ void nn_free(struct nn_net *net)
 }
 
 const struct nn_spec *nn_get_spec(const struct nn_net *net) { return &net->spec; }
-int nn_inputs(const struct nn_net *net) { return net->spec.inputs; }
+int nn_inputs(const struct nn_net *net)
+{
+    return net->spec.inputs * (net->spec.timesteps > 0 ? net->spec.timesteps : 1);
+}
 int nn_outputs(const struct nn_net *net) { return net->ops[net->nops - 1].out; }
 size_t nn_param_count(const struct nn_net *net) { return net->nparams; }
 int nn_epochs_done(const struct nn_net *net) { return net->epochs_done; }
@@ -163,51 +172,56 @@ struct sum {
     int max, n;
 };
 
-/* Parameters of n layers that take `w` inputs, bodies included; *w becomes their output
- * width. */
-static size_t layer_params(const struct nn_layer_spec *ls, int n, int *w)
+/* Parameters of n layers that take `w` inputs per step over *steps steps (0: not a
+ * sequence), bodies included; *w and *steps become those of their output. */
+static size_t layer_params(const struct nn_layer_spec *ls, int n, int *w, int *steps)
 {
     size_t params = 0;
     for (int i = 0; i < n; i++) {
         const struct nn_layer_spec *l = &ls[i], *body;
         const struct layer_kind *k = layer_kinds[l->kind];
-        int nb = layer_body(l, &body), bw = *w;
-        params += (k->params ? k->params(l, *w) : 0) + layer_params(body, nb, &bw);
+        int nb = layer_body(l, &body), bw = *w, bs = *steps;
+        params += (k->params ? k->params(l, *w) : 0) + layer_params(body, nb, &bw, &bs);
         *w = k->outputs(l, *w);
+        if (k->steps)
+            *steps = k->steps(l, *steps);
     }
     return params;
 }
 
 int nn_spec_outputs(const struct nn_spec *spec)
 {
-    int w = spec->inputs;
-    layer_params(spec->layers, spec->nlayers, &w);
-    return w;
+    int w = spec->inputs, steps = spec->timesteps;
+    layer_params(spec->layers, spec->nlayers, &w, &steps);
+    return steps > 0 ? w * steps : w;
 }
 
-static void summarise(struct sum *s, const struct nn_layer_spec *ls, int n, int depth, int w)
+static void summarise(struct sum *s, const struct nn_layer_spec *ls, int n, int depth, int w,
+                      int steps)
 {
     for (int i = 0; i < n; i++) {
         const struct nn_layer_spec *l = &ls[i], *body;
-        int idx = s->n++, in = w;
-        size_t params = layer_params(l, 1, &w);
+        int idx = s->n++, in = w, in_steps = steps;
+        size_t params = layer_params(l, 1, &w, &steps);
         if (idx < s->max) {
             struct nn_summary_row *r = &s->rows[idx];
             memcpy(r->where, s->net->where[l - s->net->lspec], NN_WHERE);
             r->kind = l->kind;
             r->depth = depth;
             r->outputs = w;
+            r->steps = steps;
             r->params = params;
         }
         int nb = layer_body(l, &body);
-        summarise(s, body, nb, depth + 1, in);
+        summarise(s, body, nb, depth + 1, in, in_steps);
     }
 }
 
 int nn_summary(const struct nn_net *net, struct nn_summary_row *rows, int max)
 {
     struct sum s = {.net = net, .rows = rows, .max = max};
-    summarise(&s, net->spec.layers, net->spec.nlayers, 0, net->spec.inputs);
+    summarise(&s, net->spec.layers, net->spec.nlayers, 0, net->spec.inputs,
+              net->spec.timesteps);
     return s.n;
 }
 
@@ -243,23 +257,27 @@ void net_forward_rows(struct run *r, int r0, int r1)
 
 /* ---- the tables of kinds: a row each, the kind's file holds the rest ---- */
 
-extern const struct op_kind op_dense, op_act, op_dropout, op_batchnorm, op_add;
+extern const struct op_kind op_dense, op_act, op_dropout, op_batchnorm, op_add, op_recur;
 const struct op_kind *const op_kinds[OP_COUNT] = {
     [OP_DENSE] = &op_dense,
     [OP_ACT] = &op_act,
     [OP_DROPOUT] = &op_dropout,
     [OP_BATCHNORM] = &op_batchnorm,
     [OP_ADD] = &op_add,
+    [OP_RECUR] = &op_recur,
 };
 
 extern const struct layer_kind layer_dense, layer_activation, layer_dropout, layer_batchnorm,
-    layer_residual;
+    layer_residual, layer_rnn, layer_lstm, layer_gru;
 const struct layer_kind *const layer_kinds[NN_KIND_COUNT] = {
     [NN_DENSE] = &layer_dense,
     [NN_ACTIVATION] = &layer_activation,
     [NN_DROPOUT] = &layer_dropout,
     [NN_BATCHNORM] = &layer_batchnorm,
     [NN_RESIDUAL] = &layer_residual,
+    [NN_RNN] = &layer_rnn,
+    [NN_LSTM] = &layer_lstm,
+    [NN_GRU] = &layer_gru,
 };
 
 const struct nn_kind_desc *nn_kind_desc(int kind)

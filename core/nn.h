@@ -17,7 +17,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum nn_kind { NN_DENSE, NN_ACTIVATION, NN_DROPOUT, NN_BATCHNORM, NN_RESIDUAL, NN_KIND_COUNT };
+enum nn_kind {
+    NN_DENSE, NN_ACTIVATION, NN_DROPOUT, NN_BATCHNORM, NN_RESIDUAL, NN_RNN, NN_LSTM, NN_GRU,
+    NN_KIND_COUNT
+};
 enum nn_act {
     NN_LINEAR, NN_STEP, NN_SIGMOID, NN_TANH, NN_RELU, NN_LEAKY_RELU, NN_SOFTMAX, NN_ACT_COUNT
 };
@@ -65,6 +68,9 @@ struct nn_layer_spec {
     float epsilon;                       /* batchnorm: > 0 */
     const struct nn_layer_spec *layers;  /* residual: body, output added to its input */
     int nlayers;
+    int return_sequences;                /* rnn, lstm, gru: output every step (1) or the
+                                            last step only (0) */
+    int unit_forget_bias;                /* lstm: the forget gate's bias starts at 1 */
 };
 
 /* Layer constructors: every field of the kind at its descriptor's default (leaky_relu
@@ -75,6 +81,12 @@ struct nn_layer_spec nn_activation(enum nn_act act);
 struct nn_layer_spec nn_dropout(float rate);
 struct nn_layer_spec nn_batchnorm(void);
 struct nn_layer_spec nn_residual(const struct nn_layer_spec *layers, int nlayers);
+/* Recurrent layers over a sequence input (a network with timesteps), PyTorch's equations
+ * and gate layout: rnn (Elman, tanh by default, relu allowed), lstm (gates i, f, g, o),
+ * gru (gates r, z, n; the reset gate applied after the recurrent product). */
+struct nn_layer_spec nn_rnn(int units, int return_sequences);
+struct nn_layer_spec nn_lstm(int units, int return_sequences);
+struct nn_layer_spec nn_gru(int units, int return_sequences);
 
 struct nn_spec {
     int inputs;
@@ -82,6 +94,9 @@ struct nn_spec {
     int nlayers;
     enum nn_loss loss;
     unsigned metrics;                    /* bit set of (1u << NN_METRIC_*) */
+    int timesteps;                       /* 0: a row is `inputs` values; T >= 1: a row is
+                                            a sequence of T steps of `inputs` values each,
+                                            time-major (T x inputs values) */
 };
 
 #define NN_WHERE 256                    /* room for the deepest path allowed */
@@ -196,11 +211,14 @@ int nn_spec_check(const struct nn_spec *spec, size_t max_params, size_t *nparams
                   struct nn_error *err);
 /* nn_spec_check reporting every fault (each field's range and name, kind rules, widths
  * through residual blocks, nesting and layer-count limits, the parameter cap, the loss
- * against the output width) rather than the first; returns 0 when there were none, -1
- * otherwise. A layer with a faulty field makes its output width unknown: checks that
- * depend on that width are skipped rather than reported twice. nn_spec_check (kept, same
- * signature) is this with a sink that keeps the first fault. Paths are those of
- * nn_error ("/layers/2/units"); nparams is stored only when there was no fault. */
+ * against the output width; sequences: a recurrent layer needs one and must not be in a
+ * residual block, batchnorm, softmax and categorical_crossentropy take none, and a row
+ * holds at most NN_MAX_WIDTH values in and out) rather than the first; returns 0 when
+ * there were none, -1 otherwise. A layer with a faulty field makes its output width
+ * unknown: checks that depend on that width are skipped rather than reported twice.
+ * nn_spec_check (kept, same signature) is this with a sink that keeps the first fault.
+ * Paths are those of nn_error ("/layers/2/units"); nparams is stored only when there was
+ * no fault. */
 int nn_spec_check_all(const struct nn_spec *spec, size_t max_params, size_t *nparams,
                       struct nn_faults *f);
 
@@ -216,11 +234,12 @@ int nn_spec_check_all(const struct nn_spec *spec, size_t max_params, size_t *npa
 int nn_spec_check_training(const struct nn_spec *spec, struct nn_faults *f);
 
 /* The output width of a spec that nn_spec_check accepts, each layer kind saying its own,
- * without building the network. */
+ * without building the network: values per row (steps x units for a sequence output). */
 int nn_spec_outputs(const struct nn_spec *spec);
 
 /* Warnings about a valid spec that would train badly (a step activation before trainable
- * layers, deep sigmoid/tanh stacks, an output activation that does not fit the loss) or
+ * layers, deep sigmoid/tanh stacks, an output activation that does not fit the loss, a
+ * plain rnn over more than 30 steps) or
  * whose numbers mislead (accuracy for a regression: mse or mae over an output that is
  * neither softmax nor sigmoid, at "/metrics").
  * Fills up to max warnings and returns how many there are in all. */
@@ -237,6 +256,8 @@ struct nn_net *nn_new(const struct nn_spec *spec, size_t max_params, struct nn_r
 void nn_free(struct nn_net *net);
 
 const struct nn_spec *nn_get_spec(const struct nn_net *net);   /* borrowed, lives with net */
+/* Values per row: inputs (times timesteps for a sequence network), and outputs (times the
+ * steps of a sequence output). */
 int nn_inputs(const struct nn_net *net);
 int nn_outputs(const struct nn_net *net);
 size_t nn_param_count(const struct nn_net *net);
@@ -247,14 +268,18 @@ struct nn_summary_row {
     char where[NN_WHERE];
     enum nn_kind kind;
     int depth;                           /* 0 for top-level layers */
-    int outputs;
+    int outputs;                         /* per step, for a layer that outputs a sequence */
+    int steps;                           /* steps of its output: 0 when not a sequence */
     size_t params;
 };
 /* Fills up to max rows and returns how many there are in all. */
 int nn_summary(const struct nn_net *net, struct nn_summary_row *rows, int max);
 
 /* The network's tensors: per dense layer "kernel" (units x inputs) and "bias" (1 x
- * units); per batchnorm "gamma", "beta", "moving_mean", "moving_variance" (1 x width).
+ * units); per batchnorm "gamma", "beta", "moving_mean", "moving_variance" (1 x width);
+ * per recurrent layer "kernel" (G*units x inputs), "recurrent_kernel" (G*units x units)
+ * and "bias" (1 x G*units), G the gates (rnn 1, lstm 4, gru 3), stacked in PyTorch's
+ * order; a gru also "recurrent_bias" (1 x 3*units, PyTorch's b_hh; its "bias" is b_ih).
  * data points into the network (writable; valid until nn_free); grad into the gradient
  * of the last step (NULL for moving statistics). Returns the count in all. */
 struct nn_tensor {
@@ -289,7 +314,8 @@ struct nn_optimizer {
     float momentum;                      /* sgd */
     int nesterov;                        /* sgd */
     float beta1, beta2, epsilon;         /* adam */
-    float weight_decay;                  /* L2 on dense kernels, added to the gradient */
+    float weight_decay;                  /* L2 on dense and recurrent kernels, added to the
+                                            gradient */
 };
 /* Every field of the type at its descriptor's default (nn_opt_desc), then the arguments. */
 struct nn_optimizer nn_sgd(float lr, float momentum, int nesterov);

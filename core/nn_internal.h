@@ -76,7 +76,7 @@ struct op_kind {
     void (*grad)(const struct op *o, struct run *r, int u0, int u1);
 };
 
-enum op_id { OP_DENSE, OP_ACT, OP_DROPOUT, OP_BATCHNORM, OP_ADD, OP_COUNT };
+enum op_id { OP_DENSE, OP_ACT, OP_DROPOUT, OP_BATCHNORM, OP_ADD, OP_RECUR, OP_COUNT };
 extern const struct op_kind *const op_kinds[OP_COUNT];    /* indexed by enum op_id (net.c) */
 
 struct op {
@@ -96,6 +96,14 @@ struct op {
     int relu;                 /* index among relu activations, or -1 */
     size_t pk;                /* relu: offset of its units in run->peak */
     int layer;                /* index of the spec layer it came from */
+    int steps;                /* steps of its input rows (1: not a sequence); in and out are
+                                 whole rows, so a dense op over a sequence applies its
+                                 weights to each of the steps (in/steps -> out/steps) */
+    int gu;                   /* units of its weight gradient (grad's u0, u1 range) */
+    int units, gates;         /* recurrent: H and G (rnn 1, lstm 4, gru 3) */
+    int cell;                 /* recurrent: NN_RNN, NN_LSTM or NN_GRU */
+    int seqs;                 /* recurrent: outputs every step */
+    size_t sq;                /* recurrent: offset of its sequence workspace per row */
 };
 
 struct nn_net {
@@ -115,6 +123,7 @@ struct nn_net {
     const char **train_where, **relu_where;
     size_t scr_row;           /* scratch floats per batch row */
     size_t nred;              /* batchnorm statistics (doubles) of a run */
+    size_t seq_row;           /* recurrent workspace floats per batch row */
     /* training state, kept by nn_save */
     int epochs_done;
     int opt_type;             /* -1 before any training */
@@ -133,6 +142,8 @@ struct run {
     float *scr;               /* scratch rows: B * net->scr_row floats */
     double *red;              /* batchnorm batch statistics: net->nred doubles */
     float *peak;              /* this thread's max output per relu unit (training) */
+    float *seq;               /* recurrent workspace: B * net->seq_row floats; an op's
+                                 part starts at seq + B * o->sq */
     int training;
     int B;                    /* rows in the batch */
     uint64_t key;             /* dropout key of this step */
@@ -189,9 +200,12 @@ struct flat {
     struct nn_net *net;
     int cap;
     size_t p, s, scr, red;    /* params, stats, scratch floats per row, run->red doubles */
+    size_t sq;                /* recurrent workspace floats per row */
+    int steps;                /* steps of the buffer being read (1: not a sequence) */
 };
-/* An op of spec layer l reading buffer `src` of width w (its output w wide too), no
- * parameters, elementwise, not a relu: what a flatten hook starts from. */
+/* An op of spec layer l reading buffer `src` of width w per step (f->steps steps; its
+ * output the same), no parameters, elementwise, not a relu: what a flatten hook starts
+ * from. Widths passed between flatten hooks (*w) are per step. */
 struct op flat_op(const struct flat *f, const struct nn_layer_spec *l, enum op_id id, int src,
                   int w);
 /* Appends o to the network's ops; returns its index (the buffer it writes), or -1 when
@@ -212,13 +226,17 @@ void net_tensor(struct nn_tensor *out, int max, int i, const struct nn_net *net,
 struct layer_kind {
     struct nn_kind_desc desc;
     /* Rules beyond single fields, for a layer whose fields are all valid: in is its input
-     * width, body its body's output width (-1 when unknown or it has none). Reports each
-     * fault at where (the layer's path) and returns -1 when there was one. NULL: none. */
+     * width (per step, as every width of these hooks), body its body's output width (-1
+     * when unknown or it has none). Reports each fault at where (the layer's path) and
+     * returns -1 when there was one. NULL: none. Rules on sequences are spec.c's. */
     int (*check)(const struct nn_layer_spec *l, int in, int body, const char *where,
                  struct nn_faults *f);
     /* Its output width for input width in (-1 when unknown: a kind whose width is its own,
      * as a dense layer's units, gives it anyway, so later checks go on). */
     int (*outputs)(const struct nn_layer_spec *l, int in);
+    /* Steps of its output for input steps `steps` (0: the input is not a sequence).
+     * NULL: the same as its input's. */
+    int (*steps)(const struct nn_layer_spec *l, int steps);
     /* Its own trainable parameters (its body's aside) for input width in >= 1. NULL: none. */
     size_t (*params)(const struct nn_layer_spec *l, int in);
     /* Appends its ops, as flat_layers does for one layer. */

@@ -1,13 +1,14 @@
 /* serial.c -- a network as one byte buffer and back.
  *
- * Layout (little-endian): "NRDN" magic, u32 format version, then the spec (inputs, loss,
- * metrics, top-level layer count, layer count and each layer in the copy's order), the
- * parameters, the running statistics, the training state (epochs done, optimizer type
- * and step, moments), and a CRC-32 of everything before it. Loading checks the size, the
- * magic, the version and the checksum first, then reads through a cursor that never
- * passes the end. A model (nn_save_model) is the same layout without the optimizer's
- * state: type -1, step 0 and empty moments, as a network never trained is written, so it
- * takes 4 bytes a parameter where a checkpoint with Adam's two moments takes 12.
+ * Layout (little-endian): "NRDN" magic, u32 format version, then the spec (inputs,
+ * timesteps in version 3, loss, metrics, top-level layer count, layer count and each
+ * layer in the copy's order), the parameters, the running statistics, the training
+ * state (epochs done, optimizer type and step, moments), and a CRC-32 of everything
+ * before it. Loading checks the size, the magic, the version and the checksum first,
+ * then reads through a cursor that never passes the end. A model (nn_save_model) is the
+ * same layout without the optimizer's state: type -1, step 0 and empty moments, as a
+ * network never trained is written, so it takes 4 bytes a parameter where a checkpoint
+ * with Adam's two moments takes 12.
  *
  * A layer's record is walked from its kind's descriptor (version 2, written since): the
  * u32 kind, then each field of the kind's table in order -- 4 bytes for an int, a name,
@@ -15,7 +16,10 @@
  * its first layer in the copy's order. Adding a kind or a field needs no change here.
  * Version 1 buffers (networks saved before) had one fixed record of 40 bytes for every
  * kind: kind, units, act, alpha, init, rate, momentum, epsilon, body count, body
- * position; they are still read.
+ * position; they are still read. Version 3 is version 2 with the network's timesteps
+ * after its inputs; it is written only for a sequence network (timesteps > 0), so a
+ * feed-forward network is written as before, byte for byte, and builds that read
+ * version 2 still read it.
  */
 #include "nn_internal.h"
 
@@ -25,8 +29,9 @@
 #include <zlib.h>
 
 #define MAGIC "NRDN"
-#define VERSION 2u                      /* written; VERSION_1 is still read */
-#define VERSION_1 1u
+#define VERSION 3u                      /* written for sequence networks */
+#define VERSION_2 2u                    /* written for the others */
+#define VERSION_1 1u                    /* still read */
 #define V1_RECORD 40                    /* bytes of a version 1 layer record */
 
 /* The format's floats are little-endian, as the host's usually are: then arrays move with
@@ -146,8 +151,10 @@ static int save(const struct nn_net *net, int training, unsigned char **buf, siz
         return nn_fail(err, "", "out of memory saving the network");
     memcpy(o.p, MAGIC, 4);
     o.len = 4;
-    put32(&o, VERSION);
+    put32(&o, net->spec.timesteps > 0 ? VERSION : VERSION_2);
     put32(&o, (uint32_t)net->spec.inputs);
+    if (net->spec.timesteps > 0)
+        put32(&o, (uint32_t)net->spec.timesteps);
     put32(&o, (uint32_t)net->spec.loss);
     put32(&o, net->spec.metrics);
     put32(&o, (uint32_t)net->spec.nlayers);
@@ -309,9 +316,9 @@ struct nn_net *nn_load(const void *buf, size_t len, size_t max_params, struct nn
     }
     r.at = 4;
     uint32_t version = get32(&r);
-    if (version != VERSION && version != VERSION_1) {
+    if (version != VERSION && version != VERSION_2 && version != VERSION_1) {
         nn_fail(err, "", "saved network has format version %u; this build reads versions %u "
-                "and %u", version, VERSION_1, VERSION);
+                "to %u", version, VERSION_1, VERSION);
         return NULL;
     }
     uint32_t crc = r.p[len - 4] | (uint32_t)r.p[len - 3] << 8 | (uint32_t)r.p[len - 2] << 16 |
@@ -325,12 +332,13 @@ struct nn_net *nn_load(const void *buf, size_t len, size_t max_params, struct nn
     /* the smallest record, so that a forged count cannot make us allocate much more
      * than the buffer holds */
     size_t least = V1_RECORD;
-    for (int k = 0; version == VERSION && k < NN_KIND_COUNT; k++) {
+    for (int k = 0; version != VERSION_1 && k < NN_KIND_COUNT; k++) {
         size_t b = record_bytes(layer_kinds[k]);
         least = k == 0 || b < least ? b : least;
     }
     struct nn_spec spec = {0};
     spec.inputs = (int)get32(&r);
+    spec.timesteps = version == VERSION ? (int)get32(&r) : 0;
     spec.loss = (enum nn_loss)get32(&r);
     spec.metrics = get32(&r);
     spec.nlayers = (int)get32(&r);

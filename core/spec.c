@@ -53,6 +53,12 @@ int layer_body(const struct nn_layer_spec *l, const struct nn_layer_spec **body)
 
 /* The fields of struct nn_spec, in the order a definition is written out. */
 enum { SPEC_INPUTS, SPEC_LAYERS, SPEC_LOSS };
+/* timesteps is checked as a field but kept out of nn_spec_desc: the service does not read
+ * sequence networks yet, so its definitions have no such member. */
+static const struct nn_field timesteps_field = {
+    .name = "timesteps", .type = NN_FT_INT, .offset = offsetof(struct nn_spec, timesteps),
+    .lo = 0, .hi = 65536, .def = 0,
+    .about = "the steps of a row's sequence (0: a row is not a sequence)"};
 static const struct nn_field spec_fields[] = {
     [SPEC_INPUTS] = {.name = "inputs", .type = NN_FT_INT,
                      .offset = offsetof(struct nn_spec, inputs), .lo = 1, .hi = NN_MAX_WIDTH,
@@ -73,7 +79,42 @@ struct check {
     int params_known;         /* every width the count depends on was known */
     int layers;               /* layers visited */
     int full;                 /* more than NN_MAX_LAYERS: visit no more */
+    int steps;                /* steps of the width being passed on (0: not a sequence) */
 };
+
+static int is_recurrent(int kind) { return kind == NN_RNN || kind == NN_LSTM || kind == NN_GRU; }
+
+/* The rules of sequences, for layer l at depth `depth` reading c->steps steps. */
+static int check_steps(const struct nn_layer_spec *l, const char *where, int depth,
+                       struct check *c)
+{
+    const char *name = nn_kind_name(l->kind);
+    char w[NN_WHERE];
+    if (is_recurrent(l->kind) && depth > 0) {
+        nn_fault(c->f, where, "a %s layer cannot be inside a residual block", name);
+        return -1;
+    }
+    if (is_recurrent(l->kind) && c->steps == 0) {
+        nn_fault(c->f, where, "a %s layer reads a sequence: give the network timesteps (and "
+                 "return_sequences true to a recurrent layer before it)", name);
+        return -1;
+    }
+    if (l->kind == NN_BATCHNORM && c->steps > 0) {
+        nn_fault(c->f, where, "batchnorm does not take a sequence (%d steps): put it after a "
+                 "recurrent layer with return_sequences false", c->steps);
+        return -1;
+    }
+    if ((l->kind == NN_DENSE || l->kind == NN_ACTIVATION) && l->act == NN_SOFTMAX &&
+        c->steps > 0) {
+        int len = snprintf(w, sizeof w, "%s/activation", where);
+        assert(len < NN_WHERE);
+        (void)len;
+        nn_fault(c->f, w, "softmax over a sequence (%d steps) is not supported: use it after "
+                 "a recurrent layer with return_sequences false", c->steps);
+        return -1;
+    }
+    return 0;
+}
 
 /* parent + "/layers/i[/field]"; NN_WHERE holds the deepest nesting allowed. */
 static void path(char *out, const char *parent, int i, const char *field)
@@ -104,6 +145,7 @@ static int check_layer(const struct nn_layer_spec *l, int width, const char *whe
     }
     const struct layer_kind *k = layer_kinds[l->kind];
     int bad = fields_check(k->desc.fields, k->desc.nfields, l, where, c->f) > 0;
+    bad |= !bad && check_steps(l, where, depth, c) < 0;
     int body = -1;
     const struct nn_field *bf = kind_body(k);
     if (bf && depth + 1 >= NN_MAX_DEPTH) {
@@ -115,6 +157,8 @@ static int check_layer(const struct nn_layer_spec *l, int width, const char *whe
         int n = field_layers(bf, l, &ls);
         body = check_layers(ls, n, width, where, depth + 1, bf, c);
     }
+    if (k->steps)   /* known even when a field is at fault, so later rules do not misfire */
+        c->steps = k->steps(l, c->steps);
     if (bad || (k->check && k->check(l, width, body, where, c->f) < 0)) {
         c->params_known = 0;
         return -1;
@@ -123,7 +167,14 @@ static int check_layer(const struct nn_layer_spec *l, int width, const char *whe
         c->params_known = 0;
     else if (k->params)
         c->params += k->params(l, width);
-    return k->outputs(l, width);
+    int out = k->outputs(l, width);
+    if (out > 0 && c->steps > 1 && out > NN_MAX_WIDTH / c->steps) {
+        nn_fault(c->f, where, "its output of %d steps of %d values is over %d values a row",
+                 c->steps, out, NN_MAX_WIDTH);
+        c->params_known = 0;
+        return -1;
+    }
+    return out;
 }
 
 /* Checks the n layers at ls, field lf of the struct at parent, that take `width` inputs;
@@ -163,6 +214,15 @@ int nn_spec_check_all(const struct nn_spec *spec, size_t max_params, size_t *npa
     struct check c = {.f = f, .params_known = 1};
     const struct nn_field *t = spec_fields;
     int width = fields_check(&t[SPEC_INPUTS], 1, spec, "", f) ? -1 : spec->inputs;
+    c.steps = spec->timesteps;
+    if (fields_check(&timesteps_field, 1, spec, "", f)) {
+        width = -1;
+        c.steps = 1;      /* a sequence of a length unknown */
+    } else if (width > 0 && c.steps > 1 && width > NN_MAX_WIDTH / c.steps) {
+        nn_fault(f, "/timesteps", "a row of %d steps of %d inputs is over %d values",
+                 c.steps, width, NN_MAX_WIDTH);
+        width = -1;
+    }
     int out = check_layers(spec->layers, spec->nlayers, width, "", 0, &t[SPEC_LAYERS], &c);
     int loss_ok = fields_check(&t[SPEC_LOSS], 1, spec, "", f) == 0;
     if (spec->metrics >> NN_METRIC_COUNT)
@@ -170,6 +230,10 @@ int nn_spec_check_all(const struct nn_spec *spec, size_t max_params, size_t *npa
     if (loss_ok && out >= 0 && spec->loss == NN_CCE && out < 2)
         nn_fault(f, "/loss", "categorical_crossentropy needs at least 2 outputs, the network has "
                              "%d (use binary_crossentropy with one sigmoid output)", out);
+    if (loss_ok && out >= 0 && spec->loss == NN_CCE && c.steps > 0)
+        nn_fault(f, "/loss", "categorical_crossentropy takes one class per row, but the network "
+                 "outputs a sequence of %d steps (set return_sequences false on the last "
+                 "recurrent layer)", c.steps);
     if (max_params && c.params_known && c.params > max_params)
         nn_fault(f, "", "the network has %zu parameters, over the limit of %zu", c.params,
                  max_params);
@@ -224,6 +288,7 @@ struct warn {
     int trainable_before;     /* a trainable layer was seen */
     int run;                  /* consecutive sigmoid/tanh activations */
     int last_act;             /* activation of the last layer seen at the top level */
+    int steps;                /* steps of the sequence reaching the layer (0: none) */
     char last_where[NN_WHERE];
 };
 
@@ -284,6 +349,19 @@ static void warn_layers(struct warn *w, const struct nn_layer_spec *ls, int n, c
             w->run = 0;
             warn_layers(w, l->layers, l->nlayers, where, 0);
             break;
+        case NN_RNN:
+            if (w->steps > 30)
+                warn(w, where, "a plain rnn over %d steps hardly learns from steps far back "
+                     "(its gradient through time vanishes or explodes): use lstm or gru",
+                     w->steps);
+            /* fall through */
+        case NN_LSTM:
+        case NN_GRU:
+            w->trainable_before = 1;
+            w->run = 0;
+            act = l->kind == NN_RNN ? (int)l->act : NN_TANH;
+            w->steps = l->return_sequences ? w->steps : 0;
+            break;
         default:
             break;
         }
@@ -296,7 +374,7 @@ static void warn_layers(struct warn *w, const struct nn_layer_spec *ls, int n, c
 
 int nn_spec_warnings(const struct nn_spec *spec, struct nn_warning *out, int max)
 {
-    struct warn w = {.out = out, .max = max, .last_act = NN_LINEAR};
+    struct warn w = {.out = out, .max = max, .last_act = NN_LINEAR, .steps = spec->timesteps};
     if (nn_spec_check(spec, 0, NULL, NULL) < 0)
         return 0;
     warn_layers(&w, spec->layers, spec->nlayers, "", 1);

@@ -20,6 +20,7 @@
 #include <time.h>
 
 #define PREDICT_CHUNK 128          /* rows per chunk of prediction and evaluation */
+#define PREDICT_SEQ_BYTES (8 << 20) /* at most, of recurrent workspace per chunk */
 #define ROW_TILE 32               /* rows per tile of a row phase */
 #define COL_TILE 64               /* columns per tile of a column phase */
 #define UNIT_TILE 64              /* output units per weight-gradient task */
@@ -74,12 +75,21 @@ static void plan_free(struct plan *p)
     free(p->need);
 }
 
+/* Is op o computed in tiles of rows (all its columns at once)? A dense op over a
+ * sequence is: a row of the batch holds all of its steps. */
+static int row_tiled(const struct op *o)
+{
+    return o->shape == SHAPE_ROWS || (o->shape == SHAPE_DENSE && o->steps > 1);
+}
+
 /* Cuts a step into phases: gather, forward (the last ends with the loss), backward,
- * then the gradient norm (with clipping) and the update. */
+ * then the gradient norm (with clipping) and the update. An op whose weight gradient
+ * needs what its row tiles wrote (a recurrent op: the gradients of its gates at every
+ * step) gets a phase of its own for it, after a barrier. */
 static int plan_build(const struct nn_net *net, int want_dx, struct plan *p)
 {
     *p = (struct plan){0};
-    p->ph = calloc(2 * (size_t)net->nops + 5, sizeof *p->ph);
+    p->ph = calloc(3 * (size_t)net->nops + 5, sizeof *p->ph);
     p->need = malloc(net->nops + 1);
     p->noc = optim_chunks(net, NULL, 0);
     p->oc = calloc(p->noc + 1, sizeof *p->oc);
@@ -96,8 +106,8 @@ static int plan_build(const struct nn_net *net, int want_dx, struct plan *p)
             continue;
         }
         cur = &p->ph[p->n++];
-        *cur = (struct phase){.kind = PH_FORWARD, .rows = o->shape == SHAPE_ROWS,
-                              .width = o->out, .lo = i, .hi = i, .grad_op = -1};
+        *cur = (struct phase){.kind = PH_FORWARD, .rows = row_tiled(o), .width = o->out,
+                              .lo = i, .hi = i, .grad_op = -1};
     }
     if (!cur->rows) {   /* the loss works on rows */
         cur = &p->ph[p->n++];
@@ -110,15 +120,20 @@ static int plan_build(const struct nn_net *net, int want_dx, struct plan *p)
         const struct op *o = &net->ops[i];
         if (!runs_backward(o, p->need))
             continue;
-        if (o->shape != SHAPE_DENSE && joins(o, cur) && cur->tiles) {
-            cur->lo = i;
-            continue;
-        }
         int dense = o->shape == SHAPE_DENSE;
-        cur = &p->ph[p->n++];
-        *cur = (struct phase){.kind = PH_BACKWARD, .rows = o->shape == SHAPE_ROWS,
-                              .width = dense ? o->in : o->out, .lo = i, .hi = i,
-                              .grad_op = dense ? i : -1, .tiles = !dense || p->need[o->src + 1]};
+        if (dense || !joins(o, cur) || !cur->tiles) {
+            cur = &p->ph[p->n++];
+            *cur = (struct phase){.kind = PH_BACKWARD, .rows = row_tiled(o),
+                                  .width = dense ? o->in : o->out, .lo = i, .hi = i,
+                                  .grad_op = dense ? i : -1,
+                                  .tiles = !dense || p->need[o->src + 1]};
+        } else {
+            cur->lo = i;
+        }
+        if (!dense && op_kinds[o->id]->grad) {   /* tiles 0: nothing joins it */
+            cur = &p->ph[p->n++];
+            *cur = (struct phase){.kind = PH_BACKWARD, .lo = i, .hi = i, .grad_op = i};
+        }
     }
     p->ph[p->n++] = (struct phase){.kind = PH_NORM, .grad_op = -1};
     p->ph[p->n++] = (struct phase){.kind = PH_UPDATE, .grad_op = -1};
@@ -146,7 +161,7 @@ static int phase_tasks(const struct nn_net *net, const struct phase *ph, const s
                        int B)
 {
     int n = phase_tiles(ph, p, B);
-    return ph->grad_op >= 0 ? n + cdiv(net->ops[ph->grad_op].out, UNIT_TILE) : n;
+    return ph->grad_op >= 0 ? n + cdiv(net->ops[ph->grad_op].gu, UNIT_TILE) : n;
 }
 
 /* ---- the workspace of a training run ---- */
@@ -155,6 +170,7 @@ struct ws {
     int B, ycols, nt;
     float **act, **dact;      /* nops + 1 entries; [0] is the input batch */
     float *scr;
+    float *seq;               /* recurrent workspace: B * net->seq_row floats */
     double *red;
     float **peak;             /* per thread, net->npeak floats */
     double *lossc;            /* per row tile: loss sum */
@@ -179,10 +195,11 @@ static struct ws *ws_new(const struct nn_net *net, const struct plan *p, int B, 
     w->nt = nt;
     size_t bytes = 2 * align64(nb * sizeof(float *)) + align64(nt * sizeof(float *));
     for (int b = 0; b < nb; b++) {
-        size_t width = b == 0 ? (size_t)net->spec.inputs : (size_t)net->ops[b - 1].out;
+        size_t width = b == 0 ? (size_t)nn_inputs(net) : (size_t)net->ops[b - 1].out;
         bytes += align64((size_t)B * width * sizeof(float)) * (p->need[b] ? 2 : 1);
     }
     bytes += align64((size_t)B * net->scr_row * sizeof(float));
+    bytes += align64((size_t)B * net->seq_row * sizeof(float));
     bytes += align64(net->nred * sizeof(double));
     bytes += nt * align64(net->npeak * sizeof(float));
     bytes += align64(nrt * sizeof(double)) + align64(nrt * NN_METRIC_COUNT * sizeof(double));
@@ -199,12 +216,13 @@ static struct ws *ws_new(const struct nn_net *net, const struct plan *p, int B, 
     CARVE(w->dact, nb * sizeof(float *));
     CARVE(w->peak, nt * sizeof(float *));
     for (int b = 0; b < nb; b++) {
-        size_t width = b == 0 ? (size_t)net->spec.inputs : (size_t)net->ops[b - 1].out;
+        size_t width = b == 0 ? (size_t)nn_inputs(net) : (size_t)net->ops[b - 1].out;
         CARVE(w->act[b], (size_t)B * width * sizeof(float));
         if (p->need[b])
             CARVE(w->dact[b], (size_t)B * width * sizeof(float));
     }
     CARVE(w->scr, (size_t)B * net->scr_row * sizeof(float));
+    CARVE(w->seq, (size_t)B * net->seq_row * sizeof(float));
     CARVE(w->red, net->nred * sizeof(double));
     for (int t = 0; t < nt; t++)
         CARVE(w->peak[t], net->npeak * sizeof(float));
@@ -292,7 +310,7 @@ static void run_task(struct step *s, struct run *r, const struct phase *ph, int 
         if (t >= ntiles) {
             const struct op *o = &net->ops[ph->grad_op];
             int u0 = (t - ntiles) * UNIT_TILE;
-            op_kinds[o->id]->grad(o, r, u0, u0 + UNIT_TILE < o->out ? u0 + UNIT_TILE : o->out);
+            op_kinds[o->id]->grad(o, r, u0, u0 + UNIT_TILE < o->gu ? u0 + UNIT_TILE : o->gu);
             break;
         }
         for (int i = ph->hi; i >= ph->lo; i--) {
@@ -324,8 +342,8 @@ static double run_step(struct step *s, int tid, struct grab *g)
     struct ws *w = s->w;
     struct run r = {.net = s->net, .params = s->net->params, .stats = s->net->stats,
                     .grad = s->net->grad, .act = w->act + 1, .dact = w->dact + 1, .scr = w->scr,
-                    .red = w->red, .peak = w->peak[tid], .training = 1, .B = s->B,
-                    .key = s->key};
+                    .seq = w->seq, .red = w->red, .peak = w->peak[tid], .training = 1,
+                    .B = s->B, .key = s->key};
     double loss = NAN;
     float scale = 1;
     for (int k = 0; k < p->n; k++) {
@@ -514,9 +532,9 @@ static int check_data(const struct nn_net *net, const struct nn_data *d, const c
 {
     if (!d->x || d->rows < 1)
         return nn_fail(err, what, "%s has no rows", what);
-    if (d->cols != net->spec.inputs)
+    if (d->cols != nn_inputs(net))
         return nn_fail(err, what, "%s has %d features but the network takes %d inputs", what,
-                       d->cols, net->spec.inputs);
+                       d->cols, nn_inputs(net));
     return loss_check_labels(net, d, err);
 }
 
@@ -616,10 +634,11 @@ out:
 
 /* ---- prediction and evaluation ----
  *
- * The rows are cut into chunks of PREDICT_CHUNK rows (fewer only for the last), whatever
- * the number of threads, and the threads take the chunks from the pool's counter. Each
- * chunk's loss and metric sums are kept apart and added up in the chunks' order, so
- * outputs, losses and metrics are the same bits on any number of threads. */
+ * The rows are cut into chunks of PREDICT_CHUNK rows (fewer only for the last; fewer for
+ * long sequences too: predict_chunk), whatever the number of threads, and the threads
+ * take the chunks from the pool's counter. Each chunk's loss and metric sums are kept
+ * apart and added up in the chunks' order, so outputs, losses and metrics are the same
+ * bits on any number of threads. */
 
 struct ijob {
     const struct nn_net *net;
@@ -628,6 +647,8 @@ struct ijob {
     int rows, ycols, chunk, nchunks;
     float *out;
     float **act;              /* per thread nops + 1 pointers */
+    char *mem;                /* per thread: its recurrent workspace, then activations */
+    size_t per;
     double *part;             /* per chunk: loss, metric sums (PART doubles) */
 };
 #define PART (1 + NN_METRIC_COUNT)
@@ -640,13 +661,13 @@ static void infer_worker(void *arg, int tid)
     float **act = j->act + (size_t)tid * (net->nops + 1);
     /* inference only reads the network (stats is not written when not training) */
     struct run r = {.net = net, .params = net->params, .stats = (float *)net->stats,
-                    .act = act + 1};
+                    .act = act + 1, .seq = (float *)(j->mem + (size_t)tid * j->per)};
     struct grab g = {0};
     int k;
     while ((k = pool_grab(j->pool, &g, j->nchunks)) >= 0) {
         int c = k * j->chunk, n = j->rows - c < j->chunk ? j->rows - c : j->chunk;
         r.B = n;
-        act[0] = (float *)(j->x + (size_t)c * net->spec.inputs);
+        act[0] = (float *)(j->x + (size_t)c * nn_inputs(net));
         net_forward_rows(&r, 0, n);
         const float *out = act[net->nops];
         if (j->out)
@@ -658,15 +679,26 @@ static void infer_worker(void *arg, int tid)
     }
 }
 
+/* Rows per chunk: PREDICT_CHUNK, fewer for a network whose recurrent layers would need
+ * more than PREDICT_SEQ_BYTES of workspace for them (every step of every row is kept). */
+static int predict_chunk(const struct nn_net *net)
+{
+    size_t per_row = net->seq_row * sizeof(float);
+    if (per_row == 0 || per_row * PREDICT_CHUNK <= PREDICT_SEQ_BYTES)
+        return PREDICT_CHUNK;
+    return per_row >= PREDICT_SEQ_BYTES ? 1 : (int)(PREDICT_SEQ_BYTES / per_row);
+}
+
 static int infer(const struct nn_net *net, struct nn_pool *pool, struct ijob *j,
                  struct nn_error *err)
 {
     int nt = nn_pool_threads(pool), nb = net->nops + 1;
     j->net = net;
     j->pool = pool;
-    j->chunk = j->rows < PREDICT_CHUNK ? j->rows : PREDICT_CHUNK;
+    j->chunk = predict_chunk(net);
+    j->chunk = j->rows < j->chunk ? j->rows : j->chunk;
     j->nchunks = cdiv(j->rows, j->chunk);
-    size_t per = 0;
+    size_t per = align64((size_t)j->chunk * net->seq_row * sizeof(float));
     for (int i = 0; i < net->nops; i++)
         per += align64((size_t)j->chunk * net->ops[i].out * sizeof(float));
     char *mem = aligned_alloc(64, align64(nt * per) + 64);
@@ -679,12 +711,14 @@ static int infer(const struct nn_net *net, struct nn_pool *pool, struct ijob *j,
         return nn_fail(err, "", "out of memory predicting %d rows", j->rows);
     }
     for (int t = 0; t < nt; t++) {
-        char *p = mem + t * per;
+        char *p = mem + t * per + align64((size_t)j->chunk * net->seq_row * sizeof(float));
         for (int i = 0; i < net->nops; i++) {
             j->act[(size_t)t * nb + i + 1] = (float *)p;
             p += align64((size_t)j->chunk * net->ops[i].out * sizeof(float));
         }
     }
+    j->mem = mem;
+    j->per = per;
     pool_run(pool, infer_worker, j);
     free(mem);
     free(j->act);
@@ -735,13 +769,13 @@ double net_loss_grad(struct nn_net *net, const float *x, const float *y, int yco
     struct ws *w = planned ? ws_new(net, &plan, rows, 1, ycols) : NULL;
     double loss = NAN;
     if (net->grad && w) {
-        struct nn_data d = {.x = x, .y = y, .rows = rows, .cols = net->spec.inputs,
+        struct nn_data d = {.x = x, .y = y, .rows = rows, .cols = nn_inputs(net),
                             .ycols = ycols};
         struct step s = {.net = net, .plan = &plan, .w = w, .d = &d, .B = rows, .key = key};
         struct grab g = {0};
         loss = run_step(&s, 0, &g) / rows;
         if (dx)
-            memcpy(dx, w->dact[0], (size_t)rows * net->spec.inputs * sizeof(float));
+            memcpy(dx, w->dact[0], (size_t)rows * nn_inputs(net) * sizeof(float));
     }
     ws_free(w);
     plan_free(&plan);

@@ -595,7 +595,7 @@ static void wrong_version(const struct layout *L)
     size_t len;
     struct nn_net *net = trained_as(L, nn_adam(1e-2f), &rng, &buf, &len);
     ck_assert_uint_eq(get32(buf + len - 4), nn_crc32(buf, len - 4));   /* CRC is where we think */
-    const uint32_t versions[] = {0, 3, 0xffffffffu};
+    const uint32_t versions[] = {0, 4, 0xffffffffu};
     for (int k = 0; k < 3; k++) {
         put32(buf + OFF_VERSION, versions[k]);
         fix_crc(buf, len);

@@ -291,6 +291,114 @@ static int check_all(const struct nn_layer_spec *ls, int n, int inputs, enum nn_
     return rc;
 }
 
+static int check_seq(const struct nn_layer_spec *ls, int n, int inputs, int T, enum nn_loss loss,
+                     struct seen *s, size_t *nparams)
+{
+    struct nn_spec spec = {.inputs = inputs, .timesteps = T, .layers = ls, .nlayers = n,
+                           .loss = loss};
+    memset(s, 0, sizeof *s);
+    struct nn_faults f = {.add = add_seen, .ctx = s};
+    return nn_spec_check_all(&spec, 0, nparams, &f);
+}
+
+/* Sequences: a network with timesteps, the layers that read them, and the faults of
+ * layers that cannot (paths and messages written out here). */
+START_TEST(err_sequences)
+{
+    struct seen s;
+    size_t np = 0;
+    /* lstm 3 -> 4: 4*4*(3+4+1) = 128; gru 4 -> 2: 3*2*(4+2+1) + 3*2 = 48; dense 2 -> 1 */
+    struct nn_layer_spec ok[] = {nn_lstm(4, 1), nn_dropout(0.2f), nn_gru(2, 0),
+                                 nn_dense(1, NN_LINEAR)};
+    ck_assert_int_eq(check_seq(ok, 4, 3, 10, NN_MSE, &s, &np), 0);
+    ck_assert_uint_eq(np, 128 + 48 + 3);
+    struct nn_spec spec = {.inputs = 3, .timesteps = 10, .layers = ok, .nlayers = 4};
+    ck_assert_int_eq(nn_spec_outputs(&spec), 1);
+    ok[2].return_sequences = 1;   /* the dense layer then applies to each of the 10 steps */
+    ck_assert_int_eq(nn_spec_outputs(&spec), 10);
+    /* rnn 3 -> 5: 5*(3+5+1) */
+    struct nn_layer_spec r[] = {nn_rnn(5, 0)};
+    ck_assert_int_eq(check_seq(r, 1, 3, 4, NN_MSE, &s, &np), 0);
+    ck_assert_uint_eq(np, 45);
+
+    /* without timesteps */
+    ck_assert_int_eq(check_seq(r, 1, 3, 0, NN_MSE, &s, NULL), -1);
+    ck_assert_int_eq(s.n, 1);
+    ck_assert_str_eq(s.where[0], "/layers/0");
+    ck_assert_str_eq(s.msg[0], "a rnn layer reads a sequence: give the network timesteps (and "
+                               "return_sequences true to a recurrent layer before it)");
+    /* after a layer that returns its last step only */
+    struct nn_layer_spec two[] = {nn_lstm(4, 0), nn_gru(2, 0)};
+    check_seq(two, 2, 3, 5, NN_MSE, &s, NULL);
+    ck_assert_int_eq(s.n, 1);
+    ck_assert_str_eq(s.where[0], "/layers/1");
+    two[0].return_sequences = 1;
+    ck_assert_int_eq(check_seq(two, 2, 3, 5, NN_MSE, &s, NULL), 0);
+    /* timesteps out of range */
+    check_seq(two, 2, 3, -1, NN_MSE, &s, NULL);
+    ck_assert_int_eq(s.n, 1);
+    ck_assert_str_eq(s.where[0], "/timesteps");
+    ck_assert_str_eq(s.msg[0], "timesteps must be from 0 to 65536, not -1");
+    /* a row of at most 16777216 values, in and out */
+    check_seq(two, 2, 4096, 4097, NN_MSE, &s, NULL);
+    ck_assert_int_eq(s.n, 1);
+    ck_assert_str_eq(s.where[0], "/timesteps");
+    ck_assert_str_eq(s.msg[0], "a row of 4097 steps of 4096 inputs is over 16777216 values");
+    ck_assert_int_eq(check_seq(two, 2, 4096, 4096, NN_MSE, &s, NULL), 0);
+    struct nn_layer_spec wide[] = {nn_lstm(2, 1), nn_dense(4097, NN_LINEAR)};
+    check_seq(wide, 2, 1, 4096, NN_MSE, &s, NULL);
+    ck_assert_int_eq(s.n, 1);
+    ck_assert_str_eq(s.where[0], "/layers/1");
+    ck_assert_str_eq(s.msg[0], "its output of 4096 steps of 4097 values is over 16777216 "
+                               "values a row");
+    wide[1].units = 4096;
+    ck_assert_int_eq(check_seq(wide, 2, 1, 4096, NN_MSE, &s, NULL), 0);
+    /* an rnn's activation: tanh or relu */
+    r[0].act = NN_SIGMOID;
+    check_seq(r, 1, 3, 4, NN_MSE, &s, NULL);
+    ck_assert_int_eq(s.n, 1);
+    ck_assert_str_eq(s.where[0], "/layers/0/activation");
+    ck_assert_str_eq(s.msg[0], "an rnn layer's activation must be tanh or relu, not sigmoid");
+    r[0].act = NN_RELU;
+    ck_assert_int_eq(check_seq(r, 1, 3, 4, NN_MSE, &s, NULL), 0);
+    /* what does not take a sequence: batchnorm, softmax, categorical_crossentropy, and a
+     * recurrent layer in a residual block */
+    struct nn_layer_spec body[] = {nn_lstm(3, 1)};
+    struct nn_layer_spec bad[] = {nn_lstm(3, 1), nn_batchnorm(), nn_dense(3, NN_SOFTMAX),
+                                  nn_residual(body, 1)};
+    check_seq(bad, 4, 3, 5, NN_CCE, &s, NULL);
+    ck_assert_int_eq(s.n, 3);   /* the loss's check needs the output width: skipped */
+    ck_assert_str_eq(s.where[0], "/layers/1");
+    ck_assert_str_eq(s.where[1], "/layers/2/activation");
+    ck_assert_str_eq(s.where[2], "/layers/3/layers/0");
+    ck_assert_str_eq(s.msg[2], "a lstm layer cannot be inside a residual block");
+    struct nn_layer_spec cce[] = {nn_lstm(3, 1), nn_dense(3, NN_SIGMOID)};
+    check_seq(cce, 2, 3, 5, NN_CCE, &s, NULL);
+    ck_assert_int_eq(s.n, 1);
+    ck_assert_str_eq(s.where[0], "/loss");
+    /* the same layers after the last step alone are fine */
+    bad[0].return_sequences = 0;
+    ck_assert_int_eq(check_seq(bad, 3, 3, 5, NN_CCE, &s, NULL), 0);
+}
+END_TEST
+
+START_TEST(warn_long_rnn)
+{
+    struct nn_layer_spec ls[] = {nn_rnn(8, 0), nn_dense(1, NN_LINEAR)};
+    struct nn_spec s = {.inputs = 2, .timesteps = 31, .layers = ls, .nlayers = 2,
+                        .loss = NN_MSE};
+    struct nn_warning w[4];
+    ck_assert_int_eq(nn_spec_warnings(&s, w, 4), 1);
+    ck_assert_str_eq(w[0].where, "/layers/0");
+    ck_assert_ptr_nonnull(strstr(w[0].msg, "use lstm or gru"));
+    s.timesteps = 30;
+    ck_assert_int_eq(nn_spec_warnings(&s, w, 4), 0);
+    s.timesteps = 100;
+    ls[0] = nn_lstm(8, 0);
+    ck_assert_int_eq(nn_spec_warnings(&s, w, 4), 0);
+}
+END_TEST
+
 START_TEST(all_two_layers)
 {
     /* two bad fields in different layers, and a third in a nested one */
@@ -678,7 +786,7 @@ static void round_trip(name_fn name, parse_fn parse, int count, const char *cons
 START_TEST(names_round_trip)
 {
     static const char *const kinds[] = {"dense", "activation", "dropout", "batchnorm",
-                                        "residual"};
+                                        "residual", "rnn", "lstm", "gru"};
     static const char *const acts[] = {"linear", "step", "sigmoid", "tanh", "relu",
                                        "leaky_relu", "softmax"};
     static const char *const inits[] = {"auto", "he_normal", "he_uniform", "glorot_normal",
@@ -687,7 +795,7 @@ START_TEST(names_round_trip)
                                          "categorical_crossentropy"};
     static const char *const metrics[] = {"accuracy", "mae", "mse"};
     static const char *const opts[] = {"sgd", "adam"};
-    ck_assert_msg(NN_KIND_COUNT == 5, "%d layer kinds: a new kind's name belongs in kinds[] "
+    ck_assert_msg(NN_KIND_COUNT == 8, "%d layer kinds: a new kind's name belongs in kinds[] "
                   "above, its fields in kind_descriptors and its required fields in "
                   "descriptor_defaults_are_the_constructors", NN_KIND_COUNT);
     ck_assert_int_eq(NN_ACT_COUNT, 7);
@@ -744,6 +852,9 @@ START_TEST(kind_descriptors)
         [NN_DROPOUT] = {"rate"},
         [NN_BATCHNORM] = {"momentum", "epsilon"},
         [NN_RESIDUAL] = {"layers"},
+        [NN_RNN] = {"units", "activation", "return_sequences"},
+        [NN_LSTM] = {"units", "return_sequences", "unit_forget_bias"},
+        [NN_GRU] = {"units", "return_sequences"},
     };
     for (int k = 0; k < NN_KIND_COUNT; k++) {
         const struct nn_kind_desc *d = nn_kind_desc(k);
@@ -778,6 +889,8 @@ static void same_layer(const struct nn_layer_spec *a, const struct nn_layer_spec
     ck_assert(memcmp(&a->epsilon, &b->epsilon, sizeof(float)) == 0);
     ck_assert_ptr_eq(a->layers, b->layers);
     ck_assert_int_eq(a->nlayers, b->nlayers);
+    ck_assert_int_eq(a->return_sequences, b->return_sequences);
+    ck_assert_int_eq(a->unit_forget_bias, b->unit_forget_bias);
 }
 
 /* A layer of kind k from its descriptor's defaults alone, every other member 0. */
@@ -804,6 +917,15 @@ START_TEST(descriptor_defaults_are_the_constructors)
     same_layer(&d, &c);
     d = from_desc(NN_RESIDUAL), c = nn_residual(NULL, 0);
     same_layer(&d, &c);
+    d = from_desc(NN_RNN), c = nn_rnn(0, 0);
+    same_layer(&d, &c);
+    ck_assert_int_eq(d.act, NN_TANH);
+    d = from_desc(NN_LSTM), c = nn_lstm(0, 0);
+    same_layer(&d, &c);
+    ck_assert_int_eq(d.unit_forget_bias, 1);
+    ck_assert_int_eq(d.return_sequences, 0);
+    d = from_desc(NN_GRU), c = nn_gru(0, 0);
+    same_layer(&d, &c);
     /* and the defaults are the documented ones */
     d = from_desc(NN_DENSE);
     ck_assert_float_eq(d.alpha, 0.01f);
@@ -813,7 +935,8 @@ START_TEST(descriptor_defaults_are_the_constructors)
     ck_assert_float_eq(d.epsilon, 1e-3f);
     /* required: units, rate, the activation layer's activation, the body */
     const int required[NN_KIND_COUNT] = {[NN_DENSE] = 1, [NN_ACTIVATION] = 1, [NN_DROPOUT] = 1,
-                                         [NN_BATCHNORM] = 0, [NN_RESIDUAL] = 1};
+                                         [NN_BATCHNORM] = 0, [NN_RESIDUAL] = 1, [NN_RNN] = 1,
+                                         [NN_LSTM] = 1, [NN_GRU] = 1};
     for (int k = 0; k < NN_KIND_COUNT; k++) {
         const struct nn_kind_desc *kd = nn_kind_desc(k);
         int n = 0;
@@ -840,6 +963,8 @@ int main(void)
     tcase_add_test(e, err_deep_path_not_truncated);
     tcase_add_test(e, err_cce_one_output);
     tcase_add_test(e, param_count_and_cap);
+    tcase_add_test(e, err_sequences);
+    tcase_add_test(e, warn_long_rnn);
     suite_add_tcase(s, e);
     TCase *a = tcase_create("all");
     tcase_add_test(a, all_two_layers);

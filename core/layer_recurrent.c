@@ -1,0 +1,403 @@
+/* layer_recurrent.c -- recurrent layers over a sequence: rnn (Elman), lstm and gru, with
+ * PyTorch's equations and gate layout, so that weights compare with torch.nn's:
+ *
+ *   rnn   h = act(W x + U h' + b)                         act tanh (default) or relu
+ *   lstm  [i f g o] = W x + U h' + b   (i, f, o sigmoid; g tanh)
+ *         c = f * c' + i * g           h = o * tanh(c)
+ *   gru   [r z] = sigmoid(W_rz x + b_rz + U_rz h' + bh_rz)
+ *         n = tanh(W_n x + b_n + r * (U_n h' + bh_n))      (the reset gate after U h')
+ *         h = (1 - z) * n + z * h'
+ *
+ * where h' and c' are the previous step's (0 at the first). Shapes, with T steps, IN
+ * inputs per step, H units and G gates (rnn 1, lstm 4, gru 3):
+ *   inp (B, T*IN) time-major  W (G*H, IN)  U (G*H, H)  b (G*H)  [gru: bh (G*H)]
+ *   out (B, T*H) with return_sequences, else (B, H): the last step's h.
+ * W, U, b (and bh) lie back to back at params + o->p; a gru's b is PyTorch's b_ih, bh its
+ * b_hh; rnn and lstm have one bias (PyTorch's b_ih + b_hh).
+ *
+ * DESIGN. The op is row-local: each batch row's sequence is its own, so a tile is a block
+ * of rows and runs every step of them. Forward projects the inputs of all T steps at once
+ * (one product over the tile's rows x T), then per step adds h' · Uᵀ (one product) and
+ * applies the gates. Backward runs through time in the same tile and leaves the
+ * gradients of the gate pre-activations of every step in the workspace, with the input
+ * gradient (one product over all steps); the weight gradient (grad) then sums them over
+ * the whole batch per block of gate units, after a barrier, so no two threads write one
+ * weight and no sum depends on the tiling. The workspace (r->seq, sized when the network
+ * is built) holds per row: A, the activated gates of every step (T*G*H); Hp, h' of every
+ * step (T*H); C, the lstm's cell state or the gru's U_n h' + bh_n (T*H); an lstm's
+ * tanh(c) (T*H); dA, the gates' pre-activation gradients (T*G*H); dU, a gru's gradients
+ * at U h' (T*G*H; dA itself otherwise); and two H vectors and a gru's G*H product of the
+ * step. Each array is laid out
+ * (B, ...) so that products run over all rows of a tile, or of the batch, at once.
+ */
+#include "nn_internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* The parts of an op's workspace for a batch of B rows. */
+struct seqv {
+    float *A, *Hp, *C, *TC, *dA, *dU, *dh, *dc, *gh;
+};
+
+static size_t seq_floats(int T, int G, int H, int cell)
+{
+    size_t gh = (size_t)T * G * H, th = (size_t)T * H;
+    int gru = cell == NN_GRU, lstm = cell == NN_LSTM;
+    return gh + th + th + (lstm ? th : 0) + gh + (gru ? gh : 0) + 2 * (size_t)H +
+           (gru ? (size_t)G * H : 0);
+}
+
+static struct seqv seq_view(const struct op *o, const struct run *r)
+{
+    const int T = o->steps, G = o->gates, H = o->units, gru = o->cell == NN_GRU;
+    const size_t B = (size_t)r->B, gh = (size_t)T * G * H, th = (size_t)T * H;
+    float *p = r->seq + B * o->sq;
+    struct seqv v;
+    v.A = p, p += B * gh;
+    v.Hp = p, p += B * th;
+    v.C = p, p += B * th;
+    v.TC = p;
+    if (o->cell == NN_LSTM)
+        p += B * th;
+    v.dA = p, p += B * gh;
+    if (gru)
+        v.dU = p, p += B * gh;
+    else
+        v.dU = v.dA;
+    v.dh = p, p += B * H;
+    v.dc = p, p += B * H;
+    v.gh = p;
+    return v;
+}
+
+static inline float sigm(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+/* tanh through expf, several times faster than libm's tanhf (which took half of an
+ * lstm's training time); within 1e-7 of tanh. */
+static inline float tanh_(float x)
+{
+    float e = expf(-2.0f * fabsf(x)), t = (1.0f - e) / (1.0f + e);
+    return x < 0 ? -t : t;
+}
+
+/* Rows [r0, r1) of the tile, every step. */
+NN_HOT static void recur_forward(const struct op *o, struct run *r, struct tile t)
+{
+    const int T = o->steps, G = o->gates, H = o->units, GH = G * H, IN = o->in / T;
+    const int n = t.r1 - t.r0;
+    const float *W = r->params + o->p, *U = W + (size_t)GH * IN, *b = U + (size_t)GH * H;
+    const float *bh = b + GH;   /* gru only */
+    const float *inp = r->act[o->src] + (size_t)t.r0 * T * IN;
+    float *out = r->act[o->idx];
+    struct seqv v = seq_view(o, r);
+    float *A = v.A + (size_t)t.r0 * T * GH, *Hp = v.Hp + (size_t)t.r0 * T * H;
+    float *C = v.C + (size_t)t.r0 * T * H, *gh = v.gh + (size_t)t.r0 * GH;
+    float *TC = v.TC + (size_t)t.r0 * T * H;   /* lstm: tanh(c) */
+    /* the input projection of every step at once */
+    for (int k = 0; k < n * T; k++)
+        memcpy(A + (size_t)k * GH, b, GH * sizeof *A);
+    mm(0, 1, n * T, GH, IN, 1, inp, IN, W, IN, 1, A, GH);
+    for (int i = 0; i < n; i++)
+        memset(Hp + (size_t)i * T * H, 0, H * sizeof *Hp);
+    for (int s = 0; s < T; s++) {
+        float *As = A + (size_t)s * GH;       /* row i at As + i * T * GH */
+        const float *Hs = Hp + (size_t)s * H; /* row i at Hs + i * T * H */
+        if (o->cell == NN_GRU) {
+            for (int i = 0; i < n; i++)
+                memcpy(gh + (size_t)i * GH, bh, GH * sizeof *gh);
+            if (s > 0)
+                mm(0, 1, n, GH, H, 1, Hs, T * H, U, H, 1, gh, GH);
+        } else if (s > 0) {
+            mm(0, 1, n, GH, H, 1, Hs, T * H, U, H, 1, As, T * GH);
+        }
+        for (int i = 0; i < n; i++) {
+            float *a = As + (size_t)i * T * GH;
+            const float *hp = Hs + (size_t)i * T * H;
+            float *c = C + ((size_t)i * T + s) * H, *tc = TC + ((size_t)i * T + s) * H;
+            const float *cp = s > 0 ? c - H : NULL;
+            float *hn = s + 1 < T ? Hp + ((size_t)i * T + s + 1) * H : NULL;
+            float *y = o->seqs ? out + ((size_t)(t.r0 + i) * T + s) * H
+                               : s == T - 1 ? out + (size_t)(t.r0 + i) * H : NULL;
+            for (int j = 0; j < H; j++) {
+                float h;
+                if (o->cell == NN_RNN) {
+                    h = o->act == NN_RELU ? (a[j] > 0 ? a[j] : 0) : tanh_(a[j]);
+                    a[j] = h;
+                } else if (o->cell == NN_LSTM) {
+                    float ig = sigm(a[j]), fg = sigm(a[H + j]), gg = tanh_(a[2 * H + j]),
+                          og = sigm(a[3 * H + j]);
+                    a[j] = ig, a[H + j] = fg, a[2 * H + j] = gg, a[3 * H + j] = og;
+                    c[j] = (cp ? fg * cp[j] : 0) + ig * gg;
+                    tc[j] = tanh_(c[j]);
+                    h = og * tc[j];
+                } else {
+                    const float *g = gh + (size_t)i * GH;
+                    float rg = sigm(a[j] + g[j]), zg = sigm(a[H + j] + g[H + j]);
+                    float ng = tanh_(a[2 * H + j] + rg * g[2 * H + j]);
+                    a[j] = rg, a[H + j] = zg, a[2 * H + j] = ng;
+                    c[j] = g[2 * H + j];
+                    h = (1 - zg) * ng + zg * hp[j];
+                }
+                if (hn)
+                    hn[j] = h;
+                if (y)
+                    y[j] = h;
+            }
+        }
+    }
+}
+
+/* Through time over rows [r0, r1): dA (and dU) of every step, and the input gradient. */
+NN_HOT static void recur_backward(const struct op *o, struct run *r, struct tile t)
+{
+    const int T = o->steps, G = o->gates, H = o->units, GH = G * H, IN = o->in / T;
+    const int n = t.r1 - t.r0;
+    const float *W = r->params + o->p, *U = W + (size_t)GH * IN;
+    const float *dout = r->dact[o->idx];
+    struct seqv v = seq_view(o, r);
+    const float *A = v.A + (size_t)t.r0 * T * GH, *Hp = v.Hp + (size_t)t.r0 * T * H;
+    const float *C = v.C + (size_t)t.r0 * T * H, *TC = v.TC + (size_t)t.r0 * T * H;
+    float *dA = v.dA + (size_t)t.r0 * T * GH, *dU = v.dU + (size_t)t.r0 * T * GH;
+    float *dh = v.dh + (size_t)t.r0 * H, *dc = v.dc + (size_t)t.r0 * H;
+    memset(dh, 0, (size_t)n * H * sizeof *dh);
+    memset(dc, 0, (size_t)n * H * sizeof *dc);
+    for (int s = T - 1; s >= 0; s--) {
+        for (int i = 0; i < n; i++) {
+            const size_t at = (size_t)i * T + s;
+            const float *a = A + at * GH, *hp = Hp + at * H, *c = C + at * H, *tcs = TC + at * H;
+            float *da = dA + at * GH, *du = dU + at * GH;
+            float *dhi = dh + (size_t)i * H, *dci = dc + (size_t)i * H;
+            const float *g = o->seqs ? dout + ((size_t)(t.r0 + i) * T + s) * H
+                             : s == T - 1 ? dout + (size_t)(t.r0 + i) * H : NULL;
+            for (int j = 0; j < H; j++) {
+                float d = dhi[j] + (g ? g[j] : 0);
+                if (o->cell == NN_RNN) {
+                    float h = a[j];
+                    da[j] = o->act == NN_RELU ? (h > 0 ? d : 0) : d * (1 - h * h);
+                    dhi[j] = 0;
+                } else if (o->cell == NN_LSTM) {
+                    float ig = a[j], fg = a[H + j], gg = a[2 * H + j], og = a[3 * H + j];
+                    float tc = tcs[j], cp = s > 0 ? c[j - H] : 0;
+                    float dcj = dci[j] + d * og * (1 - tc * tc);
+                    da[j] = dcj * gg * ig * (1 - ig);
+                    da[H + j] = dcj * cp * fg * (1 - fg);
+                    da[2 * H + j] = dcj * ig * (1 - gg * gg);
+                    da[3 * H + j] = d * tc * og * (1 - og);
+                    dci[j] = dcj * fg;
+                    dhi[j] = 0;
+                } else {
+                    float rg = a[j], zg = a[H + j], ng = a[2 * H + j];
+                    float dn = d * (1 - zg) * (1 - ng * ng);
+                    float dz = d * (hp[j] - ng) * zg * (1 - zg);
+                    float dr = dn * c[j] * rg * (1 - rg);
+                    da[j] = du[j] = dr;
+                    da[H + j] = du[H + j] = dz;
+                    da[2 * H + j] = dn;
+                    du[2 * H + j] = dn * rg;
+                    dhi[j] = d * zg;   /* h = ... + z * h' */
+                }
+            }
+        }
+        if (s > 0)   /* dh' += dU_s · U */
+            mm(0, 0, n, H, GH, 1, dU + (size_t)s * GH, T * GH, U, H, 1, dh, H);
+    }
+    float *dinp = r->dact[o->src];
+    if (dinp)
+        mm(0, 0, n * T, IN, GH, 1, dA, GH, W, IN, o->src_add ? 1 : 0,
+           dinp + (size_t)t.r0 * T * IN, IN);
+}
+
+/* Gate units [u0, u1) over the whole batch: dW = dAᵀ · inp, dU = dUᵀ · h', db = Σ dA
+ * (a gru's dbh = Σ dU). */
+NN_HOT static void recur_grad(const struct op *o, struct run *r, int u0, int u1)
+{
+    const int T = o->steps, G = o->gates, H = o->units, GH = G * H, IN = o->in / T;
+    const int rows = r->B * T;
+    struct seqv v = seq_view(o, r);
+    float *dW = r->grad + o->p, *dUk = dW + (size_t)GH * IN, *db = dUk + (size_t)GH * H;
+    mm(1, 0, u1 - u0, IN, rows, 1, v.dA + u0, GH, r->act[o->src], IN, 0, dW + (size_t)u0 * IN,
+       IN);
+    mm(1, 0, u1 - u0, H, rows, 1, v.dU + u0, GH, v.Hp, H, 0, dUk + (size_t)u0 * H, H);
+    for (int j = u0; j < u1; j++)
+        db[j] = 0;
+    for (int k = 0; k < rows; k++)
+        for (int j = u0; j < u1; j++)
+            db[j] += v.dA[(size_t)k * GH + j];
+    if (o->cell == NN_GRU) {
+        float *dbh = db + GH;
+        for (int j = u0; j < u1; j++)
+            dbh[j] = 0;
+        for (int k = 0; k < rows; k++)
+            for (int j = u0; j < u1; j++)
+                dbh[j] += v.dU[(size_t)k * GH + j];
+    }
+}
+
+const struct op_kind op_recur = {"recurrent", recur_forward, recur_backward, recur_grad};
+
+/* ---- the layer kinds ---- */
+
+#define FIELD_UNITS                                                                          \
+    {.name = "units", .type = NN_FT_INT, .offset = offsetof(struct nn_layer_spec, units),    \
+     .lo = 1, .hi = NN_MAX_WIDTH, .flags = NN_FIELD_REQUIRED,                                \
+     .about = "the width of its state and of each step's output"}
+#define FIELD_RETURN_SEQUENCES                                                               \
+    {.name = "return_sequences", .type = NN_FT_BOOL,                                         \
+     .offset = offsetof(struct nn_layer_spec, return_sequences), .def = 0,                   \
+     .about = "whether it outputs every step (true) or the last step only (false)"}
+
+static const struct nn_field rnn_fields[] = {
+    FIELD_UNITS,
+    {.name = "activation", .type = NN_FT_NAME, .offset = offsetof(struct nn_layer_spec, act),
+     .def = NN_TANH, .names = names_act, .nnames = NN_ACT_COUNT,
+     .about = "the function of its state: tanh or relu"},
+    FIELD_RETURN_SEQUENCES,
+};
+static const struct nn_field lstm_fields[] = {
+    FIELD_UNITS,
+    FIELD_RETURN_SEQUENCES,
+    {.name = "unit_forget_bias", .type = NN_FT_BOOL,
+     .offset = offsetof(struct nn_layer_spec, unit_forget_bias), .def = 1,
+     .about = "whether the forget gate's bias starts at 1"},
+};
+static const struct nn_field gru_fields[] = {
+    FIELD_UNITS,
+    FIELD_RETURN_SEQUENCES,
+};
+
+static int gates_of(int kind) { return kind == NN_LSTM ? 4 : kind == NN_GRU ? 3 : 1; }
+
+static int rnn_check(const struct nn_layer_spec *l, int in, int body, const char *where,
+                     struct nn_faults *f)
+{
+    (void)in;
+    (void)body;
+    if (l->act == NN_TANH || l->act == NN_RELU)
+        return 0;
+    char w[NN_WHERE];
+    snprintf(w, sizeof w, "%s/activation", where);
+    nn_fault(f, w, "an rnn layer's activation must be tanh or relu, not %s", nn_act_name(l->act));
+    return -1;
+}
+
+static int recur_outputs(const struct nn_layer_spec *l, int in)
+{
+    (void)in;
+    return l->units;
+}
+
+static int recur_steps(const struct nn_layer_spec *l, int steps)
+{
+    return l->return_sequences ? steps : 0;
+}
+
+static size_t recur_params(const struct nn_layer_spec *l, int in)
+{
+    size_t gh = (size_t)gates_of(l->kind) * l->units;
+    return gh * ((size_t)in + l->units + 1) + (l->kind == NN_GRU ? gh : 0);
+}
+
+static int recur_flatten(struct flat *f, const struct nn_layer_spec *l, int *cur, int *w)
+{
+    struct op o = flat_op(f, l, OP_RECUR, *cur, *w);
+    o.shape = SHAPE_ROWS;
+    o.cell = l->kind;
+    o.gates = gates_of(l->kind);
+    o.units = l->units;
+    o.seqs = l->return_sequences;
+    o.act = l->kind == NN_RNN ? l->act : NN_TANH;
+    o.out = l->units * (o.seqs ? o.steps : 1);
+    o.gu = o.gates * o.units;
+    o.p = f->p;
+    o.np = recur_params(l, *w);
+    o.ndecay = (size_t)o.gu * ((size_t)*w + o.units);   /* the kernels, not the biases */
+    f->p += o.np;
+    o.sq = f->sq;
+    f->sq += seq_floats(o.steps, o.gates, o.units, o.cell);
+    if ((*cur = flat_push(f, o)) < 0)
+        return -1;
+    *w = l->units;
+    return 0;
+}
+
+/* Glorot uniform for W, orthogonal for each gate's block of U (Keras's
+ * recurrent_initializer, per block of H x H as Keras draws the whole (H, G*H) matrix:
+ * here each H x H block separately, by Gram-Schmidt of a normal draw), biases 0 and a
+ * lstm's forget-gate bias 1 with unit_forget_bias. */
+static void recur_init(struct nn_net *net, const struct op *o, struct nn_rng *rng)
+{
+    const struct nn_layer_spec *l = &net->lspec[o->layer];
+    const int G = o->gates, H = o->units, GH = G * H, IN = o->in / o->steps;
+    float *W = net->params + o->p, *U = W + (size_t)GH * IN, *b = U + (size_t)GH * H;
+    if (o->cell == NN_LSTM && l->unit_forget_bias)
+        for (int j = 0; j < H; j++)
+            b[H + j] = 1;
+    if (!rng)
+        return;
+    double lim = sqrt(6.0 / (IN + GH));
+    for (size_t i = 0; i < (size_t)GH * IN; i++)
+        W[i] = (float)(lim * (2 * nn_rng_uniform(rng) - 1));
+    for (int g = 0; g < G; g++) {
+        float *Q = U + (size_t)g * H * H;   /* rows j of the block: orthonormal */
+        for (int j = 0; j < H; j++) {
+            float *q = Q + (size_t)j * H;
+            for (;;) {
+                for (int k = 0; k < H; k++)
+                    q[k] = (float)rng_normal(rng);
+                for (int p = 0; p < j; p++) {
+                    const float *e = Q + (size_t)p * H;
+                    double dot = 0;
+                    for (int k = 0; k < H; k++)
+                        dot += (double)q[k] * e[k];
+                    for (int k = 0; k < H; k++)
+                        q[k] -= (float)(dot * e[k]);
+                }
+                double nrm = 0;
+                for (int k = 0; k < H; k++)
+                    nrm += (double)q[k] * q[k];
+                if (nrm > 1e-12) {
+                    for (int k = 0; k < H; k++)
+                        q[k] = (float)(q[k] / sqrt(nrm));
+                    break;
+                }
+            }
+        }
+    }
+}
+
+static int recur_tensors(struct nn_net *net, const struct op *o, struct nn_tensor *out, int max)
+{
+    const int GH = o->gates * o->units, H = o->units, IN = o->in / o->steps;
+    float *p = net->params + o->p;
+    const float *g = net->grad ? net->grad + o->p : NULL;
+    size_t kw = (size_t)GH * IN, ku = kw + (size_t)GH * H, kb = ku + GH;
+    net_tensor(out, max, 0, net, o, "kernel", GH, IN, p, g);
+    net_tensor(out, max, 1, net, o, "recurrent_kernel", GH, H, p + kw, g ? g + kw : NULL);
+    net_tensor(out, max, 2, net, o, "bias", 1, GH, p + ku, g ? g + ku : NULL);
+    if (o->cell != NN_GRU)
+        return 3;
+    net_tensor(out, max, 3, net, o, "recurrent_bias", 1, GH, p + kb, g ? g + kb : NULL);
+    return 4;
+}
+
+static struct nn_layer_spec recurrent(enum nn_kind k, int units, int return_sequences)
+{
+    struct nn_layer_spec l = layer_default(k);
+    l.units = units;
+    l.return_sequences = return_sequences;
+    return l;
+}
+
+struct nn_layer_spec nn_rnn(int units, int rs) { return recurrent(NN_RNN, units, rs); }
+struct nn_layer_spec nn_lstm(int units, int rs) { return recurrent(NN_LSTM, units, rs); }
+struct nn_layer_spec nn_gru(int units, int rs) { return recurrent(NN_GRU, units, rs); }
+
+#define RECURRENT_KIND(nm, fields, chk)                                                      \
+    {.desc = {nm, fields, (int)(sizeof fields / sizeof *fields)}, .check = chk,              \
+     .outputs = recur_outputs, .steps = recur_steps, .params = recur_params,                 \
+     .flatten = recur_flatten, .init = recur_init, .tensors = recur_tensors}
+const struct layer_kind layer_rnn = RECURRENT_KIND("rnn", rnn_fields, rnn_check);
+const struct layer_kind layer_lstm = RECURRENT_KIND("lstm", lstm_fields, NULL);
+const struct layer_kind layer_gru = RECURRENT_KIND("gru", gru_fields, NULL);
