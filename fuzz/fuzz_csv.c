@@ -125,9 +125,26 @@ static int npieces(const struct input *in, enum split how)
     return how == WHOLE ? 1 : how == CUTS ? in->ncuts + 1 : (int)(in->len ? in->len : 1);
 }
 
-static void check_error(const struct csv_error *e)
+/* Does the body start as a JSON document of objects or arrays would ({" {} [[ [{), after
+ * a BOM and white space? Then, and only then, it may be refused with 415. */
+static int json_like(const struct input *in)
 {
-    CHECK(e->status == 400 || e->status == 413 || e->status == 422);
+    const char *s = in->body;
+    size_t n = in->len, i = n >= 3 && !memcmp(s, "\xef\xbb\xbf", 3) ? 3 : 0;
+    while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n'))
+        i++;
+    if (i + 1 >= n || (s[i] != '{' && s[i] != '['))
+        return 0;
+    char open = s[i++];
+    while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n'))
+        i++;
+    return i < n && (open == '{' ? s[i] == '"' || s[i] == '}' : s[i] == '[' || s[i] == '{');
+}
+
+static void check_error(const struct csv_error *e, const struct input *in)
+{
+    CHECK(e->status == 400 || e->status == 413 || e->status == 422 ||
+          (e->status == 415 && json_like(in)));
     CHECK(e->detail[0] != 0);
     CHECK(memchr(e->detail, 0, sizeof e->detail) != NULL);
     CHECK(memchr(e->pointer, 0, sizeof e->pointer) != NULL);
@@ -238,7 +255,7 @@ static void read_all(const struct input *in, enum split how, struct buf *out)
     CHECK(rc == 0 || rc == -1);
     put_long(&c.out, rc);
     if (rc < 0) {
-        check_error(&err);
+        check_error(&err, in);
         put_error(&c.out, &err);
         /* every later call fails with the same error */
         CHECK(csv_reader_feed(r, "1,2\n", 4, &again) == -1);
@@ -264,7 +281,7 @@ static void build_all(const struct input *in, enum split how, struct buf *out)
     struct csv_dataset *c = csv_dataset_new(in->has_label ? in->label : NULL, in->header,
                                             DATASET_MAX_VALUES, &err);
     if (!c) {
-        check_error(&err);
+        check_error(&err, in);
         CHECK(err.parameter[0] != 0);
         put_long(&b, -2);
         put_error(&b, &err);
@@ -285,7 +302,7 @@ static void build_all(const struct input *in, enum split how, struct buf *out)
     CHECK(rc == 0 || rc == -1);
     put_long(&b, rc);
     if (rc < 0) {
-        check_error(&err);
+        check_error(&err, in);
         put_error(&b, &err);
         /* a failed feed: every later call fails alike */
         CHECK(fed || csv_dataset_feed(c, "1,2\n", 4, &again) == -1);

@@ -76,6 +76,12 @@ static void work_out(const json_t *b, struct want *w)
     memset(w, 0, sizeof *w);
     if (!json_is_object(b) || !valid_name(json_object_get(b, "name")))
         return;
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)b, key, v)   /* a field a dataset does not have: 422 */
+        if (strcmp(key, "name") && strcmp(key, "features") && strcmp(key, "labels") &&
+            strcmp(key, "columns"))
+            return;
     const json_t *f = json_object_get(b, "features"), *l = json_object_get(b, "labels"),
                  *c = json_object_get(b, "columns");
     size_t R = json_array_size(f), F = json_array_size(json_array_get(f, 0));

@@ -488,9 +488,10 @@ static void check_job(const json_t *j, const struct want *w)
     /* no warnings: the labels of these datasets stay within 10, under the scale that
      * warns of labels trained as they are */
     CHECK(!json_object_get(j, "warnings"));
+    CHECK(json_is_false(json_object_get(j, "model_deleted")));
     /* the request's fields: exactly those worked out */
-    /* + id, state, epoch, progress, created_at */
-    size_t state_fields = 5 + sizeof nulls / sizeof *nulls;
+    /* + id, state, epoch, progress, created_at, model_deleted */
+    size_t state_fields = 6 + sizeof nulls / sizeof *nulls;
     CHECK(json_object_size(j) == json_object_size(w->job) + state_fields);
     const char *k;
     json_t *v;

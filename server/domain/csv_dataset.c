@@ -128,6 +128,8 @@ static long intern(struct intern *t, const char *s, size_t n)
 
 /* ---- the dataset ---- */
 
+#define SNIFF_BYTES 64          /* past them, a body that has not started as JSON is CSV */
+
 struct csv_dataset {
     struct csv_reader *rd;
     enum csv_header header_mode;
@@ -161,6 +163,9 @@ struct csv_dataset {
     struct csv_error err;
     size_t fed;                 /* bytes of the body so far */
     int line_break;             /* a CR or LF was among them */
+    char sniff[SNIFF_BYTES];    /* the body's first bytes, held until it is known whether */
+    size_t nsniff;              /* it starts as JSON does (looks_like_json) */
+    int sniffed;                /* known: the held bytes went to the reader */
 };
 
 /* A message about a row's field: "row R (line L), column C 'name': ...". */
@@ -590,19 +595,48 @@ static int place(struct csv_dataset *c, struct csv_error *err)
     return -1;
 }
 
-/* Does the body start as JSON does ({"..." or [[ or [{), after a BOM and white space?
- * Looks at the first piece only; a CSV's first field could not start so. */
+/* Does the body, of which s holds the first n bytes, start as JSON does ({"..." or {}
+ * or [[ or [{, after a BOM and white space)? 1 yes, 0 no, -1 not known yet: all of s is
+ * the start of a BOM, white space, or an opening bracket and white space. A CSV's first
+ * field could not start so. */
 static int looks_like_json(const char *s, size_t n)
 {
-    size_t i = n >= 3 && !memcmp(s, "\xef\xbb\xbf", 3) ? 3 : 0;
-    while (i < n && strchr(" \t\r\n", s[i]))
+    static const char bom[] = "\xef\xbb\xbf";
+    size_t i = 0;
+    while (i < n && i < 3 && s[i] == bom[i])
         i++;
-    if (i >= n || (s[i] != '{' && s[i] != '['))
+    if (i == n && i < 3)
+        return -1;   /* a BOM's start, so far */
+    if (i < 3)
+        i = 0;
+    while (i < n && s[i] && strchr(" \t\r\n", s[i]))   /* strchr finds a NUL too */
+        i++;
+    if (i >= n)
+        return -1;
+    if (s[i] != '{' && s[i] != '[')
         return 0;
     char open = s[i++];
-    while (i < n && strchr(" \t\r\n", s[i]))
+    while (i < n && s[i] && strchr(" \t\r\n", s[i]))
         i++;
-    return i < n && (open == '{' ? s[i] == '"' || s[i] == '}' : s[i] == '[' || s[i] == '{');
+    if (i >= n)
+        return -1;
+    return open == '{' ? s[i] == '"' || s[i] == '}' : s[i] == '[' || s[i] == '{';
+}
+
+/* Gives the reader what it is fed, once the held first bytes are known not to start JSON
+ * (the decision, and so the answer, does not depend on how the body is cut in pieces). */
+static int feed_reader(struct csv_dataset *c, const char *data, size_t len,
+                       struct csv_error *err)
+{
+    c->line_break = c->line_break || memchr(data, '\n', len) || memchr(data, '\r', len);
+    return csv_reader_feed(c->rd, data, len, err) == 0 ? 0 : place(c, err);
+}
+
+/* The held bytes go to the reader: the body is CSV as far as JSON is concerned. */
+static int sniff_done(struct csv_dataset *c, struct csv_error *err)
+{
+    c->sniffed = 1;
+    return c->nsniff ? feed_reader(c, c->sniff, c->nsniff, err) : 0;
 }
 
 int csv_dataset_feed(struct csv_dataset *c, const char *data, size_t len,
@@ -612,16 +646,26 @@ int csv_dataset_feed(struct csv_dataset *c, const char *data, size_t len,
         *err = c->err;
         return -1;
     }
-    if (c->fed == 0 && looks_like_json(data, len)) {
-        csv_error_set(&c->err, 415, -1, 0, -1, "the body is sent as text/csv but looks like "
-                      "JSON: send it with Content-Type: application/json");
-        c->failed = 1;
-        *err = c->err;
-        return -1;
-    }
     c->fed += len;
-    c->line_break = c->line_break || memchr(data, '\n', len) || memchr(data, '\r', len);
-    return csv_reader_feed(c->rd, data, len, err) == 0 ? 0 : place(c, err);
+    if (!c->sniffed) {
+        size_t take = len < SNIFF_BYTES - c->nsniff ? len : SNIFF_BYTES - c->nsniff;
+        memcpy(c->sniff + c->nsniff, data, take);
+        c->nsniff += take;
+        data += take, len -= take;
+        int json = looks_like_json(c->sniff, c->nsniff);
+        if (json == 1) {
+            csv_error_set(&c->err, 415, -1, 0, -1, "the body is sent as text/csv but looks "
+                          "like JSON: send it with Content-Type: application/json");
+            c->failed = 1;
+            *err = c->err;
+            return -1;
+        }
+        if (json == -1 && c->nsniff < SNIFF_BYTES)
+            return 0;   /* all of it held: more must come to know */
+        if (sniff_done(c, err) < 0)
+            return -1;
+    }
+    return len ? feed_reader(c, data, len, err) : 0;
 }
 
 /* Does the header have scikit-learn's layout (see the top of this file)? Then sets the
@@ -665,6 +709,8 @@ int csv_dataset_end(struct csv_dataset *c, struct dataset *out, struct csv_error
      * curl's -d (--data) dropped: its rows, run together, would make one wrong row */
     static const char hint[] = "the body has no line break: curl -d drops them from a "
                                "file; send it with --data-binary @file.csv";
+    if (!c->failed && !c->sniffed && sniff_done(c, err) < 0)
+        return -1;   /* a body too short to tell: CSV */
     int one_line = !c->line_break && c->fed >= 64;
     if (dataset_end(c, out, err) == 0) {
         if (!one_line || out->rows != 1)
