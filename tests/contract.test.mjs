@@ -110,7 +110,7 @@ for (const [kind, fields] of Object.entries(code.layers)) {
 }
 
 // A network definition: the descriptor's fields, besides name and metrics.
-compare('network', code.network, schemas.NetworkDefinition, ['name', 'metrics']);
+compare('network', code.network, schemas.NetworkDefinition, ['name', 'metrics', 'timesteps']);
 
 // A job: the options at its top level, besides what names the network and the data.
 compare('job', code.job, schemas.JobRequest,

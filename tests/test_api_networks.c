@@ -81,6 +81,55 @@ START_TEST(create_and_get)
 }
 END_TEST
 
+/* A sequence network: timesteps written back, per-layer steps and parameters in the
+ * summary. lstm of 8 over 2 inputs: 4*8*2 + 4*8*8 + 4*8 = 352; dense 8+1 = 9. gru of 4
+ * over 2 returning its 30 steps: 3*4*2 + 3*4*4 + 2*3*4 = 96, then dense 4+1 at every step. */
+START_TEST(create_sequence_network)
+{
+    char id[32];
+    json_t *made = create("{\"inputs\": 2, \"timesteps\": 30, \"layers\": ["
+                          "{\"type\": \"lstm\", \"units\": 8},"
+                          "{\"type\": \"dense\", \"units\": 1}], \"loss\": \"mse\"}", id);
+    json_t *def = json_object_get(made, "definition");
+    ck_assert_int_eq(json_integer_value(json_object_get(def, "timesteps")), 30);
+    json_t *sum = json_object_get(made, "summary");
+    ck_assert_int_eq(json_integer_value(json_object_get(sum, "inputs")), 2);
+    ck_assert_int_eq(json_integer_value(json_object_get(sum, "timesteps")), 30);
+    ck_assert_int_eq(json_integer_value(json_object_get(sum, "outputs")), 1);
+    ck_assert_int_eq(json_integer_value(json_object_get(sum, "params")), 361);
+    json_t *l0 = json_array_get(json_object_get(sum, "layers"), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(l0, "type")), "lstm");
+    ck_assert_int_eq(json_integer_value(json_object_get(l0, "params")), 352);
+    ck_assert_int_eq(json_integer_value(json_object_get(l0, "outputs")), 8);
+    ck_assert_ptr_null(json_object_get(l0, "steps"));   /* the last step only */
+    struct reply rp = su_call(h_networks_get, "GET", NULL, id, NULL);
+    json_t *got = su_json(&rp);
+    ck_assert_msg(json_equal(got, made), "GET differs from POST: %.*s", (int)rp.len, rp.body);
+    su_reply_free(&rp);
+    json_decref(got);
+    json_decref(made);
+
+    made = create("{\"inputs\": 2, \"timesteps\": 30, \"layers\": ["
+                  "{\"type\": \"gru\", \"units\": 4, \"return_sequences\": true},"
+                  "{\"type\": \"dense\", \"units\": 1}], \"loss\": \"mse\"}", id);
+    sum = json_object_get(made, "summary");
+    ck_assert_int_eq(json_integer_value(json_object_get(sum, "outputs")), 30);
+    json_t *ls = json_object_get(sum, "layers");
+    ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(ls, 0), "params")), 96);
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(ls, i), "steps")),
+                         30);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(ls, 1), "params")), 5);
+    json_decref(made);
+
+    /* an ordinary network has no timesteps */
+    made = create(iris, id);
+    ck_assert_ptr_null(json_object_get(json_object_get(made, "definition"), "timesteps"));
+    ck_assert_ptr_null(json_object_get(json_object_get(made, "summary"), "timesteps"));
+    json_decref(made);
+}
+END_TEST
+
 START_TEST(create_with_warnings)
 {
     char id[32];
@@ -482,6 +531,7 @@ int main(void)
     TCase *h = tcase_create("handlers");
     tcase_add_checked_fixture(h, setup, teardown);
     tcase_add_test(h, create_and_get);
+    tcase_add_test(h, create_sequence_network);
     tcase_add_test(h, create_with_warnings);
     tcase_add_test(h, dry_run_stores_nothing);
     tcase_add_test(h, invalid_is_422_with_every_fault);

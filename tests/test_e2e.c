@@ -378,13 +378,25 @@ static const struct bad bad[] = {
         "{\"name\": \"a\", \"features\": [[1]], \"labels\": [0]}", 415, "Content-Type", NULL),
     FIELD("a CSV file sent with curl -d, its line breaks dropped", "POST", "/v1/datasets", CSV,
           "5.1,3.5,1.4,0.2,04.9,3.0,1.4,0.2,04.7,3.2,1.3,0.2,04.6,3.1,1.5,0.2,0", 422, "/rows"),
-    FIELD("an lstm layer, which the service does not train yet", "POST", "/v1/networks", J,
-          "{\"inputs\": 4, \"timesteps\": 5, \"layers\": [{\"type\": \"lstm\", \"units\": 8}, "
-          "{\"type\": \"dense\", \"units\": 1}], \"loss\": \"mse\"}", 422, "/layers/0/type"),
-    FIELD("a gru layer in a job's network", "POST", "/v1/jobs", J,
+    FIELD("an lstm layer without timesteps", "POST", "/v1/networks", J,
+          "{\"inputs\": 4, \"layers\": [{\"type\": \"lstm\", \"units\": 8}, "
+          "{\"type\": \"dense\", \"units\": 1}], \"loss\": \"mse\"}", 422, "/layers/0"),
+    FIELD("timesteps negative", "POST", "/v1/networks", J,
+          "{\"inputs\": 4, \"timesteps\": -1, \"layers\": [{\"type\": \"lstm\", "
+          "\"units\": 8}, {\"type\": \"dense\", \"units\": 1}], \"loss\": \"mse\"}", 422,
+          "/timesteps"),
+    FIELD("timesteps a string", "POST", "/v1/networks", J,
+          "{\"inputs\": 4, \"timesteps\": \"5\", \"layers\": [{\"type\": \"dense\", "
+          "\"units\": 1}], \"loss\": \"mse\"}", 422, "/timesteps"),
+    FIELD("a gru layer without timesteps in a job's network", "POST", "/v1/jobs", J,
           "{\"network\": {\"inputs\": 4, \"layers\": [{\"type\": \"gru\", \"units\": 8}, "
-          "{\"type\": \"dense\", \"units\": 1}], \"loss\": \"mse\"}, \"dataset\": \"{DS}\"}", 422,
-          "/network/layers/0/type"),
+          "{\"type\": \"dense\", \"units\": 1}], \"loss\": \"mse\"}, \"dataset\": \"{DS}\"}",
+          422, "/network/layers/0"),
+    FIELD("categorical_crossentropy over a sequence output", "POST", "/v1/networks", J,
+          "{\"inputs\": 2, \"timesteps\": 3, \"layers\": [{\"type\": \"lstm\", \"units\": 4, "
+          "\"return_sequences\": true}, {\"type\": \"dense\", \"units\": 3, "
+          "\"activation\": \"softmax\"}], \"loss\": \"categorical_crossentropy\"}", 422,
+          "/layers/1/activation"),
     FIELD("a dataset id as a job's network", "POST", "/v1/jobs", J,
           "{\"network\": \"{DS}\", \"dataset\": \"{DS}\"}", 422, "/network"),
     ROW("a dataset id as a network's", "GET", "/v1/networks/{DS}", NULL, NULL, 404),

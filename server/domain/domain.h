@@ -165,13 +165,14 @@ int spec_from_json(const json_t *def, const char *base, size_t max_params,
                    struct spec_json *out, json_t **errors);
 /* Frees what spec_from_json filled and zeroes it; NULL or a zeroed struct is fine. */
 void spec_json_free(struct spec_json *s);
-/* A spec as a definition, every default written out ({"name"?, "inputs", "layers",
- * "loss", "metrics"}); spec_from_json of it gives the same spec. name may be NULL.
+/* A spec as a definition, every default written out ({"name"?, "inputs", "timesteps" (a
+ * sequence network only), "layers", "loss", "metrics"}); spec_from_json of it gives the same spec. name may be NULL.
  * New; NULL when memory runs out. */
 json_t *spec_to_json(const struct nn_spec *spec, const char *name);
-/* The summary of a built network: {"inputs", "outputs", "params" (total), "layers":
- * [{"path", "type", "activation" (dense and activation layers), "depth", "outputs",
- * "params"}...]}, one row per layer of the tree in spec order (nn_summary). A network
+/* The summary of a built network: {"inputs" (per step), "timesteps" (a sequence network
+ * only), "outputs" (values per row), "params" (total), "layers": [{"path", "type",
+ * "activation" (dense and activation layers), "depth", "outputs" (per step), "steps" (a
+ * layer whose output is a sequence only), "params"}...]}, one row per layer of the tree in spec order (nn_summary). A network
  * built with nn_new(spec, max, NULL, ...) -- weights not initialised -- is enough. New. */
 json_t *spec_summary(const struct nn_net *net);
 /* The engine's warnings for a valid spec: [{"pointer": base + where, "detail"}...]. New. */

@@ -451,7 +451,10 @@ json_t *job_check(const json_t *body, const struct job_limits *lim, struct fault
 
     /* the network against the data, the validation dataset's too */
     if (have_spec && desc) {
-        if (desc->features != sj.spec.inputs)
+        if (sj.spec.timesteps > 0)
+            fault_add(fs, "/dataset", "the network reads sequences of %d steps, but the "
+                      "service takes no sequence datasets yet", sj.spec.timesteps);
+        else if (desc->features != sj.spec.inputs)
             fault_add(fs, "/dataset", "the dataset has %d features but the network takes %d "
                       "inputs", desc->features, sj.spec.inputs);
         else

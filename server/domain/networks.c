@@ -23,6 +23,7 @@
 
 #include <assert.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -228,7 +229,15 @@ static void engine_fault(void *ctx, const char *where, const char *msg)
     fault_add(e->faults, at, "%s", msg);
 }
 
-static const char *const top_fields[] = {"name", "metrics", NULL};
+static const char *const top_fields[] = {"name", "metrics", "timesteps", NULL};
+
+/* "timesteps": the steps of a row's sequence. The engine checks it but keeps it out of
+ * nn_spec_desc (a definition without it is not a sequence network); read here as one of
+ * its fields, its range the engine's. */
+static const struct nn_field timesteps_field = {
+    .name = "timesteps", .type = NN_FT_INT, .offset = offsetof(struct nn_spec, timesteps),
+    .lo = 0, .hi = 65536, .def = 0,
+    .about = "the steps of a row's sequence (0: a row is not a sequence)"};
 
 int spec_from_json(const json_t *def, const char *base, size_t max_params,
                    struct spec_json *out, json_t **errors)
@@ -261,23 +270,11 @@ int spec_from_json(const json_t *def, const char *base, size_t max_params,
             goto done;
         }
     }
-    /* the engine's recurrent layers need sequence datasets, which the service does not
-     * take yet: refused here, before their timesteps would be asked for */
-    const json_t *layers = json_object_get(def, "layers"), *layer;
-    size_t li;
-    json_array_foreach(layers, li, layer) {
-        const char *type = json_string_value(json_object_get(layer, "type"));
-        if (type && (!strcmp(type, "rnn") || !strcmp(type, "lstm") || !strcmp(type, "gru"))) {
-            char at[160];
-            snprintf(at, sizeof at, "%s/layers/%zu/type", base, li);
-            fault_add(&w.faults, at, "the service does not train %s layers yet: it takes no "
-                      "sequence datasets; define a feed-forward network", type);
-        }
-    }
     struct fields_layers body = {read_layers, NULL, &w};
     fields_read(&w.faults, def, base, nn_spec_desc.fields, nn_spec_desc.nfields, &spec, NULL,
                 &body);
     spec.metrics = read_metrics(&w, def, base);
+    fields_read(&w.faults, def, base, &timesteps_field, 1, &spec, NULL, NULL);
     if (w.faults.n == 0) {
         struct engine_sink e = {&w.faults, base};
         struct nn_faults sink = {engine_fault, &e, 0};
@@ -350,7 +347,10 @@ json_t *spec_to_json(const struct nn_spec *spec, const char *name)
     json_t *d = json_object();
     struct fields_layers body = {NULL, write_layers, NULL};
     if (!d || !metrics || (name && json_object_set_new(d, "name", json_string(name)) < 0) ||
-        fields_write(d, nn_spec_desc.fields, nn_spec_desc.nfields, spec, &body) < 0 ||
+        fields_write(d, nn_spec_desc.fields, 1, spec, &body) < 0 ||   /* inputs */
+        (spec->timesteps > 0 &&
+         json_object_set_new(d, "timesteps", json_integer(spec->timesteps)) < 0) ||
+        fields_write(d, nn_spec_desc.fields + 1, nn_spec_desc.nfields - 1, spec, &body) < 0 ||
         json_object_set(d, "metrics", metrics) < 0) {
         json_decref(d);
         d = NULL;
@@ -402,11 +402,18 @@ json_t *spec_summary(const struct nn_net *net)
         json_t *row = json_pack("{s:s, s:s, s:s*, s:i, s:i, s:I}", "path", r->where, "type",
                                 nn_kind_name(r->kind), "activation", act, "depth", r->depth,
                                 "outputs", r->outputs, "params", (json_int_t)r->params);
+        if (row && r->steps > 0 && json_object_set_new(row, "steps", json_integer(r->steps)) < 0)
+            json_decref(row), row = NULL;   /* a sequence out: outputs per step */
         if (!row || json_array_append_new(layers, row) < 0)
             goto out;
     }
-    s = json_pack("{s:i, s:i, s:I, s:O}", "inputs", nn_inputs(net), "outputs",
+    s = json_pack("{s:i, s:i, s:I, s:O}", "inputs", spec->inputs, "outputs",
                   nn_outputs(net), "params", (json_int_t)nn_param_count(net), "layers", layers);
+    if (s && spec->timesteps > 0 &&
+        json_object_set_new(s, "timesteps", json_integer(spec->timesteps)) < 0) {
+        json_decref(s);
+        s = NULL;
+    }
 out:
     json_decref(layers);
     free(rows);
