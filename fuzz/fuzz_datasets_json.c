@@ -37,6 +37,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 struct want {
     int ok;                    /* the body is a dataset */
     size_t rows, features, cols;
+    size_t steps;              /* of a row's sequence; 0: rows are not sequences */
     const char *kind;
     json_t *classes;           /* new; json null when none */
     json_t *columns;           /* new */
@@ -84,19 +85,32 @@ static void work_out(const json_t *b, struct want *w)
             return;
     const json_t *f = json_object_get(b, "features"), *l = json_object_get(b, "labels"),
                  *c = json_object_get(b, "columns");
-    size_t R = json_array_size(f), F = json_array_size(json_array_get(f, 0));
+    size_t R = json_array_size(f), F = json_array_size(json_array_get(f, 0)), T = 0;
     if (!json_is_array(f) || R == 0 || !json_is_array(json_array_get(f, 0)) || F == 0)
         return;
-    w->x = malloc(R * F * sizeof *w->x);
+    if (json_is_array(json_array_get(json_array_get(f, 0), 0))) {   /* rows of steps */
+        T = F;
+        F = json_array_size(json_array_get(json_array_get(f, 0), 0));
+        if (F == 0 || T > 65536)
+            return;
+    }
+    size_t S = T ? T : 1;
+    w->x = malloc(R * S * F * sizeof *w->x);
     CHECK(w->x);
     for (size_t i = 0; i < R; i++) {
         const json_t *row = json_array_get(f, i);
-        if (!json_is_array(row) || json_array_size(row) != F)
+        if (!json_is_array(row) || json_array_size(row) != (T ? T : F))
             return;
-        for (size_t j = 0; j < F; j++)
-            if (!as_float(json_array_get(row, j), &w->x[i * F + j]))
+        for (size_t t = 0; t < S; t++) {
+            const json_t *step = T ? json_array_get(row, t) : row;
+            if (!json_is_array(step) || json_array_size(step) != F)
                 return;
+            for (size_t j = 0; j < F; j++)
+                if (!as_float(json_array_get(step, j), &w->x[(i * S + t) * F + j]))
+                    return;
+        }
     }
+    w->steps = T;
     if (c) {
         if (!json_is_array(c) || json_array_size(c) != F)
             return;
@@ -230,18 +244,19 @@ static void check_stats(const json_t *s, const struct want *w, size_t j)
     CHECK(isfinite(mn) && isfinite(mx) && isfinite(mean) && isfinite(sd) && sd >= 0);
     float lo = w->x[j], hi = w->x[j];
     double sum = 0;
-    for (size_t i = 0; i < w->rows; i++) {
+    size_t n = w->rows * (w->steps ? w->steps : 1);   /* every step of every row */
+    for (size_t i = 0; i < n; i++) {
         float v = w->x[i * w->features + j];
         lo = v < lo ? v : lo;
         hi = v > hi ? v : hi;
         sum += v;
     }
-    double m = sum / (double)w->rows, m2 = 0;
-    for (size_t i = 0; i < w->rows; i++) {
+    double m = sum / (double)n, m2 = 0;
+    for (size_t i = 0; i < n; i++) {
         double d = w->x[i * w->features + j] - m;
         m2 += d * d;
     }
-    double want_sd = sqrt(m2 / (double)w->rows);
+    double want_sd = sqrt(m2 / (double)n);
     CHECK((float)mn == lo && (float)mx == hi);
     CHECK((float)mn <= (float)mean && (float)mean <= (float)mx);
     CHECK(fabs(mean - m) <= 1e-8 * fabs(m) + 1e-300);
@@ -257,6 +272,7 @@ static void check_description(const json_t *d, const json_t *body, const struct 
     CHECK(json_equal(json_object_get(d, "name"), json_object_get(body, "name")));
     CHECK(json_integer_value(json_object_get(d, "rows")) == (json_int_t)w->rows);
     CHECK(json_integer_value(json_object_get(d, "features")) == (json_int_t)w->features);
+    CHECK(json_integer_value(json_object_get(d, "timesteps")) == (json_int_t)w->steps);
     CHECK(json_integer_value(json_object_get(d, "label_cols")) == (json_int_t)w->cols);
     CHECK(!strcmp(json_string_value(json_object_get(d, "label_kind")), w->kind));
     CHECK(json_equal(json_object_get(d, "classes"), w->classes));
@@ -288,8 +304,9 @@ static void check_created(const struct reply *rp, const json_t *body, const stru
     struct dataset ds;
     CHECK(store_dataset_load(id, &ds) == 0);
     CHECK(ds.rows == (int)w->rows && ds.features == (int)w->features &&
-          ds.label_cols == (int)w->cols);
-    CHECK(!memcmp(ds.x, w->x, w->rows * w->features * sizeof(float)));
+          ds.label_cols == (int)w->cols && ds.timesteps == (int)w->steps);
+    CHECK(!memcmp(ds.x, w->x, w->rows * (w->steps ? w->steps : 1) * w->features *
+                                  sizeof(float)));
     CHECK(!memcmp(ds.y, w->y, w->rows * w->cols * sizeof(float)));
     dataset_free(&ds);
 

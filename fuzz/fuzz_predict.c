@@ -90,7 +90,7 @@ static void check_csv(const char *body, size_t len, int F)
     struct reply out = {0};
     float *x;
     int n;
-    int rc = parse_rows("text/csv", body, len, F, NULL, 1, &x, &n, &out);
+    int rc = parse_rows("text/csv", body, len, 0, F, NULL, 1, &x, &n, &out);
     if (rc < 0) {
         check_refusal(&out, rc);
         CHECK(out.status != 400);
@@ -126,8 +126,8 @@ static void check_json(const char *body, size_t len, int F)
     struct reply so = {0}, fo = {0};
     float *sx, *hx;
     int sn, hn;
-    int rs = parse_rows("application/json", body, len, F, NULL, 0, &sx, &sn, &so);
-    int rh = parse_rows("application/json", body, len, F, NULL, 1, &hx, &hn, &fo);
+    int rs = parse_rows("application/json", body, len, 0, F, NULL, 0, &sx, &sn, &so);
+    int rh = parse_rows("application/json", body, len, 0, F, NULL, 1, &hx, &hn, &fo);
     if (fast == 0) {
         check_rows(fx, fn, F);
         CHECK(rs == 0);   /* the slow path takes it too */

@@ -397,6 +397,21 @@ static const struct bad bad[] = {
           "\"return_sequences\": true}, {\"type\": \"dense\", \"units\": 3, "
           "\"activation\": \"softmax\"}], \"loss\": \"categorical_crossentropy\"}", 422,
           "/layers/1/activation"),
+    FIELD("a sequence row of fewer steps than the first", "POST", "/v1/datasets", J,
+          "{\"name\": \"s\", \"features\": [[[1, 2], [3, 4]], [[1, 2]]], \"labels\": [0, 1]}",
+          422, "/features/1"),
+    FIELD("a sequence step of another width", "POST", "/v1/datasets", J,
+          "{\"name\": \"s\", \"features\": [[[1, 2], [3, 4]], [[1, 2], [3]]], "
+          "\"labels\": [0, 1]}", 422, "/features/1/1"),
+    PARAM("?timesteps=0 on a CSV upload", "POST", "/v1/datasets?timesteps=0", CSV,
+          "1,2,3,4,0\n", 400, "timesteps"),
+    PARAM("?timesteps that does not divide a CSV row", "POST", "/v1/datasets?timesteps=3", CSV,
+          "1,2,3,4,0\n5,6,7,8,1\n", 422, "timesteps"),
+    FIELD("a sequence network on a dataset of plain rows", "POST", "/v1/jobs", J,
+          "{\"network\": {\"inputs\": 4, \"timesteps\": 2, \"layers\": [{\"type\": "
+          "\"gru\", \"units\": 4}, {\"type\": \"dense\", \"units\": 3, \"activation\": "
+          "\"softmax\"}], \"loss\": \"categorical_crossentropy\"}, \"dataset\": \"{DS}\"}",
+          422, "/dataset"),
     FIELD("a dataset id as a job's network", "POST", "/v1/jobs", J,
           "{\"network\": \"{DS}\", \"dataset\": \"{DS}\"}", 422, "/network"),
     ROW("a dataset id as a network's", "GET", "/v1/networks/{DS}", NULL, NULL, 404),

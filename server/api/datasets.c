@@ -63,6 +63,7 @@ int h_datasets_create(struct req *r, struct reply *out)
 
 struct csv_upload {
     struct csv_dataset *csv;
+    int timesteps;             /* ?timesteps=: rows of this many steps; 0: not sequences */
     char name[DATASET_MAX_NAME + 1];
 };
 
@@ -78,7 +79,8 @@ static int reply_csv_error(struct reply *out, const struct csv_error *e)
     return reply_problem(out, e->status, errors, "%s", e->detail);
 }
 
-/* ?name= (default "unnamed"), ?label=, ?header=auto|true|false. Refused before the body
+/* ?name= (default "unnamed"), ?label=, ?header=auto|true|false, ?timesteps=T (each row
+ * is T steps of features, time-major, besides its label). Refused before the body
  * is read when it could not be stored (a full disk, the database file gone). */
 static void *csv_begin(struct req *r, struct reply *out)
 {
@@ -95,6 +97,18 @@ static void *csv_begin(struct req *r, struct reply *out)
     if (why) {
         reply_param(out, 400, "name", "?name= %s", why);
         return NULL;
+    }
+    const char *steps = req_query(r, "timesteps");
+    long T = 0;
+    if (steps) {
+        char *end, e[80];
+        T = strtol(steps, &end, 10);
+        if (!*steps || *end || T < 1 || T > 65536) {
+            reply_param(out, 400, "timesteps", "?timesteps=%s: say how many steps a row's "
+                        "sequence has, a whole number from 1 to 65536",
+                        text_echo(e, sizeof e, steps, strlen(steps), 40));
+            return NULL;
+        }
     }
     enum csv_header mode = CSV_HEADER_AUTO;
     if (header && *header && strcmp(header, "auto") != 0) {
@@ -120,6 +134,7 @@ static void *csv_begin(struct req *r, struct reply *out)
         return NULL;
     }
     snprintf(u->name, sizeof u->name, "%s", name);
+    u->timesteps = (int)T;
     return u;
 }
 
@@ -141,8 +156,13 @@ static int csv_end(void *ctx, struct req *r, struct reply *out)
     if (out) {
         struct dataset d;
         struct csv_error err;
+        struct fault f;
         if (csv_dataset_end(u->csv, &d, &err) < 0) {
             rc = reply_csv_error(out, &err);
+        } else if (u->timesteps > 0 && dataset_sequences(&d, u->timesteps, &f) < 0) {
+            rc = f.status ? reply_param(out, f.status, "timesteps", "?timesteps=%d: %s",
+                                        u->timesteps, f.detail) : -1;
+            dataset_free(&d);
         } else {
             rc = (d.name = strdup(u->name)) ? store_and_reply(&d, out) : -1;
             dataset_free(&d);

@@ -70,55 +70,85 @@ int h_models_weights(struct req *r, struct reply *out)
 
 /* ---- prediction ---- */
 
-/* Rows of numbers from a JSON array of arrays into x (new); -1 with the reply filled. */
-static int rows_from_json(const json_t *rows, const char *base, int F, float **x, int *n,
+/* One JSON value (at p) into *f: a number that rounds to a finite float32. 0, or -1 with
+ * the reply filled. */
+static int json_input(const json_t *v, const char *p, float *f, struct reply *out)
+{
+    if (!json_is_number(v))
+        return reply_field(out, 422, p, "not a number"), -1;
+    double d = json_number_value(v);
+    if (!isfinite((float)d))   /* rounds past float32 (as a CSV row is read) */
+        return reply_field(out, 422, p, "%g is outside the range of float32 (about 3.4e38)",
+                           d), -1;
+    *f = (float)d;
+    return 0;
+}
+
+/* Row i of a JSON array (row, at p) into x: F numbers, or with T > 0 T steps (arrays) of
+ * F numbers. 0, or -1 with the reply filled. */
+static int json_input_row(const json_t *row, const char *p, size_t i, int T, int F, float *x,
                           struct reply *out)
 {
-    if (!json_is_array(rows) || json_array_size(rows) == 0)
+    char q[128];
+    if (!json_is_array(row)) {
+        if (T)
+            return reply_field(out, 422, p, "expected a row (an array of %d steps of %d "
+                               "numbers), got %s", T, F, json_kind(row)), -1;
+        return reply_field(out, 422, p, "expected a row (an array of %d numbers), got %s", F,
+                           json_is_number(row) ? "a number" : json_kind(row)), -1;
+    }
+    if (T && (int)json_array_size(row) != T)
+        return reply_field(out, 422, p, "row %zu has %d steps; the model takes sequences of "
+                           "%d steps of %d inputs", i, (int)json_array_size(row), T, F), -1;
+    if (!T && (int)json_array_size(row) != F)
+        return reply_field(out, 422, p, "row %zu has %d values; the model takes %d inputs", i,
+                           (int)json_array_size(row), F), -1;
+    for (int t = 0; t < (T ? T : 1); t++) {
+        const json_t *step = T ? json_array_get(row, (size_t)t) : row;
+        if (T) {
+            snprintf(q, sizeof q, "%s/%d", p, t);
+            if (!json_is_array(step) || (int)json_array_size(step) != F)
+                return reply_field(out, 422, q, "step %d of row %zu: expected an array of %d "
+                                   "numbers, got %s", t, i, F, json_is_array(step) ?
+                                   "one of a different length" : json_kind(step)), -1;
+        }
+        for (int j = 0; j < F; j++) {
+            if (T)
+                snprintf(q, sizeof q, "%s/%d/%d", p, t, j);
+            else
+                snprintf(q, sizeof q, "%s/%d", p, j);
+            if (json_input(json_array_get(step, (size_t)j), q, &x[t * F + j], out) < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* Rows of numbers from a JSON array of arrays (of steps, arrays of F numbers, when T > 0)
+ * into x (new); -1 with the reply filled. */
+static int rows_from_json(const json_t *rows, const char *base, int T, int F, float **x,
+                          int *n, struct reply *out)
+{
+    if (!json_is_array(rows) || json_array_size(rows) == 0) {
+        if (T)
+            return reply_field(out, 422, base, "expected a non-empty array of rows, each %d "
+                               "steps of %d numbers", T, F), -1;
         return reply_field(out, 422, base, "expected a non-empty array of rows of %d numbers",
                            F), -1;
-    size_t N = json_array_size(rows);
+    }
+    size_t N = json_array_size(rows), W = (size_t)F * (size_t)(T ? T : 1);
     if (N > PREDICT_MAX_ROWS)
         return reply_field(out, 413, base, "more than %d rows, the limit per request",
                            PREDICT_MAX_ROWS), -1;
-    if (!(*x = malloc(sizeof(float) * N * (size_t)F)))
+    if (!(*x = malloc(sizeof(float) * N * W)))
         return -1;
     char p[96];
     for (size_t i = 0; i < N; i++) {
-        const json_t *row = json_array_get(rows, i);
         snprintf(p, sizeof p, "%s/%zu", base, i);
-        if (!json_is_array(row)) {
-            reply_field(out, 422, p, "expected a row (an array of %d numbers), got %s", F,
-                        json_is_number(row) ? "a number" : json_kind(row));
+        if (json_input_row(json_array_get(rows, i), p, i, T, F, *x + i * W, out) < 0) {
             free(*x);
             *x = NULL;
             return -1;
-        }
-        if ((int)json_array_size(row) != F) {
-            reply_field(out, 422, p, "row %zu has %d values; the model takes %d inputs", i,
-                        (int)json_array_size(row), F);
-            free(*x);
-            *x = NULL;
-            return -1;
-        }
-        for (int j = 0; j < F; j++) {
-            const json_t *v = json_array_get(row, (size_t)j);
-            if (!json_is_number(v)) {
-                snprintf(p, sizeof p, "%s/%zu/%d", base, i, j);
-                reply_field(out, 422, p, "not a number");
-                free(*x);
-                *x = NULL;
-                return -1;
-            }
-            double d = json_number_value(v);
-            if (!isfinite((float)d)) {   /* rounds past float32 (as a CSV row is read) */
-                snprintf(p, sizeof p, "%s/%zu/%d", base, i, j);
-                reply_field(out, 422, p, "%g is outside the range of float32 (about 3.4e38)", d);
-                free(*x);
-                *x = NULL;
-                return -1;
-            }
-            (*x)[i * F + j] = (float)d;
         }
     }
     *n = (int)N;
@@ -455,14 +485,14 @@ static int fast_rows(const char *body, size_t len, int F, float **x, int *n)
  * ...]}) into x (new) and n. fast: try fast_rows first (the handler does); the slow
  * path alone gives the same rows or names the fault. Returns 0, or -1 with the reply
  * filled (its status 0 when memory ran out). */
-static int parse_rows(const char *ctype, const char *body, size_t len, int F,
+static int parse_rows(const char *ctype, const char *body, size_t len, int T, int F,
                       const json_t *columns, int fast, float **x, int *n, struct reply *out)
 {
     *x = NULL;
     *n = 0;
-    if (!strcmp(ctype, "text/csv"))
-        return rows_from_csv(body, len, F, columns, x, n, out);
-    int fr = fast ? fast_rows(body, len, F, x, n) : -1;
+    if (!strcmp(ctype, "text/csv"))   /* a sequence's row: its T x F values, time-major */
+        return rows_from_csv(body, len, F * (T ? T : 1), T ? NULL : columns, x, n, out);
+    int fr = fast && !T ? fast_rows(body, len, F, x, n) : -1;
     if (fr == 0)
         return 0;
     if (fr == -2) {   /* fast_rows read the key: the body opens with it */
@@ -520,7 +550,7 @@ static int parse_rows(const char *ctype, const char *body, size_t len, int F,
                       json_array_size(errors) > 1 ? " (and more: see errors)" : "");
         rc = -1;
     } else {
-        rc = rows_from_json(in ? in : inst, in ? "/inputs" : "/instances", F, x, n, out);
+        rc = rows_from_json(in ? in : inst, in ? "/inputs" : "/instances", T, F, x, n, out);
     }
     faults_free(&fs);
     json_decref(doc);
@@ -532,10 +562,11 @@ int h_models_predict(struct req *r, struct reply *out)
     struct predictor *m;
     if (predictor_or_reply(r->param[0], &m, out) < 0)
         return 0;
-    const int F = nn_inputs(m->net), K = nn_outputs(m->net);
+    const struct nn_spec *spec = nn_get_spec(m->net);
+    const int T = spec->timesteps, F = spec->inputs, K = nn_outputs(m->net);
     float *x = NULL, *y = NULL;
     int n = 0;
-    int rc = parse_rows(r->content_type, r->body, r->len, F, m->columns, 1, &x, &n, out);
+    int rc = parse_rows(r->content_type, r->body, r->len, T, F, m->columns, 1, &x, &n, out);
     if (rc < 0 || !(y = malloc(sizeof(float) * (size_t)n * K))) {
         free(x);
         predictor_put(m);

@@ -17,7 +17,7 @@ const struct route routes[] = {
     {"GET",    "/healthz",                    h_health,           NULL, NULL, 0, ROUTE_PROBE, NULL},
     {"GET",    "/readyz",                     h_ready,            NULL, NULL, 0, ROUTE_PROBE, NULL},
     {"GET",    "/metrics",                    h_prometheus,       NULL, NULL, 0, ROUTE_METRICS, NULL},
-    {"POST",   "/v1/datasets",                h_datasets_create,  &datasets_csv_stream, "text/csv", 0, ROUTE_TOKEN, "name label header"},
+    {"POST",   "/v1/datasets",                h_datasets_create,  &datasets_csv_stream, "text/csv", 0, ROUTE_TOKEN, "name label header timesteps"},
     {"GET",    "/v1/datasets",                h_datasets_list,    NULL, NULL, 0, ROUTE_TOKEN, "limit after"},
     {"GET",    "/v1/datasets/:id",            h_datasets_get,     NULL, NULL, 0, ROUTE_TOKEN, NULL},
     {"DELETE", "/v1/datasets/:id",            h_datasets_delete,  NULL, NULL, 0, ROUTE_TOKEN, NULL},

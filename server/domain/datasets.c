@@ -44,12 +44,12 @@ json_t *dataset_number_classes(const float *y, long rows)
     return a;
 }
 
-/* Per feature: {"name","min","mean","max","std"} (std: population). New, NULL when out of
- * memory. */
+/* Per feature: {"name","min","mean","max","std"} (std: population), over every step of
+ * every row of a dataset of sequences. New, NULL when out of memory. */
 static json_t *stats_json(const struct dataset *b)
 {
     int F = b->features;
-    long R = b->rows;
+    long R = (long)b->rows * (b->timesteps > 0 ? b->timesteps : 1);   /* every step a row */
     double *sum = calloc((size_t)F, sizeof *sum), *m2 = calloc((size_t)F, sizeof *m2);
     float *lo = malloc((size_t)F * sizeof *lo), *hi = malloc((size_t)F * sizeof *hi);
     json_t *a = json_array();
@@ -136,14 +136,54 @@ static int json_float(const json_t *v, float *f, const char *pointer, struct fau
     return 0;
 }
 
-/* /features into b (x, rows, features, columns). 0, or -1 with the fault (none: out of memory). */
+/* Row i of /features (row, at p) into x: F numbers, or with T > 0 T steps of F numbers.
+ * 0, or -1 with the fault. */
+static int json_row(const json_t *row, size_t i, size_t T, size_t F, float *x,
+                    struct fault *out)
+{
+    char p[96];
+    snprintf(p, sizeof p, "/features/%zu", i);
+    const char *what = T ? "an array of steps (arrays of numbers)" : "an array of numbers";
+    if (!json_is_array(row))
+        return fault_at(out, 422, p, "must be %s, not %s", what, json_kind(row));
+    if (json_array_size(row) != (T ? T : F))
+        return fault_at(out, 422, p, "has %zu %s, but /features/0 has %zu: every row needs "
+                        "the same number", json_array_size(row), T ? "steps" : "values",
+                        T ? T : F);
+    for (size_t t = 0; t < (T ? T : 1); t++) {
+        const json_t *step = T ? json_array_get(row, t) : row;
+        if (T) {
+            snprintf(p, sizeof p, "/features/%zu/%zu", i, t);
+            if (!json_is_array(step))
+                return fault_at(out, 422, p, "must be a step (an array of numbers), not %s",
+                                json_kind(step));
+            if (json_array_size(step) != F)
+                return fault_at(out, 422, p, "has %zu values, but /features/0/0 has %zu: "
+                                "every step of every row needs the same number",
+                                json_array_size(step), F);
+        }
+        for (size_t j = 0; j < F; j++) {
+            if (T)
+                snprintf(p, sizeof p, "/features/%zu/%zu/%zu", i, t, j);
+            else
+                snprintf(p, sizeof p, "/features/%zu/%zu", i, j);
+            if (json_float(json_array_get(step, j), &x[t * F + j], p, out) < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* /features into b (x, rows, features, timesteps, columns): rows of numbers, or rows of
+ * steps of numbers (a dataset of sequences; its features are those of a step). 0, or -1
+ * with the fault (none: out of memory). */
 static int json_features(const json_t *body, long max, struct dataset *b, struct fault *out)
 {
     const json_t *f = json_object_get(body, "features");
     char p[96];
     if (!f)
         return fault_at(out, 422, "/features", "is missing: an array of rows, each an "
-                           "array of numbers");
+                           "array of numbers (or of steps, arrays of numbers)");
     if (!json_is_array(f))
         return fault_at(out, 422, "/features", "must be an array of rows (arrays of "
                            "numbers), not %s", json_kind(f));
@@ -154,30 +194,27 @@ static int json_features(const json_t *body, long max, struct dataset *b, struct
     if (!json_is_array(r0))
         return fault_at(out, 422, "/features/0", "must be an array of numbers, not %s",
                            json_kind(r0));
-    size_t F = json_array_size(r0);
-    if (F == 0)
-        return fault_at(out, 422, "/features/0", "is empty: a row needs at least one "
-                           "number");
-    if (F > CSV_MAX_COLUMNS || R * F > (size_t)max)
-        return fault_at(out, 413, "/features", "%zu rows of %zu features are over %ld "
-                        "values, the most one dataset holds", R, F, max);
-    if (!(b->x = malloc(R * F * sizeof *b->x)))
-        return -1;
-    for (size_t i = 0; i < R; i++) {
-        const json_t *row = json_array_get(f, i);
-        snprintf(p, sizeof p, "/features/%zu", i);
-        if (!json_is_array(row))
-            return fault_at(out, 422, p, "must be an array of numbers, not %s",
-                               json_kind(row));
-        if (json_array_size(row) != F)
-            return fault_at(out, 422, p, "has %zu values, but /features/0 has %zu: every "
-                               "row needs the same number", json_array_size(row), F);
-        for (size_t j = 0; j < F; j++) {
-            snprintf(p, sizeof p, "/features/%zu/%zu", i, j);
-            if (json_float(json_array_get(row, j), &b->x[i * F + j], p, out) < 0)
-                return -1;
-        }
+    size_t T = 0, F = json_array_size(r0);
+    if (F > 0 && json_is_array(json_array_get(r0, 0))) {   /* rows of steps */
+        T = F;
+        F = json_array_size(json_array_get(r0, 0));
+        if (T > 65536)
+            return fault_at(out, 422, "/features/0", "has %zu steps, over the most a "
+                            "sequence has, 65536", T);
     }
+    if (F == 0)
+        return fault_at(out, 422, T ? "/features/0/0" : "/features/0", "is empty: a %s needs "
+                        "at least one number", T ? "step" : "row");
+    size_t W = F * (T ? T : 1);
+    if (F > CSV_MAX_COLUMNS || W > (size_t)max || R * W > (size_t)max)
+        return fault_at(out, 413, "/features", "%zu rows of %zu values are over %ld "
+                        "values, the most one dataset holds", R, W, max);
+    if (!(b->x = malloc(R * W * sizeof *b->x)))
+        return -1;
+    for (size_t i = 0; i < R; i++)
+        if (json_row(json_array_get(f, i), i, T, F, b->x + i * W, out) < 0)
+            return -1;
+    b->timesteps = (int)T;
     b->rows = (int)R;
     b->features = (int)F;
     const json_t *cols = json_object_get(body, "columns");
@@ -274,9 +311,10 @@ static int json_labels(const json_t *body, long max, struct dataset *b, struct f
     if (K == 0)
         return fault_at(out, 422, "/labels/0", "is empty: a label row needs at least one "
                            "number");
-    if (K > CSV_MAX_COLUMNS || R * (K + (size_t)b->features) > (size_t)max)
-        return fault_at(out, 413, "/labels", "%zu rows of %d features and %zu label values "
-                        "are over %ld values, the most one dataset holds", R, b->features, K,
+    size_t W = (size_t)b->features * (size_t)(b->timesteps > 0 ? b->timesteps : 1);
+    if (K > CSV_MAX_COLUMNS || R * (K + W) > (size_t)max)
+        return fault_at(out, 413, "/labels", "%zu rows of %zu feature values and %zu label "
+                        "values are over %ld values, the most one dataset holds", R, W, K,
                         max);
     if (!(b->y = malloc(R * K * sizeof *b->y)))
         return -1;
@@ -407,6 +445,30 @@ int dataset_from_json(const json_t *body, long max_values, struct dataset *d,
     return -1;
 }
 
+int dataset_sequences(struct dataset *d, int timesteps, struct fault *f)
+{
+    memset(f, 0, sizeof *f);
+    if (d->features % timesteps != 0) {
+        fault_at(f, 422, "", "the rows have %d feature values, which is not %d steps of "
+                 "the same number of features", d->features, timesteps);
+        return -1;
+    }
+    int F = d->features / timesteps;
+    json_t *cols = json_array();   /* the names of the first step's columns */
+    for (int j = 0; cols && j < F; j++)
+        if (json_array_append(cols, json_array_get(d->columns, (size_t)j)) < 0) {
+            json_decref(cols);
+            cols = NULL;
+        }
+    if (!cols)
+        return -1;
+    json_decref(d->columns);
+    d->columns = cols;
+    d->features = F;
+    d->timesteps = timesteps;
+    return 0;
+}
+
 int dataset_create(struct dataset *d)
 {
     json_decref(d->stats);
@@ -424,6 +486,11 @@ json_t *dataset_json(const struct dataset *d)
                           "label_kind", label_kind_name(d->label_kind),
                           "label_cols", d->label_cols, "label_column", d->label_column,
                           "classes", d->classes);
+    if (o && d->timesteps > 0 &&
+        json_object_set_new(o, "timesteps", json_integer(d->timesteps)) < 0) {
+        json_decref(o);
+        return NULL;
+    }
     if (o && d->stats && json_object_set(o, "stats", d->stats) < 0) {
         json_decref(o);
         return NULL;

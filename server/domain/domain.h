@@ -104,11 +104,18 @@ int fields_write(json_t *obj, const struct nn_field *t, int n, const void *base,
 /* Why a dataset name is not acceptable (empty, over DATASET_MAX_NAME bytes, a control
  * character, not UTF-8), or NULL. */
 const char *dataset_bad_name(const char *s, size_t n);
-/* A dataset from an upload {"name", "features", "labels", "columns"?}: its name, shape, x,
- * y, label kind, classes and columns into d (new: dataset_free). 0, or -1 with the first
- * fault in f (its pointer into the body; no status when memory ran out). */
+/* A dataset from an upload {"name", "features", "labels", "columns"?}, features as rows
+ * of numbers or as rows of steps of numbers (a dataset of sequences: columns name a
+ * step's features): its name, shape, x, y, label kind, classes and columns into d (new:
+ * dataset_free). 0, or -1 with the first fault in f (its pointer into the body; no status
+ * when memory ran out). */
 int dataset_from_json(const json_t *body, long max_values, struct dataset *d,
                       struct fault *f);
+/* A CSV dataset (rows of features) as rows of `timesteps` steps (1 to 65536), time-major:
+ * its features become those of one step, named by the first step's columns. 0, or -1
+ * with the fault in f (no status when memory ran out): a row width that is not a
+ * multiple of timesteps. */
+int dataset_sequences(struct dataset *d, int timesteps, struct fault *f);
 /* Per-feature statistics of d into d->stats, and d stored under a new id (store.h). */
 int dataset_create(struct dataset *d);
 /* A dataset as GET /v1/datasets/{id} answers it (stats when d has them). New. */
@@ -166,14 +173,16 @@ int spec_from_json(const json_t *def, const char *base, size_t max_params,
 /* Frees what spec_from_json filled and zeroes it; NULL or a zeroed struct is fine. */
 void spec_json_free(struct spec_json *s);
 /* A spec as a definition, every default written out ({"name"?, "inputs", "timesteps" (a
- * sequence network only), "layers", "loss", "metrics"}); spec_from_json of it gives the same spec. name may be NULL.
+ * sequence network only), "layers", "loss", "metrics"}); spec_from_json of it gives the
+ * same spec. name may be NULL.
  * New; NULL when memory runs out. */
 json_t *spec_to_json(const struct nn_spec *spec, const char *name);
 /* The summary of a built network: {"inputs" (per step), "timesteps" (a sequence network
  * only), "outputs" (values per row), "params" (total), "layers": [{"path", "type",
  * "activation" (dense and activation layers), "depth", "outputs" (per step), "steps" (a
- * layer whose output is a sequence only), "params"}...]}, one row per layer of the tree in spec order (nn_summary). A network
- * built with nn_new(spec, max, NULL, ...) -- weights not initialised -- is enough. New. */
+ * layer whose output is a sequence only), "params"}...]}, one row per layer of the tree
+ * in spec order (nn_summary). A network built with nn_new(spec, max, NULL, ...) --
+ * weights not initialised -- is enough. New. */
 json_t *spec_summary(const struct nn_net *net);
 /* The engine's warnings for a valid spec: [{"pointer": base + where, "detail"}...]. New. */
 json_t *spec_warnings(const struct nn_spec *spec, const char *base);

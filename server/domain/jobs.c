@@ -12,6 +12,15 @@
 #include <string.h>
 #include <sys/random.h>
 
+/* What a row is, for a fault: "rows of F values" or "sequences of T steps of F values". */
+static void shape(char *out, size_t cap, int timesteps, int features)
+{
+    if (timesteps > 0)
+        snprintf(out, cap, "sequences of %d steps of %d values", timesteps, features);
+    else
+        snprintf(out, cap, "rows of %d values, not sequences", features);
+}
+
 /* ---- options ----
  *
  * DESIGN. A job's options are rows of tables: the engine's for training (nn_train_desc:
@@ -411,6 +420,10 @@ json_t *job_check(const json_t *body, const struct job_limits *lim, struct fault
             if (vdesc && desc && vdesc->features != desc->features)
                 fault_add(fs, "/validation/dataset", "the validation dataset has %d features "
                           "but the training dataset %d", vdesc->features, desc->features);
+            else if (vdesc && desc && vdesc->timesteps != desc->timesteps)
+                fault_add(fs, "/validation/dataset", "the validation dataset's rows are %d "
+                          "steps but the training dataset's %d (0: not sequences)",
+                          vdesc->timesteps, desc->timesteps);
         }
     }
 
@@ -451,10 +464,13 @@ json_t *job_check(const json_t *body, const struct job_limits *lim, struct fault
 
     /* the network against the data, the validation dataset's too */
     if (have_spec && desc) {
-        if (sj.spec.timesteps > 0)
-            fault_add(fs, "/dataset", "the network reads sequences of %d steps, but the "
-                      "service takes no sequence datasets yet", sj.spec.timesteps);
-        else if (desc->features != sj.spec.inputs)
+        if (sj.spec.timesteps != desc->timesteps) {
+            char net[80], data[80];
+            shape(net, sizeof net, sj.spec.timesteps, sj.spec.inputs);
+            shape(data, sizeof data, desc->timesteps, desc->features);
+            fault_add(fs, "/dataset", "the network reads %s (timesteps %d, inputs %d), but the "
+                      "dataset's rows are %s", net, sj.spec.timesteps, sj.spec.inputs, data);
+        } else if (desc->features != sj.spec.inputs)
             fault_add(fs, "/dataset", "the dataset has %d features but the network takes %d "
                       "inputs", desc->features, sj.spec.inputs);
         else

@@ -91,10 +91,11 @@ int predictor_get(const char *id, struct predictor **out, char *msg, size_t cap)
     snprintf(m->id, sizeof m->id, "%s", id);
     m->kind = d.label_kind;
     m->classes = json_incref(d.classes);
-    if (json_array_size(d.columns) == (size_t)nn_inputs(m->net))
+    const int F = nn_get_spec(m->net)->inputs;   /* features of a row, or of a step */
+    if (json_array_size(d.columns) == (size_t)F)
         m->columns = json_incref(d.columns);
     m->network = json_incref(d.network);
-    if (d.scaler && d.scaler_len == 2 * sizeof(float) * (size_t)nn_inputs(m->net)) {
+    if (d.scaler && d.scaler_len == 2 * sizeof(float) * (size_t)F) {
         m->scaler = d.scaler;
         d.scaler = NULL;
     }
@@ -139,9 +140,11 @@ int predictor_get(const char *id, struct predictor **out, char *msg, size_t cap)
 
 int predictor_run(const struct predictor *p, float *x, int n, float *y, char *msg, size_t cap)
 {
-    const int F = nn_inputs(p->net);
+    const struct nn_spec *spec = nn_get_spec(p->net);
+    const int F = spec->inputs;   /* the scaler's features: of a row, or of each step */
+    const long steps = (long)n * (spec->timesteps > 0 ? spec->timesteps : 1);
     if (p->scaler)
-        for (int i = 0; i < n; i++)
+        for (long i = 0; i < steps; i++)
             for (int j = 0; j < F; j++)
                 x[(size_t)i * F + j] = (x[(size_t)i * F + j] - p->scaler[j]) / p->scaler[F + j];
     struct nn_error e;
@@ -241,13 +244,19 @@ json_t *predictor_weights(const struct predictor *p)
     }
     free(t);
     const struct nn_spec *spec = nn_get_spec(p->net);
-    return json_pack("{s:s, s:O, s:O?, s:o, s:o, s:s, s:s, s:s, s:O?, s:o}", "model", p->id,
-                     "network", p->network, "columns", p->columns, "scaler",
-                     scaler_json(p->scaler, nn_inputs(p->net)), "label_scaler",
-                     scaler_json(p->label_scaler, nn_outputs(p->net)), "output_activation",
-                     output_activation(spec), "loss", nn_loss_name(spec->loss),
-                     "label_kind", label_kind_name(p->kind), "classes", p->classes,
-                     "tensors", layers);
+    json_t *w = json_pack("{s:s, s:O, s:O?, s:o, s:o, s:s, s:s, s:s, s:O?, s:o}", "model",
+                          p->id, "network", p->network, "columns", p->columns, "scaler",
+                          scaler_json(p->scaler, spec->inputs), "label_scaler",
+                          scaler_json(p->label_scaler, nn_outputs(p->net)), "output_activation",
+                          output_activation(spec), "loss", nn_loss_name(spec->loss),
+                          "label_kind", label_kind_name(p->kind), "classes", p->classes,
+                          "tensors", layers);
+    if (w && spec->timesteps > 0 &&
+        json_object_set_new(w, "timesteps", json_integer(spec->timesteps)) < 0) {
+        json_decref(w);
+        return NULL;
+    }
+    return w;
 }
 
 json_t *model_json(const struct model *m)
@@ -266,7 +275,8 @@ json_t *model_json(const struct model *m)
     const char *act = json_string_value(json_object_get(last, "activation"));
     if (!type || (strcmp(type, "dense") && strcmp(type, "activation")) || !act)
         act = nn_act_name(NN_LINEAR);
-    return json_pack("{s:s, s:s, s:s?, s:s, s:O, s:s, s:s, s:O?, s:O, s:b, s:O?, s:o, s:o, "
+    const json_t *steps = json_object_get(m->network, "timesteps");   /* a sequence model */
+    json_t *o = json_pack("{s:s, s:s, s:s?, s:s, s:O, s:s, s:s, s:O?, s:O, s:b, s:O?, s:o, s:o, "
                      "s:s}",
                      "id", m->id, "job", m->job_id, "name", m->name, "created_at",
                      m->created_at, "network", m->network, "dataset", m->dataset_id,
@@ -275,4 +285,10 @@ json_t *model_json(const struct model *m)
                      m->columns, "scaler", scaler_json(m->scaler, m->scaler ? F : 0),
                      "label_scaler", scaler_json(m->label_scaler, m->label_scaler ? K : 0),
                      "output_activation", act);
+    if (o && json_integer_value(steps) > 0 &&
+        json_object_set_new(o, "timesteps", json_integer(json_integer_value(steps))) < 0) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
 }

@@ -248,19 +248,26 @@ static void engine_labels(const struct dataset *d, struct nn_data *out)
     out->ycols = d->label_cols;
 }
 
+/* Values of a row of d: its features, times its steps for a dataset of sequences. */
+static size_t row_width(const struct dataset *d)
+{
+    return (size_t)d->features * (size_t)(d->timesteps > 0 ? d->timesteps : 1);
+}
+
 /* Moves a seeded random `split` fraction of the rows of d into v (new arrays). */
 static int split_rows(struct dataset *d, struct dataset *v, double split, uint64_t seed)
 {
     int nv = split_count(d->rows, split), nt = d->rows - nv;
     if (nv < 1 || nt < 1)
         return -1;
+    size_t W = row_width(d);
     int *perm = malloc(sizeof *perm * (size_t)d->rows);
-    float *tx = malloc(sizeof(float) * (size_t)nt * d->features);
+    float *tx = malloc(sizeof(float) * (size_t)nt * W);
     float *ty = malloc(sizeof(float) * (size_t)nt * d->label_cols);
     *v = *d;   /* the shape and the label kind; what d owns stays d's */
     v->name = NULL;
     v->classes = v->columns = v->label_column = v->stats = NULL;
-    v->x = malloc(sizeof(float) * (size_t)nv * d->features);
+    v->x = malloc(sizeof(float) * (size_t)nv * W);
     v->y = malloc(sizeof(float) * (size_t)nv * d->label_cols);
     if (!perm || !tx || !ty || !v->x || !v->y) {
         free(perm), free(tx), free(ty), free(v->x), free(v->y);
@@ -278,8 +285,7 @@ static int split_rows(struct dataset *d, struct dataset *v, double split, uint64
     }
     for (int i = 0; i < d->rows; i++) {
         int src = perm[i], val = i < nv, at = val ? i : i - nv;
-        memcpy((val ? v->x : tx) + (size_t)at * d->features, d->x + (size_t)src * d->features,
-               sizeof(float) * d->features);
+        memcpy((val ? v->x : tx) + (size_t)at * W, d->x + (size_t)src * W, sizeof(float) * W);
         memcpy((val ? v->y : ty) + (size_t)at * d->label_cols,
                d->y + (size_t)src * d->label_cols, sizeof(float) * d->label_cols);
     }
@@ -294,10 +300,13 @@ static int split_rows(struct dataset *d, struct dataset *v, double split, uint64
 }
 
 /* Per-feature mean and deviation of the training rows (scaler: 2 x features, new), then
- * applied to both sets. A constant feature keeps a deviation of 1. */
+ * applied to both sets. A constant feature keeps a deviation of 1. In a dataset of
+ * sequences every step of a row counts as one (a feature's statistics are over all steps
+ * of all rows). */
 static float *standardize(struct dataset *t, struct dataset *v)
 {
     int F = t->features;
+    int T = t->timesteps > 0 ? t->timesteps : 1;
     float *s = calloc(2 * (size_t)F, sizeof *s);
     double *sum = calloc(2 * (size_t)F, sizeof *sum);
     if (!s || !sum) {
@@ -305,21 +314,22 @@ static float *standardize(struct dataset *t, struct dataset *v)
         free(sum);
         return NULL;
     }
-    for (int i = 0; i < t->rows; i++)
+    long steps = (long)t->rows * T;
+    for (long i = 0; i < steps; i++)
         for (int j = 0; j < F; j++) {
             double x = t->x[(size_t)i * F + j];
             sum[j] += x;
             sum[F + j] += x * x;
         }
     for (int j = 0; j < F; j++) {
-        double mean = sum[j] / t->rows, var = sum[F + j] / t->rows - mean * mean;
+        double mean = sum[j] / steps, var = sum[F + j] / steps - mean * mean;
         s[j] = (float)mean;
         s[F + j] = var > 1e-12 ? (float)sqrt(var) : 1.0f;
     }
     free(sum);
     struct dataset *sets[2] = {t, v};
     for (int k = 0; k < 2; k++)
-        for (int i = 0; sets[k] && sets[k]->x && i < sets[k]->rows; i++)
+        for (long i = 0; sets[k] && sets[k]->x && i < (long)sets[k]->rows * T; i++)
             for (int j = 0; j < F; j++) {
                 float *x = &sets[k]->x[(size_t)i * F + j];
                 *x = (*x - s[j]) / s[F + j];
@@ -580,10 +590,10 @@ enum job_state trainer_run(const char *id, size_t max_params, struct nn_pool *po
         error = problem(422, "Training failed", msg);
         goto done;
     }
-    struct nn_data train = {.x = d.x, .rows = d.rows, .cols = d.features}, val = {0};
+    struct nn_data train = {.x = d.x, .rows = d.rows, .cols = (int)row_width(&d)}, val = {0};
     engine_labels(&d, &train);
     if (v.x) {
-        val = (struct nn_data){.x = v.x, .rows = v.rows, .cols = v.features};
+        val = (struct nn_data){.x = v.x, .rows = v.rows, .cols = (int)row_width(&v)};
         engine_labels(&v, &val);
     }
     c.net = net;

@@ -34,9 +34,11 @@ static void swap_floats(float *a, size_t n)
     }
 }
 
-/* The columns a description is read from, in this order; stats last (describe only). */
+/* The columns a description is read from, in this order; stats last (describe only). A
+ * dataset of sequences has its timesteps in dataset_timesteps (migrations/0008). */
 #define DESC_COLUMNS "id, name, created_at, rows, features, label_kind, label_cols, classes, " \
-                     "columns, label_column"
+                     "columns, label_column, (SELECT timesteps FROM dataset_timesteps " \
+                     "WHERE dataset_id = datasets.id)"
 
 static const char sql_insert[] =
     "INSERT INTO datasets (id, name, created_at, rows, features, label_kind, label_cols, "
@@ -54,9 +56,19 @@ static const char sql_in_use[] =
     "SELECT 1 FROM jobs WHERE (dataset_id = ?1 OR val_dataset_id = ?1) "
     "AND state IN ('queued', 'running') LIMIT 1";
 static const char sql_delete[] = "DELETE FROM datasets WHERE id = ?1";
+static const char sql_delete_steps[] = "DELETE FROM dataset_timesteps WHERE dataset_id = ?1";
+static const char sql_insert_steps[] =
+    "INSERT INTO dataset_timesteps (dataset_id, timesteps) VALUES (?1, ?2)";
 static const char sql_load[] =
-    "SELECT rows, features, label_kind, label_cols, classes, rowid, length(x), length(y) "
+    "SELECT rows, features, label_kind, label_cols, classes, rowid, length(x), length(y), "
+    "(SELECT timesteps FROM dataset_timesteps WHERE dataset_id = datasets.id) "
     "FROM datasets WHERE id = ?1";
+
+/* Values of a row of x: features, times the steps of a sequence. */
+static size_t row_values(const struct dataset *d)
+{
+    return (size_t)d->features * (size_t)(d->timesteps > 0 ? d->timesteps : 1);
+}
 
 #define BLOB_CHUNK (1 << 20)   /* bytes per incremental BLOB read or write */
 
@@ -105,7 +117,7 @@ static int insert_tx(void *ctx)
     sqlite3_stmt *st = db_prepare(sql_insert);
     if (!db || !st)
         return STORE_ERROR;
-    size_t nx = (size_t)d->rows * (size_t)d->features, ny = (size_t)d->rows * (size_t)d->label_cols;
+    size_t nx = (size_t)d->rows * row_values(d), ny = (size_t)d->rows * (size_t)d->label_cols;
     int rc = STORE_ERROR;
     if (db_bind_text(st, 1, d->id) || db_bind_text(st, 2, d->name) ||
         db_bind_text(st, 3, d->created_at) || sqlite3_bind_int(st, 4, d->rows) != SQLITE_OK ||
@@ -123,6 +135,16 @@ static int insert_tx(void *ctx)
         if (write_floats(db, "x", rowid, d->x, nx) == 0 &&
             write_floats(db, "y", rowid, d->y, ny) == 0)
             rc = STORE_OK;
+        if (rc == STORE_OK && d->timesteps > 0) {
+            sqlite3_stmt *ts = db_prepare(sql_insert_steps);
+            if (!ts || db_bind_text(ts, 1, d->id) ||
+                sqlite3_bind_int(ts, 2, d->timesteps) != SQLITE_OK) {
+                db_done(ts);
+                rc = STORE_ERROR;
+            } else if (db_exec(ts) != 0) {
+                rc = STORE_ERROR;
+            }
+        }
     } else if (s == SQLITE_TOOBIG) {
         in->toobig = 1;
     } else {
@@ -138,7 +160,7 @@ int store_dataset_insert(struct dataset *d)
     sqlite3 *db = db_conn();
     if (!db)
         return store_condition() == STORE_GONE ? STORE_GONE : STORE_ERROR;
-    size_t nx = (size_t)d->rows * (size_t)d->features, ny = (size_t)d->rows * (size_t)d->label_cols;
+    size_t nx = (size_t)d->rows * row_values(d), ny = (size_t)d->rows * (size_t)d->label_cols;
     sqlite3_int64 limit = sqlite3_limit(db, SQLITE_LIMIT_LENGTH, -1);
     if ((sqlite3_int64)((nx + ny) * sizeof(float)) >= limit)   /* one row holds both */
         return STORE_TOO_BIG;
@@ -168,8 +190,9 @@ static int row_read(sqlite3_stmt *st, struct dataset *d, int with_stats)
     d->classes = db_column_json(st, 7);
     d->columns = db_column_json(st, 8);
     d->label_column = db_column_json(st, 9);
+    d->timesteps = sqlite3_column_int(st, 10);   /* NULL: 0, not a sequence */
     if (with_stats)
-        d->stats = db_column_json(st, 10);
+        d->stats = db_column_json(st, 11);
     return d->name && d->columns && (!with_stats || d->stats) ? 0 : -1;
 }
 
@@ -226,6 +249,13 @@ static int delete_tx(void *ctx)
     if (s == SQLITE_ROW)
         return STORE_IN_USE;
     if (s != SQLITE_DONE)
+        return STORE_ERROR;
+    st = db_prepare(sql_delete_steps);
+    if (!st || db_bind_text(st, 1, id)) {
+        db_done(st);
+        return STORE_ERROR;
+    }
+    if (db_exec(st) != 0)
         return STORE_ERROR;
     st = db_prepare(sql_delete);
     if (!st || db_bind_text(st, 1, id)) {
@@ -300,8 +330,9 @@ int store_dataset_load(const char *id, struct dataset *d)
             json_decref(c);
     }
     sqlite3_int64 rowid = sqlite3_column_int64(st, 5);
+    d->timesteps = sqlite3_column_int(st, 8);
     if (d->rows > 0 && d->features > 0 && d->label_cols > 0 &&
-        (d->x = read_floats(db, "x", rowid, (size_t)d->rows * (size_t)d->features,
+        (d->x = read_floats(db, "x", rowid, (size_t)d->rows * row_values(d),
                             sqlite3_column_int64(st, 6))) &&
         (d->y = read_floats(db, "y", rowid, (size_t)d->rows * (size_t)d->label_cols,
                             sqlite3_column_int64(st, 7))))

@@ -90,13 +90,15 @@ struct dataset {
     char *name;
     char created_at[32];
     int rows, features, label_cols;
+    int timesteps;             /* a row is a sequence of this many steps of features; 0:
+                                  a row is not a sequence */
     enum label_kind label_kind;
     json_t *classes;           /* array of names or numbers, or NULL */
     json_t *columns;           /* feature names */
     json_t *label_column;      /* CSV: the label column's name, or its index without a
                                   header; NULL for JSON uploads */
     json_t *stats;             /* per feature {"name","min","mean","max","std"} */
-    float *x;                  /* rows x features */
+    float *x;                  /* rows x features (rows x timesteps x features, time-major) */
     float *y;                  /* rows x label_cols */
 };
 /* Frees what d holds and zeroes it; NULL does nothing. */
