@@ -9,7 +9,8 @@
  *  - the adding problem (T = 30, 3000 rows, a seeded generator as /work/shared's
  *    adding.py defines it): an lstm of 16 trained on it predicts 500 unseen rows with a
  *    mean squared error under 0.02, where answering 1.0 scores about 0.167; JSON and CSV
- *    rows predict the same; the model and its export carry timesteps. */
+ *    rows predict the same; the model and its export carry timesteps;
+ *  - many to many: labels as rows of one value per step, a gru returning its steps. */
 #include "srvutil.h"
 #include "testutil.h"
 
@@ -330,6 +331,63 @@ START_TEST(adding_problem)
 }
 END_TEST
 
+/* Many to many: a gru returning its 5 steps, a dense 1 at every step, labels as rows of
+ * 5 values (one per step): the running sum of the values so far. */
+START_TEST(label_per_step)
+{
+    enum { ROWS = 400, S = 5 };
+    struct server s = {0};
+    su_start(&s, (const char *const[]){"--threads", "1", NULL});
+    rng_state = 3;
+    json_t *xs = json_array(), *ys = json_array();
+    for (int i = 0; i < ROWS; i++) {
+        json_t *x = json_array(), *y = json_array();
+        double sum = 0;
+        for (int t = 0; t < S; t++) {
+            double v = uniform();
+            sum += v;
+            json_array_append_new(x, json_pack("[f]", v));
+            json_array_append_new(y, json_real(sum));
+        }
+        json_array_append_new(xs, x);
+        json_array_append_new(ys, y);
+    }
+    json_t *b = json_pack("{s:s, s:o, s:o}", "name", "running sums", "features", xs, "labels",
+                          ys);
+    char *body = json_dumps(b, JSON_COMPACT);
+    json_decref(b);
+    char *ds = su_post_id(&s, "/v1/datasets", body, 201);
+    free(body);
+    char req[1024];
+    snprintf(req, sizeof req, "{\"network\": {\"inputs\": 1, \"timesteps\": 5, \"layers\": "
+             "[{\"type\": \"gru\", \"units\": 8, \"return_sequences\": true}, {\"type\": "
+             "\"dense\", \"units\": 1}], \"loss\": \"mse\"}, \"dataset\": \"%s\", "
+             "\"epochs\": 30, \"batch_size\": 32, \"seed\": 5, \"optimizer\": {\"type\": "
+             "\"adam\", \"learning_rate\": 0.01}}", ds);
+    char *job = su_post_id(&s, "/v1/jobs", req, 202);
+    json_t *j = su_job_wait(&s, job, "succeeded", 120);
+    ck_assert_str_eq(su_str(j, "state"), "succeeded");
+    char path[96];
+    snprintf(path, sizeof path, "/v1/models/%s/predict", su_str(j, "model"));
+    const char *in = "{\"inputs\": [[[0.1], [0.2], [0.3], [0.4], [0.5]]]}";
+    struct http_reply h = su_http(&s, "POST", path, in, strlen(in), "application/json");
+    ck_assert_msg(h.status == 200, "%ld %s", h.status, h.body);
+    json_t *p = su_http_json(&h);
+    json_t *o = json_array_get(json_object_get(p, "outputs"), 0);
+    ck_assert_int_eq(json_array_size(o), S);
+    const double want[S] = {0.1, 0.3, 0.6, 1.0, 1.5};
+    for (int t = 0; t < S; t++)
+        ck_assert_msg(fabs(json_number_value(json_array_get(o, (size_t)t)) - want[t]) < 0.1,
+                      "step %d: %s", t, h.body);
+    json_decref(p);
+    su_http_free(&h);
+    json_decref(j);
+    free(ds), free(job);
+    su_stop(&s, 0);
+    su_cleanup(&s);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("api_sequences");
@@ -338,6 +396,7 @@ int main(void)
     tcase_add_test(tc, sequence_datasets);
     tcase_add_test(tc, jobs_match_shapes);
     tcase_add_test(tc, adding_problem);
+    tcase_add_test(tc, label_per_step);
     suite_add_tcase(s, tc);
     return tu_run(s) != 0;
 }
