@@ -210,6 +210,47 @@ NN_HOT static void recur_forward(const struct op *o, struct run *r, struct tile 
     }
 }
 
+/* One row's step of an lstm backward: from a (the gates i, f, g, o of the step), tc
+ * (tanh(c)), cp (c'), dh (into h) and dc (into c from the next step), the gates'
+ * pre-activation gradients da; dc becomes the gradient into c', dh 0 (the product with U
+ * adds dh' after). */
+static inline void lstm_back(int H, const float *restrict a, const float *restrict tc,
+                             const float *restrict cp, float *restrict dh, float *restrict dc,
+                             float *restrict da)
+{
+    for (int j = 0; j < H; j++) {
+        float ig = a[j], fg = a[H + j], gg = a[2 * H + j], og = a[3 * H + j];
+        float d = dh[j], t = tc[j];
+        float dcj = dc[j] + d * og * (1 - t * t);
+        da[j] = dcj * gg * ig * (1 - ig);
+        da[H + j] = dcj * cp[j] * fg * (1 - fg);
+        da[2 * H + j] = dcj * ig * (1 - gg * gg);
+        da[3 * H + j] = d * t * og * (1 - og);
+        dc[j] = dcj * fg;
+        dh[j] = 0;
+    }
+}
+
+/* One row's step of a gru backward: from a (the gates r, z, n), hp (h'), cn (U_n h' +
+ * bh_n) and dh, the gradients at W x + b (da) and at U h' + bh (du); dh becomes the part
+ * of the gradient into h' that passes by z. */
+static inline void gru_back(int H, const float *restrict a, const float *restrict hp,
+                            const float *restrict cn, float *restrict dh, float *restrict da,
+                            float *restrict du)
+{
+    for (int j = 0; j < H; j++) {
+        float rg = a[j], zg = a[H + j], ng = a[2 * H + j], d = dh[j];
+        float dn = d * (1 - zg) * (1 - ng * ng);
+        float dz = d * (hp[j] - ng) * zg * (1 - zg);
+        float dr = dn * cn[j] * rg * (1 - rg);
+        da[j] = du[j] = dr;
+        da[H + j] = du[H + j] = dz;
+        da[2 * H + j] = dn;
+        du[2 * H + j] = dn * rg;
+        dh[j] = d * zg;   /* h = ... + z * h' */
+    }
+}
+
 /* Through time over rows [r0, r1): dA (and dU) of every step, and the input gradient. */
 NN_HOT static void recur_backward(const struct op *o, struct run *r, struct tile t)
 {
@@ -232,33 +273,25 @@ NN_HOT static void recur_backward(const struct op *o, struct run *r, struct tile
             float *dhi = dh + (size_t)i * H, *dci = dc + (size_t)i * H;
             const float *g = o->seqs ? dout + ((size_t)(t.r0 + i) * T + s) * H
                              : s == T - 1 ? dout + (size_t)(t.r0 + i) * H : NULL;
-            for (int j = 0; j < H; j++) {
-                float d = dhi[j] + (g ? g[j] : 0);
-                if (o->cell == NN_RNN) {
-                    float h = a[j];
-                    da[j] = o->act == NN_RELU ? (h > 0 ? d : 0) : d * (1 - h * h);
+            if (g)   /* dh: from the next step, plus the output's gradient */
+                for (int j = 0; j < H; j++)
+                    dhi[j] += g[j];
+            if (o->cell == NN_RNN && o->act == NN_RELU) {
+                for (int j = 0; j < H; j++) {
+                    da[j] = a[j] > 0 ? dhi[j] : 0;
                     dhi[j] = 0;
-                } else if (o->cell == NN_LSTM) {
-                    float ig = a[j], fg = a[H + j], gg = a[2 * H + j], og = a[3 * H + j];
-                    float tc = tcs[j], cp = s > 0 ? c[j - H] : 0;
-                    float dcj = dci[j] + d * og * (1 - tc * tc);
-                    da[j] = dcj * gg * ig * (1 - ig);
-                    da[H + j] = dcj * cp * fg * (1 - fg);
-                    da[2 * H + j] = dcj * ig * (1 - gg * gg);
-                    da[3 * H + j] = d * tc * og * (1 - og);
-                    dci[j] = dcj * fg;
-                    dhi[j] = 0;
-                } else {
-                    float rg = a[j], zg = a[H + j], ng = a[2 * H + j];
-                    float dn = d * (1 - zg) * (1 - ng * ng);
-                    float dz = d * (hp[j] - ng) * zg * (1 - zg);
-                    float dr = dn * c[j] * rg * (1 - rg);
-                    da[j] = du[j] = dr;
-                    da[H + j] = du[H + j] = dz;
-                    da[2 * H + j] = dn;
-                    du[2 * H + j] = dn * rg;
-                    dhi[j] = d * zg;   /* h = ... + z * h' */
                 }
+            } else if (o->cell == NN_RNN) {
+                for (int j = 0; j < H; j++) {
+                    da[j] = dhi[j] * (1 - a[j] * a[j]);
+                    dhi[j] = 0;
+                }
+            } else if (o->cell == NN_LSTM) {
+                lstm_back(H, a, tcs, s > 0 ? c - H : c, dhi, dci, da);
+                if (s == 0)   /* c' = 0: nothing for the forget gate */
+                    memset(da + H, 0, H * sizeof *da);
+            } else {
+                gru_back(H, a, hp, c, dhi, da, du);
             }
         }
         if (s > 0)   /* dh' += dU_s · U */
