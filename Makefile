@@ -225,7 +225,7 @@ bench: deps-bench
 # (bench/rnn.sh; ROUNDS and EPOCHS set its rounds and epochs).
 bench-rnn: deps-bench
 	@$(MAKE) --no-print-directory $(BENCH_RNN_BIN)
-	@bash bench/rnn.sh $(BENCH_RNN_BIN) $(ROUNDS) $(EPOCHS)
+	@bash bench/rnn.sh $(BENCH_RNN_BIN) $(or $(ROUNDS),3) $(or $(EPOCHS),1)
 
 asan: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan CC=clang \

@@ -28,7 +28,10 @@
  * tanh(c) (T*H); dA, the gates' pre-activation gradients (T*G*H); dU, a gru's gradients
  * at U h' (T*G*H; dA itself otherwise); and two H vectors and a gru's G*H product of the
  * step. Each array is laid out
- * (B, ...) so that products run over all rows of a tile, or of the batch, at once.
+ * (B, ...) so that products run over all rows of a tile, or of the batch, at once. The
+ * gates of a row's step, forward and backward, are one loop per cell over restrict
+ * pointers, with exp computed inline (exp_), so that the compiler vectorizes them: scalar,
+ * with libm's expf, they took two thirds of the time of the products.
  */
 #include "nn_internal.h"
 
