@@ -79,17 +79,20 @@ static struct seqv seq_view(const struct op *o, const struct run *r)
 /* e^x for the gates, without branches or calls so that the loops over units vectorize
  * (libm's expf is a call per value): Cephes's expf, 2^n by the exponent's bits times a
  * polynomial on [-ln2/2, ln2/2], within 2 ulp of expf. For x <= 0 only (the callers'
- * arguments), clamped at -87.3, where the result stays a normal float. */
+ * arguments), clamped at -87.3, where the result stays a normal float; a NaN stays NaN.
+ * Everything on the bits is unsigned integer work, which vectorizes where a float
+ * compare or a float-to-int conversion does not (and the conversion of a NaN is
+ * undefined). */
 static inline float exp_(float x)
 {
-    /* x = max(x, -87.3f) on the bits: a negative float's bits, read as an int, grow with
-     * its magnitude; an int's min vectorizes where a float compare (NaN) does not */
-    union { float f; int32_t i; } u = {.f = x};
-    const int32_t lo = -1028744806;                     /* the bits of -87.3f */
-    u.i = u.i < lo ? u.i : lo;
+    union { float f; uint32_t i; } u = {.f = x};
+    uint32_t m = u.i & 0x7fffffffu;                     /* |x| */
+    const uint32_t lim = 0x42ae999au;                   /* the bits of 87.3f */
+    m = m > 0x7f800000u ? m : m < lim ? m : lim;        /* NaN kept */
+    u.i = m | 0x80000000u;                              /* -|x| */
     x = u.f;
-    float n = x * 1.44269504088896341f + 12582912.0f;   /* round to nearest, in float */
-    n -= 12582912.0f;
+    union { float f; uint32_t i; } t = {.f = x * 1.44269504088896341f + 12582912.0f};
+    float n = t.f - 12582912.0f;                        /* x / ln2 rounded to nearest */
     float r = x - n * 0.693359375f;
     r -= n * -2.12194440e-4f;
     float p = 1.9875691500e-4f;
@@ -99,7 +102,8 @@ static inline float exp_(float x)
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    union { int32_t i; float f; } sc = {.i = ((int32_t)n + 127) << 23};
+    /* t's low bits hold n (its ulp is 1): 2^n's exponent field is n + 127 */
+    union { uint32_t i; float f; } sc = {.i = (t.i - 0x4b400000u + 127u) << 23};
     return p * sc.f;
 }
 
@@ -121,8 +125,10 @@ static inline float sigm(float x)
 
 /* One row's step of an lstm: the gates' pre-activations ai, af, ag, ao become the gates,
  * c = f * c' + i * g, tc = tanh(c), h = o * tc. Apart, with restrict, so that it
- * vectorizes (the compiler gives up on checking the overlaps of eight pointers). */
-static inline void lstm_gates(int H, float *restrict ai, float *restrict af,
+ * vectorizes (the compiler gives up on checking the overlaps of eight pointers); always
+ * inlined, as the other three below, so that each of recur_forward's target clones has
+ * its own vectorized copy (not inlined, one baseline copy served them all). */
+static inline __attribute__((always_inline)) void lstm_gates(int H, float *restrict ai, float *restrict af,
                               float *restrict ag, float *restrict ao, const float *restrict cp,
                               float *restrict c, float *restrict tc, float *restrict h)
 {
@@ -138,7 +144,7 @@ static inline void lstm_gates(int H, float *restrict ai, float *restrict af,
 
 /* One row's step of a gru: ar, az, an (W x + b) become the gates r, z, n given g (U h' +
  * bh, G*H values), cn keeps U_n h' + bh_n, and h = (1 - z) * n + z * h'. */
-static inline void gru_gates(int H, float *restrict ar, float *restrict az,
+static inline __attribute__((always_inline)) void gru_gates(int H, float *restrict ar, float *restrict az,
                              float *restrict an, const float *restrict g,
                              const float *restrict hp, float *restrict cn, float *restrict h)
 {
@@ -217,7 +223,7 @@ NN_HOT static void recur_forward(const struct op *o, struct run *r, struct tile 
  * (tanh(c)), cp (c'), dh (into h) and dc (into c from the next step), the gates'
  * pre-activation gradients da; dc becomes the gradient into c', dh 0 (the product with U
  * adds dh' after). */
-static inline void lstm_back(int H, const float *restrict a, const float *restrict tc,
+static inline __attribute__((always_inline)) void lstm_back(int H, const float *restrict a, const float *restrict tc,
                              const float *restrict cp, float *restrict dh, float *restrict dc,
                              float *restrict da)
 {
@@ -237,7 +243,7 @@ static inline void lstm_back(int H, const float *restrict a, const float *restri
 /* One row's step of a gru backward: from a (the gates r, z, n), hp (h'), cn (U_n h' +
  * bh_n) and dh, the gradients at W x + b (da) and at U h' + bh (du); dh becomes the part
  * of the gradient into h' that passes by z. */
-static inline void gru_back(int H, const float *restrict a, const float *restrict hp,
+static inline __attribute__((always_inline)) void gru_back(int H, const float *restrict a, const float *restrict hp,
                             const float *restrict cn, float *restrict dh, float *restrict da,
                             float *restrict du)
 {

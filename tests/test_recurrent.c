@@ -131,7 +131,7 @@ END_TEST
 /* Gates far into saturation and back: pre-activations from -300 to 300 (where e^x leaves
  * float's range, and the gates' exp is computed inline and clamped), 11 units (a vector's
  * width and a remainder), 3 steps, against the equations in double with libm. _i: rnn
- * (tanh), lstm, gru. */
+ * (tanh), lstm, gru; and a NaN input comes out NaN. */
 START_TEST(test_gates_saturate)
 {
     enum { H = 11, T = 3, MAXG = 4 };
@@ -183,6 +183,11 @@ START_TEST(test_gates_saturate)
         for (int j = 0; j < H; j++)
             ck_near(out[s * H + j], h[j], 1e-6);
     }
+    /* a NaN input is not hidden by the gates' saturation: every output is NaN */
+    const float xn[T] = {NAN, 0.5f, 0.5f};
+    ck_assert_int_eq(nn_predict(net, NULL, xn, 1, out, &e), 0);
+    for (int k = 0; k < T * H; k++)
+        ck_assert_msg(isnan(out[k]), "output %d is %g, not NaN", k, out[k]);
     nn_free(net);
 }
 END_TEST
