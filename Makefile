@@ -1,4 +1,4 @@
-# neurond -- one plain Makefile.  make · make run · make test · make check · make deps · make bench (-http, -events) · make asan · make fuzz · make image · make clean
+# neurond -- one plain Makefile.  make · make run · make test · make check · make deps · make bench (-rnn, -http, -events) · make asan · make fuzz · make image · make clean
 CC      ?= cc
 OPT     ?= -O3
 CFLAGS  ?= $(OPT) -g
@@ -23,6 +23,7 @@ TEST_BIN = $(TESTS:%=$(BUILD)/tests/%)
 SERVER_TEST_BIN = $(SERVER_TESTS:%=$(BUILD)/tests/%)
 
 BENCH_BIN = $(BUILD)/bench/bench_fmnist
+BENCH_RNN_BIN = $(BUILD)/bench/bench_rnn
 
 # The service: server/ in modules, one folder and one header each, compiled each with only
 # the flags it needs. Arrows point one way, down this list (docs/DESIGN.md; the layering
@@ -57,7 +58,7 @@ SERVER_LIB = $(BUILD)/libneurond.a
 NEUROND = $(BUILD)/neurond
 PORT ?= 8080
 
-.PHONY: all run test test-contract check layering test-browser browser-deps test-eventsource eventsource-deps bench bench-http bench-events bench-hostile asan tsan fuzz clean deps deps-run deps-bench deps-container lint-api image test-container
+.PHONY: all run test test-contract check layering test-browser browser-deps test-eventsource eventsource-deps bench bench-rnn bench-http bench-events bench-hostile asan tsan fuzz clean deps deps-run deps-bench deps-container lint-api image test-container
 all: $(CORE_LIB) $(NEUROND)
 
 # Builds and starts the service on 127.0.0.1:$(PORT) with its database under ./var/.
@@ -118,6 +119,9 @@ $(SERVER_TEST_BIN): $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/srvutil.
 	$(CC) $(CFLAGS) $^ -o $@ $(CHECK_LIBS) $(SERVER_LIBS) -lcurl $(CORE_LIBS)
 
 $(BENCH_BIN): $(BUILD)/bench/bench_fmnist.o $(BUILD)/bench/idx.o $(CORE_LIB)
+	$(CC) $(CFLAGS) $^ -o $@ $(CORE_LIBS)
+
+$(BENCH_RNN_BIN): $(BUILD)/bench/bench_rnn.o $(CORE_LIB)
 	$(CC) $(CFLAGS) $^ -o $@ $(CORE_LIBS)
 
 $(BUILD)/bench/fmnist_csv: $(BUILD)/bench/fmnist_csv.o $(BUILD)/bench/idx.o
@@ -217,6 +221,12 @@ bench: deps-bench
 	@$(MAKE) --no-print-directory $(BENCH_BIN)
 	@bash bench/run.sh $(BENCH_BIN)
 
+# The recurrent layers (rnn, lstm, gru) on the adding problem against PyTorch's
+# (bench/rnn.sh; ROUNDS and EPOCHS set its rounds and epochs).
+bench-rnn: deps-bench
+	@$(MAKE) --no-print-directory $(BENCH_RNN_BIN)
+	@bash bench/rnn.sh $(BENCH_RNN_BIN) $(or $(ROUNDS),3) $(or $(EPOCHS),1)
+
 asan: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan CC=clang \
 	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
@@ -276,6 +286,6 @@ fuzz: deps
 clean:
 	rm -rf build build-asan build-tsan build-fuzz
 
--include $(CORE_OBJ:.o=.d) $(SERVER_SRC:%.c=$(BUILD)/%.d) $(BUILD)/server/main.d $(TEST_BIN:=.d) $(SERVER_TEST_BIN:=.d) \
+-include $(CORE_OBJ:.o=.d) $(BUILD)/bench/bench_rnn.d $(SERVER_SRC:%.c=$(BUILD)/%.d) $(BUILD)/server/main.d $(TEST_BIN:=.d) $(SERVER_TEST_BIN:=.d) \
          $(BUILD)/tests/srvutil.d $(BUILD)/tests/testutil.d \
          $(FUZZ_BIN:=.d) $(BUILD)/fuzz/fuzzutil.d $(CONTRACT_DUMP).d

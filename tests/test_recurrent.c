@@ -2,7 +2,8 @@
  * the engine: a dense layer over every step, dropout between recurrent layers.
  *
  * One hand-computed pair of steps per cell (PyTorch's equations evaluated with numpy, the
- * script in the comment), central-difference gradient checks over inputs and every
+ * script in the comment), gates driven far into saturation against the equations in double,
+ * central-difference gradient checks over inputs and every
  * weight (T = 6 steps, both return_sequences settings, two stacked layers, a dense layer
  * per step), results bit-identical on 1, 2 and 3 threads, save and load, and a small
  * adding problem that an lstm learns. */
@@ -123,6 +124,70 @@ START_TEST(test_rnn_hand)
     } else {
         ck_near(out[0], 0.25, 1e-6);
     }
+    nn_free(net);
+}
+END_TEST
+
+/* Gates far into saturation and back: pre-activations from -300 to 300 (where e^x leaves
+ * float's range, and the gates' exp is computed inline and clamped), 11 units (a vector's
+ * width and a remainder), 3 steps, against the equations in double with libm. _i: rnn
+ * (tanh), lstm, gru; and a NaN input comes out NaN. */
+START_TEST(test_gates_saturate)
+{
+    enum { H = 11, T = 3, MAXG = 4 };
+    const int G = _i == 0 ? 1 : _i == 1 ? 4 : 3, GH = G * H;
+    struct nn_layer_spec l = _i == 0 ? nn_rnn(H, 1) : _i == 1 ? nn_lstm(H, 1) : nn_gru(H, 1);
+    struct nn_net *net = seq_net(&l, 1, 1, T, NN_MSE, 3);
+    float W[MAXG * H], U[MAXG * H * H], b[MAXG * H], bh[MAXG * H];
+    for (int k = 0; k < GH; k++) {
+        W[k] = -300.0f + 600.0f * (float)((k * 7) % GH) / (GH - 1);   /* x = 1: a = W */
+        b[k] = 0.01f * (float)(k % 5);
+        bh[k] = -0.02f * (float)(k % 3);
+        for (int j = 0; j < H; j++)
+            U[k * H + j] = 0.05f * (float)(((k + 3 * j) % 7) - 3);
+    }
+    set_tensor(net, 0, W, GH);
+    set_tensor(net, 1, U, GH * H);
+    set_tensor(net, 2, b, GH);
+    if (_i == 2)
+        set_tensor(net, 3, bh, GH);
+    const float x[T] = {1.0f, -0.01f, 0.5f};
+    float out[T * H];
+    struct nn_error e;
+    ck_assert_int_eq(nn_predict(net, NULL, x, 1, out, &e), 0);
+
+    double h[H] = {0}, c[H] = {0}, a[MAXG * H], u[MAXG * H];
+    for (int s = 0; s < T; s++) {
+        for (int k = 0; k < GH; k++) {
+            u[k] = _i == 2 ? bh[k] : 0;
+            for (int j = 0; j < H; j++)
+                u[k] += (double)U[k * H + j] * h[j];
+            a[k] = (double)W[k] * x[s] + b[k];
+        }
+        for (int j = 0; j < H; j++) {
+#define SIG(v) (1.0 / (1.0 + exp(-(v))))
+            if (_i == 0) {
+                h[j] = tanh(a[j] + u[j]);
+            } else if (_i == 1) {
+                double ig = SIG(a[j] + u[j]), fg = SIG(a[H + j] + u[H + j]);
+                double gg = tanh(a[2 * H + j] + u[2 * H + j]), og = SIG(a[3 * H + j] + u[3 * H + j]);
+                c[j] = fg * c[j] + ig * gg;
+                h[j] = og * tanh(c[j]);
+            } else {
+                double rg = SIG(a[j] + u[j]), zg = SIG(a[H + j] + u[H + j]);
+                double ng = tanh(a[2 * H + j] + rg * u[2 * H + j]);
+                h[j] = (1 - zg) * ng + zg * h[j];
+            }
+#undef SIG
+        }
+        for (int j = 0; j < H; j++)
+            ck_near(out[s * H + j], h[j], 1e-6);
+    }
+    /* a NaN input is not hidden by the gates' saturation: every output is NaN */
+    const float xn[T] = {NAN, 0.5f, 0.5f};
+    ck_assert_int_eq(nn_predict(net, NULL, xn, 1, out, &e), 0);
+    for (int k = 0; k < T * H; k++)
+        ck_assert_msg(isnan(out[k]), "output %d is %g, not NaN", k, out[k]);
     nn_free(net);
 }
 END_TEST
@@ -508,6 +573,7 @@ int main(void)
     tcase_add_test(tc, test_lstm_hand);
     tcase_add_test(tc, test_gru_hand);
     tcase_add_loop_test(tc, test_rnn_hand, 0, 2);
+    tcase_add_loop_test(tc, test_gates_saturate, 0, 3);
     tcase_add_test(tc, test_init);
     tcase_add_test(tc, test_dense_per_step);
     tcase_add_test(tc, test_decay_kernels_only);
