@@ -508,9 +508,10 @@ static int parse_rows(const char *ctype, const char *body, size_t len, int T, in
     if (!doc)
         return -1;   /* replied: 400 or 413 */
     if (!json_is_object(doc)) {
-        json_decref(doc);
-        return reply_field(out, 422, "", "expected {\"inputs\": [[%d numbers], ...]} (or "
-                           "\"instances\"), got %s", F, json_kind(doc)), -1;
+        reply_field(out, 422, "", "expected {\"inputs\": [[%d numbers], ...]} (or "
+                    "\"instances\"), got %s", F, json_kind(doc));
+        json_decref(doc);   /* after json_kind: it reads doc */
+        return -1;
     }
     /* inputs or instances, not both; nothing else but TF Serving's signature_name, which
      * names the only signature a model has and is otherwise ignored */
