@@ -38,54 +38,9 @@ static const int widths[NDENSE + 1] = {784, 256, 128, 10};
 
 static char tag[64];                     /* "neurond 2thr", set once in main */
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* Prints one JSON line; extra, when not NULL, is more members (", \"k\": v") to add. */
-static void emit(const char *metric, double value, const char *unit, const char *extra)
-{
-    char v[32];
-    if (isfinite(value))
-        snprintf(v, sizeof v, "%.6g", value);
-    else
-        snprintf(v, sizeof v, "null");
-    printf("{\"bench\": \"%s\", \"metric\": \"%s\", \"value\": %s, \"unit\": \"%s\"%s}\n", tag,
-           metric, v, unit, extra ? extra : "");
-    fflush(stdout);
-}
-
-static void die(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("bench_fmnist: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    exit(1);
-}
-
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n);
-    if (!p)
-        die("out of memory (%zu bytes)", n);
-    return p;
-}
-
-static long parse_arg(const char *s, const char *name, long lo, long hi)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (*s == '\0' || *end != '\0' || v < lo || v > hi)
-        die("%s must be an integer from %ld to %ld, not \"%s\"\n"
-            "usage: bench_fmnist [threads=2] [epochs=5] [seed=0]", name, lo, hi, s);
-    return v;
-}
+#define BENCH_NAME "bench_fmnist"
+#define BENCH_USAGE "bench_fmnist [threads=2] [epochs=5] [seed=0]"
+#include "bench.h"
 
 /* ---- training ---------------------------------------------------------------------- */
 

@@ -44,54 +44,9 @@ enum { STEPS = 50, FEATURES = 2, UNITS = 128, BATCH = 64, TRAIN_ROWS = 20000,
 
 static char tag[64];                     /* "neurond lstm T=50 h=128 2thr", set in main */
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* Prints one JSON line; extra, when not NULL, is more members (", \"k\": v") to add. */
-static void emit(const char *metric, double value, const char *unit, const char *extra)
-{
-    char v[32];
-    if (isfinite(value))
-        snprintf(v, sizeof v, "%.6g", value);
-    else
-        snprintf(v, sizeof v, "null");
-    printf("{\"bench\": \"%s\", \"metric\": \"%s\", \"value\": %s, \"unit\": \"%s\"%s}\n", tag,
-           metric, v, unit, extra ? extra : "");
-    fflush(stdout);
-}
-
-static void die(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("bench_rnn: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    exit(1);
-}
-
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n);
-    if (!p)
-        die("out of memory (%zu bytes)", n);
-    return p;
-}
-
-static long parse_arg(const char *s, const char *name, long lo, long hi)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (*s == '\0' || *end != '\0' || v < lo || v > hi)
-        die("%s must be an integer from %ld to %ld, not \"%s\"\n"
-            "usage: bench_rnn rnn|lstm|gru [threads=2] [epochs=2] [seed=0]", name, lo, hi, s);
-    return v;
-}
+#define BENCH_NAME "bench_rnn"
+#define BENCH_USAGE "bench_rnn rnn|lstm|gru [threads=2] [epochs=2] [seed=0]"
+#include "bench.h"
 
 /* rows sequences of the adding problem into x (rows x STEPS*FEATURES, time-major) and y
  * (rows), drawn from a generator seeded with seed. */
