@@ -42,7 +42,7 @@
 
 /* The parts of an op's workspace for a batch of B rows. */
 struct seqv {
-    float *A, *Hp, *C, *TC, *dA, *dU, *dh, *dc, *gh;
+    float *A, *Hp, *C, *TC, *dA, *dU, *dh, *dc, *gh, *hn;
 };
 
 static size_t seq_floats(int T, int G, int H, int cell)
@@ -50,7 +50,7 @@ static size_t seq_floats(int T, int G, int H, int cell)
     size_t gh = (size_t)T * G * H, th = (size_t)T * H;
     int gru = cell == NN_GRU, lstm = cell == NN_LSTM;
     return gh + th + th + (lstm ? th : 0) + gh + (gru ? gh : 0) + 2 * (size_t)H +
-           (gru ? (size_t)G * H : 0);
+           (gru ? (size_t)G * H : 0) + (size_t)recur_samples(T);
 }
 
 static struct seqv seq_view(const struct op *o, const struct run *r)
@@ -73,6 +73,9 @@ static struct seqv seq_view(const struct op *o, const struct run *r)
     v.dh = p, p += B * H;
     v.dc = p, p += B * H;
     v.gh = p;
+    if (gru)
+        p += B * G * H;
+    v.hn = p;
     return v;
 }
 
@@ -260,11 +263,33 @@ static inline __attribute__((always_inline)) void gru_back(int H, const float *r
     }
 }
 
-/* Through time over rows [r0, r1): dA (and dU) of every step, and the input gradient. */
+int recur_samples(int T) { return T < NN_TIME_SAMPLES ? T : NN_TIME_SAMPLES; }
+
+int recur_sample_step(int T, int k)
+{
+    int K = recur_samples(T);
+    return K > 1 ? (int)((int64_t)k * (T - 1) / (K - 1)) : T - 1;
+}
+
+void recur_time_norms(const struct op *o, const float *seq, int B, double *sum)
+{
+    struct run r = {.seq = (float *)seq, .B = B};
+    const int K = recur_samples(o->steps);
+    const float *hn = seq_view(o, &r).hn;
+    for (int k = 0; k < K; k++) {
+        double sq = 0;
+        for (int i = 0; i < B; i++)   /* in row order, whatever the tiles */
+            sq += hn[(size_t)i * K + k];
+        sum[k] += sqrt(sq);
+    }
+}
+
+/* Through time over rows [r0, r1): dA (and dU) of every step, the input gradient, and
+ * the squared norm of each row's ∂L/∂h at the sampled steps (hn). */
 NN_HOT static void recur_backward(const struct op *o, struct run *r, struct tile t)
 {
     const int T = o->steps, G = o->gates, H = o->units, GH = G * H, IN = o->in / T;
-    const int n = t.r1 - t.r0;
+    const int n = t.r1 - t.r0, K = recur_samples(T);
     const float *W = r->params + o->p, *U = W + (size_t)GH * IN;
     const float *dout = r->dact[o->idx];
     struct seqv v = seq_view(o, r);
@@ -272,9 +297,12 @@ NN_HOT static void recur_backward(const struct op *o, struct run *r, struct tile
     const float *C = v.C + (size_t)t.r0 * T * H, *TC = v.TC + (size_t)t.r0 * T * H;
     float *dA = v.dA + (size_t)t.r0 * T * GH, *dU = v.dU + (size_t)t.r0 * T * GH;
     float *dh = v.dh + (size_t)t.r0 * H, *dc = v.dc + (size_t)t.r0 * H;
+    float *hn = v.hn + (size_t)t.r0 * K;
     memset(dh, 0, (size_t)n * H * sizeof *dh);
     memset(dc, 0, (size_t)n * H * sizeof *dc);
+    int k = K - 1;   /* the latest sampled step not yet passed */
     for (int s = T - 1; s >= 0; s--) {
+        const int sampled = k >= 0 && s == recur_sample_step(T, k);
         for (int i = 0; i < n; i++) {
             const size_t at = (size_t)i * T + s;
             const float *a = A + at * GH, *hp = Hp + at * H, *c = C + at * H, *tcs = TC + at * H;
@@ -285,6 +313,12 @@ NN_HOT static void recur_backward(const struct op *o, struct run *r, struct tile
             if (g)   /* dh: from the next step, plus the output's gradient */
                 for (int j = 0; j < H; j++)
                     dhi[j] += g[j];
+            if (sampled) {   /* dh is now ∂L/∂h of step s */
+                float sq = 0;
+                for (int j = 0; j < H; j++)
+                    sq += dhi[j] * dhi[j];
+                hn[(size_t)i * K + k] = sq;
+            }
             if (o->cell == NN_RNN && o->act == NN_RELU) {
                 for (int j = 0; j < H; j++) {
                     da[j] = a[j] > 0 ? dhi[j] : 0;
@@ -305,6 +339,7 @@ NN_HOT static void recur_backward(const struct op *o, struct run *r, struct tile
         }
         if (s > 0)   /* dh' += dU_s · U */
             mm(0, 0, n, H, GH, 1, dU + (size_t)s * GH, T * GH, U, H, 1, dh, H);
+        k -= sampled;
     }
     float *dinp = r->dact[o->src];
     if (dinp)

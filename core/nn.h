@@ -325,6 +325,19 @@ struct nn_optimizer nn_adam(float lr);       /* beta1 0.9, beta2 0.999, epsilon 
  * "/optimizer/<field>". Returns 0 when there were none, -1 otherwise. */
 int nn_opt_check_all(const struct nn_optimizer *o, struct nn_faults *f);
 
+/* The gradient of the loss with respect to a recurrent layer's hidden state, step by
+ * step: how much the steps far back still learn from (a plain rnn's falls off towards
+ * the first steps; an lstm's stays level). */
+#define NN_TIME_SAMPLES 32               /* steps sampled at most, spread evenly */
+struct nn_time_norms {
+    const char *where;                   /* the recurrent layer's path */
+    int n;                               /* steps sampled: min(steps, NN_TIME_SAMPLES) */
+    const int *step;                     /* their numbers, 1-based, ascending; the first
+                                            and the last step always among them */
+    const float *norm;                   /* ‖∂L/∂h_t‖ of the batch's mean loss at each,
+                                            averaged over the epoch's batches */
+};
+
 /* What a callback receives; everything in it is borrowed for the call. */
 struct nn_report {
     int epoch, epochs;                   /* 1-based epoch being reported */
@@ -340,6 +353,8 @@ struct nn_report {
     int ndead;                           /* per relu activation: fraction of units */
     const float *dead;                   /* never positive over the epoch */
     const char *const *dead_where;
+    int ntime;                           /* per recurrent layer, in order */
+    const struct nn_time_norms *time_norms;
     double seconds;                      /* wall time of the epoch so far, validation
                                             included */
 };

@@ -192,6 +192,17 @@ extern const char *const names_loss[NN_LOSS_COUNT];
      .def = 0.01, .when = "activation", .when_value = NN_LEAKY_RELU,                         \
      .about = "the slope of leaky_relu below 0"}
 
+/* ---- recurrent ops' gradients over time (layer_recurrent.c) ----
+ * A recurrent op's backward pass keeps, per row, the squared norm of ∂L/∂h_t at
+ * recur_samples(T) of its T steps: all of them up to NN_TIME_SAMPLES, else that many
+ * spread evenly, the k-th (0-based) at step recur_sample_step(T, k) (0-based; the first
+ * and the last step always among them). recur_time_norms adds to sum[k], for each, the
+ * norm over the B rows of the batch just run (summed in row order) from the training
+ * workspace seq (struct run's). */
+int recur_samples(int T);
+int recur_sample_step(int T, int k);
+void recur_time_norms(const struct op *o, const float *seq, int B, double *sum);
+
 /* ---- layer kinds ---- */
 
 /* Flattening a spec into ops (net.c): the network being built and the next free offset

@@ -377,6 +377,79 @@ static double run_step(struct step *s, int tid, struct grab *g)
     return loss;
 }
 
+/* ---- gradients over time ----
+ * Per recurrent op, the norm of ∂L/∂h_t at its sampled steps (recur_samples), summed over
+ * the epoch's batches, and what a report shows of them. */
+struct timeacc {
+    int n;                        /* recurrent ops */
+    int total;                    /* their sampled steps */
+    const struct op **op;
+    struct nn_time_norms *tn;     /* tn[i].step and .norm point into step and mean */
+    double *sum;
+    float *mean;
+    int *step;
+};
+
+static void timeacc_free(struct timeacc *a)
+{
+    if (a) {
+        free(a->op), free(a->tn), free(a->sum), free(a->mean), free(a->step);
+        free(a);
+    }
+}
+
+static struct timeacc *timeacc_new(const struct nn_net *net)
+{
+    struct timeacc *a = calloc(1, sizeof *a);
+    if (!a)
+        return NULL;
+    int total = 0;
+    for (int i = 0; i < net->nops; i++)
+        if (net->ops[i].id == OP_RECUR) {
+            a->n++;
+            total += recur_samples(net->ops[i].steps);
+        }
+    a->total = total;
+    a->op = calloc((size_t)a->n + 1, sizeof *a->op);
+    a->tn = calloc((size_t)a->n + 1, sizeof *a->tn);
+    a->sum = calloc((size_t)total + 1, sizeof *a->sum);
+    a->mean = calloc((size_t)total + 1, sizeof *a->mean);
+    a->step = calloc((size_t)total + 1, sizeof *a->step);
+    if (!a->op || !a->tn || !a->sum || !a->mean || !a->step) {
+        timeacc_free(a);
+        return NULL;
+    }
+    for (int i = 0, r = 0, at = 0; i < net->nops; i++) {
+        const struct op *o = &net->ops[i];
+        if (o->id != OP_RECUR)
+            continue;
+        int K = recur_samples(o->steps);
+        for (int k = 0; k < K; k++)
+            a->step[at + k] = recur_sample_step(o->steps, k) + 1;
+        a->op[r] = o;
+        a->tn[r++] = (struct nn_time_norms){net->where[o->layer], K, a->step + at, a->mean + at};
+        at += K;
+    }
+    return a;
+}
+
+/* After a step of B rows: each recurrent op's norms into the sums. */
+static void timeacc_add(struct timeacc *a, const struct ws *w, int B)
+{
+    for (int r = 0; r < a->n; r++)
+        recur_time_norms(a->op[r], w->seq, B, a->sum + (a->tn[r].step - a->step));
+}
+
+/* The means over `done` batches, into the report's arrays. */
+static void timeacc_mean(struct timeacc *a, int done)
+{
+    for (int r = 0; r < a->n; r++) {
+        size_t at = (size_t)(a->tn[r].step - a->step);
+        for (int k = 0; k < a->tn[r].n; k++)
+            a->mean[at + k] = done ? (float)(a->sum[at + k] / done) : 0;
+    }
+}
+
 /* ---- training ---- */
 
 struct tjob {
@@ -401,6 +474,7 @@ struct tjob {
     double loss, msum[NN_METRIC_COUNT];  /* sums over the epoch's rows so far */
     double *normsum;          /* per trainable op: Σ over steps of ‖g‖ */
     float *gn;                /* report arrays: grad norms, then dead fractions */
+    struct timeacc *ta;       /* the recurrent ops' ‖∂L/∂h_t‖ */
 };
 
 static void report_fill(const struct tjob *j, struct nn_report *rep, double *metric,
@@ -425,12 +499,13 @@ static void report_fill(const struct tjob *j, struct nn_report *rep, double *met
         }
         dead[o->relu] = (float)ndead / o->out;
     }
+    timeacc_mean(j->ta, j->done);
     *rep = (struct nn_report){
         .epoch = j->epoch + 1, .epochs = j->o->epochs, .batch = j->done, .batches = j->nb,
         .loss = rows ? j->loss / rows : NAN, .val_loss = NAN, .metrics = net->spec.metrics,
         .ngrad = net->ntrain, .grad_norm = gn, .grad_where = net->train_where,
         .ndead = net->nrelu, .dead = dead, .dead_where = net->relu_where,
-        .seconds = now() - j->t0};
+        .ntime = j->ta->n, .time_norms = j->ta->tn, .seconds = now() - j->t0};
     for (int m = 0; m < NN_METRIC_COUNT; m++) {
         rep->metric[m] = metric[m];
         rep->val_metric[m] = NAN;
@@ -464,8 +539,9 @@ static void bookkeeping(void *arg)
     j->key = nn_rng_next(j->rng);
 }
 
-/* Thread 0, after a step: the per-layer gradient norms of the step. */
-static void add_norms(struct tjob *j)
+/* Thread 0, after a step of B rows: the per-layer gradient norms of the step, and the
+ * recurrent layers' over time. */
+static void add_norms(struct tjob *j, int B)
 {
     const struct plan *p = j->plan;
     for (int k = 0, c = 0; k < j->net->ntrain; k++) {
@@ -474,6 +550,7 @@ static void add_norms(struct tjob *j)
             s += j->w->sqc[c];
         j->normsum[k] += sqrt(s);
     }
+    timeacc_add(j->ta, j->w, B);
 }
 
 static void epoch_worker(void *arg, int tid)
@@ -497,7 +574,7 @@ static void epoch_worker(void *arg, int tid)
             break;
         }
         if (tid == 0)
-            add_norms(j);
+            add_norms(j, s.B);
         if (j->stop)
             break;
     }
@@ -561,14 +638,15 @@ int nn_train(struct nn_net *net, struct nn_pool *pool, const struct nn_data *tra
     int *perm = malloc((size_t)train->rows * sizeof *perm);
     double *normsum = calloc(net->ntrain + 1, sizeof *normsum);
     float *gn = calloc(net->ntrain + net->nrelu + 1, sizeof *gn);
+    struct timeacc *ta = timeacc_new(net);
     int rc = NN_TRAINED;
-    if (!w || !perm || !normsum || !gn) {
+    if (!w || !perm || !normsum || !gn || !ta) {
         rc = nn_fail(err, "", "out of memory for a batch of %d rows", B);
         goto out;
     }
 
     struct tjob j = {.net = net, .pool = pool, .d = train, .o = o, .rng = rng, .plan = &plan,
-                     .w = w, .perm = perm, .normsum = normsum, .gn = gn,
+                     .w = w, .perm = perm, .normsum = normsum, .gn = gn, .ta = ta,
                      .nb = (train->rows + o->batch_size - 1) / o->batch_size};
     while (net->epochs_done < o->epochs) {
         if (o->cancel && *o->cancel) {
@@ -589,6 +667,7 @@ int nn_train(struct nn_net *net, struct nn_pool *pool, const struct nn_data *tra
         for (int t = 0; t < nt; t++)
             memset(w->peak[t], 0, net->npeak * sizeof(float));
         memset(normsum, 0, net->ntrain * sizeof *normsum);
+        memset(ta->sum, 0, ta->total * sizeof *ta->sum);
         j.loss = 0;
         memset(j.msum, 0, sizeof j.msum);
         j.epoch = net->epochs_done;
@@ -629,6 +708,7 @@ out:
     free(perm);
     free(normsum);
     free(gn);
+    timeacc_free(ta);
     return rc;
 }
 

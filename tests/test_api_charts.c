@@ -82,6 +82,124 @@ static double sample(const char *text, const char *series)
     return -1;
 }
 
+/* Sequences of T steps of the adding problem (a value, a marker; the label the sum of the
+ * two marked values), as a JSON dataset; its id (new). */
+static char *adding_dataset(const struct server *s, int rows, int T)
+{
+    json_t *x = json_array(), *y = json_array();
+    unsigned v = 12345;
+    for (int i = 0; i < rows; i++) {
+        json_t *row = json_array();
+        int a = (int)(i * 7u % (unsigned)(T / 2)), b = T / 2 + (int)(i * 11u % (unsigned)(T / 2));
+        double sum = 0;
+        for (int t = 0; t < T; t++) {
+            v = v * 1103515245u + 12345u;
+            double val = (v >> 8) / 16777216.0;
+            sum += t == a || t == b ? val : 0;
+            json_array_append_new(row, json_pack("[f, i]", val, t == a || t == b));
+        }
+        json_array_append_new(x, row);
+        json_array_append_new(y, json_real(sum));
+    }
+    json_t *d = json_pack("{s:s, s:o, s:o}", "name", "adding", "features", x, "labels", y);
+    char *body = json_dumps(d, JSON_COMPACT), *id = su_post_id(s, "/v1/datasets", body, 201);
+    json_decref(d);
+    free(body);
+    return id;
+}
+
+/* A job of a recurrent layer (type, 8 units) over T steps into dense 1; its id (new). */
+static char *recurrent_job(const struct server *s, const char *ds, const char *type, int T)
+{
+    char body[768];
+    snprintf(body, sizeof body,
+             "{\"network\": {\"inputs\": 2, \"timesteps\": %d, \"layers\": [{\"type\": \"%s\", "
+             "\"units\": 8}, {\"type\": \"dense\", \"units\": 1}], \"loss\": \"mse\"}, "
+             "\"dataset\": \"%s\", \"epochs\": 2, \"batch_size\": 32, \"seed\": 3, "
+             "\"clip_norm\": 1}", T, type, ds);
+    return su_post_id(s, "/v1/jobs", body, 202);
+}
+
+/* The last epoch's ‖∂L/∂h_t‖ at its first step over its last (from GET .../metrics),
+ * after checking the steps it was sampled at. */
+static double first_over_last(const struct server *s, const char *id, int T)
+{
+    char path[160];
+    snprintf(path, sizeof path, "/v1/jobs/%s/metrics", id);
+    json_t *m = su_get_json(s, path), *rows = json_object_get(m, "epochs");
+    ck_assert_int_eq(json_array_size(rows), 2);
+    json_t *over = json_object_get(json_array_get(rows, 1), "grad_over_time");
+    ck_assert_int_eq(json_object_size(over), 1);
+    json_t *l = json_object_get(over, "/layers/0"), *steps = json_object_get(l, "steps"),
+           *norms = json_object_get(l, "norms");
+    ck_assert_int_eq(json_array_size(steps), 32);
+    ck_assert_int_eq(json_array_size(norms), 32);
+    ck_assert_int_eq(json_integer_value(json_array_get(steps, 0)), 1);
+    ck_assert_int_eq(json_integer_value(json_array_get(steps, 31)), T);
+    for (size_t k = 0; k < 32; k++)
+        ck_assert(json_number_value(json_array_get(norms, k)) > 0);
+    double r = json_number_value(json_array_get(norms, 0)) /
+               json_number_value(json_array_get(norms, 31));
+    json_decref(m);
+    return r;
+}
+
+/* ?over=time: a recurrent layer's gradient norm over the steps of a sequence, from the
+ * epoch rows' grad_over_time; a plain rnn's falls further towards step 1 than an lstm's. */
+START_TEST(gradients_over_time)
+{
+    enum { T = 60 };
+    struct server s = {0};
+    su_start(&s, NULL);
+    char *ds = adding_dataset(&s, 256, T), path[160];
+    char *rnn = recurrent_job(&s, ds, "rnn", T), *lstm = recurrent_job(&s, ds, "lstm", T);
+    wait_state(&s, rnn, "succeeded");
+    wait_state(&s, lstm, "succeeded");
+    double rr = first_over_last(&s, rnn, T), lr = first_over_last(&s, lstm, T);
+    fprintf(stderr, "T=%d, first step's gradient over the last's: rnn %.3g, lstm %.3g\n", T,
+            rr, lr);
+    ck_assert_msg(rr < lr / 10, "rnn %g, lstm %g", rr, lr);
+
+    /* the chart: one series, a point per sampled step, named by the layer */
+    snprintf(path, sizeof path, "/v1/jobs/%s/gradients.svg?over=time", rnn);
+    struct http_reply h = get(&s, path, 200, "image/svg+xml");
+    check_svg(&h);
+    ck_assert_int_eq(su_count(h.body, "<circle class=\"point grad\""), 32);
+    ck_assert_msg(strstr(h.body, "data-series=\"/layers/0 rnn 8 tanh\"") != NULL, "%s", h.body);
+    ck_assert(strstr(h.body, "over time, epoch 2") != NULL);
+    ck_assert(strstr(h.body, ">step<") != NULL);
+    su_http_free(&h);
+
+    /* over=epochs (the default) draws epochs as before */
+    snprintf(path, sizeof path, "/v1/jobs/%s/gradients.svg?over=epochs", rnn);
+    h = get(&s, path, 200, "image/svg+xml");
+    ck_assert_int_eq(su_count(h.body, "<circle class=\"point grad\""), 2 * 2);
+    su_http_free(&h);
+
+    snprintf(path, sizeof path, "/v1/jobs/%s/gradients.svg?over=steps", rnn);
+    h = get(&s, path, 400, "application/problem+json");
+    json_t *p = su_http_json(&h);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(
+                         json_object_get(p, "errors"), 0), "parameter")), "over");
+    json_decref(p);
+    su_http_free(&h);
+
+    /* a network without recurrent layers: a chart that says so */
+    char *mlp = queue_job(&s, 0, 1);
+    wait_state(&s, mlp, "succeeded");
+    snprintf(path, sizeof path, "/v1/jobs/%s/gradients.svg?over=time", mlp);
+    h = get(&s, path, 200, "image/svg+xml");
+    check_svg(&h);
+    ck_assert(strstr(h.body, "no recurrent layer") != NULL);
+    ck_assert_int_eq(su_count(h.body, "<circle class=\"point"), 0);
+    su_http_free(&h);
+
+    free(ds), free(rnn), free(lstm), free(mlp);
+    su_stop(&s, 0);
+    su_cleanup(&s);
+}
+END_TEST
+
 START_TEST(pictures_and_metrics)
 {
     struct server s = {0};
@@ -361,6 +479,7 @@ int main(void)
     tcase_add_test(tc, pictures_and_metrics);
     tcase_add_test(tc, no_epochs_and_no_validation);
     tcase_add_test(tc, what_the_pictures_show);
+    tcase_add_test(tc, gradients_over_time);
     suite_add_tcase(s, tc);
     return tu_run(s) != 0;
 }

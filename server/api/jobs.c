@@ -327,17 +327,18 @@ static int load_or_reply(struct req *r, struct reply *out, json_t **job, json_t 
     return 0;
 }
 
-/* Draws the chart into a new string and replies with it. */
-static int reply_chart(struct reply *out, const char *title, const char *ylabel,
-                       const struct svg_series *s, int ns, enum svg_scale scale,
-                       const char *empty)
+/* Draws the chart (over epochs unless xlabel says otherwise) into a new string and
+ * replies with it. */
+static int reply_chart(struct reply *out, const char *title, const char *xlabel,
+                       const char *ylabel, const struct svg_series *s, int ns,
+                       enum svg_scale scale, const char *empty)
 {
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
     if (!f)
         return -1;
-    svg_chart(f, title, "epoch", ylabel, s, ns, scale, empty);
+    svg_chart(f, title, xlabel, ylabel, s, ns, scale, empty);
     if (fclose(f) != 0) {
         free(buf);
         return -1;
@@ -443,7 +444,7 @@ int h_jobs_chart(struct req *r, struct reply *out)
         chart_title(title, sizeof title, job, r->param[0], name);
         snprintf(empty, sizeof empty, n ? "no %s recorded for this job" : "no epochs yet",
                  name);
-        rc = reply_chart(out, title, name, s, has_val ? 2 : 1, scale, empty);
+        rc = reply_chart(out, title, "epoch", name, s, has_val ? 2 : 1, scale, empty);
     }
     free(x), free(y), free(vy);
     json_decref(job);
@@ -451,11 +452,64 @@ int h_jobs_chart(struct req *r, struct reply *out)
     return rc;
 }
 
+/* ?over=time: each recurrent layer's ‖∂L/∂h_t‖ over the steps of a sequence, in the
+ * last epoch that has them (the epoch row's grad_over_time). */
+static int gradients_over_time(struct req *r, struct reply *out, json_t *job, json_t *rows)
+{
+    size_t n = json_array_size(rows);
+    const json_t *over = NULL, *row = NULL;
+    for (size_t i = n; i-- > 0 && !over;)
+        over = json_object_get(row = json_array_get(rows, i), "grad_over_time");
+    int nl = (int)json_object_size(over), l = 0, rc = -1;
+    struct svg_series *s = calloc((size_t)nl + 1, sizeof *s);
+    char (*names)[128] = calloc((size_t)nl + 1, sizeof *names);
+    double *xy = calloc((size_t)nl * 2 * NN_TIME_SAMPLES + 1, sizeof *xy);
+    if (s && names && xy) {
+        const char *key;
+        const json_t *v;
+        json_object_foreach((json_t *)over, key, v) {
+            const json_t *steps = json_object_get(v, "steps"), *norms = json_object_get(v, "norms");
+            size_t k = json_array_size(steps);
+            if (k > NN_TIME_SAMPLES || json_array_size(norms) != k)
+                k = 0;
+            double *x = xy + (size_t)l * 2 * NN_TIME_SAMPLES, *y = x + NN_TIME_SAMPLES;
+            for (size_t t = 0; t < k; t++) {   /* a norm that was not finite is null */
+                const json_t *g = json_array_get(norms, t);
+                x[t] = num(json_array_get(steps, t));
+                y[t] = json_is_null(g) ? INFINITY : num(g);
+            }
+            char words[96];
+            layer_words(words, sizeof words, job, key);
+            snprintf(names[l], sizeof names[l], "%s%s%s", key, *words ? " " : "", words);
+            s[l] = (struct svg_series){names[l], "grad", x, y, (int)k};
+            l++;
+        }
+        char title[256], what[96];
+        snprintf(what, sizeof what, "gradient norms over time, epoch %lld",
+                 (long long)json_integer_value(json_object_get(row, "epoch")));
+        chart_title(title, sizeof title, job, r->param[0], over ? what : "gradient norms over time");
+        rc = reply_chart(out, title, "step", "‖∂L/∂hₜ‖", s, nl, SVG_LOG,
+                         over ? "no gradient norms recorded"
+                         : n ? "no recurrent layer in this job's network" : "no epochs yet");
+    }
+    free(s), free(names), free(xy);
+    return rc;
+}
+
 int h_jobs_gradients_chart(struct req *r, struct reply *out)
 {
+    const char *over = req_query(r, "over");
+    if (over && strcmp(over, "epochs") && strcmp(over, "time"))
+        return reply_param(out, 400, "over", "over must be epochs or time, not %.64s", over);
     json_t *job, *rows;
     if (load_or_reply(r, out, &job, &rows) < 0)
         return 0;
+    if (over && !strcmp(over, "time")) {
+        int rc = gradients_over_time(r, out, job, rows);
+        json_decref(job);
+        json_decref(rows);
+        return rc;
+    }
     /* the layers, in the order they first appear */
     json_t *layers = json_object();
     size_t n = json_array_size(rows), i;
@@ -493,7 +547,7 @@ int h_jobs_gradients_chart(struct req *r, struct reply *out)
         }
         char title[256];
         chart_title(title, sizeof title, job, r->param[0], "gradient norms");
-        rc = reply_chart(out, title, "gradient norm", s, nl, SVG_LOG,
+        rc = reply_chart(out, title, "epoch", "gradient norm", s, nl, SVG_LOG,
                          n ? "no gradient norms recorded" : "no epochs yet");
     }
     free(x), free(y), free(s), free(names);

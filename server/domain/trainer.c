@@ -133,13 +133,28 @@ static json_t *epoch_row(const struct nn_report *r, int has_val, int rows)
         json_object_set_new(dead, r->dead_where[i], jnum(r->dead[i]));
     char ended[32];
     now_iso(ended);
-    return json_pack("{s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:s}", "epoch", r->epoch,
+    json_t *row = json_pack("{s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:s}", "epoch", r->epoch,
                      "loss", jnum(r->loss), "val_loss", has_val ? jnum(r->val_loss) : json_null(),
                      "metrics", metrics_obj(r->metrics, r->metric), "val_metrics",
                      has_val ? metrics_obj(r->metrics, r->val_metric) : json_null(),
                      "grad_norms", gn, "dead_relu", dead, "seconds", jnum(r->seconds),
                      "samples_per_second", jnum(r->seconds > 0 ? rows / r->seconds : 0),
                      "ended_at", ended);
+    if (row && r->ntime > 0) {   /* recurrent layers: ‖∂L/∂h_t‖ at their sampled steps */
+        json_t *over = json_object();
+        for (int i = 0; i < r->ntime; i++) {
+            const struct nn_time_norms *t = &r->time_norms[i];
+            json_t *steps = json_array(), *norms = json_array();
+            for (int k = 0; k < t->n; k++) {
+                json_array_append_new(steps, json_integer(t->step[k]));
+                json_array_append_new(norms, jnum(t->norm[k]));
+            }
+            json_object_set_new(over, t->where,
+                                json_pack("{s:o, s:o}", "steps", steps, "norms", norms));
+        }
+        json_object_set_new(row, "grad_over_time", over);
+    }
+    return row;
 }
 
 /* The monitored value of a report (struct early_stopping's monitor); *higher says whether
