@@ -112,7 +112,11 @@ $(CORE_LIB): $(CORE_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/testutil.o $(CORE_LIB)
-	$(CC) $(CFLAGS) $^ -o $@ $(CHECK_LIBS) $(CORE_LIBS)
+	$(CC) $(CFLAGS) $^ -o $@ $(TEST_LDFLAGS) $(CHECK_LIBS) $(CORE_LIBS)
+
+# test_recurrent counts the engine's allocations during training (none per step): its
+# link sends them through the suite's own wrappers.
+$(BUILD)/tests/test_recurrent: TEST_LDFLAGS = -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=aligned_alloc
 
 # The service's suites also link the service and libcurl (its end-to-end clients).
 $(SERVER_TEST_BIN): $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/srvutil.o $(BUILD)/tests/testutil.o $(SERVER_LIB) $(CORE_LIB)
