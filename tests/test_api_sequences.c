@@ -227,6 +227,116 @@ START_TEST(jobs_match_shapes)
 }
 END_TEST
 
+/* POSTs a job (JSON), expects 202; the job answered (new). Its id into id (32 bytes). */
+static json_t *job_post(const struct server *s, const char *body, char *id)
+{
+    struct http_reply h = su_http(s, "POST", "/v1/jobs", body, strlen(body),
+                                  "application/json");
+    ck_assert_msg(h.status == 202, "%ld %s", h.status, h.body);
+    json_t *j = su_http_json(&h);
+    snprintf(id, 32, "%s", su_str(j, "id"));
+    su_http_free(&h);
+    return j;
+}
+
+/* The detail of the job's warning at `pointer`, or NULL; fails when two are there. */
+static const char *warning_at(const json_t *job, const char *pointer)
+{
+    const char *found = NULL;
+    size_t i;
+    json_t *w;
+    json_array_foreach(json_object_get(job, "warnings"), i, w) {
+        const char *p = json_string_value(json_object_get(w, "pointer"));
+        if (p && !strcmp(p, pointer)) {
+            ck_assert_msg(!found, "two warnings at %s", pointer);
+            found = json_string_value(json_object_get(w, "detail"));
+            ck_assert_ptr_nonnull(found);
+        }
+    }
+    return found;
+}
+
+/* A job of a recurrent network (rnn, lstm or gru) without clip_norm is warned at
+ * /clip_norm, in the answer and as stored; none with clip_norm, none for a network
+ * without a recurrent layer; with labels past 10 trained as they are, both warnings. */
+START_TEST(clip_norm_warned)
+{
+    struct server s = {0};
+    su_start(&s, (const char *const[]){"--threads", "1", NULL});
+    /* labels up to 15: past 10 */
+    const char *csv = "1,0,2,0,3,0,6\n4,1,5,1,6,1,15\n7,0,8,1,9,0,8\n1,1,1,1,1,1,3\n";
+    struct http_reply h = post_csv(&s, "/v1/datasets?name=c&timesteps=3", csv, 201);
+    json_t *d = su_http_json(&h);
+    char seq[32], flat[32], id[32], body[1024], path[96];
+    snprintf(seq, sizeof seq, "%s", su_str(d, "id"));
+    json_decref(d);
+    su_http_free(&h);
+    h = post_csv(&s, "/v1/datasets?name=flat", csv, 201);
+    d = su_http_json(&h);
+    snprintf(flat, sizeof flat, "%s", su_str(d, "id"));
+    json_decref(d);
+    su_http_free(&h);
+
+    static const char *const kinds[] = {"rnn", "lstm", "gru"};
+    for (int k = 0; k < 3; k++) {
+        /* a dense layer first: the recurrent one's path is named */
+        snprintf(body, sizeof body, "{\"network\": {\"inputs\": 2, \"timesteps\": 3, "
+                 "\"layers\": [{\"type\": \"dense\", \"units\": 3, \"activation\": "
+                 "\"tanh\"}, {\"type\": \"%s\", \"units\": 4}, {\"type\": \"dense\", "
+                 "\"units\": 1}], \"loss\": \"mse\"}, \"dataset\": \"%s\", "
+                 "\"epochs\": 1}", kinds[k], seq);
+        json_t *j = job_post(&s, body, id);
+        ck_assert_int_eq(json_array_size(json_object_get(j, "warnings")), 1);
+        const char *w = warning_at(j, "/clip_norm");
+        ck_assert_msg(w && strstr(w, "clip_norm is 0") && strstr(w, "exploding gradients") &&
+                      strstr(w, "/network/layers/1") && strstr(w, kinds[k]), "%s", w);
+        json_decref(j);
+        snprintf(path, sizeof path, "/v1/jobs/%s", id);
+        j = su_get_json(&s, path);   /* as stored */
+        ck_assert_ptr_nonnull(warning_at(j, "/clip_norm"));
+        json_decref(j);
+    }
+
+    /* clipped: nothing to say */
+    snprintf(body, sizeof body, "{\"network\": {\"inputs\": 2, \"timesteps\": 3, "
+             "\"layers\": [{\"type\": \"lstm\", \"units\": 4}, {\"type\": \"dense\", "
+             "\"units\": 1}], \"loss\": \"mse\"}, \"dataset\": \"%s\", \"epochs\": 1, "
+             "\"clip_norm\": 1}", seq);
+    json_t *j = job_post(&s, body, id);
+    ck_assert_ptr_null(json_object_get(j, "warnings"));
+    json_decref(j);
+    /* no recurrent layer, clip_norm 0: nothing either */
+    snprintf(body, sizeof body, "{\"network\": {\"inputs\": 6, \"layers\": [{\"type\": "
+             "\"dense\", \"units\": 1}], \"loss\": \"mse\"}, \"dataset\": \"%s\", "
+             "\"epochs\": 1}", flat);
+    j = job_post(&s, body, id);
+    ck_assert_ptr_null(json_object_get(j, "warnings"));
+    ck_assert_double_eq(json_number_value(json_object_get(j, "clip_norm")), 0);
+    json_decref(j);
+
+    /* labels up to 15 trained as they are, 1 step at a learning rate of 0.001, and no
+     * clipping: both warnings */
+    snprintf(body, sizeof body, "{\"network\": {\"inputs\": 2, \"timesteps\": 3, "
+             "\"layers\": [{\"type\": \"gru\", \"units\": 4}, {\"type\": \"dense\", "
+             "\"units\": 1}], \"loss\": \"mse\"}, \"dataset\": \"%s\", \"epochs\": 1, "
+             "\"standardize_labels\": false, \"optimizer\": {\"type\": \"adam\", "
+             "\"learning_rate\": 0.001}}", seq);
+    j = job_post(&s, body, id);
+    ck_assert_int_eq(json_array_size(json_object_get(j, "warnings")), 2);
+    const char *w = warning_at(j, "/standardize_labels");
+    ck_assert_msg(w && strstr(w, "labels reach 15"), "%s", w);
+    w = warning_at(j, "/clip_norm");
+    ck_assert_msg(w && strstr(w, "gru, at /network/layers/0"), "%s", w);
+    json_decref(j);
+    snprintf(path, sizeof path, "/v1/jobs/%s", id);
+    j = su_get_json(&s, path);
+    ck_assert_int_eq(json_array_size(json_object_get(j, "warnings")), 2);
+    json_decref(j);
+    su_stop(&s, 0);
+    su_cleanup(&s);
+}
+END_TEST
+
 /* predictions of rows (JSON body) into out; fails on anything but 200 */
 static void predict(const struct server *s, const char *model, const char *body,
                     const char *ctype, double *out, int n)
@@ -395,6 +505,7 @@ int main(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, sequence_datasets);
     tcase_add_test(tc, jobs_match_shapes);
+    tcase_add_test(tc, clip_norm_warned);
     tcase_add_test(tc, adding_problem);
     tcase_add_test(tc, label_per_step);
     suite_add_tcase(s, tc);
