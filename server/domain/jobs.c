@@ -282,6 +282,19 @@ static void check_labels(struct faults *fs, const char *pointer, const char *whi
                   why);
 }
 
+/* Appends a warning {"pointer", "detail"} (the shape of a network's own warnings) to the
+ * job's "warnings", made when the first is added; out of memory, the warning is lost. */
+static void warning_add(json_t *n, const char *pointer, const char *detail)
+{
+    json_t *w = json_object_get(n, "warnings");
+    if (!w) {
+        w = json_array();
+        if (!w || json_object_set_new(n, "warnings", w) < 0)
+            return;
+    }
+    json_array_append_new(w, json_pack("{s:s, s:s}", "pointer", pointer, "detail", detail));
+}
+
 /* Warns, into the job's "warnings", when number labels far from the outputs' scale (past
  * 10) are trained as they are (mse or mae without standardize_labels). The outputs start
  * near 0. With adam, or with mae (whose gradient does not grow with the error), a weight
@@ -315,8 +328,31 @@ static void label_scale_warning(json_t *n, const struct nn_spec *spec, const str
                  "learning rate", M, lr, M / lr, steps);
     else
         return;
-    json_object_set_new(n, "warnings", json_pack("[{s:s, s:s}]", "pointer",
-                                                 "/standardize_labels", "detail", detail));
+    warning_add(n, "/standardize_labels", detail);
+}
+
+/* Warns, into the job's "warnings", when the network has a recurrent layer (rnn, lstm or
+ * gru; they are never inside a residual block) and clip_norm is 0: back through many
+ * steps a recurrent kernel multiplies the gradient again at every step, and one batch
+ * whose gradient explodes can throw the weights far off; clipping its global norm is the
+ * usual cure. */
+static void clip_norm_warning(json_t *n, const struct nn_spec *spec, const struct job_opts *o)
+{
+    if (o->train.clip_norm > 0)
+        return;
+    for (int i = 0; i < spec->nlayers; i++) {
+        enum nn_kind k = spec->layers[i].kind;
+        if (k != NN_RNN && k != NN_LSTM && k != NN_GRU)
+            continue;
+        char detail[512];
+        snprintf(detail, sizeof detail, "the network has a recurrent layer (%s, at "
+                 "/network/layers/%d) and clip_norm is 0, so no gradient is clipped; "
+                 "clipping the gradient's global norm (clip_norm, for example 1.0) is the "
+                 "usual cure for exploding gradients in recurrent networks",
+                 nn_kind_name(k), i);
+        warning_add(n, "/clip_norm", detail);
+        return;
+    }
 }
 
 json_t *job_check(const json_t *body, const struct job_limits *lim, struct faults *fs,
@@ -476,8 +512,10 @@ json_t *job_check(const json_t *body, const struct job_limits *lim, struct fault
         else
             check_labels(fs, "/dataset", "the dataset's", &sj.spec, nn_spec_outputs(&sj.spec),
                          desc);
-        if (fs->n == before)
+        if (fs->n == before) {
             label_scale_warning(n, &sj.spec, desc, &o);
+            clip_norm_warning(n, &sj.spec, &o);
+        }
     }
     if (have_spec && vdesc)
         check_labels(fs, "/validation/dataset", "the validation dataset's", &sj.spec,
