@@ -332,6 +332,34 @@ START_TEST(clip_norm_warned)
     j = su_get_json(&s, path);
     ck_assert_int_eq(json_array_size(json_object_get(j, "warnings")), 2);
     json_decref(j);
+
+    /* the network's own warnings come with the job's: a plain rnn over 40 steps */
+    char *long_csv = NULL;
+    size_t long_len = 0;
+    FILE *f = open_memstream(&long_csv, &long_len);
+    ck_assert_ptr_nonnull(f);
+    for (int r = 0; r < 4; r++) {
+        for (int v = 0; v < 40 * 2; v++)
+            fprintf(f, "%d,", (r * 7 + v) % 5);
+        fprintf(f, "%d\n", r);
+    }
+    fclose(f);
+    h = post_csv(&s, "/v1/datasets?name=long&timesteps=40", long_csv, 201);
+    free(long_csv);
+    d = su_http_json(&h);
+    char lid[32];
+    snprintf(lid, sizeof lid, "%s", su_str(d, "id"));
+    json_decref(d);
+    su_http_free(&h);
+    snprintf(body, sizeof body, "{\"network\": {\"inputs\": 2, \"timesteps\": 40, "
+             "\"layers\": [{\"type\": \"rnn\", \"units\": 4}, {\"type\": \"dense\", "
+             "\"units\": 1}], \"loss\": \"mse\"}, \"dataset\": \"%s\", \"epochs\": 1, "
+             "\"clip_norm\": 1}", lid);
+    j = job_post(&s, body, id);
+    ck_assert_int_eq(json_array_size(json_object_get(j, "warnings")), 1);
+    w = warning_at(j, "/network/layers/0");
+    ck_assert_msg(w && strstr(w, "use lstm or gru"), "%s", w);
+    json_decref(j);
     su_stop(&s, 0);
     su_cleanup(&s);
 }

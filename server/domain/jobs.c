@@ -417,6 +417,14 @@ json_t *job_check(const json_t *body, const struct job_limits *lim, struct fault
         json_decref(def);
         if (*network_id)
             json_object_set_new(n, "network_id", json_string(network_id));
+        /* the network's own warnings (a plain rnn over long sequences, ...), at its path */
+        json_t *sw = have_spec ? spec_warnings(&sj.spec, "/network") : NULL;
+        size_t k;
+        json_t *w;
+        json_array_foreach(sw, k, w)
+            warning_add(n, json_string_value(json_object_get(w, "pointer")),
+                        json_string_value(json_object_get(w, "detail")));
+        json_decref(sw);
     }
 
     /* the data */
