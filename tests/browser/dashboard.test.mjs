@@ -3,7 +3,9 @@
 // on a free port with a temporary database: the page loads and lists the jobs, a running
 // job's loss curve grows as its epochs arrive over the event stream, the job ends
 // succeeded with a model and the page closes its stream, Cancel cancels, the prediction
-// form answers what the REST route answers, API text is shown as text, errors are shown
+// form answers what the REST route answers, sequence models are listed with their steps
+// and asked as T lines of F numbers (a row of another shape refused in the page), a job's
+// panel shows its layers' outputs, API text is shown as text, errors are shown
 // (a failed job's problem by its detail, a prediction's problem alone), losses near 1e36
 // read in exponent notation in the tables and the chart's ticks and counts as whole
 // numbers, both tables fit at 1280 px, and the console shows no errors; the page comes with its Content-Security-Policy and
@@ -249,6 +251,7 @@ async function main() {
   check((await api('GET', `/v1/jobs/${queued.id}`)).json.state === 'cancelled',
         'the service has the job cancelled');
 
+  await sequences(page);
   await numbers(page);
 
   check(consoleErrors.length === 0, 'no console errors', consoleErrors.join(' | '));
@@ -257,6 +260,7 @@ async function main() {
         (await violations(page)).join(' | '));
 
   // What follows makes the page meet errors on purpose (the browser logs those requests).
+  await page.selectOption('#predict-model', done.model);
   await page.fill('#predict-inputs', '0.25');
   await page.click('#predict button[type=submit]');
   await page.waitForSelector('#predict-error', {timeout: 5000});
@@ -283,6 +287,121 @@ async function main() {
   await page.waitForSelector('#banner:not([hidden])', {timeout: 6000}).catch(() => {});
   check(/Cannot reach neurond/.test(await page.textContent('#banner')),
         'a stopped service shows a banner', await page.textContent('#banner'));
+}
+
+// Sequence models, made through the API: a dataset of 5 steps of 2 features whose label
+// is the sum of the first feature over the steps, a gru given inline in its job, and an
+// lstm network answering at every step (its labels per step). In the page: the models are
+// listed with their steps, a job's panel shows its shapes and its layers' outputs (steps x
+// units), a row typed as 5 lines of 2 numbers (or the 10 on one line) is answered as
+// POST /v1/models/{id}/predict answers it, an answer per step is shown per step, and a
+// row of the wrong shape or with a word in it is refused in the page, naming what is
+// wrong, without a request.
+async function sequences(page) {
+  const T = 5, F = 2;
+  let s = 4242;
+  const rnd = () => +((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648).toFixed(3);
+  const features = [], sums = [], each = [];
+  for (let i = 0; i < 300; i++) {
+    const row = [...Array(T)].map(() => [rnd(), rnd()]);
+    features.push(row);
+    sums.push(+row.reduce((a, step) => a + step[0], 0).toFixed(3));
+    each.push(row.map((step) => +(step[0] + step[1]).toFixed(3)));
+  }
+  const ds = await create('/v1/datasets', {name: 'steps', features, labels: sums}, 201);
+  const dsEach = await create('/v1/datasets', {name: 'steps-each', features, labels: each}, 201);
+  const seqJob = await create('/v1/jobs', {name: 'seq-gru', dataset: ds.id, epochs: 2, seed: 1,
+    network: {name: 'seq-gru', inputs: F, timesteps: T, loss: 'mse',
+              layers: [{type: 'gru', units: 8}, {type: 'dense', units: 1}]}}, 202);
+  const lstm = await create('/v1/networks', {name: 'seq-lstm', inputs: F, timesteps: T,
+    loss: 'mse', layers: [{type: 'lstm', units: 6, return_sequences: true},
+                          {type: 'dense', units: 1}]}, 201);
+  const eachJob = await create('/v1/jobs', {name: 'seq-each', network: lstm.id,
+                                            dataset: dsEach.id, epochs: 2, seed: 1}, 202);
+  const ended = async (id) => until(async () => {
+    const j = (await api('GET', `/v1/jobs/${id}`)).json;
+    return j.state === 'succeeded' && j.model && j;
+  }, 30000, `job ${id} to succeed`);
+  const seq = await ended(seqJob.id), perStep = await ended(eachJob.id);
+
+  // listed with its steps
+  const modelRow = `#models tr[data-id="${seq.model}"]`;
+  await page.waitForSelector(modelRow, {timeout: 5000});
+  const shape = await page.textContent(`${modelRow} .shape`, {timeout: 1000}).catch(() => null);
+  const title = await page.getAttribute(`${modelRow} .shape`, 'title', {timeout: 1000}).catch(() => null);
+  check(shape === '5 steps x 2 features' && title === '5 steps x 2 features (x0, x1)',
+        "the model's row shows its steps and features", `${shape}; ${title}`);
+
+  // the panel of each job: its shapes, and its layers' outputs
+  const layers = async (job) => {
+    await page.click(`#jobs tr[data-id="${job.id}"]`);
+    await page.waitForSelector('#job-layers:not([hidden])', {timeout: 5000}).catch(() => {});
+    return {shape: await page.textContent('#job-shape', {timeout: 1000}).catch(() => null),
+            outputs: await page.$$eval('#job-layers tbody td:nth-child(3)', (tds) => tds.map((t) => t.textContent))};
+  };
+  const gru = await layers(seq);
+  check(/^seq-gru: 5 steps x 2 features in, 1 value out · .* · dataset steps: 300 rows of 5 steps x 2 features$/.test(gru.shape),
+        "a sequence job's panel shows its network's and dataset's steps", gru.shape);
+  check(gru.outputs.join() === '8,1', "an inline network's layers are listed with their outputs",
+        gru.outputs.join());
+  const each_ = await layers(perStep);
+  check(each_.outputs.join() === '5 steps x 6,5 steps x 1',
+        "a layer whose output is a sequence shows steps x units", each_.outputs.join());
+
+  // a row typed as T lines of F numbers answers what the REST route answers
+  const asked = [];
+  const onRequest = (r) => { if (/\/predict$/.test(new URL(r.url()).pathname)) asked.push(r.url()); };
+  page.on('request', onRequest);
+  const row = [[0.1, 0.9], [0.5, 0.2], [0.3, 0.3], [0.8, 0.1], [0.4, 0.6]];
+  const type = async (text) => {
+    await page.fill('#predict-steps', text, {timeout: 2000}).catch(() => {});
+    await page.click('#predict button[type=submit]');
+    return page.waitForSelector('#prediction, #predict-error', {timeout: 5000}).catch(() => null);
+  };
+  await page.selectOption('#predict-model', seq.model);
+  check(await page.isVisible('#predict-steps') && !(await page.isVisible('#predict-inputs')),
+        'a sequence model is asked in a text area');
+  const hintText = await page.textContent('#predict-hint', {timeout: 1000}).catch(() => null);
+  check(/^5 steps x 2 features \(x0, x1\): one line per step, 2 numbers each/.test(hintText),
+        'the hint says how to type a sequence', hintText);
+  const want = (await api('POST', `/v1/models/${seq.model}/predict`, {inputs: [row]})).json;
+  await type(row.map((step) => step.join(', ')).join('\n'));
+  const got = await page.textContent('#prediction span', {timeout: 1000}).catch(() => null);
+  check(got === String(want.predictions[0]), 'a sequence typed as 5 lines of 2 numbers is answered as the API answers it',
+        `${got} vs ${want.predictions[0]}`);
+  await type(row.flat().join(' '));
+  const flat = await page.textContent('#prediction span', {timeout: 1000}).catch(() => null);
+  check(flat === String(want.predictions[0]), 'and typed as 10 numbers on one line, time-major',
+        `${flat} vs ${want.predictions[0]}`);
+
+  // a row of the wrong shape, or with a word, is refused before any request
+  const refused = async (text, re, what) => {
+    await type(text);
+    const msg = await page.textContent('#predict-error', {timeout: 1000}).catch(() => null);
+    check(re.test(msg || ''), what, msg);
+  };
+  await refused(row.slice(0, 4).map((step) => step.join(', ')).join('\n'),
+                /^4 lines of numbers; the model takes 5 steps of 2 numbers: one line per step\.$/,
+                'four steps of five are refused, naming both counts');
+  await refused(row.flat().slice(1).join(', '), /^One line of 9 values; the model takes 5 steps of 2 numbers/,
+                'nine numbers of ten are refused');
+  await refused('0.1 0.9\n0.5\n0.3 0.3\n0.8 0.1\n0.4 0.6',
+                /^Step 1 \(line 2\) has 1 number; the model takes 2 at every step \(x0, x1\)\.$/,
+                'a short step is refused, naming it');
+  await refused('0.1 0.9\n0.5 0.2\n0.3 abc\n0.8 0.1\n0.4 0.6', /^Step 2, x1: "abc" is not a number\.$/,
+                'a word is refused, naming its step and feature');
+  check(asked.length === 2, 'one request for each row answered, none for a refused one', asked.length);
+
+  // an answer at every step is shown step by step
+  const wantEach = (await api('POST', `/v1/models/${perStep.model}/predict`, {inputs: [row]})).json;
+  await page.selectOption('#predict-model', perStep.model);
+  await type(row.map((step) => step.join(' ')).join('\n'));
+  const steps = await page.$$eval('#prediction-steps .mono', (e) => e.map((x) => x.textContent)).catch(() => []);
+  const fmt4 = (v) => String(parseFloat(v.toPrecision(4)));
+  check(steps.join(' ') === wantEach.outputs[0].map(fmt4).join(' '),
+        'a model answering at every step shows one answer per step',
+        `${steps.join(' ')} vs ${wantEach.outputs[0].map(fmt4).join(' ')}`);
+  page.off('request', onRequest);
 }
 
 // Numbers far out of the usual range, and a job that failed: a regression on labels
