@@ -1,4 +1,5 @@
-/* layer_activation.c -- elementwise activations, and softmax over each row.
+/* layer_activation.c -- elementwise activations, and softmax over each row (over each
+ * step's W/steps values of a row that is a sequence).
  * inp (B,W)  out (B,W). Backward reads the output (the input for leaky_relu).
  * Softmax tiles span whole rows; every other activation takes any tile.
  * The layer kind "activation", and the activation op that a dense layer also ends with. */
@@ -60,8 +61,15 @@ static void act_forward(const struct op *o, struct run *r, struct tile t)
     const float *inp = r->act[o->src];
     float *out = r->act[o->idx];
     assert(o->act != NN_SOFTMAX || (t.c0 == 0 && t.c1 == W));
-    for (int i = t.r0; i < t.r1; i++)
-        act_row(o, inp + (size_t)i * W, out + (size_t)i * W, t.c0, t.c1);
+    if (o->act == NN_SOFTMAX && o->steps > 1) {   /* each step on its own */
+        const int w = W / o->steps;
+        for (int i = t.r0; i < t.r1; i++)
+            for (int s = 0; s < o->steps; s++)
+                act_row(o, inp + (size_t)i * W, out + (size_t)i * W, s * w, (s + 1) * w);
+    } else {
+        for (int i = t.r0; i < t.r1; i++)
+            act_row(o, inp + (size_t)i * W, out + (size_t)i * W, t.c0, t.c1);
+    }
     if (o->act == NN_RELU && r->training && r->peak) {
         /* dead-unit tracking: the largest output each unit reached */
         float *peak = r->peak + o->pk;
@@ -127,10 +135,12 @@ static void act_backward(const struct op *o, struct run *r, struct tile t)
     if (!dinp)
         return;
     assert(o->act != NN_SOFTMAX || (t.c0 == 0 && t.c1 == W));
+    const int steps = o->act == NN_SOFTMAX ? o->steps : 1, w = (t.c1 - t.c0) / steps;
     for (int i = t.r0; i < t.r1; i++) {
         size_t row = (size_t)i * W;
-        act_back_row(o, r->act[o->src] + row, r->act[o->idx] + row, r->dact[o->idx] + row,
-                     dinp + row, t.c0, t.c1);
+        for (int s = 0; s < steps; s++)   /* softmax: each step on its own */
+            act_back_row(o, r->act[o->src] + row, r->act[o->idx] + row,
+                         r->dact[o->idx] + row, dinp + row, t.c0 + s * w, t.c0 + (s + 1) * w);
     }
 }
 

@@ -196,6 +196,13 @@ int nn_spec_outputs(const struct nn_spec *spec)
     return steps > 0 ? w * steps : w;
 }
 
+int nn_spec_output_steps(const struct nn_spec *spec)
+{
+    int w = spec->inputs, steps = spec->timesteps;
+    layer_params(spec->layers, spec->nlayers, &w, &steps);
+    return steps;
+}
+
 static void summarise(struct sum *s, const struct nn_layer_spec *ls, int n, int depth, int w,
                       int steps)
 {

@@ -236,6 +236,10 @@ int nn_spec_check_training(const struct nn_spec *spec, struct nn_faults *f);
 /* The output width of a spec that nn_spec_check accepts, each layer kind saying its own,
  * without building the network: values per row (steps x units for a sequence output). */
 int nn_spec_outputs(const struct nn_spec *spec);
+/* The steps of its output: 0 when the output is not a sequence. An output of S steps is S
+ * groups of nn_spec_outputs / S values, one per step (categorical_crossentropy takes a
+ * class per step). */
+int nn_spec_output_steps(const struct nn_spec *spec);
 
 /* Warnings about a valid spec that would train badly (a step activation before trainable
  * layers, deep sigmoid/tanh stacks, an output activation that does not fit the loss, a

@@ -89,7 +89,6 @@ static int check_steps(const struct nn_layer_spec *l, const char *where, int dep
                        struct check *c)
 {
     const char *name = nn_kind_name(l->kind);
-    char w[NN_WHERE];
     if (is_recurrent(l->kind) && depth > 0) {
         nn_fault(c->f, where, "a %s layer cannot be inside a residual block", name);
         return -1;
@@ -102,15 +101,6 @@ static int check_steps(const struct nn_layer_spec *l, const char *where, int dep
     if (l->kind == NN_BATCHNORM && c->steps > 0) {
         nn_fault(c->f, where, "batchnorm does not take a sequence (%d steps): put it after a "
                  "recurrent layer with return_sequences false", c->steps);
-        return -1;
-    }
-    if ((l->kind == NN_DENSE || l->kind == NN_ACTIVATION) && l->act == NN_SOFTMAX &&
-        c->steps > 0) {
-        int len = snprintf(w, sizeof w, "%s/activation", where);
-        assert(len < NN_WHERE);
-        (void)len;
-        nn_fault(c->f, w, "softmax over a sequence (%d steps) is not supported: use it after "
-                 "a recurrent layer with return_sequences false", c->steps);
         return -1;
     }
     return 0;
@@ -230,10 +220,6 @@ int nn_spec_check_all(const struct nn_spec *spec, size_t max_params, size_t *npa
     if (loss_ok && out >= 0 && spec->loss == NN_CCE && out < 2)
         nn_fault(f, "/loss", "categorical_crossentropy needs at least 2 outputs, the network has "
                              "%d (use binary_crossentropy with one sigmoid output)", out);
-    if (loss_ok && out >= 0 && spec->loss == NN_CCE && c.steps > 0)
-        nn_fault(f, "/loss", "categorical_crossentropy takes one class per row, but the network "
-                 "outputs a sequence of %d steps (set return_sequences false on the last "
-                 "recurrent layer)", c.steps);
     if (max_params && c.params_known && c.params > max_params)
         nn_fault(f, "", "the network has %zu parameters, over the limit of %zu", c.params,
                  max_params);

@@ -413,9 +413,10 @@ static void work_out(const json_t *b, struct want *w)
         int K = nn_outputs(net), F = desc->features, rows = desc->rows;
         nn_free(net);
         char buf[256];
-        ok &= F == sj.spec.inputs && !labels_fit(sj.spec.loss, K, desc, buf, sizeof buf);
+        const int S = nn_spec_output_steps(&sj.spec);
+        ok &= F == sj.spec.inputs && !labels_fit(sj.spec.loss, K, S, desc, buf, sizeof buf);
         if (vdesc)
-            ok &= vdesc->features == F && !labels_fit(sj.spec.loss, K, vdesc, buf, sizeof buf);
+            ok &= vdesc->features == F && !labels_fit(sj.spec.loss, K, S, vdesc, buf, sizeof buf);
         if (split > 0)   /* as the worker splits: ceil(rows * split) rows to validation */
             ok &= (int)ceil(rows * split) < rows;
         if (ok) {

@@ -587,6 +587,103 @@ START_TEST(label_per_step)
 }
 END_TEST
 
+/* A class per step: labels as rows of S class indices, a gru returning every step into a
+ * softmax of 3 at each; the class of step t is where the running sum of the values stands
+ * (below 1.2, to 2.4, above). Accuracy counts steps. Labels that do not fit are refused
+ * at /dataset: class names (one per row), indices past the classes. */
+START_TEST(class_per_step)
+{
+    enum { ROWS = 600, S = 5 };
+    struct server s = {0};
+    su_start(&s, (const char *const[]){"--threads", "1", NULL});
+    rng_state = 11;
+    json_t *xs = json_array(), *ys = json_array(), *big = json_array(), *names = json_array();
+    for (int i = 0; i < ROWS; i++) {
+        json_t *x = json_array(), *y = json_array(), *yb = json_array();
+        double sum = 0;
+        for (int t = 0; t < S; t++) {
+            double v = uniform();
+            sum += v;
+            int c = sum < 1.2 ? 0 : sum < 2.4 ? 1 : 2;
+            json_array_append_new(x, json_pack("[f]", v));
+            json_array_append_new(y, json_integer(c));
+            json_array_append_new(yb, json_integer(c + 3));
+        }
+        json_array_append_new(xs, x);
+        json_array_append_new(ys, y);
+        json_array_append_new(big, yb);
+        json_array_append_new(names, json_string(i % 2 ? "odd" : "even"));
+    }
+    char *ids[3];
+    json_t *labels[3] = {ys, big, names};
+    for (int k = 0; k < 3; k++) {
+        json_t *b = json_pack("{s:s, s:O, s:o}", "name", "steps", "features", xs, "labels",
+                              labels[k]);
+        char *body = json_dumps(b, JSON_COMPACT);
+        json_decref(b);
+        ids[k] = su_post_id(&s, "/v1/datasets", body, 201);
+        free(body);
+    }
+    json_decref(xs);
+    static const char net[] = "{\"inputs\": 1, \"timesteps\": 5, \"layers\": [{\"type\": "
+                              "\"gru\", \"units\": 12, \"return_sequences\": true}, {\"type\": "
+                              "\"dense\", \"units\": 3, \"activation\": \"softmax\"}], "
+                              "\"loss\": \"categorical_crossentropy\", \"metrics\": "
+                              "[\"accuracy\"]}";
+    char req[1024];
+    snprintf(req, sizeof req, "{\"network\": %s, \"dataset\": \"%s\", \"validation\": "
+             "{\"split\": 0.2}, \"epochs\": 25, \"batch_size\": 32, \"seed\": 5, \"clip_norm\": "
+             "1, \"optimizer\": {\"type\": \"adam\", \"learning_rate\": 0.01}}", net, ids[0]);
+    char *job = su_post_id(&s, "/v1/jobs", req, 202);
+    json_t *j = su_job_wait(&s, job, "succeeded", 120);
+    ck_assert_str_eq(su_str(j, "state"), "succeeded");
+    double acc = json_number_value(json_object_get(json_object_get(j, "val_metrics"),
+                                                   "accuracy"));
+    fprintf(stderr, "a class per step: validation accuracy %.4f over %d steps a row\n", acc, S);
+    ck_assert_msg(acc > 0.9, "validation accuracy %g", acc);
+
+    /* each step's 3 probabilities; the class of the running sum 0.5, 1.0, 1.5, 2.0, 2.5 */
+    char path[96];
+    snprintf(path, sizeof path, "/v1/models/%s/predict", su_str(j, "model"));
+    const char *in = "{\"inputs\": [[[0.5], [0.5], [0.5], [0.5], [0.5]]]}";
+    struct http_reply h = su_http(&s, "POST", path, in, strlen(in), "application/json");
+    ck_assert_msg(h.status == 200, "%ld %s", h.status, h.body);
+    json_t *p = su_http_json(&h);
+    json_t *o = json_array_get(json_object_get(p, "outputs"), 0);
+    ck_assert_int_eq(json_array_size(o), S * 3);
+    const int want[S] = {0, 0, 1, 1, 2};
+    for (int t = 0; t < S; t++) {
+        double sum = 0;
+        int best = 0;
+        for (int c = 0; c < 3; c++) {
+            double v = json_number_value(json_array_get(o, (size_t)(t * 3 + c)));
+            sum += v;
+            best = v > json_number_value(json_array_get(o, (size_t)(t * 3 + best))) ? c : best;
+        }
+        ck_assert_msg(fabs(sum - 1) < 1e-5, "step %d sums to %g", t, sum);
+        ck_assert_msg(best == want[t], "step %d: class %d, not %d: %s", t, best, want[t], h.body);
+    }
+    json_decref(p);
+    su_http_free(&h);
+    json_decref(j);
+    free(job);
+
+    /* indices past the 3 classes; one class name a row */
+    static const char *const why[] = {NULL, "class indices go from 0 to 2", "a class per step"};
+    for (int k = 1; k < 3; k++) {
+        snprintf(req, sizeof req, "{\"network\": %s, \"dataset\": \"%s\"}", net, ids[k]);
+        h = su_http(&s, "POST", "/v1/jobs", req, strlen(req), "application/json");
+        ck_assert_msg(h.status == 422, "%ld %s", h.status, h.body);
+        ck_assert_msg(strstr(h.body, "\"/dataset\"") && strstr(h.body, why[k]), "%s", h.body);
+        su_http_free(&h);
+    }
+    for (int k = 0; k < 3; k++)
+        free(ids[k]);
+    su_stop(&s, 0);
+    su_cleanup(&s);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("api_sequences");
@@ -598,6 +695,7 @@ int main(void)
     tcase_add_test(tc, adding_problem);
     tcase_add_test(tc, gates_over_long_sequences);
     tcase_add_test(tc, label_per_step);
+    tcase_add_test(tc, class_per_step);
     suite_add_tcase(s, tc);
     return tu_run(s) != 0;
 }

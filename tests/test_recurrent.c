@@ -273,6 +273,102 @@ START_TEST(test_gradcheck_many_to_many)
 }
 END_TEST
 
+/* A class per step: softmax over each step's 3 outputs (each step's probabilities sum to
+ * 1), categorical_crossentropy with a class index per step (_i 0) or one-hot steps (_i 1),
+ * through every cell in turn. */
+START_TEST(test_gradcheck_class_per_step)
+{
+    for (int c = 0; c < 3; c++) {
+        const struct nn_layer_spec ls[] = {cell(c, 4, 1), nn_dense(3, NN_SOFTMAX)};
+        struct nn_net *net = seq_net(ls, 2, GF, GT, NN_CCE, 61 + c);
+        ck_assert_int_eq(nn_outputs(net), GT * 3);
+        float x[GROWS * GT * GF], p[GROWS * GT * 3], y[GROWS * GT * 3];
+        tu_fill(x, GROWS * GT * GF, -1, 1, 62 + c);
+        struct nn_error e;
+        ck_assert_int_eq(nn_predict(net, NULL, x, GROWS, p, &e), 0);
+        for (int r = 0; r < GROWS * GT; r++) {
+            ck_near(p[3 * r] + p[3 * r + 1] + p[3 * r + 2], 1.0, 1e-6);
+            ck_assert(p[3 * r] < 1 && p[3 * r] > 0);
+        }
+        int ycols = _i ? GT * 3 : GT;
+        for (int r = 0; r < GROWS; r++)
+            for (int t = 0; t < GT; t++) {
+                int cls = (r + 2 * t + c) % 3;
+                if (_i)
+                    for (int j = 0; j < 3; j++)
+                        y[(r * GT + t) * 3 + j] = j == cls;
+                else
+                    y[r * GT + t] = (float)cls;
+            }
+        ck_gradcheck(gradcheck(net, x, y, ycols, GROWS, 7, 1), GC_TOL);
+        nn_free(net);
+    }
+}
+END_TEST
+
+/* Training classifies every step: the class of step t is the sign of the running sum of
+ * the first input up to t (3 classes: below -0.3, between, above 0.3), which needs the
+ * steps before it. Labels are a class index per step; accuracy counts steps. A label row
+ * that is not one-hot per step is refused naming the row and step. */
+START_TEST(test_class_per_step_learns)
+{
+    enum { T = 12, ROWS = 1536, VAL = 256 };
+    float *x = malloc(sizeof(float) * (ROWS + VAL) * T * 2);
+    float *y = malloc(sizeof(float) * (ROWS + VAL) * T);
+    ck_assert(x && y);
+    struct nn_rng r;
+    nn_rng_seed(&r, 8);
+    for (int i = 0; i < ROWS + VAL; i++) {
+        double sum = 0;
+        for (int t = 0; t < T; t++) {
+            float v = (float)(nn_rng_uniform(&r) - 0.5);
+            x[(size_t)(i * T + t) * 2] = v;
+            x[(size_t)(i * T + t) * 2 + 1] = (float)nn_rng_uniform(&r);   /* noise */
+            sum += v;
+            y[(size_t)i * T + t] = sum < -0.3 ? 0.0f : sum > 0.3 ? 2.0f : 1.0f;
+        }
+    }
+    const struct nn_layer_spec ls[] = {nn_gru(16, 1), nn_dense(3, NN_SOFTMAX)};
+    struct nn_spec spec = {.inputs = 2, .timesteps = T, .layers = ls, .nlayers = 2,
+                           .loss = NN_CCE, .metrics = 1u << NN_METRIC_ACCURACY};
+    struct nn_net *net = tu_spec_net(&spec, 4);
+    const struct nn_data d = {.x = x, .y = y, .rows = ROWS, .cols = T * 2, .ycols = T};
+    const struct nn_data v = {.x = x + (size_t)ROWS * T * 2, .y = y + (size_t)ROWS * T,
+                              .rows = VAL, .cols = T * 2, .ycols = T};
+    struct nn_train_opts o = {.epochs = 15, .batch_size = 32, .opt = nn_adam(1e-2f),
+                              .clip_norm = 1, .shuffle = 1};
+    struct nn_rng rng;
+    nn_rng_seed(&rng, 9);
+    struct nn_error e;
+    ck_assert_msg(nn_train(net, NULL, &d, &v, &o, &rng, &e) == NN_TRAINED, "%s", e.msg);
+    double loss, m[NN_METRIC_COUNT];
+    ck_assert_int_eq(nn_evaluate(net, NULL, &v, &loss, m, &e), 0);
+    fprintf(stderr, "a class per step (T=%d): validation loss %.4f, accuracy %.4f\n", T, loss,
+            m[NN_METRIC_ACCURACY]);
+    ck_assert_msg(m[NN_METRIC_ACCURACY] > 0.9, "accuracy %g", m[NN_METRIC_ACCURACY]);
+
+    /* one-hot steps train too; a step with two ones is refused */
+    float *oh = calloc((size_t)VAL * T * 3, sizeof *oh);
+    ck_assert_ptr_nonnull(oh);
+    for (int i = 0; i < VAL * T; i++)
+        oh[(size_t)i * 3 + (int)v.y[i]] = 1;
+    const struct nn_data vo = {.x = v.x, .y = oh, .rows = VAL, .cols = T * 2, .ycols = T * 3};
+    double loss2, m2[NN_METRIC_COUNT];
+    ck_assert_int_eq(nn_evaluate(net, NULL, &vo, &loss2, m2, &e), 0);
+    ck_near(loss2, loss, 1e-6);
+    ck_near(m2[NN_METRIC_ACCURACY], m[NN_METRIC_ACCURACY], 1e-9);
+    oh[(size_t)(5 * T + 3) * 3 + ((int)v.y[5 * T + 3] + 1) % 3] = 1;
+    o.epochs = 16;
+    const struct nn_data bad = {.x = v.x, .y = oh, .rows = VAL, .cols = T * 2, .ycols = T * 3};
+    ck_assert_int_eq(nn_train(net, NULL, &bad, NULL, &o, &rng, &e), -1);
+    ck_assert_msg(strstr(e.msg, "row 5, step 3") && strstr(e.msg, "one-hot"), "%s", e.msg);
+    free(oh);
+    free(x);
+    free(y);
+    nn_free(net);
+}
+END_TEST
+
 /* the layers without weights of their own over a sequence: a residual block of dense
  * layers per step, an activation layer, dropout */
 START_TEST(test_gradcheck_sequence_blocks)
@@ -782,6 +878,7 @@ int main(void)
     tcase_add_loop_test(tc, test_gradcheck_stacked, 0, 4);
     tcase_add_loop_test(tc, test_gradcheck_many_to_many, 0, 4);
     tcase_add_test(tc, test_gradcheck_sequence_blocks);
+    tcase_add_loop_test(tc, test_gradcheck_class_per_step, 0, 2);
     tcase_add_test(tc, test_time_norms_by_hand);
     tcase_add_test(tc, test_time_norms_vanish);
     suite_add_tcase(s, tc);
@@ -793,6 +890,7 @@ int main(void)
     tcase_add_test(tc, test_save_load);
     tcase_add_test(tc, test_predict_long_sequences);
     tcase_add_test(tc, test_lstm_learns_adding);
+    tcase_add_test(tc, test_class_per_step_learns);
     suite_add_tcase(s, tc);
     return tu_run(s) != 0;
 }

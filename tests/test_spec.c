@@ -361,24 +361,29 @@ START_TEST(err_sequences)
     ck_assert_str_eq(s.msg[0], "an rnn layer's activation must be tanh or relu, not sigmoid");
     r[0].act = NN_RELU;
     ck_assert_int_eq(check_seq(r, 1, 3, 4, NN_MSE, &s, NULL), 0);
-    /* what does not take a sequence: batchnorm, softmax, categorical_crossentropy, and a
-     * recurrent layer in a residual block */
+    /* what does not take a sequence: batchnorm, and a recurrent layer in a residual block */
     struct nn_layer_spec body[] = {nn_lstm(3, 1)};
     struct nn_layer_spec bad[] = {nn_lstm(3, 1), nn_batchnorm(), nn_dense(3, NN_SOFTMAX),
                                   nn_residual(body, 1)};
     check_seq(bad, 4, 3, 5, NN_CCE, &s, NULL);
-    ck_assert_int_eq(s.n, 3);   /* the loss's check needs the output width: skipped */
+    ck_assert_int_eq(s.n, 2);
     ck_assert_str_eq(s.where[0], "/layers/1");
-    ck_assert_str_eq(s.where[1], "/layers/2/activation");
-    ck_assert_str_eq(s.where[2], "/layers/3/layers/0");
-    ck_assert_str_eq(s.msg[2], "a lstm layer cannot be inside a residual block");
-    struct nn_layer_spec cce[] = {nn_lstm(3, 1), nn_dense(3, NN_SIGMOID)};
-    check_seq(cce, 2, 3, 5, NN_CCE, &s, NULL);
-    ck_assert_int_eq(s.n, 1);
-    ck_assert_str_eq(s.where[0], "/loss");
+    ck_assert_str_eq(s.where[1], "/layers/3/layers/0");
+    ck_assert_str_eq(s.msg[1], "a lstm layer cannot be inside a residual block");
     /* the same layers after the last step alone are fine */
     bad[0].return_sequences = 0;
     ck_assert_int_eq(check_seq(bad, 3, 3, 5, NN_CCE, &s, NULL), 0);
+    /* softmax and categorical_crossentropy over a sequence: a class per step, with the
+     * output's steps said by nn_spec_output_steps */
+    struct nn_layer_spec cce[] = {nn_lstm(3, 1), nn_dense(4, NN_SOFTMAX)};
+    ck_assert_int_eq(check_seq(cce, 2, 3, 5, NN_CCE, &s, NULL), 0);
+    struct nn_spec cs = {.inputs = 3, .timesteps = 5, .layers = cce, .nlayers = 2,
+                         .loss = NN_CCE};
+    ck_assert_int_eq(nn_spec_outputs(&cs), 20);
+    ck_assert_int_eq(nn_spec_output_steps(&cs), 5);
+    cce[0].return_sequences = 0;
+    ck_assert_int_eq(nn_spec_outputs(&cs), 4);
+    ck_assert_int_eq(nn_spec_output_steps(&cs), 0);
 }
 END_TEST
 

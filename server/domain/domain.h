@@ -230,10 +230,11 @@ int job_tables(const struct named_table **out);
 /* How many of a dataset's rows a validation split holds out: ceil(rows * split). The
  * trainer splits so; a job is refused when this leaves no rows to train on. */
 int split_count(int rows, double split);
-/* Whether the labels of dataset d (a description) fit a loss over `outputs` outputs: NULL
- * when they do, else a sentence saying why not (static or in buf). */
-const char *labels_fit(enum nn_loss loss, int outputs, const struct dataset *d, char *buf,
-                       size_t len);
+/* Whether the labels of dataset d (a description) fit a loss over `outputs` outputs, a
+ * sequence of `steps` steps of them (0: not a sequence): NULL when they do, else a
+ * sentence saying why not (static or in buf). */
+const char *labels_fit(enum nn_loss loss, int outputs, int steps, const struct dataset *d,
+                       char *buf, size_t len);
 
 /* What job_check found out besides the request. */
 struct job_plan {

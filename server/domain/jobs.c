@@ -204,11 +204,20 @@ int split_count(int rows, double split) { return (int)ceil(rows * split); }
 
 /* ---- labels ---- */
 
-const char *labels_fit(enum nn_loss loss, int K, const struct dataset *d, char *buf, size_t len)
+const char *labels_fit(enum nn_loss loss, int K, int steps, const struct dataset *d, char *buf,
+                       size_t len)
 {
     const enum label_kind kind = d->label_kind;
     const json_t *classes = d->classes;
     int ncl = json_is_array(classes) ? (int)json_array_size(classes) : 0, cols = d->label_cols;
+    if (loss == NN_CCE && steps > 0) {   /* a class per step */
+        if ((kind == LABELS_VECTORS || kind == LABELS_ONEHOT) && (cols == K || cols == steps))
+            return NULL;
+        return snprintf(buf, len, "categorical_crossentropy over an output of %d steps of %d "
+                        "takes a class per step: rows of %d class indices (0 to %d), or of %d "
+                        "values one-hot per step", steps, K / steps, steps, K / steps - 1, K),
+               buf;
+    }
     if (loss == NN_CCE) {
         if (kind == LABELS_CLASSES && ncl != K)
             return snprintf(buf, len, "the dataset has %d classes but the network has %d "
@@ -268,8 +277,19 @@ static void check_labels(struct faults *fs, const char *pointer, const char *whi
                          const struct nn_spec *spec, int outputs, const struct dataset *d)
 {
     char buf[512];
-    const char *why = labels_fit(spec->loss, outputs, d, buf, sizeof buf);
+    const int steps = nn_spec_output_steps(spec);
+    const char *why = labels_fit(spec->loss, outputs, steps, d, buf, sizeof buf);
     float lo, hi;
+    if (!why && spec->loss == NN_CCE && steps > 0 &&
+        store_dataset_label_range(d->id, &lo, &hi) == STORE_OK) {
+        int top = d->label_cols == steps ? outputs / steps - 1 : 1;
+        if (lo < 0 || hi > top) {
+            snprintf(buf, sizeof buf, "%s go from 0 to %d, and these go from %g to %g",
+                     d->label_cols == steps ? "class indices" : "one-hot values", top,
+                     (double)lo, (double)hi);
+            why = buf;
+        }
+    }
     if (!why && spec->loss == NN_BCE &&
         (d->label_kind == LABELS_NUMBERS || d->label_kind == LABELS_VECTORS) &&
         store_dataset_label_range(d->id, &lo, &hi) == STORE_OK && (lo < 0 || hi > 1)) {
