@@ -6,9 +6,13 @@
  * summary.proto's Summary use, field numbers written out by hand), and Google's protobuf
  * runtime for Python with classes protoc generates at test time from TensorBoard's own
  * .proto files (tests/tfevents/, read by tests/tfevents/read_events.py). The values must
- * be those GET /v1/jobs/{id}/metrics answers. */
+ * be those GET /v1/jobs/{id}/metrics answers. The encoder (format/tfevents.c) and the
+ * folder names (domain/tensorboard.c) are also called directly. */
 #include "srvutil.h"
 #include "testutil.h"
+
+#include "domain/domain.h"
+#include "format/format.h"
 
 #include <dirent.h>
 #include <math.h>
@@ -584,11 +588,66 @@ START_TEST(unwritable_dir_fails_no_job)
 }
 END_TEST
 
+/* The encoder and the names, called directly: CRC-32C's check value, a float's bits,
+ * negative zero and a large step through the independent reader, and folder names. */
+START_TEST(encoder_and_names)
+{
+    ck_assert_uint_eq(crc32c("123456789", 9), 0xe3069283u);   /* RFC 3720's check value */
+    ck_assert_uint_eq(crc32c_bitwise((const unsigned char *)"neurond", 7), crc32c("neurond", 7));
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    const struct tf_scalar v[] = {{"a", 0.1f}, {"b", -0.0f}, {"c", 0.0f}, {"d", -3e38f}};
+    ck_assert_int_eq(tfevents_version(f, 1.5), 0);
+    ck_assert_int_eq(tfevents_scalars(f, 1796334469.981, 3000000000LL, v, 4), 0);
+    ck_assert_int_eq(tfevents_scalars(f, 0, 1, NULL, 0), 0);
+    ck_assert_int_eq(fclose(f), 0);
+    ck_assert_int_eq(read_events((unsigned char *)buf, len, events), 3);
+    ck_assert(events[0].wall_time == 1.5 && !strcmp(events[0].version, "brain.Event:2"));
+    ck_assert(events[1].wall_time == 1796334469.981 && events[1].step == 3000000000LL);
+    ck_assert_int_eq(events[1].n, 4);
+    for (int i = 0; i < 4; i++) {
+        ck_assert_str_eq(events[1].tag[i], v[i].tag);
+        ck_assert(!memcmp(&events[1].value[i], &v[i].value, 4));
+    }
+    ck_assert(events[2].summary && events[2].n == 0 && events[2].step == 1);
+    free(buf);
+
+    ck_assert(time_parse_iso("2026-12-03T21:47:38.072Z") == 1796334458.072);
+    ck_assert(isnan(time_parse_iso("2026-12-03 21:47:38")));
+    char name[300];
+    json_t *job = json_pack("{s:s, s:s}", "id", "job_abc", "created_at",
+                            "2026-12-03T21:47:38.072Z");
+    tb_file_name(name, sizeof name, job);
+    ck_assert(!strncmp(name, "events.out.tfevents.1796334458.", 31));
+    static const char *const names[][2] = {
+        {NULL, "job_abc"}, {"", "job_abc"}, {"iris", "iris_job_abc"},
+        {"../..", "_._.._job_abc"}, {".hidden", "_hidden_job_abc"},
+        {"a/b\\c\nd\x7f", "a_b_c_d__job_abc"}, {"caf\xc3\xa9 \xff", "caf\xc3\xa9 __job_abc"}};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        if (names[i][0])   /* bytes as they are, not checked as UTF-8 */
+            json_object_set_new(job, "name", json_stringn_nocheck(names[i][0],
+                                                                  strlen(names[i][0])));
+        tb_folder(name, sizeof name, job);
+        ck_assert_str_eq(name, names[i][1]);
+    }
+    char longname[400] = "";
+    for (int i = 0; i < 80; i++)
+        strcat(longname, "\xc3\xa9");   /* 160 bytes: cut at 100, between two characters */
+    json_object_set_new(job, "name", json_string(longname));
+    tb_folder(name, sizeof name, job);
+    ck_assert_uint_eq(strlen(name), 100 + strlen("_job_abc"));
+    ck_assert(utf8_valid(name, strlen(name)));
+    json_decref(job);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("tfevents");
     TCase *tc = tcase_create("e2e");
     tcase_set_timeout(tc, 240);
+    tcase_add_test(tc, encoder_and_names);
     tcase_add_test(tc, download_and_live);
     tcase_add_test(tc, restart_keeps_one_event_per_epoch);
     tcase_add_test(tc, unwritable_dir_fails_no_job);
