@@ -329,8 +329,8 @@ int tb_write_job(FILE *f, const json_t *job, const json_t *rows);
  * every run of a job on one host). */
 void tb_file_name(char *buf, size_t cap, const json_t *job);
 /* The job's folder under a TensorBoard directory: its id, or its name made safe for a
- * path (no '/', control characters or leading '.'; at most 100 bytes) then '_' and the
- * id. */
+ * path (at most 100 bytes of it; '/', '\\', ':*?"<>|', control characters, bytes that are
+ * not UTF-8 and a leading '.' as '_') then '_' and the id. */
 void tb_folder(char *buf, size_t cap, const json_t *job);
 
 #endif

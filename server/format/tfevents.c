@@ -62,7 +62,7 @@ struct pb {
 
 static void pb_bytes(struct pb *b, const void *data, size_t len)
 {
-    if (b->oom)
+    if (b->oom || len == 0)   /* an empty message's bytes may be NULL */
         return;
     if (b->n + len > b->cap) {
         size_t cap = b->cap ? b->cap : 64;
