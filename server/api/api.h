@@ -38,6 +38,7 @@ int h_jobs_metrics(struct req *r, struct reply *out);      /* ?follow=true: NDJS
 int h_jobs_events(struct req *r, struct reply *out);       /* server-sent events */
 int h_jobs_chart(struct req *r, struct reply *out);        /* loss.svg */
 int h_jobs_gradients_chart(struct req *r, struct reply *out);   /* gradients.svg */
+int h_jobs_tfevents(struct req *r, struct reply *out);   /* TensorBoard event file */
 
 int h_models_list(struct req *r, struct reply *out);
 int h_models_get(struct req *r, struct reply *out);

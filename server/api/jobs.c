@@ -3,7 +3,8 @@
  * (server-sent events, or NDJSON with ?follow=true: the event hub does the work); and its
  * curves as SVG pictures (loss.svg: loss and val_loss per epoch, or ?metric= a recorded
  * metric and its val_ twin; gradients.svg: each layer's gradient norm per epoch on a log
- * axis, so vanishing and exploding gradients show). */
+ * axis, so vanishing and exploding gradients show); and its epochs as a TensorBoard event
+ * file (tfevents). */
 #include "api.h"
 
 #include "domain/domain.h"
@@ -325,6 +326,34 @@ static int load_or_reply(struct req *r, struct reply *out, json_t **job, json_t 
         return reply_storage_failed(out), -1;
     }
     return 0;
+}
+
+/* The job's TensorBoard event file: the file_version record, then one event per stored
+ * epoch (domain/tensorboard.c), named in Content-Disposition as TensorBoard expects. */
+int h_jobs_tfevents(struct req *r, struct reply *out)
+{
+    json_t *job, *rows;
+    if (load_or_reply(r, out, &job, &rows) < 0)
+        return 0;
+    char *buf = NULL;
+    size_t len = 0;
+    int rc = -1;
+    FILE *f = open_memstream(&buf, &len);
+    if (f) {
+        int bad = tb_write_job(f, job, rows) < 0;
+        if (fclose(f) == 0 && !bad && reply_text(out, 200, "application/octet-stream", buf,
+                                                  len) == 0) {
+            char name[256];
+            tb_file_name(name, sizeof name, job);
+            snprintf(out->disposition, sizeof out->disposition,
+                     "attachment; filename=\"%s\"", name);
+            rc = 0;
+        }
+        free(buf);
+    }
+    json_decref(job);
+    json_decref(rows);
+    return rc;
 }
 
 /* Draws the chart (over epochs unless xlabel says otherwise) into a new string and

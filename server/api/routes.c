@@ -33,6 +33,7 @@ const struct route routes[] = {
     {"GET",    "/v1/jobs/:id/events",         h_jobs_events,      NULL, NULL, 0, ROUTE_TOKEN, NULL},
     {"GET",    "/v1/jobs/:id/loss.svg",       h_jobs_chart,       NULL, NULL, 0, ROUTE_TOKEN, "metric scale"},
     {"GET",    "/v1/jobs/:id/gradients.svg",  h_jobs_gradients_chart, NULL, NULL, 0, ROUTE_TOKEN, "over"},
+    {"GET",    "/v1/jobs/:id/tfevents",       h_jobs_tfevents,    NULL, NULL, 0, ROUTE_TOKEN, NULL},
     {"GET",    "/v1/models",                  h_models_list,      NULL, NULL, 0, ROUTE_TOKEN, "limit after"},
     {"GET",    "/v1/models/:id",              h_models_get,       NULL, NULL, 0, ROUTE_TOKEN, NULL},
     {"DELETE", "/v1/models/:id",              h_models_delete,    NULL, NULL, 0, ROUTE_TOKEN, NULL},

@@ -57,6 +57,8 @@ static const char usage[] =
     "  --request-threads N\n"
     "                  threads that run the handlers of requests with a body of 64k or\n"
     "                  more, or a CSV upload (NEUROND_REQUEST_THREADS, default 2)\n"
+    "  --tensorboard-dir DIR  write each job's TensorBoard events there as it trains,\n"
+    "                  one folder per job (NEUROND_TENSORBOARD_DIR; default none)\n"
     "who may ask, and the access log:\n"
     "  --token-file FILE  bearer tokens, one a line, each optionally followed by read or\n"
     "                  write and a name (NEUROND_TOKEN_FILE; default none: no tokens, and\n"
@@ -204,6 +206,11 @@ static int set(struct config *c, const char *key, const char *v)
         return parse_int("--max-streams-per-job", v, 1, 65536, &c->max_streams_per_job);
     if (!strcmp(key, "request-threads"))
         return parse_int("--request-threads", v, 1, 64, &c->request_threads);
+    if (!strcmp(key, "tensorboard-dir")) {
+        if (!*v)
+            return fail("--tensorboard-dir needs a directory%s%s", "", "");
+        return c->tensorboard_dir = v, 0;
+    }
     /* who may ask */
     if (!strcmp(key, "token-file"))
         return c->token_file = v, 0;
@@ -238,7 +245,7 @@ void config_defaults(struct config *c)
                          .max_streams_per_client = 32, .max_streams_per_job = 256,
                          .request_threads = 2, .token_file = NULL, .metrics_token = 0,
                          .insecure_no_auth = 0, .allowed_hosts = NULL, .cors_origin = NULL,
-                         .log_json = 0};
+                         .log_json = 0, .tensorboard_dir = NULL};
 }
 
 int config_load(struct config *c, int argc, char **argv)
@@ -251,6 +258,7 @@ int config_load(struct config *c, int argc, char **argv)
                                        "idle-timeout", "header-timeout", "body-timeout",
                                        "body-min-rate", "max-streams-per-client",
                                        "max-streams-per-job", "request-threads",
+                                       "tensorboard-dir",
                                        /* who may ask */
                                        "token-file", "metrics-token", "insecure-no-auth",
                                        "allowed-hosts", "cors-origin", "log-format"};

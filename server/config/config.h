@@ -49,6 +49,8 @@ struct config {
                                   the bound address, localhost and 127.0.0.1 */
     const char *cors_origin;   /* origins answered cross-origin, comma-separated; NULL: none */
     int log_json;              /* the access log as JSON lines, not text */
+    const char *tensorboard_dir;  /* where the workers write each job's TensorBoard events
+                                     as it trains (queue/tensorboard.c); NULL: nowhere */
 };
 
 struct queue;
@@ -67,7 +69,7 @@ struct app {
  * address), idle for 60 s at most, headers within 30 s, bodies within 60 s plus a second
  * per 64 KiB, 32 event streams per address and 256 per job, two threads for requests
  * with a large body; no tokens (so loopback only), /metrics without a token, the default
- * hosts, no cross-origin callers, a text access log. */
+ * hosts, no cross-origin callers, a text access log; no TensorBoard directory. */
 void config_defaults(struct config *c);
 
 /* The defaults, then NEUROND_* variables, then flags (--help and --version print and

@@ -314,4 +314,24 @@ enum job_state trainer_run(const char *id, size_t max_params, struct nn_pool *po
                            const _Atomic int *cancel, const _Atomic int *stopping,
                            const struct trainer_events *ev);
 
+/* ---- TensorBoard event files (tensorboard.c) ----
+ * job is a job as job_json shows it, rows its epoch rows as stored; the tags each value
+ * gets are listed at the top of tensorboard.c. Each writer returns 0, or -1 when a write
+ * to f failed or memory ran out. */
+
+/* The file's first record: file_version, at the job's start (its creation before). */
+int tb_write_head(FILE *f, const json_t *job);
+/* One epoch row as an event: step = its epoch, wall_time = its ended_at, and a summary of
+ * its scalars (the null ones left out) with the job's learning rate. */
+int tb_write_epoch(FILE *f, const json_t *job, const json_t *row);
+/* The head, then every row. */
+int tb_write_job(FILE *f, const json_t *job, const json_t *rows);
+/* The job's event file name, "events.out.tfevents.<its creation>.<host>" (the same for
+ * every run of a job on one host). */
+void tb_file_name(char *buf, size_t cap, const json_t *job);
+/* The job's folder under a TensorBoard directory: its id, or its name made safe for a
+ * path (at most 100 bytes of it; '/', '\\', ':*?"<>|', control characters, bytes that are
+ * not UTF-8 and a leading '.' as '_') then '_' and the id. */
+void tb_folder(char *buf, size_t cap, const json_t *job);
+
 #endif

@@ -1,7 +1,7 @@
 /* format.h -- bytes in and out, for every other module of the service: UTF-8 text, the
  * CSV reader (RFC 4180, streamed), numbers as text, timestamps, ids and the clock, SHA-256
- * and base64, and SVG line charts (utf8.c, csv.c, text.c, digest.c, svg.c). It depends on
- * the C library only.
+ * and base64, SVG line charts, and TensorBoard event files (utf8.c, csv.c, text.c,
+ * digest.c, svg.c, tfevents.c). It depends on the C library only.
  */
 #ifndef FORMAT_H
 #define FORMAT_H
@@ -134,5 +134,29 @@ enum svg_scale { SVG_LINEAR, SVG_LOG, SVG_AUTO };
  * when no series has a point. */
 void svg_chart(FILE *f, const char *title, const char *xlabel, const char *ylabel,
                const struct svg_series *s, int ns, enum svg_scale scale, const char *empty);
+
+/* ---- TensorBoard event files (tfevents.c) ---- */
+
+/* The CRC-32C (Castagnoli) of data[0..len), as TFRecord frames use it (unmasked). */
+uint32_t crc32c(const void *data, size_t len);
+
+/* One value of a summary: its tag (borrowed, "loss", "metrics/accuracy") and value. */
+struct tf_scalar {
+    const char *tag;
+    float value;
+};
+/* Write one TFRecord holding a tensorboard.Event to f: the first of a file, with
+ * file_version "brain.Event:2"; then one with a step and a Summary of n scalar values
+ * (simple_value). wall_time is seconds since 1970 (0 leaves it out). 0, or -1 when out of
+ * memory or a write failed (f may then hold part of the record). */
+int tfevents_version(FILE *f, double wall_time);
+int tfevents_scalars(FILE *f, double wall_time, int64_t step, const struct tf_scalar *v, int n);
+/* The name TensorBoard looks for, "events.out.tfevents.<seconds>.<host>", with wall_time
+ * in whole seconds and this machine's host name (its bytes
+ * other than letters, digits, '.', '-' and '_' as '_'), into buf. */
+void tfevents_name(char *buf, size_t cap, double wall_time);
+/* Seconds since 1970 of an RFC 3339 UTC timestamp as now_iso writes them
+ * ("2026-11-25T22:12:35.478Z"); NAN for anything else. */
+double time_parse_iso(const char *s);
 
 #endif

@@ -350,6 +350,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *mc, struct conn *c)
         MHD_add_response_header(res, MHD_HTTP_HEADER_LOCATION, rp->location);
     if (*rp->allow)
         MHD_add_response_header(res, MHD_HTTP_HEADER_ALLOW, rp->allow);
+    if (*rp->disposition)
+        MHD_add_response_header(res, MHD_HTTP_HEADER_CONTENT_DISPOSITION, rp->disposition);
     if (rp->retry_after > 0) {
         char s[16];
         snprintf(s, sizeof s, "%d", rp->retry_after);

@@ -52,6 +52,7 @@ struct reply {
     char location[128];              /* Location header when not empty */
     char allow[64];                  /* Allow header when not empty */
     int retry_after;                 /* Retry-After header in seconds when > 0 */
+    char disposition[320];           /* Content-Disposition header when not empty */
     /* A streamed body instead of body: the glue calls read(ctx) for bytes as the client
      * takes them, until it returns -1 (the end). read returns 0 only after pausing the
      * connection with http_pause; whoever has bytes for it later calls http_wake. The

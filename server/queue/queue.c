@@ -11,7 +11,8 @@
  * transaction that found it running: the row is what makes the job end cancelled (even
  * when its training was done as the cancel came), and a worker that claimed the job just
  * before the mark reads it once it has published the job it runs. The HTTP threads never
- * train.
+ * train. With --tensorboard-dir a worker also keeps the running job's event file
+ * (tensorboard.c), fed from the same epoch callback as the hub.
  */
 #include "queue.h"
 
@@ -31,6 +32,7 @@ struct worker {
     pthread_t th;
     char job[32];              /* the job it runs, "" when idle (under q->lock) */
     _Atomic int cancel;        /* set to stop the running job at its next batch */
+    struct tb_live *tb;        /* the running job's TensorBoard file, or NULL */
 };
 
 struct queue {
@@ -43,11 +45,13 @@ struct queue {
     int started;
 };
 
-/* The trainer's events, to the hub. */
+/* The trainer's events, to the hub (and an epoch to the TensorBoard file); ctx is the
+ * worker. */
 static void on_epoch(void *ctx, const char *id, int epoch, const json_t *row)
 {
-    (void)ctx;
+    struct worker *w = ctx;
     hub_epoch(id, epoch, row);
+    tb_live_epoch(w->tb, row);
 }
 
 static void on_progress(void *ctx, const char *id, const json_t *progress)
@@ -56,14 +60,13 @@ static void on_progress(void *ctx, const char *id, const json_t *progress)
     hub_progress(id, progress);
 }
 
-static const struct trainer_events events = {on_epoch, on_progress, NULL};
-
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     struct queue *q = w->q;
     pthread_setname_np(pthread_self(), "neurond-work");   /* its engine threads inherit it */
     struct nn_pool *pool = nn_pool_new(q->cfg->threads);
+    const struct trainer_events events = {on_epoch, on_progress, w};
     while (!atomic_load(&q->stopping)) {
         char id[32];
         if (store_job_claim(id) == STORE_OK) {
@@ -75,7 +78,11 @@ static void *worker_main(void *arg)
             if (store_job_cancelling(id) > 0)
                 atomic_store(&w->cancel, 1);
             hub_status(id);
+            if (q->cfg->tensorboard_dir)
+                w->tb = tb_live_open(q->cfg->tensorboard_dir, id);
             trainer_run(id, q->cfg->max_params, pool, &w->cancel, &q->stopping, &events);
+            tb_live_close(w->tb);
+            w->tb = NULL;
             hub_status(id);
             pthread_mutex_lock(&q->lock);
             w->job[0] = 0;

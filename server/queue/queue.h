@@ -6,6 +6,7 @@
 
 #include "config/config.h"
 
+#include <jansson.h>
 #include <stddef.h>
 
 /* Requeues the jobs a previous process left running (they resume from their last
@@ -21,5 +22,15 @@ void queue_wake(struct queue *q);
 void queue_cancel_running(struct queue *q, const char *id);
 /* Whether the workers run (for /readyz). */
 int queue_alive(const struct queue *q);
+
+/* A running job's TensorBoard event file under --tensorboard-dir (tensorboard.c), for the
+ * workers. tb_live_open makes DIR/<folder>/ (tb_folder) and writes the file anew from the
+ * job's stored epochs; tb_live_epoch appends an epoch's row once it is committed. A
+ * failure is logged once and ends the writing, never the job. NULL only when out of
+ * memory; every call takes NULL. */
+struct tb_live;
+struct tb_live *tb_live_open(const char *dir, const char *id);
+void tb_live_epoch(struct tb_live *t, const json_t *row);
+void tb_live_close(struct tb_live *t);
 
 #endif
