@@ -392,11 +392,10 @@ static const struct bad bad[] = {
           "{\"network\": {\"inputs\": 4, \"layers\": [{\"type\": \"gru\", \"units\": 8}, "
           "{\"type\": \"dense\", \"units\": 1}], \"loss\": \"mse\"}, \"dataset\": \"{DS}\"}",
           422, "/network/layers/0"),
-    FIELD("categorical_crossentropy over a sequence output", "POST", "/v1/networks", J,
+    FIELD("batchnorm over a sequence", "POST", "/v1/networks", J,
           "{\"inputs\": 2, \"timesteps\": 3, \"layers\": [{\"type\": \"lstm\", \"units\": 4, "
-          "\"return_sequences\": true}, {\"type\": \"dense\", \"units\": 3, "
-          "\"activation\": \"softmax\"}], \"loss\": \"categorical_crossentropy\"}", 422,
-          "/layers/1/activation"),
+          "\"return_sequences\": true}, {\"type\": \"batchnorm\"}, {\"type\": \"dense\", "
+          "\"units\": 1}], \"loss\": \"mse\"}", 422, "/layers/1"),
     FIELD("a sequence row of fewer steps than the first", "POST", "/v1/datasets", J,
           "{\"name\": \"s\", \"features\": [[[1, 2], [3, 4]], [[1, 2]]], \"labels\": [0, 1]}",
           422, "/features/1"),
