@@ -368,6 +368,14 @@ START_TEST(invalid_names_and_unknown_references)
                       su_str(p, "detail"));
         json_decref(p);
     }
+    /* the fault says what is wrong */
+    snprintf(body, sizeof body, "{\"network\": \"%s\", \"dataset\": \"%s\", "
+             "\"model_name\": \"a b\"}", net, ds);
+    problem(&s, "POST", "/v1/jobs", body, 422, "/model_name: a model name is letters, "
+            "digits, '.', '_' and '-', starting with a letter or digit: a b has ' ' at 1");
+    snprintf(body, sizeof body, "{\"network\": \"%s\", \"dataset\": \"%s\", "
+             "\"model_name\": \"mdl_abc\"}", net, ds);
+    problem(&s, "POST", "/v1/jobs", body, 422, "may not start with \"mdl_\"");
     /* 64 characters are a name */
     long65[64] = 0;
     free(job(&s, ds, net, long65, 2));

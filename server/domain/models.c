@@ -322,15 +322,19 @@ int model_name_check(const char *s, size_t len, int alias, char *msg, size_t cap
         unsigned char c = (unsigned char)s[i];
         int ok = isascii(c) && (isalnum(c) || (i > 0 && (c == '.' || c == '_' || c == '-')));
         if (!ok) {
+            char bad[64];   /* "starts with '.'", "has ' ' at 1" */
+            const char *is = i ? "has" : "starts with";
+            if (isascii(c) && isprint(c))
+                snprintf(bad, sizeof bad, "%s '%c'", is, c);
+            else
+                snprintf(bad, sizeof bad, "%s %s", is, isascii(c) ? "a control character"
+                                                                  : "a character past ASCII");
+            if (i)
+                snprintf(bad + strlen(bad), sizeof bad - strlen(bad), " at %zu", i);
             if (cap)
                 snprintf(msg, cap, "%s is letters, digits, '.', '_' and '-', starting with a "
-                         "letter or digit: %s has %s at %zu", what,
-                         text_echo(e, sizeof e, s, len, 64),
-                         c == '@' ? "'@'" : c == '/' ? "'/'" : c == ':' ? "':'"
-                                                      : i == 0 && isascii(c) && isprint(c)
-                                                            ? "a first character of another kind"
-                                                            : "another character",
-                         i);
+                         "letter or digit: %s %s", what, text_echo(e, sizeof e, s, len, 64),
+                         bad);
             return -1;
         }
         digits = digits && isdigit(c);
