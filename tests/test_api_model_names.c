@@ -169,15 +169,18 @@ START_TEST(versions_under_concurrent_jobs)
     struct server s = {0};
     char *ds, *net, body[512], *jobs[2 * N];
     start(&s, "3", &ds, &net);
-    for (int k = 0; k < 2 * N; k++) {   /* queued together: the workers take three at once */
-        snprintf(body, sizeof body, "{\"network\": \"%s\", \"dataset\": \"%s\", \"epochs\": 4, "
+    for (int k = 0; k < 2 * N; k++) {   /* queued faster than one trains: three run at once */
+        snprintf(body, sizeof body, "{\"network\": \"%s\", \"dataset\": \"%s\", \"epochs\": 200, "
                  "\"seed\": %d, \"model_name\": \"%s\"}", net, ds, k, k % 2 ? "odd" : "even");
         jobs[k] = su_post_id(&s, "/v1/jobs", body, 202);
     }
     int seen[2][N + 1] = {{0}};
+    char began[2 * N][32], ended[2 * N][32];
     for (int k = 0; k < 2 * N; k++) {
         json_t *j = su_job_wait(&s, jobs[k], NULL, 120);
         ck_assert_str_eq(su_str(j, "state"), "succeeded");
+        snprintf(began[k], sizeof began[k], "%s", su_str(j, "started_at"));
+        snprintf(ended[k], sizeof ended[k], "%s", su_str(j, "finished_at"));
         json_t *m = model(&s, su_str(j, "model"));
         ck_assert_str_eq(su_str(m, "name"), k % 2 ? "odd" : "even");
         long v = su_int(m, "version");
@@ -188,6 +191,13 @@ START_TEST(versions_under_concurrent_jobs)
         json_decref(j);
         free(jobs[k]);
     }
+    /* they did train at once: jobs of one name whose runs overlap (the times are RFC
+     * 3339 UTC with milliseconds, which sort as text) */
+    int overlaps = 0;
+    for (int a = 0; a < 2 * N; a++)
+        for (int b = a + 2; b < 2 * N; b += 2)
+            overlaps += strcmp(began[a], ended[b]) < 0 && strcmp(began[b], ended[a]) < 0;
+    ck_assert_msg(overlaps > 0, "no two jobs of one name ran at once");
     json_t *l = su_get_json(&s, "/v1/models/even/versions");
     ck_assert_int_eq(json_array_size(json_object_get(l, "items")), N);
     for (int k = 0; k < N; k++)   /* newest first: N, N-1, ... 1 */
