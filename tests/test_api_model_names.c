@@ -335,8 +335,14 @@ START_TEST(aliases_and_refused_deletes)
     problem(&s, "PUT", "/v1/models/iris/aliases/production", "{}", 422, "/version");
     problem(&s, "PUT", "/v1/models/iris/aliases/production", "{\"version\": 1.5}", 422,
             "/version");
-    problem(&s, "PUT", "/v1/models/iris/aliases/production", "{\"version\": 1, \"x\": 2}",
-            422, "x");
+    json_t *p = call(&s, "PUT", "/v1/models/iris/aliases/production",
+                     "{\"version\": 1, \"a/b\": 2}", 422);
+    ck_assert_str_eq(su_str(json_array_get(json_object_get(p, "errors"), 0), "pointer"), "/a~1b");
+    json_decref(p);
+    problem(&s, "PUT", "/v1/models/iris/aliases/production", "{\"version\": 1e300}", 422,
+            "/version");
+    problem(&s, "PUT", "/v1/models/iris/aliases/production", "{\"version\": \"1\"}", 422,
+            "/version");
     problem(&s, "PUT", "/v1/models/lilac/aliases/production", "{\"version\": 1}", 404,
             "no model named lilac");
     names(&s, "iris@production", v[0]);   /* unmoved by the refusals */

@@ -231,14 +231,19 @@ int h_models_alias_put(struct req *r, struct reply *out)
     const char *key;
     json_t *x;
     json_object_foreach((json_t *)b, key, x)
-        if (strcmp(key, "version") != 0)
-            return reply_field(out, 422, "", "unknown field %s: the body is {\"version\": N}",
+        if (strcmp(key, "version") != 0) {
+            char at[200] = "/";   /* its JSON pointer: '~' as ~0, '/' as ~1 */
+            for (const char *c = key; *c && strlen(at) + 3 < sizeof at; c++)
+                snprintf(at + strlen(at), sizeof at - strlen(at), "%s",
+                         *c == '~' ? "~0" : *c == '/' ? "~1" : (char[2]){*c, 0});
+            return reply_field(out, 422, at, "unknown field %s: the body is {\"version\": N}",
                                text_echo(e, sizeof e, key, strlen(key), 64));
+        }
     if (!v)
         return reply_field(out, 422, "/version", "version is required: the version of %s "
                            "the alias points at", name);
     double d = json_number_value(v);
-    if (!json_is_number(v) || d != (double)(long long)d || d < 1 || d > 999999999)
+    if (!json_is_number(v) || !(d >= 1 && d <= 999999999) || d != floor(d))
         return reply_field(out, 422, "/version", "version must be a whole number from 1, "
                            "a version of %s", name);
     int version = (int)d, created = 0, known = 0;
