@@ -175,6 +175,23 @@ static const json_t *member(const json_t *o, const char *key)
     return json_is_null(v) ? NULL : v;
 }
 
+/* A model name (JobRequest's model_name, ModelName): a string of 1 to 64 ASCII letters,
+ * digits, '.', '_' and '-', the first a letter or digit, not starting with "mdl_". */
+static int model_name_ok(const json_t *v)
+{
+    const char *s = json_string_value(v);
+    size_t n = json_string_length(v);
+    if (!s || n < 1 || n > 64 || (n >= 4 && !memcmp(s, "mdl_", 4)))
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        int alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        if (!alnum && (i == 0 || (c != '.' && c != '_' && c != '-')))
+            return 0;
+    }
+    return 1;
+}
+
 static int only(const json_t *o, const char *const *keys)
 {
     const char *k;
@@ -336,10 +353,10 @@ static json_t *network(const json_t *net, json_t *job)
 
 static void work_out(const json_t *b, struct want *w)
 {
-    static const char *const keys[] = {"name", "network", "dataset", "validation", "epochs",
-                                       "batch_size", "optimizer", "seed", "shuffle",
-                                       "clip_norm", "standardize", "standardize_labels",
-                                       "early_stopping", NULL};
+    static const char *const keys[] = {"name", "model_name", "network", "dataset",
+                                       "validation", "epochs", "batch_size", "optimizer",
+                                       "seed", "shuffle", "clip_norm", "standardize",
+                                       "standardize_labels", "early_stopping", NULL};
     memset(w, 0, sizeof *w);
     if (!json_is_object(b))
         return;
@@ -351,6 +368,11 @@ static void work_out(const json_t *b, struct want *w)
         ok = 0;
     else if (name)
         json_object_set(job, "name", (json_t *)name);
+    const json_t *model_name = member(b, "model_name");
+    if (model_name && !model_name_ok(model_name))
+        ok = 0;
+    else if (model_name)
+        json_object_set(job, "model_name", (json_t *)model_name);
 
     json_t *def = network(json_object_get(b, "network"), job);
     ok &= def != NULL;
@@ -585,8 +607,8 @@ static void check_refused(const struct reply *rp, const json_t *body)
 size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max, unsigned seed)
 {
     static const char *const keys[] = {
-        "name", "network", "dataset", "validation", "epochs", "batch_size", "optimizer",
-        "seed", "shuffle", "clip_norm", "standardize", "standardize_labels", "early_stopping",
+        "name", "model_name", "network", "dataset", "validation", "epochs", "batch_size",
+        "optimizer", "seed", "shuffle", "clip_norm", "standardize", "standardize_labels", "early_stopping",
         "split", "type",
         "learning_rate", "momentum", "nesterov", "weight_decay", "beta1", "beta2", "epsilon",
         "monitor", "patience", "min_delta", "restore_best", "inputs", "layers", "loss",
@@ -596,7 +618,7 @@ size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max, unsigned 
         "adam", "sgd", "loss", "val_loss", "accuracy", "val_accuracy", "mae", "val_mse", "mse",
         "dense", "dropout", "batchnorm", "residual", "activation", "relu", "softmax", "sigmoid",
         "linear", "categorical_crossentropy", "binary_crossentropy", "net_nosuchone",
-        "ds_nosuchone", "\xc3\xa9t\xc3\xa9", NULL};
+        "ds_nosuchone", "\xc3\xa9t\xc3\xa9", "iris", "mdl_iris", "iris@2", "-x", NULL};
     return fz_mutate(data, size, max, seed, 2, "{\"network\": \"@net\", \"dataset\": \"@ds\"}",
                      keys, strings);
 }

@@ -4,7 +4,7 @@
  * trains (no workers).
  *
  * Input: byte 0 picks the route -- GET /v1/datasets, /v1/networks, /v1/jobs, /v1/models
- * (?limit=&after=, and ?state= for jobs), /v1/jobs/{id}/metrics (?format=, ?follow=),
+ * (?limit=&after=, ?state= for jobs, ?name= for models), /v1/jobs/{id}/metrics (?format=, ?follow=),
  * /v1/jobs/{id}/loss.svg (?metric=, ?scale=) or gradients.svg (none); byte 1 the job of
  * the last three (one with epochs, one without, one whose epochs are all nulls, a running
  * one, or an id that names none); the rest is a query string as libmicrohttpd reads
@@ -14,7 +14,8 @@
  * job or model.
  *
  * The harness works out on its own which parameters are right (api/openapi.yaml): limit
- * digits only, from 1 to 1000 on every list; after empty or an id of the list; state
+ * digits only, from 1 to 1000 on every list; after empty or an id of the list (of the
+ * name's versions with ?name=, both models being versions of "iris"); name a model name; state
  * one of the five; format json or csv, and none with follow=true; follow true or false
  * (true, 1, yes or empty; false, 0 or no, as every true/false parameter);
  * metric loss, accuracy, mae or mse; scale auto, log or linear; the first of a repeated
@@ -102,7 +103,7 @@ static void succeed(int j, int m)
     CHECK(nn_save(net, &buf, &len, &e) == 0);
     new_id(ids[m], "mdl_");
     json_t *classes = body_of("[\"a\", \"b\", \"c\"]"), *metrics = body_of("{\"loss\": 0.5}");
-    struct model row = {.name = "model", .label_kind = LABELS_CLASSES, .network = (json_t *)def,
+    struct model row = {.job_name = "model", .name = "iris", .label_kind = LABELS_CLASSES, .network = (json_t *)def,
                         .classes = classes, .metrics = metrics, .net = buf, .net_len = len};
     snprintf(row.id, sizeof row.id, "%s", ids[m]);
     snprintf(row.job_id, sizeof row.job_id, "%s", ids[j]);
@@ -319,18 +320,34 @@ static int limit_of(const char *v, int max, int *limit)
     return x >= 1 && x <= max;
 }
 
-/* after: absent, empty, or one of the list's ids; *from gets the index to start at. */
-static int after_of(const char *v, int which, int *from)
+/* after: absent, empty, or one of the n ids of list; *from gets the index to start at. */
+static int after_of(const char *v, char (*list)[32], int n, int *from)
 {
     *from = 0;
     if (!v || !*v)
         return 1;
-    for (int i = 0; i < norder[which]; i++)
-        if (!strcmp(order[which][i], v)) {
+    for (int i = 0; i < n; i++)
+        if (!strcmp(list[i], v)) {
             *from = i + 1;
             return 1;
         }
     return 0;
+}
+
+/* A model name (?name= of the models): 1 to 64 ASCII letters, digits, '.', '_' and '-',
+ * the first a letter or digit, not starting with "mdl_". */
+static int name_ok(const char *v)
+{
+    size_t n = strlen(v);
+    if (n < 1 || n > 64 || !strncmp(v, "mdl_", 4))
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)v[i];
+        int alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        if (!alnum && (i == 0 || (c != '.' && c != '_' && c != '-')))
+            return 0;
+    }
+    return 1;
 }
 
 static int one_of(const char *v, const char *const *set)
@@ -359,9 +376,21 @@ static void check_list(int which, handler_fn fn, int max, const struct query *q)
                                              "cancelled", NULL};
     const char *wrong[4] = {NULL};
     int nw = 0, limit, from;
+    /* the models of one name: both models are versions of "iris", newest first */
+    const char *name = which == MODELS ? get(q, "name", NULL) : NULL;
+    char (*list)[32] = order[which], iris[8][32];
+    int n = norder[which];
+    if (name && !name_ok(name))
+        wrong[nw++] = "name";
+    else if (name) {
+        n = !strcmp(name, "iris") ? norder[MODELS] : 0;
+        for (int i = 0; i < n; i++)
+            memcpy(iris[i], order[MODELS][n - 1 - i], 32);
+        list = iris;
+    }
     if (!limit_of(get(q, "limit", NULL), max, &limit))
         wrong[nw++] = "limit";
-    if (!after_of(get(q, "after", NULL), which, &from))
+    if (!after_of(get(q, "after", NULL), list, n, &from))
         wrong[nw++] = "after";
     const char *state = which == JOBS ? get(q, "state", NULL) : NULL;
     if (state && !one_of(state, job_states))
@@ -378,7 +407,7 @@ static void check_list(int which, handler_fn fn, int max, const struct query *q)
     CHECK(json_is_array(items));
     /* the page the order gives */
     int want[8], nwant = 0, more = 0;
-    for (int i = from; i < norder[which]; i++) {
+    for (int i = from; i < n; i++) {
         if (state && strcmp(states[i], state))
             continue;
         if (nwant == limit) {
@@ -391,10 +420,10 @@ static void check_list(int which, handler_fn fn, int max, const struct query *q)
     CHECK((int)json_array_size(items) <= limit);
     for (int k = 0; k < nwant; k++)
         CHECK(!strcmp(json_string_value(json_object_get(json_array_get(items, (size_t)k), "id")),
-                      order[which][want[k]]));
+                      list[want[k]]));
     if (more)
         CHECK(json_is_string(next) &&
-              !strcmp(json_string_value(next), order[which][want[nwant - 1]]));
+              !strcmp(json_string_value(next), list[want[nwant - 1]]));
     else
         CHECK(json_is_null(next));
     json_decref(page);

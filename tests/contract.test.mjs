@@ -112,9 +112,10 @@ for (const [kind, fields] of Object.entries(code.layers)) {
 // A network definition: the descriptor's fields, besides name and metrics.
 compare('network', code.network, schemas.NetworkDefinition, ['name', 'metrics', 'timesteps']);
 
-// A job: the options at its top level, besides what names the network and the data.
+// A job: the options at its top level, besides what names the job, its model, the network
+// and the data.
 compare('job', code.job, schemas.JobRequest,
-        ['name', 'network', 'dataset', 'validation', 'optimizer', 'early_stopping']);
+        ['name', 'model_name', 'network', 'dataset', 'validation', 'optimizer', 'early_stopping']);
 // The job as answered writes every option out: each is in Job, required, of its type.
 const job = schemas.Job;
 for (const f of code.job) {

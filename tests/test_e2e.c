@@ -1183,13 +1183,19 @@ START_TEST(openapi_routes_are_served)
                               sizeof why) == 0, "%s", why);
     ck_assert_msg(post_for_id(&s, "/v1/networks", netj, strlen(netj), J, 201, netid, why,
                               sizeof why) == 0, "%s", why);
-    snprintf(body, sizeof body, "{\"network\": \"%s\", \"dataset\": \"%s\", \"epochs\": 2}",
-             netid, dsid);
+    snprintf(body, sizeof body, "{\"network\": \"%s\", \"dataset\": \"%s\", \"epochs\": 2, "
+             "\"model_name\": \"e2e\"}", netid, dsid);
     ck_assert_msg(post_for_id(&s, "/v1/jobs", body, strlen(body), J, 202, jobid, why,
                               sizeof why) == 0, "%s", why);
     ck_assert_str_eq(job_wait(&s, jobid, "succeeded", 60, mdl), "succeeded");
     free(iris);
     free(netj);
+    /* the model's name and an alias, for the routes of {name} and {alias} */
+    static const char to_v1[] = "{\"version\": 1}";
+    struct http_reply a = su_http(&s, "PUT", "/v1/models/e2e/aliases/live", to_v1,
+                                  strlen(to_v1), J);
+    ck_assert_msg(a.status == 201, "%ld %s", a.status, a.body);
+    su_http_free(&a);
 
     char ops[MAX_OPS][160];
     int n = openapi_ops(ops);
@@ -1211,6 +1217,16 @@ START_TEST(openapi_routes_are_served)
                 snprintf(path, sizeof path, "%.*s%s%s", (int)(brace - tmpl), tmpl, id, brace + 4);
             else
                 snprintf(path, sizeof path, "%s", tmpl);
+            /* a model's name and its alias */
+            static const char *const names[][2] = {{"{name}", "e2e"}, {"{alias}", "live"}};
+            for (int k = 0; k < 2; k++)
+                if ((brace = strstr(path, names[k][0]))) {
+                    char was[200];
+                    snprintf(was, sizeof was, "%s", path);
+                    size_t at = (size_t)(brace - path);
+                    snprintf(path, sizeof path, "%.*s%s%s", (int)at, was, names[k][1],
+                             was + at + strlen(names[k][0]));
+                }
             struct http_reply h = su_http(&s, method, path, NULL, 0, NULL);
             ck_assert_msg(h.status != 404 && h.status != 405 && h.status >= 200,
                           "%s (%s): %ld %s", ops[i], path, h.status, h.body);

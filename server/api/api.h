@@ -45,6 +45,11 @@ int h_models_get(struct req *r, struct reply *out);
 int h_models_delete(struct req *r, struct reply *out);
 int h_models_weights(struct req *r, struct reply *out);
 int h_models_predict(struct req *r, struct reply *out);    /* JSON or text/csv body */
+int h_models_versions(struct req *r, struct reply *out);
+int h_models_aliases(struct req *r, struct reply *out);
+int h_models_alias_get(struct req *r, struct reply *out);
+int h_models_alias_put(struct req *r, struct reply *out);   /* JSON body {"version"} */
+int h_models_alias_delete(struct req *r, struct reply *out);
 
 /* ---- what the handlers share (routes.c) ---- */
 

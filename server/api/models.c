@@ -1,4 +1,6 @@
-/* models.c -- /v1/models: trained models, their weights, and predictions. Loading a
+/* models.c -- /v1/models: trained models, their weights, and predictions; the versions
+ * and aliases of a model's name. A model is found by any reference model_resolve takes
+ * (an id, a name, name@version, name@alias). Loading a
  * model and running it is the domain's (models.c there); this file reads the rows to
  * predict from a request -- JSON {"inputs"} or TF Serving's {"instances"}, with a fast
  * path for the common body, or CSV rows, a header matched to the model's columns by
@@ -14,58 +16,264 @@
 
 #define PREDICT_MAX_ROWS 100000
 
-/* The predictor of model id (predictor_put when done), or -1 after replying. */
-static int predictor_or_reply(const char *id, struct predictor **p, struct reply *out)
+/* The id (32 bytes) of the model a reference names (model_resolve), or -1 after
+ * replying 404 naming what is missing (500 when the database failed). */
+static int model_ref(const char *ref, char *id, struct reply *out)
+{
+    char msg[400];
+    int rc = model_resolve(ref, id, msg, sizeof msg);
+    if (rc == STORE_OK)
+        return 0;
+    if (rc == STORE_NOT_FOUND)
+        reply_problem(out, 404, NULL, "%s", msg);
+    else
+        reply_store_failed(out, rc);
+    return -1;
+}
+
+/* 404 for a reference whose id the store did not have (or no longer has). */
+static int reply_no_model(struct reply *out, const char *ref)
+{
+    if (id_kind(ref) || model_name_check(ref, strlen(ref), 0, NULL, 0) < 0)
+        return reply_not_found(out, "model", ref);   /* an id: of a model, or of another kind */
+    char e[100];
+    return reply_problem(out, 404, NULL, "no model %s: no model has that name or id",
+                         text_echo(e, sizeof e, ref, strlen(ref), 64));
+}
+
+/* The predictor of the model ref names (predictor_put when done), its id into id; or -1
+ * after replying. */
+static int predictor_or_reply(const char *ref, char *id, struct predictor **p,
+                              struct reply *out)
 {
     char msg[300];
+    if (model_ref(ref, id, out) < 0)
+        return -1;
     int rc = predictor_get(id, p, msg, sizeof msg);
     if (rc == STORE_OK)
         return 0;
     if (rc == STORE_NOT_FOUND)
-        reply_not_found(out, "model", id);
+        reply_no_model(out, ref);
     else
         reply_problem(out, 500, NULL, "%s", msg);
     return -1;
 }
 
+/* GET /v1/models lists every model in the order they were stored; with ?name=, that
+ * name's versions, newest first; GET /v1/models/{name}/versions the same (param 0). */
 static int model_page(struct req *r, int limit, const char *after, void **rows, int *n,
                       int *more)
 {
-    (void)r;
-    return store_model_list(limit, after, (struct model **)rows, n, more);
+    const char *name = r->nparam ? r->param[0] : req_query(r, "name");
+    return store_model_list(name, limit, after, (struct model **)rows, n, more);
 }
 static json_t *model_row(const void *row) { return model_json(row); }
 static void model_row_free(void *row) { model_free(row); }
 static const struct lister models = {"model", sizeof(struct model), model_page, model_row,
                                      model_row_free};
 
-int h_models_list(struct req *r, struct reply *out) { return api_list(r, out, &models); }
+int h_models_list(struct req *r, struct reply *out)
+{
+    const char *name = req_query(r, "name");
+    char why[256];
+    if (name && model_name_check(name, strlen(name), 0, why, sizeof why) < 0)
+        return reply_param(out, 400, "name", "name: %s", why);
+    return api_list(r, out, &models);
+}
+
+/* 0 when name (a path's {name}) was ever given to a model, else -1 after replying 404
+ * (500 when the database failed). */
+static int name_known(const char *name, struct reply *out)
+{
+    int rc = model_name_check(name, strlen(name), 0, NULL, 0) < 0 ? STORE_NOT_FOUND
+                                                                  : store_model_name_known(name);
+    if (rc == STORE_OK)
+        return 0;
+    char e[100];
+    if (rc == STORE_NOT_FOUND)
+        reply_problem(out, 404, NULL, "no model named %s",
+                      text_echo(e, sizeof e, name, strlen(name), 64));
+    else
+        reply_store_failed(out, rc);
+    return -1;
+}
+
+int h_models_versions(struct req *r, struct reply *out)
+{
+    if (name_known(r->param[0], out) < 0)
+        return 0;
+    return api_list(r, out, &models);
+}
 
 int h_models_get(struct req *r, struct reply *out)
 {
+    char id[32];
+    if (model_ref(r->param[0], id, out) < 0)
+        return 0;
     struct model m;
-    int rc = store_model_get(r->param[0], &m);
-    rc = reply_row(out, rc, "model", r->param[0], rc == STORE_OK ? model_json(&m) : NULL);
+    int rc = store_model_get(id, &m);
+    if (rc == STORE_NOT_FOUND)
+        return reply_no_model(out, r->param[0]);
+    rc = reply_row(out, rc, "model", id, rc == STORE_OK ? model_json(&m) : NULL);
     model_free(&m);
     return rc;
 }
 
 int h_models_delete(struct req *r, struct reply *out)
 {
-    int rc = store_model_delete(r->param[0]);
+    char id[32];
+    if (model_ref(r->param[0], id, out) < 0)
+        return 0;
+    json_t *aliases = NULL;
+    int rc = store_model_delete(id, &aliases);
     if (rc == STORE_OK)
-        predictor_drop(r->param[0]);
-    return reply_deleted(out, rc, "model", r->param[0]);
+        predictor_drop(id);
+    if (rc == STORE_NOT_FOUND)
+        return reply_no_model(out, r->param[0]);
+    if (rc == STORE_CONFLICT) {
+        /* "production" or "production, staging", and the model's name */
+        char list[512] = "";
+        size_t i;
+        json_t *a;
+        json_array_foreach(aliases, i, a)
+            if (strlen(list) + json_string_length(a) + 3 < sizeof list)
+                snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "",
+                         json_string_value(a));
+        struct model m;
+        char what[160] = "", where[100] = "{name}";
+        int got = store_model_get(id, &m) == STORE_OK;
+        if (got && m.name) {
+            snprintf(what, sizeof what, " (%s@%d)", m.name, m.version);
+            snprintf(where, sizeof where, "%s", m.name);
+        }
+        if (got)
+            model_free(&m);
+        size_t k = json_array_size(aliases);
+        rc = reply_problem(out, 409, NULL, "model %s%s is what the alias%s %s point%s at: "
+                           "nothing was deleted; move %s to another version (PUT "
+                           "/v1/models/%s/aliases/{alias}) or delete %s first", id, what,
+                           k > 1 ? "es" : "", list, k > 1 ? "" : "s", k > 1 ? "them" : "it",
+                           where, k > 1 ? "them" : "it");
+        json_decref(aliases);
+        return rc;
+    }
+    return reply_deleted(out, rc, "model", id);
 }
 
 int h_models_weights(struct req *r, struct reply *out)
 {
     struct predictor *p;
-    if (predictor_or_reply(r->param[0], &p, out) < 0)
+    char id[32];
+    if (predictor_or_reply(r->param[0], id, &p, out) < 0)
         return 0;
     json_t *w = predictor_weights(p);
     predictor_put(p);
     return w ? reply_json(out, 200, w) : -1;
+}
+
+/* ---- aliases ---- */
+
+/* An alias as answered: {"name", "alias", "version", "model"}. New. */
+static json_t *alias_json(const char *name, const char *alias, int version, const char *id)
+{
+    return json_pack("{s:s, s:s, s:i, s:s}", "name", name, "alias", alias, "version",
+                     version, "model", id);
+}
+
+int h_models_aliases(struct req *r, struct reply *out)
+{
+    const char *name = r->param[0];
+    json_t *a = NULL;
+    if (name_known(name, out) < 0)
+        return 0;
+    int rc = store_alias_list(name, &a);
+    if (rc != STORE_OK)
+        return reply_store_failed(out, rc);
+    return reply_json(out, 200, json_pack("{s:s, s:o}", "name", name, "aliases", a));
+}
+
+int h_models_alias_get(struct req *r, struct reply *out)
+{
+    const char *name = r->param[0], *alias = r->param[1];
+    json_t *a = NULL;
+    if (name_known(name, out) < 0)
+        return 0;
+    int rc = store_alias_list(name, &a);
+    if (rc != STORE_OK)
+        return reply_store_failed(out, rc);
+    size_t i;
+    json_t *v;
+    json_array_foreach(a, i, v)
+        if (strcmp(json_string_value(json_object_get(v, "alias")), alias) == 0) {
+            json_t *o = alias_json(name, alias, (int)json_integer_value(json_object_get(v,
+                                   "version")), json_string_value(json_object_get(v, "model")));
+            json_decref(a);
+            return reply_json(out, 200, o);
+        }
+    json_decref(a);
+    char e[100];
+    return reply_problem(out, 404, NULL, "%s has no alias %s", name,
+                         text_echo(e, sizeof e, alias, strlen(alias), 64));
+}
+
+int h_models_alias_put(struct req *r, struct reply *out)
+{
+    const char *name = r->param[0], *alias = r->param[1];
+    char why[256], e[100];
+    if (name_known(name, out) < 0)
+        return 0;
+    if (model_name_check(alias, strlen(alias), 1, why, sizeof why) < 0)
+        return reply_param(out, 422, "alias", "alias: %s", why);
+    const json_t *b = r->json, *v = json_object_get(b, "version");
+    if (!json_is_object(b))
+        return reply_field(out, 422, "", "the body is {\"version\": N}, the version the alias "
+                           "points at");
+    const char *key;
+    json_t *x;
+    json_object_foreach((json_t *)b, key, x)
+        if (strcmp(key, "version") != 0) {
+            char at[200] = "/";   /* its JSON pointer: '~' as ~0, '/' as ~1 */
+            for (const char *c = key; *c && strlen(at) + 3 < sizeof at; c++)
+                snprintf(at + strlen(at), sizeof at - strlen(at), "%s",
+                         *c == '~' ? "~0" : *c == '/' ? "~1" : (char[2]){*c, 0});
+            return reply_field(out, 422, at, "unknown field %s: the body is {\"version\": N}",
+                               text_echo(e, sizeof e, key, strlen(key), 64));
+        }
+    if (!v)
+        return reply_field(out, 422, "/version", "version is required: the version of %s "
+                           "the alias points at", name);
+    double d = json_number_value(v);
+    if (!json_is_number(v) || !(d >= 1 && d <= 999999999) || d != floor(d))
+        return reply_field(out, 422, "/version", "version must be a whole number from 1, "
+                           "a version of %s", name);
+    int version = (int)d, created = 0, known = 0;
+    char id[32];
+    int rc = store_alias_set(name, alias, version, &created, id, &known);
+    if (rc == STORE_NOT_FOUND && known)
+        return reply_field(out, 422, "/version", "%s has no version %d", name, version);
+    if (rc == STORE_NOT_FOUND)
+        return name_known(name, out), 0;   /* its last version went meanwhile */
+    if (rc != STORE_OK)
+        return reply_store_failed(out, rc);
+    if (created)
+        snprintf(out->location, sizeof out->location, "/v1/models/%s/aliases/%s", name, alias);
+    return reply_json(out, created ? 201 : 200, alias_json(name, alias, version, id));
+}
+
+int h_models_alias_delete(struct req *r, struct reply *out)
+{
+    const char *name = r->param[0], *alias = r->param[1];
+    if (name_known(name, out) < 0)
+        return 0;
+    int rc = model_name_check(alias, strlen(alias), 1, NULL, 0) < 0
+                 ? STORE_NOT_FOUND : store_alias_delete(name, alias);
+    char e[100];
+    if (rc == STORE_NOT_FOUND)
+        return reply_problem(out, 404, NULL, "%s has no alias %s", name,
+                             text_echo(e, sizeof e, alias, strlen(alias), 64));
+    if (rc != STORE_OK)
+        return reply_store_failed(out, rc);
+    return reply_no_content(out);
 }
 
 /* ---- prediction ---- */
@@ -561,7 +769,8 @@ static int parse_rows(const char *ctype, const char *body, size_t len, int T, in
 int h_models_predict(struct req *r, struct reply *out)
 {
     struct predictor *m;
-    if (predictor_or_reply(r->param[0], &m, out) < 0)
+    char id[32];
+    if (predictor_or_reply(r->param[0], id, &m, out) < 0)
         return 0;
     const struct nn_spec *spec = nn_get_spec(m->net);
     const int T = spec->timesteps, F = spec->inputs, K = nn_outputs(m->net);
@@ -591,6 +800,6 @@ int h_models_predict(struct req *r, struct reply *out)
     free(x);
     free(y);
     predictor_put(m);
-    return reply_json(out, 200, json_pack("{s:s, s:o, s:o}", "model", r->param[0], "outputs",
+    return reply_json(out, 200, json_pack("{s:s, s:o, s:o}", "model", id, "outputs",
                                           outputs, "predictions", preds));
 }

@@ -34,11 +34,19 @@ const struct route routes[] = {
     {"GET",    "/v1/jobs/:id/loss.svg",       h_jobs_chart,       NULL, NULL, 0, ROUTE_TOKEN, "metric scale"},
     {"GET",    "/v1/jobs/:id/gradients.svg",  h_jobs_gradients_chart, NULL, NULL, 0, ROUTE_TOKEN, "over"},
     {"GET",    "/v1/jobs/:id/tfevents",       h_jobs_tfevents,    NULL, NULL, 0, ROUTE_TOKEN, NULL},
-    {"GET",    "/v1/models",                  h_models_list,      NULL, NULL, 0, ROUTE_TOKEN, "limit after"},
+    {"GET",    "/v1/models",                  h_models_list,      NULL, NULL, 0, ROUTE_TOKEN, "limit after name"},
     {"GET",    "/v1/models/:id",              h_models_get,       NULL, NULL, 0, ROUTE_TOKEN, NULL},
     {"DELETE", "/v1/models/:id",              h_models_delete,    NULL, NULL, 0, ROUTE_TOKEN, NULL},
     {"GET",    "/v1/models/:id/weights",      h_models_weights,   NULL, NULL, 0, ROUTE_TOKEN, NULL},
     {"POST",   "/v1/models/:id/predict",      h_models_predict,   NULL, "text/csv", 1, ROUTE_READ, NULL},
+    /* a model name's versions and aliases; the TF Serving
+       protocol's /v1/models/{name}/versions/{n}, /metadata, /labels/... and :predict stay
+       free */
+    {"GET",    "/v1/models/:name/versions",   h_models_versions,  NULL, NULL, 0, ROUTE_TOKEN, "limit after"},
+    {"GET",    "/v1/models/:name/aliases",    h_models_aliases,   NULL, NULL, 0, ROUTE_TOKEN, NULL},
+    {"GET",    "/v1/models/:name/aliases/:alias", h_models_alias_get, NULL, NULL, 0, ROUTE_TOKEN, NULL},
+    {"PUT",    "/v1/models/:name/aliases/:alias", h_models_alias_put, NULL, NULL, 0, ROUTE_TOKEN, NULL},
+    {"DELETE", "/v1/models/:name/aliases/:alias", h_models_alias_delete, NULL, NULL, 0, ROUTE_TOKEN, NULL},
 };
 const int nroutes = sizeof routes / sizeof routes[0];
 

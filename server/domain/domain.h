@@ -290,8 +290,26 @@ json_t *predictor_label(const struct predictor *p, const float *o, int K);
  * scaler, the output activation, the classes and every tensor (batchnorm's moving
  * statistics among them): all that rebuilding the model's predictions takes. New. */
 json_t *predictor_weights(const struct predictor *p);
-/* A model as GET /v1/models/{id} answers it. New. */
+/* A model as GET /v1/models/{id} answers it (with its name, version and aliases when it
+ * has a name). New. */
 json_t *model_json(const struct model *m);
+
+/* ---- model names, versions and aliases (models.c) ---- */
+
+#define MODEL_NAME_MAX 64          /* characters of a model's name or an alias */
+/* Whether s[0..len) may name models (alias 0) or be an alias (alias 1): 1 to 64 letters,
+ * digits, '.', '_' and '-', the first a letter or digit (never '@', '/' or ':', which
+ * references and routes use); a name not starting with "mdl_" (a model id's shape), an
+ * alias not all digits (name@3 is always a version). 0, or -1 with a sentence saying
+ * what is wrong in msg (may be NULL when cap is 0). */
+int model_name_check(const char *s, size_t len, int alias, char *msg, size_t cap);
+/* The id (32 bytes) of the model a reference names: a model id (mdl_...), a name (its
+ * latest version), name@N (version N) or name@alias. Every route that takes a model
+ * resolves it here. STORE_OK; STORE_NOT_FOUND with what is missing in msg ("no model
+ * named iris", "iris has no version 7", "iris has no alias production"); STORE_ERROR.
+ * A reference without '@' that names no model is passed on as an id, for the store to
+ * judge (ids are not checked for their shape). */
+int model_resolve(const char *ref, char *id, char *msg, size_t cap);
 
 /* ---- the trainer (trainer.c) ---- */
 

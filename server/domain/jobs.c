@@ -378,8 +378,8 @@ static void clip_norm_warning(json_t *n, const struct nn_spec *spec, const struc
 json_t *job_check(const json_t *body, const struct job_limits *lim, struct faults *fs,
                   struct job_plan *plan)
 {
-    static const char *const refs[] = {"name", "network", "dataset", "validation",
-                                       "optimizer", "early_stopping", NULL};
+    static const char *const refs[] = {"name", "model_name", "network", "dataset",
+                                       "validation", "optimizer", "early_stopping", NULL};
     char *network_id = plan->network_id, *val_id = plan->val_dataset_id, e[80], hint[40];
     *network_id = *val_id = 0;
     int before = fs->n;
@@ -399,6 +399,19 @@ json_t *job_check(const json_t *body, const struct job_limits *lim, struct fault
         fault_add(fs, "/name", "name must be a string, not %s", json_kind(name));
     else if (name)
         json_object_set(n, "name", (json_t *)name);
+    /* the name of the model it leaves (a string, so beside the option tables, which hold
+     * numbers and names from a list), whose next version that model becomes */
+    const json_t *model_name = json_member(b, "model_name");
+    char why[256];
+    if (model_name && !json_is_string(model_name))
+        fault_add(fs, "/model_name", "model_name must be a string, not %s",
+                  json_kind(model_name));
+    else if (model_name && model_name_check(json_string_value(model_name),
+                                            json_string_length(model_name), 0, why,
+                                            sizeof why) < 0)
+        fault_add(fs, "/model_name", "%s", why);
+    else if (model_name)
+        json_object_set(n, "model_name", (json_t *)model_name);
 
     /* the network: a stored one by id, or a definition */
     const json_t *net = json_object_get(b, "network");

@@ -1,5 +1,6 @@
 /* models.c -- trained models: loaded for prediction with their scaler and classes, what
- * their outputs predict, their weights, and how a model is shown (domain.h).
+ * their outputs predict, their weights, how a model is shown, and what a reference to a
+ * model (an id, a name, name@version, name@alias) names (domain.h).
  *
  * DESIGN. Predictions must be cheap, so loaded models stay in a small cache: a list of
  * reference-counted entries under one mutex. A request takes a reference, predicts with
@@ -11,6 +12,7 @@
  * answered) but not cached. */
 #include "domain.h"
 
+#include <ctype.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -276,9 +278,12 @@ json_t *model_json(const struct model *m)
     if (!type || (strcmp(type, "dense") && strcmp(type, "activation")) || !act)
         act = nn_act_name(NN_LINEAR);
     const json_t *steps = json_object_get(m->network, "timesteps");   /* a sequence model */
-    json_t *o = json_pack("{s:s, s:s, s:s?, s:s, s:O, s:s, s:s, s:O?, s:O, s:b, s:O?, s:o, s:o, "
-                     "s:s}",
-                     "id", m->id, "job", m->job_id, "name", m->name, "created_at",
+    json_t *o = json_pack("{s:s, s:s, s:s?, s:o, s:o, s:s?, s:s, s:O, s:s, s:s, s:O?, s:O, s:b, "
+                     "s:O?, s:o, s:o, s:s}",
+                     "id", m->id, "job", m->job_id, "name", m->name, "version",
+                     m->name && m->version > 0 ? json_integer(m->version) : json_null(),
+                     "aliases", m->aliases ? json_incref(m->aliases) : json_array(),
+                     "job_name", m->job_name, "created_at",
                      m->created_at, "network", m->network, "dataset", m->dataset_id,
                      "label_kind", label_kind_name(m->label_kind), "classes", m->classes,
                      "metrics", m->metrics, "standardize", m->standardized, "columns",
@@ -291,4 +296,117 @@ json_t *model_json(const struct model *m)
         return NULL;
     }
     return o;
+}
+
+/* ---- names, versions, aliases ----
+ *
+ * DESIGN. A model may have a name (its job's model_name) and then a version, the next of
+ * that name, given out by the store in the transaction that stores the model, so that
+ * jobs ending at once get distinct consecutive versions. Names, versions and aliases are
+ * only ways to find a model: every route still works on the id that model_resolve
+ * finds, and predictions stay cached by id. A name never starts with "mdl_" and holds no
+ * '@', so an id, a name and name@version or name@alias cannot be taken for one another.
+ */
+
+int model_name_check(const char *s, size_t len, int alias, char *msg, size_t cap)
+{
+    const char *what = alias ? "an alias" : "a model name";
+    char e[100];
+    if (len == 0 || len > MODEL_NAME_MAX) {
+        if (cap)
+            snprintf(msg, cap, "%s is 1 to %d characters, not %zu", what, MODEL_NAME_MAX, len);
+        return -1;
+    }
+    int digits = 1;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        int ok = isascii(c) && (isalnum(c) || (i > 0 && (c == '.' || c == '_' || c == '-')));
+        if (!ok) {
+            char bad[64];   /* "starts with '.'", "has ' ' at 1" */
+            const char *is = i ? "has" : "starts with";
+            if (isascii(c) && isprint(c))
+                snprintf(bad, sizeof bad, "%s '%c'", is, c);
+            else
+                snprintf(bad, sizeof bad, "%s %s", is, isascii(c) ? "a control character"
+                                                                  : "a character past ASCII");
+            if (i)
+                snprintf(bad + strlen(bad), sizeof bad - strlen(bad), " at %zu", i);
+            if (cap)
+                snprintf(msg, cap, "%s is letters, digits, '.', '_' and '-', starting with a "
+                         "letter or digit: %s %s", what, text_echo(e, sizeof e, s, len, 64),
+                         bad);
+            return -1;
+        }
+        digits = digits && isdigit(c);
+    }
+    if (!alias && len >= 4 && memcmp(s, "mdl_", 4) == 0) {
+        if (cap)
+            snprintf(msg, cap, "a model name may not start with \"mdl_\", as model ids do: %s",
+                     text_echo(e, sizeof e, s, len, 64));
+        return -1;
+    }
+    if (alias && digits) {
+        if (cap)
+            snprintf(msg, cap, "an alias may not be all digits, as name@%s is always "
+                     "version %s", text_echo(e, sizeof e, s, len, 64), e);
+        return -1;
+    }
+    return 0;
+}
+
+int model_resolve(const char *ref, char *id, char *msg, size_t cap)
+{
+    char e[100], name[MODEL_NAME_MAX + 1];
+    const size_t len = strlen(ref);
+    const char *at = strchr(ref, '@');
+    const size_t nl = at ? (size_t)(at - ref) : len;
+    text_echo(e, sizeof e, ref, len, 80);
+    *id = 0;
+    if (model_name_check(ref, nl, 0, NULL, 0) < 0) {
+        if (!at && len < 32) {   /* an id (mdl_...), or no model: the store says which */
+            memcpy(id, ref, len + 1);
+            return STORE_OK;
+        }
+        snprintf(msg, cap, "no model %s: a reference is a model id, a name, name@version "
+                 "or name@alias", e);
+        return STORE_NOT_FOUND;
+    }
+    memcpy(name, ref, nl);
+    name[nl] = 0;
+    int version = 0;
+    const char *alias = NULL;
+    if (at) {
+        const char *s = at + 1;
+        size_t sl = strlen(s), d = strspn(s, "0123456789");
+        if (sl && d == sl) {   /* a version: 1 to 9 digits, not 0 */
+            version = sl <= 9 ? atoi(s) : 0;
+            if (version <= 0) {
+                snprintf(msg, cap, "no model %s: versions are numbered from 1", e);
+                return STORE_NOT_FOUND;
+            }
+        } else if (model_name_check(s, sl, 1, NULL, 0) == 0) {
+            alias = s;
+        } else {
+            snprintf(msg, cap, "no model %s: after '@' comes a version number or an alias",
+                     e);
+            return STORE_NOT_FOUND;
+        }
+    }
+    int known = 0;
+    int rc = store_model_find(name, version, alias, id, &known);
+    if (rc == STORE_NOT_FOUND && !at && !known && len < 32) {
+        memcpy(id, ref, len + 1);   /* no such name: perhaps an id of another shape */
+        return STORE_OK;
+    }
+    if (rc == STORE_NOT_FOUND && !known)
+        snprintf(msg, cap, "no model named %s", name);
+    else if (rc == STORE_NOT_FOUND && alias)
+        snprintf(msg, cap, "no model %s: %s has no alias %s", e, name, alias);
+    else if (rc == STORE_NOT_FOUND && version)
+        snprintf(msg, cap, "no model %s: %s has no version %d", e, name, version);
+    else if (rc == STORE_NOT_FOUND)
+        snprintf(msg, cap, "no model %s: every version of %s was deleted", e, name);
+    else if (rc != STORE_OK)
+        snprintf(msg, cap, "the database failed finding model %s", e);
+    return rc;
 }

@@ -409,7 +409,10 @@ static int model_make(struct model *m, const char *id, const json_t *req,
     snprintf(m->job_id, sizeof m->job_id, "%s", id);
     snprintf(m->dataset_id, sizeof m->dataset_id, "%s", o->dataset);
     const char *name = json_string_value(json_object_get(req, "name"));
-    m->name = name ? strdup(name) : NULL;
+    m->job_name = name ? strdup(name) : NULL;
+    /* its name, under which the store gives it the next version */
+    const char *model_name = json_string_value(json_object_get(req, "model_name"));
+    m->name = model_name ? strdup(model_name) : NULL;
     m->network = json_incref(json_object_get(req, "network"));
     m->label_kind = d->label_kind;
     m->classes = json_incref(d->classes);
@@ -429,8 +432,8 @@ static int model_make(struct model *m, const char *id, const json_t *req,
         if ((m->label_scaler = malloc(m->label_scaler_len)))
             memcpy(m->label_scaler, label_scaler, m->label_scaler_len);
     }
-    if (!m->metrics || !m->network || (name && !m->name) || (scaler && !m->scaler) ||
-        (label_scaler && !m->label_scaler)) {
+    if (!m->metrics || !m->network || (name && !m->job_name) || (model_name && !m->name) ||
+        (scaler && !m->scaler) || (label_scaler && !m->label_scaler)) {
         model_free(m);
         return -1;
     }

@@ -248,7 +248,12 @@ void checkpoint_free(struct checkpoint *c);
 /* A trained model. Every pointer is new (model_free); net only from store_model_load. */
 struct model {
     char id[32], job_id[32], dataset_id[32];
-    char *name;                /* the job's name, or NULL */
+    char *job_name;            /* the job's name, or NULL */
+    char *name;                /* the model's name (its job's model_name), or NULL */
+    int version;               /* its version under name, from 1 (given out by
+                                  store_model_insert); 0 without a name */
+    json_t *aliases;           /* read: the names of the aliases pointing at it, sorted
+                                  (an array, empty for none) */
     char created_at[32];
     json_t *network;           /* the definition */
     enum label_kind label_kind;
@@ -266,13 +271,42 @@ struct model {
 };
 void model_free(struct model *m);
 
-/* Stores a model (for store_job_finish, inside its transaction; all borrowed). */
+/* Stores a model (for store_job_finish, inside its transaction; all borrowed). A model
+ * with a name becomes that name's next version, given out in the same transaction (one
+ * more than the last ever given under the name: a deleted version's number is not given
+ * again); m->version is not read. */
 int store_model_insert(const struct model *m);
 /* A model without its network buffer. */
 int store_model_get(const char *id, struct model *m);
 /* A model with them, for prediction. */
 int store_model_load(const char *id, struct model *m);
-int store_model_list(int limit, const char *after, struct model **items, int *n, int *more);
-int store_model_delete(const char *id);
+/* Up to limit models after `after`, as store_dataset_list: with name NULL, every model in
+ * the order they were stored; with a name, that name's versions, newest first
+ * (STORE_NOT_FOUND also when `after` is not one of them). */
+int store_model_list(const char *name, int limit, const char *after, struct model **items,
+                     int *n, int *more);
+/* Deletes a model. STORE_CONFLICT when an alias points at it: nothing is deleted, and
+ * *aliases (may be NULL) is a new array of their names. STORE_OK, STORE_NOT_FOUND,
+ * STORE_ERROR. */
+int store_model_delete(const char *id, json_t **aliases);
+
+/* ---- model names, versions and aliases (models.c) ---- */
+
+/* The id (32 bytes) of a version of a name: version N (>= 1), the version alias points
+ * at (alias not NULL), else the latest version there is. STORE_OK; STORE_NOT_FOUND with
+ * *known set when the name was ever given to a model (else 0); STORE_ERROR. */
+int store_model_find(const char *name, int version, const char *alias, char *id, int *known);
+/* Whether a name was ever given to a model: STORE_OK, STORE_NOT_FOUND, STORE_ERROR. */
+int store_model_name_known(const char *name);
+/* The aliases of a name, sorted: *out a new array of {"alias", "version", "model"}.
+ * STORE_NOT_FOUND when the name was never given to a model. */
+int store_alias_list(const char *name, json_t **out);
+/* Points alias at version of name, creating it (*created 1) or moving it (0); *model
+ * (32 bytes) gets that version's id. STORE_NOT_FOUND when the name is unknown, with
+ * *known 0, or has no such version, with *known 1; nothing changed. */
+int store_alias_set(const char *name, const char *alias, int version, int *created,
+                    char *model, int *known);
+/* Deletes an alias. STORE_OK, STORE_NOT_FOUND (no such name or alias), STORE_ERROR. */
+int store_alias_delete(const char *name, const char *alias);
 
 #endif
