@@ -302,20 +302,26 @@ static const char *get(const struct query *q, const char *key, int *present)
 
 /* ---- what is right ---- */
 
-/* limit: absent (a key without a value is absent) or digits only, from 1 to max. */
+/* limit: absent (a key without a value is absent) or digits only, from 1 to max; a
+ * whole number written with a point and zeros after it ("5.", "5.00") counts too. */
 static int limit_of(const char *v, int max, int *limit)
 {
     *limit = 50;
     if (!v)
         return 1;
-    size_t n = strlen(v);
-    if (n == 0 || strspn(v, "0123456789") != n)
+    size_t n = strlen(v), d = strspn(v, "0123456789");
+    if (d > 0 && d < n && v[d] == '.' && strspn(v + d + 1, "0") == n - d - 1)
+        n = d;   /* the point and its zeros */
+    if (n == 0 || d < n)
         return 0;
-    while (*v == '0' && v[1])
-        v++;
-    if (strlen(v) > 9)
+    size_t z = strspn(v, "0");   /* leading zeros do not count */
+    if (z > n)
+        z = n;
+    if (n - z > 9)
         return 0;
-    long x = strtol(v, NULL, 10);
+    long x = 0;
+    for (size_t i = z; i < n; i++)
+        x = x * 10 + (v[i] - '0');
     *limit = (int)x;
     return x >= 1 && x <= max;
 }
