@@ -30,7 +30,7 @@
  * graph's repeated fields (nodes and initializers) are written as the walk meets them,
  * interleaved, which protobuf reads as two lists. Values are named "v1", "v2", ...;
  * initializers after the layer they belong to ("/layers/2/kernel"); nodes after their
- * layer and operator ("/layers/2/Gemm"), so that a viewer such as Netron shows where
+ * layer and operator ("/layers/2/Gemm_5"), so that a viewer such as Netron shows where
  * each comes from.
  */
 #include "domain.h"
@@ -110,8 +110,8 @@ static void attr_string1(struct pb *a, const char *name, const char *s)   /* STR
 /* ---- nodes and initializers ---- */
 
 /* A node op(in[0..nin)) -> out[0..nout) with the attributes in attrs (NULL: none),
- * named "<where>/<op>" (and a number when that name is taken in the layer). An empty
- * name leaves an optional input or output out. */
+ * named "<where>/<op>_<k>", k counting the graph's nodes so that no two share a name.
+ * An empty value name leaves an optional input or output out. */
 static void node(struct gb *b, const char *where, const char *op, const char *const *in,
                  int nin, const char *const *out, int nout, const struct pb *attrs)
 {
