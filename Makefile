@@ -18,7 +18,7 @@ CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/%.o)
 CORE_LIB = $(BUILD)/libnncore.a
 
 TESTS = test_field test_spec test_layers test_loss test_optim test_net test_serial test_train test_recurrent
-SERVER_TESTS = test_db test_csv test_networks test_api_datasets test_api_networks test_api_jobs test_api_models test_api_model_names test_api_predict test_api_sequences test_api_timeseries test_api_charts test_api_tfevents test_svg test_hub test_api_events test_e2e test_http test_guard
+SERVER_TESTS = test_db test_csv test_networks test_api_datasets test_api_networks test_api_jobs test_api_models test_api_model_names test_api_predict test_api_sequences test_api_timeseries test_api_charts test_api_tfevents test_protobuf test_svg test_hub test_api_events test_e2e test_http test_guard
 TEST_BIN = $(TESTS:%=$(BUILD)/tests/%)
 SERVER_TEST_BIN = $(SERVER_TESTS:%=$(BUILD)/tests/%)
 
@@ -58,7 +58,7 @@ SERVER_LIB = $(BUILD)/libneurond.a
 NEUROND = $(BUILD)/neurond
 PORT ?= 8080
 
-.PHONY: all run test test-contract check layering test-browser browser-deps test-eventsource eventsource-deps bench bench-rnn bench-http bench-events bench-hostile asan tsan fuzz clean deps deps-run deps-bench deps-container lint-api image test-container
+.PHONY: all run test test-contract check layering test-browser browser-deps test-eventsource eventsource-deps test-onnx onnx-deps bench bench-rnn bench-http bench-events bench-hostile asan tsan fuzz clean deps deps-run deps-bench deps-container lint-api image test-container
 all: $(CORE_LIB) $(NEUROND)
 
 # Builds and starts the service on 127.0.0.1:$(PORT) with its database under ./var/.
@@ -168,8 +168,8 @@ deps-container:
 # the OpenAPI lint, api/openapi.yaml against the code's field tables, and the browser test.
 test: deps
 	@$(MAKE) --no-print-directory check
-	@$(MAKE) --no-print-directory lint-api browser-deps eventsource-deps $(CONTRACT_DUMP)
-	@bash tests/run.sh tests/contract.test.mjs $(BROWSER_TESTS) $(EVENTSOURCE_TESTS)
+	@$(MAKE) --no-print-directory lint-api browser-deps eventsource-deps onnx-deps $(CONTRACT_DUMP)
+	@bash tests/run.sh tests/contract.test.mjs $(BROWSER_TESTS) $(EVENTSOURCE_TESTS) $(ONNX_TESTS)
 
 # What the code accepts, as JSON, for tests/contract.test.mjs (and that test alone).
 CONTRACT_DUMP = $(BUILD)/tests/contract_dump
@@ -207,6 +207,18 @@ eventsource-deps:
 
 test-eventsource: eventsource-deps $(NEUROND)
 	@bash tests/run.sh $(EVENTSOURCE_TESTS)
+
+# Models' ONNX exports run by ONNX Runtime for Node.js, which tests/onnx/package-lock.json
+# pins (onnxruntime-node: its install script, which fetches a GPU build from elsewhere, is
+# skipped; the CPU runtime comes in the package), and checked by Debian's python3-onnx.
+# Installed into tests/onnx/node_modules when it is not there. Also part of make test.
+ONNX_TESTS = tests/onnx/onnx.test.mjs
+onnx-deps:
+	@[ -d tests/onnx/node_modules/onnxruntime-node ] || npm ci --prefix tests/onnx --ignore-scripts --no-audit --no-fund
+
+test-onnx: deps
+	@$(MAKE) --no-print-directory $(NEUROND) onnx-deps
+	@bash tests/run.sh $(ONNX_TESTS)
 
 test-browser: deps
 	@$(MAKE) --no-print-directory $(NEUROND) browser-deps

@@ -44,6 +44,7 @@ int h_models_list(struct req *r, struct reply *out);
 int h_models_get(struct req *r, struct reply *out);
 int h_models_delete(struct req *r, struct reply *out);
 int h_models_weights(struct req *r, struct reply *out);
+int h_models_onnx(struct req *r, struct reply *out);
 int h_models_predict(struct req *r, struct reply *out);    /* JSON or text/csv body */
 int h_models_versions(struct req *r, struct reply *out);
 int h_models_aliases(struct req *r, struct reply *out);

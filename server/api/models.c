@@ -276,6 +276,28 @@ int h_models_alias_delete(struct req *r, struct reply *out)
     return reply_no_content(out);
 }
 
+/* The model as an ONNX file (domain/onnx.c), to download: application/octet-stream, as
+ * ONNX has no registered media type, named "<id>.onnx". */
+int h_models_onnx(struct req *r, struct reply *out)
+{
+    struct predictor *p;
+    char id[32];
+    if (predictor_or_reply(r->param[0], id, &p, out) < 0)
+        return 0;
+    char msg[300];
+    size_t len;
+    unsigned char *bytes = onnx_export(p, NEUROND_VERSION, &len, msg, sizeof msg);
+    int rc = 0;
+    if (!bytes)
+        reply_problem(out, 500, NULL, "%s", msg);
+    else if ((rc = reply_text(out, 200, "application/octet-stream", (const char *)bytes, len)) == 0)
+        snprintf(out->disposition, sizeof out->disposition, "attachment; filename=\"%s.onnx\"",
+                 p->id);
+    free(bytes);
+    predictor_put(p);
+    return rc;
+}
+
 /* ---- prediction ---- */
 
 /* One JSON value (at p) into *f: a number that rounds to a finite float32. 0, or -1 with

@@ -38,6 +38,7 @@ const struct route routes[] = {
     {"GET",    "/v1/models/:id",              h_models_get,       NULL, NULL, 0, ROUTE_TOKEN, NULL},
     {"DELETE", "/v1/models/:id",              h_models_delete,    NULL, NULL, 0, ROUTE_TOKEN, NULL},
     {"GET",    "/v1/models/:id/weights",      h_models_weights,   NULL, NULL, 0, ROUTE_TOKEN, NULL},
+    {"GET",    "/v1/models/:id/model.onnx",   h_models_onnx,      NULL, NULL, 0, ROUTE_TOKEN, NULL},
     {"POST",   "/v1/models/:id/predict",      h_models_predict,   NULL, "text/csv", 1, ROUTE_READ, NULL},
     /* a model name's versions and aliases; the TF Serving
        protocol's /v1/models/{name}/versions/{n}, /metadata, /labels/... and :predict stay

@@ -290,6 +290,16 @@ json_t *predictor_label(const struct predictor *p, const float *o, int K);
  * scaler, the output activation, the classes and every tensor (batchnorm's moving
  * statistics among them): all that rebuilding the model's predictions takes. New. */
 json_t *predictor_weights(const struct predictor *p);
+/* The model as an ONNX model (opset 17, IR version 8): graph input "input", float32 [N,
+ * inputs] or [N, timesteps, inputs], unstandardized rows as /predict takes them; output
+ * "output", float32 [N, outputs] or [N, steps, outputs per step], what /predict answers
+ * as outputs (onnx.c's top comment lists the operators). producer_name "neurond",
+ * producer_version version; metadata_props "model", "classes" (a JSON array), "label_kind",
+ * "loss", "columns" (a JSON array, when known), "timesteps" (sequence models) and
+ * "network" (the definition, JSON). Returns the serialized ModelProto, new (free), with
+ * its length in *len; NULL with a sentence in msg when memory runs out. */
+unsigned char *onnx_export(const struct predictor *p, const char *version, size_t *len,
+                           char *msg, size_t cap);
 /* A model as GET /v1/models/{id} answers it (with its name, version and aliases when it
  * has a name). New. */
 json_t *model_json(const struct model *m);

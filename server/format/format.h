@@ -1,7 +1,8 @@
 /* format.h -- bytes in and out, for every other module of the service: UTF-8 text, the
  * CSV reader (RFC 4180, streamed), numbers as text, timestamps, ids and the clock, SHA-256
- * and base64, SVG line charts, and TensorBoard event files (utf8.c, csv.c, text.c,
- * digest.c, svg.c, tfevents.c). It depends on the C library only.
+ * and base64, SVG line charts, protocol buffers written, and TensorBoard event files
+ * (utf8.c, csv.c, text.c, digest.c, svg.c, protobuf.c, tfevents.c). It depends on the C
+ * library only.
  */
 #ifndef FORMAT_H
 #define FORMAT_H
@@ -134,6 +135,42 @@ enum svg_scale { SVG_LINEAR, SVG_LOG, SVG_AUTO };
  * when no series has a point. */
 void svg_chart(FILE *f, const char *title, const char *xlabel, const char *ylabel,
                const struct svg_series *s, int ns, enum svg_scale scale, const char *empty);
+
+/* ---- protocol buffers, written (protobuf.c) ---- */
+
+/* A message being built: its bytes so far in p[0..n). Start from {0}; pb_free when
+ * done. When memory runs out oom is set, the bytes are lost and every later write is
+ * ignored, so a caller checks oom once, after the last write. */
+struct pb {
+    unsigned char *p;
+    size_t n, cap;
+    int oom;
+};
+/* Wire types. */
+enum { PB_VARINT = 0, PB_I64 = 1, PB_LEN = 2, PB_I32 = 5 };
+
+/* Raw bytes; a varint; a field's key (its number and wire type). */
+void pb_bytes(struct pb *b, const void *data, size_t len);
+void pb_varint(struct pb *b, uint64_t v);
+void pb_key(struct pb *b, int field, int wire);
+/* A field of each kind: an integer as a varint (int32, int64, enum, bool; a negative
+ * value takes ten bytes, as protobuf writes it); a double; a float; bytes; a
+ * NUL-terminated string; a nested message m, built before (a marked m marks b). These
+ * write the field whatever its value: leaving out those equal to their default is the
+ * caller's choice. */
+void pb_int(struct pb *b, int field, int64_t v);
+void pb_double(struct pb *b, int field, double v);
+void pb_float(struct pb *b, int field, float v);
+void pb_len(struct pb *b, int field, const void *data, size_t len);
+void pb_str(struct pb *b, int field, const char *s);
+void pb_msg(struct pb *b, int field, const struct pb *m);
+/* n float32 values, little-endian, as one length-delimited field: a packed repeated
+ * float, or the bytes of a tensor (ONNX's raw_data). */
+void pb_floats(struct pb *b, int field, const float *v, size_t n);
+/* n integers as one packed repeated varint field (repeated int64). */
+void pb_ints(struct pb *b, int field, const int64_t *v, size_t n);
+/* Frees the bytes and zeroes b; a zeroed b is fine. */
+void pb_free(struct pb *b);
 
 /* ---- TensorBoard event files (tfevents.c) ---- */
 

@@ -7,10 +7,9 @@
  * tensorboard.Event (tensorboard/compat/proto/event.proto): wall_time = 1 (double),
  * step = 2 (int64), and one of file_version = 3 (string) or summary = 5 (a Summary,
  * summary.proto: repeated Value value = 1; Value: tag = 1 string, simple_value = 2
- * float). The few wire types these need (varint, 64-bit, length-delimited, 32-bit) are
- * encoded here by hand: a message is built whole in a buffer, since its length comes
- * before it. Fields equal to their default are left out, as protobuf's encoders do, but
- * for those of a oneof (simple_value, file_version), whose presence says which it is.
+ * float). The messages are built with protobuf.c's writer. Fields equal to their default
+ * are left out, as protobuf's encoders do, but for those of a oneof (simple_value,
+ * file_version), whose presence says which it is.
  */
 #include "format.h"
 
@@ -52,84 +51,6 @@ static uint32_t masked_crc(const void *data, size_t len)
     return ((c >> 15) | (c << 17)) + 0xa282ead8u;
 }
 
-/* ---- protocol buffers: a message being built ---- */
-
-struct pb {
-    unsigned char *p;
-    size_t n, cap;
-    int oom;                   /* an allocation failed: the message is lost */
-};
-
-static void pb_bytes(struct pb *b, const void *data, size_t len)
-{
-    if (b->oom || len == 0)   /* an empty message's bytes may be NULL */
-        return;
-    if (b->n + len > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->n + len)
-            cap *= 2;
-        unsigned char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, data, len);
-    b->n += len;
-}
-
-static void pb_varint(struct pb *b, uint64_t v)
-{
-    unsigned char buf[10];
-    size_t n = 0;
-    do {
-        buf[n++] = (unsigned char)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
-        v >>= 7;
-    } while (v);
-    pb_bytes(b, buf, n);
-}
-
-enum { WIRE_VARINT = 0, WIRE_I64 = 1, WIRE_LEN = 2, WIRE_I32 = 5 };
-
-static void pb_key(struct pb *b, int field, int wire)
-{
-    pb_varint(b, (uint64_t)field << 3 | (uint64_t)wire);
-}
-
-/* Little-endian bytes of v, n of them. */
-static void pb_le(struct pb *b, uint64_t v, int n)
-{
-    unsigned char buf[8];
-    for (int i = 0; i < n; i++)
-        buf[i] = (unsigned char)(v >> (8 * i));
-    pb_bytes(b, buf, (size_t)n);
-}
-
-static void pb_double(struct pb *b, int field, double v)
-{
-    uint64_t u;
-    memcpy(&u, &v, sizeof u);
-    pb_key(b, field, WIRE_I64);
-    pb_le(b, u, 8);
-}
-
-static void pb_float(struct pb *b, int field, float v)
-{
-    uint32_t u;
-    memcpy(&u, &v, sizeof u);
-    pb_key(b, field, WIRE_I32);
-    pb_le(b, u, 4);
-}
-
-static void pb_len(struct pb *b, int field, const void *data, size_t len)
-{
-    pb_key(b, field, WIRE_LEN);
-    pb_varint(b, len);
-    pb_bytes(b, data, len);
-}
-
 /* ---- records ---- */
 
 /* The message in b as one TFRecord on f. 0, or -1 (out of memory, or a write error). */
@@ -160,10 +81,8 @@ static void event_head(struct pb *e, double wall_time, int64_t step)
 {
     if (wall_time != 0)
         pb_double(e, 1, wall_time);
-    if (step != 0) {
-        pb_key(e, 2, WIRE_VARINT);
-        pb_varint(e, (uint64_t)step);
-    }
+    if (step != 0)
+        pb_int(e, 2, step);
 }
 
 int tfevents_version(FILE *f, double wall_time)
@@ -173,7 +92,7 @@ int tfevents_version(FILE *f, double wall_time)
     event_head(&e, wall_time, 0);
     pb_len(&e, 3, version, sizeof version - 1);
     int rc = write_record(f, &e);
-    free(e.p);
+    pb_free(&e);
     return rc;
 }
 
@@ -184,18 +103,12 @@ int tfevents_scalars(FILE *f, double wall_time, int64_t step, const struct tf_sc
         val.n = 0;
         pb_len(&val, 1, v[i].tag, strlen(v[i].tag));
         pb_float(&val, 2, v[i].value);   /* 0 too: simple_value is one of a oneof */
-        if (val.oom)
-            s.oom = 1;
-        else
-            pb_len(&s, 1, val.p, val.n);
+        pb_msg(&s, 1, &val);
     }
     event_head(&e, wall_time, step);
-    if (s.oom)
-        e.oom = 1;
-    else
-        pb_len(&e, 5, s.p, s.n);
+    pb_msg(&e, 5, &s);
     int rc = write_record(f, &e);
-    free(e.p), free(s.p), free(val.p);
+    pb_free(&e), pb_free(&s), pb_free(&val);
     return rc;
 }
 
