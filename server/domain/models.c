@@ -33,6 +33,7 @@ static void predictor_free(struct predictor *m)
     json_decref(m->classes);
     json_decref(m->columns);
     json_decref(m->network);
+    free(m->name);
     free(m);
 }
 
@@ -97,6 +98,9 @@ int predictor_get(const char *id, struct predictor **out, char *msg, size_t cap)
     if (json_array_size(d.columns) == (size_t)F)
         m->columns = json_incref(d.columns);
     m->network = json_incref(d.network);
+    m->name = d.name;   /* the model's name and version never change */
+    m->version = d.name ? d.version : 0;
+    d.name = NULL;
     if (d.scaler && d.scaler_len == 2 * sizeof(float) * (size_t)F) {
         m->scaler = d.scaler;
         d.scaler = NULL;
