@@ -591,6 +591,67 @@ START_TEST(sequences_everywhere)
 }
 END_TEST
 
+/* What a name, name@alias and a label name follows every change at once, through the
+ * protocols (which resolve names on every request, from a cache): a new version, an
+ * alias moved, an alias deleted, a version deleted. */
+START_TEST(names_follow_changes)
+{
+    struct server s = {0};
+    start(&s, 1);
+    char body[1024], id[64];
+    snprintf(body, sizeof body, "{\"instances\": %s}", ROWS);
+    json_t *v1 = native(&s, "iris@1", ROWS), *v2 = native(&s, "iris@2", ROWS), *a;
+    /* looked up, and so cached: iris is 2, prod is 1 */
+    for (int k = 0; k < 2; k++) {
+        a = ask(&s, "POST", "/v1/models/iris:predict", body, J, 200);
+        same(json_object_get(a, "predictions"), v2, "iris");
+        json_decref(a);
+        a = ask(&s, "POST", "/v1/models/iris/labels/prod:predict", body, J, 200);
+        same(json_object_get(a, "predictions"), v1, "prod");
+        json_decref(a);
+    }
+    /* a third version: iris names it */
+    char *ds = su_dataset(&s, 60, 4, 1), *net = su_network(&s, 4, 8);
+    train(&s, ds, net, "iris", 3);
+    json_t *v3 = native(&s, "iris@3", ROWS);
+    a = ask(&s, "POST", "/v1/models/iris:predict", body, J, 200);
+    same(json_object_get(a, "predictions"), v3, "iris after version 3");
+    json_decref(a);
+    snprintf(body, sizeof body, "{\"inputs\": %s}", ROWS);
+    a = ask(&s, "POST", "/invocations", body, J, 200);   /* --default-model iris */
+    same(json_object_get(a, "predictions"), v3, "the default model after version 3");
+    json_decref(a);
+    /* prod moves to 2, then goes */
+    json_decref(ask(&s, "PUT", "/v1/models/iris/aliases/prod", "{\"version\": 2}", J, 200));
+    snprintf(body, sizeof body, "{\"instances\": %s}", ROWS);
+    a = ask(&s, "POST", "/v1/models/iris/labels/prod:predict", body, J, 200);
+    same(json_object_get(a, "predictions"), v2, "prod moved to 2");
+    json_decref(a);
+    struct http_reply h = su_http(&s, "DELETE", "/v1/models/iris/aliases/prod", NULL, 0, NULL);
+    ck_assert_int_eq(h.status, 204);
+    su_http_free(&h);
+    a = ask(&s, "POST", "/v1/models/iris/labels/prod:predict", body, J, 404);
+    error_says(a, "iris has no alias prod");
+    json_decref(a);
+    /* version 3 deleted: iris is 2 again */
+    json_t *m = su_get_json(&s, "/v1/models/iris@3");
+    snprintf(id, sizeof id, "/v1/models/%s", su_str(m, "id"));
+    json_decref(m);
+    h = su_http(&s, "DELETE", id, NULL, 0, NULL);
+    ck_assert_int_eq(h.status, 204);
+    su_http_free(&h);
+    a = ask(&s, "POST", "/v1/models/iris:predict", body, J, 200);
+    same(json_object_get(a, "predictions"), v2, "iris after version 3 went");
+    json_decref(a);
+    free(ds);
+    free(net);
+    json_decref(v1);
+    json_decref(v2);
+    json_decref(v3);
+    stop(&s);
+}
+END_TEST
+
 /* With tokens: the protocols' probes answer without one (as /healthz does), their
  * predictions and metadata need one, and a read token may predict. */
 START_TEST(tokens)
@@ -643,6 +704,7 @@ int main(void)
     tcase_add_test(t, kserve_v2);
     tcase_add_test(t, mlflow_scoring);
     tcase_add_test(t, sequences_everywhere);
+    tcase_add_test(t, names_follow_changes);
     tcase_add_test(t, tokens);
     suite_add_tcase(s, t);
     return tu_run(s) != 0;
