@@ -470,6 +470,10 @@ START_TEST(mlflow_scoring)
     mlflow_same(&s, "/invocations?model=iris", "{\"dataframe_split\": {\"columns\": "
                 "[\"x3\", \"x2\", \"x1\", \"x0\"], \"data\": [[3.75, 2.0, 1.25, 0.5], "
                 "[1.7, 5.5, 0.3, 4.1]]}}", J, NULL, v2, "dataframe_split");
+    mlflow_same(&s, "/invocations?model=iris", "{\"dataframe_split\": {\"columns\": "
+                "[\"x0\", \"x1\", \"x2\", \"x3\"], \"index\": [0, 1], \"data\": [[0.5, 1.25, "
+                "2.0, 3.75], [4.1, 0.3, 5.5, 1.7]]}}", J, NULL, v2, "dataframe_split, pandas' "
+                "orient=split in the model's order");
     mlflow_same(&s, "/invocations?model=iris", "{\"dataframe_split\": {\"index\": [0, 1], "
                 "\"data\": [[0.5, 1.25, 2.0, 3.75], [4.1, 0.3, 5.5, 1.7]]}}", J, NULL, v2,
                 "dataframe_split without columns");

@@ -124,6 +124,25 @@ int api_predict_rows(const struct predictor *p, const char *ctype, const char *b
                      size_t len, float **x, int *n, int *columnar, struct reply *out);
 /* n output rows of K values as JSON rows of numbers (null where not finite). New. */
 json_t *api_outputs(const float *y, int n, int K);
+/* A cursor over JSON text, for the protocols' fast paths: each reads what it expects
+ * from the common body with the native route's number reader (the same float32 as
+ * jansson's double rounded), and leaves anything else to jansson, which then names the
+ * fault. White space before a token is skipped. */
+struct scan {
+    const char *p, *end;
+};
+/* 1 when c comes next (and is taken), else 0. */
+int scan_eat(struct scan *s, char c);
+/* A JSON number rounded to float32 into *out: 0, or -1 when the text is not one (or it
+ * rounds past float32). */
+int scan_number(struct scan *s, float *out);
+/* A string without escapes or control characters: *str (into the text) and *len, 0; else
+ * -1. */
+int scan_string(struct scan *s, const char **str, size_t *len);
+/* Skips one value (strings without escapes, nested at most 16 deep): 0, or -1. */
+int scan_skip(struct scan *s, int depth);
+/* 1 when nothing but white space is left. */
+int scan_end(struct scan *s);
 /* A problem+json reply's detail, with the pointer or parameter of its first fault, into
  * msg; the reply is emptied (its body freed). Returns its status. */
 int api_problem_text(struct reply *out, char *msg, size_t cap);

@@ -226,6 +226,113 @@ static int v2_rows(const json_t *doc, int T, int F, float **x, int *n, const cha
     return 0;
 }
 
+/* The key k (a string of kl bytes) is the literal lit. */
+static int is(const char *k, size_t kl, const char *lit)
+{
+    return kl == strlen(lit) && !memcmp(k, lit, kl);
+}
+
+/* The one input tensor {"name", "shape", "datatype": "FP32" | "FP64", "data": [flat
+ * numbers]} in any order into x (new), n values, and its shape d (rank into *rank).
+ * 0, or -1 for anything else. */
+static int v2_fast_tensor(struct scan *s, float **x, size_t *n, long d[3], int *rank)
+{
+    const char *k, *v;
+    size_t kl, vl, cap = 0;
+    int seen = 0;   /* bits: name, shape, datatype, data */
+    *x = NULL;
+    *n = 0;
+    *rank = 0;
+    if (!scan_eat(s, '{'))
+        return -1;
+    do {
+        if (scan_string(s, &k, &kl) < 0 || !scan_eat(s, ':'))
+            return -1;
+        int bit = is(k, kl, "name") ? 1 : is(k, kl, "shape") ? 2 : is(k, kl, "datatype") ? 4
+                  : is(k, kl, "data") ? 8 : 0;
+        if (!bit || (seen & bit))
+            return -1;
+        seen |= bit;
+        if (bit == 1 && scan_string(s, &v, &vl) < 0)
+            return -1;
+        if (bit == 4 && (scan_string(s, &v, &vl) < 0 || !(is(v, vl, "FP32") || is(v, vl, "FP64"))))
+            return -1;
+        if (bit == 2) {
+            if (!scan_eat(s, '['))
+                return -1;
+            do {
+                float f;
+                if (*rank == 3 || scan_number(s, &f) < 0 || !(f >= 1 && f <= 100000) ||
+                    f != (float)(long)f)
+                    return -1;
+                d[(*rank)++] = (long)f;
+            } while (scan_eat(s, ','));
+            if (!scan_eat(s, ']'))
+                return -1;
+        }
+        if (bit == 8) {
+            if (!scan_eat(s, '['))
+                return -1;
+            do {
+                if (*n == cap) {
+                    float *g = realloc(*x, sizeof(float) * (cap = cap ? 2 * cap : 1024));
+                    if (!g)
+                        return -1;
+                    *x = g;
+                }
+                if (scan_number(s, &(*x)[(*n)++]) < 0)   /* as many as the body holds */
+                    return -1;
+            } while (scan_eat(s, ','));
+            if (!scan_eat(s, ']'))
+                return -1;
+        }
+    } while (scan_eat(s, ','));
+    return seen == 15 && scan_eat(s, '}') ? 0 : -1;
+}
+
+/* The common inference request, {"id"?: "...", "inputs": [one FP32 or FP64 tensor of
+ * flat data]}, read without jansson into x (new) and n rows, its id into rid (cap
+ * bytes, "" without one). 0; or -1 for anything else, which v2_rows then reads (and
+ * names what is wrong). The rows are those v2_rows would read. */
+static int v2_fast(const char *body, size_t len, int T, int F, float **x, int *n, char *rid,
+                   size_t cap)
+{
+    struct scan s = {body, body + len};
+    const char *k, *v;
+    size_t kl, vl, count = 0;
+    long d[3];
+    int rank = 0, seen = 0;
+    *x = NULL;
+    *rid = 0;
+    if (!scan_eat(&s, '{'))
+        return -1;
+    do {
+        if (scan_string(&s, &k, &kl) < 0 || !scan_eat(&s, ':'))
+            break;
+        if (is(k, kl, "id") && !(seen & 1) && scan_string(&s, &v, &vl) == 0 && vl < cap) {
+            memcpy(rid, v, vl);
+            rid[vl] = 0;
+            seen |= 1;
+        } else if (is(k, kl, "inputs") && !(seen & 2) && scan_eat(&s, '[') &&
+                   v2_fast_tensor(&s, x, &count, d, &rank) == 0 && scan_eat(&s, ']')) {
+            seen |= 2;
+        } else {
+            seen = -1;
+            break;
+        }
+    } while (scan_eat(&s, ','));
+    int ok = seen >= 2 && scan_eat(&s, '}') && scan_end(&s) && rank == (T > 0 ? 3 : 2) &&
+             d[rank - 1] == F && (T == 0 || d[1] == T);
+    if (!ok || count != (size_t)d[0] * (size_t)F * (size_t)(T > 0 ? T : 1)) {
+        free(*x);
+        *x = NULL;
+        *rid = 0;
+        return -1;
+    }
+    *n = (int)d[0];
+    return 0;
+}
+
 int h_v2_infer(struct req *r, struct reply *out)
 {
     struct predictor *p;
@@ -236,12 +343,19 @@ int h_v2_infer(struct req *r, struct reply *out)
     const int K = nn_outputs(p->net);
     float *x = NULL, *y = NULL;
     int n = 0;
+    char fast_id[128];
     const char *rid = NULL;
-    json_t *doc = req_json_load(r->body, r->len, JSON_DECODE_INT_AS_REAL, out), *o = NULL;
-    if (!doc) {
+    json_t *doc = NULL, *o = NULL;
+    if (v2_fast(r->body, r->len, spec->timesteps, spec->inputs, &x, &n, fast_id,
+                sizeof fast_id) == 0)
+        rid = *fast_id ? fast_id : NULL;
+    else
+        doc = req_json_load(r->body, r->len, JSON_DECODE_INT_AS_REAL, out);
+    if (!x && !doc) {
         int status = api_problem_text(out, msg, sizeof msg);
         v2_error(out, status, "%s", msg);
-    } else if (v2_rows(doc, spec->timesteps, spec->inputs, &x, &n, &rid, msg, sizeof msg) < 0) {
+    } else if (!x && v2_rows(doc, spec->timesteps, spec->inputs, &x, &n, &rid, msg,
+                             sizeof msg) < 0) {
         v2_error(out, 400, "%s", msg);
     } else if ((y = malloc(sizeof(float) * (size_t)n * K)) &&
                predictor_run(p, x, n, y, msg, sizeof msg) == 0) {

@@ -192,6 +192,72 @@ static int opens_with_tensors(const char *b, size_t len)
            (e - b >= 11 && !memcmp(b, "\"instances\"", 11));
 }
 
+/* The common DataFrame, {"dataframe_split": {"columns"?: [...], "index"?: ..., "data":
+ * [[W numbers], ...]}} whose columns, if any, are the model's in its order (or a model
+ * without names, or of sequences, which takes them in order), read without jansson into
+ * x (new) and n. 0; or -1 for anything else, which df_rows then reads (and names what
+ * is wrong). The rows are those df_rows would read. */
+static int df_fast(const struct predictor *p, const char *body, size_t len, int W, float **x,
+                   int *n)
+{
+    struct scan s = {body, body + len};
+    const char *k;
+    size_t kl, rows = 0, cap = 0;
+    int seen = 0, ok = 1;
+    const int named = p->columns && nn_get_spec(p->net)->timesteps == 0;
+    *x = NULL;
+    if (!scan_eat(&s, '{') || scan_string(&s, &k, &kl) < 0 || kl != 15 ||
+        memcmp(k, "dataframe_split", 15) || !scan_eat(&s, ':') || !scan_eat(&s, '{'))
+        return -1;
+    do {
+        ok = scan_string(&s, &k, &kl) == 0 && scan_eat(&s, ':');
+        int bit = !ok ? 0 : kl == 7 && !memcmp(k, "columns", 7) ? 1
+                  : kl == 5 && !memcmp(k, "index", 5) ? 2 : kl == 4 && !memcmp(k, "data", 4) ? 4
+                  : 0;
+        ok = bit && !(seen & bit);
+        seen |= bit;
+        if (ok && bit == 2)
+            ok = scan_skip(&s, 0) == 0;
+        if (ok && bit == 1) {   /* the model's columns, in its order */
+            ok = scan_eat(&s, '[');
+            for (int j = 0; ok && j < W; j++) {
+                const char *c;
+                size_t cl;
+                const json_t *want = json_array_get(p->columns, (size_t)j);
+                ok = (!j || scan_eat(&s, ',')) && scan_string(&s, &c, &cl) == 0 &&
+                     (!named || (json_string_length(want) == cl &&
+                                 !memcmp(json_string_value(want), c, cl)));
+            }
+            ok = ok && scan_eat(&s, ']');
+        }
+        if (ok && bit == 4) {
+            ok = scan_eat(&s, '[');
+            do {
+                if (rows == cap) {
+                    float *g = realloc(*x, sizeof(float) * (size_t)W * (cap = cap ? 2 * cap : 16));
+                    if (!(ok = g != NULL))
+                        break;
+                    *x = g;
+                }
+                ok = rows < 100000 && scan_eat(&s, '[');
+                for (int j = 0; ok && j < W; j++)
+                    ok = (!j || scan_eat(&s, ',')) &&
+                         scan_number(&s, &(*x)[rows * (size_t)W + (size_t)j]) == 0;
+                ok = ok && scan_eat(&s, ']');
+                rows++;
+            } while (ok && scan_eat(&s, ','));
+            ok = ok && scan_eat(&s, ']');
+        }
+    } while (ok && scan_eat(&s, ','));
+    if (!ok || !(seen & 4) || !scan_eat(&s, '}') || !scan_eat(&s, '}') || !scan_end(&s)) {
+        free(*x);
+        *x = NULL;
+        return -1;
+    }
+    *n = (int)rows;
+    return 0;
+}
+
 /* The reference of the model a request names: ?model=, X-Model, --default-model; NULL
  * when none does. */
 static const char *mlflow_ref(const struct req *r)
@@ -224,10 +290,13 @@ int h_mlflow_invocations(struct req *r, struct reply *out)
     json_t *doc = NULL;
     msg[0] = 0;
     status = 400;
-    /* CSV, and a body that opens with "inputs" or "instances", go as they are to the
-     * native route's reader (its fast path); anything else, or one of those that it
-     * refuses (perhaps for MLflow's "params" beside the tensors), is read here */
-    if (!strcmp(r->content_type, "text/csv") || opens_with_tensors(r->body, r->len)) {
+    /* the common DataFrame without jansson (df_fast); CSV, and a body that opens with
+     * "inputs" or "instances", as they are to the native route's reader (its fast path);
+     * anything else, or one of those that it refuses (perhaps for MLflow's "params"
+     * beside the tensors), is read here with jansson */
+    if (strcmp(r->content_type, "text/csv") != 0 && df_fast(p, r->body, r->len, W, &x, &n) == 0) {
+        rc = 0;
+    } else if (!strcmp(r->content_type, "text/csv") || opens_with_tensors(r->body, r->len)) {
         rc = api_predict_rows(p, r->content_type, r->body, r->len, &x, &n, &columnar, out);
         if (rc < 0 && !out->status)
             status = 500, snprintf(msg, sizeof msg, "out of memory");

@@ -549,9 +549,6 @@ static int rows_from_csv(const char *s, size_t len, int F, const json_t *columns
 
 /* ---- a fast path for the common body {"inputs": [[numbers...], ...]} ---- */
 
-struct scan {
-    const char *p, *end;
-};
 
 static void ws(struct scan *s)
 {
@@ -820,6 +817,62 @@ int h_models_predict(struct req *r, struct reply *out)
 }
 
 /* ---- what the prediction protocols share (tfserving.c, kserve.c, mlflow.c) ---- */
+
+int scan_eat(struct scan *s, char c) { return eat(s, c); }
+int scan_number(struct scan *s, float *out) { return number(s, out); }
+
+int scan_string(struct scan *s, const char **str, size_t *len)
+{
+    ws(s);
+    if (s->p >= s->end || *s->p != '"')
+        return -1;
+    const char *a = s->p + 1, *b = a;
+    while (b < s->end && *b != '"' && *b != '\\' && (unsigned char)*b >= 0x20)
+        b++;
+    if (b >= s->end || *b != '"')
+        return -1;   /* an escape, a control character, or no end */
+    *str = a;
+    *len = (size_t)(b - a);
+    s->p = b + 1;
+    return 0;
+}
+
+int scan_skip(struct scan *s, int depth)
+{
+    const char *str;
+    size_t len;
+    float f;
+    ws(s);
+    if (s->p >= s->end || depth > 16)
+        return -1;
+    char c = *s->p, close = c == '[' ? ']' : '}';
+    if (c == '"')
+        return scan_string(s, &str, &len);
+    if (c != '[' && c != '{') {
+        for (const char *w = "true\0false\0null\0"; *w; w += strlen(w) + 1)
+            if ((size_t)(s->end - s->p) >= strlen(w) && !memcmp(s->p, w, strlen(w))) {
+                s->p += strlen(w);
+                return 0;
+            }
+        return number(s, &f);
+    }
+    s->p++;
+    if (eat(s, close))
+        return 0;
+    do {
+        if (c == '{' && (scan_string(s, &str, &len) < 0 || !eat(s, ':')))
+            return -1;
+        if (scan_skip(s, depth + 1) < 0)
+            return -1;
+    } while (eat(s, ','));
+    return eat(s, close) ? 0 : -1;
+}
+
+int scan_end(struct scan *s)
+{
+    ws(s);
+    return s->p == s->end;
+}
 
 int api_model_get(const char *ref, char *id, struct predictor **p, char *msg, size_t cap)
 {
