@@ -110,7 +110,7 @@ int h_tfs_predict(struct req *r, struct reply *out)
 
 int h_tfs_status(struct req *r, struct reply *out)
 {
-    char ref[200], id[32], msg[400];
+    char ref[200], id[32], msg[400] = "";
     if (tfs_ref(r, ref, sizeof ref, out) < 0)
         return 0;
     int rc = model_resolve(ref, id, msg, sizeof msg);
