@@ -264,6 +264,17 @@ START_TEST(tfserving_status_and_metadata)
     ck_assert_str_eq(su_str(json_object_get(a, "model_spec"), "version"), "2");
     json_decref(a);
 
+    /* the native route is TF Serving's GET /v1/models/{name} too: its problems carry
+       "error" */
+    a = ask(&s, "GET", "/v1/models/nope", NULL, NULL, 404);
+    ck_assert_str_eq(su_str(a, "error"), su_str(a, "detail"));
+    ck_assert_msg(strstr(su_str(a, "error"), "nope"), "%s", su_str(a, "error"));
+    json_decref(a);
+    a = ask(&s, "GET", "/v1/models/iris@4", NULL, NULL, 404);
+    ck_assert_str_eq(su_str(a, "error"), "no model iris@4: iris has no version 4");
+    ck_assert_int_eq(su_int(a, "status"), 404);
+    json_decref(a);
+
     static const char *const missing[][2] = {
         {"/v1/models/iris/versions/9", "iris has no version 9"},
         {"/v1/models/iris/labels/staging", "iris has no alias staging"},

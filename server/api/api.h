@@ -60,6 +60,9 @@ struct model;
  * "status": {"error_code": "OK", "error_message": ""}}] ("0" for a model without a
  * name). New. */
 json_t *tfs_version_status(const struct model *m);
+/* Adds TF Serving's "error" (the detail again) to a problem reply, where its clients
+ * look for it; the reply is left as it is when that fails. */
+void tfs_error_member(struct reply *out);
 /* The Open Inference Protocol v2 of KServe and Triton (kserve.c) */
 int h_v2_server(struct req *r, struct reply *out);         /* GET /v2 */
 int h_v2_live(struct req *r, struct reply *out);           /* GET /v2/health/live */

@@ -109,11 +109,11 @@ int h_models_get(struct req *r, struct reply *out)
 {
     char id[32];
     if (model_ref(r->param[0], id, out) < 0)
-        return 0;
+        return tfs_error_member(out), 0;   /* TF Serving's GET /v1/models/{name} too */
     struct model m;
     int rc = store_model_get(id, &m);
     if (rc == STORE_NOT_FOUND)
-        return reply_no_model(out, r->param[0]);
+        return reply_no_model(out, r->param[0]), tfs_error_member(out), 0;
     json_t *o = rc == STORE_OK ? model_json(&m) : NULL;
     /* TF Serving's GET /v1/models/{name} reads this too */
     if (o && json_object_set_new(o, "model_version_status", tfs_version_status(&m)) < 0) {

@@ -77,6 +77,21 @@ json_t *tfs_version_status(const struct model *m)
                      "status", "error_code", "OK", "error_message", "");
 }
 
+void tfs_error_member(struct reply *out)
+{
+    json_error_t e;
+    json_t *p = out->body ? json_loadb(out->body, out->len, 0, &e) : NULL;
+    json_t *detail = json_object_get(p, "detail");
+    char *text = NULL;
+    if (json_is_string(detail) && json_object_set(p, "error", detail) == 0 &&
+        (text = json_dumps(p, JSON_COMPACT))) {
+        free(out->body);
+        out->body = text;
+        out->len = strlen(text);
+    }
+    json_decref(p);
+}
+
 int h_tfs_predict(struct req *r, struct reply *out)
 {
     struct predictor *m;
