@@ -273,7 +273,7 @@ test-container: deps-container
 # fuzz/corpus/<target>/. Each target runs for FUZZ_SECONDS (make fuzz FUZZ_SECONDS=600
 # for a longer run); any crash, leak, UB, hang or broken property fails. Not part of make
 # test.
-FUZZ_TARGETS = fuzz_csv fuzz_spec_json fuzz_nn_load fuzz_predict fuzz_routes \
+FUZZ_TARGETS = fuzz_csv fuzz_spec_json fuzz_nn_load fuzz_predict fuzz_routes fuzz_protocols \
                fuzz_datasets_json fuzz_jobs_request fuzz_query
 FUZZ_SECONDS ?= 60
 FUZZ_BIN = $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)

@@ -406,6 +406,11 @@ START_TEST(kserve_v2)
         {"{\"inputs\": [{\"name\": \"inputs\", \"shape\": [1, 4], \"datatype\": \"FP32\", "
          "\"data\": [1, 2, 3, 4]}], \"outputs\": [{\"name\": \"probs\"}]}", "one output"},
         {"{\"inputs\": []}", "inputs must be an array of one tensor"},
+        /* what the fast reader of the common request must leave to jansson */
+        {"{\"inputs\": [{\"name\": \"inputs\", \"shape\": [1, 4], \"datatype\": \"FP32\", "
+         "\"data\": [1, 2, 3, 4]}], }", "malformed JSON"},
+        {"{\"inputs\": [{\"name\": \"inputs\", \"shape\": [1, 4], \"datatype\": \"FP32\", "
+         "\"data\": [1, 2, 3, 4]}], \"id\": \"a\", \"id\": \"b\"}", "duplicate object key"},
         {"{\"inputs\": [{\"name\": \"inputs\"", "malformed JSON"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -519,6 +524,8 @@ START_TEST(mlflow_scoring)
     mlflow_error(&s, "/invocations", "{\"rows\": [[1, 2, 3, 4]]}", J, 400, "BAD_REQUEST",
                  "unknown field \"rows\"");
     mlflow_error(&s, "/invocations", "{\"inputs\": [[1, 2", J, 400, "BAD_REQUEST", "malformed JSON");
+    mlflow_error(&s, "/invocations", "{\"dataframe_split\": {\"data\": [[1, 2, 3, 4]],}}", J,
+                 400, "BAD_REQUEST", "malformed JSON");
     mlflow_error(&s, "/invocations", "x0,x1,x2,petal\n1,2,3,4\n", "text/csv", 400,
                  "BAD_REQUEST", "does not name the model's columns (1 unknown, 0 repeated, "
                  "1 missing); they are: x0, x1, x2, x3 (at /header/columns/3)");

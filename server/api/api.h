@@ -139,8 +139,8 @@ int scan_eat(struct scan *s, char c);
 /* A JSON number rounded to float32 into *out: 0, or -1 when the text is not one (or it
  * rounds past float32). */
 int scan_number(struct scan *s, float *out);
-/* A string without escapes or control characters: *str (into the text) and *len, 0; else
- * -1. */
+/* A string of UTF-8 without escapes or control characters: *str (into the text) and
+ * *len, 0; else -1. */
 int scan_string(struct scan *s, const char **str, size_t *len);
 /* Skips one value (strings without escapes, nested at most 16 deep): 0, or -1. */
 int scan_skip(struct scan *s, int depth);

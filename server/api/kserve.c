@@ -232,6 +232,24 @@ static int is(const char *k, size_t kl, const char *lit)
     return kl == strlen(lit) && !memcmp(k, lit, kl);
 }
 
+/* A dimension written in digits alone (1 to 6 of them, no leading zero) into *v: 0, or
+ * -1 (a number written otherwise is left to jansson). */
+static int v2_dim(struct scan *s, long *v)
+{
+    while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
+        s->p++;
+    const char *a = s->p;
+    long x = 0;
+    while (s->p < s->end && *s->p >= '0' && *s->p <= '9' && s->p - a < 7)
+        x = x * 10 + (*s->p++ - '0');
+    if (s->p == a || s->p - a > 6 || *a == '0' ||
+        (s->p < s->end && (*s->p == '.' || *s->p == 'e' || *s->p == 'E' ||
+                           (*s->p >= '0' && *s->p <= '9'))))
+        return -1;
+    *v = x;
+    return 0;
+}
+
 /* The one input tensor {"name", "shape", "datatype": "FP32" | "FP64", "data": [flat
  * numbers]} in any order into x (new), n values, and its shape d (rank into *rank).
  * 0, or -1 for anything else. */
@@ -261,11 +279,10 @@ static int v2_fast_tensor(struct scan *s, float **x, size_t *n, long d[3], int *
             if (!scan_eat(s, '['))
                 return -1;
             do {
-                float f;
-                if (*rank == 3 || scan_number(s, &f) < 0 || !(f >= 1 && f <= 100000) ||
-                    f != (float)(long)f)
+                long v;
+                if (*rank == 3 || v2_dim(s, &v) < 0 || v > 100000)
                     return -1;
-                d[(*rank)++] = (long)f;
+                d[(*rank)++] = v;
             } while (scan_eat(s, ','));
             if (!scan_eat(s, ']'))
                 return -1;
@@ -307,8 +324,10 @@ static int v2_fast(const char *body, size_t len, int T, int F, float **x, int *n
     if (!scan_eat(&s, '{'))
         return -1;
     do {
-        if (scan_string(&s, &k, &kl) < 0 || !scan_eat(&s, ':'))
+        if (scan_string(&s, &k, &kl) < 0 || !scan_eat(&s, ':')) {
+            seen = -1;   /* not a member: a comma before '}', say */
             break;
+        }
         if (is(k, kl, "id") && !(seen & 1) && scan_string(&s, &v, &vl) == 0 && vl < cap) {
             memcpy(rid, v, vl);
             rid[vl] = 0;

@@ -829,8 +829,8 @@ int scan_string(struct scan *s, const char **str, size_t *len)
     const char *a = s->p + 1, *b = a;
     while (b < s->end && *b != '"' && *b != '\\' && (unsigned char)*b >= 0x20)
         b++;
-    if (b >= s->end || *b != '"')
-        return -1;   /* an escape, a control character, or no end */
+    if (b >= s->end || *b != '"' || !utf8_valid(a, (size_t)(b - a)))
+        return -1;   /* an escape, a control character, no end, or not UTF-8 */
     *str = a;
     *len = (size_t)(b - a);
     s->p = b + 1;
