@@ -418,6 +418,22 @@ START_TEST(kserve_v2)
         error_says(a, bad[i][1]);
         json_decref(a);
     }
+    /* an error quoting more than it holds is cut, never inside a character (whichever
+       byte the cut falls on) */
+    for (int cut_at_odd = 0; cut_at_odd < 2; cut_at_odd++) {
+        char *big = malloc(4096);
+        ck_assert_ptr_nonnull(big);
+        int k = snprintf(big, 4096, "{\"inputs\": [{\"name\": \"inputs\", \"shape\": [1, 4], "
+                         "\"data\": [1, 2, 3, 4], \"datatype\": \"%s", cut_at_odd ? "x" : "");
+        for (int j = 0; j < 700; j++)
+            k += snprintf(big + k, 4096 - (size_t)k, "\xc3\xa9");   /* e acute, 2 bytes */
+        snprintf(big + k, 4096 - (size_t)k, "\"}]}");
+        a = ask(&s, "POST", "/v2/models/iris/infer", big, J, 400);
+        error_says(a, "datatype must be FP32, FP64, INT64 or INT32, not ");
+        ck_assert(strstr(su_str(a, "error"), "\xc3\xa9\xc3\xa9"));
+        free(big);
+        json_decref(a);
+    }
     free(data);
     json_decref(rows);
     json_decref(frows);

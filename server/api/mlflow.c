@@ -33,6 +33,7 @@ static int mlflow_error(struct reply *out, int status, const char *code, const c
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    utf8_clean(msg);   /* a cut inside a character, or bytes a client sent */
     return reply_json(out, status, json_pack("{s:s, s:s}", "error_code", code, "message", msg));
 }
 

@@ -29,6 +29,7 @@ static int tfs_error(struct reply *out, int status, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    utf8_clean(msg);   /* a cut inside a character, or bytes a client sent */
     return reply_json(out, status, json_pack("{s:s}", "error", msg));
 }
 
