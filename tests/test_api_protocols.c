@@ -528,6 +528,14 @@ START_TEST(mlflow_scoring)
                  "no model nope");
     mlflow_error(&s, "/invocations?model=iris@7", body, J, 404, "RESOURCE_DOES_NOT_EXIST",
                  "iris has no version 7");
+    static const char *const x_staging[] = {"X-Model: iris@staging", NULL};
+    h = su_http_h(&s, "POST", "/invocations", body, strlen(body), J, x_staging);
+    ck_assert_int_eq(h.status, 404);
+    json_t *e = su_http_json(&h);
+    ck_assert_str_eq(su_str(e, "error_code"), "RESOURCE_DOES_NOT_EXIST");
+    ck_assert_msg(strstr(su_str(e, "message"), "iris has no alias staging"), "%s", h.body);
+    json_decref(e);
+    su_http_free(&h);
     mlflow_error(&s, "/invocations", "{\"dataframe_split\": {\"columns\": [\"x0\", \"x1\", "
                  "\"x2\", \"petal\"], \"data\": [[1, 2, 3, 4]]}}", J, 400, "BAD_REQUEST",
                  "unknown column \"petal\"");
