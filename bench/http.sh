@@ -2,11 +2,15 @@
 # bench/http.sh -- the service benchmark (make bench-http): trains the Fashion-MNIST MLP
 # through the REST API and compares its samples/s with the engine benchmark's, run in the
 # same script; then one-row predictions under wrk -t2 -c64 -d30s, without tokens and then
-# with the service restarted on a token file and every request carrying a bearer token.
-# usage: bash bench/http.sh BUILD_DIR [wrk_seconds=30]
+# with the service restarted on a token file and every request carrying a bearer token;
+# between them, the prediction protocols (TF Serving, Open Inference Protocol v2, MLflow,
+# each addressing the model by name) and the native route in alternating rounds, with
+# each protocol's median requests/s as a share of the native route's.
+# usage: bash bench/http.sh BUILD_DIR [wrk_seconds=30] [protocol_rounds=3]
 set -u
 build=${1:-build}
 secs=${2:-30}
+rounds=${3:-3}
 bin=$build/neurond
 port=${PORT:-18181}
 dir=$(mktemp -d)
@@ -36,7 +40,7 @@ net='{"inputs": 784, "layers": [{"type": "dense", "units": 256, "activation": "r
   {"type": "dense", "units": 10, "activation": "softmax"}],
   "loss": "categorical_crossentropy", "metrics": ["accuracy"]}'
 job=$(curl -sf -X POST -H 'Content-Type: application/json' "$base/v1/jobs" -d "{\"network\": $net,
-  \"dataset\": \"$ds\", \"epochs\": 5, \"batch_size\": 128, \"standardize\": false,
+  \"dataset\": \"$ds\", \"epochs\": 5, \"batch_size\": 128, \"standardize\": false, \"model_name\": \"fashion\",
   \"optimizer\": {\"type\": \"adam\", \"learning_rate\": 0.001, \"epsilon\": 1e-8}, \"seed\": 0}" |
   python3 -c 'import sys,json; print(json.load(sys.stdin)["id"])')
 # poll lightly (no interpreter per poll): the job shares the machine's 2 cores
@@ -57,6 +61,33 @@ python3 -c "print('  service / engine = %.1f%% (target 90%%)' % (100.0 * $servic
 echo "predictions: wrk -t2 -c64 -d${secs}s, one row of 784 inputs per request"
 wrk -t2 -c64 -d"${secs}s" --latency -s bench/predict.lua "$base/v1/models/$model/predict" |
   grep -E "Requests/sec|Non-2xx|Socket errors|requests in|  50%|  99%"
+
+# the protocols, by name, against the native route (by id), alternating: the body each
+# protocol's client sends (bench/predict.lua), one row of 784 inputs
+echo "protocols and the native route, alternating, $rounds rounds of wrk -t2 -c64 -d${secs}s:"
+protocols="native tfserving kserve mlflow"
+declare -A path=([native]="/v1/models/$model/predict" [tfserving]="/v1/models/fashion:predict"
+                 [kserve]="/v2/models/fashion/infer" [mlflow]="/invocations?model=fashion")
+declare -A got
+for r in $(seq "$rounds"); do
+  for p in $protocols; do
+    out=$(NEUROND_PROTOCOL=$p wrk -t2 -c64 -d"${secs}s" -s bench/predict.lua "$base${path[$p]}")
+    rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+    bad=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
+    got[$p]="${got[$p]:-} $rps"
+    printf '  round %d %-10s %10s requests/s%s\n' "$r" "$p" "$rps" "${bad:+ ($bad not 2xx)}"
+  done
+done
+for p in $protocols; do echo "$p ${got[$p]}"; done | python3 -c '
+import sys, statistics
+med = {}
+for line in sys.stdin:
+    name, *v = line.split()
+    med[name] = statistics.median(float(x) for x in v)
+for name, m in med.items():
+    if name != "native":
+        print("  %-10s median %9.0f requests/s = %5.1f%% of the native route'"'"'s %.0f (target 85%%)"
+              % (name, m, 100 * m / med["native"], med["native"]))'
 
 # the same with tokens: a file of ten, the request's the last one
 for i in $(seq 10); do echo "bench-token-$i-$(head -c 18 /dev/urandom | base64 | tr '+/' '-_') write t$i"; done > "$dir/tokens"

@@ -89,8 +89,8 @@ static void check_csv(const char *body, size_t len, int F)
 {
     struct reply out = {0};
     float *x;
-    int n;
-    int rc = parse_rows("text/csv", body, len, 0, F, NULL, 1, &x, &n, &out);
+    int n, col;
+    int rc = parse_rows("text/csv", body, len, 0, F, NULL, 1, &x, &n, &col, &out);
     if (rc < 0) {
         check_refusal(&out, rc);
         CHECK(out.status != 400);
@@ -119,19 +119,20 @@ static void check_csv(const char *body, size_t len, int F)
 static void check_json(const char *body, size_t len, int F)
 {
     float *fx = NULL;
-    int fn = 0;
-    int fast = fast_rows(body, len, F, &fx, &fn);
+    int fn = 0, fcol = -1;
+    int fast = fast_rows(body, len, F, &fx, &fn, &fcol);
     CHECK(fast == 0 || fast == -1 || fast == -2);
 
     struct reply so = {0}, fo = {0};
     float *sx, *hx;
-    int sn, hn;
-    int rs = parse_rows("application/json", body, len, 0, F, NULL, 0, &sx, &sn, &so);
-    int rh = parse_rows("application/json", body, len, 0, F, NULL, 1, &hx, &hn, &fo);
+    int sn, hn, scol, hcol;
+    int rs = parse_rows("application/json", body, len, 0, F, NULL, 0, &sx, &sn, &scol, &so);
+    int rh = parse_rows("application/json", body, len, 0, F, NULL, 1, &hx, &hn, &hcol, &fo);
     if (fast == 0) {
         check_rows(fx, fn, F);
         CHECK(rs == 0);   /* the slow path takes it too */
         CHECK(sn == fn && !memcmp(sx, fx, sizeof(float) * (size_t)fn * (size_t)F));
+        CHECK(scol == fcol);   /* as "inputs" (columns) or "instances" (rows) alike */
     }
     if (fast == -2) {   /* past the row limit: refused before the rest is read */
         CHECK(rh == -1 && fo.status == 413);
@@ -141,6 +142,7 @@ static void check_json(const char *body, size_t len, int F)
         if (rs == 0) {
             check_rows(sx, sn, F);
             CHECK(hn == sn && !memcmp(hx, sx, sizeof(float) * (size_t)sn * (size_t)F));
+            CHECK(hcol == scol);
         } else {
             check_refusal(&so, rs);
             check_refusal(&fo, rh);

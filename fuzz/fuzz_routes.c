@@ -38,6 +38,14 @@ static json_t *check_problem(const struct reply *rp, int status)
     return p;
 }
 
+/* The ":verb" of a pattern's segment ":name:verb" (p at its ':', pl its length), or
+ * NULL for a plain ":name". */
+static const char *verb_of(const char *p, size_t pl)
+{
+    const char *v = memchr(p + 1, ':', pl - 1);
+    return v;
+}
+
 /* Does the path match the pattern (a plain re-implementation: segment by segment)? */
 static int matches(const char *pattern, const char *path)
 {
@@ -48,7 +56,11 @@ static int matches(const char *pattern, const char *path)
         p++, s++;
         size_t pl = strcspn(p, "/"), sl = strcspn(s, "/");
         if (*p == ':') {
-            if (sl == 0 || sl >= 128)
+            const char *v = verb_of(p, pl);   /* the segment ends in :verb, after a name */
+            size_t vl = v ? pl - (size_t)(v - p) : 0;
+            if (v && (sl <= vl || memcmp(s + sl - vl, v, vl) != 0))
+                return 0;
+            if (sl - vl == 0 || sl - vl >= 128)
                 return 0;
         } else if (pl != sl || memcmp(p, s, sl) != 0) {
             return 0;
@@ -99,9 +111,10 @@ static void check_route(const char *method, const char *url)
             size_t pl = strcspn(p + 1, "/") + 1;
             if (p[1] == ':') {
                 CHECK(k < c->req.nparam);
-                const char *v = c->req.param[k++];
+                const char *v = c->req.param[k++], *verb = verb_of(p + 1, pl - 1);
                 CHECK(*v && !strchr(v, '/') && strlen(v) < sizeof c->params[0]);
-                snprintf(back + strlen(back), sizeof back - strlen(back), "/%s", v);
+                snprintf(back + strlen(back), sizeof back - strlen(back), "/%s%.*s", v,
+                         verb ? (int)(pl - (size_t)(verb - p)) : 0, verb ? verb : "");
             } else {
                 snprintf(back + strlen(back), sizeof back - strlen(back), "%.*s", (int)pl, p);
             }

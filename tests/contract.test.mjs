@@ -169,7 +169,8 @@ for (const [p, item] of Object.entries(spec.paths)) {
 }
 const seen = new Set();
 for (const r of code.routes) {
-  const key = `${r.method} ${r.pattern.replace(/:(\w+)/g, '{$1}')}`;
+  // ":name" at a segment's start is "{name}"; ":name:verb" is "{name}:verb"
+  const key = `${r.method} ${r.pattern.replace(/(^|\/):(\w+)/g, '$1{$2}')}`;
   seen.add(key);
   const q = ops.get(key);
   check(q !== undefined, `route ${key}: not in the contract's paths`);

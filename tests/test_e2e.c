@@ -1083,7 +1083,7 @@ END_TEST
 
 /* ---- the routes of api/openapi.yaml ---- */
 
-#define MAX_OPS 64
+#define MAX_OPS 96
 
 /* "METHOD /path" for each operation of api/openapi.yaml (crudely: a path is a line
  * "  /...:", its operations the lines "    get:" ... under it). Returns how many. */
@@ -1129,9 +1129,10 @@ static int table_routes(char ops[][160])
             continue;
         size_t k = 0;
         for (const char *c = p; *c && k + 4 < sizeof out; c++) {
-            if (*c == ':') {   /* ":id" -> "{id}" */
+            if (*c == ':' && c > p && c[-1] == '/') {   /* ":id" -> "{id}", ":name:predict"
+                                                       -> "{name}:predict" */
                 out[k++] = '{';
-                while (c[1] && c[1] != '/' && k + 2 < sizeof out)
+                while (c[1] && c[1] != '/' && c[1] != ':' && k + 2 < sizeof out)
                     out[k++] = *++c;
                 out[k++] = '}';
             } else {
@@ -1217,9 +1218,10 @@ START_TEST(openapi_routes_are_served)
                 snprintf(path, sizeof path, "%.*s%s%s", (int)(brace - tmpl), tmpl, id, brace + 4);
             else
                 snprintf(path, sizeof path, "%s", tmpl);
-            /* a model's name and its alias */
-            static const char *const names[][2] = {{"{name}", "e2e"}, {"{alias}", "live"}};
-            for (int k = 0; k < 2; k++)
+            /* a model's name, its alias (a label), a version */
+            static const char *const names[][2] = {{"{name}", "e2e"}, {"{alias}", "live"},
+                                                   {"{label}", "live"}, {"{version}", "1"}};
+            for (int k = 0; k < 4; k++)
                 if ((brace = strstr(path, names[k][0]))) {
                     char was[200];
                     snprintf(was, sizeof was, "%s", path);

@@ -52,6 +52,30 @@ int h_models_alias_get(struct req *r, struct reply *out);
 int h_models_alias_put(struct req *r, struct reply *out);   /* JSON body {"version"} */
 int h_models_alias_delete(struct req *r, struct reply *out);
 
+/* TF Serving's REST protocol (tfserving.c) */
+int h_tfs_predict(struct req *r, struct reply *out);       /* .../{name}[...]:predict */
+int h_tfs_status(struct req *r, struct reply *out);        /* /v1/models/{name}/versions/{n}, labels */
+int h_tfs_metadata(struct req *r, struct reply *out);      /* .../metadata */
+struct model;
+/* TF Serving's model_version_status of a model: [{"version": "N", "state": "AVAILABLE",
+ * "status": {"error_code": "OK", "error_message": ""}}] ("0" for a model without a
+ * name). New. */
+json_t *tfs_version_status(const struct model *m);
+/* Adds TF Serving's "error" (the detail again) to a problem reply, where its clients
+ * look for it; the reply is left as it is when that fails. */
+void tfs_error_member(struct reply *out);
+/* The Open Inference Protocol v2 of KServe and Triton (kserve.c) */
+int h_v2_server(struct req *r, struct reply *out);         /* GET /v2 */
+int h_v2_live(struct req *r, struct reply *out);           /* GET /v2/health/live */
+int h_v2_ready(struct req *r, struct reply *out);          /* GET /v2/health/ready */
+int h_v2_model(struct req *r, struct reply *out);          /* GET /v2/models/{name}[/versions/{v}] */
+int h_v2_model_ready(struct req *r, struct reply *out);    /* .../ready */
+int h_v2_infer(struct req *r, struct reply *out);          /* POST .../infer */
+/* MLflow's scoring server (mlflow.c) */
+int h_mlflow_invocations(struct req *r, struct reply *out);   /* POST /invocations */
+int h_mlflow_ping(struct req *r, struct reply *out);          /* GET /ping, /health */
+int h_mlflow_version(struct req *r, struct reply *out);       /* GET /version */
+
 /* ---- what the handlers share (routes.c) ---- */
 
 #define LIST_MAX 1000                /* the largest ?limit= of every list */
@@ -86,5 +110,45 @@ int reply_row(struct reply *out, int rc, const char *kind, const char *id, json_
 /* The answer to a delete: 404 for STORE_NOT_FOUND, 507, 503 or 500 for a failure
  * (reply_store_failed), else 204. */
 int reply_deleted(struct reply *out, int rc, const char *kind, const char *id);
+
+/* ---- prediction, the one path of every protocol (models.c) ----
+ * Each protocol reads its own request shape into rows of floats and writes its own
+ * answer and errors; the model, the parsing of the native shapes, the run
+ * (predictor_run) and the outputs' numbers are these, so every route answers the same. */
+
+struct predictor;
+/* The loaded model a reference names (model_resolve), its id (32 bytes) into id: 0 with
+ * *p set (predictor_put when done), or the HTTP status it fails with (404: nothing by
+ * that reference; 500) with a sentence in msg. */
+int api_model_get(const char *ref, char *id, struct predictor **p, char *msg, size_t cap);
+/* The rows of a body as POST /v1/models/{id}/predict reads it (text/csv, or JSON
+ * {"inputs" | "instances": rows}) into x (new) and n; *columnar is 1 when they came as
+ * "inputs". 0, or -1 with out filled as problem+json (status 0: out of memory). */
+int api_predict_rows(const struct predictor *p, const char *ctype, const char *body,
+                     size_t len, float **x, int *n, int *columnar, struct reply *out);
+/* n output rows of K values as JSON rows of numbers (null where not finite). New. */
+json_t *api_outputs(const float *y, int n, int K);
+/* A cursor over JSON text, for the protocols' fast paths: each reads what it expects
+ * from the common body with the native route's number reader (the same float32 as
+ * jansson's double rounded), and leaves anything else to jansson, which then names the
+ * fault. White space before a token is skipped. */
+struct scan {
+    const char *p, *end;
+};
+/* 1 when c comes next (and is taken), else 0. */
+int scan_eat(struct scan *s, char c);
+/* A JSON number rounded to float32 into *out: 0, or -1 when the text is not one (or it
+ * rounds past float32). */
+int scan_number(struct scan *s, float *out);
+/* A string of UTF-8 without escapes or control characters: *str (into the text) and
+ * *len, 0; else -1. */
+int scan_string(struct scan *s, const char **str, size_t *len);
+/* Skips one value (strings without escapes, nested at most 16 deep): 0, or -1. */
+int scan_skip(struct scan *s, int depth);
+/* 1 when nothing but white space is left. */
+int scan_end(struct scan *s);
+/* A problem+json reply's detail, with the pointer or parameter of its first fault, into
+ * msg; the reply is emptied (its body freed). Returns its status. */
+int api_problem_text(struct reply *out, char *msg, size_t cap);
 
 #endif

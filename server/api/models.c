@@ -109,12 +109,18 @@ int h_models_get(struct req *r, struct reply *out)
 {
     char id[32];
     if (model_ref(r->param[0], id, out) < 0)
-        return 0;
+        return tfs_error_member(out), 0;   /* TF Serving's GET /v1/models/{name} too */
     struct model m;
     int rc = store_model_get(id, &m);
     if (rc == STORE_NOT_FOUND)
-        return reply_no_model(out, r->param[0]);
-    rc = reply_row(out, rc, "model", id, rc == STORE_OK ? model_json(&m) : NULL);
+        return reply_no_model(out, r->param[0]), tfs_error_member(out), 0;
+    json_t *o = rc == STORE_OK ? model_json(&m) : NULL;
+    /* TF Serving's GET /v1/models/{name} reads this too */
+    if (o && json_object_set_new(o, "model_version_status", tfs_version_status(&m)) < 0) {
+        json_decref(o);
+        o = NULL;
+    }
+    rc = reply_row(out, rc, "model", id, o);
     model_free(&m);
     return rc;
 }
@@ -565,9 +571,6 @@ static int rows_from_csv(const char *s, size_t len, int F, const json_t *columns
 
 /* ---- a fast path for the common body {"inputs": [[numbers...], ...]} ---- */
 
-struct scan {
-    const char *p, *end;
-};
 
 static void ws(struct scan *s)
 {
@@ -657,7 +660,7 @@ static int number(struct scan *s, float *out)
  * (new). Returns 0; -2 when a row past PREDICT_MAX_ROWS begins, so that such a body is
  * refused without reading the rest; or -1 for anything else (the caller then parses the
  * body with jansson, which names what is wrong). */
-static int fast_rows(const char *body, size_t len, int F, float **x, int *n)
+static int fast_rows(const char *body, size_t len, int F, float **x, int *n, int *columnar)
 {
     struct scan s = {body, body + len};
     static const char *const keys[] = {"\"inputs\"", "\"instances\""};
@@ -702,6 +705,7 @@ static int fast_rows(const char *body, size_t len, int F, float **x, int *n)
             if (s.p == s.end && rows > 0) {
                 *x = v;
                 *n = (int)rows;
+                *columnar = key == 0;
                 return 0;
             }
         }
@@ -712,17 +716,20 @@ static int fast_rows(const char *body, size_t len, int F, float **x, int *n)
 }
 
 /* The rows of a predict body (text/csv, or JSON {"inputs" | "instances": [[F numbers],
- * ...]}) into x (new) and n. fast: try fast_rows first (the handler does); the slow
- * path alone gives the same rows or names the fault. Returns 0, or -1 with the reply
- * filled (its status 0 when memory ran out). */
+ * ...]}; "inputs" may also be TF Serving's {"<name>": rows}, a model's one named input)
+ * into x (new) and n; *columnar is 1 when they came as "inputs". fast: try fast_rows
+ * first (the handler does); the slow path alone gives the same rows or names the fault.
+ * Returns 0, or -1 with the reply filled (its status 0 when memory ran out). */
 static int parse_rows(const char *ctype, const char *body, size_t len, int T, int F,
-                      const json_t *columns, int fast, float **x, int *n, struct reply *out)
+                      const json_t *columns, int fast, float **x, int *n, int *columnar,
+                      struct reply *out)
 {
     *x = NULL;
     *n = 0;
+    *columnar = 0;
     if (!strcmp(ctype, "text/csv"))   /* a sequence's row: its T x F values, time-major */
         return rows_from_csv(body, len, F * (T ? T : 1), T ? NULL : columns, x, n, out);
-    int fr = fast && !T ? fast_rows(body, len, F, x, n) : -1;
+    int fr = fast && !T ? fast_rows(body, len, F, x, n, columnar) : -1;
     if (fr == 0)
         return 0;
     if (fr == -2) {   /* fast_rows read the key: the body opens with it */
@@ -780,8 +787,18 @@ static int parse_rows(const char *ctype, const char *body, size_t len, int T, in
         reply_problem(out, 422, errors, "%s%s", first ? first : "not a prediction request",
                       json_array_size(errors) > 1 ? " (and more: see errors)" : "");
         rc = -1;
+    } else if (json_is_object(in) && json_object_size(in) == 1) {
+        /* {"inputs": {"x": rows}}: the one input, by whatever name */
+        char base[160] = "/inputs/";
+        const char *name = json_object_iter_key(json_object_iter((json_t *)in));
+        for (const char *c = name; *c && strlen(base) + 3 < sizeof base; c++)
+            snprintf(base + strlen(base), sizeof base - strlen(base), "%s",
+                     *c == '~' ? "~0" : *c == '/' ? "~1" : (char[2]){*c, 0});
+        rc = rows_from_json(json_object_get(in, name), base, T, F, x, n, out);
+        *columnar = 1;
     } else {
         rc = rows_from_json(in ? in : inst, in ? "/inputs" : "/instances", T, F, x, n, out);
+        *columnar = in != NULL;
     }
     faults_free(&fs);
     json_decref(doc);
@@ -797,8 +814,9 @@ int h_models_predict(struct req *r, struct reply *out)
     const struct nn_spec *spec = nn_get_spec(m->net);
     const int T = spec->timesteps, F = spec->inputs, K = nn_outputs(m->net);
     float *x = NULL, *y = NULL;
-    int n = 0;
-    int rc = parse_rows(r->content_type, r->body, r->len, T, F, m->columns, 1, &x, &n, out);
+    int n = 0, columnar;
+    int rc = parse_rows(r->content_type, r->body, r->len, T, F, m->columns, 1, &x, &n,
+                        &columnar, out);
     if (rc < 0 || !(y = malloc(sizeof(float) * (size_t)n * K))) {
         free(x);
         predictor_put(m);
@@ -810,18 +828,131 @@ int h_models_predict(struct req *r, struct reply *out)
         predictor_put(m);
         return reply_problem(out, 500, NULL, "%s", msg);
     }
-    json_t *outputs = json_array(), *preds = json_array();
-    for (int i = 0; i < n; i++) {
-        const float *o = y + (size_t)i * K;
-        json_t *row = json_array();
-        for (int j = 0; j < K; j++)
-            json_array_append_new(row, isfinite(o[j]) ? json_real(o[j]) : json_null());
-        json_array_append_new(outputs, row);
-        json_array_append_new(preds, predictor_label(m, o, K));
-    }
+    json_t *outputs = api_outputs(y, n, K), *preds = json_array();
+    for (int i = 0; i < n; i++)
+        json_array_append_new(preds, predictor_label(m, y + (size_t)i * K, K));
     free(x);
     free(y);
     predictor_put(m);
     return reply_json(out, 200, json_pack("{s:s, s:o, s:o}", "model", id, "outputs",
                                           outputs, "predictions", preds));
+}
+
+/* ---- what the prediction protocols share (tfserving.c, kserve.c, mlflow.c) ---- */
+
+int scan_eat(struct scan *s, char c) { return eat(s, c); }
+int scan_number(struct scan *s, float *out) { return number(s, out); }
+
+int scan_string(struct scan *s, const char **str, size_t *len)
+{
+    ws(s);
+    if (s->p >= s->end || *s->p != '"')
+        return -1;
+    const char *a = s->p + 1, *b = a;
+    while (b < s->end && *b != '"' && *b != '\\' && (unsigned char)*b >= 0x20)
+        b++;
+    if (b >= s->end || *b != '"' || !utf8_valid(a, (size_t)(b - a)))
+        return -1;   /* an escape, a control character, no end, or not UTF-8 */
+    *str = a;
+    *len = (size_t)(b - a);
+    s->p = b + 1;
+    return 0;
+}
+
+int scan_skip(struct scan *s, int depth)
+{
+    const char *str;
+    size_t len;
+    float f;
+    ws(s);
+    if (s->p >= s->end || depth > 16)
+        return -1;
+    char c = *s->p, close = c == '[' ? ']' : '}';
+    if (c == '"')
+        return scan_string(s, &str, &len);
+    if (c != '[' && c != '{') {
+        for (const char *w = "true\0false\0null\0"; *w; w += strlen(w) + 1)
+            if ((size_t)(s->end - s->p) >= strlen(w) && !memcmp(s->p, w, strlen(w))) {
+                s->p += strlen(w);
+                return 0;
+            }
+        return number(s, &f);
+    }
+    s->p++;
+    if (eat(s, close))
+        return 0;
+    do {
+        if (c == '{' && (scan_string(s, &str, &len) < 0 || !eat(s, ':')))
+            return -1;
+        if (scan_skip(s, depth + 1) < 0)
+            return -1;
+    } while (eat(s, ','));
+    return eat(s, close) ? 0 : -1;
+}
+
+int scan_end(struct scan *s)
+{
+    ws(s);
+    return s->p == s->end;
+}
+
+int api_model_get(const char *ref, char *id, struct predictor **p, char *msg, size_t cap)
+{
+    char e[100];
+    int rc = model_resolve(ref, id, msg, cap);
+    if (rc == STORE_OK)
+        rc = predictor_get(id, p, msg, cap);
+    if (rc == STORE_OK)
+        return 0;
+    if (rc != STORE_NOT_FOUND)
+        return 500;
+    if (!strchr(ref, '@'))   /* model_resolve passed it on as an id; the store had none */
+        snprintf(msg, cap, "no model %s: no model has that name or id",
+                 text_echo(e, sizeof e, ref, strlen(ref), 64));
+    return 404;
+}
+
+int api_predict_rows(const struct predictor *p, const char *ctype, const char *body,
+                     size_t len, float **x, int *n, int *columnar, struct reply *out)
+{
+    const struct nn_spec *spec = nn_get_spec(p->net);
+    return parse_rows(ctype, body, len, spec->timesteps, spec->inputs, p->columns, 1, x, n,
+                      columnar, out);
+}
+
+json_t *api_outputs(const float *y, int n, int K)
+{
+    json_t *outputs = json_array();
+    for (int i = 0; i < n && outputs; i++) {
+        const float *o = y + (size_t)i * K;
+        json_t *row = json_array();
+        for (int j = 0; j < K; j++)
+            json_array_append_new(row, isfinite(o[j]) ? json_real(o[j]) : json_null());
+        if (json_array_append_new(outputs, row) < 0) {
+            json_decref(outputs);
+            outputs = NULL;
+        }
+    }
+    return outputs;
+}
+
+int api_problem_text(struct reply *out, char *msg, size_t cap)
+{
+    json_error_t jerr;
+    json_t *p = out->body ? json_loadb(out->body, out->len, 0, &jerr) : NULL;
+    const char *detail = json_string_value(json_object_get(p, "detail"));
+    const json_t *e = json_array_get(json_object_get(p, "errors"), 0);
+    const char *at = json_string_value(json_object_get(e, "pointer"));
+    if (!at)
+        at = json_string_value(json_object_get(e, "parameter"));
+    snprintf(msg, cap, "%s", detail ? detail : "the request failed");
+    if (at && *at && strlen(msg) + strlen(at) + 8 < cap && !strstr(msg, at))
+        snprintf(msg + strlen(msg), cap - strlen(msg), " (at %s)", at);
+    json_decref(p);
+    int status = out->status;
+    free(out->body);
+    out->body = NULL;
+    out->len = 0;
+    out->status = 0;
+    return status;
 }

@@ -46,8 +46,8 @@ int h_prometheus(struct req *r, struct reply *out)
     long counts[JOB_STATE_COUNT];
     if (store_job_counts(counts) != STORE_OK)
         return -1;
-    struct stats_route labels[64];
-    int n = nroutes < 64 ? nroutes : 64;
+    struct stats_route labels[96];   /* stats.c's MAX_ROUTES */
+    int n = nroutes < 96 ? nroutes : 96;
     for (int i = 0; i < n; i++)
         labels[i] = (struct stats_route){routes[i].pattern};
     char *buf = NULL;

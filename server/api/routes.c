@@ -40,14 +40,37 @@ const struct route routes[] = {
     {"GET",    "/v1/models/:id/weights",      h_models_weights,   NULL, NULL, 0, ROUTE_TOKEN, NULL},
     {"GET",    "/v1/models/:id/model.onnx",   h_models_onnx,      NULL, NULL, 0, ROUTE_TOKEN, NULL},
     {"POST",   "/v1/models/:id/predict",      h_models_predict,   NULL, "text/csv", 1, ROUTE_READ, NULL},
-    /* a model name's versions and aliases; the TF Serving
-       protocol's /v1/models/{name}/versions/{n}, /metadata, /labels/... and :predict stay
-       free */
+    /* a model name's versions and aliases */
     {"GET",    "/v1/models/:name/versions",   h_models_versions,  NULL, NULL, 0, ROUTE_TOKEN, "limit after"},
     {"GET",    "/v1/models/:name/aliases",    h_models_aliases,   NULL, NULL, 0, ROUTE_TOKEN, NULL},
     {"GET",    "/v1/models/:name/aliases/:alias", h_models_alias_get, NULL, NULL, 0, ROUTE_TOKEN, NULL},
     {"PUT",    "/v1/models/:name/aliases/:alias", h_models_alias_put, NULL, NULL, 0, ROUTE_TOKEN, NULL},
     {"DELETE", "/v1/models/:name/aliases/:alias", h_models_alias_delete, NULL, NULL, 0, ROUTE_TOKEN, NULL},
+    /* the prediction protocols, each in its own file: TF Serving's REST protocol
+       (tfserving.c; GET /v1/models/{name} is the native route's), the Open Inference
+       Protocol v2 (kserve.c), MLflow's scoring server (mlflow.c) */
+#define FORM "application/x-www-form-urlencoded"   /* what curl -d sends, as TF Serving's examples do */
+    {"POST",   "/v1/models/:name:predict",    h_tfs_predict,      NULL, FORM, 1, ROUTE_READ, NULL},
+    {"POST",   "/v1/models/:name/versions/:version:predict", h_tfs_predict, NULL, FORM, 1, ROUTE_READ, NULL},
+    {"POST",   "/v1/models/:name/labels/:label:predict", h_tfs_predict, NULL, FORM, 1, ROUTE_READ, NULL},
+    {"GET",    "/v1/models/:name/versions/:version", h_tfs_status, NULL, NULL, 0, ROUTE_TOKEN, NULL},
+    {"GET",    "/v1/models/:name/labels/:label", h_tfs_status,  NULL, NULL, 0, ROUTE_TOKEN, NULL},
+    {"GET",    "/v1/models/:name/metadata",   h_tfs_metadata,     NULL, NULL, 0, ROUTE_TOKEN, NULL},
+    {"GET",    "/v1/models/:name/versions/:version/metadata", h_tfs_metadata, NULL, NULL, 0, ROUTE_TOKEN, NULL},
+    {"GET",    "/v1/models/:name/labels/:label/metadata", h_tfs_metadata, NULL, NULL, 0, ROUTE_TOKEN, NULL},
+    {"GET",    "/v2",                         h_v2_server,        NULL, NULL, 0, ROUTE_TOKEN, NULL},
+    {"GET",    "/v2/health/live",             h_v2_live,          NULL, NULL, 0, ROUTE_PROBE, NULL},
+    {"GET",    "/v2/health/ready",            h_v2_ready,         NULL, NULL, 0, ROUTE_PROBE, NULL},
+    {"GET",    "/v2/models/:name",            h_v2_model,         NULL, NULL, 0, ROUTE_TOKEN, NULL},
+    {"GET",    "/v2/models/:name/versions/:version", h_v2_model,  NULL, NULL, 0, ROUTE_TOKEN, NULL},
+    {"GET",    "/v2/models/:name/ready",      h_v2_model_ready,   NULL, NULL, 0, ROUTE_TOKEN, NULL},
+    {"GET",    "/v2/models/:name/versions/:version/ready", h_v2_model_ready, NULL, NULL, 0, ROUTE_TOKEN, NULL},
+    {"POST",   "/v2/models/:name/infer",      h_v2_infer,         NULL, NULL, 1, ROUTE_READ, NULL},
+    {"POST",   "/v2/models/:name/versions/:version/infer", h_v2_infer, NULL, NULL, 1, ROUTE_READ, NULL},
+    {"POST",   "/invocations",                h_mlflow_invocations, NULL, "text/csv", 1, ROUTE_READ, "model"},
+    {"GET",    "/ping",                       h_mlflow_ping,      NULL, NULL, 0, ROUTE_PROBE, NULL},
+    {"GET",    "/health",                     h_mlflow_ping,      NULL, NULL, 0, ROUTE_PROBE, NULL},
+    {"GET",    "/version",                    h_mlflow_version,   NULL, NULL, 0, ROUTE_PROBE, NULL},
 };
 const int nroutes = sizeof routes / sizeof routes[0];
 

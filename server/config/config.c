@@ -59,6 +59,9 @@ static const char usage[] =
     "                  more, or a CSV upload (NEUROND_REQUEST_THREADS, default 2)\n"
     "  --tensorboard-dir DIR  write each job's TensorBoard events there as it trains,\n"
     "                  one folder per job (NEUROND_TENSORBOARD_DIR; default none)\n"
+    "  --default-model REF  the model MLflow's POST /invocations answers with when the\n"
+    "                  request names none: an id, a name, name@version or name@alias\n"
+    "                  (NEUROND_DEFAULT_MODEL; default none)\n"
     "who may ask, and the access log:\n"
     "  --token-file FILE  bearer tokens, one a line, each optionally followed by read or\n"
     "                  write and a name (NEUROND_TOKEN_FILE; default none: no tokens, and\n"
@@ -211,6 +214,12 @@ static int set(struct config *c, const char *key, const char *v)
             return fail("--tensorboard-dir needs a directory%s%s", "", "");
         return c->tensorboard_dir = v, 0;
     }
+    if (!strcmp(key, "default-model")) {
+        if (!*v)
+            return fail("--default-model needs a model: an id, a name, name@version or "
+                        "name@alias%s%s", "", "");
+        return c->default_model = v, 0;
+    }
     /* who may ask */
     if (!strcmp(key, "token-file"))
         return c->token_file = v, 0;
@@ -257,7 +266,7 @@ int config_load(struct config *c, int argc, char **argv)
                                        "max-json", "max-connections", "max-connections-per-ip",
                                        "idle-timeout", "header-timeout", "body-timeout",
                                        "body-min-rate", "max-streams-per-client",
-                                       "max-streams-per-job", "request-threads",
+                                       "max-streams-per-job", "request-threads", "default-model",
                                        "tensorboard-dir",
                                        /* who may ask */
                                        "token-file", "metrics-token", "insecure-no-auth",

@@ -51,6 +51,8 @@ struct config {
     int log_json;              /* the access log as JSON lines, not text */
     const char *tensorboard_dir;  /* where the workers write each job's TensorBoard events
                                      as it trains (queue/tensorboard.c); NULL: nowhere */
+    const char *default_model; /* the model POST /invocations answers with when the
+                                  request names none (api/mlflow.c); NULL: none */
 };
 
 struct queue;

@@ -270,6 +270,8 @@ struct predictor {
     json_t *classes;
     json_t *columns;           /* the input columns' names in order, or NULL */
     json_t *network;           /* the definition */
+    char *name;                /* the model's name, or NULL */
+    int version;               /* its version under name; 0 without a name */
     int refs;                  /* the cache's own reference counts as one */
     struct predictor *next;
 };

@@ -33,6 +33,7 @@ static void predictor_free(struct predictor *m)
     json_decref(m->classes);
     json_decref(m->columns);
     json_decref(m->network);
+    free(m->name);
     free(m);
 }
 
@@ -97,6 +98,9 @@ int predictor_get(const char *id, struct predictor **out, char *msg, size_t cap)
     if (json_array_size(d.columns) == (size_t)F)
         m->columns = json_incref(d.columns);
     m->network = json_incref(d.network);
+    m->name = d.name;   /* the model's name and version never change */
+    m->version = d.name ? d.version : 0;
+    d.name = NULL;
     if (d.scaler && d.scaler_len == 2 * sizeof(float) * (size_t)F) {
         m->scaler = d.scaler;
         d.scaler = NULL;
@@ -306,7 +310,58 @@ json_t *model_json(const struct model *m)
  * only ways to find a model: every route still works on the id that model_resolve
  * finds, and predictions stay cached by id. A name never starts with "mdl_" and holds no
  * '@', so an id, a name and name@version or name@alias cannot be taken for one another.
+ *
+ * What a reference names is cached too (the prediction protocols address models by name
+ * on every request): a few references and their ids under one mutex, good for as long
+ * as the store's names generation (store_model_names_generation) stays where it was,
+ * which it leaves after every write that may change what a reference names. A reference
+ * looked up in the store is cached only when the generation did not move while it was
+ * looked up, so that an answer read before a write never outlives it.
  */
+
+#define NAMES_MAX 64
+
+static pthread_mutex_t names_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    char ref[2 * MODEL_NAME_MAX + 2];   /* name@alias at most */
+    char id[32];
+} names[NAMES_MAX];
+static int nnames, names_next;
+static unsigned long names_gen;        /* the generation the entries hold for */
+
+/* The id cached for ref into id: 1, or 0 when none is. *gen gets the generation now. */
+static int names_get(const char *ref, char *id, unsigned long *gen)
+{
+    int hit = 0;
+    pthread_mutex_lock(&names_lock);
+    *gen = store_model_names_generation();
+    if (*gen != names_gen) {
+        nnames = names_next = 0;
+        names_gen = *gen;
+    }
+    for (int i = 0; i < nnames && !hit; i++)
+        if (strcmp(names[i].ref, ref) == 0) {
+            memcpy(id, names[i].id, 32);
+            hit = 1;
+        }
+    pthread_mutex_unlock(&names_lock);
+    return hit;
+}
+
+/* Caches ref -> id, found in the store at generation gen, unless it has moved since. */
+static void names_put(const char *ref, const char *id, unsigned long gen)
+{
+    if (strlen(ref) >= sizeof names[0].ref)
+        return;
+    pthread_mutex_lock(&names_lock);
+    if (gen == names_gen && gen == store_model_names_generation()) {
+        int i = nnames < NAMES_MAX ? nnames++ : names_next;
+        names_next = (i + 1) % NAMES_MAX;
+        snprintf(names[i].ref, sizeof names[i].ref, "%s", ref);
+        memcpy(names[i].id, id, 32);
+    }
+    pthread_mutex_unlock(&names_lock);
+}
 
 int model_name_check(const char *s, size_t len, int alias, char *msg, size_t cap)
 {
@@ -393,7 +448,12 @@ int model_resolve(const char *ref, char *id, char *msg, size_t cap)
         }
     }
     int known = 0;
+    unsigned long gen;
+    if (names_get(ref, id, &gen))
+        return STORE_OK;
     int rc = store_model_find(name, version, alias, id, &known);
+    if (rc == STORE_OK)
+        names_put(ref, id, gen);
     if (rc == STORE_NOT_FOUND && !at && !known && len < 32) {
         memcpy(id, ref, len + 1);   /* no such name: perhaps an id of another shape */
         return STORE_OK;

@@ -206,7 +206,9 @@ int req_bool(const struct req *r, struct reply *out, const char *key, int def, i
     return -1;
 }
 
-/* Does path match pattern? Fills the :params. */
+/* Does path match pattern? Fills the :params. A pattern's segment ":name" takes a whole
+ * segment; ":name:verb" takes a segment that ends in ":verb" (TF Serving's
+ * /v1/models/{name}:predict), name being what comes before it, never empty. */
 static int match(const char *pattern, const char *path, struct conn *c)
 {
     int n = 0;
@@ -218,10 +220,16 @@ static int match(const char *pattern, const char *path, struct conn *c)
         const char *pe = strchr(p, '/'), *se = strchr(s, '/');
         size_t pl = pe ? (size_t)(pe - p) : strlen(p), sl = se ? (size_t)(se - s) : strlen(s);
         if (*p == ':') {
+            const char *verb = memchr(p + 1, ':', pl - 1);   /* ":name:verb" */
+            size_t vl = verb ? pl - (size_t)(verb - p) : 0;
+            if (verb && (sl <= vl || memcmp(s + sl - vl, verb, vl) != 0))
+                return 0;
+            sl -= vl;
             if (sl == 0 || sl >= sizeof c->params[0] || n == MAX_PARAMS)
                 return 0;
             memcpy(c->params[n], s, sl);
             c->params[n++][sl] = 0;
+            sl += vl;
         } else if (pl != sl || memcmp(p, s, sl) != 0) {
             return 0;
         }

@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#define MAX_ROUTES 64
+#define MAX_ROUTES 96
 static const int statuses[] = {200, 201, 202, 204, 400, 404, 405, 409, 413, 415, 422, 500,
                                501, 503};
 #define NSTATUS ((int)(sizeof statuses / sizeof statuses[0]))

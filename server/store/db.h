@@ -58,6 +58,9 @@ enum db_write { DB_GROWS, DB_SHRINKS };
  * database's path is not the one store_open opened (nothing written); STORE_ERROR when
  * the transaction failed otherwise. */
 int db_transaction(enum db_write kind, int (*fn)(void *ctx), void *ctx);
+/* Moves store_model_names_generation: called after (never before) a transaction that
+ * may have changed what a model reference names has ended (models.c). */
+void db_model_names_moved(void);
 /* Has the space of rows a committed write dropped given back to the disk soon (the
  * checkpointer's incremental vacuum); DB_SHRINKS writes ask for it themselves. */
 void db_give_back(void);

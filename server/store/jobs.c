@@ -318,6 +318,8 @@ int store_job_finish(const char *id, enum job_state state, const json_t *error,
 {
     struct finish f = {id, state, error, model, state};
     int rc = db_transaction(model ? DB_GROWS : DB_SHRINKS, finish_tx, &f);
+    if (model)
+        db_model_names_moved();   /* a new version of its name */
     if (rc == STORE_OK && model)
         db_give_back();   /* the job's checkpoint went */
     if (rc == STORE_OK && ended)

@@ -3,9 +3,15 @@
 
 #include "format/format.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+
+static atomic_ulong names_generation;
+
+unsigned long store_model_names_generation(void) { return atomic_load(&names_generation); }
+void db_model_names_moved(void) { atomic_fetch_add(&names_generation, 1); }
 
 void model_free(struct model *m)
 {
@@ -233,6 +239,7 @@ int store_model_delete(const char *id, json_t **aliases)
 {
     struct model_delete d = {id, NULL};
     int rc = db_transaction(DB_SHRINKS, delete_tx, &d);
+    db_model_names_moved();
     if (rc == STORE_CONFLICT && aliases)
         *aliases = json_incref(d.aliases);
     json_decref(d.aliases);
@@ -349,6 +356,7 @@ int store_alias_set(const char *name, const char *alias, int version, int *creat
 {
     struct alias_set a = {name, alias, version, 0, 0, ""};
     int rc = db_transaction(DB_GROWS, alias_set_tx, &a);
+    db_model_names_moved();
     *created = a.created;
     *known = a.known;
     snprintf(model, 32, "%s", a.model);
@@ -375,5 +383,7 @@ static int alias_delete_tx(void *arg)
 int store_alias_delete(const char *name, const char *alias)
 {
     struct alias_delete a = {name, alias};
-    return db_transaction(DB_SHRINKS, alias_delete_tx, &a);
+    int rc = db_transaction(DB_SHRINKS, alias_delete_tx, &a);
+    db_model_names_moved();
+    return rc;
 }

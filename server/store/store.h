@@ -298,6 +298,10 @@ int store_model_delete(const char *id, json_t **aliases);
 int store_model_find(const char *name, int version, const char *alias, char *id, int *known);
 /* Whether a name was ever given to a model: STORE_OK, STORE_NOT_FOUND, STORE_ERROR. */
 int store_model_name_known(const char *name);
+/* A number that moves after every committed write that may change what a name,
+ * name@version or name@alias names (a model stored or deleted, an alias set, moved or
+ * deleted), so that a cache of what they name (model_resolve) knows when to forget. */
+unsigned long store_model_names_generation(void);
 /* The aliases of a name, sorted: *out a new array of {"alias", "version", "model"}.
  * STORE_NOT_FOUND when the name was never given to a model. */
 int store_alias_list(const char *name, json_t **out);
