@@ -83,9 +83,9 @@ int h_jobs_create(struct req *r, struct reply *out)
         return reply_store_failed(out, rc);
     if (rc != STORE_OK)
         return reply_problem(out, 500, NULL, "the job could not be stored");
-    queue_wake(r->app->queue);
     snprintf(out->location, sizeof out->location, "/v1/jobs/%s", id);
-    json_t *j = job_or_reply(id, out);
+    json_t *j = job_or_reply(id, out);   /* read before a worker may take it: queued */
+    queue_wake(r->app->queue);
     return j ? reply_json(out, 202, j) : 0;
 }
 
