@@ -28,13 +28,14 @@ BENCH_RNN_BIN = $(BUILD)/bench/bench_rnn
 # The service: server/ in modules, one folder and one header each, compiled each with only
 # the flags it needs. Arrows point one way, down this list (docs/DESIGN.md; the layering
 # check of make check holds them): format and config need libc only, ops atomics, store
-# SQLite, http libmicrohttpd; the rest jansson, and the engine's header where they use it.
+# SQLite and libpq, http libmicrohttpd; the rest jansson, and the engine's header where
+# they use it.
 SERVER_MODULES = format config ops store http domain events queue api
 # pkg-config names per module
 PKGS_format =
 PKGS_config =
 PKGS_ops =
-PKGS_store = sqlite3 jansson
+PKGS_store = sqlite3 libpq jansson
 PKGS_http = libmicrohttpd jansson
 PKGS_domain = jansson
 PKGS_events = jansson
@@ -46,9 +47,9 @@ USES_CORE = domain events queue api
 pkg_cflags = $(if $(1),$(shell pkg-config --cflags $(1) 2>/dev/null))
 module_cflags = -Iserver $(if $(filter $(1),$(USES_CORE)),-Icore) $(call pkg_cflags,$(PKGS_$(1)))
 
-SERVER_PKGS = libmicrohttpd jansson sqlite3
+SERVER_PKGS = libmicrohttpd jansson sqlite3 libpq
 SERVER_CFLAGS := $(shell pkg-config --cflags $(SERVER_PKGS) 2>/dev/null)
-SERVER_LIBS   := $(shell pkg-config --libs $(SERVER_PKGS) 2>/dev/null || echo -lmicrohttpd -ljansson -lsqlite3)
+SERVER_LIBS   := $(shell pkg-config --libs $(SERVER_PKGS) 2>/dev/null || echo -lmicrohttpd -ljansson -lsqlite3 -lpq)
 JANSSON_LIBS  := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 SERVER_SRC = $(foreach m,$(SERVER_MODULES),$(sort $(wildcard server/$(m)/*.c)))
 # generated: the migrations (store) and the dashboard page (api), compiled into their modules

@@ -91,6 +91,19 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
+/* --db picks the backend: a libpq connection string is PostgreSQL, anything else a file */
+START_TEST(db_value_picks_the_backend)
+{
+    ck_assert_int_eq(store_is_file("var/neurond.db"), 1);
+    ck_assert_int_eq(store_is_file("/tmp/a=b.db"), 1);            /* '=' in a path */
+    ck_assert_int_eq(store_is_file("data/port=5432"), 1);
+    ck_assert_int_eq(store_is_file("postgresql:///neurond?host=/tmp"), 0);
+    ck_assert_int_eq(store_is_file("postgres://u@db.example:5432/neurond"), 0);
+    ck_assert_int_eq(store_is_file("host=/run/postgresql dbname=neurond"), 0);
+    ck_assert_int_eq(store_is_file("dbname = neurond"), 0);
+}
+END_TEST
+
 START_TEST(new_database_pages)
 {
     su_db_open();
@@ -1183,6 +1196,7 @@ int main(void)
     Suite *s = suite_create("db");
     TCase *tc = tcase_create("db");
     tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, db_value_picks_the_backend);
     tcase_add_test(tc, new_database_pages);
     tcase_add_test(tc, old_database_keeps_its_pages);
     tcase_add_test(tc, checkpointer_keeps_the_log_short);
