@@ -52,8 +52,10 @@ SERVER_CFLAGS := $(shell pkg-config --cflags $(SERVER_PKGS) 2>/dev/null)
 SERVER_LIBS   := $(shell pkg-config --libs $(SERVER_PKGS) 2>/dev/null || echo -lmicrohttpd -ljansson -lsqlite3 -lpq)
 JANSSON_LIBS  := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 SERVER_SRC = $(foreach m,$(SERVER_MODULES),$(sort $(wildcard server/$(m)/*.c)))
-# generated: the migrations (store) and the dashboard page (api), compiled into their modules
-SERVER_GEN = $(BUILD)/server/store/migrations.o $(BUILD)/server/api/dashboard_page.o
+# generated: the migrations of each backend (store) and the dashboard page (api), compiled
+# into their modules
+SERVER_GEN = $(BUILD)/server/store/migrations.o $(BUILD)/server/store/pg_migrations.o \
+             $(BUILD)/server/api/dashboard_page.o
 SERVER_OBJ = $(SERVER_SRC:%.c=$(BUILD)/%.o) $(SERVER_GEN)
 SERVER_LIB = $(BUILD)/libneurond.a
 NEUROND = $(BUILD)/neurond
@@ -93,6 +95,13 @@ $(BUILD)/server/store/migrations.c: $(wildcard migrations/*.sql) server/store/em
 	sh server/store/embed.sh $(wildcard migrations/*.sql) > $@
 
 $(BUILD)/server/store/migrations.o: $(BUILD)/server/store/migrations.c
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/server/store/pg_migrations.c: $(wildcard migrations/pg/*.sql) server/store/embed.sh
+	@mkdir -p $(dir $@)
+	sh server/store/embed.sh -p pg_ $(wildcard migrations/pg/*.sql) > $@
+
+$(BUILD)/server/store/pg_migrations.o: $(BUILD)/server/store/pg_migrations.c
 	$(CC) $(CFLAGS) -c $< -o $@
 
 # The dashboard page, compiled in as one string (its @VERSION@ becomes NEUROND_VERSION).

@@ -75,7 +75,7 @@ struct store_backend {
 #undef STORE_FIELD
 };
 
-/* The SQLite backend (db.c). */
-extern const struct store_backend store_sqlite;
+/* The SQLite backend (db.c), and the PostgreSQL one (pg.c). */
+extern const struct store_backend store_sqlite, store_pg;
 
 #endif

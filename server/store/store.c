@@ -4,7 +4,6 @@
 #include "backend.h"
 
 #include <libpq-fe.h>
-#include <stdio.h>
 #include <string.h>
 
 /* SQLite until store_open says otherwise. */
@@ -25,11 +24,7 @@ int store_is_file(const char *db)
 
 int store_open(const char *path, char *err, size_t errlen)
 {
-    if (!store_is_file(path)) {
-        snprintf(err, errlen, "database %s: this build has no PostgreSQL backend", path);
-        return -1;
-    }
-    backend = &store_sqlite;
+    backend = store_is_file(path) ? &store_sqlite : &store_pg;
     return backend->open(path, err, errlen);
 }
 
