@@ -61,7 +61,7 @@ SERVER_LIB = $(BUILD)/libneurond.a
 NEUROND = $(BUILD)/neurond
 PORT ?= 8080
 
-.PHONY: all run test test-contract check layering test-browser browser-deps test-eventsource eventsource-deps test-onnx onnx-deps bench bench-rnn bench-http bench-events bench-hostile asan tsan fuzz clean deps deps-run deps-bench deps-container lint-api image test-container
+.PHONY: all run test test-contract check check-pg layering test-browser browser-deps test-eventsource eventsource-deps test-onnx onnx-deps bench bench-rnn bench-http bench-events bench-hostile asan tsan fuzz clean deps deps-run deps-bench deps-container lint-api image test-container
 all: $(CORE_LIB) $(NEUROND)
 
 # Builds and starts the service on 127.0.0.1:$(PORT) with its database under ./var/.
@@ -191,10 +191,17 @@ test-contract: deps
 	@bash tests/run.sh tests/contract.test.mjs
 
 # The C suites and the layering check, with what is installed: no package installation,
-# no network.
+# no network. The service's suites run twice: on SQLite, then on PostgreSQL, in a
+# throwaway cluster that tests/pg.sh starts and stops (said and left out when PostgreSQL
+# 15 is not installed).
 check: $(TEST_BIN) $(SERVER_TEST_BIN) $(NEUROND)
 	@bash tests/layering.sh $(BUILD)
 	@bash tests/run.sh $(TEST_BIN) $(SERVER_TEST_BIN)
+	@bash tests/pg.sh run $(SERVER_TEST_BIN)
+
+# The service's suites on PostgreSQL only.
+check-pg: $(SERVER_TEST_BIN) $(NEUROND)
+	@bash tests/pg.sh run $(SERVER_TEST_BIN)
 
 # Which module may use which (server/ and core/): includes and, from the object files,
 # symbols. Part of make check.

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # pg.sh -- a throwaway PostgreSQL 15 cluster for the tests: made in a temporary directory,
-# listening on a Unix socket in that directory only (no TCP port), with fsync off (it is
-# thrown away), and removed with everything in it by stop.
+# listening on a Unix socket in that directory only (no TCP port), and removed with
+# everything in it by stop. Its commits are durable (fsync on), as a deployment's: the
+# suites then see the timings they see on SQLite, whose commits are too.
 #
 #   bash tests/pg.sh start          makes and starts a cluster with one database, neurond;
 #                                   prints its directory
 #   bash tests/pg.sh uri DIR [DB]   the libpq URI of database DB (neurond) of the cluster
 #                                   in DIR: postgresql:///DB?host=DIR&user=postgres
 #   bash tests/pg.sh stop DIR       stops the cluster in DIR and removes DIR
+#   bash tests/pg.sh run TEST...    starts a cluster, runs the tests (tests/run.sh) with
+#                                   NEUROND_TEST_DB its URI, and stops it, whatever they
+#                                   did; without PostgreSQL 15, says so and runs nothing
 #
 # Debian's postgresql-15 (its initdb and pg_ctl in /usr/lib/postgresql/15/bin; PGBIN
 # names another folder). The server refuses to run as root: run as root, the cluster is
@@ -30,7 +34,7 @@ case "${1:-}" in
       cat "$dir/initdb.log" >&2; rm -rf "$dir"; exit 1
     fi
     if ! as_owner "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -s \
-         -o "-k $dir -c listen_addresses='' -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+         -o "-k $dir -c listen_addresses='' -c max_connections=200" \
          start >/dev/null; then
       cat "$dir/server.log" >&2; rm -rf "$dir"; exit 1
     fi
@@ -54,6 +58,18 @@ case "${1:-}" in
     fi
     rm -rf "$dir"
     ;;
+  run)
+    shift
+    if [ ! -x "$PGBIN/initdb" ]; then
+      echo "PostgreSQL 15 is not installed ($PGBIN/initdb): the service suites ran on SQLite only"
+      exit 0
+    fi
+    dir=$(bash "$0" start)
+    trap 'bash "$0" stop "$dir"' EXIT
+    trap 'exit 130' INT TERM
+    echo "the service suites again, on PostgreSQL (a cluster in $dir):"
+    NEUROND_TEST_DB=$(bash "$0" uri "$dir") bash "$(dirname "$0")/run.sh" "$@"
+    ;;
   *)
-    echo "usage: $0 start | uri DIR [DB] | stop DIR" >&2; exit 2 ;;
+    echo "usage: $0 start | uri DIR [DB] | stop DIR | run TEST..." >&2; exit 2 ;;
 esac

@@ -2,8 +2,10 @@
  * a libpq connection string, with the contracts store.h gives them.
  *
  * DESIGN. Each thread that touches the database gets its own connection on first use, as
- * with SQLite; store_close closes them all. A connection found broken is reset on the
- * next use; until one connects again, store_condition answers STORE_ERROR.
+ * with SQLite, closed when the thread ends (a server's connection slots are few: threads
+ * that come and go must not keep theirs); store_close closes the rest. A connection found
+ * broken is reset on the next use; until one connects again, store_condition answers
+ * STORE_ERROR.
  *
  * Every write is one pg_transaction: BEGIN ISOLATION LEVEL SERIALIZABLE, the caller's
  * function, COMMIT, run again (up to TX_TRIES times) when PostgreSQL reports a
@@ -40,7 +42,10 @@ extern const char *const pg_migrations[];   /* generated from migrations/pg/ */
 extern const int pg_nmigrations;
 
 #define TX_TRIES 20            /* a serializable write tried at most this many times */
-#define MAX_BYTEA ((size_t)1 << 30)  /* PostgreSQL's largest field: 1 GB */
+/* PostgreSQL takes a message of up to 1 GB: a dataset's arrays, sent together with its
+ * row, stay under it by this much (its JSON columns) */
+#define MAX_MESSAGE ((size_t)1 << 30)
+#define ROW_MARGIN ((size_t)16 << 20)
 #define MAX_ARGS 16
 
 /* PostgreSQL's type oids (catalog/pg_type_d.h, not a client header) */
@@ -68,11 +73,31 @@ static char label[600];        /* "PostgreSQL database NAME": the database in me
 static pthread_mutex_t all_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct thread_pg *all;
 static _Thread_local struct thread_pg *mine;
+static pthread_key_t ending;   /* its destructor closes an ending thread's connection */
+static pthread_once_t ending_once = PTHREAD_ONCE_INIT;
 static _Atomic int lost;       /* a connection broke and none connected since */
 /* this thread's last failure was a serialization failure or a deadlock: try again */
 static _Thread_local int retry;
 
 /* ---- connections ---- */
+
+/* A thread ends: its connection is closed, unless store_close closed it already. */
+static void thread_ends(void *arg)
+{
+    pthread_mutex_lock(&all_lock);
+    for (struct thread_pg **p = &all; *p; p = &(*p)->next) {
+        if (*p == arg) {
+            struct thread_pg *t = *p;
+            *p = t->next;
+            PQfinish(t->conn);
+            free(t);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&all_lock);
+}
+
+static void ending_key(void) { pthread_key_create(&ending, thread_ends); }
 
 /* This thread's connection, opened on first use and reset when broken; NULL when the
  * database cannot be reached (logged). */
@@ -82,11 +107,13 @@ static PGconn *conn(void)
         struct thread_pg *t = calloc(1, sizeof *t);
         if (!t)
             return NULL;
+        pthread_once(&ending_once, ending_key);
         pthread_mutex_lock(&all_lock);
         t->next = all;
         all = t;
         pthread_mutex_unlock(&all_lock);
         mine = t;
+        pthread_setspecific(ending, t);
     }
     if (mine->conn && PQstatus(mine->conn) == CONNECTION_OK)
         return mine->conn;
@@ -189,8 +216,19 @@ static int failed(const char *what, PGresult *r)
     return STORE_ERROR;
 }
 
+/* Is a text parameter bytes PostgreSQL refuses (not UTF-8)? */
+static int refused_text(const struct args *a)
+{
+    for (int i = 0; i < a->n; i++)
+        if (a->v[i] && !a->fmt[i] && !utf8_valid(a->v[i], strlen(a->v[i])))
+            return 1;
+    return 0;
+}
+
 /* Runs sql with the parameters of a (freed here), results in binary. The result of a
- * statement that ran (rows or none), or NULL on an error (logged as `what`). */
+ * statement that ran (rows or none), or NULL on an error (logged as `what`). A lookup
+ * by a text that is not UTF-8 (an id in a URL can be any bytes) finds nothing, as on
+ * SQLite, rather than failing: no row holds such text, for every one stored was checked. */
 static PGresult *run(const char *sql, struct args *a, const char *what)
 {
     PGconn *c = conn();
@@ -199,6 +237,10 @@ static PGresult *run(const char *sql, struct args *a, const char *what)
         if (c)
             fprintf(stderr, "neurond: %s failed: out of memory\n", what);
         return NULL;
+    }
+    if (strncmp(sql, "INSERT", 6) != 0 && refused_text(a)) {
+        args_free(a);
+        return PQmakeEmptyPGresult(c, PGRES_TUPLES_OK);
     }
     PGresult *r = PQexecParams(c, sql, a->n, NULL, a->v, a->len, a->fmt, 1);
     args_free(a);
@@ -533,6 +575,7 @@ static void pg_close(void)
         free(t);
     }
     mine = NULL;
+    pthread_setspecific(ending, NULL);
     pthread_mutex_unlock(&all_lock);
 }
 
@@ -612,7 +655,7 @@ static int ds_insert_tx(void *ctx)
 static int pg_dataset_insert(struct dataset *d)
 {
     size_t nx = (size_t)d->rows * row_values(d), ny = (size_t)d->rows * (size_t)d->label_cols;
-    if (nx * sizeof(float) >= MAX_BYTEA || ny * sizeof(float) >= MAX_BYTEA)
+    if ((nx + ny) * sizeof(float) >= MAX_MESSAGE - ROW_MARGIN)
         return STORE_TOO_BIG;
     new_id(d->id, "ds_");
     now_iso(d->created_at);
