@@ -50,6 +50,17 @@ void su_pg_exec(const char *conninfo, const char *sql)
     PQfinish(c);
 }
 
+void su_pg_exec_rows(const char *conninfo, const char *sql)
+{
+    PGconn *c = PQconnectdb(conninfo);
+    ck_assert_msg(PQstatus(c) == CONNECTION_OK, "%s: %s", conninfo, PQerrorMessage(c));
+    PGresult *r = PQexec(c, sql);
+    ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "%s: %s", sql,
+                  PQresultErrorMessage(r));
+    PQclear(r);
+    PQfinish(c);
+}
+
 static void pg_admin(const char *sql) { su_pg_exec(su_pg(), sql); }
 
 void su_pg_create(char *out, size_t cap)

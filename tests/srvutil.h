@@ -27,6 +27,8 @@ void su_pg_create(char *out, size_t cap);
 void su_pg_drop(const char *conninfo);
 /* Runs one statement (no rows) on a PostgreSQL database; fails the test when it fails. */
 void su_pg_exec(const char *conninfo, const char *sql);
+/* The same for a query whose rows do not matter. */
+void su_pg_exec_rows(const char *conninfo, const char *sql);
 /* Opens a fresh database in a new temporary directory (removed by su_db_close), or on
  * PostgreSQL (su_pg) a new database. */
 void su_db_open(void);

@@ -24,7 +24,8 @@
  *
  * On PostgreSQL (NEUROND_TEST_DB, srvutil.h) the checks of SQLite's file, log and disk
  * have no meaning and are skipped; instead: processes that open one new database at once
- * apply its migrations once, and a database of a newer schema is refused. */
+ * apply its migrations once, a database of a newer schema is refused, and connections the
+ * server cuts are opened again. */
 #include "domain/domain.h"
 #include "srvutil.h"
 #include "testutil.h"
@@ -1243,6 +1244,40 @@ START_TEST(pg_newer_schema_is_refused)
 }
 END_TEST
 
+/* The service's connections cut by the server (pg_terminate_backend): a request may fail
+ * on one, after which each is opened again, and the service answers as before, /readyz
+ * included, without a restart. */
+START_TEST(pg_lost_connections_come_back)
+{
+    struct server s = {0};
+    su_start(&s, NULL);
+    char *ds = su_dataset(&s, 20, 3, 1);
+    char sql[1200], path[64];
+    const char *name = strstr(s.db, "dbname=") + 7;
+    snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+             "datname = '%s' AND pid <> pg_backend_pid()", name);
+    su_pg_exec_rows(s.db, sql);
+    snprintf(path, sizeof path, "/v1/datasets/%s", ds);
+    long got = 0;
+    for (int i = 0; i < 5 && got != 200; i++) {   /* the first may meet a cut connection */
+        struct http_reply h = su_http(&s, "GET", path, NULL, 0, NULL);
+        got = h.status;
+        su_http_free(&h);
+    }
+    ck_assert_int_eq(got, 200);
+    struct http_reply h = su_http(&s, "GET", "/readyz", NULL, 0, NULL);
+    if (h.status != 200) {   /* the probe's own thread may meet its cut connection first */
+        su_http_free(&h);
+        h = su_http(&s, "GET", "/readyz", NULL, 0, NULL);
+    }
+    ck_assert_msg(h.status == 200, "%ld %s", h.status, h.body);
+    su_http_free(&h);
+    free(ds);
+    su_stop(&s, 0);
+    su_cleanup(&s);
+}
+END_TEST
+
 int main(void)
 {
     if (su_pg()) {
@@ -1254,6 +1289,7 @@ int main(void)
         tcase_add_test(tc, db_value_picks_the_backend);
         tcase_add_test(tc, pg_migrations_apply_once);
         tcase_add_test(tc, pg_newer_schema_is_refused);
+        tcase_add_test(tc, pg_lost_connections_come_back);
         suite_add_tcase(s, tc);
         return tu_run(s) != 0;
     }
