@@ -28,13 +28,14 @@ BENCH_RNN_BIN = $(BUILD)/bench/bench_rnn
 # The service: server/ in modules, one folder and one header each, compiled each with only
 # the flags it needs. Arrows point one way, down this list (docs/DESIGN.md; the layering
 # check of make check holds them): format and config need libc only, ops atomics, store
-# SQLite, http libmicrohttpd; the rest jansson, and the engine's header where they use it.
+# SQLite and libpq, http libmicrohttpd; the rest jansson, and the engine's header where
+# they use it.
 SERVER_MODULES = format config ops store http domain events queue api
 # pkg-config names per module
 PKGS_format =
 PKGS_config =
 PKGS_ops =
-PKGS_store = sqlite3 jansson
+PKGS_store = sqlite3 libpq jansson
 PKGS_http = libmicrohttpd jansson
 PKGS_domain = jansson
 PKGS_events = jansson
@@ -46,19 +47,21 @@ USES_CORE = domain events queue api
 pkg_cflags = $(if $(1),$(shell pkg-config --cflags $(1) 2>/dev/null))
 module_cflags = -Iserver $(if $(filter $(1),$(USES_CORE)),-Icore) $(call pkg_cflags,$(PKGS_$(1)))
 
-SERVER_PKGS = libmicrohttpd jansson sqlite3
+SERVER_PKGS = libmicrohttpd jansson sqlite3 libpq
 SERVER_CFLAGS := $(shell pkg-config --cflags $(SERVER_PKGS) 2>/dev/null)
-SERVER_LIBS   := $(shell pkg-config --libs $(SERVER_PKGS) 2>/dev/null || echo -lmicrohttpd -ljansson -lsqlite3)
+SERVER_LIBS   := $(shell pkg-config --libs $(SERVER_PKGS) 2>/dev/null || echo -lmicrohttpd -ljansson -lsqlite3 -lpq)
 JANSSON_LIBS  := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 SERVER_SRC = $(foreach m,$(SERVER_MODULES),$(sort $(wildcard server/$(m)/*.c)))
-# generated: the migrations (store) and the dashboard page (api), compiled into their modules
-SERVER_GEN = $(BUILD)/server/store/migrations.o $(BUILD)/server/api/dashboard_page.o
+# generated: the migrations of each backend (store) and the dashboard page (api), compiled
+# into their modules
+SERVER_GEN = $(BUILD)/server/store/migrations.o $(BUILD)/server/store/pg_migrations.o \
+             $(BUILD)/server/api/dashboard_page.o
 SERVER_OBJ = $(SERVER_SRC:%.c=$(BUILD)/%.o) $(SERVER_GEN)
 SERVER_LIB = $(BUILD)/libneurond.a
 NEUROND = $(BUILD)/neurond
 PORT ?= 8080
 
-.PHONY: all run test test-contract check layering test-browser browser-deps test-eventsource eventsource-deps test-onnx onnx-deps bench bench-rnn bench-http bench-events bench-hostile asan tsan fuzz clean deps deps-run deps-bench deps-container lint-api image test-container
+.PHONY: all run test test-contract check check-pg layering test-browser browser-deps test-eventsource eventsource-deps test-onnx onnx-deps bench bench-rnn bench-http bench-events bench-hostile asan tsan fuzz clean deps deps-run deps-bench deps-container lint-api image test-container
 all: $(CORE_LIB) $(NEUROND)
 
 # Builds and starts the service on 127.0.0.1:$(PORT) with its database under ./var/.
@@ -92,6 +95,13 @@ $(BUILD)/server/store/migrations.c: $(wildcard migrations/*.sql) server/store/em
 	sh server/store/embed.sh $(wildcard migrations/*.sql) > $@
 
 $(BUILD)/server/store/migrations.o: $(BUILD)/server/store/migrations.c
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/server/store/pg_migrations.c: $(wildcard migrations/pg/*.sql) server/store/embed.sh
+	@mkdir -p $(dir $@)
+	sh server/store/embed.sh -p pg_ $(wildcard migrations/pg/*.sql) > $@
+
+$(BUILD)/server/store/pg_migrations.o: $(BUILD)/server/store/pg_migrations.c
 	$(CC) $(CFLAGS) -c $< -o $@
 
 # The dashboard page, compiled in as one string (its @VERSION@ becomes NEUROND_VERSION).
@@ -181,10 +191,17 @@ test-contract: deps
 	@bash tests/run.sh tests/contract.test.mjs
 
 # The C suites and the layering check, with what is installed: no package installation,
-# no network.
+# no network. The service's suites run twice: on SQLite, then on PostgreSQL, in a
+# throwaway cluster that tests/pg.sh starts and stops (said and left out when PostgreSQL
+# 15 is not installed).
 check: $(TEST_BIN) $(SERVER_TEST_BIN) $(NEUROND)
 	@bash tests/layering.sh $(BUILD)
 	@bash tests/run.sh $(TEST_BIN) $(SERVER_TEST_BIN)
+	@bash tests/pg.sh run $(SERVER_TEST_BIN)
+
+# The service's suites on PostgreSQL only.
+check-pg: $(SERVER_TEST_BIN) $(NEUROND)
+	@bash tests/pg.sh run $(SERVER_TEST_BIN)
 
 # Which module may use which (server/ and core/): includes and, from the object files,
 # symbols. Part of make check.

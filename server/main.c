@@ -16,7 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* Creates the database's directory (one level) when it is missing. */
+/* Creates a SQLite database's directory (one level) when it is missing. */
 static int ensure_dir(const char *path)
 {
     char dir[PATH_MAX];
@@ -37,7 +37,8 @@ int main(int argc, char **argv)
 {
     struct app app = {0};
     char err[1024];
-    if (config_load(&app.cfg, argc, argv) < 0 || ensure_dir(app.cfg.db) < 0)
+    if (config_load(&app.cfg, argc, argv) < 0 ||
+        (store_is_file(app.cfg.db) && ensure_dir(app.cfg.db) < 0))
         return 2;
     if (store_open(app.cfg.db, err, sizeof err) < 0) {
         fprintf(stderr, "neurond: %s\n", err);

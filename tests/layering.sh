@@ -6,8 +6,8 @@
 #   core/          the engine: its own headers, the C library and BLAS; nothing of server/
 #   server/<m>/    the service's modules, each using only modules before it in LAYERS
 #   server/main.c  above them all
-# and, besides the order: libmicrohttpd is included only in server/http/, SQLite only in
-# server/store/, and no module includes a header of a module above it.
+# and, besides the order: libmicrohttpd is included only in server/http/, SQLite and
+# libpq only in server/store/, and no module includes a header of a module above it.
 #
 # usage: bash tests/layering.sh [BUILD=build]   (LAYERING_EDGES=1 also lists the links)
 set -u
@@ -26,7 +26,7 @@ rank() {   # rank MODULE -> its place in LAYERS, or nothing
 # the engine includes its own headers and system ones only
 while IFS=: read -r file line text; do
   bad "$file:$line: the engine includes $text"
-done < <(grep -HnE '#include *("|<)(jansson|sqlite3|microhttpd|curl/|check)' core/*.c core/*.h;
+done < <(grep -HnE '#include *("|<)(jansson|sqlite3|libpq|microhttpd|curl/|check)' core/*.c core/*.h;
          grep -HnE '#include *"[^"]*/' core/*.c core/*.h)
 
 # the libraries each stay in their module
@@ -36,6 +36,9 @@ done < <(grep -rHn '#include *<microhttpd.h>' server)
 while IFS=: read -r file line text; do
   case "$file" in server/store/*) ;; *) bad "$file:$line: only server/store/ includes SQLite" ;; esac
 done < <(grep -rHn '#include *<sqlite3.h>' server)
+while IFS=: read -r file line text; do
+  case "$file" in server/store/*) ;; *) bad "$file:$line: only server/store/ includes libpq" ;; esac
+done < <(grep -rHn '#include *<libpq-fe.h>' server)
 
 # a module includes its own headers and those of modules before it
 for m in "${LAYERS[@]}"; do

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <errno.h>
+#include <libpq-fe.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -22,6 +23,78 @@
 struct app su_app;
 
 static char db_dir[256];
+static char db_pg[1024];   /* su_db_open's PostgreSQL database, or "" */
+
+const char *su_pg(void)
+{
+    const char *uri = getenv("NEUROND_TEST_DB");
+    return uri && *uri && !store_is_file(uri) ? uri : NULL;
+}
+
+int su_pg_skip(const char *why)
+{
+    if (!su_pg())
+        return 0;
+    fprintf(stderr, "skipped on PostgreSQL: %s\n", why);
+    return 1;
+}
+
+void su_pg_exec(const char *conninfo, const char *sql)
+{
+    PGconn *c = PQconnectdb(conninfo);
+    ck_assert_msg(PQstatus(c) == CONNECTION_OK, "%s: %s", conninfo, PQerrorMessage(c));
+    PGresult *r = PQexec(c, sql);
+    ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s: %s", sql,
+                  PQresultErrorMessage(r));
+    PQclear(r);
+    PQfinish(c);
+}
+
+void su_pg_exec_rows(const char *conninfo, const char *sql)
+{
+    PGconn *c = PQconnectdb(conninfo);
+    ck_assert_msg(PQstatus(c) == CONNECTION_OK, "%s: %s", conninfo, PQerrorMessage(c));
+    PGresult *r = PQexec(c, sql);
+    ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "%s: %s", sql,
+                  PQresultErrorMessage(r));
+    PQclear(r);
+    PQfinish(c);
+}
+
+static void pg_admin(const char *sql) { su_pg_exec(su_pg(), sql); }
+
+void su_pg_create(char *out, size_t cap)
+{
+    static int made;
+    char name[64], sql[128];
+    snprintf(name, sizeof name, "t%d_%d_%ld", (int)getpid(), ++made, (long)time(NULL));
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s", name);
+    pg_admin(sql);
+    PQconninfoOption *o = PQconninfoParse(su_pg(), NULL);
+    ck_assert(o != NULL);
+    size_t n = 0;
+    for (PQconninfoOption *k = o; k->keyword; k++) {
+        if (!k->val || !strcmp(k->keyword, "dbname"))
+            continue;
+        n += (size_t)snprintf(out + n, n < cap ? cap - n : 0, "%s='", k->keyword);
+        for (const char *v = k->val; *v; v++)
+            n += (size_t)snprintf(out + n, n < cap ? cap - n : 0, "%s%c",
+                                  *v == '\'' || *v == '\\' ? "\\" : "", *v);
+        n += (size_t)snprintf(out + n, n < cap ? cap - n : 0, "' ");
+    }
+    n += (size_t)snprintf(out + n, n < cap ? cap - n : 0, "dbname=%s", name);
+    PQconninfoFree(o);
+    ck_assert_msg(n < cap, "connection string too long");
+}
+
+void su_pg_drop(const char *conninfo)
+{
+    const char *name = strstr(conninfo, "dbname=");
+    char sql[128];
+    ck_assert(name != NULL);
+    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", name + 7);
+    pg_admin(sql);
+}
 
 void su_tmpdir(char *dir, size_t cap, const char *what)
 {
@@ -44,13 +117,22 @@ void su_db_open(void)
     su_tmpdir(db_dir, sizeof db_dir, "test");
     char path[300], err[512];
     snprintf(path, sizeof path, "%s/test.db", db_dir);
-    ck_assert_msg(store_open(path, err, sizeof err) == 0, "store_open: %s", err);
+    *db_pg = 0;
+    if (su_pg())
+        su_pg_create(db_pg, sizeof db_pg);
+    ck_assert_msg(store_open(*db_pg ? db_pg : path, err, sizeof err) == 0, "store_open: %s",
+                  err);
 }
+
+const char *su_db_pg(void) { return db_pg; }
 
 void su_db_close(void)
 {
     store_close();
     su_rmdir(db_dir);
+    if (*db_pg)
+        su_pg_drop(db_pg);
+    *db_pg = 0;
 }
 
 struct reply su_call(handler_fn fn, const char *method, const char *body, const char *param0,
@@ -111,6 +193,8 @@ void su_start(struct server *s, const char *const *extra)
     if (!*s->dir) {
         su_tmpdir(s->dir, sizeof s->dir, "e2e");
         snprintf(s->db, sizeof s->db, "%s/neurond.db", s->dir);
+        if (su_pg())
+            su_pg_create(s->db, sizeof s->db);
     }
     s->port = free_port();
     snprintf(s->base, sizeof s->base, "http://127.0.0.1:%d", s->port);
@@ -165,6 +249,8 @@ void su_cleanup(struct server *s)
 {
     if (*s->dir)
         su_rmdir(s->dir);
+    if (*s->dir && !store_is_file(s->db))
+        su_pg_drop(s->db);
     *s->dir = 0;
 }
 

@@ -14,9 +14,27 @@
 void su_tmpdir(char *dir, size_t cap, const char *what);
 void su_rmdir(const char *dir);
 
-/* Opens a fresh database in a new temporary directory (removed by su_db_close). */
+/* NEUROND_TEST_DB when it names a PostgreSQL database (tests/pg.sh uri): the suites then
+ * run on PostgreSQL, each su_db_open and each su_start (from an empty s->dir) on a new
+ * database created beside it and dropped by su_db_close or su_cleanup. NULL: SQLite. */
+const char *su_pg(void);
+/* On PostgreSQL, prints "skipped on PostgreSQL: why" and returns 1 (the test returns);
+ * 0 on SQLite. For the tests that look at SQLite's file itself. */
+int su_pg_skip(const char *why);
+/* A new empty database beside NEUROND_TEST_DB's: its connection string (NEUROND_TEST_DB's
+ * keywords, dbname the new one's) into out; su_pg_drop drops it. */
+void su_pg_create(char *out, size_t cap);
+void su_pg_drop(const char *conninfo);
+/* Runs one statement (no rows) on a PostgreSQL database; fails the test when it fails. */
+void su_pg_exec(const char *conninfo, const char *sql);
+/* The same for a query whose rows do not matter. */
+void su_pg_exec_rows(const char *conninfo, const char *sql);
+/* Opens a fresh database in a new temporary directory (removed by su_db_close), or on
+ * PostgreSQL (su_pg) a new database. */
 void su_db_open(void);
 void su_db_close(void);
+/* su_db_open's PostgreSQL database (its connection string), "" on SQLite. */
+const char *su_db_pg(void);
 
 /* A direct call of a handler: a JSON body (or NULL), the path parameters and query
  * key/value pairs (NULL-terminated, may be NULL). Returns the reply; su_json parses its
@@ -34,7 +52,7 @@ struct server {
     pid_t pid;
     int port;
     char dir[256];             /* temporary directory holding the database */
-    char db[300];
+    char db[1024];             /* the file, or a PostgreSQL connection string (su_pg) */
     char base[64];             /* "http://127.0.0.1:PORT" */
     uid_t uid;                 /* not 0: the service runs as this user (and its group) */
     char token[128];           /* sent as Authorization: Bearer when not empty */

@@ -592,6 +592,15 @@ END_TEST
 
 static void add_job(const char *job, const char *state, const char *ds, const char *val)
 {
+    if (su_pg()) {   /* the ids are the test's own: no quotes in them */
+        char sql[512];
+        snprintf(sql, sizeof sql, "INSERT INTO jobs (id, state, request, dataset_id, "
+                 "val_dataset_id, epochs, created_at) VALUES ('%s', '%s', '{}', '%s', "
+                 "%s%s%s, 1, 'now')", job, state, ds, val ? "'" : "", val ? val : "NULL",
+                 val ? "'" : "");
+        su_pg_exec(su_db_pg(), sql);
+        return;
+    }
     sqlite3 *db = db_conn();
     sqlite3_stmt *st;
     ck_assert_int_eq(sqlite3_prepare_v2(db, "INSERT INTO jobs (id, state, request, dataset_id, "
@@ -611,7 +620,10 @@ static void set_job_state(const char *job, const char *state)
 {
     char sql[256];
     snprintf(sql, sizeof sql, "UPDATE jobs SET state = '%s' WHERE id = '%s'", state, job);
-    ck_assert_int_eq(sqlite3_exec(db_conn(), sql, NULL, NULL, NULL), SQLITE_OK);
+    if (su_pg())
+        su_pg_exec(su_db_pg(), sql);
+    else
+        ck_assert_int_eq(sqlite3_exec(db_conn(), sql, NULL, NULL, NULL), SQLITE_OK);
 }
 
 static int del(const char *id)

@@ -10,6 +10,7 @@
 #include "testutil.h"
 
 #include <math.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,10 +47,37 @@ static void query_done(sqlite3 *db, sqlite3_stmt *st)
     sqlite3_close(db);
 }
 
+/* On PostgreSQL (su_pg): the rows of a query with one text parameter (the ? of sql when
+ * arg is not NULL), in binary when `binary` (BYTEA as its bytes), else as text; at least
+ * one. PQclear it. */
+static PGresult *pg_query(const struct server *s, const char *sql, const char *arg,
+                          int binary)
+{
+    char q[512];
+    size_t n = 0;
+    for (const char *p = sql; *p && n + 3 < sizeof q; p++)
+        n += *p == '?' ? (size_t)snprintf(q + n, sizeof q - n, "$1") : (q[n] = *p, 1);
+    q[n] = 0;
+    PGconn *c = PQconnectdb(s->db);
+    ck_assert_msg(PQstatus(c) == CONNECTION_OK, "%s", PQerrorMessage(c));
+    PGresult *r = PQexecParams(c, q, arg ? 1 : 0, NULL, &arg, NULL, NULL, binary);
+    ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "%s: %s", q, PQresultErrorMessage(r));
+    ck_assert_msg(PQntuples(r) > 0, "no row for %s in: %s", arg ? arg : "", sql);
+    PQfinish(c);
+    return r;
+}
+
 /* The first column of the first row of a query (with one text parameter when arg is not
  * NULL) on the server's database file, as an integer. */
 static long db_long(const struct server *s, const char *sql, const char *arg)
 {
+    if (su_pg()) {
+        PGresult *r = pg_query(s, sql, arg, 0);
+        const char *v = PQgetvalue(r, 0, 0);
+        long n = !strcmp(v, "t") ? 1 : !strcmp(v, "f") ? 0 : atol(v);
+        PQclear(r);
+        return n;
+    }
     sqlite3 *db = db_file(s);
     sqlite3_stmt *st = query(db, sql, arg);
     long v = (long)sqlite3_column_int64(st, 0);
@@ -613,6 +641,18 @@ static void ck_epochs(const struct server *s, const char *id, int n)
  * strings). */
 static json_t *stored_epochs(const struct server *s, const char *id)
 {
+    if (su_pg()) {
+        json_t *rows = json_array();
+        char sql[] = "SELECT metrics FROM epochs WHERE job_id = $1 ORDER BY epoch";
+        PGconn *c = PQconnectdb(s->db);
+        PGresult *r = PQexecParams(c, sql, 1, NULL, &id, NULL, NULL, 0);
+        ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "%s", PQerrorMessage(c));
+        for (int i = 0; i < PQntuples(r); i++)
+            json_array_append_new(rows, json_string(PQgetvalue(r, i, 0)));
+        PQclear(r);
+        PQfinish(c);
+        return rows;
+    }
     sqlite3 *db = db_file(s);
     sqlite3_stmt *st;
     ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT metrics FROM epochs WHERE job_id = ? "
@@ -639,13 +679,8 @@ static json_t *row_at(const json_t *rows, size_t k)
  * are written in one transaction). Returns the checkpoint's epoch. */
 static int killed_while_running(const struct server *s, const char *id, int epochs)
 {
-    sqlite3 *db = db_file(s);
-    sqlite3_stmt *st = query(db, "SELECT state, epoch FROM jobs WHERE id = ?", id);
-    ck_assert_msg(!strcmp((const char *)sqlite3_column_text(st, 0), "running"),
-                  "job %s was %s, not running, when it was killed", id,
-                  (const char *)sqlite3_column_text(st, 0));
-    int job_epoch = sqlite3_column_int(st, 1);
-    query_done(db, st);
+    ck_assert_int_eq(db_long(s, "SELECT state = 'running' FROM jobs WHERE id = ?", id), 1);
+    int job_epoch = (int)db_long(s, "SELECT epoch FROM jobs WHERE id = ?", id);
     ck_assert_int_eq(db_long(s, "SELECT count(*) FROM checkpoints WHERE job_id = ?", id), 1);
     int at = (int)db_long(s, "SELECT epoch FROM checkpoints WHERE job_id = ?", id);
     ck_assert_msg(at >= 2 && at < epochs, "job %s was killed with a checkpoint at epoch %d "
@@ -694,6 +729,19 @@ static void ck_resumed(const struct server *s, const char *id, const json_t *bef
  * JSON). */
 static void *model_of(const struct server *s, const char *job, size_t *len, json_t **metrics)
 {
+    if (su_pg()) {
+        PGresult *r = pg_query(s, "SELECT m.net, m.metrics FROM jobs j JOIN models m ON "
+                                  "m.id = j.model_id WHERE j.id = ?", job, 1);
+        *len = (size_t)PQgetlength(r, 0, 0);
+        void *buf = malloc(*len + 1);
+        ck_assert_ptr_nonnull(buf);
+        memcpy(buf, PQgetvalue(r, 0, 0), *len);
+        json_error_t e;
+        *metrics = json_loadb(PQgetvalue(r, 0, 1), (size_t)PQgetlength(r, 0, 1), 0, &e);
+        ck_assert_msg(*metrics != NULL, "the model's metrics are not JSON: %s", e.text);
+        PQclear(r);
+        return buf;
+    }
     sqlite3 *db = db_file(s);
     sqlite3_stmt *st = query(db, "SELECT m.net, m.metrics FROM jobs j JOIN models m ON "
                                  "m.id = j.model_id WHERE j.id = ?", job);
@@ -968,14 +1016,22 @@ START_TEST(restore_best_survives_sigkill)
 {
     struct server s = {0};
     su_start(&s, NULL);
-    sqlite3 *db;
-    ck_assert_int_eq(sqlite3_open(s.db, &db), SQLITE_OK);
-    sqlite3_busy_timeout(db, 10000);   /* the service may be writing as it starts */
-    ck_assert_int_eq(sqlite3_exec(db, "CREATE TABLE best_writes (job_id TEXT); "
-                                  "CREATE TRIGGER count_best AFTER INSERT ON checkpoint_best "
-                                  "BEGIN INSERT INTO best_writes VALUES (NEW.job_id); END",
-                                  NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
+    if (su_pg()) {   /* an upsert that finds the row updates it: count both */
+        su_pg_exec(s.db, "CREATE TABLE best_writes (job_id TEXT); "
+                   "CREATE FUNCTION count_best() RETURNS trigger LANGUAGE plpgsql AS "
+                   "$$ BEGIN INSERT INTO best_writes VALUES (NEW.job_id); RETURN NEW; END $$; "
+                   "CREATE TRIGGER count_best AFTER INSERT OR UPDATE ON checkpoint_best "
+                   "FOR EACH ROW EXECUTE FUNCTION count_best()");
+    } else {
+        sqlite3 *db;
+        ck_assert_int_eq(sqlite3_open(s.db, &db), SQLITE_OK);
+        sqlite3_busy_timeout(db, 10000);   /* the service may be writing as it starts */
+        ck_assert_int_eq(sqlite3_exec(db, "CREATE TABLE best_writes (job_id TEXT); "
+                                      "CREATE TRIGGER count_best AFTER INSERT ON "
+                                      "checkpoint_best BEGIN INSERT INTO best_writes VALUES "
+                                      "(NEW.job_id); END", NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(db);
+    }
     char *ds = su_dataset(&s, 4000, 64, 0), *net = su_network(&s, 64, 256), body[512];
     snprintf(body, sizeof body,
              "{\"network\": \"%s\", \"dataset\": \"%s\", \"validation\": {\"split\": 0.2}, "
@@ -1031,14 +1087,22 @@ START_TEST(no_model_without_its_job)
 {
     struct server s = {0};
     su_start(&s, NULL);
-    sqlite3 *db;
-    ck_assert_int_eq(sqlite3_open(s.db, &db), SQLITE_OK);
-    sqlite3_busy_timeout(db, 10000);   /* the service may be writing as it starts */
-    ck_assert_int_eq(sqlite3_exec(db, "CREATE TRIGGER refuse BEFORE UPDATE OF state ON jobs "
-                                  "WHEN NEW.state = 'succeeded' BEGIN "
-                                  "SELECT RAISE(ABORT, 'refused'); END", NULL, NULL, NULL),
-                     SQLITE_OK);
-    sqlite3_close(db);
+    if (su_pg()) {
+        su_pg_exec(s.db, "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                   "$$ BEGIN IF NEW.state = 'succeeded' THEN RAISE EXCEPTION 'refused'; "
+                   "END IF; RETURN NEW; END $$; "
+                   "CREATE TRIGGER refuse BEFORE UPDATE OF state ON jobs "
+                   "FOR EACH ROW EXECUTE FUNCTION refuse()");
+    } else {
+        sqlite3 *db;
+        ck_assert_int_eq(sqlite3_open(s.db, &db), SQLITE_OK);
+        sqlite3_busy_timeout(db, 10000);   /* the service may be writing as it starts */
+        ck_assert_int_eq(sqlite3_exec(db, "CREATE TRIGGER refuse BEFORE UPDATE OF state ON "
+                                      "jobs WHEN NEW.state = 'succeeded' BEGIN "
+                                      "SELECT RAISE(ABORT, 'refused'); END", NULL, NULL, NULL),
+                         SQLITE_OK);
+        sqlite3_close(db);
+    }
     char *ds = su_dataset(&s, 300, 4, 1), *net = su_network(&s, 4, 16), body[256];
     snprintf(body, sizeof body, "{\"network\": \"%s\", \"dataset\": \"%s\", \"epochs\": 2}",
              net, ds);

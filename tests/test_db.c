@@ -20,7 +20,12 @@
  * out. Tests that need another user run the service as nobody when they run as root.
  *
  * A cancel kept by the job's row: a running job marked to be cancelled ends cancelled
- * whatever its training came to. */
+ * whatever its training came to.
+ *
+ * On PostgreSQL (NEUROND_TEST_DB, srvutil.h) the checks of SQLite's file, log and disk
+ * have no meaning and are skipped; instead: processes that open one new database at once
+ * apply its migrations once, a database of a newer schema is refused, and connections the
+ * server cuts are opened again. */
 #include "domain/domain.h"
 #include "srvutil.h"
 #include "testutil.h"
@@ -90,6 +95,19 @@ static void sleep_ms(int ms)
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
 }
+
+/* --db picks the backend: a libpq connection string is PostgreSQL, anything else a file */
+START_TEST(db_value_picks_the_backend)
+{
+    ck_assert_int_eq(store_is_file("var/neurond.db"), 1);
+    ck_assert_int_eq(store_is_file("/tmp/a=b.db"), 1);            /* '=' in a path */
+    ck_assert_int_eq(store_is_file("data/port=5432"), 1);
+    ck_assert_int_eq(store_is_file("postgresql:///neurond?host=/tmp"), 0);
+    ck_assert_int_eq(store_is_file("postgres://u@db.example:5432/neurond"), 0);
+    ck_assert_int_eq(store_is_file("host=/run/postgresql dbname=neurond"), 0);
+    ck_assert_int_eq(store_is_file("dbname = neurond"), 0);
+}
+END_TEST
 
 START_TEST(new_database_pages)
 {
@@ -790,7 +808,7 @@ END_TEST
  * database open, it is left alone and the start is refused, naming why. */
 START_TEST(stale_read_only_shm_does_not_block)
 {
-    char dir[64], shm[320], out[2048];
+    char dir[64], shm[1100], out[2048];
     struct server s;
     user_dir(dir, sizeof dir);
     made_by_the_service(&s, dir, 1);
@@ -1172,8 +1190,109 @@ START_TEST(read_only_filesystem_is_named)
 }
 END_TEST
 
+/* ---- PostgreSQL ---- */
+
+/* Four processes open one new database at the same moment: each gets it at the newest
+ * schema (the advisory lock makes them take turns; a migration applied twice would fail
+ * on its CREATE TABLE). */
+START_TEST(pg_migrations_apply_once)
+{
+    char db[1024];
+    su_pg_create(db, sizeof db);
+    enum { N = 4 };
+    pid_t kids[N];
+    for (int i = 0; i < N; i++) {
+        kids[i] = fork();
+        ck_assert_int_ge(kids[i], 0);
+        if (kids[i] == 0) {
+            char err[512];
+            int rc = store_open(db, err, sizeof err);
+            if (rc < 0)
+                fprintf(stderr, "store_open: %s\n", err);
+            int ok = rc == 0 && store_schema_version() == store_schema_latest();
+            store_close();
+            _exit(ok ? 0 : 1);
+        }
+    }
+    for (int i = 0; i < N; i++) {
+        int status;
+        ck_assert_int_eq(waitpid(kids[i], &status, 0), kids[i]);
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "process %d failed", i);
+    }
+    char err[512];
+    ck_assert_msg(store_open(db, err, sizeof err) == 0, "%s", err);
+    ck_assert_int_eq(store_schema_version(), store_schema_latest());
+    ck_assert_int_eq(store_schema_latest(), 9);
+    store_close();
+    su_pg_drop(db);
+}
+END_TEST
+
+START_TEST(pg_newer_schema_is_refused)
+{
+    char db[1024], err[512], sql[128];
+    su_pg_create(db, sizeof db);
+    ck_assert_msg(store_open(db, err, sizeof err) == 0, "%s", err);
+    store_close();
+    snprintf(sql, sizeof sql, "UPDATE schema_version SET version = %d",
+             store_schema_latest() + 3);
+    su_pg_exec(db, sql);
+    ck_assert_int_eq(store_open(db, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "has schema version 12, newer than this neurond knows (9): use "
+                             "a newer neurond or another --db"), "%s", err);
+    su_pg_drop(db);
+}
+END_TEST
+
+/* The service's connections cut by the server (pg_terminate_backend): a request may fail
+ * on one, after which each is opened again, and the service answers as before, /readyz
+ * included, without a restart. */
+START_TEST(pg_lost_connections_come_back)
+{
+    struct server s = {0};
+    su_start(&s, NULL);
+    char *ds = su_dataset(&s, 20, 3, 1);
+    char sql[1200], path[64];
+    const char *name = strstr(s.db, "dbname=") + 7;
+    snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+             "datname = '%s' AND pid <> pg_backend_pid()", name);
+    su_pg_exec_rows(s.db, sql);
+    snprintf(path, sizeof path, "/v1/datasets/%s", ds);
+    long got = 0;
+    for (int i = 0; i < 5 && got != 200; i++) {   /* the first may meet a cut connection */
+        struct http_reply h = su_http(&s, "GET", path, NULL, 0, NULL);
+        got = h.status;
+        su_http_free(&h);
+    }
+    ck_assert_int_eq(got, 200);
+    struct http_reply h = su_http(&s, "GET", "/readyz", NULL, 0, NULL);
+    if (h.status != 200) {   /* the probe's own thread may meet its cut connection first */
+        su_http_free(&h);
+        h = su_http(&s, "GET", "/readyz", NULL, 0, NULL);
+    }
+    ck_assert_msg(h.status == 200, "%ld %s", h.status, h.body);
+    su_http_free(&h);
+    free(ds);
+    su_stop(&s, 0);
+    su_cleanup(&s);
+}
+END_TEST
+
 int main(void)
 {
+    if (su_pg()) {
+        printf("test_db: SQLite's file, log, disk-full and migration checks skipped on "
+               "PostgreSQL\n");
+        Suite *s = suite_create("db");
+        TCase *tc = tcase_create("pg");
+        tcase_set_timeout(tc, 60);
+        tcase_add_test(tc, db_value_picks_the_backend);
+        tcase_add_test(tc, pg_migrations_apply_once);
+        tcase_add_test(tc, pg_newer_schema_is_refused);
+        tcase_add_test(tc, pg_lost_connections_come_back);
+        suite_add_tcase(s, tc);
+        return tu_run(s) != 0;
+    }
     /* The tests of a full disk mount a small tmpfs, in a mount namespace of this process's
      * own: private, so that nothing is seen outside it, and the mounts go with the
      * process however it ends. Making one needs root (CAP_SYS_ADMIN): without it they are
@@ -1183,6 +1302,7 @@ int main(void)
     Suite *s = suite_create("db");
     TCase *tc = tcase_create("db");
     tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, db_value_picks_the_backend);
     tcase_add_test(tc, new_database_pages);
     tcase_add_test(tc, old_database_keeps_its_pages);
     tcase_add_test(tc, checkpointer_keeps_the_log_short);

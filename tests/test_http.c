@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <malloc.h>
 #include <poll.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -539,10 +540,19 @@ START_TEST(probes_answer_while_bodies_wait)
 {
     struct server s = {0};
     su_start(&s, one_thread);
-    sqlite3 *db;
-    ck_assert_int_eq(sqlite3_open(s.db, &db), SQLITE_OK);
-    sqlite3_busy_timeout(db, 10000);   /* the service may be writing as it starts */
-    ck_assert_int_eq(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3 *db = NULL;
+    PGconn *pg = NULL;
+    if (su_pg()) {   /* a lock that keeps inserts into datasets waiting */
+        pg = PQconnectdb(s.db);
+        ck_assert_msg(PQstatus(pg) == CONNECTION_OK, "%s", PQerrorMessage(pg));
+        PGresult *r = PQexec(pg, "BEGIN; LOCK TABLE datasets IN EXCLUSIVE MODE");
+        ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s", PQerrorMessage(pg));
+        PQclear(r);
+    } else {
+        ck_assert_int_eq(sqlite3_open(s.db, &db), SQLITE_OK);
+        sqlite3_busy_timeout(db, 10000);   /* the service may be writing as it starts */
+        ck_assert_int_eq(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    }
     char *data = su_blobs_json(300, 16, 1);   /* 90 kB: over 64 KiB */
     size_t len = strlen(data);
     ck_assert_uint_ge(len, 64 << 10);
@@ -567,8 +577,13 @@ START_TEST(probes_answer_while_bodies_wait)
         struct pollfd p = {fd[i], POLLIN, 0};
         ck_assert_int_eq(poll(&p, 1, 0), 0);
     }
-    ck_assert_int_eq(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
+    if (pg) {
+        PQclear(PQexec(pg, "ROLLBACK"));
+        PQfinish(pg);
+    } else {
+        ck_assert_int_eq(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(db);
+    }
     for (int i = 0; i < 4; i++) {
         struct http_reply h = su_read_reply(fd[i], 30);
         ck_assert_msg(h.status == 201, "%ld %s", h.status, h.body);

@@ -79,6 +79,12 @@ static int why;   /* hub_subscribe's reason for a refusal */
 
 static void job_insert(void)
 {
+    if (su_pg()) {
+        su_pg_exec(su_db_pg(), "INSERT INTO jobs (id, state, request, dataset_id, epochs, "
+                   "created_at) VALUES ('job_hubtest', 'queued', '{}', 'ds_x', 1000, "
+                   "'2026-01-01T00:00:00.000Z')");
+        return;
+    }
     char *err = NULL;
     int rc = sqlite3_exec(db_conn(),
                           "INSERT INTO jobs (id, state, request, dataset_id, epochs, created_at) "

@@ -13,7 +13,7 @@
 struct config {
     const char *bind;          /* address to listen on */
     int port;
-    const char *db;            /* SQLite file */
+    const char *db;            /* SQLite file, or PostgreSQL connection string */
     int workers;               /* training worker threads */
     int threads;               /* engine threads per worker */
     size_t max_body;           /* largest body held whole that is not JSON (a CSV

@@ -155,11 +155,11 @@ done:
     return rc;
 }
 
-int store_dataset_insert(struct dataset *d)
+int sqlite_dataset_insert(struct dataset *d)
 {
     sqlite3 *db = db_conn();
     if (!db)
-        return store_condition() == STORE_GONE ? STORE_GONE : STORE_ERROR;
+        return sqlite_condition() == STORE_GONE ? STORE_GONE : STORE_ERROR;
     size_t nx = (size_t)d->rows * row_values(d), ny = (size_t)d->rows * (size_t)d->label_cols;
     sqlite3_int64 limit = sqlite3_limit(db, SQLITE_LIMIT_LENGTH, -1);
     if ((sqlite3_int64)((nx + ny) * sizeof(float)) >= limit)   /* one row holds both */
@@ -201,7 +201,7 @@ static void list_free(void *item) { dataset_free(item); }
 
 static int get_row(sqlite3_stmt *st, void *item) { return row_read(st, item, 1); }
 
-int store_dataset_get(const char *id, struct dataset *d)
+int sqlite_dataset_get(const char *id, struct dataset *d)
 {
     memset(d, 0, sizeof *d);
     int rc = db_row(sql_get, id, get_row, d, "reading a dataset");
@@ -216,7 +216,7 @@ static int exists(const char *id)
     return db_row(sql_exists, id, NULL, NULL, "finding a dataset");
 }
 
-int store_dataset_list(int limit, const char *after, struct dataset **items, int *n,
+int sqlite_dataset_list(int limit, const char *after, struct dataset **items, int *n,
                        int *more)
 {
     *items = NULL;
@@ -265,7 +265,7 @@ static int delete_tx(void *ctx)
     return db_exec(st) == 0 ? STORE_OK : STORE_ERROR;
 }
 
-int store_dataset_delete(const char *id)
+int sqlite_dataset_delete(const char *id)
 {
     return db_transaction(DB_SHRINKS, delete_tx, (void *)id);
 }
@@ -303,7 +303,7 @@ static float *read_floats(sqlite3 *db, const char *col, sqlite3_int64 rowid, siz
 
 /* The row stays selected while its BLOBs are read: the statement's read transaction keeps
  * them from changing under the reads. */
-int store_dataset_load(const char *id, struct dataset *d)
+int sqlite_dataset_load(const char *id, struct dataset *d)
 {
     memset(d, 0, sizeof *d);
     sqlite3 *db = db_conn();
@@ -347,7 +347,7 @@ done:
     return rc;
 }
 
-int store_dataset_label_range(const char *id, float *lo, float *hi)
+int sqlite_dataset_label_range(const char *id, float *lo, float *hi)
 {
     sqlite3 *db = db_conn();
     sqlite3_stmt *st = db_prepare(sql_load);

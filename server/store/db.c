@@ -1,6 +1,6 @@
 /* db.c -- SQLite connections (one per thread), the statement cache, migrations, the
  * checkpointer thread that copies the write-ahead log into the database file, the
- * helpers the other store/ files share (db.h), and the names of the stored enums.
+ * helpers the other store/ files share (db.h), and the backend's table (backend.h).
  *
  * DESIGN. Every write goes through db_transaction, which first looks at two things.
  *
@@ -548,7 +548,7 @@ int db_transaction(enum db_write kind, int (*fn)(void *ctx), void *ctx)
 
 void db_give_back(void) { wake_checkpointer(1); }
 
-int store_condition(void)
+int sqlite_condition(void)
 {
     if (file_gone())
         return STORE_GONE;
@@ -689,13 +689,13 @@ static int user_version(sqlite3 *db)
     return v;
 }
 
-int store_schema_version(void)
+int sqlite_schema_version(void)
 {
     sqlite3 *db = db_conn();
     return db ? user_version(db) : -1;
 }
 
-int store_schema_latest(void) { return nmigrations; }
+int sqlite_schema_latest(void) { return nmigrations; }
 
 /* ---- opening ---- */
 
@@ -832,7 +832,7 @@ static int migrate(sqlite3 *db, int from, char *err, size_t errlen)
     return 0;
 }
 
-int store_open(const char *path, char *err, size_t errlen)
+int sqlite_open(const char *path, char *err, size_t errlen)
 {
     snprintf(db_path, sizeof db_path, "%s", path);
     snprintf(db_dir, sizeof db_dir, "%s", path);
@@ -898,7 +898,7 @@ int store_open(const char *path, char *err, size_t errlen)
     return checkpointer_start(err, errlen);
 }
 
-void store_close(void)
+void sqlite_close(void)
 {
     checkpointer_stop();
     pthread_mutex_lock(&all_lock);
@@ -914,32 +914,16 @@ void store_close(void)
     pthread_mutex_unlock(&all_lock);
 }
 
-/* ---- the names of the stored enums ---- */
+/* ---- the backend ---- */
 
-static const char *const job_states[JOB_STATE_COUNT] = {"queued", "running", "succeeded",
-                                                        "failed", "cancelled"};
-static const char *const label_kinds[LABEL_KIND_COUNT] = {"classes", "numbers", "onehot",
-                                                          "vectors"};
-
-static int name_index(const char *const *t, int n, const char *s)
-{
-    for (int i = 0; s && i < n; i++)
-        if (strcmp(t[i], s) == 0)
-            return i;
-    return -1;
-}
-
-const char *job_state_name(int s)
-{
-    return s >= 0 && s < JOB_STATE_COUNT ? job_states[s] : NULL;
-}
-
-int job_state_parse(const char *s) { return name_index(job_states, JOB_STATE_COUNT, s); }
-int job_state_final(enum job_state s) { return s >= JOB_SUCCEEDED; }
-
-const char *label_kind_name(int k)
-{
-    return k >= 0 && k < LABEL_KIND_COUNT ? label_kinds[k] : NULL;
-}
-
-int label_kind_parse(const char *s) { return name_index(label_kinds, LABEL_KIND_COUNT, s); }
+const struct store_backend store_sqlite = {
+    .name = "SQLite",
+    .open = sqlite_open,
+    .close = sqlite_close,
+    .condition = sqlite_condition,
+    .schema_version = sqlite_schema_version,
+    .schema_latest = sqlite_schema_latest,
+#define SQLITE_ENTRY(ret, name, params, args) .name = sqlite_##name,
+    STORE_CALLS(SQLITE_ENTRY)
+#undef SQLITE_ENTRY
+};

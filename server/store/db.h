@@ -1,12 +1,24 @@
-/* db.h -- what the storage module's files share and store.h does not show: this thread's
+/* db.h -- what the SQLite backend's files share and store.h does not show: this thread's
  * connection, cached prepared statements, JSON columns, transactions, and typed pages of
  * rows. For the files of store/ (and tests that look at the database itself). */
 #ifndef STORE_DB_H
 #define STORE_DB_H
 
+#include "backend.h"
 #include "store.h"
 
 #include <sqlite3.h>
+
+/* The backend's calls (backend.h): sqlite_open, ..., sqlite_dataset_insert, ..., each
+ * with the contract of its store_ namesake in store.h. */
+int sqlite_open(const char *path, char *err, size_t errlen);
+void sqlite_close(void);
+int sqlite_condition(void);
+int sqlite_schema_version(void);
+int sqlite_schema_latest(void);
+#define SQLITE_CALL(ret, name, params, args) ret sqlite_##name params;
+STORE_CALLS(SQLITE_CALL)
+#undef SQLITE_CALL
 
 /* This thread's connection, opened on first use (NULL when it cannot be opened). */
 sqlite3 *db_conn(void);
@@ -58,9 +70,6 @@ enum db_write { DB_GROWS, DB_SHRINKS };
  * database's path is not the one store_open opened (nothing written); STORE_ERROR when
  * the transaction failed otherwise. */
 int db_transaction(enum db_write kind, int (*fn)(void *ctx), void *ctx);
-/* Moves store_model_names_generation: called after (never before) a transaction that
- * may have changed what a model reference names has ended (models.c). */
-void db_model_names_moved(void);
 /* Has the space of rows a committed write dropped given back to the disk soon (the
  * checkpointer's incremental vacuum); DB_SHRINKS writes ask for it themselves. */
 void db_give_back(void);

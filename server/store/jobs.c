@@ -53,7 +53,7 @@ static int insert_tx(void *arg)
     return sqlite3_changes(db_conn()) == 1 ? STORE_OK : STORE_NOT_FOUND;
 }
 
-int store_job_insert(struct job_new *j)
+int sqlite_job_insert(struct job_new *j)
 {
     j->owner_full = 0;
     return db_transaction(DB_GROWS, insert_tx, j);
@@ -100,7 +100,7 @@ static int job_read(sqlite3_stmt *st, void *item)
 
 static void job_item_free(void *item) { job_free(item); }
 
-int store_job_get(const char *id, struct job *j)
+int sqlite_job_get(const char *id, struct job *j)
 {
     static const char sql[] = "SELECT " JOB_COLS " FROM jobs WHERE id = ?";
     memset(j, 0, sizeof *j);
@@ -117,13 +117,13 @@ static int state_read(sqlite3_stmt *st, void *item)
     return 0;
 }
 
-int store_job_state(const char *id, enum job_state *state)
+int sqlite_job_state(const char *id, enum job_state *state)
 {
     return db_row("SELECT state FROM jobs WHERE id = ?", id, state_read, state,
                   "reading a job's state");
 }
 
-int store_job_list(int state, int limit, const char *after, struct job **items, int *n,
+int sqlite_job_list(int state, int limit, const char *after, struct job **items, int *n,
                    int *more)
 {
     /* queue order; `after` is the id of the last item of the previous page */
@@ -133,7 +133,7 @@ int store_job_list(int state, int limit, const char *after, struct job **items, 
     *items = NULL;
     *n = *more = 0;
     enum job_state was;
-    int e = after ? store_job_state(after, &was) : STORE_OK;
+    int e = after ? sqlite_job_state(after, &was) : STORE_OK;
     if (e != STORE_OK)
         return e;
     sqlite3_stmt *st = db_prepare(sql);
@@ -172,7 +172,7 @@ static int claim_tx(void *arg)
     return rc != SQLITE_DONE ? STORE_ERROR : got ? STORE_OK : STORE_NOT_FOUND;
 }
 
-int store_job_claim(char *id)
+int sqlite_job_claim(char *id)
 {
     return db_transaction(DB_GROWS, claim_tx, id);
 }
@@ -187,7 +187,7 @@ static int requeue_tx(void *arg)
     return STORE_OK;
 }
 
-int store_job_requeue_running(void)
+int sqlite_job_requeue_running(void)
 {
     int n = 0;
     return db_transaction(DB_SHRINKS, requeue_tx, &n) == STORE_OK ? n : -1;
@@ -243,13 +243,13 @@ static int epoch_tx(void *arg)
     return db_exec(st);
 }
 
-int store_job_epoch(const char *id, int epoch, const json_t *row, double progress, double eta)
+int sqlite_job_epoch(const char *id, int epoch, const json_t *row, double progress, double eta)
 {
     struct epoch e = {id, epoch, row, progress, eta};
     return row ? db_transaction(DB_GROWS, epoch_tx, &e) : STORE_ERROR;
 }
 
-int store_job_progress(const char *id, double progress, double eta)
+int sqlite_job_progress(const char *id, double progress, double eta)
 {
     struct epoch e = {id, 0, NULL, progress, eta};
     return db_transaction(DB_GROWS, epoch_tx, &e);
@@ -290,7 +290,7 @@ static int finish_tx(void *arg)
         "eta_seconds = CASE WHEN ?1 = 'queued' THEN eta_seconds ELSE NULL END WHERE id = ?5 "
         "RETURNING state";
     struct finish *f = arg;
-    if (f->model && store_model_insert(f->model) != STORE_OK)
+    if (f->model && sqlite_model_insert(f->model) != STORE_OK)
         return STORE_ERROR;
     sqlite3_stmt *st = db_prepare(sql);
     if (!st)
@@ -313,7 +313,7 @@ static int finish_tx(void *arg)
     return f->ended == JOB_QUEUED ? 0 : drop_checkpoint(f->id);
 }
 
-int store_job_finish(const char *id, enum job_state state, const json_t *error,
+int sqlite_job_finish(const char *id, enum job_state state, const json_t *error,
                      const struct model *model, enum job_state *ended)
 {
     struct finish f = {id, state, error, model, state};
@@ -378,17 +378,17 @@ static int cancel_tx(void *arg)
         *c->was = JOB_RUNNING;
         return STORE_OK;
     }
-    rc = store_job_state(c->id, c->was);
+    rc = sqlite_job_state(c->id, c->was);
     return rc == STORE_OK ? STORE_CONFLICT : rc;
 }
 
-int store_job_cancel(const char *id, enum job_state *was)
+int sqlite_job_cancel(const char *id, enum job_state *was)
 {
     struct cancel c = {id, was};
     return db_transaction(DB_SHRINKS, cancel_tx, &c);
 }
 
-int store_job_cancelling(const char *id)
+int sqlite_job_cancelling(const char *id)
 {
     static const char sql[] = "SELECT cancel FROM jobs WHERE id = ?";
     sqlite3_stmt *st = db_prepare(sql);
@@ -404,13 +404,13 @@ int store_job_cancelling(const char *id)
     return rc != SQLITE_DONE ? db_failed("reading a job") : on;
 }
 
-int store_job_epochs(const char *id, int after, int limit, json_t **out)
+int sqlite_job_epochs(const char *id, int after, int limit, json_t **out)
 {
     static const char sql[] =
         "SELECT metrics FROM epochs WHERE job_id = ? AND epoch > ? ORDER BY epoch LIMIT ?";
     *out = NULL;
     enum job_state state;
-    int e = after == 0 ? store_job_state(id, &state) : STORE_OK;
+    int e = after == 0 ? sqlite_job_state(id, &state) : STORE_OK;
     if (e != STORE_OK)
         return e;
     sqlite3_stmt *st = db_prepare(sql);
@@ -440,7 +440,7 @@ int store_job_epochs(const char *id, int after, int limit, json_t **out)
     return STORE_OK;
 }
 
-int store_job_counts(long counts[JOB_STATE_COUNT])
+int sqlite_job_counts(long counts[JOB_STATE_COUNT])
 {
     static const char sql[] = "SELECT state, COUNT(*) FROM jobs GROUP BY state";
     for (int i = 0; i < JOB_STATE_COUNT; i++)
@@ -498,14 +498,14 @@ static int cp_write(void *arg)
     return db_exec(st);
 }
 
-int store_checkpoint_save(const char *id, const struct checkpoint *c, const json_t *row,
+int sqlite_checkpoint_save(const char *id, const struct checkpoint *c, const json_t *row,
                           double progress, double eta)
 {
     struct cp_write w = {id, c, row, progress, eta};
     return db_transaction(DB_GROWS, cp_write, &w);
 }
 
-int store_checkpoint_load(const char *id, struct checkpoint *c)
+int sqlite_checkpoint_load(const char *id, struct checkpoint *c)
 {
     static const char sql[] =
         "SELECT c.epoch, c.net, c.rng, b.net, c.state FROM checkpoints c "

@@ -51,7 +51,7 @@ static int next_version(const char *name)
     return rc == SQLITE_DONE && version > 0 ? version : db_failed("numbering a model");
 }
 
-int store_model_insert(const struct model *m)
+int sqlite_model_insert(const struct model *m)
 {
     static const char sql[] =
         "INSERT INTO models (id, job_id, job_name, created_at, network, dataset_id, "
@@ -153,10 +153,10 @@ static int model_by_id(const char *id, struct model *m, int blobs)
     return rc;
 }
 
-int store_model_get(const char *id, struct model *m) { return model_by_id(id, m, 0); }
-int store_model_load(const char *id, struct model *m) { return model_by_id(id, m, 1); }
+int sqlite_model_get(const char *id, struct model *m) { return model_by_id(id, m, 0); }
+int sqlite_model_load(const char *id, struct model *m) { return model_by_id(id, m, 1); }
 
-int store_model_list(const char *name, int limit, const char *after, struct model **items,
+int sqlite_model_list(const char *name, int limit, const char *after, struct model **items,
                      int *n, int *more)
 {
     static const char sql[] =
@@ -235,7 +235,7 @@ static int delete_tx(void *arg)
     return sqlite3_changes(db_conn()) ? STORE_OK : STORE_NOT_FOUND;
 }
 
-int store_model_delete(const char *id, json_t **aliases)
+int sqlite_model_delete(const char *id, json_t **aliases)
 {
     struct model_delete d = {id, NULL};
     int rc = db_transaction(DB_SHRINKS, delete_tx, &d);
@@ -248,13 +248,13 @@ int store_model_delete(const char *id, json_t **aliases)
 
 /* ---- names, versions, aliases ---- */
 
-int store_model_name_known(const char *name)
+int sqlite_model_name_known(const char *name)
 {
     static const char sql[] = "SELECT 1 FROM model_names WHERE name = ?1";
     return db_row(sql, name, NULL, NULL, "finding a model name");
 }
 
-int store_model_find(const char *name, int version, const char *alias, char *id, int *known)
+int sqlite_model_find(const char *name, int version, const char *alias, char *id, int *known)
 {
     static const char by_version[] = "SELECT id FROM models WHERE name = ?1 AND version = ?2";
     static const char latest[] =
@@ -279,18 +279,18 @@ int store_model_find(const char *name, int version, const char *alias, char *id,
         return (*known = 1), STORE_OK;
     if (rc != SQLITE_DONE)
         return db_failed("finding a model by name");
-    rc = store_model_name_known(name);
+    rc = sqlite_model_name_known(name);
     *known = rc == STORE_OK;
     return rc == STORE_ERROR ? STORE_ERROR : STORE_NOT_FOUND;
 }
 
-int store_alias_list(const char *name, json_t **out)
+int sqlite_alias_list(const char *name, json_t **out)
 {
     static const char sql[] =
         "SELECT a.alias, a.version, m.id FROM model_aliases a JOIN models m ON m.name = "
         "a.name AND m.version = a.version WHERE a.name = ?1 ORDER BY a.alias";
     *out = NULL;
-    int rc = store_model_name_known(name);
+    int rc = sqlite_model_name_known(name);
     if (rc != STORE_OK)
         return rc;
     sqlite3_stmt *st = db_prepare(sql);
@@ -329,7 +329,7 @@ static int alias_set_tx(void *arg)
         "INSERT INTO model_aliases (name, alias, version) VALUES (?1, ?2, ?3) ON CONFLICT "
         "(name, alias) DO UPDATE SET version = excluded.version";
     struct alias_set *a = arg;
-    int rc = store_model_find(a->name, a->version, NULL, a->model, &a->known);
+    int rc = sqlite_model_find(a->name, a->version, NULL, a->model, &a->known);
     if (rc != STORE_OK)
         return rc;
     sqlite3_stmt *st = db_prepare(had);
@@ -351,7 +351,7 @@ static int alias_set_tx(void *arg)
     return STORE_OK;
 }
 
-int store_alias_set(const char *name, const char *alias, int version, int *created,
+int sqlite_alias_set(const char *name, const char *alias, int version, int *created,
                     char *model, int *known)
 {
     struct alias_set a = {name, alias, version, 0, 0, ""};
@@ -380,7 +380,7 @@ static int alias_delete_tx(void *arg)
     return sqlite3_changes(db_conn()) ? STORE_OK : STORE_NOT_FOUND;
 }
 
-int store_alias_delete(const char *name, const char *alias)
+int sqlite_alias_delete(const char *name, const char *alias)
 {
     struct alias_delete a = {name, alias};
     int rc = db_transaction(DB_SHRINKS, alias_delete_tx, &a);

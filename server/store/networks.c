@@ -39,7 +39,7 @@ static int insert_tx(void *arg)
     return db_exec(st) == 0 ? STORE_OK : STORE_ERROR;
 }
 
-int store_network_insert(const struct network *n)
+int sqlite_network_insert(const struct network *n)
 {
     return db_transaction(DB_GROWS, insert_tx, (void *)n);
 }
@@ -64,7 +64,7 @@ static int network_read(sqlite3_stmt *st, void *item)
     return n->definition && n->summary && n->warnings ? 0 : -1;
 }
 
-int store_network_get(const char *id, struct network *n)
+int sqlite_network_get(const char *id, struct network *n)
 {
     static const char sql[] =
         "SELECT id, name, created_at, definition, summary, warnings FROM networks WHERE id = ?1";
@@ -92,7 +92,7 @@ static int list_row(sqlite3_stmt *st, void *item)
 
 static void list_free(void *item) { network_free(item); }
 
-int store_network_list(int limit, const char *after, struct network **items, int *n,
+int sqlite_network_list(int limit, const char *after, struct network **items, int *n,
                        int *more)
 {
     static const char sql[] =
@@ -130,7 +130,7 @@ static int delete_tx(void *arg)
     return sqlite3_changes(db_conn()) > 0 ? STORE_OK : STORE_NOT_FOUND;
 }
 
-int store_network_delete(const char *id)
+int sqlite_network_delete(const char *id)
 {
     return db_transaction(DB_SHRINKS, delete_tx, (void *)id);
 }

@@ -1,5 +1,6 @@
 /* store.h -- storage: the datasets, networks, jobs with their epochs and checkpoints,
- * and models, in SQLite. The only module that holds SQL or includes sqlite3.h.
+ * and models, in SQLite or PostgreSQL. The only module that holds SQL or includes
+ * sqlite3.h or libpq-fe.h.
  *
  * It answers in typed rows (struct dataset, struct network, struct job, struct model)
  * and enums (job states, label kinds), never in the shapes the API answers in: how a
@@ -8,15 +9,15 @@
  * jansson values. Results are enum store_rc, so that "absent" and "in use" are names,
  * not numbers.
  *
- * Each thread that touches the database gets its own connection on first use (WAL, a
- * busy timeout, synchronous commits: what was answered 201 or 202 is on disk); a thread
- * of its own copies the log into the database file and gives the space of deleted rows
- * back to the disk (db.c). Every write first checks that the file at the path is still
- * the one opened (else STORE_GONE) and, when it adds data, that the disk is not full
- * (else STORE_FULL); deletes run on a full disk, on a reserve kept for them. The schema is migrations/
- * NNNN_*.sql, embedded in the binary and applied in order by store_open, each in one
- * transaction, tracked in PRAGMA user_version. A second backend would sit behind this
- * header.
+ * Two backends answer these calls (backend.h), picked by store_open from the --db value.
+ * SQLite, for a file: each thread that touches the database gets its own connection on
+ * first use (WAL, a busy timeout, synchronous commits: what was answered 201 or 202 is on
+ * disk); a thread of its own copies the log into the database file and gives the space of
+ * deleted rows back to the disk (db.c). Every write first checks that the file at the
+ * path is still the one opened (else STORE_GONE) and, when it adds data, that the disk is
+ * not full (else STORE_FULL); deletes run on a full disk, on a reserve kept for them. The
+ * schema is migrations/NNNN_*.sql, embedded in the binary and applied in order by
+ * store_open, each in one transaction, tracked in PRAGMA user_version.
  */
 #ifndef STORE_H
 #define STORE_H
@@ -40,9 +41,12 @@ enum store_rc {
 
 /* ---- the database (db.c) ---- */
 
-/* Opens (creating) the database file, applies pending migrations, refuses a database
- * from a newer schema, and starts the checkpointer. 0, or -1 with a one-line message in
- * err. */
+/* 1 when db (--db) names a SQLite file, 0 when it is a PostgreSQL connection string: a
+ * URI (postgresql://... or postgres://...) or libpq's keyword=value pairs. */
+int store_is_file(const char *db);
+/* Opens the database db names (store_is_file): creating a SQLite file, applying pending
+ * migrations, refusing a database from a newer schema, and starting the checkpointer. 0,
+ * or -1 with a one-line message in err. */
 int store_open(const char *path, char *err, size_t errlen);
 /* Stops the checkpointer and closes every connection; call after every thread that used
  * the database stopped. */
