@@ -147,6 +147,10 @@ int scan_string(struct scan *s, const char **str, size_t *len);
 int scan_skip(struct scan *s, int depth);
 /* 1 when nothing but white space is left. */
 int scan_end(struct scan *s);
+/* Replies {"error": msg}, the error shape TF Serving and the Open Inference Protocol v2
+ * share, msg made valid UTF-8 (a cut inside a character, or bytes a client sent). */
+int api_error_json(struct reply *out, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* A problem+json reply's detail, with the pointer or parameter of its first fault, into
  * msg; the reply is emptied (its body freed). Returns its status. */
 int api_problem_text(struct reply *out, char *msg, size_t cap);

@@ -17,24 +17,9 @@
 #include "domain/domain.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Replies the protocol's error, {"error": msg}. */
-static int v2_error(struct reply *out, int status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int v2_error(struct reply *out, int status, const char *fmt, ...)
-{
-    char msg[600];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    utf8_clean(msg);   /* a cut inside a character, or bytes a client sent */
-    return reply_json(out, status, json_pack("{s:s}", "error", msg));
-}
 
 int h_v2_server(struct req *r, struct reply *out)
 {
@@ -61,7 +46,7 @@ int h_v2_ready(struct req *r, struct reply *out)
     }
     char msg[600];
     int status = api_problem_text(out, msg, sizeof msg);
-    return v2_error(out, status, "%s", msg);
+    return api_error_json(out, status, "%s", msg);
 }
 
 /* The model the path names ({name}, or {name}@{version}), loaded (predictor_put when
@@ -73,7 +58,7 @@ static int v2_model(struct req *r, char *id, struct predictor **p, struct reply 
              r->nparam > 1 ? r->param[1] : "");
     int status = api_model_get(ref, id, p, msg, sizeof msg);
     if (status)
-        return v2_error(out, status, "%s", msg), -1;
+        return api_error_json(out, status, "%s", msg), -1;
     return 0;
 }
 
@@ -373,10 +358,10 @@ int h_v2_infer(struct req *r, struct reply *out)
         doc = req_json_load(r->body, r->len, JSON_DECODE_INT_AS_REAL, out);
     if (!x && !doc) {
         int status = api_problem_text(out, msg, sizeof msg);
-        v2_error(out, status, "%s", msg);
+        api_error_json(out, status, "%s", msg);
     } else if (!x && v2_rows(doc, spec->timesteps, spec->inputs, &x, &n, &rid, msg,
                              sizeof msg) < 0) {
-        v2_error(out, 400, "%s", msg);
+        api_error_json(out, 400, "%s", msg);
     } else if ((y = malloc(sizeof(float) * (size_t)n * K)) &&
                predictor_run(p, x, n, y, msg, sizeof msg) == 0) {
         json_t *data = json_array();
@@ -391,7 +376,7 @@ int h_v2_infer(struct req *r, struct reply *out)
             o = NULL;
         }
     } else if (y) {
-        v2_error(out, 500, "%s", msg);
+        api_error_json(out, 500, "%s", msg);
     }
     json_decref(doc);
     free(x);

@@ -10,6 +10,7 @@
 #include "domain/domain.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -894,6 +895,17 @@ int scan_end(struct scan *s)
 {
     ws(s);
     return s->p == s->end;
+}
+
+int api_error_json(struct reply *out, int status, const char *fmt, ...)
+{
+    char msg[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    utf8_clean(msg);
+    return reply_json(out, status, json_pack("{s:s}", "error", msg));
 }
 
 int api_model_get(const char *ref, char *id, struct predictor **p, char *msg, size_t cap)

@@ -14,24 +14,9 @@
 
 #include "domain/domain.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Replies TF Serving's error, {"error": msg}. */
-static int tfs_error(struct reply *out, int status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int tfs_error(struct reply *out, int status, const char *fmt, ...)
-{
-    char msg[600];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    utf8_clean(msg);   /* a cut inside a character, or bytes a client sent */
-    return reply_json(out, status, json_pack("{s:s}", "error", msg));
-}
 
 /* The reference a TF Serving path names into ref: {name}, {name}@{n} for
  * /versions/{n}, {name}@{alias} for /labels/{alias}. 0, or -1 after replying 404 for a
@@ -48,10 +33,10 @@ static int tfs_ref(const struct req *r, char *ref, size_t cap, struct reply *out
     size_t vl = strlen(v), d = strspn(v, "0123456789");
     text_echo(q, sizeof q, v, vl, 64);
     if (strstr(r->path, "/versions/") && (d != vl || vl > 9 || atoi(v) <= 0))
-        return tfs_error(out, 404, "Servable not found for request: Specific(%s, %s): a "
+        return api_error_json(out, 404, "Servable not found for request: Specific(%s, %s): a "
                          "version is a whole number from 1", e, q), -1;
     if (!strstr(r->path, "/versions/") && (d == vl || model_name_check(v, vl, 1, NULL, 0) < 0))
-        return tfs_error(out, 404, "Servable not found for request: Label(%s, %s): no such "
+        return api_error_json(out, 404, "Servable not found for request: Label(%s, %s): no such "
                          "label", e, q), -1;
     snprintf(ref, cap, "%s@%s", name, v);
     return 0;
@@ -66,7 +51,7 @@ static int tfs_model(struct req *r, char *id, struct predictor **p, struct reply
         return -1;
     int status = api_model_get(ref, id, p, msg, sizeof msg);
     if (status)
-        return tfs_error(out, status, "Servable not found for request: %s", msg), -1;
+        return api_error_json(out, status, "Servable not found for request: %s", msg), -1;
     return 0;
 }
 
@@ -107,14 +92,14 @@ int h_tfs_predict(struct req *r, struct reply *out)
         if (!out->status)
             return -1;   /* out of memory */
         int status = api_problem_text(out, msg, sizeof msg);
-        return tfs_error(out, status == 413 ? 413 : 400, "%s", msg);
+        return api_error_json(out, status == 413 ? 413 : 400, "%s", msg);
     }
     json_t *outputs = NULL;
     if ((y = malloc(sizeof(float) * (size_t)n * K)) &&
         predictor_run(m, x, n, y, msg, sizeof msg) == 0)
         outputs = api_outputs(y, n, K);
     else if (y)
-        tfs_error(out, 500, "%s", msg);
+        api_error_json(out, 500, "%s", msg);
     free(x);
     free(y);
     predictor_put(m);
@@ -134,9 +119,9 @@ int h_tfs_status(struct req *r, struct reply *out)
     if (rc == STORE_OK)
         rc = store_model_get(id, &m);
     if (rc == STORE_NOT_FOUND)
-        return tfs_error(out, 404, "Could not find any versions of model %s", *msg ? msg : ref);
+        return api_error_json(out, 404, "Could not find any versions of model %s", *msg ? msg : ref);
     if (rc != STORE_OK)
-        return tfs_error(out, 500, "the database failed; see the service's log");
+        return api_error_json(out, 500, "the database failed; see the service's log");
     /* the native answer, with TF Serving's status in it */
     json_t *o = model_json(&m);
     if (o && json_object_set_new(o, "model_version_status", tfs_version_status(&m)) < 0) {
