@@ -178,7 +178,10 @@ START_TEST(versions_under_concurrent_jobs)
     char began[2 * N][32], ended[2 * N][32];
     for (int k = 0; k < 2 * N; k++) {
         json_t *j = su_job_wait(&s, jobs[k], NULL, 120);
-        ck_assert_str_eq(su_str(j, "state"), "succeeded");
+        if (strcmp(su_str(j, "state"), "succeeded") != 0) {
+            char *why = json_dumps(json_object_get(j, "error"), JSON_COMPACT);
+            ck_abort_msg("job %d ended %s: %s", k, su_str(j, "state"), why ? why : "no error");
+        }
         snprintf(began[k], sizeof began[k], "%s", su_str(j, "started_at"));
         snprintf(ended[k], sizeof ended[k], "%s", su_str(j, "finished_at"));
         json_t *m = model(&s, su_str(j, "model"));
