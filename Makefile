@@ -292,9 +292,10 @@ image: deps-container
 	@bash docker/image.sh
 
 # Builds the image and tests it as a user would (tests/container.sh): a volume, a published
-# port, the health check, a job, a SIGTERM stop and a restart. Not part of make test.
+# port, the health check, a job, a SIGTERM stop and a restart; then three nodes sharing
+# PostgreSQL, docker/compose.postgres.yaml (tests/container_pg.sh). Not part of make test.
 test-container: deps-container
-	@bash tests/container.sh
+	@bash tests/container.sh; a=$$?; bash tests/container_pg.sh && exit $$a
 
 # Coverage-guided fuzzing (clang's libFuzzer) of every parser of client bytes, and of the
 # handlers that check requests (dataset uploads, jobs, query parameters; called directly on
