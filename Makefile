@@ -1,4 +1,4 @@
-# neurond -- one plain Makefile.  make · make run · make test · make check · make deps · make bench (-rnn, -http, -events) · make asan · make fuzz · make image · make clean
+# neurond -- one plain Makefile.  make · make run · make test · make check · make deps · make bench (-rnn, -http, -events, -pg) · make asan · make fuzz · make image · make clean
 CC      ?= cc
 OPT     ?= -O3
 CFLAGS  ?= $(OPT) -g
@@ -61,7 +61,7 @@ SERVER_LIB = $(BUILD)/libneurond.a
 NEUROND = $(BUILD)/neurond
 PORT ?= 8080
 
-.PHONY: all run test test-contract check check-pg layering test-browser browser-deps test-eventsource eventsource-deps test-onnx onnx-deps bench bench-rnn bench-http bench-events bench-hostile asan tsan fuzz clean deps deps-run deps-bench deps-container lint-api image test-container
+.PHONY: all run test test-contract check check-pg layering test-browser browser-deps test-eventsource eventsource-deps test-onnx onnx-deps bench bench-rnn bench-http bench-events bench-pg bench-hostile asan tsan fuzz clean deps deps-run deps-bench deps-container lint-api image test-container
 all: $(CORE_LIB) $(NEUROND)
 
 # Builds and starts the service on 127.0.0.1:$(PORT) with its database under ./var/.
@@ -161,6 +161,13 @@ $(BUILD)/bench/events: $(BUILD)/bench/events.o
 bench-events: deps-bench
 	@$(MAKE) --no-print-directory $(NEUROND) $(BUILD)/bench/events
 	@bash bench/events.sh $(BUILD)
+
+# Nodes sharing one PostgreSQL (bench/pg.sh, a throwaway cluster): training on PostgreSQL
+# against SQLite and what it writes per epoch, an epoch's end to its event on another node,
+# a lease's takeover after SIGKILL, tiny jobs through 3 nodes. ROUNDS sets (a)'s rounds.
+bench-pg: deps-bench
+	@$(MAKE) --no-print-directory $(NEUROND) $(BUILD)/bench/events
+	@bash bench/pg.sh $(BUILD) $(or $(ROUNDS),3)
 
 # Installs missing Debian packages when run as root (a no-op when all are there): deps
 # what make test needs, deps-run what make run needs.
@@ -292,9 +299,10 @@ image: deps-container
 	@bash docker/image.sh
 
 # Builds the image and tests it as a user would (tests/container.sh): a volume, a published
-# port, the health check, a job, a SIGTERM stop and a restart. Not part of make test.
+# port, the health check, a job, a SIGTERM stop and a restart; then three nodes sharing
+# PostgreSQL, docker/compose.postgres.yaml (tests/container_pg.sh). Not part of make test.
 test-container: deps-container
-	@bash tests/container.sh
+	@bash tests/container.sh; a=$$?; bash tests/container_pg.sh && exit $$a
 
 # Coverage-guided fuzzing (clang's libFuzzer) of every parser of client bytes, and of the
 # handlers that check requests (dataset uploads, jobs, query parameters; called directly on
