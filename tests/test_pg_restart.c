@@ -1,8 +1,9 @@
 /* test_pg_restart.c -- the service losing its PostgreSQL database and getting it back:
  *  - a pg_ctl restart in the middle of a training job: the job ends succeeded with exactly
  *    one metrics row per epoch;
- *  - a pg_ctl stop: /readyz answers 503 with the reason, /healthz 200, a read and a write
- *    503 with Retry-After and a problem+json body, each at once (no hang); pg_ctl start:
+ *  - a pg_ctl stop: /readyz answers 503 with the reason, /healthz 200, reads and a write
+ *    503 with Retry-After and a problem+json body (a prediction protocol's route in its
+ *    own error shape), each at once (no hang); pg_ctl start:
  *    /readyz is 200 again within seconds, what was stored before the stop is there, new
  *    requests work, and the job that trained through the outage ends with one row per
  *    epoch; the log says once that the database was lost and once that it was reached;
@@ -259,8 +260,17 @@ START_TEST(stop_then_start)
     su_http_free(&h);
     unavailable(&s, "GET", "/v1/jobs", NULL);
     unavailable(&s, "GET", "/v1/jobs/job_00000000000", NULL);
+    unavailable(&s, "GET", "/metrics", NULL);
     char *blobs = su_blobs_json(30, 2, 0);
     unavailable(&s, "POST", "/v1/datasets", blobs);
+    /* a prediction protocol: its own error shape */
+    h = timed(&s, "GET", "/v2/models/iris", NULL, &took);
+    ck_assert_msg(h.status == 503 && took < 3, "%ld in %.2f s", h.status, took);
+    ck_assert_msg(atoi(h.retry_after) > 0, "Retry-After '%s'", h.retry_after);
+    json_t *e = su_http_json(&h);
+    ck_assert_msg(strstr(su_str(e, "error"), "cannot be reached"), "%s", h.body);
+    json_decref(e);
+    su_http_free(&h);
     sleep(2);   /* the job waits meanwhile */
     unavailable(&s, "GET", "/v1/datasets", NULL);
     pg_ctl("start");

@@ -75,13 +75,14 @@ struct waiting {
     const struct run_ctx *c;
     const char *what;          /* what is waiting, for the log */
     double pause, since;       /* the next pause; when the wait began (0: not waiting) */
+    int last;                  /* stopped or cancelled: the call was tried a last time */
 };
 
 /* Whether to try again a call that answered rc: 1 after a pause when rc is
  * STORE_UNAVAILABLE, unless the service stops meanwhile or, when cancellable, the job is
- * cancelled (then 0, rc stays the caller's). Any other rc ends the wait (STORE_FENCED
- * too: the job is no longer this node's). Logs once when the job pauses and once when it
- * goes on. */
+ * cancelled: then 1 at once, for a last try, and 0 after it (rc stays the caller's). Any
+ * other rc ends the wait (STORE_FENCED too: the job is no longer this node's). Logs once
+ * when the job pauses and once when it goes on. */
 static int again_later(struct waiting *w, int rc, int cancellable)
 {
     const struct run_ctx *c = w->c;
@@ -98,12 +99,14 @@ static int again_later(struct waiting *w, int rc, int cancellable)
                 "with %s in memory and tries again until it is back\n", c->id, w->what);
     }
     const _Atomic int *quit = cancellable ? c->cancel : c->stopping;   /* a stop sets both */
+    if (w->last) {
+        fprintf(stderr, "neurond: job %s: %s; %s was not stored\n", c->id,
+                atomic_load(c->stopping) ? "the service stops" : "cancelled", w->what);
+        return 0;
+    }
     for (double t = clock_s(), end = t + w->pause; t < end; t = clock_s()) {
-        if (atomic_load(quit) || atomic_load(c->stopping)) {
-            fprintf(stderr, "neurond: job %s: %s; %s was not stored\n", c->id,
-                    atomic_load(c->stopping) ? "the service stops" : "cancelled", w->what);
-            return 0;
-        }
+        if (atomic_load(quit) || atomic_load(c->stopping))
+            return w->last = 1;
         struct timespec nap = {0, 50 * 1000 * 1000};
         nanosleep(&nap, NULL);
     }

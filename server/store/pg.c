@@ -42,6 +42,7 @@
 #include "format/format.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <libpq-fe.h>
 #include <math.h>
 #include <pthread.h>
@@ -124,12 +125,27 @@ static void out_of_reach(const char *msg)
 {
     unreachable = 1;
     if (!atomic_exchange(&lost, 1)) {
-        size_t n = strlen(msg);
-        while (n && msg[n - 1] == '\n')
+        char one[400];   /* libpq's message on one line */
+        size_t n = 0;
+        for (const char *p = msg; *p && n < sizeof one - 1; p++)
+            if (!isspace((unsigned char)*p) || (n && one[n - 1] != ' '))
+                one[n++] = isspace((unsigned char)*p) ? ' ' : *p;
+        while (n && one[n - 1] == ' ')
             n--;
-        fprintf(stderr, "neurond: %s cannot be reached: %.*s; requests that need it answer "
-                "503 and training waits until it is back\n", label, (int)n, msg);
+        one[n] = 0;
+        fprintf(stderr, "neurond: %s cannot be reached: %s; requests that need it answer "
+                "503 and training waits until it is back\n", label, one);
     }
+}
+
+/* What the server says outside an answer: its notices at warning and above (each
+ * connection sets client_min_messages), to the log; not the goodbye of each connection
+ * as it shuts down ("FATAL: terminating connection ..."), which out_of_reach says once. */
+static void notice(void *arg, const char *msg)
+{
+    (void)arg;
+    if (strncmp(msg, "FATAL:", 6) != 0)
+        fprintf(stderr, "neurond: PostgreSQL: %s", msg);
 }
 
 static long long now_ms(void) { return (long long)(clock_s() * 1000); }
@@ -142,7 +158,10 @@ static PGconn *connect_db(void)
                                        "keepalives_interval", "keepalives_count", "dbname",
                                        NULL};
     const char *const values[] = {CONNECT_TIMEOUT, "1", "10", "5", "3", conninfo, NULL};
-    return PQconnectdbParams(keys, values, 1);
+    PGconn *c = PQconnectdbParams(keys, values, 1);
+    if (c)
+        PQsetNoticeProcessor(c, notice, NULL);
+    return c;
 }
 
 /* Is a connection that was fine still open? Reads what the server sent meanwhile without
