@@ -263,6 +263,11 @@ START_TEST(stop_then_start)
     unavailable(&s, "GET", "/metrics", NULL);
     char *blobs = su_blobs_json(30, 2, 0);
     unavailable(&s, "POST", "/v1/datasets", blobs);
+    char job[300];
+    snprintf(job, sizeof job, "{\"network\": {\"inputs\": 2, \"layers\": [{\"type\": "
+             "\"dense\", \"units\": 3, \"activation\": \"softmax\"}], \"loss\": "
+             "\"categorical_crossentropy\"}, \"dataset\": \"%s\"}", ds);
+    unavailable(&s, "POST", "/v1/jobs", job);   /* not 422: its dataset cannot be read */
     /* a prediction protocol: its own error shape */
     h = timed(&s, "GET", "/v2/models/iris", NULL, &took);
     ck_assert_msg(h.status == 503 && took < 3, "%ld in %.2f s", h.status, took);

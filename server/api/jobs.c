@@ -50,6 +50,11 @@ int h_jobs_create(struct req *r, struct reply *out)
     const struct config *cfg = &r->app->cfg;
     const struct job_limits lim = {cfg->max_params, cfg->max_epoch_rows};
     json_t *n = job_check(r->json, &lim, &fs, &plan);
+    if (!n && store_condition() == STORE_UNAVAILABLE) {
+        /* its network and datasets could not be read: not the request's fault */
+        faults_free(&fs);
+        return reply_store_failed(out, STORE_UNAVAILABLE);
+    }
     if (!n) {
         long k = fs.n;
         json_t *errs = faults_take(&fs, "");

@@ -17,7 +17,8 @@
  * succeeds. Connecting gives up after CONNECT_TIMEOUT seconds (unless the connection
  * string says otherwise) and, while the database is away, is tried at most once a
  * RECONNECT_EVERY by all threads together: the others answer STORE_UNAVAILABLE at once.
- * TCP keepalives notice a server that vanished under an idle connection. The log says
+ * TCP keepalives and tcp_user_timeout notice a server whose host or network vanished.
+ * (A server frozen on a live host still answers TCP, and a call waits for it.) The log says
  * once when the database is lost and once when it is reached again.
  *
  * Every write is one pg_transaction: BEGIN ISOLATION LEVEL SERIALIZABLE, the caller's
@@ -150,14 +151,17 @@ static void notice(void *arg, const char *msg)
 
 static long long now_ms(void) { return (long long)(clock_s() * 1000); }
 
-/* A new connection, with a connect timeout and TCP keepalives that the connection string
- * may override (it is expanded last, and its keywords win). */
+/* A new connection, with a connect timeout and TCP keepalives (a server gone from an idle
+ * connection is noticed within 25 s; one that stops acknowledging what was sent, within
+ * 30 s) that the connection string may override (it is expanded last, and its keywords
+ * win). */
 static PGconn *connect_db(void)
 {
     static const char *const keys[] = {"connect_timeout", "keepalives", "keepalives_idle",
-                                       "keepalives_interval", "keepalives_count", "dbname",
-                                       NULL};
-    const char *const values[] = {CONNECT_TIMEOUT, "1", "10", "5", "3", conninfo, NULL};
+                                       "keepalives_interval", "keepalives_count",
+                                       "tcp_user_timeout", "dbname", NULL};
+    const char *const values[] = {CONNECT_TIMEOUT, "1", "10", "5", "3", "30000", conninfo,
+                                  NULL};
     PGconn *c = PQconnectdbParams(keys, values, 1);
     if (c)
         PQsetNoticeProcessor(c, notice, NULL);
