@@ -8,12 +8,15 @@
  *    requests work, and the job that trained through the outage ends with one row per
  *    epoch; the log says once that the database was lost and once that it was reached;
  *  - a SIGTERM while training waits for the database stops the service at once, and the
- *    job resumes after the restart with every epoch it had committed.
+ *    job resumes after the restart with every epoch it had committed;
+ *  - a job's end tried again after its COMMIT's answer was lost stores nothing twice.
  * The suite runs on a PostgreSQL cluster of its own (tests/pg.sh start), never on the
  * one the other suites share, since it stops and restarts it; on SQLite it is skipped.
  * Run from the top of the repository. */
 #include "srvutil.h"
 #include "testutil.h"
+
+#include "store/store.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -346,6 +349,43 @@ START_TEST(sigterm_while_waiting)
 }
 END_TEST
 
+/* A job's end tried again after the answer to its COMMIT was lost with the connection
+ * (the trainer tries it again, not knowing it landed): the second try finds the model
+ * stored, answers as the first did and stores nothing twice. */
+START_TEST(finish_tried_again)
+{
+    if (!su_pg()) {
+        fprintf(stderr, "skipped on SQLite: its commits are not answered over a network\n");
+        return;
+    }
+    su_db_open();
+    su_pg_exec(su_db_pg(), "INSERT INTO jobs (id, state, request, dataset_id, epochs, "
+               "created_at) VALUES ('job_f', 'queued', '{}', 'ds_x', 5, "
+               "'2026-01-01T00:00:00.000Z')");
+    char id[32];
+    ck_assert_int_eq(store_job_claim(id), STORE_OK);
+    struct model m = {.id = "mdl_f", .job_id = "job_f", .dataset_id = "ds_x",
+                      .label_kind = LABELS_CLASSES, .net = "NRDN", .net_len = 4};
+    m.network = json_object();
+    m.metrics = json_object();
+    enum job_state ended = JOB_QUEUED;
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(store_job_finish("job_f", JOB_SUCCEEDED, NULL, &m, &ended), STORE_OK);
+        ck_assert_int_eq(ended, JOB_SUCCEEDED);
+    }
+    struct model *items;
+    int n, more;
+    ck_assert_int_eq(store_model_list(NULL, 10, NULL, &items, &n, &more), STORE_OK);
+    ck_assert_int_eq(n, 1);
+    ck_assert_str_eq(items[0].id, "mdl_f");
+    model_free(&items[0]);
+    free(items);
+    json_decref(m.network);
+    json_decref(m.metrics);
+    su_db_close();
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("pg_restart");
@@ -355,6 +395,7 @@ int main(void)
     tcase_add_test(tc, restart_while_training);
     tcase_add_test(tc, stop_then_start);
     tcase_add_test(tc, sigterm_while_waiting);
+    tcase_add_test(tc, finish_tried_again);
     suite_add_tcase(s, tc);
     return tu_run(s) != 0;
 }

@@ -1309,8 +1309,23 @@ static int finish_tx(void *ctx)
         "eta_seconds = CASE WHEN $1::text = 'queued' THEN eta_seconds ELSE NULL END "
         "WHERE id = $5 RETURNING state";
     struct finish *f = ctx;
-    if (f->model && model_insert(f->model) != STORE_OK)
-        return STORE_ERROR;
+    if (f->model) {
+        /* tried again after a COMMIT whose answer was lost with the connection: it landed
+           when the job holds the model already */
+        struct args m = {0};
+        a_text(&m, f->id);
+        a_text(&m, f->model->id);
+        enum job_state now_in;
+        int rc = one_row("SELECT state FROM jobs WHERE id = $1 AND model_id = $2", &m,
+                         state_row, &now_in, "ending a job");
+        if (rc != STORE_NOT_FOUND) {
+            if (rc == STORE_OK)
+                f->ended = now_in;
+            return rc;
+        }
+        if (model_insert(f->model) != STORE_OK)
+            return STORE_ERROR;
+    }
     char now[32];
     now_iso(now);
     struct args a = {0};
