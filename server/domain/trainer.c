@@ -88,8 +88,8 @@ static int again_later(struct waiting *w, int rc, int cancellable)
     const struct run_ctx *c = w->c;
     if (rc != STORE_UNAVAILABLE) {
         if (w->since > 0)
-            fprintf(stderr, "neurond: job %s: the database is back after %.1f s; %s stored, "
-                    "training goes on\n", c->id, clock_s() - w->since, w->what);
+            fprintf(stderr, "neurond: job %s: the database is back after %.1f s (%s); the "
+                    "job goes on\n", c->id, clock_s() - w->since, w->what);
         return 0;
     }
     if (w->since == 0) {
