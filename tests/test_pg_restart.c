@@ -305,6 +305,8 @@ START_TEST(stop_then_start)
     ck_assert_msg(su_count(log, "reached again") == 1, "%s", log);
     ck_assert_msg(su_count(log, "the job pauses") == 1, "%s", log);
     ck_assert_msg(su_count(log, "the database is back") == 1, "%s", log);
+    /* no line per failed call: the claims, the requests and the retries said nothing more */
+    ck_assert_msg(su_count(log, " failed: ") == 0, "%s", log);
     su_stop(&s, 0);
     su_rmdir(s.dir);
     free(log), free(end), free(blobs), free(id), free(ds);
