@@ -139,14 +139,17 @@ static void out_of_reach(const char *msg)
     }
 }
 
+static int connection_state(const char *state);
+
 /* What the server says outside an answer: its notices at warning and above (each
  * connection sets client_min_messages), to the log; not the goodbye of each connection
- * as it shuts down ("FATAL: terminating connection ..."), which out_of_reach says once. */
-static void notice(void *arg, const char *msg)
+ * as the server shuts down ("terminating connection due to ..."), which out_of_reach
+ * says once for them all. */
+static void notice(void *arg, const PGresult *r)
 {
     (void)arg;
-    if (strncmp(msg, "FATAL:", 6) != 0)
-        fprintf(stderr, "neurond: PostgreSQL: %s", msg);
+    if (!connection_state(PQresultErrorField(r, PG_DIAG_SQLSTATE)))
+        fprintf(stderr, "neurond: PostgreSQL: %s", PQresultErrorMessage(r));
 }
 
 static long long now_ms(void) { return (long long)(clock_s() * 1000); }
@@ -164,7 +167,7 @@ static PGconn *connect_db(void)
                                   NULL};
     PGconn *c = PQconnectdbParams(keys, values, 1);
     if (c)
-        PQsetNoticeProcessor(c, notice, NULL);
+        PQsetNoticeReceiver(c, notice, NULL);
     return c;
 }
 
@@ -285,13 +288,17 @@ static void a_blob(struct args *a, const void *p, size_t len)
 /* Whether a failure means the database is out of reach: the connection broke, or
  * PostgreSQL said so (SQLSTATE class 08, connection exceptions; 57P01 admin shutdown,
  * 57P02 crash shutdown, 57P03 cannot connect now). */
-static int connection_failed(PGresult *r)
+static int connection_state(const char *state)
 {
-    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-    if (!mine || !mine->conn || PQstatus(mine->conn) != CONNECTION_OK)
-        return 1;
     return state && (!strncmp(state, "08", 2) || !strcmp(state, "57P01") ||
                      !strcmp(state, "57P02") || !strcmp(state, "57P03"));
+}
+
+static int connection_failed(PGresult *r)
+{
+    if (!mine || !mine->conn || PQstatus(mine->conn) != CONNECTION_OK)
+        return 1;
+    return connection_state(r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL);
 }
 
 /* Logs a failed statement (what it was for, and PostgreSQL's message), notes whether it
