@@ -3,7 +3,8 @@
  *    one metrics row per epoch;
  *  - a pg_ctl stop: /readyz answers 503 with the reason, /healthz 200, reads and a write
  *    503 with Retry-After and a problem+json body (a prediction protocol's route in its
- *    own error shape), each at once (no hang); pg_ctl start:
+ *    own error shape), each at once (no hang), while a model already loaded still
+ *    predicts; pg_ctl start:
  *    /readyz is 200 again within seconds, what was stored before the stop is there, new
  *    requests work, and the job that trained through the outage ends with one row per
  *    epoch; the log says once that the database was lost and once that it was reached;
@@ -250,11 +251,23 @@ START_TEST(stop_then_start)
         return;
     struct server s = {0};
     start(&s, "stop_start", 1);
+    /* a model, loaded by a first prediction */
+    char *small = su_dataset(&s, 30, 2, 0), *small_net = su_network(&s, 2, 8), body[300];
+    snprintf(body, sizeof body, "{\"network\": \"%s\", \"dataset\": \"%s\", \"epochs\": 2}",
+             small_net, small);
+    char *short_job = su_post_id(&s, "/v1/jobs", body, 202);
+    json_t *done = su_job_wait(&s, short_job, NULL, 60);
+    char predict[128];
+    snprintf(predict, sizeof predict, "/v1/models/%s/predict", su_str(done, "model"));
+    const char *row = "{\"instances\": [[0.5, 0.5]]}";
+    struct http_reply h = su_http(&s, "POST", predict, row, strlen(row), "application/json");
+    ck_assert_msg(h.status == 200, "%ld %s", h.status, h.body);
+    su_http_free(&h);
     char *ds, *id = long_job(&s, &ds);
     su_job_wait_epoch(&s, id, 2, 60);
     pg_ctl("stop -m fast");
     double took;
-    struct http_reply h = timed(&s, "GET", "/readyz", NULL, &took);
+    h = timed(&s, "GET", "/readyz", NULL, &took);
     ck_assert_msg(h.status == 503 && strstr(h.body, "database unreachable"), "%ld %s", h.status,
                   h.body);
     ck_assert_msg(took < 3, "/readyz took %.2f s", took);
@@ -279,6 +292,10 @@ START_TEST(stop_then_start)
     json_t *e = su_http_json(&h);
     ck_assert_msg(strstr(su_str(e, "error"), "cannot be reached"), "%s", h.body);
     json_decref(e);
+    su_http_free(&h);
+    /* the loaded model answers all the same */
+    h = su_http(&s, "POST", predict, row, strlen(row), "application/json");
+    ck_assert_msg(h.status == 200, "%ld %s", h.status, h.body);
     su_http_free(&h);
     sleep(2);   /* the job waits meanwhile */
     unavailable(&s, "GET", "/v1/datasets", NULL);
@@ -311,6 +328,8 @@ START_TEST(stop_then_start)
     su_stop(&s, 0);
     su_rmdir(s.dir);
     free(log), free(end), free(blobs), free(id), free(ds);
+    free(small), free(small_net), free(short_job);
+    json_decref(done);
 }
 END_TEST
 
