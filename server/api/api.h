@@ -98,11 +98,15 @@ int api_list(struct req *r, struct reply *out, const struct lister *l);
  * ones): detail names what was refused ("the job"), how many faults, and the first's
  * pointer and detail, so that a client that shows only `detail` shows the fault. */
 int reply_faults(struct reply *out, const char *what, long n, json_t *errors);
-/* 500 for a storage failure (logged where it happened). */
+/* Seconds a client is told to wait (Retry-After) while the database cannot be reached. */
+#define STORE_RETRY_AFTER 5
+/* The answer to a storage failure whose result is not at hand: reply_store_failed of
+ * STORE_ERROR (500, logged where it happened; 503 when the database is out of reach). */
 int reply_storage_failed(struct reply *out);
 /* The answer to a store result that is a failure: 507 for STORE_FULL (the disk holding
  * the database is full), 503 for STORE_GONE (its file was deleted or replaced; also for
- * a failure once it is), else 500 (reply_storage_failed). */
+ * a failure once it is), 503 with Retry-After for STORE_UNAVAILABLE (PostgreSQL cannot
+ * be reached now; also for a failure while it cannot), else 500. */
 int reply_store_failed(struct reply *out, int rc);
 /* The answer to a read of one row: 404 naming kind and id for STORE_NOT_FOUND, 500 for
  * another failure, else 200 with v (stolen; NULL, out of memory: 500). */
@@ -119,7 +123,7 @@ int reply_deleted(struct reply *out, int rc, const char *kind, const char *id);
 struct predictor;
 /* The loaded model a reference names (model_resolve), its id (32 bytes) into id: 0 with
  * *p set (predictor_put when done), or the HTTP status it fails with (404: nothing by
- * that reference; 500) with a sentence in msg. */
+ * that reference; 503: the database cannot be reached now; 500) with a sentence in msg. */
 int api_model_get(const char *ref, char *id, struct predictor **p, char *msg, size_t cap);
 /* The rows of a body as POST /v1/models/{id}/predict reads it (text/csv, or JSON
  * {"inputs" | "instances": rows}) into x (new) and n; *columnar is 1 when they came as

@@ -17,22 +17,20 @@
 #include <string.h>
 
 /* Stores d (its name set) and answers 201 with its description as stored, and
- * Location; 507 on a full disk, 503 when the database file is gone. Returns 0, or -1
- * (500) on another storage error. d stays the caller's. */
+ * Location; 507 on a full disk, 503 when the database file is gone or cannot be reached,
+ * 500 on another storage error. d stays the caller's. */
 static int store_and_reply(struct dataset *d, struct reply *out)
 {
     int rc = dataset_create(d);
     if (rc == STORE_TOO_BIG)
         return reply_problem(out, 413, NULL, "the dataset (%d rows of %d features) is over the "
                              "largest the storage holds", d->rows, d->features);
-    if (rc == STORE_FULL || rc == STORE_GONE)
-        return reply_store_failed(out, rc);
     if (rc != STORE_OK)
-        return -1;
+        return reply_store_failed(out, rc);
+    snprintf(out->location, sizeof out->location, "/v1/datasets/%s", d->id);
     struct dataset stored;
     if (store_dataset_get(d->id, &stored) != STORE_OK)
-        return -1;
-    snprintf(out->location, sizeof out->location, "/v1/datasets/%s", d->id);
+        return reply_json(out, 201, dataset_json(d));   /* it is stored: as it was sent */
     rc = reply_json(out, 201, dataset_json(&stored));
     dataset_free(&stored);
     return rc;

@@ -18,7 +18,7 @@
 
 #define RETRY_AFTER 5      /* seconds, when a cap on event streams is reached */
 
-/* The job as GET answers it (new), or NULL after replying (404, or 500). */
+/* The job as GET answers it (new), or NULL after replying (404, 503 or 500). */
 static json_t *job_or_reply(const char *id, struct reply *out)
 {
     struct job j;
@@ -27,7 +27,7 @@ static json_t *job_or_reply(const char *id, struct reply *out)
         if (rc == STORE_NOT_FOUND)
             reply_not_found(out, "job", id);
         else
-            reply_storage_failed(out);
+            reply_store_failed(out, rc);
         return NULL;
     }
     json_t *v = job_json(&j);
@@ -50,6 +50,11 @@ int h_jobs_create(struct req *r, struct reply *out)
     const struct config *cfg = &r->app->cfg;
     const struct job_limits lim = {cfg->max_params, cfg->max_epoch_rows};
     json_t *n = job_check(r->json, &lim, &fs, &plan);
+    if (!n && store_condition() == STORE_UNAVAILABLE) {
+        /* its network and datasets could not be read: not the request's fault */
+        faults_free(&fs);
+        return reply_store_failed(out, STORE_UNAVAILABLE);
+    }
     if (!n) {
         long k = fs.n;
         json_t *errs = faults_take(&fs, "");
@@ -79,7 +84,7 @@ int h_jobs_create(struct req *r, struct reply *out)
         return reply_problem(out, 429, NULL, "%ld jobs are queued, the most the service takes "
                              "(--max-queued); try again once some have run", cfg->max_queued);
     }
-    if (rc == STORE_FULL || rc == STORE_GONE)
+    if (rc == STORE_FULL || rc == STORE_GONE || rc == STORE_UNAVAILABLE)
         return reply_store_failed(out, rc);
     if (rc != STORE_OK)
         return reply_problem(out, 500, NULL, "the job could not be stored");

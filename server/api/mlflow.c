@@ -34,14 +34,18 @@ static int mlflow_error(struct reply *out, int status, const char *code, const c
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     utf8_clean(msg);   /* a cut inside a character, or bytes a client sent */
+    if (status == 503)
+        out->retry_after = STORE_RETRY_AFTER;
     return reply_json(out, status, json_pack("{s:s, s:s}", "error_code", code, "message", msg));
 }
 
 /* The error code MLflow gives an HTTP status. */
 static const char *mlflow_code(int status)
 {
-    return status == 404 ? "RESOURCE_DOES_NOT_EXIST" : status == 500 ? "INTERNAL_ERROR"
-                                                                   : "BAD_REQUEST";
+    return status == 404   ? "RESOURCE_DOES_NOT_EXIST"
+           : status == 500 ? "INTERNAL_ERROR"
+           : status == 503 ? "TEMPORARILY_UNAVAILABLE"
+                           : "BAD_REQUEST";
 }
 
 int h_mlflow_ping(struct req *r, struct reply *out)

@@ -55,6 +55,8 @@ static int predictor_or_reply(const char *ref, char *id, struct predictor **p,
         return 0;
     if (rc == STORE_NOT_FOUND)
         reply_no_model(out, ref);
+    else if (rc == STORE_UNAVAILABLE)
+        reply_store_failed(out, rc);
     else
         reply_problem(out, 500, NULL, "%s", msg);
     return -1;
@@ -905,6 +907,8 @@ int api_error_json(struct reply *out, int status, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     utf8_clean(msg);
+    if (status == 503)
+        out->retry_after = STORE_RETRY_AFTER;
     return reply_json(out, status, json_pack("{s:s}", "error", msg));
 }
 
@@ -916,6 +920,10 @@ int api_model_get(const char *ref, char *id, struct predictor **p, char *msg, si
         rc = predictor_get(id, p, msg, cap);
     if (rc == STORE_OK)
         return 0;
+    if (rc == STORE_UNAVAILABLE || (rc == STORE_ERROR && store_condition() == STORE_UNAVAILABLE)) {
+        snprintf(msg, cap, "the database cannot be reached now; try again in a few seconds");
+        return 503;
+    }
     if (rc != STORE_NOT_FOUND)
         return 500;
     if (!strchr(ref, '@'))   /* model_resolve passed it on as an id; the store had none */

@@ -17,8 +17,8 @@ int h_health(struct req *r, struct reply *out)
 }
 
 /* Ready when the database answers with the newest schema, its file is still the one
- * opened, the disk holding it is not full, and the workers run. Otherwise 503, the detail
- * naming every reason. */
+ * opened, the disk holding it is not full, PostgreSQL can be reached, and the workers
+ * run. Otherwise 503, the detail naming every reason. */
 int h_ready(struct req *r, struct reply *out)
 {
     int cond = store_condition();
@@ -37,15 +37,20 @@ int h_ready(struct req *r, struct reply *out)
                          : cond == STORE_FULL ? "; disk full: the disk holding the database "
                                                 "is full (delete datasets or models, or free "
                                                 "space on it)"
-                                              : "");
+                         : cond == STORE_UNAVAILABLE ? "; database unreachable: PostgreSQL "
+                                                       "cannot be reached now (the service "
+                                                       "reconnects by itself)"
+                         : cond != STORE_OK ? "; database failing: see the service's log"
+                                            : "");
 }
 
 int h_prometheus(struct req *r, struct reply *out)
 {
     (void)r;
     long counts[JOB_STATE_COUNT];
-    if (store_job_counts(counts) != STORE_OK)
-        return -1;
+    int rc = store_job_counts(counts);
+    if (rc != STORE_OK)
+        return reply_store_failed(out, rc);
     struct stats_route labels[96];   /* stats.c's MAX_ROUTES */
     int n = nroutes < 96 ? nroutes : 96;
     for (int i = 0; i < n; i++)
@@ -69,7 +74,7 @@ int h_prometheus(struct req *r, struct reply *out)
         free(buf);
         return -1;
     }
-    int rc = reply_text(out, 200, "text/plain; version=0.0.4; charset=utf-8", buf, len);
+    rc = reply_text(out, 200, "text/plain; version=0.0.4; charset=utf-8", buf, len);
     free(buf);
     return rc;
 }

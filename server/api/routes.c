@@ -85,13 +85,18 @@ int reply_faults(struct reply *out, const char *what, long n, json_t *errors)
 
 int reply_storage_failed(struct reply *out)
 {
-    return reply_problem(out, 500, NULL, "the database failed; see the service's log");
+    return reply_store_failed(out, STORE_ERROR);
 }
 
 int reply_store_failed(struct reply *out, int rc)
 {
-    if (rc == STORE_ERROR && store_condition() == STORE_GONE)
-        rc = STORE_GONE;   /* a thread's first connection finds no file to open */
+    if (rc == STORE_ERROR) {
+        /* a thread's first connection finds no file to open; or the failure's result was
+           lost on its way, and the database is out of reach */
+        int cond = store_condition();
+        if (cond == STORE_GONE || cond == STORE_UNAVAILABLE)
+            rc = cond;
+    }
     if (rc == STORE_FULL)
         return reply_problem(out, 507, NULL, "the disk holding the database is full: nothing "
                              "was stored. Deletes still work: delete datasets or models that "
@@ -99,7 +104,13 @@ int reply_store_failed(struct reply *out, int rc)
     if (rc == STORE_GONE)
         return reply_problem(out, 503, NULL, "the database file was deleted or replaced while "
                              "the service ran: nothing was stored; the service needs a restart");
-    return reply_storage_failed(out);
+    if (rc == STORE_UNAVAILABLE) {
+        out->retry_after = STORE_RETRY_AFTER;
+        return reply_problem(out, 503, NULL, "the database cannot be reached now: nothing was "
+                             "stored; try again in a few seconds (the service reconnects by "
+                             "itself)");
+    }
+    return reply_problem(out, 500, NULL, "the database failed; see the service's log");
 }
 
 int reply_row(struct reply *out, int rc, const char *kind, const char *id, json_t *v)

@@ -50,6 +50,8 @@ static int tfs_model(struct req *r, char *id, struct predictor **p, struct reply
     if (tfs_ref(r, ref, sizeof ref, out) < 0)
         return -1;
     int status = api_model_get(ref, id, p, msg, sizeof msg);
+    if (status == 503)
+        return api_error_json(out, status, "%s", msg), -1;
     if (status)
         return api_error_json(out, status, "Servable not found for request: %s", msg), -1;
     return 0;
@@ -120,6 +122,9 @@ int h_tfs_status(struct req *r, struct reply *out)
         rc = store_model_get(id, &m);
     if (rc == STORE_NOT_FOUND)
         return api_error_json(out, 404, "Could not find any versions of model %s", *msg ? msg : ref);
+    if (rc == STORE_UNAVAILABLE)
+        return api_error_json(out, 503, "the database cannot be reached now; try again in a "
+                              "few seconds");
     if (rc != STORE_OK)
         return api_error_json(out, 500, "the database failed; see the service's log");
     /* the native answer, with TF Serving's status in it */

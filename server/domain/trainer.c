@@ -17,6 +17,15 @@
  * every epoch, or that early stopping had ended (its checkpoint says so), then only
  * stores its model.
  *
+ * A job whose writes find the database out of reach (PostgreSQL down or restarting:
+ * STORE_UNAVAILABLE) pauses where it is, everything kept in memory, and tries the same
+ * write again after a back-off (0.5 s, doubling to 5 s) until the database takes it,
+ * then goes on (again_later); the service stopping ends the wait (the job resumes from
+ * its last committed checkpoint, on the next start or on another node), and so does a
+ * cancel, but for the job's final write, which waits for the database whatever comes.
+ * Progress writes are skipped meanwhile. The log says once when a job pauses and once
+ * when it goes on.
+ *
  * A job whose loss diverges fails, but keeps what its ended epochs learned as its model:
  * early stopping's best epoch with restore_best, else the last epoch's checkpoint (the
  * weights in memory are those of a step that had already gone wrong); its error says
@@ -30,10 +39,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct run_ctx {
     const struct trainer_events *ev;
     const char *id;
+    const _Atomic int *cancel, *stopping;   /* the job's flags (trainer_run) */
     const struct job_opts *o;
     struct nn_net *net;
     struct nn_rng *rng;
@@ -50,6 +61,58 @@ struct run_ctx {
     int save_rc;               /* STORE_OK, or why an epoch's checkpoint was not stored */
     double label_s;            /* the labels' deviation when they were standardized, else 0 */
 };
+
+/* ---- the database out of reach ---- */
+
+#define PAUSE_FIRST 0.5        /* seconds before a write that found the database away is
+                                  tried again, doubling up to PAUSE_MOST */
+#define PAUSE_MOST 5.0
+
+/* One write (or read) of a job waiting for the database, tried as
+ *     struct waiting w = {.c = c, .what = "its checkpoint"};
+ *     do rc = store_...(...); while (again_later(&w, rc, 1));  */
+struct waiting {
+    const struct run_ctx *c;
+    const char *what;          /* what is waiting, for the log */
+    double pause, since;       /* the next pause; when the wait began (0: not waiting) */
+    int last;                  /* stopped or cancelled: the call was tried a last time */
+};
+
+/* Whether to try again a call that answered rc: 1 after a pause when rc is
+ * STORE_UNAVAILABLE, unless the service stops meanwhile or, when cancellable, the job is
+ * cancelled: then 1 at once, for a last try, and 0 after it (rc stays the caller's). Any
+ * other rc ends the wait (STORE_FENCED too: the job is no longer this node's). Logs once
+ * when the job pauses and once when it goes on. */
+static int again_later(struct waiting *w, int rc, int cancellable)
+{
+    const struct run_ctx *c = w->c;
+    if (rc != STORE_UNAVAILABLE) {
+        if (w->since > 0)
+            fprintf(stderr, "neurond: job %s: the database is back after %.1f s (%s); the "
+                    "job goes on\n", c->id, clock_s() - w->since, w->what);
+        return 0;
+    }
+    if (w->since == 0) {
+        w->since = clock_s();
+        w->pause = PAUSE_FIRST;
+        fprintf(stderr, "neurond: job %s: the database cannot be reached; the job pauses "
+                "with %s in memory and tries again until it is back\n", c->id, w->what);
+    }
+    const _Atomic int *quit = cancellable ? c->cancel : c->stopping;   /* a stop sets both */
+    if (w->last) {
+        fprintf(stderr, "neurond: job %s: %s; %s was not stored\n", c->id,
+                atomic_load(c->stopping) ? "the service stops" : "cancelled", w->what);
+        return 0;
+    }
+    for (double t = clock_s(), end = t + w->pause; t < end; t = clock_s()) {
+        if (atomic_load(quit) || atomic_load(c->stopping))
+            return w->last = 1;
+        struct timespec nap = {0, 50 * 1000 * 1000};
+        nanosleep(&nap, NULL);
+    }
+    w->pause = w->pause * 2 < PAUSE_MOST ? w->pause * 2 : PAUSE_MOST;
+    return 1;
+}
 
 /* ---- labels standardized (mse and mae) ----
  * The engine then trains on (y - mean) / s, with a mean per label column and one
@@ -215,8 +278,11 @@ static int on_epoch(void *arg, const struct nn_report *raw)
     double eta = per * (o->train.epochs - r->epoch);
     if (nn_save(c->net, &buf, &cp.net_len, NULL) == 0) {
         cp.net = buf;
-        c->save_rc = store_checkpoint_save(c->id, &cp, row, (double)r->epoch / o->train.epochs,
-                                           eta);
+        struct waiting w = {.c = c, .what = "the epoch's row and checkpoint"};
+        do
+            c->save_rc = store_checkpoint_save(c->id, &cp, row,
+                                               (double)r->epoch / o->train.epochs, eta);
+        while (again_later(&w, c->save_rc, 1));
         if (c->save_rc == STORE_OK) {
             c->best_changed = 0;
             if (c->ev && c->ev->epoch)
@@ -238,7 +304,7 @@ static int on_progress(void *arg, const struct nn_report *raw)
     double t = clock_s();
     if (t - c->t_progress < 0.5)   /* a few writes a second at most */
         return 0;
-    c->t_progress = t;
+    c->t_progress = t;   /* its write skipped while the database is away */
     double frac = (r->epoch - 1 + (double)r->batch / r->batches) / c->o->train.epochs;
     double per = r->batch ? r->seconds * r->batches / r->batch : 0;
     double eta = per * (c->o->train.epochs - r->epoch + 1 - (double)r->batch / r->batches);
@@ -393,7 +459,9 @@ static int model_make(struct model *m, const char *id, const json_t *req,
         return -1;
     }
     json_t *rows = NULL;
-    store_job_epochs(id, 0, -1, &rows);
+    struct waiting w = {.c = c, .what = "its model"};
+    while (again_later(&w, store_job_epochs(id, 0, -1, &rows), 0))
+        ;
     size_t nrows = json_array_size(rows);
     const json_t *row = json_array_get(rows, best && c->best_epoch >= 1
                                                  ? (size_t)c->best_epoch - 1 : nrows - 1);
@@ -417,7 +485,10 @@ static int model_make(struct model *m, const char *id, const json_t *req,
     m->label_kind = d->label_kind;
     m->classes = json_incref(d->classes);
     struct dataset meta;   /* the names of the input columns, for prediction and export */
-    if (store_dataset_get(o->dataset, &meta) == STORE_OK) {
+    int got;
+    while (again_later(&w, got = store_dataset_get(o->dataset, &meta), 0))
+        ;
+    if (got == STORE_OK) {
         m->columns = json_incref(meta.columns);
         dataset_free(&meta);
     }
@@ -528,7 +599,12 @@ enum job_state trainer_run(const char *id, size_t max_params, struct nn_pool *po
 {
     struct job job;
     json_t *req = NULL, *error = NULL, *plain = NULL;   /* plain: error without a model */
-    if (store_job_get(id, &job) == STORE_OK) {
+    struct run_ctx c = {.ev = ev, .id = id, .cancel = cancel, .stopping = stopping};
+    struct waiting w = {.c = &c, .what = "the job's start"};
+    int rc;
+    while (again_later(&w, rc = store_job_get(id, &job), 1))
+        ;
+    if (rc == STORE_OK) {
         req = json_incref(job.request);
         job_free(&job);
     }
@@ -544,7 +620,10 @@ enum job_state trainer_run(const char *id, size_t max_params, struct nn_pool *po
     int made = 0;
     enum job_state state = JOB_FAILED;
     json_t *errs = NULL;
-    struct run_ctx c = {.ev = ev, .id = id};
+    if (rc == STORE_UNAVAILABLE) {   /* stopped or cancelled before the database came back */
+        state = JOB_QUEUED;
+        goto done;
+    }
     if (!req) {
         error = problem(500, "Job lost", "the job's request could not be read");
         goto done;
@@ -556,9 +635,15 @@ enum job_state trainer_run(const char *id, size_t max_params, struct nn_pool *po
         error = problem(422, "Invalid network", "the job's network definition is invalid");
         goto done;
     }
-    int rc = store_dataset_load(o.dataset, &d);
-    if (rc == STORE_OK && o.val_dataset)
-        rc = store_dataset_load(o.val_dataset, &v);
+    while (again_later(&w, rc = store_dataset_load(o.dataset, &d), 1))
+        ;
+    while (rc == STORE_OK && o.val_dataset &&
+           again_later(&w, rc = store_dataset_load(o.val_dataset, &v), 1))
+        ;
+    if (rc == STORE_UNAVAILABLE) {
+        state = JOB_QUEUED;
+        goto done;
+    }
     if (rc != STORE_OK) {
         error = problem(409, "Dataset gone", rc == STORE_NOT_FOUND
                                                  ? "a dataset of the job was deleted"
@@ -586,7 +671,13 @@ enum job_state trainer_run(const char *id, size_t max_params, struct nn_pool *po
         c.label_s = label_scaler[d.label_cols];
     }
     struct nn_error e = {0};
-    if (store_checkpoint_load(id, &cp) == STORE_OK) {
+    while (again_later(&w, rc = store_checkpoint_load(id, &cp), 1))
+        ;
+    if (rc == STORE_UNAVAILABLE) {   /* not from scratch over epochs it has */
+        state = JOB_QUEUED;
+        goto done;
+    }
+    if (rc == STORE_OK) {
         net = nn_load(cp.net, cp.net_len, max_params, &e);
         if (net && cp.rng_len == sizeof rng)
             memcpy(&rng, cp.rng, sizeof rng);
@@ -633,6 +724,10 @@ enum job_state trainer_run(const char *id, size_t max_params, struct nn_pool *po
         /* a loss that diverged after some epochs: what they learned is kept */
         made = plain && model_salvage(&mo, id, req, &o, &d, scaler, label_scaler, &c,
                                       max_params, error) == 0;
+    } else if (c.save_rc == STORE_UNAVAILABLE) {
+        /* the wait for the database ended: the service stops (resume from the last
+           committed checkpoint), or the job was cancelled */
+        state = atomic_load(stopping) ? JOB_QUEUED : JOB_CANCELLED;
     } else if (c.save_rc == STORE_FULL || c.save_rc == STORE_GONE) {
         state = JOB_QUEUED;   /* resumes from its last stored checkpoint */
         error = waits(c.save_rc, nn_epochs_done(net) - 1);
@@ -655,8 +750,16 @@ done:
         json_object_set_new(error, "errors", errs);
     else
         json_decref(errs);
-    rc = store_job_finish(id, state, error, made ? &mo : NULL, &state);
-    if ((rc == STORE_FULL || rc == STORE_GONE) && state == JOB_SUCCEEDED) {
+    struct waiting fin = {.c = &c, .what = "its end"};
+    enum job_state ends = state;
+    while (again_later(&fin, rc = store_job_finish(id, ends, error, made ? &mo : NULL, &state),
+                       0))
+        state = ends;
+    if (rc == STORE_UNAVAILABLE) {
+        /* the service stops before the database came back: the job is still running in
+           the database, and resumes from its last committed checkpoint */
+        state = JOB_QUEUED;
+    } else if ((rc == STORE_FULL || rc == STORE_GONE) && state == JOB_SUCCEEDED) {
         /* no room for the model: the job keeps its checkpoint (every epoch) and waits in
          * the queue; resumed, it stores the model it trained */
         json_decref(error);

@@ -4,7 +4,8 @@
  * thread owns an engine pool and its own database connection; it claims the oldest queued
  * job (an UPDATE ... RETURNING, atomic), runs it with the trainer, and sleeps on a
  * condition variable when the queue is empty (queue_wake signals it; a timed wait also
- * polls, in case another process queued work). queue_start puts jobs a previous process
+ * polls, in case another process queued work; longer, up to 5 s, while the database
+ * cannot be reached). queue_start puts jobs a previous process
  * left running back in the queue, before every newer job: they resume from their last
  * checkpoint. A cancel (or a stop of the service) sets the worker's flag, which the engine
  * checks before every batch. A cancel is first marked on the job's row, in the same
@@ -67,9 +68,11 @@ static void *worker_main(void *arg)
     pthread_setname_np(pthread_self(), "neurond-work");   /* its engine threads inherit it */
     struct nn_pool *pool = nn_pool_new(q->cfg->threads);
     const struct trainer_events events = {on_epoch, on_progress, w};
+    int away = 0;              /* seconds between claims while the database is away */
     while (!atomic_load(&q->stopping)) {
         char id[32];
-        if (store_job_claim(id) == STORE_OK) {
+        int claimed = store_job_claim(id);
+        if (claimed == STORE_OK) {
             pthread_mutex_lock(&q->lock);
             snprintf(w->job, sizeof w->job, "%s", id);
             atomic_store(&w->cancel, q->stopping);
@@ -89,8 +92,10 @@ static void *worker_main(void *arg)
             pthread_mutex_unlock(&q->lock);
             continue;
         }
+        /* the database out of reach (logged once by the store): 1, 2, 4, 5, 5 ... s */
+        away = claimed != STORE_UNAVAILABLE ? 0 : away ? (away * 2 < 5 ? away * 2 : 5) : 1;
         struct timespec until;
-        deadline_in(&until, 1);
+        deadline_in(&until, away ? away : 1);
         pthread_mutex_lock(&q->lock);
         if (!q->stopping)
             pthread_cond_timedwait(&q->wake, &q->lock, &until);

@@ -3,9 +3,23 @@
  *
  * DESIGN. Each thread that touches the database gets its own connection on first use, as
  * with SQLite, closed when the thread ends (a server's connection slots are few: threads
- * that come and go must not keep theirs); store_close closes the rest. A connection found
- * broken is reset on the next use; until one connects again, store_condition answers
- * STORE_ERROR.
+ * that come and go must not keep theirs); store_close closes the rest.
+ *
+ * Losing the database. A call that cannot reach the database -- no connection can be
+ * made, or the connection broke during the call (its status bad, SQLSTATE class 08, or
+ * 57P01-57P03: the server shutting down or starting up) -- answers STORE_UNAVAILABLE
+ * instead of STORE_ERROR (the wrappers at the end of this file), and nothing it would
+ * have written was committed (but for a COMMIT whose answer was lost, which the callers'
+ * writes tolerate being tried again). A connection is checked before each use without a
+ * round trip (PQconsumeInput reads the server's goodbye after a restart) and reset when
+ * broken; a statement or transaction that finds its connection broken before COMMIT is
+ * tried once more on a new one, so the first call after the database came back
+ * succeeds. Connecting gives up after CONNECT_TIMEOUT seconds (unless the connection
+ * string says otherwise) and, while the database is away, is tried at most once a
+ * RECONNECT_EVERY by all threads together: the others answer STORE_UNAVAILABLE at once.
+ * TCP keepalives and tcp_user_timeout notice a server whose host or network vanished.
+ * (A server frozen on a live host still answers TCP, and a call waits for it.) The log says
+ * once when the database is lost and once when it is reached again.
  *
  * Every write is one pg_transaction: BEGIN ISOLATION LEVEL SERIALIZABLE, the caller's
  * function, COMMIT, run again (up to TX_TRIES times) when PostgreSQL reports a
@@ -29,6 +43,7 @@
 #include "format/format.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <libpq-fe.h>
 #include <math.h>
 #include <pthread.h>
@@ -42,6 +57,8 @@ extern const char *const pg_migrations[];   /* generated from migrations/pg/ */
 extern const int pg_nmigrations;
 
 #define TX_TRIES 20            /* a serializable write tried at most this many times */
+#define CONNECT_TIMEOUT "5"    /* seconds a connection may take, unless --db says */
+#define RECONNECT_EVERY 1.0    /* seconds between attempts while the database is away */
 /* PostgreSQL takes a message of up to 1 GB: a dataset's arrays, sent together with its
  * row, stay under it by this much (its JSON columns) */
 #define MAX_MESSAGE ((size_t)1 << 30)
@@ -76,8 +93,12 @@ static _Thread_local struct thread_pg *mine;
 static pthread_key_t ending;   /* its destructor closes an ending thread's connection */
 static pthread_once_t ending_once = PTHREAD_ONCE_INIT;
 static _Atomic int lost;       /* a connection broke and none connected since */
+static _Atomic long long last_attempt;   /* when a connection was last tried (ms), while lost */
 /* this thread's last failure was a serialization failure or a deadlock: try again */
 static _Thread_local int retry;
+/* this thread's last failure was the database out of reach (STORE_UNAVAILABLE) */
+static _Thread_local int unreachable;
+static _Thread_local int in_tx;   /* inside transaction(): a statement is not run again alone */
 
 /* ---- connections ---- */
 
@@ -99,8 +120,67 @@ static void thread_ends(void *arg)
 
 static void ending_key(void) { pthread_key_create(&ending, thread_ends); }
 
+/* Notes that the database is out of reach: for this thread's call (unreachable), and for
+ * everyone (lost), logging it once for the outage with PostgreSQL's message. */
+static void out_of_reach(const char *msg)
+{
+    unreachable = 1;
+    if (!atomic_exchange(&lost, 1)) {
+        char one[400];   /* libpq's message on one line */
+        size_t n = 0;
+        for (const char *p = msg; *p && n < sizeof one - 1; p++)
+            if (!isspace((unsigned char)*p) || (n && one[n - 1] != ' '))
+                one[n++] = isspace((unsigned char)*p) ? ' ' : *p;
+        while (n && one[n - 1] == ' ')
+            n--;
+        one[n] = 0;
+        fprintf(stderr, "neurond: %s cannot be reached: %s; requests that need it answer "
+                "503 and training waits until it is back\n", label, one);
+    }
+}
+
+static int connection_state(const char *state);
+
+/* What the server says outside an answer: its notices at warning and above (each
+ * connection sets client_min_messages), to the log; not the goodbye of each connection
+ * as the server shuts down ("terminating connection due to ..."), which out_of_reach
+ * says once for them all. */
+static void notice(void *arg, const PGresult *r)
+{
+    (void)arg;
+    if (!connection_state(PQresultErrorField(r, PG_DIAG_SQLSTATE)))
+        fprintf(stderr, "neurond: PostgreSQL: %s", PQresultErrorMessage(r));
+}
+
+static long long now_ms(void) { return (long long)(clock_s() * 1000); }
+
+/* A new connection, with a connect timeout and TCP keepalives (a server gone from an idle
+ * connection is noticed within 25 s; one that stops acknowledging what was sent, within
+ * 30 s) that the connection string may override (it is expanded last, and its keywords
+ * win). */
+static PGconn *connect_db(void)
+{
+    static const char *const keys[] = {"connect_timeout", "keepalives", "keepalives_idle",
+                                       "keepalives_interval", "keepalives_count",
+                                       "tcp_user_timeout", "dbname", NULL};
+    const char *const values[] = {CONNECT_TIMEOUT, "1", "10", "5", "3", "30000", conninfo,
+                                  NULL};
+    PGconn *c = PQconnectdbParams(keys, values, 1);
+    if (c)
+        PQsetNoticeReceiver(c, notice, NULL);
+    return c;
+}
+
+/* Is a connection that was fine still open? Reads what the server sent meanwhile without
+ * waiting (after a restart: its goodbye, then the end of the stream). */
+static int still_open(PGconn *c)
+{
+    return PQstatus(c) == CONNECTION_OK && PQconsumeInput(c) && PQstatus(c) == CONNECTION_OK;
+}
+
 /* This thread's connection, opened on first use and reset when broken; NULL when the
- * database cannot be reached (logged). */
+ * database cannot be reached (unreachable set, logged once for the outage). While it is
+ * away, a connection is tried at most once a RECONNECT_EVERY by all the threads. */
 static PGconn *conn(void)
 {
     if (!mine) {
@@ -115,18 +195,26 @@ static PGconn *conn(void)
         mine = t;
         pthread_setspecific(ending, t);
     }
-    if (mine->conn && PQstatus(mine->conn) == CONNECTION_OK)
+    if (mine->conn && still_open(mine->conn))
         return mine->conn;
+    if (atomic_load(&lost)) {
+        long long t = now_ms(), was = atomic_load(&last_attempt);
+        if (t - was < (long long)(RECONNECT_EVERY * 1000) ||
+            !atomic_compare_exchange_strong(&last_attempt, &was, t)) {
+            unreachable = 1;   /* another thread tried a moment ago */
+            return NULL;
+        }
+    }
     if (mine->conn)
         PQreset(mine->conn);
     else
-        mine->conn = PQconnectdb(conninfo);
+        mine->conn = connect_db();
     if (PQstatus(mine->conn) != CONNECTION_OK) {
-        if (!atomic_exchange(&lost, 1))
-            fprintf(stderr, "neurond: %s cannot be reached: %s", label,
-                    PQerrorMessage(mine->conn));
+        atomic_store(&last_attempt, now_ms());
+        out_of_reach(PQerrorMessage(mine->conn));
         return NULL;
     }
+    PQclear(PQexec(mine->conn, "SET client_min_messages = warning"));
     if (atomic_exchange(&lost, 0))
         fprintf(stderr, "neurond: %s reached again\n", label);
     return mine->conn;
@@ -197,20 +285,37 @@ static void a_blob(struct args *a, const void *p, size_t len)
 
 /* ---- running statements ---- */
 
+/* Whether a failure means the database is out of reach: the connection broke, or
+ * PostgreSQL said so (SQLSTATE class 08, connection exceptions; 57P01 admin shutdown,
+ * 57P02 crash shutdown, 57P03 cannot connect now). */
+static int connection_state(const char *state)
+{
+    return state && (!strncmp(state, "08", 2) || !strcmp(state, "57P01") ||
+                     !strcmp(state, "57P02") || !strcmp(state, "57P03"));
+}
+
+static int connection_failed(PGresult *r)
+{
+    if (!mine || !mine->conn || PQstatus(mine->conn) != CONNECTION_OK)
+        return 1;
+    return connection_state(r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL);
+}
+
 /* Logs a failed statement (what it was for, and PostgreSQL's message), notes whether it
- * may succeed when tried again, and returns STORE_ERROR. */
+ * may succeed when tried again (retry) or failed for the database out of reach
+ * (unreachable: logged once for the outage), and returns STORE_ERROR. */
 static int failed(const char *what, PGresult *r)
 {
     const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
     retry = state && (!strcmp(state, "40001") || !strcmp(state, "40P01"));
-    if (!retry) {
-        const char *msg = r ? PQresultErrorMessage(r) : "";
-        if (!*msg && mine && mine->conn)
-            msg = PQerrorMessage(mine->conn);
+    const char *msg = r ? PQresultErrorMessage(r) : "";
+    if (!*msg && mine && mine->conn)
+        msg = PQerrorMessage(mine->conn);
+    if (!retry && connection_failed(r)) {
+        out_of_reach(msg);
+    } else if (!retry) {
         fprintf(stderr, "neurond: %s failed: %s%s", what, msg,
                 *msg && msg[strlen(msg) - 1] == '\n' ? "" : "\n");
-        if (mine && mine->conn && PQstatus(mine->conn) != CONNECTION_OK)
-            atomic_store(&lost, 1);
     }
     PQclear(r);
     return STORE_ERROR;
@@ -243,11 +348,21 @@ static PGresult *run(const char *sql, struct args *a, const char *what)
         return PQmakeEmptyPGresult(c, PGRES_TUPLES_OK);
     }
     PGresult *r = PQexecParams(c, sql, a->n, NULL, a->v, a->len, a->fmt, 1);
+    if (!in_tx && PQresultStatus(r) == PGRES_FATAL_ERROR && connection_failed(r) &&
+        PQstatus(c) != CONNECTION_OK) {
+        /* the connection had broken while idle (a restart of the server): once more on a
+         * new one; inside a transaction, transaction() does this for the whole of it */
+        PQclear(r);
+        r = NULL;
+        if ((c = conn()))
+            r = PQexecParams(c, sql, a->n, NULL, a->v, a->len, a->fmt, 1);
+    }
     args_free(a);
-    ExecStatusType s = PQresultStatus(r);
-    if (s == PGRES_TUPLES_OK || s == PGRES_COMMAND_OK)
+    ExecStatusType s = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    if (r && (s == PGRES_TUPLES_OK || s == PGRES_COMMAND_OK))
         return r;
-    failed(what, r);
+    if (r || c)
+        failed(what, r);
     return NULL;
 }
 
@@ -433,29 +548,33 @@ static int simple(PGconn *c, const char *sql)
 }
 
 /* Runs fn(ctx) in a serializable transaction, committing unless it returns < 0, and runs
- * it again when PostgreSQL asks (fn binds its statements itself). fn's result, or
- * STORE_ERROR when the transaction failed. */
+ * it again when PostgreSQL asks (fn binds its statements itself), and once more on a new
+ * connection when the connection broke before COMMIT (nothing of it was committed). fn's
+ * result, or STORE_ERROR when the transaction failed (unreachable set when the database
+ * could not be reached). */
 static int transaction(int (*fn)(void *ctx), void *ctx)
 {
+    int reconnected = 0;
     for (int tries = 0; tries < TX_TRIES; tries++) {
         PGconn *c = conn();
         if (!c)
             return STORE_ERROR;
-        retry = 0;
-        if (simple(c, "BEGIN ISOLATION LEVEL SERIALIZABLE") < 0)
-            return STORE_ERROR;
-        int rc = fn(ctx);
+        retry = unreachable = 0;
+        in_tx = 1;
+        int rc = simple(c, "BEGIN ISOLATION LEVEL SERIALIZABLE") < 0 ? STORE_ERROR : fn(ctx);
+        in_tx = 0;
         if (rc < 0) {
-            int again = retry;
-            PQclear(PQexec(c, "ROLLBACK"));
-            if (again)
+            int again = retry, broke = unreachable;
+            if (!broke)
+                PQclear(PQexec(c, "ROLLBACK"));
+            if (again || (broke && !reconnected++))
                 continue;
             return rc;
         }
         if (simple(c, "COMMIT") == 0)
             return rc;
         if (!retry)
-            return STORE_ERROR;
+            return STORE_ERROR;   /* a COMMIT cut off is not run again: it may have landed */
     }
     fprintf(stderr, "neurond: a write was refused %d times for conflicts with others; "
             "giving up\n", TX_TRIES);
@@ -464,11 +583,15 @@ static int transaction(int (*fn)(void *ctx), void *ctx)
 
 /* ---- the database ---- */
 
+/* Tries the database on this thread's connection (SELECT 1): STORE_OK, or
+ * STORE_UNAVAILABLE when it cannot be reached now. */
 static int pg_condition(void)
 {
-    if (atomic_load(&lost))
-        conn();   /* try again: a connection that comes back clears it */
-    return atomic_load(&lost) ? STORE_ERROR : STORE_OK;
+    struct args a = {0};
+    unreachable = 0;
+    PGresult *r = run("SELECT 1", &a, "trying the database");
+    PQclear(r);
+    return r ? STORE_OK : unreachable ? STORE_UNAVAILABLE : STORE_ERROR;
 }
 
 static int pg_schema_latest(void) { return pg_nmigrations; }
@@ -546,7 +669,7 @@ static int pg_open(const char *path, char *err, size_t errlen)
 {
     snprintf(conninfo, sizeof conninfo, "%s", path);
     atomic_store(&lost, 0);
-    PGconn *c = PQconnectdb(conninfo);
+    PGconn *c = connect_db();
     if (PQstatus(c) != CONNECTION_OK) {
         char *msg = PQerrorMessage(c);
         size_t n = strlen(msg);
@@ -1193,8 +1316,23 @@ static int finish_tx(void *ctx)
         "eta_seconds = CASE WHEN $1::text = 'queued' THEN eta_seconds ELSE NULL END "
         "WHERE id = $5 RETURNING state";
     struct finish *f = ctx;
-    if (f->model && model_insert(f->model) != STORE_OK)
-        return STORE_ERROR;
+    if (f->model) {
+        /* tried again after a COMMIT whose answer was lost with the connection: it landed
+           when the job holds the model already */
+        struct args m = {0};
+        a_text(&m, f->id);
+        a_text(&m, f->model->id);
+        enum job_state now_in;
+        int rc = one_row("SELECT state FROM jobs WHERE id = $1 AND model_id = $2", &m,
+                         state_row, &now_in, "ending a job");
+        if (rc != STORE_NOT_FOUND) {
+            if (rc == STORE_OK)
+                f->ended = now_in;
+            return rc;
+        }
+        if (model_insert(f->model) != STORE_OK)
+            return STORE_ERROR;
+    }
     char now[32];
     now_iso(now);
     struct args a = {0};
@@ -1731,6 +1869,22 @@ static int pg_alias_delete(const char *name, const char *alias)
 
 /* ---- the backend ---- */
 
+/* A call's STORE_ERROR as STORE_UNAVAILABLE when it failed for the database out of reach;
+ * not for the calls that answer a number (how many jobs went back to the queue, whether
+ * a job is marked to be cancelled), whose failure stays -1. */
+static int reach(int rc, const char *call)
+{
+    if (rc != STORE_ERROR || !unreachable || !strcmp(call, "job_requeue_running") ||
+        !strcmp(call, "job_cancelling"))
+        return rc;
+    return STORE_UNAVAILABLE;
+}
+
+#define PG_REACH(ret, name, params, args) \
+    static ret reach_##name params { unreachable = 0; return reach(pg_##name args, #name); }
+STORE_CALLS(PG_REACH)
+#undef PG_REACH
+
 const struct store_backend store_pg = {
     .name = "PostgreSQL",
     .open = pg_open,
@@ -1738,7 +1892,7 @@ const struct store_backend store_pg = {
     .condition = pg_condition,
     .schema_version = pg_schema_version,
     .schema_latest = pg_schema_latest,
-#define PG_ENTRY(ret, name, params, args) .name = pg_##name,
+#define PG_ENTRY(ret, name, params, args) .name = reach_##name,
     STORE_CALLS(PG_ENTRY)
 #undef PG_ENTRY
 };

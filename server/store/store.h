@@ -18,6 +18,9 @@
  * not full (else STORE_FULL); deletes run on a full disk, on a reserve kept for them. The
  * schema is migrations/NNNN_*.sql, embedded in the binary and applied in order by
  * store_open, each in one transaction, tracked in PRAGMA user_version.
+ * PostgreSQL (pg.c): every call whose result is an enum store_rc may also answer
+ * STORE_UNAVAILABLE while the database cannot be reached; the connection is made again
+ * by itself once it can.
  */
 #ifndef STORE_H
 #define STORE_H
@@ -37,6 +40,8 @@ enum store_rc {
     STORE_GONE = 6,            /* the file at the database's path is no longer the one
                                   opened (deleted or replaced): nothing was written */
     STORE_LIMIT = 7,           /* a limit on how many rows there may be: nothing was done */
+    STORE_UNAVAILABLE = 9,     /* PostgreSQL cannot be reached now (down, restarting, cut
+                                  off): nothing was written; try again later */
 };
 
 /* ---- the database (db.c) ---- */
@@ -54,7 +59,9 @@ void store_close(void);
 /* The database's condition, for readiness: STORE_OK; STORE_FULL while the disk is full
  * (a write failed for want of space, and the reserve kept for deletes is not whole again
  * with as much free besides); STORE_GONE once the file at the path is found deleted or
- * replaced (every write is refused until a restart). Looks at the path again. */
+ * replaced (every write is refused until a restart). Looks at the path again. On
+ * PostgreSQL it tries the database (SELECT 1 on the thread's connection):
+ * STORE_UNAVAILABLE when it cannot be reached now. */
 int store_condition(void);
 /* The schema version of the open database (-1 when it cannot be read) and the newest this
  * build knows. */
