@@ -34,6 +34,8 @@
 struct run_ctx {
     const struct trainer_events *ev;
     const char *id;
+    int attempt;               /* the claim the writes are fenced by */
+    int fenced;                /* a write was refused: the job is another attempt's */
     const struct job_opts *o;
     struct nn_net *net;
     struct nn_rng *rng;
@@ -215,8 +217,9 @@ static int on_epoch(void *arg, const struct nn_report *raw)
     double eta = per * (o->train.epochs - r->epoch);
     if (nn_save(c->net, &buf, &cp.net_len, NULL) == 0) {
         cp.net = buf;
-        c->save_rc = store_checkpoint_save(c->id, &cp, row, (double)r->epoch / o->train.epochs,
-                                           eta);
+        c->save_rc = store_checkpoint_save(c->id, c->attempt, &cp, row,
+                                           (double)r->epoch / o->train.epochs, eta);
+        c->fenced |= c->save_rc == STORE_FENCED;
         if (c->save_rc == STORE_OK) {
             c->best_changed = 0;
             if (c->ev && c->ev->epoch)
@@ -242,7 +245,10 @@ static int on_progress(void *arg, const struct nn_report *raw)
     double frac = (r->epoch - 1 + (double)r->batch / r->batches) / c->o->train.epochs;
     double per = r->batch ? r->seconds * r->batches / r->batch : 0;
     double eta = per * (c->o->train.epochs - r->epoch + 1 - (double)r->batch / r->batches);
-    store_job_progress(c->id, frac, eta);
+    if (store_job_progress(c->id, c->attempt, frac, eta) == STORE_FENCED) {
+        c->fenced = 1;
+        return 1;   /* stop: the job is another attempt's */
+    }
     int rows = r->batch == r->batches ? c->rows : r->batch * c->o->train.batch_size;
     json_t *p = json_pack("{s:i, s:i, s:i, s:i, s:o, s:o, s:f, s:o}", "epoch", r->epoch,
                           "epochs", c->o->train.epochs, "batch", r->batch, "batches", r->batches,
@@ -522,7 +528,7 @@ static int model_salvage(struct model *m, const char *id, const json_t *req,
     return rc;
 }
 
-enum job_state trainer_run(const char *id, size_t max_params, struct nn_pool *pool,
+enum job_state trainer_run(const char *id, int attempt, size_t max_params, struct nn_pool *pool,
                            const _Atomic int *cancel, const _Atomic int *stopping,
                            const struct trainer_events *ev)
 {
@@ -544,7 +550,7 @@ enum job_state trainer_run(const char *id, size_t max_params, struct nn_pool *po
     int made = 0;
     enum job_state state = JOB_FAILED;
     json_t *errs = NULL;
-    struct run_ctx c = {.ev = ev, .id = id};
+    struct run_ctx c = {.ev = ev, .id = id, .attempt = attempt};
     if (!req) {
         error = problem(500, "Job lost", "the job's request could not be read");
         goto done;
@@ -627,7 +633,9 @@ enum job_state trainer_run(const char *id, size_t max_params, struct nn_pool *po
     to.cancel = cancel;
     rc = c.stopped_early ? NN_STOPPED   /* it had ended: only its model was missing */
                          : nn_train(net, pool, &train, v.x ? &val : NULL, &to, &rng, &e);
-    if (rc < 0) {
+    if (c.fenced) {
+        state = JOB_RUNNING;   /* another attempt's now: nothing more is written */
+    } else if (rc < 0) {
         error = problem(422, "Training failed", e.msg);
         plain = json_deep_copy(error);
         /* a loss that diverged after some epochs: what they learned is kept */
@@ -655,14 +663,19 @@ done:
         json_object_set_new(error, "errors", errs);
     else
         json_decref(errs);
-    rc = store_job_finish(id, state, error, made ? &mo : NULL, &state);
-    if ((rc == STORE_FULL || rc == STORE_GONE) && state == JOB_SUCCEEDED) {
+    rc = c.fenced ? STORE_FENCED
+                  : store_job_finish(id, attempt, state, error, made ? &mo : NULL, &state);
+    if (rc == STORE_FENCED) {
+        fprintf(stderr, "neurond: job %s: the lease for attempt %d was lost to another node; "
+                "dropping the job here, without writing its state or model\n", id, attempt);
+        state = JOB_RUNNING;
+    } else if ((rc == STORE_FULL || rc == STORE_GONE) && state == JOB_SUCCEEDED) {
         /* no room for the model: the job keeps its checkpoint (every epoch) and waits in
          * the queue; resumed, it stores the model it trained */
         json_decref(error);
         error = waits(rc, nn_epochs_done(net));
         state = JOB_QUEUED;
-        store_job_finish(id, state, error, NULL, &state);
+        store_job_finish(id, attempt, state, error, NULL, &state);
     } else if (rc != STORE_OK && made) {
         /* a cancelled job ends all the same, without the model it trained so far */
         json_decref(error);
@@ -675,7 +688,7 @@ done:
             error = json_incref(plain);
         }
         state = state == JOB_CANCELLED && rc == STORE_FULL ? JOB_CANCELLED : JOB_FAILED;
-        store_job_finish(id, state, error, NULL, &state);
+        store_job_finish(id, attempt, state, error, NULL, &state);
     }
     json_decref(error);
     json_decref(plain);
