@@ -275,6 +275,47 @@ START_TEST(frozen_node_late_write_is_refused)
 }
 END_TEST
 
+/* A cancel sent to the node that does not train the job stops it where it trains (the
+ * trainer's lease renewal reads the mark): it ends cancelled, keeping what it learned. */
+START_TEST(cancel_through_another_node)
+{
+    if (!su_pg()) {
+        printf("test_nodes: cancel_through_another_node skipped on SQLite\n");
+        return;
+    }
+    struct server n[2] = {{0}};
+    const char *names[2] = {"node-a", "node-b"};
+    node_start(&n[0], NULL, names[0], NULL, NULL);
+    node_start(&n[1], &n[0], names[1], NULL, NULL);
+    char *ds = su_dataset(&n[0], 4000, 64, 0), *net = su_network(&n[0], 64, 256);
+    const int epochs = 200;
+    char *id = slow_job(&n[0], ds, net, epochs);
+    su_job_wait_epoch(&n[0], id, 1, 60);
+    json_t *j = wait_attempt(&n[0], id, 1, NULL, 10);
+    int k = node_named(names, 2, json_string_value(json_object_get(j, "node")));
+    json_decref(j);
+    char path[96];
+    snprintf(path, sizeof path, "/v1/jobs/%s/cancel", id);
+    double asked = su_now();
+    struct http_reply h = su_http(&n[1 - k], "POST", path, NULL, 0, NULL);
+    ck_assert_int_eq(h.status, 202);
+    su_http_free(&h);
+    j = su_job_wait(&n[1 - k], id, NULL, 30);
+    double took = su_now() - asked;
+    ck_assert_str_eq(su_str(j, "state"), "cancelled");
+    ck_assert_msg(su_int(j, "epoch") < epochs, "the job trained to its end");
+    ck_assert_msg(json_is_string(json_object_get(j, "model")), "the cancelled job kept no model");
+    json_decref(j);
+    printf("test_nodes: cancelled through the other node in %.2f s (lease " LEASE " s)\n",
+           took);
+    ck_assert_msg(took < atoi(LEASE) + 2, "the cancel took %.2f s", took);
+    free(id);
+    free(ds);
+    free(net);
+    nodes_end(n, 2);
+}
+END_TEST
+
 /* A job whose process is killed in each of its 3 attempts (--max-attempts 3) ends
  * failed at the next start, its error naming the attempts and the node, rather than be
  * trained a fourth time. On SQLite a start requeues every running job; on PostgreSQL
@@ -347,6 +388,7 @@ int main(void)
     tcase_add_test(tc, three_nodes_divide_the_queue);
     tcase_add_test(tc, killed_node_job_resumes_elsewhere);
     tcase_add_test(tc, frozen_node_late_write_is_refused);
+    tcase_add_test(tc, cancel_through_another_node);
     suite_add_tcase(s, tc);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);
