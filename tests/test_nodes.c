@@ -354,6 +354,44 @@ START_TEST(job_that_dies_every_time_ends_failed)
 }
 END_TEST
 
+/* The same across nodes, through lapsed leases (--max-attempts 2): the node training the
+ * job is killed, the other takes it over and is killed too; a third node, once that
+ * lease lapsed, ends the job failed instead of training it. */
+START_TEST(job_killing_its_nodes_ends_failed)
+{
+    if (!su_pg()) {
+        printf("test_nodes: job_killing_its_nodes_ends_failed skipped on SQLite\n");
+        return;
+    }
+    struct server n[3] = {{0}};
+    const char *names[3] = {"node-a", "node-b", "node-c"};
+    node_start(&n[0], NULL, names[0], "--max-attempts", "2");
+    node_start(&n[1], &n[0], names[1], "--max-attempts", "2");
+    char *ds = su_dataset(&n[0], 4000, 64, 0), *net = su_network(&n[0], 64, 256);
+    char *id = slow_job(&n[0], ds, net, 200);
+    json_t *j = wait_attempt(&n[0], id, 1, NULL, 30);
+    int k = node_named(names, 2, json_string_value(json_object_get(j, "node")));
+    json_decref(j);
+    su_stop(&n[k], 1);   /* SIGKILL */
+    json_decref(wait_attempt(&n[1 - k], id, 2, names[1 - k], 30));
+    node_start(&n[2], &n[0], names[2], "--max-attempts", "2");
+    su_stop(&n[1 - k], 1);
+    j = su_job_wait(&n[2], id, NULL, 30);
+    ck_assert_str_eq(su_str(j, "state"), "failed");
+    ck_assert_int_eq(su_int(j, "attempt"), 2);
+    ck_assert_str_eq(su_str(j, "node"), names[1 - k]);
+    const char *d = su_str(json_object_get(j, "error"), "detail");
+    char want[96];
+    snprintf(want, sizeof want, "died in 2 attempts, the last on node %s", names[1 - k]);
+    ck_assert_msg(strstr(d, want), "%s", d);
+    json_decref(j);
+    free(id);
+    free(ds);
+    free(net);
+    nodes_end(n, 3);
+}
+END_TEST
+
 /* The settings: nonsense leases, attempts and node ids are refused at start, naming
  * the flag. */
 START_TEST(bad_settings_are_refused)
@@ -389,6 +427,7 @@ int main(void)
     tcase_add_test(tc, killed_node_job_resumes_elsewhere);
     tcase_add_test(tc, frozen_node_late_write_is_refused);
     tcase_add_test(tc, cancel_through_another_node);
+    tcase_add_test(tc, job_killing_its_nodes_ends_failed);
     suite_add_tcase(s, tc);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);
