@@ -216,6 +216,7 @@ static int bury(double now, int max, int requeue, int *n)
     json_t *d;
     json_array_foreach(dead, i, d) {
         const char *id = json_string_value(json_array_get(d, 0));
+        const char *last = json_string_value(json_array_get(d, 2));
         int attempts = (int)json_integer_value(json_array_get(d, 1));
         int ends = attempts >= max;
         if (!id || !(st = db_prepare(ends ? end : back))) {
@@ -223,7 +224,7 @@ static int bury(double now, int max, int requeue, int *n)
             return STORE_ERROR;
         }
         if (ends) {
-            json_t *e = store_dead_error(attempts, json_string_value(json_array_get(d, 2)));
+            json_t *e = store_dead_error(attempts, last);
             db_bind_json(st, 1, e);
             json_decref(e);
             sqlite3_bind_text(st, 2, now_text, -1, SQLITE_TRANSIENT);
@@ -236,10 +237,8 @@ static int bury(double now, int max, int requeue, int *n)
             return STORE_ERROR;
         }
         if (ends)
-            fprintf(stderr, "neurond: job %s died in %d attempts, the last on node %s: it "
-                    "ends failed\n", id, attempts,
-                    json_string_value(json_array_get(d, 2)) ? json_string_value(
-                        json_array_get(d, 2)) : "(unknown)");
+            fprintf(stderr, "neurond: job %s died in %d attempts, the last on node %s: it is "
+                    "not claimed again\n", id, attempts, last ? last : "(unknown)");
     }
     if (n)
         *n = (int)json_array_size(dead);

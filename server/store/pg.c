@@ -1153,8 +1153,8 @@ static int bury(const char *node, int max, int requeue, int *n)
             return STORE_ERROR;
         }
         if (ends)
-            fprintf(stderr, "neurond: job %s died in %d attempts, the last on node %s: it "
-                    "ends failed\n", id, attempts, last ? last : "(unknown)");
+            fprintf(stderr, "neurond: job %s died in %d attempts, the last on node %s: it is "
+                    "not claimed again\n", id, attempts, last ? last : "(unknown)");
     }
     PQclear(r);
     if (n)
