@@ -108,7 +108,7 @@ static void succeed(int j, int m)
     snprintf(row.id, sizeof row.id, "%s", ids[m]);
     snprintf(row.job_id, sizeof row.job_id, "%s", ids[j]);
     snprintf(row.dataset_id, sizeof row.dataset_id, "%s", ids[0]);
-    CHECK(store_job_finish(ids[j], JOB_SUCCEEDED, NULL, &row, NULL) == STORE_OK);
+    CHECK(store_job_finish(ids[j], 0, JOB_SUCCEEDED, NULL, &row, NULL) == STORE_OK);
     json_decref(classes);
     json_decref(metrics);
     free(buf);
@@ -120,7 +120,7 @@ static void succeed(int j, int m)
 static void claim(int j)
 {
     char id[32];
-    CHECK(store_job_claim(id) == STORE_OK && !strcmp(id, ids[j]));
+    CHECK(store_job_claim(NULL, id, NULL) == STORE_OK && !strcmp(id, ids[j]));
 }
 
 /* The ids of a list, in order, as GET without parameters answers them. */
@@ -188,7 +188,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     claim(8);
     json_t *error = body_of("{\"type\": \"about:blank\", \"title\": \"Training failed\", "
                             "\"status\": 422, \"detail\": \"the loss became NaN\"}");
-    CHECK(store_job_finish(ids[8], JOB_FAILED, error, NULL, NULL) == STORE_OK);
+    CHECK(store_job_finish(ids[8], 0, JOB_FAILED, error, NULL, NULL) == STORE_OK);
     json_decref(error);
     make(9, h_jobs_create, job, 202);
     enum job_state was;

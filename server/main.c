@@ -63,9 +63,9 @@ int main(int argc, char **argv)
         store_close();
         return 1;
     }
-    fprintf(stderr, "neurond %s listening on %s:%d, database %s, %d worker(s) x %d thread(s)\n",
-            NEUROND_VERSION, app.cfg.bind, app.cfg.port, app.cfg.db, app.cfg.workers,
-            app.cfg.threads);
+    fprintf(stderr, "neurond %s listening on %s:%d, database %s, %d worker(s) x %d thread(s), "
+            "node %s\n", NEUROND_VERSION, app.cfg.bind, app.cfg.port, app.cfg.db,
+            app.cfg.workers, app.cfg.threads, app.cfg.node_id);
     if (!app.cfg.token_file && app.cfg.insecure_no_auth)
         fprintf(stderr, "neurond: no tokens (--insecure-no-auth): whoever reaches %s:%d may do "
                 "anything\n", app.cfg.bind, app.cfg.port);

@@ -278,7 +278,7 @@ static enum job_state state_of(const char *id)
 static void claim(const char *want)
 {
     char id[32];
-    ck_assert_int_eq(store_job_claim(id), STORE_OK);
+    ck_assert_int_eq(store_job_claim(NULL, id, NULL), STORE_OK);
     ck_assert_str_eq(id, want);
 }
 
@@ -294,7 +294,7 @@ START_TEST(a_cancel_is_kept_by_the_row)
      * marked, and a second cancel is answered as for a running job */
     claim("job_c");
     ck_assert_int_eq(store_job_cancel("job_c", &was), STORE_OK);
-    ck_assert_int_eq(store_job_finish("job_c", JOB_QUEUED, NULL, NULL, &ended), STORE_OK);
+    ck_assert_int_eq(store_job_finish("job_c", 0, JOB_QUEUED, NULL, NULL, &ended), STORE_OK);
     ck_assert_int_eq(ended, JOB_QUEUED);
     ck_assert_int_eq(store_job_cancel("job_c", &was), STORE_OK);
     ck_assert_int_eq(was, JOB_RUNNING);
@@ -304,7 +304,7 @@ START_TEST(a_cancel_is_kept_by_the_row)
     exec("UPDATE jobs SET seq = 100 WHERE id = 'job_c'");
     claim("job_c");
     ck_assert_int_eq(store_job_cancelling("job_c"), 1);
-    ck_assert_int_eq(store_job_finish("job_c", JOB_SUCCEEDED, NULL, NULL, &ended), STORE_OK);
+    ck_assert_int_eq(store_job_finish("job_c", 0, JOB_SUCCEEDED, NULL, NULL, &ended), STORE_OK);
     ck_assert_int_eq(ended, JOB_CANCELLED);
 
     /* a: cancelled while running, then its training succeeds: it ends cancelled */
@@ -313,7 +313,7 @@ START_TEST(a_cancel_is_kept_by_the_row)
     ck_assert_int_eq(store_job_cancel("job_a", &was), STORE_OK);
     ck_assert_int_eq(was, JOB_RUNNING);
     ck_assert_int_eq(store_job_cancelling("job_a"), 1);
-    ck_assert_int_eq(store_job_finish("job_a", JOB_SUCCEEDED, NULL, NULL, &ended), STORE_OK);
+    ck_assert_int_eq(store_job_finish("job_a", 0, JOB_SUCCEEDED, NULL, NULL, &ended), STORE_OK);
     ck_assert_int_eq(ended, JOB_CANCELLED);
     ck_assert_int_eq(state_of("job_a"), JOB_CANCELLED);
     ck_assert_int_eq(store_job_cancel("job_a", &was), STORE_CONFLICT);
@@ -323,7 +323,7 @@ START_TEST(a_cancel_is_kept_by_the_row)
     claim("job_b");
     ck_assert_int_eq(store_job_cancel("job_b", &was), STORE_OK);
     json_t *err = json_pack("{s:s}", "title", "Training failed");
-    ck_assert_int_eq(store_job_finish("job_b", JOB_FAILED, err, NULL, &ended), STORE_OK);
+    ck_assert_int_eq(store_job_finish("job_b", 0, JOB_FAILED, err, NULL, &ended), STORE_OK);
     json_decref(err);
     ck_assert_int_eq(ended, JOB_CANCELLED);
 
@@ -334,7 +334,7 @@ START_TEST(a_cancel_is_kept_by_the_row)
 
     claim("job_d");
     ck_assert_int_eq(store_job_cancelling("job_d"), 0);
-    ck_assert_int_eq(store_job_finish("job_d", JOB_SUCCEEDED, NULL, NULL, &ended), STORE_OK);
+    ck_assert_int_eq(store_job_finish("job_d", 0, JOB_SUCCEEDED, NULL, NULL, &ended), STORE_OK);
     ck_assert_int_eq(ended, JOB_SUCCEEDED);
     ck_assert_int_eq(store_job_cancel("job_d", &was), STORE_CONFLICT);
     ck_assert_int_eq(was, JOB_SUCCEEDED);
@@ -428,6 +428,90 @@ static int queue(const char *ds, const char *owner, long all, long per_owner, in
     return rc;
 }
 
+/* Leases, on both backends: a claimed job is held from other nodes until its lease
+ * lapses; then another node takes it as the next attempt, and every write of the
+ * attempt before is refused (STORE_FENCED) with nothing of it stored; at max_attempts
+ * dead attempts the next claim ends the job failed, saying why. */
+START_TEST(leases_fence_writes_and_count_dead_attempts)
+{
+    su_db_open();
+    char ds[32], id[32], other[32];
+    int of, attempt = 0, cancel = -1;
+    ck_assert_int_eq(put_dataset(2, 2, 0, ds), STORE_OK);
+    ck_assert_int_eq(queue(ds, NULL, 10, 10, &of), STORE_OK);
+    const struct claimer a = {"node-a", 1, 2}, b = {"node-b", 1, 2};
+    ck_assert_int_eq(store_job_claim(&a, id, &attempt), STORE_OK);
+    ck_assert_int_eq(attempt, 1);
+    ck_assert_int_eq(store_job_claim(&b, other, NULL), STORE_NOT_FOUND);   /* held */
+    ck_assert_int_eq(store_job_renew(id, 1, 1, &cancel), STORE_OK);
+    ck_assert_int_eq(cancel, 0);
+    ck_assert_int_eq(store_job_progress(id, 1, 0.5, 1), STORE_OK);
+    sleep_ms(1500);   /* a's lease lapses: b takes the job */
+    ck_assert_int_eq(store_job_claim(&b, other, &attempt), STORE_OK);
+    ck_assert_str_eq(other, id);
+    ck_assert_int_eq(attempt, 2);
+    struct job j;
+    ck_assert_int_eq(store_job_get(id, &j), STORE_OK);
+    ck_assert_str_eq(j.node, "node-b");
+    ck_assert_int_eq(j.attempt, 2);
+    ck_assert_int_eq(j.state, JOB_RUNNING);
+    job_free(&j);
+
+    json_t *row = json_pack("{s:i}", "epoch", 1), *es = json_object(), *rows = NULL;
+    struct checkpoint cp = {.epoch = 1, .net = "net", .net_len = 3, .rng = "rng", .rng_len = 3,
+                            .state = es}, got;
+    ck_assert_int_eq(store_checkpoint_save(id, 1, &cp, row, 0.2, 1), STORE_FENCED);
+    ck_assert_int_eq(store_job_progress(id, 1, 0.9, 1), STORE_FENCED);
+    ck_assert_int_eq(store_job_renew(id, 1, 1, NULL), STORE_FENCED);
+    ck_assert_int_eq(store_job_finish(id, 1, JOB_SUCCEEDED, NULL, NULL, NULL), STORE_FENCED);
+    ck_assert_int_eq(store_job_epochs(id, 0, -1, &rows), STORE_OK);
+    ck_assert_uint_eq(json_array_size(rows), 0);
+    json_decref(rows);
+    ck_assert_int_eq(store_checkpoint_load(id, &got), STORE_NOT_FOUND);
+    ck_assert_int_eq(state_of(id), JOB_RUNNING);
+    ck_assert_int_eq(store_checkpoint_save(id, 2, &cp, row, 0.2, 1), STORE_OK);   /* b's */
+    ck_assert_int_eq(store_checkpoint_load(id, &got), STORE_OK);
+    checkpoint_free(&got);
+
+    /* a cancel marked through any node is read by the renewal */
+    enum job_state was;
+    ck_assert_int_eq(store_job_cancel(id, &was), STORE_OK);
+    ck_assert_int_eq(was, JOB_RUNNING);
+    ck_assert_int_eq(store_job_renew(id, 2, 1, &cancel), STORE_OK);
+    ck_assert_int_eq(cancel, 1);
+
+    sleep_ms(1500);   /* b's lapses too: 2 dead attempts of 2, the job ends */
+    ck_assert_int_eq(store_job_claim(&a, other, NULL), STORE_NOT_FOUND);
+    ck_assert_int_eq(store_job_get(id, &j), STORE_OK);
+    ck_assert_int_eq(j.state, JOB_CANCELLED);   /* its cancel was answered 202 */
+    ck_assert_str_eq(json_string_value(json_object_get(j.error, "title")), "Job died");
+    const char *d = json_string_value(json_object_get(j.error, "detail"));
+    ck_assert_msg(d && strstr(d, "died in 2 attempts, the last on node node-b"), "%s", d);
+    job_free(&j);
+    ck_assert_int_eq(store_checkpoint_load(id, &got), STORE_NOT_FOUND);
+
+    /* a process that starts again: a stop requeued without a dead attempt, a death with
+     * one; on PostgreSQL only the node's own */
+    ck_assert_int_eq(queue(ds, NULL, 10, 10, &of), STORE_OK);
+    ck_assert_int_eq(store_job_claim(&a, id, &attempt), STORE_OK);
+    ck_assert_int_eq(store_job_finish(id, attempt, JOB_QUEUED, NULL, NULL, NULL), STORE_OK);
+    ck_assert_int_eq(store_job_claim(&a, other, &attempt), STORE_OK);
+    ck_assert_int_eq(attempt, 2);
+    ck_assert_int_eq(store_job_requeue_running("node-z", 2), su_pg() ? 0 : 1);
+    if (su_pg()) {
+        ck_assert_int_eq(state_of(id), JOB_RUNNING);   /* node-z's are not a's */
+        ck_assert_int_eq(store_job_requeue_running("node-a", 2), 1);
+    }
+    ck_assert_int_eq(state_of(id), JOB_QUEUED);   /* 1 dead attempt */
+    ck_assert_int_eq(store_job_claim(&a, other, &attempt), STORE_OK);
+    ck_assert_int_eq(store_job_requeue_running("node-a", 2), 1);
+    ck_assert_int_eq(state_of(id), JOB_FAILED);   /* 2 */
+    json_decref(row);
+    json_decref(es);
+    su_db_close();
+}
+END_TEST
+
 /* The queue takes max_queued jobs in all and max_queued_owner of each owner; jobs of no
  * owner (no tokens) count in all only; a job that leaves the queue frees its place. */
 START_TEST(the_queue_counts_each_owner)
@@ -448,7 +532,7 @@ START_TEST(the_queue_counts_each_owner)
     ck_assert_int_eq(queue(ds, "nb", 5, 2, &of), STORE_LIMIT);
     ck_assert_int_eq(of, 0);
     /* ci's first job runs: ci may queue one more, and the queue has a place for it */
-    ck_assert_int_eq(store_job_claim(claimed), STORE_OK);
+    ck_assert_int_eq(store_job_claim(NULL, claimed, NULL), STORE_OK);
     ck_assert_str_eq(claimed, "job_0");
     ck_assert_int_eq(queue(ds, "ci", 5, 2, &of), STORE_OK);
     ck_assert_int_eq(queue(ds, "ci", 6, 2, &of), STORE_LIMIT);
@@ -918,7 +1002,7 @@ START_TEST(full_disk_takes_deletes_then_writes_again)
                           .max_queued = 10, .max_queued_owner = 10};
     ck_assert_int_eq(store_job_insert(&job), STORE_FULL);
     char claimed[32];
-    ck_assert_int_eq(store_job_claim(claimed), STORE_FULL);
+    ck_assert_int_eq(store_job_claim(NULL, claimed, NULL), STORE_FULL);
     json_decref(req);
     /* deletes run */
     for (int k = 0; k < n - 2; k++)
@@ -1029,9 +1113,9 @@ START_TEST(job_keeps_its_checkpoint_on_a_full_disk)
         _Atomic int cancel = 0, stopping = 0;
         struct filler fl = {dir, cases[c].epochs};
         struct trainer_events ev = {fill_at_epoch, NULL, &fl};
-        ck_assert_int_eq(store_job_claim(claimed), STORE_OK);
+        ck_assert_int_eq(store_job_claim(NULL, claimed, NULL), STORE_OK);
         ck_assert_str_eq(claimed, id);
-        ck_assert_int_eq(trainer_run(id, su_app.cfg.max_params, pool, &cancel, &stopping, &ev),
+        ck_assert_int_eq(trainer_run(id, 0, su_app.cfg.max_params, pool, &cancel, &stopping, &ev),
                          JOB_QUEUED);
         struct job j;
         ck_assert_int_eq(store_job_get(id, &j), STORE_OK);
@@ -1044,13 +1128,13 @@ START_TEST(job_keeps_its_checkpoint_on_a_full_disk)
         ck_assert_int_eq(store_checkpoint_load(id, &cp), STORE_OK);
         ck_assert_int_eq(cp.epoch, cases[c].epochs);
         checkpoint_free(&cp);
-        ck_assert_int_eq(store_job_claim(claimed), STORE_FULL);   /* none starts */
+        ck_assert_int_eq(store_job_claim(NULL, claimed, NULL), STORE_FULL);   /* none starts */
 
         ck_assert_int_eq(unlink(filler), 0);
         wait_for(store_ok, NULL, 30, "writes taken again");
-        ck_assert_int_eq(store_job_claim(claimed), STORE_OK);
+        ck_assert_int_eq(store_job_claim(NULL, claimed, NULL), STORE_OK);
         ck_assert_str_eq(claimed, id);
-        ck_assert_int_eq(trainer_run(id, su_app.cfg.max_params, pool, &cancel, &stopping, NULL),
+        ck_assert_int_eq(trainer_run(id, 0, su_app.cfg.max_params, pool, &cancel, &stopping, NULL),
                          JOB_SUCCEEDED);
         ck_assert_int_eq(store_job_get(id, &j), STORE_OK);
         ck_assert_int_eq(j.state, JOB_SUCCEEDED);
@@ -1222,7 +1306,7 @@ START_TEST(pg_migrations_apply_once)
     char err[512];
     ck_assert_msg(store_open(db, err, sizeof err) == 0, "%s", err);
     ck_assert_int_eq(store_schema_version(), store_schema_latest());
-    ck_assert_int_eq(store_schema_latest(), 9);
+    ck_assert_int_eq(store_schema_latest(), 10);
     store_close();
     su_pg_drop(db);
 }
@@ -1238,8 +1322,11 @@ START_TEST(pg_newer_schema_is_refused)
              store_schema_latest() + 3);
     su_pg_exec(db, sql);
     ck_assert_int_eq(store_open(db, err, sizeof err), -1);
-    ck_assert_msg(strstr(err, "has schema version 12, newer than this neurond knows (9): use "
-                             "a newer neurond or another --db"), "%s", err);
+    char want[160];
+    snprintf(want, sizeof want, "has schema version %d, newer than this neurond knows (%d): "
+             "use a newer neurond or another --db", store_schema_latest() + 3,
+             store_schema_latest());
+    ck_assert_msg(strstr(err, want), "%s", err);
     su_pg_drop(db);
 }
 END_TEST
@@ -1290,6 +1377,7 @@ int main(void)
         tcase_add_test(tc, pg_migrations_apply_once);
         tcase_add_test(tc, pg_newer_schema_is_refused);
         tcase_add_test(tc, pg_lost_connections_come_back);
+        tcase_add_test(tc, leases_fence_writes_and_count_dead_attempts);
         suite_add_tcase(s, tc);
         return tu_run(s) != 0;
     }
@@ -1310,6 +1398,7 @@ int main(void)
     tcase_add_test(tc, migration_3_moves_the_best_weights);
     tcase_add_test(tc, a_cancel_is_kept_by_the_row);
     tcase_add_test(tc, the_queue_counts_each_owner);
+    tcase_add_test(tc, leases_fence_writes_and_count_dead_attempts);
     tcase_add_test(tc, idle_log_is_emptied);
     tcase_add_test(tc, log_is_cut_back_when_it_restarts);
     tcase_add_test(tc, deleted_data_gives_its_space_back);

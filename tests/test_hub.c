@@ -111,9 +111,9 @@ static void state(const char *st)
 {
     char id[32];
     if (!strcmp(st, "running")) {
-        ck_assert_int_eq(store_job_claim(id), STORE_OK);
+        ck_assert_int_eq(store_job_claim(NULL, id, NULL), STORE_OK);
     } else {
-        ck_assert_int_eq(store_job_finish(job, job_state_parse(st), NULL, NULL, NULL), STORE_OK);
+        ck_assert_int_eq(store_job_finish(job, 0, job_state_parse(st), NULL, NULL, NULL), STORE_OK);
     }
     hub_status(job);
 }

@@ -387,14 +387,16 @@ START_TEST(finish_tried_again)
                "created_at) VALUES ('job_f', 'queued', '{}', 'ds_x', 5, "
                "'2026-01-01T00:00:00.000Z')");
     char id[32];
-    ck_assert_int_eq(store_job_claim(id), STORE_OK);
+    int attempt = 0;
+    const struct claimer me = {"node-f", 30, 3};
+    ck_assert_int_eq(store_job_claim(&me, id, &attempt), STORE_OK);
     struct model m = {.id = "mdl_f", .job_id = "job_f", .dataset_id = "ds_x",
                       .label_kind = LABELS_CLASSES, .net = "NRDN", .net_len = 4};
     m.network = json_object();
     m.metrics = json_object();
     enum job_state ended = JOB_QUEUED;
     for (int i = 0; i < 2; i++) {
-        ck_assert_int_eq(store_job_finish("job_f", JOB_SUCCEEDED, NULL, &m, &ended), STORE_OK);
+        ck_assert_int_eq(store_job_finish("job_f", attempt, JOB_SUCCEEDED, NULL, &m, &ended), STORE_OK);
         ck_assert_int_eq(ended, JOB_SUCCEEDED);
     }
     struct model *items;

@@ -63,6 +63,13 @@ static const char usage[] =
     "  --default-model REF  the model MLflow's POST /invocations answers with when the\n"
     "                  request names none: an id, a name, name@version or name@alias\n"
     "                  (NEUROND_DEFAULT_MODEL; default none)\n"
+    "nodes sharing one PostgreSQL database:\n"
+    "  --node-id ID    this node's id, shown on the jobs it trains: 1 to 100 letters, digits,\n"
+    "                  '.', '_', '-' (NEUROND_NODE_ID, default: host name '-' pid)\n"
+    "  --lease S       seconds a worker's claim on a job holds unless renewed; a job whose\n"
+    "                  lease lapsed is taken by another node (NEUROND_LEASE, default 30)\n"
+    "  --max-attempts N  attempts that die (node killed, lease lapsed) before a job ends\n"
+    "                  failed (NEUROND_MAX_ATTEMPTS, default 3)\n"
     "who may ask, and the access log:\n"
     "  --token-file FILE  bearer tokens, one a line, each optionally followed by read or\n"
     "                  write and a name (NEUROND_TOKEN_FILE; default none: no tokens, and\n"
@@ -221,6 +228,21 @@ static int set(struct config *c, const char *key, const char *v)
                         "name@alias%s%s", "", "");
         return c->default_model = v, 0;
     }
+    if (!strcmp(key, "node-id")) {
+        size_t n = strlen(v), ok = n >= 1 && n <= 100;
+        for (size_t i = 0; ok && i < n; i++)
+            ok = (v[i] >= 'a' && v[i] <= 'z') || (v[i] >= 'A' && v[i] <= 'Z') ||
+                 (v[i] >= '0' && v[i] <= '9') || v[i] == '.' || v[i] == '_' || v[i] == '-';
+        if (!ok)
+            return fail("--node-id: '%s' is not a node id (1 to 100 letters, digits, '.', "
+                        "'_' and '-')%s", v, "");
+        snprintf(c->node_id, sizeof c->node_id, "%s", v);
+        return 0;
+    }
+    if (!strcmp(key, "lease"))
+        return parse_int("--lease", v, 1, 3600, &c->lease);
+    if (!strcmp(key, "max-attempts"))
+        return parse_int("--max-attempts", v, 1, 1000, &c->max_attempts);
     /* who may ask */
     if (!strcmp(key, "token-file"))
         return c->token_file = v, 0;
@@ -255,7 +277,17 @@ void config_defaults(struct config *c)
                          .max_streams_per_client = 32, .max_streams_per_job = 256,
                          .request_threads = 2, .token_file = NULL, .metrics_token = 0,
                          .insecure_no_auth = 0, .allowed_hosts = NULL, .cors_origin = NULL,
-                         .log_json = 0, .tensorboard_dir = NULL};
+                         .log_json = 0, .tensorboard_dir = NULL, .lease = 30,
+                         .max_attempts = 3};
+    /* the host name, made a node id (a character it may not hold becomes '_'), and the pid */
+    char host[64] = "";
+    if (gethostname(host, sizeof host - 1) < 0 || !*host)
+        snprintf(host, sizeof host, "node");
+    for (char *p = host; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '.' || *p == '_' || *p == '-'))
+            *p = '_';
+    snprintf(c->node_id, sizeof c->node_id, "%s-%ld", host, (long)getpid());
 }
 
 int config_load(struct config *c, int argc, char **argv)
@@ -268,7 +300,7 @@ int config_load(struct config *c, int argc, char **argv)
                                        "idle-timeout", "header-timeout", "body-timeout",
                                        "body-min-rate", "max-streams-per-client",
                                        "max-streams-per-job", "request-threads", "default-model",
-                                       "tensorboard-dir",
+                                       "tensorboard-dir", "node-id", "lease", "max-attempts",
                                        /* who may ask */
                                        "token-file", "metrics-token", "insecure-no-auth",
                                        "allowed-hosts", "cors-origin", "log-format"};

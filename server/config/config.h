@@ -53,6 +53,12 @@ struct config {
                                      as it trains (queue/tensorboard.c); NULL: nowhere */
     const char *default_model; /* the model POST /invocations answers with when the
                                   request names none (api/mlflow.c); NULL: none */
+    /* nodes sharing one database (queue/queue.c, store.h's leases) */
+    char node_id[128];         /* this process's id among the nodes: --node-id, else the
+                                  host name, '-', the pid */
+    int lease;                 /* seconds a worker's claim on a job holds unless renewed */
+    int max_attempts;          /* attempts that die (a lapsed lease, a process gone) before
+                                  a job ends failed */
 };
 
 struct queue;
@@ -71,7 +77,8 @@ struct app {
  * address), idle for 60 s at most, headers within 30 s, bodies within 60 s plus a second
  * per 64 KiB, 32 event streams per address and 256 per job, two threads for requests
  * with a large body; no tokens (so loopback only), /metrics without a token, the default
- * hosts, no cross-origin callers, a text access log; no TensorBoard directory. */
+ * hosts, no cross-origin callers, a text access log; no TensorBoard directory; the node id
+ * of the host name and pid, 30 s leases, 3 attempts. */
 void config_defaults(struct config *c);
 
 /* The defaults, then NEUROND_* variables, then flags (--help and --version print and

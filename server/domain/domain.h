@@ -333,14 +333,16 @@ struct trainer_events {
     void (*progress)(void *ctx, const char *id, const json_t *progress);
     void *ctx;
 };
-/* Trains job id (running, claimed from the queue) with pool to its end, a cancel (cancel
- * set: it ends cancelled) or a stop (stopping set as well: it goes back to the queue to
- * resume from its checkpoint), and stores the outcome with the model it made. The epoch
- * rows and checkpoints are committed as it goes, so a process that dies loses at most
- * the epoch it was in. A job whose writes find the disk full goes back to the queue with
- * its checkpoint (JOB_QUEUED, its error saying why). Returns the state the job was left
- * in. */
-enum job_state trainer_run(const char *id, size_t max_params, struct nn_pool *pool,
+/* Trains job id (running, claimed from the queue as `attempt`) with pool to its end, a
+ * cancel (cancel set: it ends cancelled) or a stop (stopping set as well: it goes back to
+ * the queue to resume from its checkpoint), and stores the outcome with the model it
+ * made. The epoch rows and checkpoints are committed as it goes, so a process that dies
+ * loses at most the epoch it was in. A job whose writes find the disk full goes back to
+ * the queue with its checkpoint (JOB_QUEUED, its error saying why). Every write carries
+ * the attempt (0: none checked): once one is refused (STORE_FENCED: another node took
+ * the job over), the trainer stops, writes nothing more, logs why and returns
+ * JOB_RUNNING (the job is another attempt's). Returns the state the job was left in. */
+enum job_state trainer_run(const char *id, int attempt, size_t max_params, struct nn_pool *pool,
                            const _Atomic int *cancel, const _Atomic int *stopping,
                            const struct trainer_events *ev);
 

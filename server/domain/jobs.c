@@ -596,5 +596,8 @@ json_t *job_json(const struct job *j)
                                                         : json_null());
     json_object_set_new(o, "finished_at", *j->finished_at ? json_string(j->finished_at)
                                                           : json_null());
+    /* which node trains it, or trained it last, and how many times it was claimed */
+    json_object_set_new(o, "node", *j->node ? json_string(j->node) : json_null());
+    json_object_set_new(o, "attempt", json_integer(j->attempt));
     return o;
 }

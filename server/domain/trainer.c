@@ -45,6 +45,8 @@ struct run_ctx {
     const struct trainer_events *ev;
     const char *id;
     const _Atomic int *cancel, *stopping;   /* the job's flags (trainer_run) */
+    int attempt;               /* the claim the writes are fenced by */
+    int fenced;                /* a write was refused: the job is another attempt's */
     const struct job_opts *o;
     struct nn_net *net;
     struct nn_rng *rng;
@@ -280,9 +282,10 @@ static int on_epoch(void *arg, const struct nn_report *raw)
         cp.net = buf;
         struct waiting w = {.c = c, .what = "the epoch's row and checkpoint"};
         do
-            c->save_rc = store_checkpoint_save(c->id, &cp, row,
+            c->save_rc = store_checkpoint_save(c->id, c->attempt, &cp, row,
                                                (double)r->epoch / o->train.epochs, eta);
         while (again_later(&w, c->save_rc, 1));
+        c->fenced |= c->save_rc == STORE_FENCED;
         if (c->save_rc == STORE_OK) {
             c->best_changed = 0;
             if (c->ev && c->ev->epoch)
@@ -308,7 +311,10 @@ static int on_progress(void *arg, const struct nn_report *raw)
     double frac = (r->epoch - 1 + (double)r->batch / r->batches) / c->o->train.epochs;
     double per = r->batch ? r->seconds * r->batches / r->batch : 0;
     double eta = per * (c->o->train.epochs - r->epoch + 1 - (double)r->batch / r->batches);
-    store_job_progress(c->id, frac, eta);
+    if (store_job_progress(c->id, c->attempt, frac, eta) == STORE_FENCED) {
+        c->fenced = 1;
+        return 1;   /* stop: the job is another attempt's */
+    }
     int rows = r->batch == r->batches ? c->rows : r->batch * c->o->train.batch_size;
     json_t *p = json_pack("{s:i, s:i, s:i, s:i, s:o, s:o, s:f, s:o}", "epoch", r->epoch,
                           "epochs", c->o->train.epochs, "batch", r->batch, "batches", r->batches,
@@ -593,13 +599,14 @@ static int model_salvage(struct model *m, const char *id, const json_t *req,
     return rc;
 }
 
-enum job_state trainer_run(const char *id, size_t max_params, struct nn_pool *pool,
+enum job_state trainer_run(const char *id, int attempt, size_t max_params, struct nn_pool *pool,
                            const _Atomic int *cancel, const _Atomic int *stopping,
                            const struct trainer_events *ev)
 {
     struct job job;
     json_t *req = NULL, *error = NULL, *plain = NULL;   /* plain: error without a model */
-    struct run_ctx c = {.ev = ev, .id = id, .cancel = cancel, .stopping = stopping};
+    struct run_ctx c = {.ev = ev, .id = id, .cancel = cancel, .stopping = stopping,
+                        .attempt = attempt};
     struct waiting w = {.c = &c, .what = "the job's start"};
     int rc;
     while (again_later(&w, rc = store_job_get(id, &job), 1))
@@ -718,7 +725,9 @@ enum job_state trainer_run(const char *id, size_t max_params, struct nn_pool *po
     to.cancel = cancel;
     rc = c.stopped_early ? NN_STOPPED   /* it had ended: only its model was missing */
                          : nn_train(net, pool, &train, v.x ? &val : NULL, &to, &rng, &e);
-    if (rc < 0) {
+    if (c.fenced) {
+        state = JOB_RUNNING;   /* another attempt's now: nothing more is written */
+    } else if (rc < 0) {
         error = problem(422, "Training failed", e.msg);
         plain = json_deep_copy(error);
         /* a loss that diverged after some epochs: what they learned is kept */
@@ -752,10 +761,17 @@ done:
         json_decref(errs);
     struct waiting fin = {.c = &c, .what = "its end"};
     enum job_state ends = state;
-    while (again_later(&fin, rc = store_job_finish(id, ends, error, made ? &mo : NULL, &state),
-                       0))
-        state = ends;
-    if (rc == STORE_UNAVAILABLE) {
+    if (c.fenced)
+        rc = STORE_FENCED;
+    else
+        while (again_later(&fin, rc = store_job_finish(id, attempt, ends, error,
+                                                       made ? &mo : NULL, &state), 0))
+            state = ends;
+    if (rc == STORE_FENCED) {
+        fprintf(stderr, "neurond: job %s: the lease for attempt %d was lost to another node; "
+                "dropping the job here, without writing its state or model\n", id, attempt);
+        state = JOB_RUNNING;
+    } else if (rc == STORE_UNAVAILABLE) {
         /* the service stops before the database came back: the job is still running in
            the database, and resumes from its last committed checkpoint */
         state = JOB_QUEUED;
@@ -765,7 +781,7 @@ done:
         json_decref(error);
         error = waits(rc, nn_epochs_done(net));
         state = JOB_QUEUED;
-        store_job_finish(id, state, error, NULL, &state);
+        store_job_finish(id, attempt, state, error, NULL, &state);
     } else if (rc != STORE_OK && made) {
         /* a cancelled job ends all the same, without the model it trained so far */
         json_decref(error);
@@ -778,7 +794,7 @@ done:
             error = json_incref(plain);
         }
         state = state == JOB_CANCELLED && rc == STORE_FULL ? JOB_CANCELLED : JOB_FAILED;
-        store_job_finish(id, state, error, NULL, &state);
+        store_job_finish(id, attempt, state, error, NULL, &state);
     }
     json_decref(error);
     json_decref(plain);

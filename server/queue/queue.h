@@ -10,8 +10,11 @@
 #include <stddef.h>
 
 /* Requeues the jobs a previous process left running (they resume from their last
- * checkpoint) and starts cfg->workers worker threads, each with an engine pool of
- * cfg->threads threads. NULL with a message in err. cfg is borrowed for the queue's life. */
+ * checkpoint; on PostgreSQL only those of cfg->node_id, as other nodes may be training
+ * theirs; each a dead attempt, failing a job at cfg->max_attempts) and starts
+ * cfg->workers worker threads, each with an engine pool of cfg->threads threads, and the
+ * thread that renews their jobs' leases. NULL with a message in err. cfg is borrowed for
+ * the queue's life. */
 struct queue *queue_start(const struct config *cfg, char *err, size_t errlen);
 /* Stops the workers: running jobs stop at their next batch and go back to the queue, to
  * resume from their checkpoint at the next start. NULL does nothing. */

@@ -30,21 +30,25 @@
     X(int, job_state, (const char *id, enum job_state *state), (id, state)) \
     X(int, job_list, (int state, int limit, const char *after, struct job **items, int *n, \
                       int *more), (state, limit, after, items, n, more)) \
-    X(int, job_claim, (char *id), (id)) \
-    X(int, job_requeue_running, (void), ()) \
-    X(int, job_progress, (const char *id, double progress, double eta), (id, progress, eta)) \
+    X(int, job_claim, (const struct claimer *by, char *id, int *attempt), (by, id, attempt)) \
+    X(int, job_renew, (const char *id, int attempt, int lease, int *cancel), \
+      (id, attempt, lease, cancel)) \
+    X(int, job_requeue_running, (const char *node, int max_attempts), (node, max_attempts)) \
+    X(int, job_progress, (const char *id, int attempt, double progress, double eta), \
+      (id, attempt, progress, eta)) \
     X(int, job_epoch, (const char *id, int epoch, const json_t *row, double progress, \
                        double eta), (id, epoch, row, progress, eta)) \
-    X(int, job_finish, (const char *id, enum job_state state, const json_t *error, \
-                        const struct model *model, enum job_state *ended), \
-      (id, state, error, model, ended)) \
+    X(int, job_finish, (const char *id, int attempt, enum job_state state, \
+                        const json_t *error, const struct model *model, \
+                        enum job_state *ended), (id, attempt, state, error, model, ended)) \
     X(int, job_cancel, (const char *id, enum job_state *was), (id, was)) \
     X(int, job_cancelling, (const char *id), (id)) \
     X(int, job_epochs, (const char *id, int after, int limit, json_t **rows), \
       (id, after, limit, rows)) \
     X(int, job_counts, (long counts[JOB_STATE_COUNT]), (counts)) \
-    X(int, checkpoint_save, (const char *id, const struct checkpoint *c, const json_t *row, \
-                             double progress, double eta), (id, c, row, progress, eta)) \
+    X(int, checkpoint_save, (const char *id, int attempt, const struct checkpoint *c, \
+                             const json_t *row, double progress, double eta), \
+      (id, attempt, c, row, progress, eta)) \
     X(int, checkpoint_load, (const char *id, struct checkpoint *c), (id, c)) \
     X(int, model_insert, (const struct model *m), (m)) \
     X(int, model_get, (const char *id, struct model *m), (id, m)) \
@@ -82,5 +86,9 @@ extern const struct store_backend store_sqlite, store_pg;
  * transaction that may have changed what a model reference names has ended (a model
  * stored or deleted, an alias set or deleted); models.c keeps the count. */
 void db_model_names_moved(void);
+
+/* The error of a job that died in `attempts` attempts, the last on `node` (a new problem
+ * object), which both backends store when they fail it (store.c). */
+json_t *store_dead_error(int attempts, const char *node);
 
 #endif

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Counts the queue and inserts, in one transaction: two requests cannot both take the
  * last place. The datasets must still exist when the job is stored (a DELETE may have
@@ -62,7 +63,7 @@ int sqlite_job_insert(struct job_new *j)
 #define JOB_COLS "id, state, request, epoch, epochs, progress, latest, eta_seconds, error, " \
                  "model_id, created_at, started_at, finished_at, seq, " \
                  "model_id IS NOT NULL AND NOT EXISTS " \
-                 "(SELECT 1 FROM models WHERE models.id = jobs.model_id)"
+                 "(SELECT 1 FROM models WHERE models.id = jobs.model_id), node, attempt"
 
 void job_free(struct job *j)
 {
@@ -93,6 +94,8 @@ static int job_read(sqlite3_stmt *st, void *item)
     db_column_copy(st, 11, j->started_at, sizeof j->started_at);
     db_column_copy(st, 12, j->finished_at, sizeof j->finished_at);
     j->model_deleted = sqlite3_column_int(st, 14);
+    db_column_copy(st, 15, j->node, sizeof j->node);
+    j->attempt = sqlite3_column_int(st, 16);
     if (j->model_deleted)   /* a model deleted since is named by no job */
         j->model_id[0] = 0;
     return j->request ? 0 : -1;
@@ -145,24 +148,139 @@ int sqlite_job_list(int state, int limit, const char *after, struct job **items,
     return db_page(st, limit, sizeof **items, job_read, job_item_free, (void **)items, n, more);
 }
 
-/* The claim is a write that adds: on a full disk no job starts, for it could store none
- * of its epochs. */
-static int claim_tx(void *arg)
+static int drop_checkpoint(const char *id);
+
+/* Seconds since 1970 on the process's clock: the time of leases on SQLite. */
+static double wall_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return (double)t.tv_sec + t.tv_nsec / 1e9;
+}
+
+/* Inside a write: STORE_FENCED unless the job runs `attempt` (0: no check), so that a
+ * node whose lease lapsed writes nothing over the attempt that took the job over. */
+static int fence(const char *id, int attempt)
 {
     static const char sql[] =
-        "UPDATE jobs SET state = 'running', error = NULL, started_at = COALESCE(started_at, ?) "
-        "WHERE seq = (SELECT seq FROM jobs WHERE state = 'queued' ORDER BY cancel DESC, seq "
-        "LIMIT 1) RETURNING id";
-    char *id = arg;
+        "SELECT 1 FROM jobs WHERE id = ? AND attempt = ? AND state = 'running'";
+    if (attempt == 0)
+        return 0;
     sqlite3_stmt *st = db_prepare(sql);
     if (!st)
         return STORE_ERROR;
-    char now[32];
-    now_iso(now);
-    sqlite3_bind_text(st, 1, now, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 2, attempt);
+    int rc = sqlite3_step(st);
+    db_done(st);
+    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? STORE_FENCED : db_failed("reading a job");
+}
+
+/* Running jobs whose attempt died -- lapsed ones (lease ended before `now`) when now > 0,
+ * else every one -- counted one more dead attempt: those at max ended (failed, or
+ * cancelled when a cancel was answered 202) with store_dead_error, their checkpoint
+ * dropped; with requeue the others back to queued. *n (may be NULL) counts them both. */
+static int bury(double now, int max, int requeue, int *n)
+{
+    static const char pick[] =
+        "SELECT id, dead_attempts + 1, node FROM jobs WHERE state = 'running' AND "
+        "(?1 <= 0 OR lease_until IS NULL OR lease_until < ?1) AND "
+        "(?3 OR dead_attempts + 1 >= ?2)";
+    static const char end[] =
+        "UPDATE jobs SET state = CASE WHEN cancel THEN 'cancelled' ELSE 'failed' END, "
+        "error = ?1, dead_attempts = dead_attempts + 1, lease_until = NULL, "
+        "eta_seconds = NULL, finished_at = ?2 WHERE id = ?3";
+    static const char back[] =
+        "UPDATE jobs SET state = 'queued', dead_attempts = dead_attempts + 1, "
+        "lease_until = NULL WHERE id = ?";
+    sqlite3_stmt *st = db_prepare(pick);
+    if (!st)
+        return STORE_ERROR;
+    sqlite3_bind_double(st, 1, now);
+    sqlite3_bind_int(st, 2, max);
+    sqlite3_bind_int(st, 3, requeue);
+    json_t *dead = json_array();   /* [id, dead attempts, node] each */
+    int rc;
+    while (dead && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        json_array_append_new(dead, json_pack("[s, i, s?]", sqlite3_column_text(st, 0),
+                                              sqlite3_column_int(st, 1),
+                                              sqlite3_column_text(st, 2)));
+    db_done(st);
+    if (!dead || rc != SQLITE_DONE) {
+        json_decref(dead);
+        return dead ? db_failed("reading the running jobs") : STORE_ERROR;
+    }
+    char now_text[32];
+    now_iso(now_text);
+    size_t i;
+    json_t *d;
+    json_array_foreach(dead, i, d) {
+        const char *id = json_string_value(json_array_get(d, 0));
+        const char *last = json_string_value(json_array_get(d, 2));
+        int attempts = (int)json_integer_value(json_array_get(d, 1));
+        int ends = attempts >= max;
+        if (!id || !(st = db_prepare(ends ? end : back))) {
+            json_decref(dead);
+            return STORE_ERROR;
+        }
+        if (ends) {
+            json_t *e = store_dead_error(attempts, last);
+            db_bind_json(st, 1, e);
+            json_decref(e);
+            sqlite3_bind_text(st, 2, now_text, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_text(st, 3, id, -1, SQLITE_TRANSIENT);
+        } else {
+            sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+        }
+        if (db_exec(st) < 0 || (ends && drop_checkpoint(id) < 0)) {
+            json_decref(dead);
+            return STORE_ERROR;
+        }
+        if (ends)
+            fprintf(stderr, "neurond: job %s died in %d attempts, the last on node %s: it is "
+                    "not claimed again\n", id, attempts, last ? last : "(unknown)");
+    }
+    if (n)
+        *n = (int)json_array_size(dead);
+    json_decref(dead);
+    return 0;
+}
+
+struct claim {
+    const struct claimer *by;
+    char *id;
+    int attempt;
+};
+
+/* The claim is a write that adds: on a full disk no job starts, for it could store none
+ * of its epochs. Lapsed jobs at their last attempt end first, so that the claim does not
+ * take them. */
+static int claim_tx(void *arg)
+{
+    static const char sql[] =
+        "UPDATE jobs SET state = 'running', error = NULL, started_at = COALESCE(started_at, ?1), "
+        "dead_attempts = dead_attempts + (state = 'running'), attempt = attempt + 1, "
+        "node = ?2, lease_until = ?3 + ?4 "
+        "WHERE seq = (SELECT seq FROM jobs WHERE state IN ('queued', 'running') AND "
+        "(state = 'queued' OR lease_until IS NULL OR lease_until < ?3) "
+        "ORDER BY cancel DESC, seq LIMIT 1) RETURNING id, attempt";
+    struct claim *c = arg;
+    double now = wall_s();
+    if (bury(now, c->by->max_attempts, 0, NULL) < 0)
+        return STORE_ERROR;
+    sqlite3_stmt *st = db_prepare(sql);
+    if (!st)
+        return STORE_ERROR;
+    char now_text[32];
+    now_iso(now_text);
+    sqlite3_bind_text(st, 1, now_text, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, c->by->node, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_double(st, 3, now);
+    sqlite3_bind_int(st, 4, c->by->lease);
     int rc = sqlite3_step(st), got = 0;
     if (rc == SQLITE_ROW) {
-        snprintf(id, 32, "%s", (const char *)sqlite3_column_text(st, 0));
+        snprintf(c->id, 32, "%s", (const char *)sqlite3_column_text(st, 0));
+        c->attempt = sqlite3_column_int(st, 1);
         got = 1;
         rc = sqlite3_step(st);
     }
@@ -172,25 +290,72 @@ static int claim_tx(void *arg)
     return rc != SQLITE_DONE ? STORE_ERROR : got ? STORE_OK : STORE_NOT_FOUND;
 }
 
-int sqlite_job_claim(char *id)
+static const struct claimer default_claimer = {"", 30, 3};
+
+int sqlite_job_claim(const struct claimer *by, char *id, int *attempt)
 {
-    return db_transaction(DB_GROWS, claim_tx, id);
+    struct claim c = {by ? by : &default_claimer, id, 0};
+    int rc = db_transaction(DB_GROWS, claim_tx, &c);
+    if (rc == STORE_OK && attempt)
+        *attempt = c.attempt;
+    return rc;
 }
+
+struct renew {
+    const char *id;
+    int attempt, lease, cancel;
+};
+
+static int renew_tx(void *arg)
+{
+    static const char sql[] = "UPDATE jobs SET lease_until = ?1 WHERE id = ?2 AND "
+                              "attempt = ?3 AND state = 'running' RETURNING cancel";
+    struct renew *r = arg;
+    sqlite3_stmt *st = db_prepare(sql);
+    if (!st)
+        return STORE_ERROR;
+    sqlite3_bind_double(st, 1, wall_s() + r->lease);
+    sqlite3_bind_text(st, 2, r->id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 3, r->attempt);
+    int rc = sqlite3_step(st), got = 0;
+    if (rc == SQLITE_ROW) {
+        r->cancel = sqlite3_column_int(st, 0) != 0;
+        got = 1;
+        rc = sqlite3_step(st);
+    }
+    db_done(st);
+    if (rc != SQLITE_DONE)
+        return db_failed("renewing a job's lease");
+    return got ? STORE_OK : STORE_FENCED;
+}
+
+/* A renewal changes no size: it runs on a full disk too, where the job waits to resume. */
+int sqlite_job_renew(const char *id, int attempt, int lease, int *cancel)
+{
+    struct renew r = {id, attempt, lease, 0};
+    int rc = db_transaction(DB_SHRINKS, renew_tx, &r);
+    if (rc == STORE_OK && cancel)
+        *cancel = r.cancel;
+    return rc;
+}
+
+struct requeue {
+    int max, n;
+};
 
 static int requeue_tx(void *arg)
 {
-    static const char sql[] = "UPDATE jobs SET state = 'queued' WHERE state = 'running'";
-    sqlite3_stmt *st = db_prepare(sql);
-    if (!st || db_exec(st) < 0)
-        return STORE_ERROR;
-    *(int *)arg = sqlite3_changes(db_conn());
-    return STORE_OK;
+    struct requeue *r = arg;
+    return bury(0, r->max, 1, &r->n);
 }
 
-int sqlite_job_requeue_running(void)
+/* One process owns a SQLite file: whatever runs at its start died with the previous
+ * one, whatever node id it had. */
+int sqlite_job_requeue_running(const char *node, int max_attempts)
 {
-    int n = 0;
-    return db_transaction(DB_SHRINKS, requeue_tx, &n) == STORE_OK ? n : -1;
+    (void)node;
+    struct requeue r = {max_attempts, 0};
+    return db_transaction(DB_SHRINKS, requeue_tx, &r) == STORE_OK ? r.n : -1;
 }
 
 /* The epoch's row and the job's latest, inside the caller's transaction. */
@@ -222,6 +387,7 @@ static int epoch_write(const char *id, int epoch, const json_t *row, double prog
 
 struct epoch {
     const char *id;
+    int attempt;
     int epoch;
     const json_t *row;
     double progress, eta;
@@ -230,6 +396,9 @@ struct epoch {
 static int epoch_tx(void *arg)
 {
     const struct epoch *e = arg;
+    int rc = fence(e->id, e->attempt);
+    if (rc)
+        return rc;
     if (e->row)
         return epoch_write(e->id, e->epoch, e->row, e->progress, e->eta);
     /* progress only */
@@ -245,18 +414,19 @@ static int epoch_tx(void *arg)
 
 int sqlite_job_epoch(const char *id, int epoch, const json_t *row, double progress, double eta)
 {
-    struct epoch e = {id, epoch, row, progress, eta};
+    struct epoch e = {id, 0, epoch, row, progress, eta};
     return row ? db_transaction(DB_GROWS, epoch_tx, &e) : STORE_ERROR;
 }
 
-int sqlite_job_progress(const char *id, double progress, double eta)
+int sqlite_job_progress(const char *id, int attempt, double progress, double eta)
 {
-    struct epoch e = {id, 0, NULL, progress, eta};
+    struct epoch e = {id, attempt, 0, NULL, progress, eta};
     return db_transaction(DB_GROWS, epoch_tx, &e);
 }
 
 struct finish {
     const char *id;
+    int attempt;
     enum job_state state;
     const json_t *error;
     const struct model *model;
@@ -287,9 +457,12 @@ static int finish_tx(void *arg)
         "THEN 'cancelled' ELSE ?1 END, error = ?2, model_id = COALESCE(?3, model_id), "
         "finished_at = CASE WHEN ?1 = 'queued' THEN NULL ELSE ?4 END, "
         "progress = CASE WHEN ?1 = 'succeeded' AND NOT cancel THEN 1 ELSE progress END, "
-        "eta_seconds = CASE WHEN ?1 = 'queued' THEN eta_seconds ELSE NULL END WHERE id = ?5 "
-        "RETURNING state";
+        "eta_seconds = CASE WHEN ?1 = 'queued' THEN eta_seconds ELSE NULL END, "
+        "lease_until = NULL WHERE id = ?5 RETURNING state";
     struct finish *f = arg;
+    int fenced = fence(f->id, f->attempt);
+    if (fenced)
+        return fenced;
     if (f->model && sqlite_model_insert(f->model) != STORE_OK)
         return STORE_ERROR;
     sqlite3_stmt *st = db_prepare(sql);
@@ -313,10 +486,10 @@ static int finish_tx(void *arg)
     return f->ended == JOB_QUEUED ? 0 : drop_checkpoint(f->id);
 }
 
-int sqlite_job_finish(const char *id, enum job_state state, const json_t *error,
-                     const struct model *model, enum job_state *ended)
+int sqlite_job_finish(const char *id, int attempt, enum job_state state, const json_t *error,
+                      const struct model *model, enum job_state *ended)
 {
-    struct finish f = {id, state, error, model, state};
+    struct finish f = {id, attempt, state, error, model, state};
     int rc = db_transaction(model ? DB_GROWS : DB_SHRINKS, finish_tx, &f);
     if (model)
         db_model_names_moved();   /* a new version of its name */
@@ -462,6 +635,7 @@ int sqlite_job_counts(long counts[JOB_STATE_COUNT])
 
 struct cp_write {
     const char *id;
+    int attempt;
     const struct checkpoint *c;
     const json_t *row;
     double progress, eta;
@@ -476,6 +650,9 @@ static int cp_write(void *arg)
                                "VALUES (?, ?)";
     static const char no_best[] = "DELETE FROM checkpoint_best WHERE job_id = ?";
     struct cp_write *w = arg;
+    int fenced = fence(w->id, w->attempt);
+    if (fenced)
+        return fenced;
     if (w->row && epoch_write(w->id, w->c->epoch, w->row, w->progress, w->eta) < 0)
         return STORE_ERROR;
     sqlite3_stmt *st = db_prepare(sql);
@@ -498,10 +675,10 @@ static int cp_write(void *arg)
     return db_exec(st);
 }
 
-int sqlite_checkpoint_save(const char *id, const struct checkpoint *c, const json_t *row,
-                          double progress, double eta)
+int sqlite_checkpoint_save(const char *id, int attempt, const struct checkpoint *c,
+                           const json_t *row, double progress, double eta)
 {
-    struct cp_write w = {id, c, row, progress, eta};
+    struct cp_write w = {id, attempt, c, row, progress, eta};
     return db_transaction(DB_GROWS, cp_write, &w);
 }
 

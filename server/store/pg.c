@@ -26,8 +26,13 @@
  * serialization failure or a deadlock. Serializable transactions keep the semantics of
  * SQLite's one writer at a time -- a queue counted and a job inserted in one transaction,
  * a version given out once, a job claimed by one worker -- across every connection and
- * every node sharing the database. The queue's claim also locks the row it takes
- * (FOR UPDATE SKIP LOCKED), so that workers do not all aim at the same one.
+ * every node sharing the database. The queue's writes on a job's row -- a claim, a lease
+ * renewal, a trainer's progress, epoch, checkpoint and end -- are read committed instead
+ * (transaction_locked): each locks the rows it works on, a claim skipping those locked
+ * (FOR UPDATE SKIP LOCKED) so that workers do not all aim at the same one, and a
+ * trainer's write reading its job's row FOR UPDATE to check its attempt (fence).
+ * Serializable, nodes that poll the queue while others train fail one another's
+ * transactions over and over.
  *
  * Results come in binary (every value as its bytes: BYTEA columns without an escape),
  * read by the col_* helpers whatever the column's type. Parameters go as text, BYTEA
@@ -547,12 +552,12 @@ static int simple(PGconn *c, const char *sql)
     return 0;
 }
 
-/* Runs fn(ctx) in a serializable transaction, committing unless it returns < 0, and runs
- * it again when PostgreSQL asks (fn binds its statements itself), and once more on a new
- * connection when the connection broke before COMMIT (nothing of it was committed). fn's
- * result, or STORE_ERROR when the transaction failed (unreachable set when the database
- * could not be reached). */
-static int transaction(int (*fn)(void *ctx), void *ctx)
+/* Runs fn(ctx) in a transaction begun with `begin`, committing unless it returns < 0, and
+ * runs it again when PostgreSQL asks (fn binds its statements itself), and once more on a
+ * new connection when the connection broke before COMMIT (nothing of it was committed).
+ * fn's result, or STORE_ERROR when the transaction failed (unreachable set when the
+ * database could not be reached). */
+static int transaction_as(const char *begin, int (*fn)(void *ctx), void *ctx)
 {
     int reconnected = 0;
     for (int tries = 0; tries < TX_TRIES; tries++) {
@@ -561,7 +566,7 @@ static int transaction(int (*fn)(void *ctx), void *ctx)
             return STORE_ERROR;
         retry = unreachable = 0;
         in_tx = 1;
-        int rc = simple(c, "BEGIN ISOLATION LEVEL SERIALIZABLE") < 0 ? STORE_ERROR : fn(ctx);
+        int rc = simple(c, begin) < 0 ? STORE_ERROR : fn(ctx);
         in_tx = 0;
         if (rc < 0) {
             int again = retry, broke = unreachable;
@@ -579,6 +584,21 @@ static int transaction(int (*fn)(void *ctx), void *ctx)
     fprintf(stderr, "neurond: a write was refused %d times for conflicts with others; "
             "giving up\n", TX_TRIES);
     return STORE_ERROR;
+}
+
+/* A serializable transaction: what most writes need. */
+static int transaction(int (*fn)(void *ctx), void *ctx)
+{
+    return transaction_as("BEGIN ISOLATION LEVEL SERIALIZABLE", fn, ctx);
+}
+
+/* The queue's writes on a job's row -- claims, renewals, a trainer's progress, epochs,
+ * checkpoints and end -- read committed: each locks the rows it works on (a claim skips
+ * those locked), which is all they need, whereas serializable ones would fail one
+ * another over and over as nodes poll the queue while others train. */
+static int transaction_locked(int (*fn)(void *ctx), void *ctx)
+{
+    return transaction_as("BEGIN ISOLATION LEVEL READ COMMITTED", fn, ctx);
 }
 
 /* ---- the database ---- */
@@ -1116,7 +1136,7 @@ static int pg_job_insert(struct job_new *j)
 #define JOB_COLS "id, state, request, epoch, epochs, progress, latest, eta_seconds, error, " \
                  "model_id, created_at, started_at, finished_at, seq, " \
                  "model_id IS NOT NULL AND NOT EXISTS " \
-                 "(SELECT 1 FROM models WHERE models.id = jobs.model_id)"
+                 "(SELECT 1 FROM models WHERE models.id = jobs.model_id), node, attempt"
 
 static int job_row(PGresult *r, int i, void *item)
 {
@@ -1136,6 +1156,8 @@ static int job_row(PGresult *r, int i, void *item)
     col_copy(r, i, 11, j->started_at, sizeof j->started_at);
     col_copy(r, i, 12, j->finished_at, sizeof j->finished_at);
     j->model_deleted = (int)col_int(r, i, 14);
+    col_copy(r, i, 15, j->node, sizeof j->node);
+    j->attempt = (int)col_int(r, i, 16);
     if (j->model_deleted)
         j->model_id[0] = 0;
     return j->request ? 0 : -1;
@@ -1186,49 +1208,177 @@ static int pg_job_list(int state, int limit, const char *after, struct job **ite
                 more);
 }
 
-/* The oldest queued job (those marked to be cancelled first), locked so that another
- * worker skips it rather than waits for it. */
+/* Inside a write: STORE_FENCED unless the job runs `attempt` (0: no check). The row is
+ * locked, so that a claim that takes the job over waits for this write or makes it fail
+ * and run again, to be fenced then. A trainer frozen in the middle of the transaction
+ * (SIGSTOP, a pause of its machine) would keep that lock, and with it the job, from
+ * every other node: the server ends such a transaction after FENCE_IDLE_MS idle. */
+#define FENCE_IDLE_MS "10000"
+static int fence(const char *id, int attempt)
+{
+    if (attempt == 0)
+        return 0;
+    struct args a = {0};
+    a_text(&a, id);
+    a_int(&a, attempt);
+    int rc = one_row("SELECT set_config('idle_in_transaction_session_timeout', '"
+                     FENCE_IDLE_MS "', true) FROM jobs WHERE id = $1 AND attempt = $2 AND "
+                     "state = 'running' FOR UPDATE", &a, NULL, NULL, "reading a job");
+    return rc == STORE_NOT_FOUND ? STORE_FENCED : rc == STORE_OK ? 0 : rc;
+}
+
+static int drop_checkpoint(const char *id);
+static int flag_row(PGresult *r, int i, void *item);
+
+/* Running jobs whose attempt died, counted one more dead attempt: lapsed ones (their
+ * lease ended, on the database's clock) when node is NULL, else every one held by node.
+ * Those at max end (failed, or cancelled when a cancel was answered 202) with
+ * store_dead_error, their checkpoint dropped; with requeue the others go back to queued.
+ * Rows another transaction holds are skipped. *n (may be NULL) counts them. */
+static int bury(const char *node, int max, int requeue, int *n)
+{
+    static const char pick[] =
+        "SELECT id, dead_attempts + 1, node FROM jobs WHERE state = 'running' AND "
+        "CASE WHEN $1::text IS NULL THEN lease_until IS NULL OR lease_until < now() "
+        "ELSE node = $1::text END AND ($3::integer <> 0 OR dead_attempts + 1 >= $2::integer) "
+        "FOR UPDATE SKIP LOCKED";
+    static const char end[] =
+        "UPDATE jobs SET state = CASE WHEN cancel <> 0 THEN 'cancelled' ELSE 'failed' END, "
+        "error = $1, dead_attempts = dead_attempts + 1, lease_until = NULL, "
+        "eta_seconds = NULL, finished_at = $2 WHERE id = $3";
+    static const char back[] =
+        "UPDATE jobs SET state = 'queued', dead_attempts = dead_attempts + 1, "
+        "lease_until = NULL WHERE id = $1";
+    struct args a = {0};
+    a_text(&a, node);
+    a_int(&a, max);
+    a_int(&a, requeue);
+    PGresult *r = run(pick, &a, "reading the running jobs");
+    if (!r)
+        return STORE_ERROR;
+    char now[32];
+    now_iso(now);
+    int rows = PQntuples(r);
+    for (int i = 0; i < rows; i++) {
+        const char *id = col_text(r, i, 0), *last = col_text(r, i, 2);
+        int attempts = (int)col_int(r, i, 1), ends = attempts >= max;
+        struct args b = {0};
+        json_t *e = ends ? store_dead_error(attempts, last) : NULL;
+        if (ends) {
+            a_json(&b, e);
+            a_text(&b, now);
+        }
+        a_text(&b, id);
+        int rc = exec(ends ? end : back, &b, "ending a job that died");
+        json_decref(e);
+        if (rc < 0 || (ends && drop_checkpoint(id) < 0)) {
+            PQclear(r);
+            return STORE_ERROR;
+        }
+        if (ends)
+            fprintf(stderr, "neurond: job %s died in %d attempts, the last on node %s: it is "
+                    "not claimed again\n", id, attempts, last ? last : "(unknown)");
+    }
+    PQclear(r);
+    if (n)
+        *n = rows;
+    return 0;
+}
+
+struct claim {
+    const struct claimer *by;
+    char *id;
+    int attempt;
+};
+
+/* The oldest job that is queued or running with a lapsed lease (those marked to be
+ * cancelled first), locked so that another worker skips it rather than waits for it.
+ * Lapsed jobs at their last attempt end first, so that the claim does not take them. */
 static int claim_tx(void *ctx)
 {
     static const char sql[] =
-        "UPDATE jobs SET state = 'running', error = NULL, started_at = COALESCE(started_at, $1) "
-        "WHERE seq = (SELECT seq FROM jobs WHERE state = 'queued' ORDER BY cancel DESC, seq "
-        "LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING id";
-    char *id = ctx, now[32];
+        "UPDATE jobs SET state = 'running', error = NULL, started_at = COALESCE(started_at, $1), "
+        "dead_attempts = dead_attempts + CASE WHEN state = 'running' THEN 1 ELSE 0 END, "
+        "attempt = attempt + 1, node = $2, lease_until = now() + $3::integer * interval '1 second' "
+        "WHERE seq = (SELECT seq FROM jobs WHERE state IN ('queued', 'running') AND "
+        "(state = 'queued' OR lease_until IS NULL OR lease_until < now()) "
+        "ORDER BY cancel DESC, seq LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING id, attempt";
+    struct claim *c = ctx;
+    if (bury(NULL, c->by->max_attempts, 0, NULL) < 0)
+        return STORE_ERROR;
+    char now[32];
     now_iso(now);
     struct args a = {0};
     a_text(&a, now);
+    a_text(&a, c->by->node);
+    a_int(&a, c->by->lease);
     PGresult *r = run(sql, &a, "claiming a job");
     if (!r)
         return STORE_ERROR;
     int got = PQntuples(r) > 0;
-    if (got)
-        col_copy(r, 0, 0, id, 32);
+    if (got) {
+        col_copy(r, 0, 0, c->id, 32);
+        c->attempt = (int)col_int(r, 0, 1);
+    }
     PQclear(r);
     return got ? STORE_OK : STORE_NOT_FOUND;
 }
 
-static int pg_job_claim(char *id)
+static const struct claimer default_claimer = {"", 30, 3};
+
+static int pg_job_claim(const struct claimer *by, char *id, int *attempt)
 {
-    return transaction(claim_tx, id);
+    struct claim c = {by ? by : &default_claimer, id, 0};
+    int rc = transaction_locked(claim_tx, &c);
+    if (rc == STORE_OK && attempt)
+        *attempt = c.attempt;
+    return rc;
 }
+
+struct renew {
+    const char *id;
+    int attempt, lease, cancel;
+};
+
+static int renew_tx(void *ctx)
+{
+    struct renew *w = ctx;
+    struct args a = {0};
+    a_int(&a, w->lease);
+    a_text(&a, w->id);
+    a_int(&a, w->attempt);
+    int rc = one_row("UPDATE jobs SET lease_until = now() + $1::integer * interval '1 second' "
+                     "WHERE id = $2 AND attempt = $3 AND state = 'running' RETURNING cancel",
+                     &a, flag_row, &w->cancel, "renewing a job's lease");
+    return rc == STORE_NOT_FOUND ? STORE_FENCED : rc;
+}
+
+static int pg_job_renew(const char *id, int attempt, int lease, int *cancel)
+{
+    struct renew w = {id, attempt, lease, 0};
+    int rc = transaction_locked(renew_tx, &w);
+    if (rc == STORE_OK && cancel)
+        *cancel = w.cancel;
+    return rc;
+}
+
+struct requeue {
+    const char *node;
+    int max, n;
+};
 
 static int requeue_tx(void *ctx)
 {
-    struct args a = {0};
-    PGresult *r = run("UPDATE jobs SET state = 'queued' WHERE state = 'running'", &a,
-                      "requeueing jobs");
-    if (!r)
-        return STORE_ERROR;
-    *(int *)ctx = (int)changes(r);
-    PQclear(r);
-    return STORE_OK;
+    struct requeue *q = ctx;
+    return bury(q->node, q->max, 1, &q->n);
 }
 
-static int pg_job_requeue_running(void)
+/* Only the starting node's own jobs: the others' are trained by their nodes, or will be
+ * claimed once their leases lapse. */
+static int pg_job_requeue_running(const char *node, int max_attempts)
 {
-    int n = 0;
-    return transaction(requeue_tx, &n) == STORE_OK ? n : -1;
+    struct requeue q = {node ? node : "", max_attempts, 0};
+    return transaction_locked(requeue_tx, &q) == STORE_OK ? q.n : -1;
 }
 
 /* The epoch's row and the job's latest, inside the caller's transaction. */
@@ -1254,6 +1404,7 @@ static int epoch_write(const char *id, int epoch, const json_t *row, double prog
 
 struct epoch {
     const char *id;
+    int attempt;
     int epoch;
     const json_t *row;
     double progress, eta;
@@ -1262,6 +1413,9 @@ struct epoch {
 static int epoch_tx(void *ctx)
 {
     const struct epoch *e = ctx;
+    int rc = fence(e->id, e->attempt);
+    if (rc)
+        return rc;
     if (e->row)
         return epoch_write(e->id, e->epoch, e->row, e->progress, e->eta);
     struct args a = {0};
@@ -1275,14 +1429,14 @@ static int epoch_tx(void *ctx)
 static int pg_job_epoch(const char *id, int epoch, const json_t *row, double progress,
                         double eta)
 {
-    struct epoch e = {id, epoch, row, progress, eta};
+    struct epoch e = {id, 0, epoch, row, progress, eta};
     return row ? transaction(epoch_tx, &e) : STORE_ERROR;
 }
 
-static int pg_job_progress(const char *id, double progress, double eta)
+static int pg_job_progress(const char *id, int attempt, double progress, double eta)
 {
-    struct epoch e = {id, 0, NULL, progress, eta};
-    return transaction(epoch_tx, &e);
+    struct epoch e = {id, attempt, 0, NULL, progress, eta};
+    return transaction_locked(epoch_tx, &e);
 }
 
 static int drop_checkpoint(const char *id)
@@ -1298,6 +1452,7 @@ static int drop_checkpoint(const char *id)
 
 struct finish {
     const char *id;
+    int attempt;
     enum job_state state;
     const json_t *error;
     const struct model *model;
@@ -1313,8 +1468,8 @@ static int finish_tx(void *ctx)
         "THEN 'cancelled' ELSE $1::text END, error = $2, model_id = COALESCE($3, model_id), "
         "finished_at = CASE WHEN $1::text = 'queued' THEN NULL ELSE $4 END, "
         "progress = CASE WHEN $1::text = 'succeeded' AND cancel = 0 THEN 1 ELSE progress END, "
-        "eta_seconds = CASE WHEN $1::text = 'queued' THEN eta_seconds ELSE NULL END "
-        "WHERE id = $5 RETURNING state";
+        "eta_seconds = CASE WHEN $1::text = 'queued' THEN eta_seconds ELSE NULL END, "
+        "lease_until = NULL WHERE id = $5 RETURNING state";
     struct finish *f = ctx;
     if (f->model) {
         /* tried again after a COMMIT whose answer was lost with the connection: it landed
@@ -1330,9 +1485,12 @@ static int finish_tx(void *ctx)
                 f->ended = now_in;
             return rc;
         }
-        if (model_insert(f->model) != STORE_OK)
-            return STORE_ERROR;
     }
+    int fenced = fence(f->id, f->attempt);
+    if (fenced)
+        return fenced;
+    if (f->model && model_insert(f->model) != STORE_OK)
+        return STORE_ERROR;
     char now[32];
     now_iso(now);
     struct args a = {0};
@@ -1350,11 +1508,11 @@ static int finish_tx(void *ctx)
     return f->ended == JOB_QUEUED ? 0 : drop_checkpoint(f->id);
 }
 
-static int pg_job_finish(const char *id, enum job_state state, const json_t *error,
-                         const struct model *model, enum job_state *ended)
+static int pg_job_finish(const char *id, int attempt, enum job_state state,
+                         const json_t *error, const struct model *model, enum job_state *ended)
 {
-    struct finish f = {id, state, error, model, state};
-    int rc = transaction(finish_tx, &f);
+    struct finish f = {id, attempt, state, error, model, state};
+    int rc = transaction_locked(finish_tx, &f);
     if (model)
         db_model_names_moved();   /* a new version of its name */
     if (rc == STORE_OK && ended)
@@ -1485,6 +1643,7 @@ static int pg_job_counts(long counts[JOB_STATE_COUNT])
 
 struct cp_write {
     const char *id;
+    int attempt;
     const struct checkpoint *c;
     const json_t *row;
     double progress, eta;
@@ -1493,6 +1652,9 @@ struct cp_write {
 static int cp_write_tx(void *ctx)
 {
     struct cp_write *w = ctx;
+    int fenced = fence(w->id, w->attempt);
+    if (fenced)
+        return fenced;
     if (w->row && epoch_write(w->id, w->c->epoch, w->row, w->progress, w->eta) < 0)
         return STORE_ERROR;
     struct args a = {0};
@@ -1519,11 +1681,11 @@ static int cp_write_tx(void *ctx)
                 "storing a checkpoint");
 }
 
-static int pg_checkpoint_save(const char *id, const struct checkpoint *c, const json_t *row,
-                              double progress, double eta)
+static int pg_checkpoint_save(const char *id, int attempt, const struct checkpoint *c,
+                              const json_t *row, double progress, double eta)
 {
-    struct cp_write w = {id, c, row, progress, eta};
-    return transaction(cp_write_tx, &w);
+    struct cp_write w = {id, attempt, c, row, progress, eta};
+    return transaction_locked(cp_write_tx, &w);
 }
 
 static int cp_row(PGresult *r, int i, void *item)

@@ -4,6 +4,7 @@
 #include "backend.h"
 
 #include <libpq-fe.h>
+#include <stdio.h>
 #include <string.h>
 
 /* SQLite until store_open says otherwise. */
@@ -37,6 +38,17 @@ int store_schema_latest(void) { return backend->schema_latest(); }
     ret store_##name params { return backend->name args; }
 STORE_CALLS(STORE_SEND)
 #undef STORE_SEND
+
+json_t *store_dead_error(int attempts, const char *node)
+{
+    char d[400];
+    snprintf(d, sizeof d, "the job died in %d attempts, the last on node %s: the worker "
+             "process probably crashed or was killed while it trained (its lease lapsed, or "
+             "the process started again with the job running)", attempts,
+             node && *node ? node : "(unknown)");
+    return json_pack("{s:s, s:s, s:i, s:s}", "type", "about:blank", "title", "Job died",
+                     "status", 500, "detail", d);
+}
 
 /* ---- the names of the stored enums ---- */
 

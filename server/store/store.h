@@ -40,6 +40,9 @@ enum store_rc {
     STORE_GONE = 6,            /* the file at the database's path is no longer the one
                                   opened (deleted or replaced): nothing was written */
     STORE_LIMIT = 7,           /* a limit on how many rows there may be: nothing was done */
+    STORE_FENCED = 8,          /* a training node's write for an attempt of a job that is no
+                                  longer its own (its lease lapsed and another node claimed
+                                  the job, or the job ended): nothing was written */
     STORE_UNAVAILABLE = 9,     /* PostgreSQL cannot be reached now (down, restarting, cut
                                   off): nothing was written; try again later */
 };
@@ -172,6 +175,8 @@ struct job {
     char model_id[32];         /* "" for none, and for one deleted since */
     int model_deleted;         /* the job made a model, deleted since */
     char created_at[32], started_at[32], finished_at[32];
+    char node[128];            /* the node that runs it or ran it last, "" before a claim */
+    int attempt;               /* how many times it was claimed */
 };
 void job_free(struct job *j);
 
@@ -198,25 +203,54 @@ int store_job_state(const char *id, enum job_state *state);
 /* Jobs in queue order, of one state (-1: all), after `after`; as store_dataset_list. */
 int store_job_list(int state, int limit, const char *after, struct job **items, int *n,
                    int *more);
-/* Takes the oldest queued job (first those marked to be cancelled, so that they end
- * soon): marks it running and copies its id into id (32 bytes).
- * STORE_OK when it took one, STORE_NOT_FOUND when none is queued, STORE_ERROR. */
-int store_job_claim(char *id);
-/* Running jobs back to queued (after a crash or a stop): how many, or -1. */
-int store_job_requeue_running(void);
-/* Progress inside an epoch. */
-int store_job_progress(const char *id, double progress, double eta);
+/* Leases. A worker that claims a job holds it for `lease` seconds, and renews that while
+ * it trains; a job whose lease lapsed (its node was killed, frozen or cut off) is claimed
+ * again, by any node, as a new attempt. Every claim adds one to the job's attempt, and
+ * the trainer's writes (progress, checkpoint, end) carry the attempt they belong to: one
+ * whose job has another attempt by now, or is no longer running, is refused with
+ * STORE_FENCED, inside the transaction that would have written, so that nothing of it
+ * lands. An attempt whose lease lapsed, or whose process died (requeue_running), is a
+ * dead attempt; at max_attempts of them the job ends failed rather than be claimed again.
+ * The lease's time is the database's clock on PostgreSQL, the process's on SQLite. */
+struct claimer {
+    const char *node;          /* the claiming node's id */
+    int lease;                 /* seconds a claim holds unless renewed */
+    int max_attempts;          /* dead attempts after which a job ends failed */
+};
+/* Takes the oldest job that is queued or running with a lapsed lease (first those marked
+ * to be cancelled, so that they end soon): marks it running, held by `by` (NULL: node "",
+ * a lease of 30 s, 3 attempts) for its lease, its attempt one more (a lapsed one counts
+ * a dead attempt); copies its id into id (32 bytes) and its attempt into *attempt (may be
+ * NULL). Lapsed jobs at by->max_attempts dead attempts end failed on the way, their error
+ * naming the attempts and the last node. STORE_OK when it took one, STORE_NOT_FOUND when
+ * none is there, STORE_ERROR. */
+int store_job_claim(const struct claimer *by, char *id, int *attempt);
+/* Extends the lease of a job's attempt by `lease` seconds from now; *cancel (may be NULL)
+ * says whether the job is marked to be cancelled. STORE_OK; STORE_FENCED when the job no
+ * longer runs this attempt; STORE_ERROR. */
+int store_job_renew(const char *id, int attempt, int lease, int *cancel);
+/* Jobs whose process died while they ran back to queued, each a dead attempt (those at
+ * max_attempts end failed instead), for a starting process: on SQLite every running job
+ * (one process owns the file); on PostgreSQL only those held by `node` (which happens
+ * with an explicit --node-id after a crash: other nodes' jobs are left to their
+ * leases). How many were requeued or failed, or -1. */
+int store_job_requeue_running(const char *node, int max_attempts);
+/* Progress inside an epoch, of the job's attempt (0: whatever attempt runs; STORE_FENCED
+ * as store_job_claim says). */
+int store_job_progress(const char *id, int attempt, double progress, double eta);
 /* Records an epoch's metrics row (borrowed; replacing one of the same epoch) and makes it
  * the job's latest, with the job's epoch, progress and eta. store_checkpoint_save does
  * this in its transaction; alone, it is for tools and tests. */
 int store_job_epoch(const char *id, int epoch, const json_t *row, double progress, double eta);
 struct model;
-/* Ends a job: its state (final, or JOB_QUEUED to resume later), error (a problem
- * object, may be NULL) and the model it made (may be NULL), in one transaction: a job
- * never ends without its model, nor does a model exist for a job that will run again. A
- * job asked to cancel (store_job_cancel) ends cancelled instead of succeeded or failed;
- * *ended (may be NULL) says the state written. A final state drops the job's checkpoint. */
-int store_job_finish(const char *id, enum job_state state, const json_t *error,
+/* Ends a job's attempt (0: whatever attempt runs): its state (final, or JOB_QUEUED to
+ * resume later, which is no dead attempt), error (a problem object, may be NULL) and the
+ * model it made (may be NULL), in one transaction: a job never ends without its model,
+ * nor does a model exist for a job that will run again. A job asked to cancel
+ * (store_job_cancel) ends cancelled instead of succeeded or failed; *ended (may be NULL)
+ * says the state written. A final state drops the job's checkpoint. STORE_FENCED when
+ * the attempt is no longer the job's running one: nothing is written. */
+int store_job_finish(const char *id, int attempt, enum job_state state, const json_t *error,
                      const struct model *model, enum job_state *ended);
 /* Cancels a job. STORE_OK with *was JOB_QUEUED: it was queued and is now cancelled (its
  * checkpoint dropped); with *was JOB_RUNNING: it is marked to be cancelled, and will end
@@ -246,9 +280,11 @@ struct checkpoint {
     json_t *state;             /* early stopping's counters */
 };
 /* Replaces a job's checkpoint and stores its epoch row (row; progress and eta of the
- * job), in one transaction; the best weights are written only when best_changed. */
-int store_checkpoint_save(const char *id, const struct checkpoint *c, const json_t *row,
-                          double progress, double eta);
+ * job), in one transaction; the best weights are written only when best_changed.
+ * STORE_FENCED when attempt (not 0) is no longer the job's running one: nothing is
+ * written. */
+int store_checkpoint_save(const char *id, int attempt, const struct checkpoint *c,
+                          const json_t *row, double progress, double eta);
 /* STORE_OK with *c filled (all new: checkpoint_free), STORE_NOT_FOUND when the job has
  * none, STORE_ERROR. */
 int store_checkpoint_load(const char *id, struct checkpoint *c);
