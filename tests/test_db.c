@@ -552,6 +552,79 @@ START_TEST(the_queue_counts_each_owner)
 }
 END_TEST
 
+/* ---- jobs queued while workers take them ---- */
+
+struct busy_queue {
+    const char *ds;
+    _Atomic int inserted, refused, taken, unfinished, stop;
+};
+
+/* Queues 60 jobs, one after another, as requests do; counts what the store refused. */
+static void *queue_jobs(void *arg)
+{
+    struct busy_queue *b = arg;
+    for (int i = 0; i < 60; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "job_%lx_%d", (unsigned long)pthread_self() & 0xffffff, i);
+        json_t *req = json_object();
+        struct job_new j = {.id = id, .request = req, .dataset_id = b->ds, .epochs = 1,
+                            .max_queued = 1000, .max_queued_owner = 100};
+        atomic_fetch_add(store_job_insert(&j) == STORE_OK ? &b->inserted : &b->refused, 1);
+        json_decref(req);
+    }
+    return NULL;
+}
+
+/* Takes jobs and ends them at once, as a worker does with tiny jobs, until told to stop
+ * and the queue is empty; looks again every millisecond while none is queued. */
+static void *take_jobs(void *arg)
+{
+    struct busy_queue *b = arg;
+    const struct claimer me = {"node-busy", 30, 3};
+    char id[32];
+    for (;;) {
+        int attempt = 0;
+        if (store_job_claim(&me, id, &attempt) == STORE_OK) {
+            enum job_state ended;
+            if (store_job_finish(id, attempt, JOB_SUCCEEDED, NULL, NULL, &ended) != STORE_OK)
+                atomic_fetch_add(&b->unfinished, 1);
+            atomic_fetch_add(&b->taken, 1);
+        } else if (atomic_load(&b->stop)) {
+            return NULL;
+        } else {
+            sleep_ms(1);
+        }
+    }
+}
+
+/* Three threads queue jobs while two take and end them: no job is refused (on
+ * PostgreSQL, counting the queue must not fail for the claims and ends around it), and
+ * every one is taken and ended once. */
+START_TEST(jobs_queue_while_workers_take_them)
+{
+    su_db_open();
+    char ds[32];
+    ck_assert_int_eq(put_dataset(2, 2, 0, ds), STORE_OK);
+    struct busy_queue b = {.ds = ds};
+    pthread_t q[3], w[2];
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(pthread_create(&w[i], NULL, take_jobs, &b), 0);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(pthread_create(&q[i], NULL, queue_jobs, &b), 0);
+    for (int i = 0; i < 3; i++)
+        pthread_join(q[i], NULL);
+    atomic_store(&b.stop, 1);
+    for (int i = 0; i < 2; i++)
+        pthread_join(w[i], NULL);
+    ck_assert_msg(atomic_load(&b.refused) == 0, "%d of 180 jobs refused",
+                  atomic_load(&b.refused));
+    ck_assert_int_eq(atomic_load(&b.inserted), 180);
+    ck_assert_int_eq(atomic_load(&b.taken), 180);
+    ck_assert_int_eq(atomic_load(&b.unfinished), 0);
+    su_db_close();
+}
+END_TEST
+
 /* ---- the log ---- */
 
 struct file_at_most {
@@ -1378,6 +1451,7 @@ int main(void)
         tcase_add_test(tc, pg_newer_schema_is_refused);
         tcase_add_test(tc, pg_lost_connections_come_back);
         tcase_add_test(tc, leases_fence_writes_and_count_dead_attempts);
+        tcase_add_test(tc, jobs_queue_while_workers_take_them);
         suite_add_tcase(s, tc);
         return tu_run(s) != 0;
     }
@@ -1399,6 +1473,7 @@ int main(void)
     tcase_add_test(tc, a_cancel_is_kept_by_the_row);
     tcase_add_test(tc, the_queue_counts_each_owner);
     tcase_add_test(tc, leases_fence_writes_and_count_dead_attempts);
+    tcase_add_test(tc, jobs_queue_while_workers_take_them);
     tcase_add_test(tc, idle_log_is_emptied);
     tcase_add_test(tc, log_is_cut_back_when_it_restarts);
     tcase_add_test(tc, deleted_data_gives_its_space_back);

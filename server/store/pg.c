@@ -722,6 +722,10 @@ static void pg_close(void)
     pthread_mutex_unlock(&all_lock);
 }
 
+/* The advisory lock that queueing a job and deleting a dataset take in turns (its key is
+ * "nque", 0x6e717565): each then reads what the other committed. */
+#define QUEUE_LOCK "SELECT pg_advisory_xact_lock(1853978981)"
+
 /* ---- datasets ---- */
 
 static void swap_floats(float *a, size_t n)
@@ -866,9 +870,14 @@ static int pg_dataset_list(int limit, const char *after, struct dataset **items,
                 (void **)items, n, more);
 }
 
+/* Under the lock that queueing a job takes (QUEUE_LOCK), read committed: a job queued
+ * on the dataset before is seen, and one queued after finds the dataset gone. */
 static int ds_delete_tx(void *ctx)
 {
     const char *id = ctx;
+    struct args none = {0};
+    if (exec(QUEUE_LOCK, &none, "deleting a dataset") < 0)
+        return STORE_ERROR;
     int e = id_row("SELECT 1 FROM datasets WHERE id = $1", id, NULL, NULL,
                    "finding a dataset");
     if (e != STORE_OK)
@@ -889,7 +898,7 @@ static int ds_delete_tx(void *ctx)
 
 static int pg_dataset_delete(const char *id)
 {
-    return transaction(ds_delete_tx, (void *)id);
+    return transaction_locked(ds_delete_tx, (void *)id);
 }
 
 /* n floats of a BYTEA column, checked against its length: new, NULL when they differ. */
@@ -1084,7 +1093,12 @@ static int pg_network_delete(const char *id)
 
 /* ---- jobs ---- */
 
-/* Counts the queue and inserts in one transaction, as SQLite's. */
+/* Counts the queue and inserts in one transaction, as SQLite's. Read committed, under an
+ * advisory lock that only inserts take: inserts take turns, each counting (in a statement
+ * begun once it holds the lock) every job queued before it, so the limits hold; claims
+ * and ends of other jobs, which only shorten the queue, go on beside them. As a
+ * serializable transaction, the count conflicted with them, and a busy queue refused
+ * jobs after retrying. */
 static int job_insert_tx(void *ctx)
 {
     static const char count[] =
@@ -1101,6 +1115,9 @@ static int job_insert_tx(void *ctx)
     a_int(&c, in->max_queued);
     a_text(&c, in->owner);
     a_int(&c, in->max_queued_owner);
+    struct args none = {0};
+    if (exec(QUEUE_LOCK, &none, "waiting to queue a job") < 0)
+        return STORE_ERROR;
     PGresult *r = run(count, &c, "counting the queue");
     if (!r)
         return STORE_ERROR;
@@ -1130,7 +1147,7 @@ static int job_insert_tx(void *ctx)
 static int pg_job_insert(struct job_new *j)
 {
     j->owner_full = 0;
-    return transaction(job_insert_tx, j);
+    return transaction_locked(job_insert_tx, j);
 }
 
 #define JOB_COLS "id, state, request, epoch, epochs, progress, latest, eta_seconds, error, " \
