@@ -102,7 +102,8 @@ static void *worker_main(void *arg)
 
 struct queue *queue_start(const struct config *cfg, char *err, size_t errlen)
 {
-    if (store_job_requeue_running() < 0) {
+    /* a node without workers leaves the queue, and the jobs other nodes run, alone */
+    if (cfg->workers > 0 && store_job_requeue_running() < 0) {
         snprintf(err, errlen, "cannot read the job queue from the database");
         return NULL;
     }
@@ -166,4 +167,4 @@ void queue_cancel_running(struct queue *q, const char *id)
     pthread_mutex_unlock(&q->lock);
 }
 
-int queue_alive(const struct queue *q) { return q && q->started && q->n > 0; }
+int queue_alive(const struct queue *q) { return q && q->started && q->n == q->cfg->workers; }

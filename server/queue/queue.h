@@ -11,7 +11,8 @@
 
 /* Requeues the jobs a previous process left running (they resume from their last
  * checkpoint) and starts cfg->workers worker threads, each with an engine pool of
- * cfg->threads threads. NULL with a message in err. cfg is borrowed for the queue's life. */
+ * cfg->threads threads; with none (--workers 0) it does neither, and the node trains
+ * nothing. NULL with a message in err. cfg is borrowed for the queue's life. */
 struct queue *queue_start(const struct config *cfg, char *err, size_t errlen);
 /* Stops the workers: running jobs stop at their next batch and go back to the queue, to
  * resume from their checkpoint at the next start. NULL does nothing. */
@@ -20,7 +21,7 @@ void queue_stop(struct queue *q);
 void queue_wake(struct queue *q);
 /* Asks a running job to stop at its next batch (it ends cancelled). */
 void queue_cancel_running(struct queue *q, const char *id);
-/* Whether the workers run (for /readyz). */
+/* Whether the workers run, all of them (for /readyz; true with none asked for). */
 int queue_alive(const struct queue *q);
 
 /* A running job's TensorBoard event file under --tensorboard-dir (tensorboard.c), for the

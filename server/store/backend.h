@@ -70,6 +70,8 @@ struct store_backend {
     int (*condition)(void);
     int (*schema_version)(void);
     int (*schema_latest)(void);
+    void (*announce)(enum store_change kind, const char *id, int n, const json_t *payload);
+    int (*watch)(store_watch_fn fn, void *ctx);
 #define STORE_FIELD(ret, name, params, args) ret (*name) params;
     STORE_CALLS(STORE_FIELD)
 #undef STORE_FIELD
@@ -82,5 +84,17 @@ extern const struct store_backend store_sqlite, store_pg;
  * transaction that may have changed what a model reference names has ended (a model
  * stored or deleted, an alias set or deleted); models.c keeps the count. */
 void db_model_names_moved(void);
+
+/* PostgreSQL's changes between nodes (pg_notify.c): store_announce and store_watch; and
+ * pg_names_moved, which pg.c calls where SQLite's backend calls db_model_names_moved
+ * (it moves the names generation, then announces it). */
+void pg_announce(enum store_change kind, const char *id, int n, const json_t *payload);
+int pg_watch(store_watch_fn fn, void *ctx);
+void pg_names_moved(void);
+/* pg.c's, for pg_notify.c: the connection string store_open was given; and sql with one
+ * text parameter, run on this thread's connection outside a transaction (STORE_OK, or
+ * STORE_ERROR, logged). */
+const char *pg_conninfo(void);
+int pg_exec_text(const char *sql, const char *arg, const char *what);
 
 #endif

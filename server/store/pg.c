@@ -565,6 +565,15 @@ static int pg_open(const char *path, char *err, size_t errlen)
     return rc < 0 ? -1 : 0;
 }
 
+const char *pg_conninfo(void) { return conninfo; }
+
+int pg_exec_text(const char *sql, const char *arg, const char *what)
+{
+    struct args a = {0};
+    a_text(&a, arg);
+    return exec(sql, &a, what);
+}
+
 static void pg_close(void)
 {
     pthread_mutex_lock(&all_lock);
@@ -1218,7 +1227,7 @@ static int pg_job_finish(const char *id, enum job_state state, const json_t *err
     struct finish f = {id, state, error, model, state};
     int rc = transaction(finish_tx, &f);
     if (model)
-        db_model_names_moved();   /* a new version of its name */
+        pg_names_moved();   /* a new version of its name */
     if (rc == STORE_OK && ended)
         *ended = f.ended;
     return rc;
@@ -1586,7 +1595,7 @@ static int pg_model_delete(const char *id, json_t **aliases)
 {
     struct model_delete d = {id, NULL};
     int rc = transaction(model_delete_tx, &d);
-    db_model_names_moved();
+    pg_names_moved();
     if (rc == STORE_CONFLICT && aliases)
         *aliases = json_incref(d.aliases);
     json_decref(d.aliases);
@@ -1695,7 +1704,7 @@ static int pg_alias_set(const char *name, const char *alias, int version, int *c
 {
     struct alias_set a = {name, alias, version, 0, 0, ""};
     int rc = transaction(alias_set_tx, &a);
-    db_model_names_moved();
+    pg_names_moved();
     *created = a.created;
     *known = a.known;
     snprintf(model, 32, "%s", a.model);
@@ -1725,7 +1734,7 @@ static int pg_alias_delete(const char *name, const char *alias)
 {
     struct alias_delete d = {name, alias};
     int rc = transaction(alias_delete_tx, &d);
-    db_model_names_moved();
+    pg_names_moved();
     return rc;
 }
 
@@ -1738,6 +1747,8 @@ const struct store_backend store_pg = {
     .condition = pg_condition,
     .schema_version = pg_schema_version,
     .schema_latest = pg_schema_latest,
+    .announce = pg_announce,
+    .watch = pg_watch,
 #define PG_ENTRY(ret, name, params, args) .name = pg_##name,
     STORE_CALLS(PG_ENTRY)
 #undef PG_ENTRY
