@@ -12,6 +12,7 @@
 #include "testutil.h"
 
 #include <curl/curl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,13 +28,19 @@ static const char *const peer_args[] = {"--workers", "0", "--heartbeat", "1", NU
 
 /* ---- nodes ---- */
 
-/* Starts another node on first's database, with a directory of its own for its log. */
-static void start_peer(struct server *s, const struct server *first)
+/* Starts another node on first's database, with a directory of its own for its log,
+ * with args (peer_args, or node_args for one that trains). */
+static void start_node(struct server *s, const struct server *first, const char *const *args)
 {
     *s = (struct server){0};
     su_tmpdir(s->dir, sizeof s->dir, "node");
     snprintf(s->db, sizeof s->db, "%s", first->db);
-    su_start(s, peer_args);
+    su_start(s, args);
+}
+
+static void start_peer(struct server *s, const struct server *first)
+{
+    start_node(s, first, peer_args);
 }
 
 /* Stops a node started by start_peer and removes its directory (not the database, which
@@ -262,28 +269,29 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* The median of the seconds from each epoch's end (its ended_at) to its event's
- * arrival at follower f, over the epoch events of evs. */
-static double median_delay(const struct follower *f, const json_t *evs)
+/* When each epoch event of evs reached follower f (wall clock), into at[epoch] (at most
+ * max epochs; 0 where none came). */
+static void arrivals(const struct follower *f, const json_t *evs, double *at, int max)
 {
-    double d[512];
-    int n = 0;
+    memset(at, 0, sizeof *at * (size_t)max);
     size_t i;
     json_t *ev;
     json_array_foreach(evs, i, ev) {
-        if (strcmp(kind(ev), "epoch") != 0 || n == 512)
+        int e = (int)json_integer_value(json_object_get(ev, "id"));
+        if (strcmp(kind(ev), "epoch") != 0 || e <= 0 || e >= max)
             continue;
         size_t end = (size_t)json_integer_value(json_object_get(ev, "end"));
-        const char *ended = json_string_value(json_object_get(json_object_get(ev, "data"),
-                                                              "ended_at"));
-        for (int k = 0; k < f->nchunks; k++)
-            if (f->chunk_end[k] >= end) {
-                d[n++] = f->chunk_at[k] - rfc3339_s(ended);
-                break;
-            }
+        for (int k = 0; k < f->nchunks && !at[e]; k++)
+            if (f->chunk_end[k] >= end)
+                at[e] = f->chunk_at[k];
     }
+}
+
+/* The median of n values (sorted in place). */
+static double median(double *d, int n)
+{
     if (n == 0)
-        return -1;
+        return NAN;
     qsort(d, (size_t)n, sizeof *d, cmp_double);
     return n % 2 ? d[n / 2] : (d[n / 2 - 1] + d[n / 2]) / 2;
 }
@@ -427,10 +435,26 @@ START_TEST(follow_on_another_node)
         json_decref(row);
     }
     ck_assert_int_eq(lines, EPOCHS);
-    printf("epoch end (ended_at) to event, median of %d epochs of %.0f ms: %.1f ms on "
-           "another node, %.1f ms on the training node\n", EPOCHS,
+    /* the time from an epoch's end (ended_at, before its commit) to its event, on the
+     * other node and on the training node; their difference is what the trip through
+     * the database's notification and the row's reading adds */
+    double on_b[EPOCHS + 1], on_a[EPOCHS + 1], db[EPOCHS], da[EPOCHS], extra[EPOCHS];
+    arrivals(&f[0], evs[0], on_b, EPOCHS + 1);
+    arrivals(&f[3], evs[3], on_a, EPOCHS + 1);
+    int nd = 0;
+    for (int e = 1; e <= EPOCHS; e++) {
+        double ended = rfc3339_s(json_string_value(
+            json_object_get(json_array_get(rows, (size_t)e - 1), "ended_at")));
+        if (on_a[e] > 0 && on_b[e] > 0) {
+            db[nd] = on_b[e] - ended;
+            da[nd] = on_a[e] - ended;
+            extra[nd++] = on_b[e] - on_a[e];
+        }
+    }
+    printf("epoch end to event, median of %d epochs of %.0f ms: %.1f ms on another node, "
+           "%.1f ms on the training node, %.1f ms more on the other node\n", nd,
            1e3 * json_number_value(json_object_get(json_array_get(rows, 1), "seconds")),
-           1e3 * median_delay(&f[0], evs[0]), 1e3 * median_delay(&f[3], evs[3]));
+           1e3 * median(db, nd), 1e3 * median(da, nd), 1e3 * median(extra, nd));
 
     for (int k = 0; k < 4; k++) {
         json_decref(evs[k]);
@@ -598,6 +622,47 @@ START_TEST(models_on_every_node)
 }
 END_TEST
 
+/* A node started with --workers 0 is ready, takes jobs into the queue and trains none of
+ * them, nor puts back in the queue the job another node trains (on SQLite: a job stays
+ * queued; on PostgreSQL a node with a worker then trains it, undisturbed by another
+ * node without workers that starts meanwhile). */
+START_TEST(a_node_that_trains_nothing)
+{
+    struct server a = {0}, b;
+    su_start(&a, peer_args);
+    json_decref(call(&a, "GET", "/readyz", NULL, 200));
+    char *ds = su_dataset(&a, 300, 4, 1), *net = su_network(&a, 4, 16);
+    char *id = job(&a, ds, net, 40, 4, NULL), path[128];
+    snprintf(path, sizeof path, "/v1/jobs/%s", id);
+    usleep(1500 * 1000);   /* a worker would have taken it (it looks every second) */
+    json_t *j = su_get_json(&a, path);
+    ck_assert_str_eq(su_str(j, "state"), "queued");
+    json_decref(j);
+    if (su_pg()) {
+        start_node(&b, &a, node_args);   /* the same database, with a worker */
+        json_decref(su_job_wait(&a, id, "running", 30));
+        struct server c;
+        start_peer(&c, &a);   /* another node without workers starts: the job stays */
+        j = su_get_json(&c, path);
+        ck_assert_str_eq(su_str(j, "state"), "running");
+        json_decref(j);
+        j = su_job_wait(&c, id, NULL, 60);
+        ck_assert_str_eq(su_str(j, "state"), "succeeded");
+        ck_assert_int_eq(su_int(j, "epoch"), 40);
+        json_decref(j);
+        snprintf(path, sizeof path, "/v1/jobs/%s/metrics", id);
+        j = su_get_json(&c, path);
+        ck_assert_int_eq(json_array_size(json_object_get(j, "epochs")), 40);
+        json_decref(j);
+        stop_peer(&c);
+        stop_peer(&b);
+    }
+    free(ds), free(net), free(id);
+    su_stop(&a, 0);
+    su_cleanup(&a);
+}
+END_TEST
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -608,6 +673,7 @@ int main(void)
     tcase_add_test(tc, follow_across_a_lost_listener);
     tcase_add_test(tc, cancel_through_another_node);
     tcase_add_test(tc, models_on_every_node);
+    tcase_add_test(tc, a_node_that_trains_nothing);
     suite_add_tcase(s, tc);
     int failed = tu_run(s);
     curl_global_cleanup();

@@ -458,20 +458,20 @@ static void status_local(const char *id)
 
 void hub_epoch(const char *id, int epoch, const json_t *row)
 {
-    store_announce(CHANGE_EPOCH, id, epoch, NULL);
     epoch_local(id, epoch, row);
+    store_announce(CHANGE_EPOCH, id, epoch, NULL);
 }
 
 void hub_progress(const char *id, const json_t *progress)
 {
-    store_announce(CHANGE_PROGRESS, id, 0, progress);
     progress_local(id, progress);
+    store_announce(CHANGE_PROGRESS, id, 0, progress);
 }
 
 void hub_status(const char *id)
 {
-    store_announce(CHANGE_STATUS, id, 0, NULL);
     status_local(id);
+    store_announce(CHANGE_STATUS, id, 0, NULL);
 }
 
 /* ---- what other nodes publish ---- */
