@@ -13,7 +13,9 @@
  *
  * The listener is one thread with a connection of its own that does nothing but LISTEN:
  * it waits in poll on the connection's socket and on a pipe that stops it, reads what
- * came (PQconsumeInput) and hands each notification to the watcher. When the connection
+ * came (PQconsumeInput) and hands each notification to the watcher. store_watch returns
+ * once it listens (or has failed to, or after FIRST_WAIT seconds), so that a node
+ * answers requests only when it hears what the others say. When the connection
  * breaks (the server restarted, the network failed) it connects again, once a second,
  * without blocking its stop (TCP keepalives find a connection to a vanished server
  * broken); notifications sent meanwhile are lost, so after connecting
@@ -33,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #define CHANNEL "neurond"
@@ -42,14 +45,21 @@
 static char token[17];
 static pthread_once_t token_once = PTHREAD_ONCE_INIT;
 
+#define FIRST_WAIT 5           /* seconds store_watch waits for the listener's LISTEN */
+
 static struct {
     pthread_mutex_t lock;      /* start and stop */
+    pthread_mutex_t first_lock;   /* for the two below */
+    pthread_cond_t first;      /* signalled after the listener's first attempt */
+    int tried;                 /* the listener made its first attempt */
+    int late;                  /* store_watch returned before it did */
     pthread_t th;
     int running;
     int stop[2];               /* a pipe: a byte in it stops the listener */
     store_watch_fn fn;
     void *ctx;
-} L = {.lock = PTHREAD_MUTEX_INITIALIZER, .stop = {-1, -1}};
+} L = {.lock = PTHREAD_MUTEX_INITIALIZER, .first_lock = PTHREAD_MUTEX_INITIALIZER,
+       .first = PTHREAD_COND_INITIALIZER, .stop = {-1, -1}};
 
 static void token_make(void)
 {
@@ -186,6 +196,15 @@ static void *listen_main(void *arg)
     while (!stop) {
         if (!c) {
             c = listen_connect(&stop);
+            pthread_mutex_lock(&L.first_lock);
+            if (!L.tried) {   /* store_watch returns: from now on, followers may come */
+                L.tried = 1;
+                /* a first LISTEN that failed, or came after store_watch gave up waiting,
+                 * is late: whatever was said before it, look at it again then */
+                heard = !c || L.late;
+                pthread_cond_signal(&L.first);
+            }
+            pthread_mutex_unlock(&L.first_lock);
             if (!c) {
                 if (!stop && !said_lost++)
                     fprintf(stderr, "neurond: cannot listen to the other nodes' changes; "
@@ -252,6 +271,7 @@ int pg_watch(store_watch_fn fn, void *ctx)
     if (fn) {
         L.fn = fn;
         L.ctx = ctx;
+        L.tried = L.late = 0;   /* no listener runs now */
         if (pipe2(L.stop, O_CLOEXEC) < 0) {
             L.stop[0] = L.stop[1] = -1;
             rc = -1;
@@ -260,6 +280,16 @@ int pg_watch(store_watch_fn fn, void *ctx)
             rc = -1;
         } else {
             L.running = 1;
+            /* the node answers once it listens, so that nothing said after its start is
+             * missed; a database that does not answer delays the start at most this */
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += FIRST_WAIT;
+            pthread_mutex_lock(&L.first_lock);
+            while (!L.tried && pthread_cond_timedwait(&L.first, &L.first_lock, &until) == 0)
+                ;
+            L.late = !L.tried;
+            pthread_mutex_unlock(&L.first_lock);
         }
     }
     pthread_mutex_unlock(&L.lock);

@@ -87,8 +87,9 @@ void store_announce(enum store_change kind, const char *id, int n, const json_t 
  * payload) from a thread of the store's (payload borrowed, NULL but for progress),
  * after the store has itself moved the names generation for CHANGE_NAMES and
  * CHANGE_RESYNC. On PostgreSQL a listener thread with a connection of its own, which
- * connects again by itself when it breaks, then calls fn with CHANGE_RESYNC (id ""). On
- * SQLite nothing. fn NULL stops the listener (call before what fn touches goes away).
+ * connects again by itself when it breaks, then calls fn with CHANGE_RESYNC (id "");
+ * store_watch returns once it listens (at most 5 s when the database does not answer:
+ * then it calls fn with CHANGE_RESYNC once it does). On SQLite nothing. fn NULL stops the listener (call before what fn touches goes away).
  * 0, or -1 when the thread cannot start. */
 typedef void (*store_watch_fn)(void *ctx, enum store_change kind, const char *id, int n,
                                const json_t *payload);
