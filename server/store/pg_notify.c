@@ -2,8 +2,8 @@
  * store.h): NOTIFY and LISTEN on one channel.
  *
  * DESIGN. A change is one notification on the channel "neurond", its payload one line
- * of text: "<kind> <token> <id> <n>", then for progress " <JSON>". kind is the letter of
- * enum store_change; id a job's or a model's ("-" for none); n the epoch (else 0); token
+ * of text: "<kind> <tag> <id> <n>", then for progress " <JSON>". kind is the letter of
+ * enum store_change; id a job's or a model's ("-" for none); n the epoch (else 0); tag
  * 16 random hex digits drawn once per process, so that a node's listener, which hears
  * every notification on the channel, its own process's included, drops its own. A
  * notification is sent by the thread that announces, on its own connection, outside any
@@ -15,13 +15,13 @@
  * it waits in poll on the connection's socket and on a pipe that stops it, reads what
  * came (PQconsumeInput) and hands each notification to the watcher. store_watch returns
  * once it listens (or has failed to, or after FIRST_WAIT seconds), so that a node
- * answers requests only when it hears what the others say. When the connection
- * breaks (the server restarted, the network failed) it connects again, once a second,
- * without blocking its stop (TCP keepalives find a connection to a vanished server
- * broken); notifications sent meanwhile are lost, so after connecting
- * again it tells the watcher to look at everything again (CHANGE_RESYNC) and moves the
- * names generation itself. A notification that does not parse is dropped: the channel is
- * the service's, but any client of the database may NOTIFY on it.
+ * answers requests only when it hears what the others say. When the connection breaks
+ * (the server restarted, the network failed; TCP keepalives find a connection to a
+ * server that vanished) it connects again, once a second, without blocking its stop.
+ * Notifications sent meanwhile are lost, so after connecting again it tells the watcher
+ * to look at everything again (CHANGE_RESYNC) and moves the names generation itself. A
+ * notification that does not parse is dropped: the channel is the service's, but any
+ * client of the database may NOTIFY on it.
  */
 #include "backend.h"
 
@@ -42,8 +42,8 @@
 #define NOTIFY_MAX 7999        /* bytes of a payload PostgreSQL takes (less than 8000) */
 #define CONNECT_STEP_MS 10000  /* a step of connecting that takes longer fails */
 
-static char token[17];
-static pthread_once_t token_once = PTHREAD_ONCE_INIT;
+static char tag[17];
+static pthread_once_t tag_once = PTHREAD_ONCE_INIT;
 
 #define FIRST_WAIT 5           /* seconds store_watch waits for the listener's LISTEN */
 
@@ -61,17 +61,17 @@ static struct {
 } L = {.lock = PTHREAD_MUTEX_INITIALIZER, .first_lock = PTHREAD_MUTEX_INITIALIZER,
        .first = PTHREAD_COND_INITIALIZER, .stop = {-1, -1}};
 
-static void token_make(void)
+static void tag_make(void)
 {
     unsigned char b[8] = {0};
     if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b) {
-        /* no entropy source: the pid and the address of a stack variable still differ
-         * between the processes of one machine, and host names between machines */
+        /* no entropy source: the pid and the address of a stack variable, which differ
+         * between the processes of one machine at least */
         unsigned long v = (unsigned long)getpid() ^ (unsigned long)(uintptr_t)&b;
         memcpy(b, &v, sizeof b < sizeof v ? sizeof b : sizeof v);
     }
     for (int i = 0; i < 8; i++)
-        snprintf(token + 2 * i, 3, "%02x", b[i]);
+        snprintf(tag + 2 * i, 3, "%02x", b[i]);
 }
 
 /* An id travels as one word: at most 31 bytes, no white space, nothing to escape. */
@@ -88,7 +88,7 @@ static int id_ok(const char *id)
 
 void pg_announce(enum store_change kind, const char *id, int n, const json_t *payload)
 {
-    pthread_once(&token_once, token_make);
+    pthread_once(&tag_once, tag_make);
     if (!id || !*id)
         id = "-";
     if (!id_ok(id))
@@ -97,8 +97,8 @@ void pg_announce(enum store_change kind, const char *id, int n, const json_t *pa
     if (payload && !json)
         return;
     char *text = NULL;
-    int len = json ? asprintf(&text, "%c %s %s %d %s", (char)kind, token, id, n, json)
-                   : asprintf(&text, "%c %s %s %d", (char)kind, token, id, n);
+    int len = json ? asprintf(&text, "%c %s %s %d %s", (char)kind, tag, id, n, json)
+                   : asprintf(&text, "%c %s %s %d", (char)kind, tag, id, n);
     free(json);
     if (len < 0)
         return;   /* asprintf leaves text undefined */
@@ -172,7 +172,7 @@ static void deliver(const char *text)
     int n, used = 0;
     if (sscanf(text, "%c %16s %31s %d%n", &kind, tok, id, &n, &used) != 4 || used == 0)
         return;
-    if (strcmp(tok, token) == 0 || !kind || !strchr("escpdn", kind))
+    if (strcmp(tok, tag) == 0 || !kind || !strchr("escpdn", kind))
         return;
     json_t *payload = NULL;
     if (text[used] == ' ' && kind == CHANGE_PROGRESS)
@@ -264,7 +264,7 @@ static void listen_stop(void)
 
 int pg_watch(store_watch_fn fn, void *ctx)
 {
-    pthread_once(&token_once, token_make);
+    pthread_once(&tag_once, tag_make);
     pthread_mutex_lock(&L.lock);
     listen_stop();
     int rc = 0;
