@@ -3,6 +3,7 @@
  * order they depend on each other in are drawn in docs/DESIGN.md. */
 #include "api/api.h"
 #include "config/config.h"
+#include "domain/domain.h"
 #include "events/events.h"
 #include "http/http.h"
 #include "queue/queue.h"
@@ -33,6 +34,22 @@ static int ensure_dir(const char *path)
     return 0;
 }
 
+/* A change another node made (store_watch), on the store's listener thread: events to
+ * this node's followers, a cancel to the worker that trains the job here, a deleted model
+ * out of the loaded models; after announcements were lost, everything looked at again. */
+static void on_change(void *ctx, enum store_change kind, const char *id, int n,
+                      const json_t *payload)
+{
+    struct app *app = ctx;
+    if (kind == CHANGE_CANCEL)
+        queue_cancel_running(app->queue, id);
+    else if (kind == CHANGE_MODEL_DELETED)
+        predictor_drop(id);
+    else if (kind == CHANGE_RESYNC)
+        predictor_drop_all();
+    hub_remote(kind, id, n, payload);
+}
+
 int main(int argc, char **argv)
 {
     struct app app = {0};
@@ -55,9 +72,11 @@ int main(int argc, char **argv)
         return 1;
     }
     hub_limits(app.cfg.max_streams_per_client, app.cfg.max_streams_per_job);
-    struct http *http = hub_start(app.cfg.heartbeat) == 0 ? http_start(&app, routes, nroutes)
-                                                          : NULL;
+    struct http *http = hub_start(app.cfg.heartbeat) == 0 && store_watch(on_change, &app) == 0
+                            ? http_start(&app, routes, nroutes)
+                            : NULL;
     if (!http) {
+        store_watch(NULL, NULL);
         hub_stop();
         queue_stop(app.queue);
         store_close();
@@ -72,6 +91,7 @@ int main(int argc, char **argv)
     int sig = 0;
     sigwait(&sigs, &sig);
     fprintf(stderr, "neurond: %s, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    store_watch(NULL, NULL);   /* no more changes to the hub, the queue, the models */
     hub_stop();   /* ends the event streams: the daemon stops only without paused ones */
     http_stop(http);
     queue_stop(app.queue);

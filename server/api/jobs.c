@@ -131,9 +131,10 @@ int h_jobs_cancel(struct req *r, struct reply *out)
     if (rc == STORE_CONFLICT)
         return reply_problem(out, 409, NULL, "job %s has already ended (%s)", r->param[0],
                              job_state_name(was));
-    if (was == JOB_RUNNING)
+    if (was == JOB_RUNNING) {
         queue_cancel_running(r->app->queue, r->param[0]);
-    else
+        store_announce(CHANGE_CANCEL, r->param[0], 0, NULL);   /* it may train elsewhere */
+    } else
         hub_status(r->param[0]);
     json_t *j = job_or_reply(r->param[0], out);
     return j ? reply_json(out, was == JOB_QUEUED ? 200 : 202, j) : 0;

@@ -135,8 +135,10 @@ int h_models_delete(struct req *r, struct reply *out)
         return 0;
     json_t *aliases = NULL;
     int rc = store_model_delete(id, &aliases);
-    if (rc == STORE_OK)
+    if (rc == STORE_OK) {
         predictor_drop(id);
+        store_announce(CHANGE_MODEL_DELETED, id, 0, NULL);   /* other nodes may have it */
+    }
     if (rc == STORE_NOT_FOUND)
         return reply_no_model(out, r->param[0]);
     if (rc == STORE_CONFLICT) {

@@ -17,7 +17,8 @@ static const char usage[] =
     "  --bind ADDR     address to listen on (NEUROND_BIND, default 127.0.0.1)\n"
     "  --db FILE|URI   SQLite database file, or a PostgreSQL connection string\n"
     "                  (postgresql://...) (NEUROND_DB, default ./var/neurond.db)\n"
-    "  --workers N     training worker threads (NEUROND_WORKERS, default 1)\n"
+    "  --workers N     training worker threads (NEUROND_WORKERS, default 1; 0: a node\n"
+    "                  that trains nothing and leaves the queue to the others)\n"
     "  --threads N     engine threads per worker (NEUROND_THREADS, default: cores)\n"
     "  --max-body N    largest body held whole that is not JSON (a CSV prediction), in\n"
     "                  bytes, k/M/G suffixes (NEUROND_MAX_BODY, default 64M)\n"
@@ -175,7 +176,7 @@ static int set(struct config *c, const char *key, const char *v)
     if (!strcmp(key, "db"))
         return c->db = v, 0;
     if (!strcmp(key, "workers"))
-        return parse_int("--workers", v, 1, 64, &c->workers);
+        return parse_int("--workers", v, 0, 64, &c->workers);
     if (!strcmp(key, "threads"))
         return parse_int("--threads", v, 1, 256, &c->threads);
     if (!strcmp(key, "max-body"))

@@ -281,6 +281,9 @@ int predictor_get(const char *id, struct predictor **p, char *msg, size_t cap);
 void predictor_put(struct predictor *p);
 /* Forgets a deleted model (its users keep their references). */
 void predictor_drop(const char *id);
+/* Forgets every loaded model, to be read from the store again when next asked for (a
+ * model may have been deleted by another node unheard). */
+void predictor_drop_all(void);
 /* Outputs for n rows of x (standardized in place first when the model was; the outputs
  * put back in the labels' units when they were standardized), into y
  * (n x outputs). 0, or -1 with a sentence in msg. */

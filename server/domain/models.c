@@ -63,6 +63,21 @@ void predictor_drop(const char *id)
         predictor_put(gone);
 }
 
+void predictor_drop_all(void)
+{
+    pthread_mutex_lock(&cache_lock);
+    drops++;
+    struct predictor *gone = cache;
+    cache = NULL;
+    ncache = 0;
+    pthread_mutex_unlock(&cache_lock);
+    while (gone) {
+        struct predictor *next = gone->next;
+        predictor_put(gone);
+        gone = next;
+    }
+}
+
 int predictor_get(const char *id, struct predictor **out, char *msg, size_t cap)
 {
     *out = NULL;

@@ -10,6 +10,8 @@
 #ifndef EVENTS_H
 #define EVENTS_H
 
+#include "store/store.h"
+
 #include <jansson.h>
 #include <sys/types.h>
 
@@ -45,11 +47,16 @@ void hub_release(void *sub);
 /* Followers connected now. */
 int hub_followers(void);
 
-/* Publishing. An epoch's metrics row, as stored (after it is committed). */
+/* Publishing, to this node's followers, and announced to the other nodes sharing the
+ * database (store_announce). An epoch's metrics row, as stored (after it is committed). */
 void hub_epoch(const char *id, int epoch, const json_t *row);
 /* Progress inside an epoch (SSE only; dropped for a follower that lags). */
 void hub_progress(const char *id, const json_t *progress);
 /* The job's state changed (after it is committed): sends the job as GET shows it. */
 void hub_status(const char *id);
+/* What another node published (store_watch's kind, id, n and payload): an epoch (n),
+ * progress (payload), a state, or CHANGE_RESYNC (every follower reads the database
+ * again). Other kinds do nothing. Not announced again. */
+void hub_remote(enum store_change kind, const char *id, int n, const json_t *payload);
 
 #endif

@@ -10,6 +10,19 @@
  * nothing is sent twice. A follower whose client reads too slowly goes back to catching
  * up instead of growing its buffer, so a follower costs at most about BACKLOG_MAX.
  *
+ * Several nodes may share a PostgreSQL database, a job training on one and followed on
+ * another. Each publisher also announces what it publishes (store_announce); a node
+ * hears the others' announcements (hub_remote) and treats them as its own publishers'
+ * with the same rule: the rows stay the truth, and an announcement only says where to
+ * look. An epoch is read once from the database and given to the live followers that
+ * have every epoch before it; any other follower (one catching up, one that lacks an
+ * epoch because an announcement was lost or is late) reads the database itself. A state
+ * sends the job's followers back to the database: they read the epochs they lack, then
+ * the state, so that the final state never comes before the last epoch. As epochs only
+ * grow and a follower's cursor only moves forward, nothing is sent twice; as every
+ * announcement comes after its commit and a lost one (the listening connection broke)
+ * sends every follower back to the database, nothing is missed.
+ *
  * A live follower with an empty buffer pauses its connection (http_pause) under the
  * hub's lock, and a publisher wakes it under the same lock, so no wake-up is lost.
  *
@@ -349,7 +362,8 @@ static void resync(const char *id)
     pthread_mutex_unlock(&hub.lock);
 }
 
-void hub_epoch(const char *id, int epoch, const json_t *row)
+/* An epoch's row to the live followers of job id on this node. */
+static void epoch_local(const char *id, int epoch, const json_t *row)
 {
     if (atomic_load(&hub.n) == 0)
         return;
@@ -386,7 +400,7 @@ void hub_epoch(const char *id, int epoch, const json_t *row)
     text_free(&t);
 }
 
-void hub_progress(const char *id, const json_t *progress)
+static void progress_local(const char *id, const json_t *progress)
 {
     if (atomic_load(&hub.n) == 0)
         return;
@@ -414,7 +428,7 @@ static int watched(const char *id)
     return any;
 }
 
-void hub_status(const char *id)
+static void status_local(const char *id)
 {
     if (atomic_load(&hub.n) == 0 || !watched(id))
         return;
@@ -440,6 +454,86 @@ void hub_status(const char *id)
     pthread_mutex_unlock(&hub.lock);
     text_free(&t);
     json_decref(job);
+}
+
+void hub_epoch(const char *id, int epoch, const json_t *row)
+{
+    epoch_local(id, epoch, row);
+    store_announce(CHANGE_EPOCH, id, epoch, NULL);
+}
+
+void hub_progress(const char *id, const json_t *progress)
+{
+    progress_local(id, progress);
+    store_announce(CHANGE_PROGRESS, id, 0, progress);
+}
+
+void hub_status(const char *id)
+{
+    status_local(id);
+    store_announce(CHANGE_STATUS, id, 0, NULL);
+}
+
+/* ---- what other nodes publish ---- */
+
+/* Job id's epoch was committed on another node: its row, read once from the database,
+ * to the live followers that have every epoch before it. A follower that lacks one (an
+ * announcement lost, or not yet come) reads the database again instead, as one that is
+ * catching up does, so that no epoch is skipped. */
+static void epoch_remote(const char *id, int epoch)
+{
+    if (atomic_load(&hub.n) == 0 || !watched(id))
+        return;
+    json_t *rows = NULL;
+    struct text t;
+    if (store_job_epochs(id, epoch - 1, 1, &rows) != STORE_OK || json_array_size(rows) != 1 ||
+        json_integer_value(json_object_get(json_array_get(rows, 0), "epoch")) != epoch ||
+        text_make(&t, "epoch", epoch, json_array_get(rows, 0)) < 0) {
+        json_decref(rows);
+        resync(id);
+        return;
+    }
+    json_decref(rows);
+    pthread_mutex_lock(&hub.lock);
+    for (struct sub *s = hub.head; s; s = s->next) {
+        if (strcmp(s->job, id) != 0 || s->done || s->last_epoch >= epoch)
+            continue;
+        if (s->live && s->last_epoch == epoch - 1 && s->len - s->off <= BACKLOG_MAX) {
+            put_text(s, &t);
+            s->last_epoch = epoch;
+        } else {
+            s->live = 0;   /* it reads the database */
+            s->missed = 1;
+        }
+        wake(s);
+    }
+    pthread_mutex_unlock(&hub.lock);
+    text_free(&t);
+}
+
+/* Every follower not yet done reads the database again. */
+static void resync_all(void)
+{
+    pthread_mutex_lock(&hub.lock);
+    for (struct sub *s = hub.head; s; s = s->next)
+        if (!s->done) {
+            s->live = 0;
+            s->missed = 1;
+            wake(s);
+        }
+    pthread_mutex_unlock(&hub.lock);
+}
+
+void hub_remote(enum store_change kind, const char *id, int n, const json_t *payload)
+{
+    if (kind == CHANGE_EPOCH)
+        epoch_remote(id, n);
+    else if (kind == CHANGE_PROGRESS && payload)
+        progress_local(id, payload);
+    else if (kind == CHANGE_STATUS)
+        resync(id);   /* its followers read the epochs they lack, then the state */
+    else if (kind == CHANGE_RESYNC)
+        resync_all();
 }
 
 /* ---- the heartbeat ---- */

@@ -166,12 +166,13 @@ static void *renew_main(void *arg)
 
 struct queue *queue_start(const struct config *cfg, char *err, size_t errlen)
 {
-    if (store_job_requeue_running(cfg->node_id, cfg->max_attempts) < 0) {
+    /* a node without workers leaves the queue, and the jobs other nodes run, alone */
+    if (cfg->workers > 0 && store_job_requeue_running(cfg->node_id, cfg->max_attempts) < 0) {
         snprintf(err, errlen, "cannot read the job queue from the database");
         return NULL;
     }
     struct queue *q = calloc(1, sizeof *q);
-    if (!q || !(q->w = calloc((size_t)cfg->workers, sizeof *q->w))) {
+    if (!q || !(q->w = calloc(cfg->workers > 0 ? (size_t)cfg->workers : 1, sizeof *q->w))) {
         free(q);
         snprintf(err, errlen, "out of memory");
         return NULL;
@@ -241,4 +242,4 @@ void queue_cancel_running(struct queue *q, const char *id)
     pthread_mutex_unlock(&q->lock);
 }
 
-int queue_alive(const struct queue *q) { return q && q->started && q->n > 0; }
+int queue_alive(const struct queue *q) { return q && q->started && q->n == q->cfg->workers; }

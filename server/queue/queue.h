@@ -13,8 +13,9 @@
  * checkpoint; on PostgreSQL only those of cfg->node_id, as other nodes may be training
  * theirs; each a dead attempt, failing a job at cfg->max_attempts) and starts
  * cfg->workers worker threads, each with an engine pool of cfg->threads threads, and the
- * thread that renews their jobs' leases. NULL with a message in err. cfg is borrowed for
- * the queue's life. */
+ * thread that renews their jobs' leases; with no workers (--workers 0) it does none of
+ * this, and the node trains nothing. NULL with a message in err. cfg is borrowed for the
+ * queue's life. */
 struct queue *queue_start(const struct config *cfg, char *err, size_t errlen);
 /* Stops the workers: running jobs stop at their next batch and go back to the queue, to
  * resume from their checkpoint at the next start. NULL does nothing. */
@@ -23,7 +24,7 @@ void queue_stop(struct queue *q);
 void queue_wake(struct queue *q);
 /* Asks a running job to stop at its next batch (it ends cancelled). */
 void queue_cancel_running(struct queue *q, const char *id);
-/* Whether the workers run (for /readyz). */
+/* Whether the workers run, all of them (for /readyz; true with none asked for). */
 int queue_alive(const struct queue *q);
 
 /* A running job's TensorBoard event file under --tensorboard-dir (tensorboard.c), for the

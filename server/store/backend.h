@@ -74,6 +74,8 @@ struct store_backend {
     int (*condition)(void);
     int (*schema_version)(void);
     int (*schema_latest)(void);
+    void (*announce)(enum store_change kind, const char *id, int n, const json_t *payload);
+    int (*watch)(store_watch_fn fn, void *ctx);
 #define STORE_FIELD(ret, name, params, args) ret (*name) params;
     STORE_CALLS(STORE_FIELD)
 #undef STORE_FIELD
@@ -90,5 +92,23 @@ void db_model_names_moved(void);
 /* The error of a job that died in `attempts` attempts, the last on `node` (a new problem
  * object), which both backends store when they fail it (store.c). */
 json_t *store_dead_error(int attempts, const char *node);
+
+/* PostgreSQL's changes between nodes (pg_notify.c): store_announce and store_watch; and
+ * pg_names_moved, which pg.c calls where SQLite's backend calls db_model_names_moved
+ * (it moves the names generation, then announces it). */
+void pg_announce(enum store_change kind, const char *id, int n, const json_t *payload);
+int pg_watch(store_watch_fn fn, void *ctx);
+void pg_names_moved(void);
+/* pg.c's, for pg_notify.c: the connection string store_open was given; and sql with one
+ * text parameter, run on this thread's connection outside a transaction (STORE_OK, or
+ * STORE_ERROR, logged). */
+const char *pg_conninfo(void);
+int pg_exec_text(const char *sql, const char *arg, const char *what);
+/* pg.c's notice receiver, for every connection: the server's warnings to the log, but not
+ * each connection's goodbye as the server shuts down (the outage is logged once); and
+ * libpq's message msg on one line into out (cap bytes). */
+struct pg_result;   /* libpq's PGresult */
+void pg_notice(void *arg, const struct pg_result *r);
+void pg_one_line(const char *msg, char *out, size_t cap);
 
 #endif

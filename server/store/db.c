@@ -916,6 +916,19 @@ void sqlite_close(void)
 
 /* ---- the backend ---- */
 
+/* One process writes a SQLite file: there are no other nodes to tell or hear. */
+static void sqlite_announce(enum store_change kind, const char *id, int n,
+                            const json_t *payload)
+{
+    (void)kind, (void)id, (void)n, (void)payload;
+}
+
+static int sqlite_watch(store_watch_fn fn, void *ctx)
+{
+    (void)fn, (void)ctx;
+    return 0;
+}
+
 const struct store_backend store_sqlite = {
     .name = "SQLite",
     .open = sqlite_open,
@@ -923,6 +936,8 @@ const struct store_backend store_sqlite = {
     .condition = sqlite_condition,
     .schema_version = sqlite_schema_version,
     .schema_latest = sqlite_schema_latest,
+    .announce = sqlite_announce,
+    .watch = sqlite_watch,
 #define SQLITE_ENTRY(ret, name, params, args) .name = sqlite_##name,
     STORE_CALLS(SQLITE_ENTRY)
 #undef SQLITE_ENTRY

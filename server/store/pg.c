@@ -98,7 +98,8 @@ static _Thread_local struct thread_pg *mine;
 static pthread_key_t ending;   /* its destructor closes an ending thread's connection */
 static pthread_once_t ending_once = PTHREAD_ONCE_INIT;
 static _Atomic int lost;       /* a connection broke and none connected since */
-static _Atomic long long last_attempt;   /* when a connection was last tried (ms), while lost */
+static _Atomic long long failed_at;   /* when a connection last failed to open (ms); 0 once
+                                        one opened since */
 /* this thread's last failure was a serialization failure or a deadlock: try again */
 static _Thread_local int retry;
 /* this thread's last failure was the database out of reach (STORE_UNAVAILABLE) */
@@ -125,20 +126,26 @@ static void thread_ends(void *arg)
 
 static void ending_key(void) { pthread_key_create(&ending, thread_ends); }
 
+/* libpq's message msg on one line into out (cap bytes): its runs of white space one space. */
+void pg_one_line(const char *msg, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (const char *p = msg; *p && n < cap - 1; p++)
+        if (!isspace((unsigned char)*p) || (n && out[n - 1] != ' '))
+            out[n++] = isspace((unsigned char)*p) ? ' ' : *p;
+    while (n && out[n - 1] == ' ')
+        n--;
+    out[n] = 0;
+}
+
 /* Notes that the database is out of reach: for this thread's call (unreachable), and for
  * everyone (lost), logging it once for the outage with PostgreSQL's message. */
 static void out_of_reach(const char *msg)
 {
     unreachable = 1;
     if (!atomic_exchange(&lost, 1)) {
-        char one[400];   /* libpq's message on one line */
-        size_t n = 0;
-        for (const char *p = msg; *p && n < sizeof one - 1; p++)
-            if (!isspace((unsigned char)*p) || (n && one[n - 1] != ' '))
-                one[n++] = isspace((unsigned char)*p) ? ' ' : *p;
-        while (n && one[n - 1] == ' ')
-            n--;
-        one[n] = 0;
+        char one[400];
+        pg_one_line(msg, one, sizeof one);
         fprintf(stderr, "neurond: %s cannot be reached: %s; requests that need it answer "
                 "503 and training waits until it is back\n", label, one);
     }
@@ -150,7 +157,7 @@ static int connection_state(const char *state);
  * connection sets client_min_messages), to the log; not the goodbye of each connection
  * as the server shuts down ("terminating connection due to ..."), which out_of_reach
  * says once for them all. */
-static void notice(void *arg, const PGresult *r)
+void pg_notice(void *arg, const PGresult *r)
 {
     (void)arg;
     if (!connection_state(PQresultErrorField(r, PG_DIAG_SQLSTATE)))
@@ -172,7 +179,7 @@ static PGconn *connect_db(void)
                                   NULL};
     PGconn *c = PQconnectdbParams(keys, values, 1);
     if (c)
-        PQsetNoticeReceiver(c, notice, NULL);
+        PQsetNoticeReceiver(c, pg_notice, NULL);
     return c;
 }
 
@@ -202,23 +209,23 @@ static PGconn *conn(void)
     }
     if (mine->conn && still_open(mine->conn))
         return mine->conn;
-    if (atomic_load(&lost)) {
-        long long t = now_ms(), was = atomic_load(&last_attempt);
-        if (t - was < (long long)(RECONNECT_EVERY * 1000) ||
-            !atomic_compare_exchange_strong(&last_attempt, &was, t)) {
-            unreachable = 1;   /* another thread tried a moment ago */
-            return NULL;
-        }
+    /* the database was found out of reach a moment ago: wait a second between tries (a
+       connection lost with a server that is back opens at once) */
+    long long failed = atomic_load(&failed_at);
+    if (failed && now_ms() - failed < (long long)(RECONNECT_EVERY * 1000)) {
+        unreachable = 1;
+        return NULL;
     }
     if (mine->conn)
         PQreset(mine->conn);
     else
         mine->conn = connect_db();
     if (PQstatus(mine->conn) != CONNECTION_OK) {
-        atomic_store(&last_attempt, now_ms());
+        atomic_store(&failed_at, now_ms());
         out_of_reach(PQerrorMessage(mine->conn));
         return NULL;
     }
+    atomic_store(&failed_at, 0);
     PQclear(PQexec(mine->conn, "SET client_min_messages = warning"));
     if (atomic_exchange(&lost, 0))
         fprintf(stderr, "neurond: %s reached again\n", label);
@@ -706,6 +713,15 @@ static int pg_open(const char *path, char *err, size_t errlen)
         ;
     PQfinish(c);
     return rc < 0 ? -1 : 0;
+}
+
+const char *pg_conninfo(void) { return conninfo; }
+
+int pg_exec_text(const char *sql, const char *arg, const char *what)
+{
+    struct args a = {0};
+    a_text(&a, arg);
+    return exec(sql, &a, what);
 }
 
 static void pg_close(void)
@@ -1531,7 +1547,7 @@ static int pg_job_finish(const char *id, int attempt, enum job_state state,
     struct finish f = {id, attempt, state, error, model, state};
     int rc = transaction_locked(finish_tx, &f);
     if (model)
-        db_model_names_moved();   /* a new version of its name */
+        pg_names_moved();   /* a new version of its name */
     if (rc == STORE_OK && ended)
         *ended = f.ended;
     return rc;
@@ -1903,7 +1919,7 @@ static int pg_model_delete(const char *id, json_t **aliases)
 {
     struct model_delete d = {id, NULL};
     int rc = transaction(model_delete_tx, &d);
-    db_model_names_moved();
+    pg_names_moved();
     if (rc == STORE_CONFLICT && aliases)
         *aliases = json_incref(d.aliases);
     json_decref(d.aliases);
@@ -2012,7 +2028,7 @@ static int pg_alias_set(const char *name, const char *alias, int version, int *c
 {
     struct alias_set a = {name, alias, version, 0, 0, ""};
     int rc = transaction(alias_set_tx, &a);
-    db_model_names_moved();
+    pg_names_moved();
     *created = a.created;
     *known = a.known;
     snprintf(model, 32, "%s", a.model);
@@ -2042,7 +2058,7 @@ static int pg_alias_delete(const char *name, const char *alias)
 {
     struct alias_delete d = {name, alias};
     int rc = transaction(alias_delete_tx, &d);
-    db_model_names_moved();
+    pg_names_moved();
     return rc;
 }
 
@@ -2071,6 +2087,8 @@ const struct store_backend store_pg = {
     .condition = pg_condition,
     .schema_version = pg_schema_version,
     .schema_latest = pg_schema_latest,
+    .announce = pg_announce,
+    .watch = pg_watch,
 #define PG_ENTRY(ret, name, params, args) .name = reach_##name,
     STORE_CALLS(PG_ENTRY)
 #undef PG_ENTRY

@@ -34,6 +34,13 @@ int store_condition(void) { return backend->condition(); }
 int store_schema_version(void) { return backend->schema_version(); }
 int store_schema_latest(void) { return backend->schema_latest(); }
 
+void store_announce(enum store_change kind, const char *id, int n, const json_t *payload)
+{
+    backend->announce(kind, id, n, payload);
+}
+
+int store_watch(store_watch_fn fn, void *ctx) { return backend->watch(fn, ctx); }
+
 #define STORE_SEND(ret, name, params, args) \
     ret store_##name params { return backend->name args; }
 STORE_CALLS(STORE_SEND)

@@ -71,6 +71,40 @@ int store_condition(void);
 int store_schema_version(void);
 int store_schema_latest(void);
 
+/* ---- changes between nodes (pg_notify.c) ---- */
+
+/* Several processes ("nodes") may share one PostgreSQL database. What one of them does
+ * that the others keep in memory -- followers of a job's events, a cancel flag, loaded
+ * models, the names cache -- is announced to them. An announcement only says where to
+ * look: the rows stay the truth, and a node that hears of a change reads them. Each kind
+ * is the letter that names it in a notification. */
+enum store_change {
+    CHANGE_EPOCH = 'e',        /* job id's epoch n was committed */
+    CHANGE_STATUS = 's',       /* job id's state changed (committed) */
+    CHANGE_PROGRESS = 'p',     /* job id's progress inside an epoch: payload */
+    CHANGE_CANCEL = 'c',       /* job id was marked to be cancelled */
+    CHANGE_MODEL_DELETED = 'd',   /* model id was deleted */
+    CHANGE_NAMES = 'n',        /* what a model name, version or alias names moved */
+    CHANGE_RESYNC = 'r',       /* announcements may have been lost (the listening
+                                  connection broke): look at everything again */
+};
+/* Tells the other nodes of a change (after it is committed): on PostgreSQL a NOTIFY on
+ * the channel "neurond" with kind, id, n and payload (borrowed, may be NULL; a change
+ * whose text passes NOTIFY's limit of 8000 bytes is not sent); on SQLite nothing. A
+ * failure is logged, never returned: the others lose an event, not a row. */
+void store_announce(enum store_change kind, const char *id, int n, const json_t *payload);
+/* Receives the other nodes' changes (never this process's own): fn(ctx, kind, id, n,
+ * payload) from a thread of the store's (payload borrowed, NULL but for progress),
+ * after the store has itself moved the names generation for CHANGE_NAMES and
+ * CHANGE_RESYNC. On PostgreSQL a listener thread with a connection of its own, which
+ * connects again by itself when it breaks, then calls fn with CHANGE_RESYNC (id "");
+ * store_watch returns once it listens (at most 5 s when the database does not answer:
+ * then it calls fn with CHANGE_RESYNC once it does). On SQLite nothing. fn NULL stops the listener (call before what fn touches goes away).
+ * 0, or -1 when the thread cannot start. */
+typedef void (*store_watch_fn)(void *ctx, enum store_change kind, const char *id, int n,
+                               const json_t *payload);
+int store_watch(store_watch_fn fn, void *ctx);
+
 /* ---- enums ---- */
 
 enum job_state { JOB_QUEUED, JOB_RUNNING, JOB_SUCCEEDED, JOB_FAILED, JOB_CANCELLED,
