@@ -1,0 +1,5 @@
+-- 0010_chunks.sql -- nothing changes on SQLite. On PostgreSQL (migrations/pg/0010) the
+-- large values (datasets' arrays, checkpoints' and models' networks) move to tables of
+-- chunks, so that they travel to and from the server a few megabytes at a time; SQLite
+-- reads and writes its BLOB columns inside the process, datasets' arrays in pieces
+-- (incremental BLOB I/O, server/store/datasets.c).
