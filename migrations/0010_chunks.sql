@@ -1,4 +1,4 @@
--- 0010_chunks.sql -- nothing changes on SQLite. On PostgreSQL (migrations/pg/0010) the
+-- chunks -- nothing changes on SQLite. On PostgreSQL (migrations/pg/NNNN_chunks.sql) the
 -- large values (datasets' arrays, checkpoints' and models' networks) move to tables of
 -- chunks, so that they travel to and from the server a few megabytes at a time; SQLite
 -- reads and writes its BLOB columns inside the process, datasets' arrays in pieces

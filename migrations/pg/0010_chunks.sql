@@ -1,4 +1,5 @@
--- 0010: the large values in chunks (nothing changes on SQLite: migrations/0010 is empty).
+-- chunks: the large values in chunks (nothing changes on SQLite: its
+-- migrations/NNNN_chunks.sql is empty).
 -- A dataset's x and y, a checkpoint's network, early stopping's best weights and a
 -- model's network leave their rows for tables of chunks: BYTEA rows of up to 4 MB each
 -- (server/store/pg.c, CHUNK), numbered from 0, so that a value is written and read a chunk

@@ -21,8 +21,8 @@
  *
  * Large values -- a dataset's x and y, a checkpoint's network and best weights, a model's
  * network -- are stored in chunks of 4 MB, rows of a chunk table beside their owner's
- * (migrations/pg/0010), deleted with it by their foreign key. They are written with one
- * INSERT per chunk whose parameter points into the caller's buffer, and read in
+ * (migrations/pg/NNNN_chunks.sql), deleted with it by their foreign key. They are written
+ * with one INSERT per chunk whose parameter points into the caller's buffer, and read in
  * single-row mode into a buffer allocated once at the size the owner's row gives, a
  * chunk's result freed before the next: neither way is the value held twice in memory,
  * nor sent as one message (PostgreSQL's limit is 1 GB). Chunks that do not add up to the
@@ -496,9 +496,9 @@ static void swap_floats(float *a, size_t n)
 /* ---- chunks ----
  *
  * A large value (a dataset's x or y, a checkpoint's network, the best weights, a model's
- * network) is stored as rows of a chunk table (migrations/pg/0010): (owner, col, part,
- * bytes), parts numbered from 0, each CHUNK bytes but the last (a value moved there by the
- * migration is one chunk of any size). The owner's row holds the value's size. */
+ * network) is stored as rows of a chunk table (migrations/pg/NNNN_chunks.sql): (owner,
+ * col, part, bytes), parts numbered from 0, each CHUNK bytes but the last (a value moved
+ * there by the migration is one chunk of any size). The owner's row holds its size. */
 
 #define CHUNK ((size_t)4 << 20)
 
@@ -506,13 +506,21 @@ static void swap_floats(float *a, size_t n)
  * the owner's row must exist), inside the caller's transaction: one INSERT per chunk whose
  * parameter points into p, so the value is never copied whole (libpq copies one chunk into
  * its buffer to send it). floats: p holds floats, stored little-endian -- on a big-endian
- * host each chunk is swapped in a buffer of one chunk. 0, or STORE_ERROR. */
+ * host each chunk is swapped in a buffer of one chunk. 0, or STORE_ERROR.
+ *
+ * A value it replaces has its chunks overwritten in place (INSERT ... ON CONFLICT DO
+ * UPDATE); any past the new value's (a longer value before it) stay until their owner is
+ * deleted, and are never read (chunks_get reads the parts of the size). So a checkpoint
+ * replaced every epoch reads nothing, neither its chunks nor its row: a read in a
+ * serializable transaction takes predicate locks (of a whole small table, read by a
+ * sequential scan), and the transactions of workers saving at once would then fail each
+ * other's commits. */
 static int chunks_put(const char *table, const char *owner, const char *col, const void *p,
                       size_t len, int floats)
 {
-    char sql[160];
-    snprintf(sql, sizeof sql, "INSERT INTO %s (owner, col, part, bytes) VALUES ($1, $2, $3, $4)",
-             table);
+    char sql[200];
+    snprintf(sql, sizeof sql, "INSERT INTO %s (owner, col, part, bytes) VALUES ($1, $2, $3, "
+             "$4) ON CONFLICT (owner, col, part) DO UPDATE SET bytes = excluded.bytes", table);
     float *swapped = NULL;
     if (floats && HOST_BIG_ENDIAN && len && !(swapped = malloc(len < CHUNK ? len : CHUNK)))
         return STORE_ERROR;
@@ -538,21 +546,24 @@ static int chunks_put(const char *table, const char *owner, const char *col, con
 
 /* Reads value col of owner from table into out, which holds exactly its len bytes, in
  * single-row mode: each chunk is one PGresult, copied to its place and freed before the
- * next arrives, so the value is never held twice. floats: out receives floats (swapped
- * back on a big-endian host). 0; STORE_ERROR (logged as `what`) when the database fails,
- * or when the chunks are not parts 0, 1, ... adding up to len -- a chunk missing, one
- * too many, or one longer than the room left, which is never written past. */
+ * next arrives, so the value is never held twice. It reads the parts a value of len
+ * bytes has (those past them are a longer value's before it; a value the migration moved
+ * is all in part 0). floats: out receives floats (swapped back on a big-endian host). 0;
+ * STORE_ERROR (logged as `what`) when the database fails, or when the chunks are not
+ * parts 0, 1, ... adding up to len -- a chunk missing, or one longer than the room left,
+ * which is never written past. */
 static int chunks_get(const char *table, const char *owner, const char *col, void *out,
                       size_t len, int floats, const char *what)
 {
     PGconn *c = conn();
     if (!c)
         return STORE_ERROR;
-    char sql[160];
+    char sql[160], parts[32];
     snprintf(sql, sizeof sql, "SELECT part, bytes FROM %s WHERE owner = $1 AND col = $2 "
-             "ORDER BY part", table);
-    const char *v[2] = {owner, col};
-    if (!PQsendQueryParams(c, sql, 2, NULL, v, NULL, NULL, 1)) {
+             "AND part < $3 ORDER BY part", table);
+    snprintf(parts, sizeof parts, "%zu", len / CHUNK + (len % CHUNK != 0));
+    const char *v[3] = {owner, col, parts};
+    if (!PQsendQueryParams(c, sql, 3, NULL, v, NULL, NULL, 1)) {
         fprintf(stderr, "neurond: %s failed: %s", what, PQerrorMessage(c));
         return STORE_ERROR;
     }
@@ -1455,6 +1466,12 @@ static int pg_job_counts(long counts[JOB_STATE_COUNT])
 
 /* ---- checkpoints ---- */
 
+/* A stored size: a BIGINT column, -1 for NULL (no such value). */
+static long long col_size(PGresult *r, int i, int col)
+{
+    return is_null(r, i, col) ? -1 : col_int(r, i, col);
+}
+
 struct cp_write {
     const char *id;
     const struct checkpoint *c;
@@ -1467,34 +1484,28 @@ static int cp_write_tx(void *ctx)
     struct cp_write *w = ctx;
     if (w->row && epoch_write(w->id, w->c->epoch, w->row, w->progress, w->eta) < 0)
         return STORE_ERROR;
-    struct args a = {0}, k = {0};
+    struct args a = {0};
     a_text(&a, w->id);
     a_int(&a, w->c->epoch);
     a_int(&a, (long long)w->c->net_len);
     a_blob(&a, w->c->rng, w->c->rng_len);
     a_json(&a, w->c->state);
-    a_text(&k, w->id);
-    /* the row kept, its network's chunks replaced */
     if (exec("INSERT INTO checkpoints (job_id, epoch, net_bytes, rng, state) VALUES "
              "($1, $2, $3, $4, $5) ON CONFLICT (job_id) DO UPDATE SET epoch = excluded.epoch, "
              "net_bytes = excluded.net_bytes, rng = excluded.rng, state = excluded.state", &a,
              "storing a checkpoint") < 0 ||
-        exec("DELETE FROM checkpoint_chunks WHERE owner = $1", &k, "storing a checkpoint") < 0 ||
         chunks_put("checkpoint_chunks", w->id, "net", w->c->net, w->c->net_len, 0) < 0)
         return STORE_ERROR;
     if (!w->c->best_changed)
         return 0;
-    struct args b = {0}, d = {0};
+    struct args b = {0};
     a_text(&b, w->id);
-    a_text(&d, w->id);
-    if (exec("DELETE FROM checkpoint_best WHERE job_id = $1", &d, "storing a checkpoint") < 0)
-        return STORE_ERROR;   /* and its chunks with it */
-    if (!w->c->best) {
-        args_free(&b);
-        return 0;
-    }
+    if (!w->c->best)   /* its chunks go with it */
+        return exec("DELETE FROM checkpoint_best WHERE job_id = $1", &b,
+                    "storing a checkpoint");
     a_int(&b, (long long)w->c->best_len);
-    return exec("INSERT INTO checkpoint_best (job_id, net_bytes) VALUES ($1, $2)", &b,
+    return exec("INSERT INTO checkpoint_best (job_id, net_bytes) VALUES ($1, $2) ON CONFLICT "
+                "(job_id) DO UPDATE SET net_bytes = excluded.net_bytes", &b,
                 "storing a checkpoint") < 0 ||
                    chunks_put("checkpoint_best_chunks", w->id, "net", w->c->best,
                               w->c->best_len, 0) < 0
@@ -1506,12 +1517,6 @@ static int pg_checkpoint_save(const char *id, const struct checkpoint *c, const 
 {
     struct cp_write w = {id, c, row, progress, eta};
     return transaction(cp_write_tx, &w);
-}
-
-/* A stored size: a BIGINT column, -1 for NULL (no such value). */
-static long long col_size(PGresult *r, int i, int col)
-{
-    return is_null(r, i, col) ? -1 : col_int(r, i, col);
 }
 
 /* Value 'net' of owner, of len bytes (>= 0), read from its chunks in table: new, NULL
