@@ -133,6 +133,12 @@ static PGconn *conn(void)
                     PQerrorMessage(mine->conn));
         return NULL;
     }
+    /* Index scans, even of small tables: a sequential scan in a serializable transaction
+     * locks the whole table against the writes of others (a predicate lock), so that
+     * workers that save their checkpoints while a job ends (its chunks deleted by a scan)
+     * fail each other's commits; an index scan locks only the rows it reads and their
+     * index page. PostgreSQL's manual gives this advice for serializable transactions. */
+    PQclear(PQexec(mine->conn, "SET enable_seqscan = off"));
     if (atomic_exchange(&lost, 0))
         fprintf(stderr, "neurond: %s reached again\n", label);
     return mine->conn;
