@@ -731,9 +731,11 @@ static void ck_resumed(const struct server *s, const char *id, const json_t *bef
  * JSON). */
 static void *model_of(const struct server *s, const char *job, size_t *len, json_t **metrics)
 {
-    if (su_pg()) {
-        PGresult *r = pg_query(s, "SELECT m.net, m.metrics FROM jobs j JOIN models m ON "
-                                  "m.id = j.model_id WHERE j.id = ?", job, 1);
+    if (su_pg()) {   /* its network is in chunks: put together */
+        PGresult *r = pg_query(s, "SELECT string_agg(c.bytes, ''::bytea ORDER BY c.part), "
+                                  "m.metrics FROM jobs j JOIN models m ON m.id = j.model_id "
+                                  "JOIN model_chunks c ON c.owner = m.id WHERE j.id = ? "
+                                  "GROUP BY m.id, m.metrics", job, 1);
         *len = (size_t)PQgetlength(r, 0, 0);
         void *buf = malloc(*len + 1);
         ck_assert_ptr_nonnull(buf);

@@ -37,6 +37,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <libpq-fe.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <sched.h>
@@ -82,6 +83,15 @@ static void exec(const char *sql)
     char *msg = NULL;
     ck_assert_msg(sqlite3_exec(db_conn(), sql, NULL, NULL, &msg) == SQLITE_OK, "%s: %s", sql,
                   msg ? msg : "?");
+}
+
+/* A statement on su_db_open's database, whichever backend. */
+static void exec_any(const char *sql)
+{
+    if (su_pg())
+        su_pg_exec(su_db_pg(), sql);
+    else
+        exec(sql);
 }
 
 static long file_size(const char *path)
@@ -265,7 +275,7 @@ static void job_row(const char *id)
     snprintf(sql, sizeof sql, "INSERT INTO jobs (id, state, request, dataset_id, epochs, "
              "created_at) VALUES ('%s', 'queued', '{}', 'ds_x', 5, '2026-01-01T00:00:00.000Z')",
              id);
-    exec(sql);
+    exec_any(sql);
 }
 
 static enum job_state state_of(const char *id)
@@ -1347,6 +1357,310 @@ START_TEST(read_only_filesystem_is_named)
 }
 END_TEST
 
+/* ---- large values ---- */
+
+enum { CHUNK = 4 * MIB };   /* the PostgreSQL backend's chunk (server/store/pg.c) */
+
+/* The one number a query answers, on su_db_open's PostgreSQL database. */
+static long pg_count(const char *sql)
+{
+    PGconn *c = PQconnectdb(su_db_pg());
+    ck_assert_msg(PQstatus(c) == CONNECTION_OK, "%s", PQerrorMessage(c));
+    PGresult *r = PQexec(c, sql);
+    ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1, "%s: %s", sql,
+                  PQresultErrorMessage(r));
+    long n = atol(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    PQfinish(c);
+    return n;
+}
+
+/* How many chunks of owner a chunk table holds (owner NULL: all of them). */
+static long chunks(const char *table, const char *owner)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM %s%s%s%s", table,
+             owner ? " WHERE owner = '" : "", owner ? owner : "", owner ? "'" : "");
+    return pg_count(sql);
+}
+
+/* n bytes that say where they are, and which value they belong to (seed): a chunk out
+ * of place, or another value's, reads differently. New. */
+static unsigned char *pattern(size_t n, unsigned seed)
+{
+    unsigned char *p = malloc(n);
+    ck_assert(p != NULL);
+    for (size_t i = 0; i < n; i++)
+        p[i] = (unsigned char)((i * 2654435761u + seed * 40503u) >> 13);
+    return p;
+}
+
+static void ck_bytes(const void *got, size_t got_len, const void *want, size_t want_len,
+                     const char *what)
+{
+    ck_assert_msg(got_len == want_len, "%s: %zu bytes, not %zu", what, got_len, want_len);
+    ck_assert_msg(memcmp(got, want, want_len) == 0, "%s: the bytes differ", what);
+}
+
+/* A checkpoint of epoch with a network of net_len bytes (pattern seed) and, when
+ * best_len, best weights of best_len bytes (seed + 1). */
+static int put_checkpoint(const char *job, int epoch, size_t net_len, size_t best_len,
+                          unsigned seed)
+{
+    unsigned char rng[64];
+    memset(rng, epoch, sizeof rng);
+    struct checkpoint c = {.epoch = epoch, .net = pattern(net_len, seed), .net_len = net_len,
+                           .rng = rng, .rng_len = sizeof rng, .best_changed = 1,
+                           .state = json_pack("{s:i}", "wait", epoch)};
+    if (best_len) {
+        c.best = pattern(best_len, seed + 1);
+        c.best_len = best_len;
+    }
+    json_t *row = json_pack("{s:i}", "epoch", epoch);
+    int rc = store_checkpoint_save(job, 0, &c, row, 0.5, 1.0);
+    json_decref(row);
+    json_decref(c.state);
+    free(c.net);
+    free(c.best);
+    return rc;
+}
+
+static void ck_checkpoint(const char *job, int epoch, size_t net_len, size_t best_len,
+                          unsigned seed)
+{
+    struct checkpoint c;
+    ck_assert_int_eq(store_checkpoint_load(job, &c), STORE_OK);
+    ck_assert_int_eq(c.epoch, epoch);
+    unsigned char *net = pattern(net_len, seed);
+    ck_bytes(c.net, c.net_len, net, net_len, "the checkpoint's network");
+    free(net);
+    if (best_len) {
+        unsigned char *best = pattern(best_len, seed + 1);
+        ck_bytes(c.best, c.best_len, best, best_len, "the best weights");
+        free(best);
+    } else {
+        ck_assert_ptr_null(c.best);
+    }
+    ck_assert_int_eq(c.rng_len, 64);
+    ck_assert_int_eq(((unsigned char *)c.rng)[63], epoch);
+    ck_assert_int_eq(json_integer_value(json_object_get(c.state, "wait")), epoch);
+    checkpoint_free(&c);
+}
+
+/* A dataset of more than two chunks, a checkpoint and best weights of more than one, and
+ * a model of more than one, each read back exactly; a checkpoint replaced by a shorter one
+ * reads as the shorter one; a dataset deleted, a job ended (its checkpoint dropped) and a
+ * model deleted leave no chunk behind. The counts are PostgreSQL's (SQLite keeps each value whole in
+ * its row). */
+START_TEST(large_values_round_trip)
+{
+    su_db_open();
+    enum { ROWS = 25000, FEATURES = 100 };   /* x: 10 MB, 3 chunks; y: one */
+    char ds[32];
+    ck_assert_int_eq(put_dataset(ROWS, FEATURES, 7, ds), STORE_OK);
+    ck_dataset(ds, ROWS, FEATURES, 7);
+    struct dataset d;
+    ck_assert_int_eq(store_dataset_load(ds, &d), STORE_OK);
+    for (int i = 0; i < ROWS; i++)
+        if (d.y[i] != (float)(i % 3))
+            ck_abort_msg("label %d is %g", i, d.y[i]);
+    dataset_free(&d);
+    float lo, hi;
+    ck_assert_int_eq(store_dataset_label_range(ds, &lo, &hi), STORE_OK);
+    ck_assert(lo == 0 && hi == 2);
+    if (su_pg()) {
+        char sql[160];
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM dataset_chunks WHERE owner = '%s' "
+                 "AND col = 'x'", ds);
+        ck_assert_int_eq(pg_count(sql), (ROWS * FEATURES * 4 + CHUNK - 1) / CHUNK);
+        ck_assert_int_eq(chunks("dataset_chunks", ds), 4);
+    }
+
+    /* a checkpoint of 2 chunks with best weights of 3, then one of 1 chunk without */
+    job_row("job_big");
+    const size_t NET = CHUNK + 3, BEST = 2 * CHUNK + 5;
+    ck_assert_int_eq(put_checkpoint("job_big", 1, NET, BEST, 11), STORE_OK);
+    ck_checkpoint("job_big", 1, NET, BEST, 11);
+    if (su_pg()) {
+        ck_assert_int_eq(chunks("checkpoint_chunks", "job_big"), 2);
+        ck_assert_int_eq(chunks("checkpoint_best_chunks", "job_big"), 3);
+    }
+    ck_assert_int_eq(put_checkpoint("job_big", 2, 1000, 0, 13), STORE_OK);
+    ck_checkpoint("job_big", 2, 1000, 0, 13);
+    if (su_pg()) {   /* chunk 0 overwritten; the longer network's chunk 1 stays, unread */
+        ck_assert_int_eq(chunks("checkpoint_chunks", "job_big"), 2);
+        ck_assert_int_eq(chunks("checkpoint_best_chunks", "job_big"), 0);
+    }
+    ck_assert_int_eq(put_checkpoint("job_big", 3, NET, CHUNK, 17), STORE_OK);
+    ck_checkpoint("job_big", 3, NET, CHUNK, 17);
+
+    /* the job ends with a model of 2 chunks: its checkpoint goes, chunks and all */
+    const size_t MODEL = CHUNK + CHUNK / 2;
+    struct model m = {.id = "mdl_big", .job_id = "job_big", .dataset_id = "ds_x",
+                      .label_kind = LABELS_NUMBERS, .net_len = MODEL};
+    m.network = json_object();
+    m.metrics = json_object();
+    m.net = pattern(MODEL, 19);
+    enum job_state ended;
+    ck_assert_int_eq(store_job_finish("job_big", 0, JOB_SUCCEEDED, NULL, &m, &ended), STORE_OK);
+    struct checkpoint c;
+    ck_assert_int_eq(store_checkpoint_load("job_big", &c), STORE_NOT_FOUND);
+    struct model got;
+    ck_assert_int_eq(store_model_load("mdl_big", &got), STORE_OK);
+    ck_bytes(got.net, got.net_len, m.net, MODEL, "the model's network");
+    model_free(&got);
+    json_decref(m.network);
+    json_decref(m.metrics);
+    free(m.net);
+    if (su_pg()) {
+        ck_assert_int_eq(chunks("checkpoint_chunks", NULL), 0);
+        ck_assert_int_eq(chunks("checkpoint_best_chunks", NULL), 0);
+        ck_assert_int_eq(chunks("model_chunks", "mdl_big"), 2);
+    }
+
+    ck_assert_int_eq(store_model_delete("mdl_big", NULL), STORE_OK);
+    ck_assert_int_eq(store_dataset_delete(ds), STORE_OK);
+    ck_assert_int_eq(store_dataset_load(ds, &d), STORE_NOT_FOUND);
+    if (su_pg()) {
+        ck_assert_int_eq(chunks("model_chunks", NULL), 0);
+        ck_assert_int_eq(chunks("dataset_chunks", NULL), 0);
+    }
+    su_db_close();
+}
+END_TEST
+
+/* Stored values that do not add up to their size are refused as errors, not read past:
+ * on PostgreSQL, a chunk deleted from the middle of a dataset's x, one made longer than its
+ * place (the value would overrun its buffer), a checkpoint's and a model's chunk deleted;
+ * on SQLite, a dataset's x cut short. The rest still reads. */
+START_TEST(damaged_values_are_refused)
+{
+    su_db_open();
+    enum { ROWS = 25000, FEATURES = 100 };
+    char a[32], b[32], sql[256];
+    ck_assert_int_eq(put_dataset(ROWS, FEATURES, 1, a), STORE_OK);
+    ck_assert_int_eq(put_dataset(ROWS, FEATURES, 2, b), STORE_OK);
+    struct dataset d;
+    if (su_pg()) {
+        snprintf(sql, sizeof sql, "DELETE FROM dataset_chunks WHERE owner = '%s' AND "
+                 "col = 'x' AND part = 1", a);
+        exec_any(sql);
+        snprintf(sql, sizeof sql, "UPDATE dataset_chunks SET bytes = bytes || "
+                 "'\\x0000803f'::bytea WHERE owner = '%s' AND col = 'x' AND part = 0", b);
+        exec_any(sql);
+    } else {
+        snprintf(sql, sizeof sql, "UPDATE datasets SET x = substr(x, 1, 1000) WHERE id = '%s'",
+                 a);
+        exec_any(sql);
+        snprintf(sql, sizeof sql, "UPDATE datasets SET x = x || x'0000803f' WHERE id = '%s'",
+                 b);
+        exec_any(sql);
+    }
+    ck_assert_int_eq(store_dataset_load(a, &d), STORE_ERROR);
+    ck_assert_ptr_null(d.x);
+    ck_assert_int_eq(store_dataset_load(b, &d), STORE_ERROR);
+    ck_assert_ptr_null(d.x);
+    float lo, hi;   /* y alone is whole */
+    ck_assert_int_eq(store_dataset_label_range(a, &lo, &hi), STORE_OK);
+    ck_assert(lo == 0 && hi == 2);
+
+    job_row("job_cut");
+    ck_assert_int_eq(put_checkpoint("job_cut", 1, CHUNK + 10, 0, 3), STORE_OK);
+    struct model m = {.id = "mdl_cut", .job_id = "job_cut", .dataset_id = "ds_x",
+                      .label_kind = LABELS_NUMBERS, .net_len = CHUNK + 10};
+    m.network = json_object();
+    m.metrics = json_object();
+    m.net = pattern(m.net_len, 5);
+    ck_assert_int_eq(store_model_insert(&m), STORE_OK);
+    json_decref(m.network);
+    json_decref(m.metrics);
+    free(m.net);
+    if (su_pg()) {
+        exec_any("DELETE FROM checkpoint_chunks WHERE owner = 'job_cut' AND part = 1");
+        exec_any("DELETE FROM model_chunks WHERE owner = 'mdl_cut' AND part = 0");
+        struct checkpoint c;
+        ck_assert_int_eq(store_checkpoint_load("job_cut", &c), STORE_ERROR);
+        ck_assert_ptr_null(c.net);
+        struct model got;
+        ck_assert_int_eq(store_model_load("mdl_cut", &got), STORE_ERROR);
+        ck_assert_int_eq(store_model_get("mdl_cut", &got), STORE_OK);   /* its row reads */
+        model_free(&got);
+    }
+    su_db_close();
+}
+END_TEST
+
+extern const char *const pg_migrations[];
+extern const int pg_nmigrations;
+
+/* The migration that makes the chunk tables (migrations/pg/NNNN_chunks.sql), on a
+ * PostgreSQL database of the schema before it with values in their rows: each becomes
+ * its value's chunk 0 (whatever its size), and reads back as it was. */
+START_TEST(pg_chunks_migration_moves_values)
+{
+    int before = 0;   /* the migrations before it */
+    while (before < pg_nmigrations &&
+           !strstr(pg_migrations[before], "CREATE TABLE dataset_chunks"))
+        before++;
+    ck_assert_int_lt(before, pg_nmigrations);
+    char db[1024], err[512], sql[64];
+    su_pg_create(db, sizeof db);
+    PGconn *c = PQconnectdb(db);
+    ck_assert_msg(PQstatus(c) == CONNECTION_OK, "%s", PQerrorMessage(c));
+    for (int i = 0; i < before; i++) {
+        PGresult *r = PQexec(c, pg_migrations[i]);
+        ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK ||
+                      PQresultStatus(r) == PGRES_TUPLES_OK, "migration %d: %s", i + 1,
+                      PQresultErrorMessage(r));
+        PQclear(r);
+    }
+    /* x: 2 rows of 3 floats 1..6, y: 0 and 2 (little-endian); a network of 5 MB (more
+     * than a chunk, moved whole) */
+    PGresult *r = PQexec(c,
+        "CREATE TABLE schema_version (version INTEGER NOT NULL);"
+        "INSERT INTO datasets (id, name, created_at, rows, features, label_kind, label_cols, "
+        "  columns, stats, x, y) VALUES ('ds_old', 'old', '2026-01-01T00:00:00.000Z', 2, 3, "
+        "  'numbers', 1, '[\"a\",\"b\",\"c\"]', '[]', "
+        "  '\\x0000803f0000004000004040000080400000a0400000c040', '\\x0000000000000040');"
+        "INSERT INTO checkpoints (job_id, epoch, net, rng, state) VALUES "
+        "  ('job_old', 4, decode(repeat('ab', 5 * 1024 * 1024), 'hex'), '\\x01', '{}');"
+        "INSERT INTO checkpoint_best (job_id, net) VALUES ('job_old', '\\x0102');"
+        "INSERT INTO models (id, job_id, created_at, network, dataset_id, label_kind, "
+        "  metrics, net) VALUES ('mdl_old', 'job_old', 'now', '{}', 'ds_old', 'numbers', "
+        "  '{}', '\\x070809');");
+    ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s", PQresultErrorMessage(r));
+    PQclear(r);
+    PQfinish(c);
+    snprintf(sql, sizeof sql, "INSERT INTO schema_version VALUES (%d)", before);
+    su_pg_exec(db, sql);
+
+    ck_assert_msg(store_open(db, err, sizeof err) == 0, "%s", err);
+    ck_assert_int_eq(store_schema_version(), store_schema_latest());
+    struct dataset d;
+    ck_assert_int_eq(store_dataset_load("ds_old", &d), STORE_OK);
+    for (int i = 0; i < 6; i++)
+        ck_assert(d.x[i] == (float)(i + 1));
+    ck_assert(d.y[0] == 0 && d.y[1] == 2);
+    dataset_free(&d);
+    struct checkpoint cp;
+    ck_assert_int_eq(store_checkpoint_load("job_old", &cp), STORE_OK);
+    ck_assert_int_eq(cp.epoch, 4);
+    ck_assert_int_eq(cp.net_len, 5 * MIB);
+    for (size_t i = 0; i < cp.net_len; i++)
+        if (((unsigned char *)cp.net)[i] != 0xab)
+            ck_abort_msg("checkpoint byte %zu", i);
+    ck_assert_int_eq(cp.best_len, 2);
+    ck_assert_int_eq(((unsigned char *)cp.best)[1], 2);
+    checkpoint_free(&cp);
+    struct model m;
+    ck_assert_int_eq(store_model_load("mdl_old", &m), STORE_OK);
+    ck_bytes(m.net, m.net_len, "\x07\x08\x09", 3, "the model's network");
+    model_free(&m);
+    store_close();
+    su_pg_drop(db);
+}
+END_TEST
+
 /* ---- PostgreSQL ---- */
 
 /* Four processes open one new database at the same moment: each gets it at the newest
@@ -1379,7 +1693,7 @@ START_TEST(pg_migrations_apply_once)
     char err[512];
     ck_assert_msg(store_open(db, err, sizeof err) == 0, "%s", err);
     ck_assert_int_eq(store_schema_version(), store_schema_latest());
-    ck_assert_int_eq(store_schema_latest(), 10);
+    ck_assert_int_eq(store_schema_latest(), 11);
     store_close();
     su_pg_drop(db);
 }
@@ -1452,6 +1766,9 @@ int main(void)
         tcase_add_test(tc, pg_lost_connections_come_back);
         tcase_add_test(tc, leases_fence_writes_and_count_dead_attempts);
         tcase_add_test(tc, jobs_queue_while_workers_take_them);
+        tcase_add_test(tc, pg_chunks_migration_moves_values);
+        tcase_add_test(tc, large_values_round_trip);
+        tcase_add_test(tc, damaged_values_are_refused);
         suite_add_tcase(s, tc);
         return tu_run(s) != 0;
     }
@@ -1478,6 +1795,8 @@ int main(void)
     tcase_add_test(tc, log_is_cut_back_when_it_restarts);
     tcase_add_test(tc, deleted_data_gives_its_space_back);
     tcase_add_test(tc, migration_4_switches_to_incremental_vacuum);
+    tcase_add_test(tc, large_values_round_trip);
+    tcase_add_test(tc, damaged_values_are_refused);
     suite_add_tcase(s, tc);
     TCase *file = tcase_create("file");
     tcase_set_timeout(file, 120);

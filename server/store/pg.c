@@ -38,6 +38,16 @@
  * read by the col_* helpers whatever the column's type. Parameters go as text, BYTEA
  * ones in binary. Arrays are float32 little-endian as on SQLite; JSON documents text.
  *
+ * Large values -- a dataset's x and y, a checkpoint's network and best weights, a model's
+ * network -- are stored in chunks of 4 MB, rows of a chunk table beside their owner's
+ * (migrations/pg/NNNN_chunks.sql), deleted with it by their foreign key. They are written
+ * with one INSERT per chunk whose parameter points into the caller's buffer, and read in
+ * single-row mode into a buffer allocated once at the size the owner's row gives, a
+ * chunk's result freed before the next: neither way is the value held twice in memory,
+ * nor sent as one message (PostgreSQL's limit is 1 GB). Chunks that do not add up to the
+ * stored size are an error, never read past. A read of a row and its chunks runs in one
+ * read-only snapshot (a checkpoint replaced meanwhile cannot mix two).
+ *
  * The schema is migrations/pg/NNNN_*.sql, numbered as migrations/, embedded in the
  * binary; store_open applies the pending ones, each in one transaction with the version
  * in table schema_version, under an advisory lock: nodes that start together apply them
@@ -64,10 +74,6 @@ extern const int pg_nmigrations;
 #define TX_TRIES 20            /* a serializable write tried at most this many times */
 #define CONNECT_TIMEOUT "5"    /* seconds a connection may take, unless --db says */
 #define RECONNECT_EVERY 1.0    /* seconds between attempts while the database is away */
-/* PostgreSQL takes a message of up to 1 GB: a dataset's arrays, sent together with its
- * row, stay under it by this much (its JSON columns) */
-#define MAX_MESSAGE ((size_t)1 << 30)
-#define ROW_MARGIN ((size_t)16 << 20)
 #define MAX_ARGS 16
 
 /* PostgreSQL's type oids (catalog/pg_type_d.h, not a client header) */
@@ -608,6 +614,146 @@ static int transaction_locked(int (*fn)(void *ctx), void *ctx)
     return transaction_as("BEGIN ISOLATION LEVEL READ COMMITTED", fn, ctx);
 }
 
+/* Runs fn(ctx) in a read-only transaction of one snapshot, for a read of several
+ * statements (a row, then its chunks) that must see one state of the database: a
+ * checkpoint replaced between them would leave the row's size and the chunks at odds.
+ * Such a transaction never fails for conflicts. fn's result, or STORE_ERROR. */
+static int snapshot(int (*fn)(void *ctx), void *ctx)
+{
+    PGconn *c = conn();
+    if (!c || simple(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") < 0)
+        return STORE_ERROR;
+    int rc = fn(ctx);
+    PQclear(PQexec(c, "ROLLBACK"));   /* a read keeps nothing */
+    return rc;
+}
+
+/* Floats between the host's order and little-endian, in place. */
+static void swap_floats(float *a, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &a[i], 4);
+        u = __builtin_bswap32(u);
+        memcpy(&a[i], &u, 4);
+    }
+}
+
+/* ---- chunks ----
+ *
+ * A large value (a dataset's x or y, a checkpoint's network, the best weights, a model's
+ * network) is stored as rows of a chunk table (migrations/pg/NNNN_chunks.sql): (owner,
+ * col, part, bytes), parts numbered from 0, each CHUNK bytes but the last (a value moved
+ * there by the migration is one chunk of any size). The owner's row holds its size. */
+
+#define CHUNK ((size_t)4 << 20)
+
+/* Writes the len bytes at p as the chunks of value col of owner in table (a chunk table;
+ * the owner's row must exist), inside the caller's transaction: one INSERT per chunk whose
+ * parameter points into p, so the value is never copied whole (libpq copies one chunk into
+ * its buffer to send it). floats: p holds floats, stored little-endian -- on a big-endian
+ * host each chunk is swapped in a buffer of one chunk. 0, or STORE_ERROR.
+ *
+ * A value it replaces has its chunks overwritten in place (INSERT ... ON CONFLICT DO
+ * UPDATE); any past the new value's (a longer value before it) stay until their owner is
+ * deleted, and are never read (chunks_get reads the parts of the size). So a checkpoint
+ * replaced every epoch reads nothing, neither its chunks nor its row: a read in a
+ * serializable transaction takes predicate locks (of a whole small table, read by a
+ * sequential scan), and the transactions of workers saving at once would then fail each
+ * other's commits. */
+static int chunks_put(const char *table, const char *owner, const char *col, const void *p,
+                      size_t len, int floats)
+{
+    char sql[200];
+    snprintf(sql, sizeof sql, "INSERT INTO %s (owner, col, part, bytes) VALUES ($1, $2, $3, "
+             "$4) ON CONFLICT (owner, col, part) DO UPDATE SET bytes = excluded.bytes", table);
+    float *swapped = NULL;
+    if (floats && HOST_BIG_ENDIAN && len && !(swapped = malloc(len < CHUNK ? len : CHUNK)))
+        return STORE_ERROR;
+    int rc = 0;
+    for (size_t off = 0, part = 0; rc == 0 && off < len; off += CHUNK, part++) {
+        size_t n = len - off < CHUNK ? len - off : CHUNK;
+        const char *bytes = (const char *)p + off;
+        if (swapped) {
+            memcpy(swapped, bytes, n);
+            swap_floats(swapped, n / sizeof(float));
+            bytes = (const char *)swapped;
+        }
+        struct args a = {0};
+        a_text(&a, owner);
+        a_text(&a, col);
+        a_int(&a, (long long)part);
+        a_blob(&a, bytes, n);
+        rc = exec(sql, &a, "storing a value's chunks");
+    }
+    free(swapped);
+    return rc;
+}
+
+/* Reads value col of owner from table into out, which holds exactly its len bytes, in
+ * single-row mode: each chunk is one PGresult, copied to its place and freed before the
+ * next arrives, so the value is never held twice. It reads the parts a value of len
+ * bytes has (those past them are a longer value's before it; a value the migration moved
+ * is all in part 0). floats: out receives floats (swapped back on a big-endian host). 0;
+ * STORE_ERROR (logged as `what`) when the database fails, or when the chunks are not
+ * parts 0, 1, ... adding up to len -- a chunk missing, or one longer than the room left,
+ * which is never written past. */
+static int chunks_get(const char *table, const char *owner, const char *col, void *out,
+                      size_t len, int floats, const char *what)
+{
+    PGconn *c = conn();
+    if (!c)
+        return STORE_ERROR;
+    char sql[160], parts[32];
+    snprintf(sql, sizeof sql, "SELECT part, bytes FROM %s WHERE owner = $1 AND col = $2 "
+             "AND part < $3 ORDER BY part", table);
+    snprintf(parts, sizeof parts, "%zu", len / CHUNK + (len % CHUNK != 0));
+    const char *v[3] = {owner, col, parts};
+    if (!PQsendQueryParams(c, sql, 3, NULL, v, NULL, NULL, 1)) {
+        fprintf(stderr, "neurond: %s failed: %s", what, PQerrorMessage(c));
+        return STORE_ERROR;
+    }
+    PQsetSingleRowMode(c);
+    size_t off = 0;
+    long long part = 0;
+    int rc = 0, bad = 0;
+    PGresult *r;
+    while ((r = PQgetResult(c))) {   /* to the end, whatever happened: the connection is
+                                        then ready for the next statement */
+        ExecStatusType s = PQresultStatus(r);
+        if (s != PGRES_SINGLE_TUPLE && s != PGRES_TUPLES_OK) {
+            if (rc == 0) {
+                failed(what, r);   /* clears r */
+                rc = STORE_ERROR;
+            } else {
+                PQclear(r);
+            }
+            continue;
+        }
+        for (int i = 0; rc == 0 && i < PQntuples(r); i++) {   /* one row in single-row mode */
+            size_t n = (size_t)PQgetlength(r, i, 1);
+            if (col_int(r, i, 0) != part || n > len - off) {
+                bad = 1;
+                rc = STORE_ERROR;
+            } else {
+                memcpy((char *)out + off, PQgetvalue(r, i, 1), n);
+                off += n;
+                part++;
+            }
+        }
+        PQclear(r);
+    }
+    if (rc == 0 && off != len)
+        bad = 1, rc = STORE_ERROR;
+    if (bad)
+        fprintf(stderr, "neurond: %s failed: the stored chunks of %s of %s (%s) are not whole: "
+                "%zu of its %zu bytes in its first %lld chunks, then one missing, out of "
+                "place or too long\n", what, col, owner, table, off, len, part);
+    if (rc == 0 && floats && HOST_BIG_ENDIAN)
+        swap_floats(out, len / sizeof(float));
+    return rc;
+}
+
 /* ---- the database ---- */
 
 /* Tries the database on this thread's connection (SELECT 1): STORE_OK, or
@@ -744,30 +890,6 @@ static void pg_close(void)
 
 /* ---- datasets ---- */
 
-static void swap_floats(float *a, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        uint32_t u;
-        memcpy(&u, &a[i], 4);
-        u = __builtin_bswap32(u);
-        memcpy(&a[i], &u, 4);
-    }
-}
-
-/* n floats as stored (little-endian): a, or a new swapped copy on a big-endian host
- * (*tmp, to free). */
-static const void *floats_out(const float *a, size_t n, float **tmp)
-{
-    *tmp = NULL;
-    if (!HOST_BIG_ENDIAN)
-        return a;
-    if (!(*tmp = malloc(n * sizeof(float) + 1)))
-        return NULL;
-    memcpy(*tmp, a, n * sizeof(float));
-    swap_floats(*tmp, n);
-    return *tmp;
-}
-
 static size_t row_values(const struct dataset *d)
 {
     return (size_t)d->features * (size_t)(d->timesteps > 0 ? d->timesteps : 1);
@@ -781,12 +903,10 @@ static int ds_insert_tx(void *ctx)
 {
     static const char sql[] =
         "INSERT INTO datasets (id, name, created_at, rows, features, label_kind, label_cols, "
-        "classes, columns, stats, label_column, x, y) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+        "classes, columns, stats, label_column) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
     struct dataset *d = ctx;
     size_t nx = (size_t)d->rows * row_values(d), ny = (size_t)d->rows * (size_t)d->label_cols;
-    float *tx, *ty;
-    const void *x = floats_out(d->x, nx, &tx), *y = floats_out(d->y, ny, &ty);
     struct args a = {0};
     a_text(&a, d->id);
     a_text(&a, d->name);
@@ -799,12 +919,11 @@ static int ds_insert_tx(void *ctx)
     a_json(&a, d->columns);
     a_json(&a, d->stats);
     a_json(&a, d->label_column);
-    a_blob(&a, x ? x : "", nx * sizeof(float));
-    a_blob(&a, y ? y : "", ny * sizeof(float));
-    a.failed |= !x || !y;
     int rc = exec(sql, &a, "storing a dataset");
-    free(tx);
-    free(ty);
+    if (rc == 0)
+        rc = chunks_put("dataset_chunks", d->id, "x", d->x, nx * sizeof(float), 1);
+    if (rc == 0)
+        rc = chunks_put("dataset_chunks", d->id, "y", d->y, ny * sizeof(float), 1);
     if (rc == 0 && d->timesteps > 0) {
         struct args s = {0};
         a_text(&s, d->id);
@@ -817,9 +936,6 @@ static int ds_insert_tx(void *ctx)
 
 static int pg_dataset_insert(struct dataset *d)
 {
-    size_t nx = (size_t)d->rows * row_values(d), ny = (size_t)d->rows * (size_t)d->label_cols;
-    if ((nx + ny) * sizeof(float) >= MAX_MESSAGE - ROW_MARGIN)
-        return STORE_TOO_BIG;
     new_id(d->id, "ds_");
     now_iso(d->created_at);
     int rc = transaction(ds_insert_tx, d);
@@ -917,29 +1033,27 @@ static int pg_dataset_delete(const char *id)
     return transaction_locked(ds_delete_tx, (void *)id);
 }
 
-/* n floats of a BYTEA column, checked against its length: new, NULL when they differ. */
-static float *col_floats(PGresult *r, int i, int col, size_t n)
+/* n floats of value col of a dataset, read from its chunks: new, NULL when they cannot
+ * be read (logged). */
+static float *ds_floats(const char *id, const char *col, size_t n)
 {
-    if (is_null(r, i, col) || (size_t)PQgetlength(r, i, col) != n * sizeof(float))
-        return NULL;
     float *a = malloc(n * sizeof(float) + 1);
-    if (!a)
-        return NULL;
-    memcpy(a, PQgetvalue(r, i, col), n * sizeof(float));
-    if (HOST_BIG_ENDIAN)
-        swap_floats(a, n);
-    return a;
+    if (a && chunks_get("dataset_chunks", id, col, a, n * sizeof(float), 1,
+                        "loading a dataset") == 0)
+        return a;
+    free(a);
+    return NULL;
 }
 
 struct ds_load {
+    const char *id;
     struct dataset *d;
     int with_x;
 };
 
 static int ds_load_row(PGresult *r, int i, void *item)
 {
-    struct ds_load *l = item;
-    struct dataset *d = l->d;
+    struct dataset *d = item;
     d->rows = (int)col_int(r, i, 0);
     d->features = (int)col_int(r, i, 1);
     int kind = label_kind_parse(col_text(r, i, 2));
@@ -952,29 +1066,36 @@ static int ds_load_row(PGresult *r, int i, void *item)
             json_decref(c);
     }
     d->timesteps = (int)col_int(r, i, 5);
-    if (d->rows > 0 && d->features > 0 && d->label_cols > 0 &&
-        (!l->with_x || (d->x = col_floats(r, i, 7, (size_t)d->rows * row_values(d)))) &&
-        (d->y = col_floats(r, i, 6, (size_t)d->rows * (size_t)d->label_cols)))
+    if (d->rows > 0 && d->features > 0 && d->label_cols > 0 && d->timesteps >= 0)
         return 0;
-    fprintf(stderr, "neurond: dataset %s: its stored arrays cannot be read, or do not match "
-            "its shape\n", d->id);
+    fprintf(stderr, "neurond: dataset %s: its stored shape cannot be read\n", d->id);
     return -1;
+}
+
+/* The row, then y and (with_x) x from their chunks, in one snapshot. */
+static int ds_load_tx(void *ctx)
+{
+    static const char sql[] =
+        "SELECT rows, features, label_kind, label_cols, classes, "
+        "(SELECT timesteps FROM dataset_timesteps WHERE dataset_id = datasets.id) "
+        "FROM datasets WHERE id = $1";
+    struct ds_load *l = ctx;
+    struct dataset *d = l->d;
+    int rc = id_row(sql, l->id, ds_load_row, d, "loading a dataset");
+    if (rc != STORE_OK)
+        return rc;
+    if (!(d->y = ds_floats(l->id, "y", (size_t)d->rows * (size_t)d->label_cols)) ||
+        (l->with_x && !(d->x = ds_floats(l->id, "x", (size_t)d->rows * row_values(d)))))
+        return STORE_ERROR;
+    return STORE_OK;
 }
 
 static int dataset_arrays(const char *id, struct dataset *d, int with_x)
 {
-    static const char sql[] =
-        "SELECT rows, features, label_kind, label_cols, classes, "
-        "(SELECT timesteps FROM dataset_timesteps WHERE dataset_id = datasets.id), y, x "
-        "FROM datasets WHERE id = $1";
-    static const char sql_y[] =
-        "SELECT rows, features, label_kind, label_cols, classes, "
-        "(SELECT timesteps FROM dataset_timesteps WHERE dataset_id = datasets.id), y "
-        "FROM datasets WHERE id = $1";
     memset(d, 0, sizeof *d);
     snprintf(d->id, sizeof d->id, "%s", id);
-    struct ds_load l = {d, with_x};
-    int rc = id_row(with_x ? sql : sql_y, id, ds_load_row, &l, "loading a dataset");
+    struct ds_load l = {id, d, with_x};
+    int rc = snapshot(ds_load_tx, &l);
     if (rc != STORE_OK)
         dataset_free(d);
     return rc;
@@ -1674,6 +1795,12 @@ static int pg_job_counts(long counts[JOB_STATE_COUNT])
 
 /* ---- checkpoints ---- */
 
+/* A stored size: a BIGINT column, -1 for NULL (no such value). */
+static long long col_size(PGresult *r, int i, int col)
+{
+    return is_null(r, i, col) ? -1 : col_int(r, i, col);
+}
+
 struct cp_write {
     const char *id;
     int attempt;
@@ -1693,25 +1820,29 @@ static int cp_write_tx(void *ctx)
     struct args a = {0};
     a_text(&a, w->id);
     a_int(&a, w->c->epoch);
-    a_blob(&a, w->c->net, w->c->net_len);
+    a_int(&a, (long long)w->c->net_len);
     a_blob(&a, w->c->rng, w->c->rng_len);
     a_json(&a, w->c->state);
-    if (exec("INSERT INTO checkpoints (job_id, epoch, net, rng, state) VALUES "
+    if (exec("INSERT INTO checkpoints (job_id, epoch, net_bytes, rng, state) VALUES "
              "($1, $2, $3, $4, $5) ON CONFLICT (job_id) DO UPDATE SET epoch = excluded.epoch, "
-             "net = excluded.net, rng = excluded.rng, state = excluded.state", &a,
-             "storing a checkpoint") < 0)
+             "net_bytes = excluded.net_bytes, rng = excluded.rng, state = excluded.state", &a,
+             "storing a checkpoint") < 0 ||
+        chunks_put("checkpoint_chunks", w->id, "net", w->c->net, w->c->net_len, 0) < 0)
         return STORE_ERROR;
     if (!w->c->best_changed)
         return 0;
     struct args b = {0};
     a_text(&b, w->id);
-    if (!w->c->best)
+    if (!w->c->best)   /* its chunks go with it */
         return exec("DELETE FROM checkpoint_best WHERE job_id = $1", &b,
                     "storing a checkpoint");
-    a_blob(&b, w->c->best, w->c->best_len);
-    return exec("INSERT INTO checkpoint_best (job_id, net) VALUES ($1, $2) "
-                "ON CONFLICT (job_id) DO UPDATE SET net = excluded.net", &b,
-                "storing a checkpoint");
+    a_int(&b, (long long)w->c->best_len);
+    return exec("INSERT INTO checkpoint_best (job_id, net_bytes) VALUES ($1, $2) ON CONFLICT "
+                "(job_id) DO UPDATE SET net_bytes = excluded.net_bytes", &b,
+                "storing a checkpoint") < 0 ||
+                   chunks_put("checkpoint_best_chunks", w->id, "net", w->c->best,
+                              w->c->best_len, 0) < 0
+               ? STORE_ERROR : 0;
 }
 
 static int pg_checkpoint_save(const char *id, int attempt, const struct checkpoint *c,
@@ -1721,23 +1852,65 @@ static int pg_checkpoint_save(const char *id, int attempt, const struct checkpoi
     return transaction_locked(cp_write_tx, &w);
 }
 
+/* Value 'net' of owner, of len bytes (>= 0), read from its chunks in table: new, NULL
+ * when it cannot be read (logged) or len is not a size. */
+static void *chunks_new(const char *table, const char *owner, long long len,
+                        const char *what)
+{
+    void *p = len >= 0 && (unsigned long long)len < SIZE_MAX ? malloc((size_t)len + 1) : NULL;
+    if (p && chunks_get(table, owner, "net", p, (size_t)len, 0, what) == 0)
+        return p;
+    if (!p)
+        fprintf(stderr, "neurond: %s failed: %lld bytes cannot be held\n", what, len);
+    free(p);
+    return NULL;
+}
+
+struct cp_load {
+    const char *id;
+    struct checkpoint *c;
+    long long net_len, best_len;
+};
+
 static int cp_row(PGresult *r, int i, void *item)
 {
-    struct checkpoint *c = item;
+    struct cp_load *l = item;
+    struct checkpoint *c = l->c;
     c->epoch = (int)col_int(r, i, 0);
-    c->net = col_blob(r, i, 1, &c->net_len);
+    l->net_len = col_size(r, i, 1);
     c->rng = col_blob(r, i, 2, &c->rng_len);
-    c->best = col_blob(r, i, 3, &c->best_len);
+    l->best_len = col_size(r, i, 3);
     c->state = col_json(r, i, 4);
-    return c->net && c->rng ? 0 : -1;
+    return c->rng ? 0 : -1;
+}
+
+/* The row, then the network and the best weights from their chunks, in one snapshot. */
+static int cp_load_tx(void *ctx)
+{
+    struct cp_load *l = ctx;
+    struct checkpoint *c = l->c;
+    int rc = id_row("SELECT c.epoch, c.net_bytes, c.rng, b.net_bytes, c.state FROM "
+                    "checkpoints c LEFT JOIN checkpoint_best b ON b.job_id = c.job_id "
+                    "WHERE c.job_id = $1", l->id, cp_row, l, "reading a checkpoint");
+    if (rc != STORE_OK)
+        return rc;
+    if (!(c->net = chunks_new("checkpoint_chunks", l->id, l->net_len, "reading a checkpoint")))
+        return STORE_ERROR;
+    c->net_len = (size_t)l->net_len;
+    if (l->best_len < 0)
+        return STORE_OK;
+    if (!(c->best = chunks_new("checkpoint_best_chunks", l->id, l->best_len,
+                               "reading a checkpoint")))
+        return STORE_ERROR;
+    c->best_len = (size_t)l->best_len;
+    return STORE_OK;
 }
 
 static int pg_checkpoint_load(const char *id, struct checkpoint *c)
 {
     memset(c, 0, sizeof *c);
-    int rc = id_row("SELECT c.epoch, c.net, c.rng, b.net, c.state FROM checkpoints c "
-                    "LEFT JOIN checkpoint_best b ON b.job_id = c.job_id WHERE c.job_id = $1",
-                    id, cp_row, c, "reading a checkpoint");
+    struct cp_load l = {id, c, -1, -1};
+    int rc = snapshot(cp_load_tx, &l);
     if (rc != STORE_OK)
         checkpoint_free(c);
     return rc;
@@ -1756,7 +1929,8 @@ static int model_insert(const struct model *m)
 {
     static const char sql[] =
         "INSERT INTO models (id, job_id, job_name, created_at, network, dataset_id, "
-        "label_kind, classes, metrics, scaler, net, columns, label_scaler, name, version) "
+        "label_kind, classes, metrics, scaler, net_bytes, columns, label_scaler, name, "
+        "version) "
         "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
     int version = 0;
     if (m->name) {
@@ -1781,7 +1955,7 @@ static int model_insert(const struct model *m)
     a_json(&a, m->classes);
     a_json(&a, m->metrics);
     a_blob(&a, m->scaler, m->scaler_len);
-    a_blob(&a, m->net, m->net_len);
+    a_int(&a, (long long)m->net_len);
     a_json(&a, m->columns);
     a_blob(&a, m->label_scaler, m->label_scaler_len);
     a_text(&a, m->name);
@@ -1789,7 +1963,9 @@ static int model_insert(const struct model *m)
         a_int(&a, version);
     else
         a_text(&a, NULL);
-    return exec(sql, &a, "storing a model") < 0 ? STORE_ERROR : STORE_OK;
+    return exec(sql, &a, "storing a model") < 0 ||
+                   chunks_put("model_chunks", m->id, "net", m->net, m->net_len, 0) < 0
+               ? STORE_ERROR : STORE_OK;
 }
 
 static int model_insert_tx(void *ctx) { return model_insert(ctx); }
@@ -1832,13 +2008,31 @@ static int model_row(PGresult *r, int i, void *item)
                ? 0 : -1;
 }
 
-static int model_row_blobs(PGresult *r, int i, void *item)
+struct model_load {
+    const char *id;
+    struct model *m;
+    long long net_len;
+};
+
+static int model_row_size(PGresult *r, int i, void *item)
 {
-    struct model *m = item;
-    if (model_row(r, i, m) < 0)
-        return -1;
-    m->net = col_blob(r, i, MODEL_NET_COL, &m->net_len);
-    return m->net ? 0 : -1;
+    struct model_load *l = item;
+    l->net_len = col_size(r, i, MODEL_NET_COL);
+    return model_row(r, i, l->m);
+}
+
+/* The row, then the network from its chunks, in one snapshot. */
+static int model_load_tx(void *ctx)
+{
+    struct model_load *l = ctx;
+    int rc = id_row("SELECT " MODEL_COLS ", net_bytes FROM models WHERE id = $1", l->id,
+                    model_row_size, l, "reading a model");
+    if (rc != STORE_OK)
+        return rc;
+    if (!(l->m->net = chunks_new("model_chunks", l->id, l->net_len, "reading a model")))
+        return STORE_ERROR;
+    l->m->net_len = (size_t)l->net_len;
+    return STORE_OK;
 }
 
 static void model_item_free(void *item) { model_free(item); }
@@ -1846,9 +2040,10 @@ static void model_item_free(void *item) { model_free(item); }
 static int model_by_id(const char *id, struct model *m, int blobs)
 {
     memset(m, 0, sizeof *m);
-    int rc = id_row(blobs ? "SELECT " MODEL_COLS ", net FROM models WHERE id = $1"
-                          : "SELECT " MODEL_COLS " FROM models WHERE id = $1",
-                    id, blobs ? model_row_blobs : model_row, m, "reading a model");
+    struct model_load l = {id, m, -1};
+    int rc = blobs ? snapshot(model_load_tx, &l)
+                   : id_row("SELECT " MODEL_COLS " FROM models WHERE id = $1", id, model_row,
+                            m, "reading a model");
     if (rc != STORE_OK)
         model_free(m);
     return rc;

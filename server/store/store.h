@@ -18,9 +18,17 @@
  * not full (else STORE_FULL); deletes run on a full disk, on a reserve kept for them. The
  * schema is migrations/NNNN_*.sql, embedded in the binary and applied in order by
  * store_open, each in one transaction, tracked in PRAGMA user_version.
- * PostgreSQL (pg.c): every call whose result is an enum store_rc may also answer
- * STORE_UNAVAILABLE while the database cannot be reached; the connection is made again
- * by itself once it can.
+ *
+ * PostgreSQL, for a libpq connection string (pg.c): a connection per thread too; writes
+ * serializable transactions, tried again on a conflict, but for the queue's, read
+ * committed with row locks; the schema migrations/pg/NNNN_*.sql, tracked in table
+ * schema_version. Large values -- a dataset's x and y, a checkpoint's network and best
+ * weights, a model's network -- are stored in chunks of 4 MB, rows deleted with their
+ * owner's, written from the caller's buffer and read into the one buffer a read returns a
+ * chunk at a time: no whole second copy of a value is held on the way in or out. A value
+ * whose chunks do not add up to its stored size is refused (STORE_ERROR, logged). Every
+ * call whose result is an enum store_rc may also answer STORE_UNAVAILABLE while the
+ * database cannot be reached; the connection is made again by itself once it can.
  */
 #ifndef STORE_H
 #define STORE_H

@@ -1,0 +1,5 @@
+-- chunks -- nothing changes on SQLite. On PostgreSQL (migrations/pg/NNNN_chunks.sql) the
+-- large values (datasets' arrays, checkpoints' and models' networks) move to tables of
+-- chunks, so that they travel to and from the server a few megabytes at a time; SQLite
+-- reads and writes its BLOB columns inside the process, datasets' arrays in pieces
+-- (incremental BLOB I/O, server/store/datasets.c).
