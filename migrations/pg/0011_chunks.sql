@@ -51,6 +51,15 @@ CREATE TABLE model_chunks (
     PRIMARY KEY (owner, col, part)
 );
 
+-- Chunks are stored as they are, out of line, without compression (STORAGE EXTERNAL):
+-- weights and data are floats, which PostgreSQL's compression barely shrinks (3% of a
+-- dataset's) while trying it on every chunk written took most of a checkpoint's commit
+-- (0.10-0.17 s an epoch for 3.4 MB, against 0.04-0.05 s without).
+ALTER TABLE dataset_chunks ALTER COLUMN bytes SET STORAGE EXTERNAL;
+ALTER TABLE checkpoint_chunks ALTER COLUMN bytes SET STORAGE EXTERNAL;
+ALTER TABLE checkpoint_best_chunks ALTER COLUMN bytes SET STORAGE EXTERNAL;
+ALTER TABLE model_chunks ALTER COLUMN bytes SET STORAGE EXTERNAL;
+
 INSERT INTO dataset_chunks (owner, col, part, bytes) SELECT id, 'x', 0, x FROM datasets;
 INSERT INTO dataset_chunks (owner, col, part, bytes) SELECT id, 'y', 0, y FROM datasets;
 ALTER TABLE datasets ALTER COLUMN x DROP NOT NULL, ALTER COLUMN y DROP NOT NULL;
