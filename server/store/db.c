@@ -82,7 +82,8 @@ static _Thread_local struct thread_db *mine;
 #define RESERVE_BYTES (8L << 20)
 /* Pages given back per incremental vacuum, each run its own short write transaction. */
 #define RECLAIM_PAGES 64
-#define SHRINK_TRIES 20        /* a delete on a full disk: tries, 100 ms apart */
+#define SHRINK_TRIES 100       /* a delete on a full disk: tries, 100 ms apart (10 s: the
+                                  checkpointer may hold the log that long on a busy machine) */
 
 static struct {
     pthread_mutex_t lock;
