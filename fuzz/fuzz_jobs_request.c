@@ -498,12 +498,14 @@ static void check_job(const json_t *j, const struct want *w)
 {
     static const char *const nulls[] = {"loss", "val_loss", "metrics", "val_metrics",
                                         "eta_seconds", "error", "model", "started_at",
-                                        "finished_at"};
+                                        "finished_at", "node"};
     CHECK(json_is_object(j));
     CHECK(!strcmp(json_string_value(json_object_get(j, "state")), "queued"));
     CHECK(json_is_string(json_object_get(j, "id")));
     CHECK(json_is_string(json_object_get(j, "created_at")));
     CHECK(json_integer_value(json_object_get(j, "epoch")) == 0);
+    CHECK(json_is_integer(json_object_get(j, "attempt")) &&
+          json_integer_value(json_object_get(j, "attempt")) == 0);
     CHECK(json_is_number(json_object_get(j, "progress")) &&
           json_number_value(json_object_get(j, "progress")) == 0);
     for (size_t i = 0; i < sizeof nulls / sizeof *nulls; i++)
@@ -513,8 +515,8 @@ static void check_job(const json_t *j, const struct want *w)
     CHECK(!json_object_get(j, "warnings"));
     CHECK(json_is_false(json_object_get(j, "model_deleted")));
     /* the request's fields: exactly those worked out */
-    /* + id, state, epoch, progress, created_at, model_deleted */
-    size_t state_fields = 6 + sizeof nulls / sizeof *nulls;
+    /* + id, state, epoch, attempt, progress, created_at, model_deleted */
+    size_t state_fields = 7 + sizeof nulls / sizeof *nulls;
     CHECK(json_object_size(j) == json_object_size(w->job) + state_fields);
     const char *k;
     json_t *v;
