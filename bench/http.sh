@@ -5,7 +5,9 @@
 # with the service restarted on a token file and every request carrying a bearer token;
 # between them, the prediction protocols (TF Serving, Open Inference Protocol v2, MLflow,
 # each addressing the model by name) and the native route in alternating rounds, with
-# each protocol's median requests/s as a share of the native route's.
+# each protocol's median requests/s as a share of the native route's; then prediction
+# batching off and on in alternating rounds, with nginx serving a small static file as
+# the yardstick (bench/nginx.conf).
 # usage: bash bench/http.sh BUILD_DIR [wrk_seconds=30] [protocol_rounds=3]
 set -u
 build=${1:-build}
@@ -14,7 +16,8 @@ rounds=${3:-3}
 bin=$build/neurond
 port=${PORT:-18181}
 dir=$(mktemp -d)
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
+npid=
+trap 'kill $pid $npid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
 base=http://127.0.0.1:$port
 
 echo "engine alone (bench_fmnist, 2 threads):"
@@ -88,6 +91,72 @@ for name, m in med.items():
     if name != "native":
         print("  %-10s median %9.0f requests/s = %5.1f%% of the native route'"'"'s %.0f (target 85%%)"
               % (name, m, 100 * m / med["native"], med["native"]))'
+
+# batching off (--max-batch 0) and on (the defaults), alternating, each on a restarted
+# service: wrk -c64 for throughput and p99, then one connection for the median latency;
+# nginx serving the route's own answer as a static file is the yardstick, in each round
+echo "batching off and on, alternating, $rounds rounds of wrk -t2 -c64 -d${secs}s and wrk -t1 -c1 -d${secs}s:"
+restart() {
+  kill $pid; wait $pid 2>/dev/null
+  "$bin" --port "$port" --db "$dir/neurond.db" --threads 2 "$@" 2>> "$dir/neurond.log" &
+  pid=$!
+  for _ in $(seq 100); do curl -sf "$base/healthz" > /dev/null && break; sleep 0.1; done
+}
+nport=$((port + 1))
+mkdir -p "$dir/nginx/www" "$dir/nginx/tmp"
+python3 -c 'print("{\"inputs\": [[" + ",".join("%.3f" % ((i % 17) / 17) for i in range(1, 785)) + "]]}", end="")' \
+  > "$dir/body.json"   # the body of bench/predict.lua
+curl -sf -X POST -H 'Content-Type: application/json' --data-binary @"$dir/body.json" \
+  "$base/v1/models/$model/predict" > "$dir/nginx/www/answer.json"
+sed -e "s|@PORT@|$nport|g" -e "s|@ROOT@|$dir/nginx|g" bench/nginx.conf > "$dir/nginx/nginx.conf"
+nginx -c "$dir/nginx/nginx.conf" -p "$dir/nginx" &
+npid=$!
+for _ in $(seq 50); do curl -sf "http://127.0.0.1:$nport/answer.json" > /dev/null && break; sleep 0.1; done
+: > "$dir/batching"
+for r in $(seq "$rounds"); do
+  for mode in off on; do
+    if [ $mode = off ]; then restart --max-batch 0; else restart; fi
+    out=$(wrk -t2 -c64 -d"${secs}s" --latency -s bench/predict.lua "$base/v1/models/$model/predict")
+    rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+    p99=$(echo "$out" | awk '$1 == "99%" {print $2}')
+    bad=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
+    one=$(wrk -t1 -c1 -d"${secs}s" --latency -s bench/predict.lua "$base/v1/models/$model/predict" |
+          awk '$1 == "50%" {print $2}')
+    rows=$(curl -sf "$base/metrics" | awk '/^neurond_predict_batch_rows_sum/ {s=$2} /^neurond_predict_batch_rows_count/ {c=$2} END {if (c > 0) printf "%.2f", s / c; else print "-"}')
+    printf '  round %d batching %-3s %10s requests/s  p99 %8s  one connection p50 %8s  rows a pass %s%s\n' \
+      "$r" "$mode" "$rps" "$p99" "$one" "$rows" "${bad:+ ($bad not 2xx)}"
+    echo "$mode $rps $p99 $one" >> "$dir/batching"
+  done
+  out=$(wrk -t2 -c64 -d"${secs}s" "http://127.0.0.1:$nport/answer.json")
+  rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+  printf '  round %d nginx        %10s requests/s (a static file of %d bytes)\n' "$r" "$rps" \
+    "$(stat -c %s "$dir/nginx/www/answer.json")"
+  echo "nginx $rps" >> "$dir/batching"
+done
+kill $npid 2>/dev/null; wait $npid 2>/dev/null
+python3 - "$dir/batching" <<'PY'
+import sys, statistics as st
+def secs(t):   # wrk's 1.50ms, 812.00us, 1.02s
+    for unit, f in (("us", 1e-6), ("ms", 1e-3), ("s", 1.0)):
+        if t.endswith(unit):
+            return float(t[:-len(unit)]) * f
+rps, p99, one = {}, {}, {}
+for line in open(sys.argv[1]):
+    v = line.split()
+    rps.setdefault(v[0], []).append(float(v[1]))
+    if len(v) == 4:
+        p99.setdefault(v[0], []).append(secs(v[2]))
+        one.setdefault(v[0], []).append(secs(v[3]))
+m = {k: st.median(x) for k, x in rps.items()}
+print("  medians: off %.0f, on %.0f, nginx %.0f requests/s" % (m["off"], m["on"], m["nginx"]))
+print("  on / off = %.2fx (target 3x); on / nginx = %.0f%% (target 50%%)"
+      % (m["on"] / m["off"], 100 * m["on"] / m["nginx"]))
+print("  p99 on %.2f ms, off %.2f ms (target under 10 ms)"
+      % (1e3 * st.median(p99["on"]), 1e3 * st.median(p99["off"])))
+print("  one connection's median: on %.0f us, off %.0f us, %+.1f%% (target at most +10%%)"
+      % (1e6 * st.median(one["on"]), 1e6 * st.median(one["off"]),
+         100 * (st.median(one["on"]) / st.median(one["off"]) - 1)))
+PY
 
 # the same with tokens: a file of ten, the request's the last one
 for i in $(seq 10); do echo "bench-token-$i-$(head -c 18 /dev/urandom | base64 | tr '+/' '-_') write t$i"; done > "$dir/tokens"

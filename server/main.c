@@ -72,10 +72,13 @@ int main(int argc, char **argv)
         return 1;
     }
     hub_limits(app.cfg.max_streams_per_client, app.cfg.max_streams_per_job);
-    struct http *http = hub_start(app.cfg.heartbeat) == 0 && store_watch(on_change, &app) == 0
-                            ? http_start(&app, routes, nroutes)
-                            : NULL;
+    struct http *http = NULL;
+    if (predictor_batching(app.cfg.max_batch, app.cfg.batch_window, app.cfg.predict_threads) < 0)
+        fprintf(stderr, "neurond: cannot start the prediction batch threads\n");
+    else if (hub_start(app.cfg.heartbeat) == 0 && store_watch(on_change, &app) == 0)
+        http = http_start(&app, routes, nroutes);
     if (!http) {
+        predictor_batching_stop();
         store_watch(NULL, NULL);
         hub_stop();
         queue_stop(app.queue);
@@ -93,6 +96,7 @@ int main(int argc, char **argv)
     fprintf(stderr, "neurond: %s, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
     store_watch(NULL, NULL);   /* no more changes to the hub, the queue, the models */
     hub_stop();   /* ends the event streams: the daemon stops only without paused ones */
+    predictor_batching_stop();   /* answers the predictions waiting for a batch, likewise */
     http_stop(http);
     queue_stop(app.queue);
     store_close();

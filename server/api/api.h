@@ -6,6 +6,7 @@
 #ifndef API_H
 #define API_H
 
+#include "domain/domain.h"
 #include "http/http.h"
 
 #include <jansson.h>
@@ -118,7 +119,7 @@ int reply_deleted(struct reply *out, int rc, const char *kind, const char *id);
 /* ---- prediction, the one path of every protocol (models.c) ----
  * Each protocol reads its own request shape into rows of floats and writes its own
  * answer and errors; the model, the parsing of the native shapes, the run
- * (predictor_run) and the outputs' numbers are these, so every route answers the same. */
+ * (api_predict_go) and the outputs' numbers are these, so every route answers the same. */
 
 struct predictor;
 /* The loaded model a reference names (model_resolve), its id (32 bytes) into id: 0 with
@@ -130,6 +131,28 @@ int api_model_get(const char *ref, char *id, struct predictor **p, char *msg, si
  * "inputs". 0, or -1 with out filled as problem+json (status 0: out of memory). */
 int api_predict_rows(const struct predictor *p, const char *ctype, const char *body,
                      size_t len, float **x, int *n, int *columnar, struct reply *out);
+/* A prediction under way: the rows of a request, the model that predicts them, and the
+ * protocol's answer, made once its outputs are in (on the HTTP thread, at once or after
+ * the rows waited for their batch). */
+struct api_predict {
+    struct predict_call call;        /* call.p is referenced, call.x and call.y owned */
+    int (*answer)(struct api_predict *a, struct reply *out);   /* the reply from call.y (or
+                                        call.rc's failure): 0, or -1 (the glue's 500) */
+    int K;                           /* outputs a row */
+    int columnar;                    /* the rows came as "inputs" (TF Serving's shape) */
+    char id[32];                     /* the model's id */
+    char *rid;                       /* v2's request id (owned), NULL when none */
+};
+/* A prediction of n rows x (new; stolen, also when it fails) with model p (its
+ * reference stolen), answered by answer; NULL when memory runs out (x freed and p put). */
+struct api_predict *api_predict_new(struct predictor *p, const char *id, float *x, int n,
+                                    int (*answer)(struct api_predict *a, struct reply *out));
+/* Frees a (its rows, outputs and model reference) when it is not run. */
+void api_predict_free(void *a);
+/* Runs a's rows and answers: now (the answer's result), or later (HTTP_LATER, when the
+ * rows wait for a batch and r allows it). a is freed either way. */
+int api_predict_go(struct api_predict *a, struct req *r, struct reply *out);
+
 /* n output rows of K values as JSON rows of numbers (null where not finite). New. */
 json_t *api_outputs(const float *y, int n, int K);
 /* A cursor over JSON text, for the protocols' fast paths: each reads what it expects

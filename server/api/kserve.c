@@ -10,7 +10,7 @@
  * INT32 values of shape [N, F] (or [N, T, F] for a model of sequences), its data
  * row-major, flat or nested; every value is rounded to float32 as the native route
  * rounds its JSON numbers, and the rows run as POST /v1/models/{id}/predict runs them
- * (predictor_run), so the numbers are the same. The one output, "outputs", is FP32 of
+ * (api_predict_go), so the numbers are the same. The one output, "outputs", is FP32 of
  * shape [N, K]. */
 #include "api.h"
 
@@ -338,19 +338,39 @@ static int v2_fast(const char *body, size_t len, int T, int F, float **x, int *n
     return 0;
 }
 
+/* v2's answer: one FP32 output of n x K, with the request's id when it had one. */
+static int v2_answer(struct api_predict *a, struct reply *out)
+{
+    const struct predict_call *c = &a->call;
+    if (c->rc < 0)
+        return api_error_json(out, 500, "%s", c->msg);
+    char v[16];
+    json_t *data = json_array();
+    for (size_t i = 0; i < (size_t)c->n * a->K; i++)
+        json_array_append_new(data, isfinite(c->y[i]) ? json_real(c->y[i]) : json_null());
+    json_t *o = json_pack("{s:s, s:s, s:[{s:s, s:s, s:[i, i], s:o}]}", "model_name",
+                          c->p->name ? c->p->name : a->id, "model_version",
+                          v2_version(c->p, v, sizeof v), "outputs", "name", "outputs",
+                          "datatype", "FP32", "shape", c->n, a->K, "data", data);
+    if (o && a->rid && json_object_set_new(o, "id", json_string(a->rid)) < 0) {
+        json_decref(o);
+        o = NULL;
+    }
+    return o ? reply_json(out, 200, o) : -1;
+}
+
 int h_v2_infer(struct req *r, struct reply *out)
 {
     struct predictor *p;
-    char id[32], v[16], msg[600];
+    char id[32], msg[600];
     if (v2_model(r, id, &p, out) < 0)
         return 0;
     const struct nn_spec *spec = nn_get_spec(p->net);
-    const int K = nn_outputs(p->net);
-    float *x = NULL, *y = NULL;
+    float *x = NULL;
     int n = 0;
     char fast_id[128];
     const char *rid = NULL;
-    json_t *doc = NULL, *o = NULL;
+    json_t *doc = NULL;
     if (v2_fast(r->body, r->len, spec->timesteps, spec->inputs, &x, &n, fast_id,
                 sizeof fast_id) == 0)
         rid = *fast_id ? fast_id : NULL;
@@ -362,27 +382,18 @@ int h_v2_infer(struct req *r, struct reply *out)
     } else if (!x && v2_rows(doc, spec->timesteps, spec->inputs, &x, &n, &rid, msg,
                              sizeof msg) < 0) {
         api_error_json(out, 400, "%s", msg);
-    } else if ((y = malloc(sizeof(float) * (size_t)n * K)) &&
-               predictor_run(p, x, n, y, msg, sizeof msg) == 0) {
-        json_t *data = json_array();
-        for (size_t i = 0; i < (size_t)n * K; i++)
-            json_array_append_new(data, isfinite(y[i]) ? json_real(y[i]) : json_null());
-        o = json_pack("{s:s, s:s, s:[{s:s, s:s, s:[i, i], s:o}]}", "model_name",
-                      p->name ? p->name : id, "model_version", v2_version(p, v, sizeof v),
-                      "outputs", "name", "outputs", "datatype", "FP32", "shape", n, K,
-                      "data", data);
-        if (o && rid && json_object_set_new(o, "id", json_string(rid)) < 0) {
-            json_decref(o);
-            o = NULL;
-        }
-    } else if (y) {
-        api_error_json(out, 500, "%s", msg);
     }
-    json_decref(doc);
-    free(x);
-    free(y);
-    predictor_put(p);
-    if (o)
-        return reply_json(out, 200, o);
-    return out->status ? 0 : -1;
+    if (!x || out->status) {
+        json_decref(doc);
+        free(x);
+        predictor_put(p);
+        return out->status ? 0 : -1;
+    }
+    struct api_predict *a = api_predict_new(p, id, x, n, v2_answer);
+    if (a && rid && !(a->rid = strdup(rid))) {
+        api_predict_free(a);
+        a = NULL;
+    }
+    json_decref(doc);   /* after rid, which may point into it */
+    return a ? api_predict_go(a, r, out) : -1;
 }

@@ -11,7 +11,7 @@
  * DataFrame's columns are matched to the model's input columns by name when it has
  * them (a model of sequences takes its T x F values in order, time-major, as a CSV row
  * does); tensors and CSV are read as POST /v1/models/{id}/predict reads them
- * (api_predict_rows), and every row runs as there (predictor_run), so the numbers are
+ * (api_predict_rows), and every row runs as there (api_predict_go), so the numbers are
  * the same. */
 #include "api.h"
 
@@ -275,6 +275,15 @@ static const char *mlflow_ref(const struct req *r)
     return ref && *ref ? ref : NULL;
 }
 
+/* MLflow's answer: {"predictions": rows}. */
+static int mlflow_answer(struct api_predict *a, struct reply *out)
+{
+    if (a->call.rc < 0)
+        return mlflow_error(out, 500, mlflow_code(500), "%s", a->call.msg);
+    return reply_json(out, 200, json_pack("{s:o}", "predictions",
+                                          api_outputs(a->call.y, a->call.n, a->K)));
+}
+
 int h_mlflow_invocations(struct req *r, struct reply *out)
 {
     const char *ref = mlflow_ref(r);
@@ -289,8 +298,7 @@ int h_mlflow_invocations(struct req *r, struct reply *out)
         return mlflow_error(out, status, mlflow_code(status), "%s", msg);
     const struct nn_spec *spec = nn_get_spec(p->net);
     const int W = spec->inputs * (spec->timesteps > 0 ? spec->timesteps : 1);
-    const int K = nn_outputs(p->net);
-    float *x = NULL, *y = NULL;
+    float *x = NULL;
     int n = 0, columnar, rc = -1;
     json_t *doc = NULL;
     msg[0] = 0;
@@ -348,17 +356,12 @@ int h_mlflow_invocations(struct req *r, struct reply *out)
         }
         json_decref(doc);
     }
-    json_t *o = NULL;
-    if (rc == 0 && (y = malloc(sizeof(float) * (size_t)n * K)) &&
-        predictor_run(p, x, n, y, msg, sizeof msg) == 0)
-        o = json_pack("{s:o}", "predictions", api_outputs(y, n, K));
-    else if (rc == 0)
-        status = 500;
+    if (rc == 0) {
+        struct api_predict *a = api_predict_new(p, id, x, n, mlflow_answer);
+        return a ? api_predict_go(a, r, out) : -1;
+    }
     free(x);
-    free(y);
     predictor_put(p);
-    if (o)
-        return reply_json(out, 200, o);
     if (status == 422)
         status = 400;   /* MLflow answers a request it cannot read with 400 */
     return mlflow_error(out, status, mlflow_code(status), "%s", msg);

@@ -810,6 +810,73 @@ static int parse_rows(const char *ctype, const char *body, size_t len, int T, in
     return rc;
 }
 
+/* ---- a prediction under way (api.h) ---- */
+
+static void conn_pause(void *conn) { http_pause(conn); }
+static void conn_wake(void *conn) { http_wake(conn); }
+
+struct api_predict *api_predict_new(struct predictor *p, const char *id, float *x, int n,
+                                    int (*answer)(struct api_predict *a, struct reply *out))
+{
+    const int K = nn_outputs(p->net);
+    struct api_predict *a = calloc(1, sizeof *a);
+    float *y = malloc(sizeof(float) * ((size_t)n * K + 1));
+    if (!a || !y) {
+        free(a), free(y), free(x);
+        predictor_put(p);
+        return NULL;
+    }
+    a->call = (struct predict_call){.p = p, .x = x, .y = y, .n = n, .pause = conn_pause,
+                                    .done = conn_wake};
+    a->answer = answer;
+    a->K = K;
+    snprintf(a->id, sizeof a->id, "%s", id);
+    return a;
+}
+
+void api_predict_free(void *ctx)
+{
+    struct api_predict *a = ctx;
+    free(a->rid);
+    free(a->call.x);
+    free(a->call.y);
+    predictor_put((struct predictor *)a->call.p);
+    free(a);
+}
+
+static int answer_later(struct req *r, struct reply *out)
+{
+    struct api_predict *a = r->later_ctx;
+    return a->answer(a, out);
+}
+
+int api_predict_go(struct api_predict *a, struct req *r, struct reply *out)
+{
+    a->call.ctx = r->conn;
+    if (predictor_submit(&a->call, r->later_ok && r->conn) == 1) {
+        r->later = answer_later;
+        r->later_ctx = a;
+        r->later_free = api_predict_free;
+        return HTTP_LATER;
+    }
+    int rc = a->answer(a, out);
+    api_predict_free(a);
+    return rc;
+}
+
+/* The native answer: the model, the outputs and what each row predicts. */
+static int native_answer(struct api_predict *a, struct reply *out)
+{
+    const struct predict_call *c = &a->call;
+    if (c->rc < 0)
+        return reply_problem(out, 500, NULL, "%s", c->msg);
+    json_t *outputs = api_outputs(c->y, c->n, a->K), *preds = json_array();
+    for (int i = 0; i < c->n; i++)
+        json_array_append_new(preds, predictor_label(c->p, c->y + (size_t)i * a->K, a->K));
+    return reply_json(out, 200, json_pack("{s:s, s:o, s:o}", "model", a->id, "outputs",
+                                          outputs, "predictions", preds));
+}
+
 int h_models_predict(struct req *r, struct reply *out)
 {
     struct predictor *m;
@@ -817,30 +884,17 @@ int h_models_predict(struct req *r, struct reply *out)
     if (predictor_or_reply(r->param[0], id, &m, out) < 0)
         return 0;
     const struct nn_spec *spec = nn_get_spec(m->net);
-    const int T = spec->timesteps, F = spec->inputs, K = nn_outputs(m->net);
-    float *x = NULL, *y = NULL;
+    const int T = spec->timesteps, F = spec->inputs;
+    float *x = NULL;
     int n = 0, columnar;
-    int rc = parse_rows(r->content_type, r->body, r->len, T, F, m->columns, 1, &x, &n,
-                        &columnar, out);
-    if (rc < 0 || !(y = malloc(sizeof(float) * (size_t)n * K))) {
+    if (parse_rows(r->content_type, r->body, r->len, T, F, m->columns, 1, &x, &n, &columnar,
+                   out) < 0) {
         free(x);
         predictor_put(m);
         return out->status ? 0 : -1;
     }
-    char msg[300];
-    if (predictor_run(m, x, n, y, msg, sizeof msg) < 0) {
-        free(x), free(y);
-        predictor_put(m);
-        return reply_problem(out, 500, NULL, "%s", msg);
-    }
-    json_t *outputs = api_outputs(y, n, K), *preds = json_array();
-    for (int i = 0; i < n; i++)
-        json_array_append_new(preds, predictor_label(m, y + (size_t)i * K, K));
-    free(x);
-    free(y);
-    predictor_put(m);
-    return reply_json(out, 200, json_pack("{s:s, s:o, s:o}", "model", id, "outputs",
-                                          outputs, "predictions", preds));
+    struct api_predict *a = api_predict_new(m, id, x, n, native_answer);
+    return a ? api_predict_go(a, r, out) : -1;
 }
 
 /* ---- what the prediction protocols share (tfserving.c, kserve.c, mlflow.c) ---- */

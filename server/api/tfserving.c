@@ -7,7 +7,7 @@
  * A TF Serving name is a model name of this service (a model id does as well), a
  * version its version and a label its alias: /versions/2 is name@2 and /labels/prod
  * name@prod (model_resolve). The rows are read and run as POST /v1/models/{id}/predict
- * does (api_predict_rows, predictor_run), so the numbers are the same. GET
+ * does (api_predict_rows, api_predict_go), so the numbers are the same. GET
  * /v1/models/{name} is the native route, whose answer carries TF Serving's
  * model_version_status too (tfs_version_status). */
 #include "api.h"
@@ -80,14 +80,23 @@ void tfs_error_member(struct reply *out)
     json_decref(p);
 }
 
+/* TF Serving's answer: "outputs" for rows that came as "inputs", else "predictions". */
+static int tfs_answer(struct api_predict *a, struct reply *out)
+{
+    if (a->call.rc < 0)
+        return api_error_json(out, 500, "%s", a->call.msg);
+    json_t *outputs = api_outputs(a->call.y, a->call.n, a->K);
+    return reply_json(out, 200, json_pack("{s:o}", a->columnar ? "outputs" : "predictions",
+                                          outputs));
+}
+
 int h_tfs_predict(struct req *r, struct reply *out)
 {
     struct predictor *m;
     char id[32], msg[600];
     if (tfs_model(r, id, &m, out) < 0)
         return 0;
-    const int K = nn_outputs(m->net);
-    float *x = NULL, *y = NULL;
+    float *x = NULL;
     int n = 0, columnar = 0;
     if (api_predict_rows(m, "application/json", r->body, r->len, &x, &n, &columnar, out) < 0) {
         predictor_put(m);
@@ -96,19 +105,11 @@ int h_tfs_predict(struct req *r, struct reply *out)
         int status = api_problem_text(out, msg, sizeof msg);
         return api_error_json(out, status == 413 ? 413 : 400, "%s", msg);
     }
-    json_t *outputs = NULL;
-    if ((y = malloc(sizeof(float) * (size_t)n * K)) &&
-        predictor_run(m, x, n, y, msg, sizeof msg) == 0)
-        outputs = api_outputs(y, n, K);
-    else if (y)
-        api_error_json(out, 500, "%s", msg);
-    free(x);
-    free(y);
-    predictor_put(m);
-    if (!outputs)
-        return out->status ? 0 : -1;
-    return reply_json(out, 200, json_pack("{s:o}", columnar ? "outputs" : "predictions",
-                                          outputs));
+    struct api_predict *a = api_predict_new(m, id, x, n, tfs_answer);
+    if (!a)
+        return -1;
+    a->columnar = columnar;
+    return api_predict_go(a, r, out);
 }
 
 int h_tfs_status(struct req *r, struct reply *out)

@@ -59,6 +59,13 @@ static const char usage[] =
     "  --request-threads N\n"
     "                  threads that run the handlers of requests with a body of 64k or\n"
     "                  more, or a CSV upload (NEUROND_REQUEST_THREADS, default 2)\n"
+    "prediction batching (rows of concurrent requests to one model in one forward pass):\n"
+    "  --max-batch N   rows in one batch at most; 0 turns batching off (NEUROND_MAX_BATCH,\n"
+    "                  default 256)\n"
+    "  --batch-window US  microseconds a batch waits for more rows; 0: a batch forms only\n"
+    "                  while a forward pass runs (NEUROND_BATCH_WINDOW, default 0)\n"
+    "  --predict-threads N  batched forward passes running at once\n"
+    "                  (NEUROND_PREDICT_THREADS, default 1)\n"
     "  --tensorboard-dir DIR  write each job's TensorBoard events there as it trains,\n"
     "                  one folder per job (NEUROND_TENSORBOARD_DIR; default none)\n"
     "  --default-model REF  the model MLflow's POST /invocations answers with when the\n"
@@ -218,6 +225,12 @@ static int set(struct config *c, const char *key, const char *v)
         return parse_int("--max-streams-per-job", v, 1, 65536, &c->max_streams_per_job);
     if (!strcmp(key, "request-threads"))
         return parse_int("--request-threads", v, 1, 64, &c->request_threads);
+    if (!strcmp(key, "max-batch"))
+        return parse_int("--max-batch", v, 0, PREDICT_MAX_BATCH, &c->max_batch);
+    if (!strcmp(key, "batch-window"))
+        return parse_int("--batch-window", v, 0, 10000000, &c->batch_window);
+    if (!strcmp(key, "predict-threads"))
+        return parse_int("--predict-threads", v, 1, 64, &c->predict_threads);
     if (!strcmp(key, "tensorboard-dir")) {
         if (!*v)
             return fail("--tensorboard-dir needs a directory%s%s", "", "");
@@ -279,7 +292,8 @@ void config_defaults(struct config *c)
                          .request_threads = 2, .token_file = NULL, .metrics_token = 0,
                          .insecure_no_auth = 0, .allowed_hosts = NULL, .cors_origin = NULL,
                          .log_json = 0, .tensorboard_dir = NULL, .lease = 30,
-                         .max_attempts = 3};
+                         .max_attempts = 3, .max_batch = 256, .batch_window = 0,
+                         .predict_threads = 1};
     /* the host name, made a node id (a character it may not hold becomes '_'), and the pid */
     char host[64] = "";
     if (gethostname(host, sizeof host - 1) < 0 || !*host)
@@ -301,6 +315,7 @@ int config_load(struct config *c, int argc, char **argv)
                                        "idle-timeout", "header-timeout", "body-timeout",
                                        "body-min-rate", "max-streams-per-client",
                                        "max-streams-per-job", "request-threads", "default-model",
+                                       "max-batch", "batch-window", "predict-threads",
                                        "tensorboard-dir", "node-id", "lease", "max-attempts",
                                        /* who may ask */
                                        "token-file", "metrics-token", "insecure-no-auth",

@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #define NEUROND_VERSION "0.1.0"
+#define PREDICT_MAX_BATCH 65536   /* the largest --max-batch */
 
 struct config {
     const char *bind;          /* address to listen on */
@@ -41,6 +42,10 @@ struct config {
     int max_streams_per_job;   /* event streams open at once on one job */
     int request_threads;       /* threads that run the handlers of requests with a large
                                   body (64 KiB or more) or a CSV upload */
+    /* prediction batching (domain/batch.c) */
+    int max_batch;             /* rows in one batched forward pass at most; 0: no batching */
+    int batch_window;          /* microseconds a batch waits for more rows (0: none) */
+    int predict_threads;       /* batched forward passes running at once */
     /* who may ask, and the access log (server/http/guard.c, log.c) */
     const char *token_file;    /* bearer tokens, one a line; NULL: no authentication */
     int metrics_token;         /* GET /metrics needs a token too */
@@ -78,7 +83,8 @@ struct app {
  * per 64 KiB, 32 event streams per address and 256 per job, two threads for requests
  * with a large body; no tokens (so loopback only), /metrics without a token, the default
  * hosts, no cross-origin callers, a text access log; no TensorBoard directory; the node id
- * of the host name and pid, 30 s leases, 3 attempts. */
+ * of the host name and pid, 30 s leases, 3 attempts; batches of up to 256 rows, no
+ * window, one batch at a time. */
 void config_defaults(struct config *c);
 
 /* The defaults, then NEUROND_* variables, then flags (--help and --version print and

@@ -284,10 +284,47 @@ void predictor_drop(const char *id);
 /* Forgets every loaded model, to be read from the store again when next asked for (a
  * model may have been deleted by another node unheard). */
 void predictor_drop_all(void);
-/* Outputs for n rows of x (standardized in place first when the model was; the outputs
- * put back in the labels' units when they were standardized), into y
- * (n x outputs). 0, or -1 with a sentence in msg. */
+/* Outputs for n rows of x, at once on this thread (batch.c), into y (n x outputs): x is
+ * standardized in place first when the model was, and the outputs put back in the
+ * labels' units when they were. 0, or -1 with a sentence in msg. */
 int predictor_run(const struct predictor *p, float *x, int n, float *y, char *msg, size_t cap);
+
+/* ---- batched prediction (batch.c) ----
+ * Rows of concurrent requests to one model go through one forward pass. A request
+ * whose rows find no pass running and none waiting runs them at once on its own thread
+ * when they are a short pass (under a millisecond), so an idle service adds no latency;
+ * otherwise its rows queue, and a runner thread
+ * (--predict-threads) takes, once the pass before it ends (or --batch-window after the
+ * oldest arrived), every waiting row of that model up to --max-batch and predicts them
+ * together. The engine's inference products give a row the same bits in any company
+ * (mm_rows), so a batched row's outputs are those it gets alone. */
+
+/* One request's rows, handed to predictor_submit. The caller fills p (referenced), x (n
+ * rows, standardized in place when the model was), y (room for n x outputs), n, and, to
+ * be answered later, pause, done and ctx. */
+struct predict_call {
+    const struct predictor *p;
+    float *x, *y;
+    int n;
+    int rc;                    /* 0, or -1 with msg: set before done is called */
+    char msg[300];
+    void (*pause)(void *ctx);  /* called before the call queues (under the queue's lock) */
+    void (*done)(void *ctx);   /* called, on a runner, once rc and y are set */
+    void *ctx;
+    double t0;                 /* when it queued */
+    struct predict_call *next;
+};
+/* Predicts c's rows: at once on this thread (returns 0; c->rc says how it went), or, when
+ * may_wait and batching is on and a pass is running, rows wait, a window is set or the
+ * rows are a long pass, queued (returns 1: c->pause was called, c->done will be). */
+int predictor_submit(struct predict_call *c, int may_wait);
+/* Turns batching on: batches of up to max_batch rows (0: no batching, every call runs
+ * at once), held window_us for more rows, threads runners. 0, or -1 when a thread could
+ * not start (batching stays off). */
+int predictor_batching(int max_batch, int window_us, int threads);
+/* Answers every queued call, then stops the runners; calls made after it run at once. */
+void predictor_batching_stop(void);
+
 /* What output row o (K values) predicts: a class name or index for classifiers, the
  * values themselves otherwise. New. */
 json_t *predictor_label(const struct predictor *p, const float *o, int K);

@@ -159,29 +159,6 @@ int predictor_get(const char *id, struct predictor **out, char *msg, size_t cap)
     return STORE_OK;
 }
 
-int predictor_run(const struct predictor *p, float *x, int n, float *y, char *msg, size_t cap)
-{
-    const struct nn_spec *spec = nn_get_spec(p->net);
-    const int F = spec->inputs;   /* the scaler's features: of a row, or of each step */
-    const long steps = (long)n * (spec->timesteps > 0 ? spec->timesteps : 1);
-    if (p->scaler)
-        for (long i = 0; i < steps; i++)
-            for (int j = 0; j < F; j++)
-                x[(size_t)i * F + j] = (x[(size_t)i * F + j] - p->scaler[j]) / p->scaler[F + j];
-    struct nn_error e;
-    if (nn_predict(p->net, NULL, x, n, y, &e) < 0) {
-        snprintf(msg, cap, "prediction failed: %s", e.msg);
-        return -1;
-    }
-    const int K = nn_outputs(p->net);
-    if (p->label_scaler)
-        for (int i = 0; i < n; i++)
-            for (int j = 0; j < K; j++)
-                y[(size_t)i * K + j] = y[(size_t)i * K + j] * p->label_scaler[K + j] +
-                                       p->label_scaler[j];
-    return 0;
-}
-
 json_t *predictor_label(const struct predictor *m, const float *o, int K)
 {
     const enum nn_loss loss = nn_get_spec(m->net)->loss;
@@ -206,8 +183,10 @@ json_t *predictor_label(const struct predictor *m, const float *o, int K)
         return v;
     }
     const json_t *name = json_array_get(m->classes, (size_t)cls);
+    /* a copy: the model's own value is shared by the threads that answer with it, and
+     * jansson's reference count is read there without an atomic */
     if (name && (m->kind == LABELS_CLASSES || m->kind == LABELS_NUMBERS))
-        return json_incref((json_t *)name);
+        return json_deep_copy(name);
     return json_integer(cls);
 }
 

@@ -41,6 +41,11 @@
  * requests without a body (the probes, reads, lists) or with a small one (a prediction
  * of a few rows, for which the hand-over would cost more than the work).
  *
+ * Answering later: a handler run on an HTTP thread may pause its connection and return
+ * HTTP_LATER (a prediction whose rows wait for a batch, domain/batch.c); when it is
+ * woken, on_request comes again and calls the request's later to make the reply. The
+ * pool's handlers never do: they answer before the pool wakes their connection.
+ *
  * Who may ask, and the access log, are guard.c's and log.c's (guard.h). */
 #include "http.h"
 
@@ -113,6 +118,7 @@ struct http {
     pthread_t *pool;
     int npool;
     struct guard *guard;       /* who may ask (guard.c) */
+    atomic_int later;          /* requests answered later (HTTP_LATER) not yet completed */
 };
 
 /* One request in flight. */
@@ -135,6 +141,8 @@ struct conn {
     int streaming;
     int failed;                /* the reply is decided; the rest of the body is dropped */
     int ran;                   /* the handler ran (finish) */
+    int waiting;               /* its handler answers later (HTTP_LATER): paused */
+    int later;                 /* ... and counted in the daemon's `later` */
     struct reply reply;
     double t0;                 /* arrival, for the latency histogram */
     double body_t0;            /* when the headers were in */
@@ -785,8 +793,9 @@ json_t *req_json_load(const char *body, size_t len, size_t flags, struct reply *
     return v;
 }
 
-/* The whole body is in: run the handler. */
-static void finish(struct conn *c)
+/* The whole body is in: run the handler. Returns HTTP_LATER when it answers later (its
+ * connection paused), else 0. */
+static int finish(struct conn *c)
 {
     struct req *r = &c->req;
     if (c->streaming) {
@@ -794,19 +803,32 @@ static void finish(struct conn *c)
         c->sctx = NULL;
         if (c->route->stream->end(ctx, r, &c->reply) < 0 && !c->reply.status)
             reply_problem(&c->reply, 500, NULL, "the request failed inside the service");
-        return;
+        return 0;
     }
     r->body = c->buf ? c->buf : "";
     r->len = c->len;
     json_t *parsed = NULL;
     if (c->len > 0 && strcmp(c->ctype, "application/json") == 0 && !c->route->raw &&
         !(parsed = req_json_load(c->buf, c->len, 0, &c->reply)))
-        return;
+        return 0;
     r->json = parsed;
-    if (c->route->fn(r, &c->reply) < 0 && !c->reply.status)
+    int rc = c->route->fn(r, &c->reply);
+    if (rc < 0 && !c->reply.status)
         reply_problem(&c->reply, 500, NULL, "the request failed inside the service");
     json_decref(parsed);
     r->json = NULL;
+    return rc == HTTP_LATER && r->later_ok ? HTTP_LATER : 0;
+}
+
+/* A handler that answered later is woken: its reply is made now. */
+static void finish_later(struct conn *c)
+{
+    struct req *r = &c->req;
+    if (r->later(r, &c->reply) < 0 && !c->reply.status)
+        reply_problem(&c->reply, 500, NULL, "the request failed inside the service");
+    if (r->later_free)
+        r->later_free(r->later_ctx);
+    r->later_free = NULL;
 }
 
 /* ---- the pool ---- */
@@ -934,11 +956,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
         return MHD_YES;
     }
     deadline(c, 0);
-    if (!c->failed && !c->ran) {
+    if (c->waiting) {   /* woken: the work its handler left is done */
+        c->waiting = 0;
+        finish_later(c);
+        c->ran = 1;
+    } else if (!c->failed && !c->ran) {
         int heavy = c->has_body && (c->streaming || c->len >= POOL_FROM);
         if (heavy && pool_take(h, c))
             return MHD_YES;   /* on_request comes again when the pool is done */
-        finish(c);
+        c->req.later_ok = 1;
+        int later = finish(c) == HTTP_LATER;
+        c->req.later_ok = 0;
+        if (later) {
+            c->waiting = c->later = 1;
+            atomic_fetch_add(&h->later, 1);
+            return MHD_YES;   /* paused; on_request comes again when it is woken */
+        }
         c->ran = 1;
     }
     return respond(c, mc, method);
@@ -957,6 +990,10 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
         c->route->stream->end(c->sctx, &c->req, NULL);
     if (c->reply.read)
         c->reply.release(c->reply.ctx);
+    if (c->req.later_free)
+        c->req.later_free(c->req.later_ctx);
+    if (c->later)
+        atomic_fetch_sub(&h->later, 1);
     int big = c->cap >= TRIM_AFTER || c->len >= TRIM_AFTER || c->reply.len >= TRIM_AFTER;
     deadline(c, h->app->cfg.header_timeout);   /* for the next request on the connection */
     free(c->buf);
@@ -1196,6 +1233,10 @@ void http_stop(struct http *h)
 {
     if (h) {
         threads_stop(h);   /* the pool wakes what it held: none stays paused */
+        /* the requests answered later have been woken (their work is done: the caller
+         * saw to it); their replies go out before the connections close, within 5 s */
+        for (int i = 0; i < 500 && atomic_load(&h->later) > 0; i++)
+            nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
         MHD_stop_daemon(h->d);
         http_free(h);
     }

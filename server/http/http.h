@@ -5,6 +5,11 @@
  * A handler is `int h_<resource>_<verb>(struct req *r, struct reply *out)`: it reads the
  * request, fills the reply and returns 0; the glue (http.c) sends it. A handler that
  * fails to build a reply returns -1 and the glue answers 500.
+ *
+ * A handler whose work goes on elsewhere (a prediction waiting for its batch) may answer
+ * later when struct req's later_ok is set: it pauses the connection (http_pause), sets
+ * later (and later_free) and returns HTTP_LATER; whoever finishes the work calls
+ * http_wake, and the glue then calls later on the HTTP thread to fill the reply.
  */
 #ifndef HTTP_H
 #define HTTP_H
@@ -17,6 +22,9 @@
 #include <sys/types.h>
 
 #define MAX_PARAMS 4
+
+struct reply;
+#define HTTP_LATER 1                 /* a handler's answer: the reply comes later */
 
 struct req {
     struct app *app;
@@ -38,6 +46,13 @@ struct req {
     const char *request_id;          /* X-Request-Id as sent, or made; NULL in direct calls */
     const char *host;                /* the host asked: an absolute-form target's, else
                                         NULL (then the Host header; RFC 9112, 3.2.2) */
+    /* answering later (see above) */
+    int later_ok;                    /* the handler may return HTTP_LATER (it runs on an
+                                        HTTP thread, with a connection) */
+    int (*later)(struct req *r, struct reply *out);   /* fills the reply once woken: 0,
+                                        or -1 (the glue answers 500) */
+    void (*later_free)(void *ctx);   /* called once with later_ctx when the request ends */
+    void *later_ctx;
 };
 
 /* A query parameter or header of the request; borrowed, NULL when absent. */
@@ -172,6 +187,8 @@ struct route {
  * and stored. */
 struct http;
 struct http *http_start(struct app *app, const struct route *routes, int nroutes);
+/* Stops the daemon. Requests answered later must have been woken first (their work
+ * done); their replies are sent before their connections close (5 s at most). */
 void http_stop(struct http *h);
 
 #endif

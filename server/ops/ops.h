@@ -1,6 +1,6 @@
 /* ops.h -- the service's counters for GET /metrics: HTTP requests by route and status,
  * request latency, epochs trained and the training rate, and how they are written in
- * the Prometheus text format. Updated with C11 atomics from the HTTP threads and the
+ * the Prometheus text format, and the prediction batches' sizes and queue waits. Updated with C11 atomics from the HTTP threads and the
  * training workers; nothing is allocated when a counter moves. */
 #ifndef OPS_H
 #define OPS_H
@@ -15,6 +15,13 @@
 void stats_request(int route, const char *method, int status, double seconds);
 /* Counts one epoch trained at samples_per_second (the training workers). */
 void stats_epoch(double samples_per_second);
+
+/* Counts one batched forward pass of rows rows (domain/batch.c), and a request's rows
+ * waiting seconds in the batch queue before their pass began (0 for rows run at once). */
+void stats_batch(int rows);
+void stats_batch_wait(double seconds);
+/* Rows join (rows > 0) or leave (rows < 0) the batch queue. */
+void stats_batch_queued(int rows);
 
 /* A route as the request counter labels it: its pattern (the method is the request's). */
 struct stats_route {

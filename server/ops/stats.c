@@ -30,7 +30,29 @@ static atomic_ullong other_status[MAX_ROUTES + 1][NMETHOD + 1];   /* the last ot
 static atomic_ullong bucket_count[NBUCKET + 1];       /* not cumulative; last is +Inf */
 static atomic_ullong latency_ns;
 static atomic_ullong epochs;
+/* prediction batches: rows per forward pass, and seconds a request's rows waited */
+static const double batch_buckets[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
+#define NBATCH ((int)(sizeof batch_buckets / sizeof batch_buckets[0]))
+static const double wait_buckets[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                      0.025, 0.05, 0.1};
+#define NWAIT ((int)(sizeof wait_buckets / sizeof wait_buckets[0]))
+static atomic_ullong batch_count[NBATCH + 1], batch_rows;
+static atomic_ullong wait_count[NWAIT + 1], wait_ns;
+static atomic_llong queued_rows;
 static _Atomic double samples_per_second;
+
+/* Adds one observation of v to a histogram of fixed buckets (not cumulative; the last
+ * is +Inf) and its sum. */
+static void observe(const double *le, int n, atomic_ullong *count, atomic_ullong *sum, double v,
+                    double unit)
+{
+    int b = 0;
+    while (b < n && v > le[b])
+        b++;
+    atomic_fetch_add_explicit(&count[b], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(sum, (unsigned long long)(v > 0 ? v * unit : 0),
+                              memory_order_relaxed);
+}
 
 void stats_request(int route, const char *method, int status, double seconds)
 {
@@ -44,18 +66,45 @@ void stats_request(int route, const char *method, int status, double seconds)
         atomic_store_explicit(&other_status[ri][mi], (unsigned long long)status,
                               memory_order_relaxed);
     atomic_fetch_add_explicit(&requests[ri][mi][si], 1, memory_order_relaxed);
-    int b = 0;
-    while (b < NBUCKET && seconds > buckets[b])
-        b++;
-    atomic_fetch_add_explicit(&bucket_count[b], 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&latency_ns, (unsigned long long)(seconds > 0 ? seconds * 1e9 : 0),
-                              memory_order_relaxed);
+    observe(buckets, NBUCKET, bucket_count, &latency_ns, seconds, 1e9);
 }
 
 void stats_epoch(double sps)
 {
     atomic_fetch_add_explicit(&epochs, 1, memory_order_relaxed);
     atomic_store_explicit(&samples_per_second, sps, memory_order_relaxed);
+}
+
+void stats_batch(int rows)
+{
+    observe(batch_buckets, NBATCH, batch_count, &batch_rows, rows, 1);
+}
+
+void stats_batch_wait(double seconds)
+{
+    observe(wait_buckets, NWAIT, wait_count, &wait_ns, seconds, 1e9);
+}
+
+void stats_batch_queued(int rows)
+{
+    atomic_fetch_add_explicit(&queued_rows, rows, memory_order_relaxed);
+}
+
+/* Writes a histogram that observe() kept, its sum divided by unit. */
+static void write_histogram(FILE *f, const char *name, const char *help, const double *le,
+                            int n, atomic_ullong *count, atomic_ullong *sum, double unit)
+{
+    fprintf(f, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    unsigned long long cum = 0;
+    for (int b = 0; b <= n; b++) {
+        cum += atomic_load_explicit(&count[b], memory_order_relaxed);
+        if (b < n)
+            fprintf(f, "%s_bucket{le=\"%g\"} %llu\n", name, le[b], cum);
+        else
+            fprintf(f, "%s_bucket{le=\"+Inf\"} %llu\n", name, cum);
+    }
+    fprintf(f, "%s_sum %.9g\n%s_count %llu\n", name,
+            atomic_load_explicit(sum, memory_order_relaxed) / unit, name, cum);
 }
 
 void stats_write(FILE *f, const struct stats_route *routes, int nroutes)
@@ -78,20 +127,8 @@ void stats_write(FILE *f, const struct stats_route *routes, int nroutes)
                         status, n);
             }
     }
-    fputs("# HELP neurond_http_request_duration_seconds Time from a request's arrival to "
-          "its reply.\n# TYPE neurond_http_request_duration_seconds histogram\n", f);
-    unsigned long long cum = 0;
-    for (int b = 0; b <= NBUCKET; b++) {
-        cum += atomic_load_explicit(&bucket_count[b], memory_order_relaxed);
-        if (b < NBUCKET)
-            fprintf(f, "neurond_http_request_duration_seconds_bucket{le=\"%g\"} %llu\n",
-                    buckets[b], cum);
-        else
-            fprintf(f, "neurond_http_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n", cum);
-    }
-    fprintf(f, "neurond_http_request_duration_seconds_sum %.9f\n",
-            atomic_load_explicit(&latency_ns, memory_order_relaxed) / 1e9);
-    fprintf(f, "neurond_http_request_duration_seconds_count %llu\n", cum);
+    write_histogram(f, "neurond_http_request_duration_seconds", "Time from a request's "
+                    "arrival to its reply.", buckets, NBUCKET, bucket_count, &latency_ns, 1e9);
     fprintf(f, "# HELP neurond_epochs_trained_total Epochs trained since the service started.\n"
                "# TYPE neurond_epochs_trained_total counter\nneurond_epochs_trained_total %llu\n",
             atomic_load_explicit(&epochs, memory_order_relaxed));
@@ -99,4 +136,12 @@ void stats_write(FILE *f, const struct stats_route *routes, int nroutes)
                "# TYPE neurond_training_samples_per_second gauge\n"
                "neurond_training_samples_per_second %.9g\n",
             atomic_load_explicit(&samples_per_second, memory_order_relaxed));
+    write_histogram(f, "neurond_predict_batch_rows", "Rows in each forward pass of batched "
+                    "prediction.", batch_buckets, NBATCH, batch_count, &batch_rows, 1);
+    write_histogram(f, "neurond_predict_queue_wait_seconds", "Time a prediction's rows "
+                    "waited for their batch's forward pass.", wait_buckets, NWAIT, wait_count,
+                    &wait_ns, 1e9);
+    fprintf(f, "# HELP neurond_predict_queue_rows Rows of predictions waiting for a batch.\n"
+               "# TYPE neurond_predict_queue_rows gauge\nneurond_predict_queue_rows %lld\n",
+            atomic_load_explicit(&queued_rows, memory_order_relaxed));
 }
