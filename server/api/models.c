@@ -593,6 +593,8 @@ static int eat(struct scan *s, char c)
     return 0;
 }
 
+static int is_digit(char c) { return (unsigned char)(c - '0') < 10; }
+
 /* A JSON number into *out. Up to 19 significant digits and exponents within ±22 are
  * converted exactly in double (one rounding), then to float; anything else goes to
  * strtod. Returns 0, or -1 when the text is not a number. */
@@ -603,40 +605,39 @@ static int number(struct scan *s, float *out)
                                  1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
     ws(s);
     const char *q = s->p, *e = s->end;
-    int neg = q < e && *q == '-', digits = 0, exp10 = 0, any = 0;
+    int neg = q < e && *q == '-', digits = 0, exp10 = 0;
     uint64_t m = 0;
     q += neg;
-    /* JSON's grammar: no leading zeros, no bare '.', digits after a '.' */
-    if (q >= e || *q < '0' || *q > '9' || (*q == '0' && q + 1 < e && q[1] >= '0' && q[1] <= '9'))
+    /* one pass, as JSON's grammar reads: no leading zeros, no bare '.', digits after a
+     * '.'; the first 19 significant digits go into m */
+    if (q >= e || !is_digit(*q))
         return -1;
-    {
-        const char *d = q;
-        while (d < e && *d >= '0' && *d <= '9')
-            d++;
-        if (d < e && *d == '.' && (d + 1 >= e || d[1] < '0' || d[1] > '9'))
+    if (*q == '0') {
+        if (++q < e && is_digit(*q))
             return -1;
-    }
-    for (; q < e && *q >= '0' && *q <= '9'; q++, any = 1) {
-        if (digits < 19 && (m || *q != '0'))
-            m = m * 10 + (uint64_t)(*q - '0'), digits++;
-        else if (m)
-            exp10++;
+    } else {
+        for (; q < e && is_digit(*q); q++) {
+            if (digits < 19)
+                m = m * 10 + (uint64_t)(*q - '0'), digits++;
+            else
+                exp10++;
+        }
     }
     if (q < e && *q == '.') {
-        for (q++; q < e && *q >= '0' && *q <= '9'; q++, any = 1) {
+        if (++q >= e || !is_digit(*q))
+            return -1;
+        for (; q < e && is_digit(*q); q++) {
             if (digits < 19 && (m || *q != '0'))
                 m = m * 10 + (uint64_t)(*q - '0'), digits++, exp10--;
             else if (!m)
                 exp10--;
         }
     }
-    if (!any)
-        return -1;
     if (q < e && (*q == 'e' || *q == 'E')) {
         q++;
         int eneg = q < e && *q == '-', ev = 0, edig = 0;
         q += q < e && (*q == '-' || *q == '+');
-        for (; q < e && *q >= '0' && *q <= '9'; q++, edig = 1)
+        for (; q < e && is_digit(*q); q++, edig = 1)
             ev = ev < 10000 ? ev * 10 + (*q - '0') : ev;
         if (!edig)
             return -1;
