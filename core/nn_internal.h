@@ -352,6 +352,15 @@ void mm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int ld
 void mm_ref(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
             const float *B, int ldb, float beta, float *C, int ldc);
 
+/* C (M,N) += A (M,K) · W (N,K)ᵀ, row-major (lda >= K, ldw >= K, ldc >= N): the forward
+ * products of inference. Each C[i][j] is the same float operations on A's row i and W's
+ * row j whatever M, N, i and j are (blas.c says which), so a row's outputs are the same
+ * bits alone or in any batch. Within a process every call takes the same path. */
+void mm_rows(int M, int N, int K, const float *A, int lda, const float *W, int ldw, float *C,
+             int ldc);
+/* 1 when mm_rows runs its AVX2+FMA kernel on this machine, 0 for the plain loop. */
+int mm_rows_path(void);
+
 /* rng.c: a counter-based uniform in [0, 1) for (key, i): the dropout mask. */
 float rng_hash_uniform(uint64_t key, uint64_t i);
 /* The key of stream `stream` of a step's key: each dropout layer draws its mask from its
