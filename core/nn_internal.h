@@ -145,6 +145,8 @@ struct run {
     float *seq;               /* recurrent workspace: B * net->seq_row floats; an op's
                                  part starts at seq + B * o->sq */
     int training;
+    int sgemm;                /* inference's forward products through mm, as in training
+                                 (the benchmark's comparison; rows then depend on the batch) */
     int B;                    /* rows in the batch */
     uint64_t key;             /* dropout key of this step */
 };
@@ -327,6 +329,11 @@ void optim_apply(struct nn_net *net, const struct nn_optimizer *o, const struct 
                  float scale, uint64_t t);
 /* Checks the optimizer's settings and allocates its state (net->grad, moments). */
 int optim_prepare(struct nn_net *net, const struct nn_optimizer *o, struct nn_error *err);
+
+/* train.c: nn_predict, with sgemm 1 running the forward products through mm (OpenBLAS)
+ * instead of mm_rows: for the benchmark to compare the two. */
+int infer_predict(const struct nn_net *net, struct nn_pool *pool, const float *x, int rows,
+                  float *out, int sgemm, struct nn_error *err);
 
 /* pool.c */
 typedef void (*pool_fn)(void *arg, int tid);
