@@ -699,10 +699,12 @@ static void same_bits(const float *want, const float *got, const int *idx, int n
                       const char *how)
 {
     for (int i = 0; i < n; i++)
-        ck_assert_msg(memcmp(want + (size_t)idx[i] * K, got + (size_t)i * K,
-                             sizeof(float) * K) == 0,
-                      "%s: row %d (at %d of %d) differs: %.9g vs %.9g", how, idx[i], i, n,
-                      got[(size_t)i * K], want[(size_t)idx[i] * K]);
+        for (int k = 0; k < K; k++) {
+            const float *a = got + (size_t)i * K + k, *b = want + (size_t)idx[i] * K + k;
+            ck_assert_msg(memcmp(a, b, sizeof *a) == 0,
+                          "%s: row %d (at %d of %d), output %d: %a, all rows in one call %a",
+                          how, idx[i], i, n, k, *a, *b);
+        }
 }
 
 /* nn_predict of x's first N rows, each alone, reversed, interleaved with other rows and
