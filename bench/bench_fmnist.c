@@ -4,6 +4,12 @@
  * and the sgemm-bound limit of training on this machine, in this process.
  *
  * usage: bench_fmnist [threads=2] [epochs=5] [seed=0]
+ *        bench_fmnist predict [rounds=7]
+ * The predict mode trains nothing: it times nn_predict of the same network (weights as
+ * initialised) at 1, 32, 256 and 1024 rows a call, one thread, and 1024 on 2 threads, in
+ * microseconds a row, the median of `rounds` rounds, each round timing the inference
+ * kernel mm_rows and then OpenBLAS (the forward products through mm, as training runs
+ * them) on the same rows.
  * Prints one JSON object per line, as torch_mlp.py does:
  *   {"bench": "neurond 2thr", "metric": "test_acc", "value": 0.87, "unit": "fraction"}
  *
@@ -29,6 +35,7 @@
 
 #include "idx.h"
 #include "nn.h"
+#include "nn_internal.h"                /* infer_predict: nn_predict through OpenBLAS */
 
 /* OpenBLAS's own call (declared again in case cblas.h is another BLAS's header). */
 void openblas_set_num_threads(int num_threads);
@@ -39,7 +46,7 @@ static const int widths[NDENSE + 1] = {784, 256, 128, 10};
 static char tag[64];                     /* "neurond 2thr", set once in main */
 
 #define BENCH_NAME "bench_fmnist"
-#define BENCH_USAGE "bench_fmnist [threads=2] [epochs=5] [seed=0]"
+#define BENCH_USAGE "bench_fmnist [threads=2] [epochs=5] [seed=0] | bench_fmnist predict [rounds=7]"
 #include "bench.h"
 
 /* ---- training ---------------------------------------------------------------------- */
@@ -284,12 +291,108 @@ static double step_flops_per_sample(void)
     return f;
 }
 
+/* ---- predict mode ------------------------------------------------------------------ */
+
+/* Microseconds a row of nn_predict at `rows` rows a call over about 8192 rows (at least
+ * 16 calls), the calls walking through x (n rows of cols); sgemm 1 through OpenBLAS. */
+static double predict_us_per_row(const struct nn_net *net, struct nn_pool *pool,
+                                 const float *x, int n, int cols, int rows, int sgemm,
+                                 float *out)
+{
+    struct nn_error err;
+    int calls = 8192 / rows < 16 ? 16 : 8192 / rows;
+    for (int c = 0; c < 2; c++)                          /* warm caches */
+        if (infer_predict(net, pool, x, rows, out, sgemm, &err) < 0)
+            die("nn_predict: %s %s", err.where, err.msg);
+    double t = now();
+    for (int c = 0; c < calls; c++) {
+        int at = (int)(((long)c * rows) % (n - rows + 1));
+        if (infer_predict(net, pool, x + (size_t)at * cols, rows, out, sgemm, &err) < 0)
+            die("nn_predict: %s %s", err.where, err.msg);
+    }
+    return (now() - t) * 1e6 / ((double)calls * rows);
+}
+
+static int bench_predict(int rounds)
+{
+    enum { NCASE = 5, MAXR = 1024 };
+    static const int case_rows[NCASE] = {1, 32, 256, 1024, 1024};
+    static const int case_threads[NCASE] = {1, 1, 1, 1, 2};
+    snprintf(tag, sizeof tag, "neurond predict");
+    char msg[512];
+    struct fmnist d;
+    const float *x;
+    int n;
+    float *noise = NULL;
+    if (fmnist_load(NULL, &d, msg, sizeof msg) == 0 && d.cols == widths[0] &&
+        d.test_rows >= MAXR) {
+        x = d.test_x, n = d.test_rows;
+    } else {                           /* the speed does not depend on the pixels */
+        fprintf(stderr, BENCH_NAME ": no Fashion-MNIST (%s); predicting noise\n", msg);
+        unsigned seed = 3;
+        n = 4 * MAXR;
+        x = noise = filled((size_t)n * widths[0], &seed, 1.0f);
+        fmnist_free(&d);
+    }
+    const struct nn_layer_spec layers[NDENSE] = {
+        nn_dense(widths[1], NN_RELU), nn_dense(widths[2], NN_RELU),
+        nn_dense(widths[3], NN_SOFTMAX),
+    };
+    const struct nn_spec spec = {.inputs = widths[0], .layers = layers, .nlayers = NDENSE,
+                                 .loss = NN_CCE};
+    struct nn_error err = {{0}, {0}};
+    struct nn_rng rng;
+    nn_rng_seed(&rng, 0);
+    struct nn_net *net = nn_new(&spec, 0, &rng, &err);
+    if (!net)
+        die("nn_new: %s %s", err.where, err.msg);
+    struct nn_pool *pool2 = nn_pool_new(2);
+    if (!pool2)
+        die("nn_pool_new(2) failed");
+    float *out = xmalloc((size_t)MAXR * widths[NDENSE] * sizeof(float));
+    double *us = xmalloc((size_t)NCASE * 2 * rounds * sizeof(double));
+    for (int r = 0; r < rounds; r++)
+        for (int c = 0; c < NCASE; c++)
+            for (int sgemm = 0; sgemm < 2; sgemm++)
+                us[((size_t)c * 2 + sgemm) * rounds + r] = predict_us_per_row(
+                    net, case_threads[c] > 1 ? pool2 : NULL, x, n, widths[0], case_rows[c],
+                    sgemm, out);
+    for (int c = 0; c < NCASE; c++) {
+        double med[2];
+        for (int sgemm = 0; sgemm < 2; sgemm++) {
+            double *v = us + ((size_t)c * 2 + sgemm) * rounds;
+            qsort(v, rounds, sizeof *v, cmp_double);
+            med[sgemm] = quantile(v, rounds, 0.5);
+        }
+        char name[64], extra[160];
+        snprintf(name, sizeof name, "predict_b%d_%dthr_us_per_row", case_rows[c],
+                 case_threads[c]);
+        snprintf(extra, sizeof extra,
+                 ", \"kernel\": \"mm_rows\", \"avx2\": %d, \"openblas_us_per_row\": %.4g, "
+                 "\"ratio\": %.3g, \"rounds\": %d",
+                 mm_rows_path(), med[1], med[0] / med[1], rounds);
+        emit(name, med[0], "us", extra);
+    }
+    free(us);
+    free(out);
+    nn_pool_free(pool2);
+    nn_free(net);
+    free(noise);
+    fmnist_free(&d);
+    return 0;
+}
+
 /* ---- main -------------------------------------------------------------------------- */
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "predict") == 0) {
+        if (argc > 3)
+            die("usage: bench_fmnist predict [rounds=7]");
+        return bench_predict(argc > 2 ? (int)parse_arg(argv[2], "rounds", 1, 1000) : 7);
+    }
     if (argc > 4)
-        die("usage: bench_fmnist [threads=2] [epochs=5] [seed=0]");
+        die("usage: " BENCH_USAGE);
     int threads = argc > 1 ? (int)parse_arg(argv[1], "threads", 1, 256) : 2;
     int epochs = argc > 2 ? (int)parse_arg(argv[2], "epochs", 1, 1000) : 5;
     long seed = argc > 3 ? parse_arg(argv[3], "seed", 0, 2147483647L) : 0;

@@ -145,6 +145,8 @@ struct run {
     float *seq;               /* recurrent workspace: B * net->seq_row floats; an op's
                                  part starts at seq + B * o->sq */
     int training;
+    int sgemm;                /* inference's forward products through mm, as in training
+                                 (the benchmark's comparison; rows then depend on the batch) */
     int B;                    /* rows in the batch */
     uint64_t key;             /* dropout key of this step */
 };
@@ -328,6 +330,11 @@ void optim_apply(struct nn_net *net, const struct nn_optimizer *o, const struct 
 /* Checks the optimizer's settings and allocates its state (net->grad, moments). */
 int optim_prepare(struct nn_net *net, const struct nn_optimizer *o, struct nn_error *err);
 
+/* train.c: nn_predict, with sgemm 1 running the forward products through mm (OpenBLAS)
+ * instead of mm_rows: for the benchmark to compare the two. */
+int infer_predict(const struct nn_net *net, struct nn_pool *pool, const float *x, int rows,
+                  float *out, int sgemm, struct nn_error *err);
+
 /* pool.c */
 typedef void (*pool_fn)(void *arg, int tid);
 /* Runs fn(arg, tid) on every thread of the pool (the caller as tid 0) and returns when
@@ -351,6 +358,15 @@ void mm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int ld
 /* The same as a plain loop: the reference the tests compare mm against. */
 void mm_ref(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
             const float *B, int ldb, float beta, float *C, int ldc);
+
+/* C (M,N) += A (M,K) · W (N,K)ᵀ, row-major (lda >= K, ldw >= K, ldc >= N): the forward
+ * products of inference. Each C[i][j] is the same float operations on A's row i and W's
+ * row j whatever M, N, i and j are (blas.c says which), so a row's outputs are the same
+ * bits alone or in any batch. Within a process every call takes the same path. */
+void mm_rows(int M, int N, int K, const float *A, int lda, const float *W, int ldw, float *C,
+             int ldc);
+/* 1 when mm_rows runs its AVX2+FMA kernel on this machine, 0 for the plain loop. */
+int mm_rows_path(void);
 
 /* rng.c: a counter-based uniform in [0, 1) for (key, i): the dropout mask. */
 float rng_hash_uniform(uint64_t key, uint64_t i);

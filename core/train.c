@@ -725,6 +725,7 @@ struct ijob {
     struct nn_pool *pool;
     const float *x, *y;
     int rows, ycols, chunk, nchunks;
+    int sgemm;                /* struct run's */
     float *out;
     float **act;              /* per thread nops + 1 pointers */
     char *mem;                /* per thread: its recurrent workspace, then activations */
@@ -741,7 +742,8 @@ static void infer_worker(void *arg, int tid)
     float **act = j->act + (size_t)tid * (net->nops + 1);
     /* inference only reads the network (stats is not written when not training) */
     struct run r = {.net = net, .params = net->params, .stats = (float *)net->stats,
-                    .act = act + 1, .seq = (float *)(j->mem + (size_t)tid * j->per)};
+                    .act = act + 1, .seq = (float *)(j->mem + (size_t)tid * j->per),
+                    .sgemm = j->sgemm};
     struct grab g = {0};
     int k;
     while ((k = pool_grab(j->pool, &g, j->nchunks)) >= 0) {
@@ -805,16 +807,22 @@ static int infer(const struct nn_net *net, struct nn_pool *pool, struct ijob *j,
     return 0;
 }
 
-int nn_predict(const struct nn_net *net, struct nn_pool *pool, const float *x, int rows,
-               float *out, struct nn_error *err)
+int infer_predict(const struct nn_net *net, struct nn_pool *pool, const float *x, int rows,
+                  float *out, int sgemm, struct nn_error *err)
 {
     if (rows <= 0)
         return 0;
-    struct ijob j = {.x = x, .rows = rows, .out = out};
+    struct ijob j = {.x = x, .rows = rows, .out = out, .sgemm = sgemm};
     if (infer(net, pool, &j, err) < 0)
         return -1;
     free(j.part);
     return 0;
+}
+
+int nn_predict(const struct nn_net *net, struct nn_pool *pool, const float *x, int rows,
+               float *out, struct nn_error *err)
+{
+    return infer_predict(net, pool, x, rows, out, 0, err);
 }
 
 int nn_evaluate(const struct nn_net *net, struct nn_pool *pool, const struct nn_data *d,

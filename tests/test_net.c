@@ -2,7 +2,9 @@
  * hand-computed shapes and counts, the kernel layout (a prediction with weights set by
  * hand), weight initialisation (seeding, the documented ranges and variances), that a
  * training run allocates nothing per step (malloc and friends are wrapped below and
- * counted), and the thread pool (refusals, reproducibility, agreement with one thread). */
+ * counted), the thread pool (refusals, reproducibility, agreement with one thread), and
+ * that a row's predicted outputs are the same bits alone, in any batch and order, among
+ * other rows and on any number of threads (MLP and recurrent networks). */
 #include "testutil.h"
 
 #include <errno.h>
@@ -663,6 +665,140 @@ START_TEST(pool_predicts_like_one_thread)
 }
 END_TEST
 
+/* ---- a row's outputs do not depend on the batch ---- */
+
+/* An MLP with batchnorm, dropout and a residual block, K not a multiple of 8 */
+static const struct nn_layer_spec bbody[] = {
+    {.kind = NN_DENSE, .units = 29, .act = NN_TANH},
+    {.kind = NN_DROPOUT, .rate = 0.3f},
+    {.kind = NN_DENSE, .units = 45, .act = NN_LINEAR},
+};
+static const struct nn_layer_spec blayers[] = {
+    {.kind = NN_DENSE, .units = 45, .act = NN_RELU},
+    {.kind = NN_BATCHNORM, .momentum = 0.9f, .epsilon = 1e-3f},
+    {.kind = NN_RESIDUAL, .layers = bbody, .nlayers = 3},
+    {.kind = NN_DROPOUT, .rate = 0.2f},
+    {.kind = NN_DENSE, .units = 7, .act = NN_SOFTMAX},
+};
+
+/* Predicts rows `idx[0..n)` of x (IN wide) gathered into one call; out gets K per row. */
+static void predict_rows(struct nn_net *net, struct nn_pool *pool, const float *x, int IN,
+                         const int *idx, int n, float *out)
+{
+    float *g = malloc(sizeof(float) * (size_t)n * IN);
+    ck_assert_ptr_nonnull(g);
+    for (int i = 0; i < n; i++)
+        memcpy(g + (size_t)i * IN, x + (size_t)idx[i] * IN, sizeof(float) * IN);
+    struct nn_error e;
+    ck_assert_int_eq(nn_predict(net, pool, g, n, out, &e), 0);
+    free(g);
+}
+
+/* Row idx[i]'s outputs in got must be the same bits as in want (all R rows at once). */
+static void same_bits(const float *want, const float *got, const int *idx, int n, int K,
+                      const char *how)
+{
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < K; k++) {
+            const float *a = got + (size_t)i * K + k, *b = want + (size_t)idx[i] * K + k;
+            ck_assert_msg(memcmp(a, b, sizeof *a) == 0,
+                          "%s: row %d (at %d of %d), output %d: %a, all rows in one call %a",
+                          how, idx[i], i, n, k, *a, *b);
+        }
+}
+
+/* nn_predict of x's first N rows, each alone, reversed, interleaved with other rows and
+ * on 2 threads gives the same bits as all R rows in one call, on one thread. Rows of x
+ * are R..2R-1 of a 2R-row set, the first R the strangers. */
+static void rows_alone(struct nn_net *net, int IN, int K, uint64_t seed)
+{
+    enum { R = 300 };
+    const int Ns[] = {1, 3, 37, 128, 300};
+    float *all = malloc(sizeof(float) * 2 * R * IN);
+    float *want = malloc(sizeof(float) * 2 * R * K);
+    float *got = malloc(sizeof(float) * (2 * R + 1) * K);   /* "mixed" has 2N + 1 rows */
+    int *idx = malloc(sizeof(int) * (2 * R + 1));
+    ck_assert(all && want && got && idx);
+    tu_fill(all, (size_t)2 * R * IN, -2, 2, seed);
+    struct nn_error e;
+    ck_assert_int_eq(nn_predict(net, NULL, all, 2 * R, want, &e), 0);
+    struct nn_pool *p2 = nn_pool_new(2);
+    ck_assert_ptr_nonnull(p2);
+    for (size_t q = 0; q < sizeof Ns / sizeof *Ns; q++) {
+        const int N = Ns[q];
+        for (int i = 0; i < N; i++)
+            idx[i] = R + i;
+        predict_rows(net, NULL, all, IN, idx, N, got);
+        same_bits(want, got, idx, N, K, "in order");
+        predict_rows(net, p2, all, IN, idx, N, got);
+        same_bits(want, got, idx, N, K, "in order, 2 threads");
+        for (int i = 0; i < N; i++)
+            idx[i] = R + N - 1 - i;
+        predict_rows(net, NULL, all, IN, idx, N, got);
+        same_bits(want, got, idx, N, K, "reversed");
+        /* mixed: stranger rows before, between and after */
+        int n = 0;
+        for (int i = 0; i < N; i++) {
+            idx[n++] = (i * 7) % R;
+            idx[n++] = R + (i * 11) % N;
+        }
+        idx[n++] = R - 1;
+        predict_rows(net, NULL, all, IN, idx, n, got);
+        same_bits(want, got, idx, n, K, "mixed");
+        predict_rows(net, p2, all, IN, idx, n, got);
+        same_bits(want, got, idx, n, K, "mixed, 2 threads");
+    }
+    for (int i = 0; i < 2 * R; i += 1 + i / 40) {   /* alone, a spread of rows */
+        idx[0] = i;
+        predict_rows(net, i % 2 ? p2 : NULL, all, IN, idx, 1, got);
+        same_bits(want, got, idx, 1, K, "alone");
+    }
+    nn_pool_free(p2);
+    free(all);
+    free(want);
+    free(got);
+    free(idx);
+}
+
+/* Trains briefly first, so that batchnorm's running statistics are not the identity. */
+START_TEST(rows_alone_same_bits_mlp)
+{
+    enum { IN = 37, K = 7, R = 256 };
+    struct nn_net *net = build(blayers, 5, IN, NN_CCE, 33);
+    float *x = malloc(sizeof(float) * R * IN), *y = malloc(sizeof(float) * R);
+    ck_assert(x && y);
+    tu_fill(x, R * IN, -2, 2, 34);
+    for (int i = 0; i < R; i++)
+        y[i] = (float)(i % K);
+    const struct nn_data d = {x, y, R, IN, 1};
+    const struct nn_train_opts o = {.epochs = 2, .batch_size = 32, .opt = nn_adam(1e-3f)};
+    struct nn_rng rng;
+    nn_rng_seed(&rng, 35);
+    struct nn_error e;
+    ck_assert_int_eq(nn_train(net, NULL, &d, NULL, &o, &rng, &e), 0);
+    rows_alone(net, IN, K, 36);
+    nn_free(net);
+    free(x);
+    free(y);
+}
+END_TEST
+
+/* _i: rnn, lstm, gru; two stacked layers (the first returning sequences) and a dense
+ * layer, 6 steps of 5 features. */
+START_TEST(rows_alone_same_bits_recurrent)
+{
+    enum { T = 6, F = 5, K = 3 };
+    struct nn_layer_spec (*cell[3])(int, int) = {nn_rnn, nn_lstm, nn_gru};
+    const struct nn_layer_spec ls[] = {cell[_i](13, 1), cell[_i](9, 0),
+                                       nn_dense(K, NN_SOFTMAX)};
+    struct nn_spec s = {.inputs = F, .timesteps = T, .layers = ls, .nlayers = 3,
+                        .loss = NN_CCE};
+    struct nn_net *net = tu_spec_net(&s, 37);
+    rows_alone(net, T * F, K, 38);
+    nn_free(net);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("net");
@@ -694,5 +830,10 @@ int main(void)
     tcase_add_test(p, pool_small_batches);
     tcase_add_test(p, pool_predicts_like_one_thread);
     suite_add_tcase(s, p);
+    TCase *b = tcase_create("batch");
+    tcase_set_timeout(b, 60);
+    tcase_add_test(b, rows_alone_same_bits_mlp);
+    tcase_add_loop_test(b, rows_alone_same_bits_recurrent, 0, 3);
+    suite_add_tcase(s, b);
     return tu_run(s) != 0;
 }
