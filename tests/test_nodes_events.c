@@ -427,7 +427,9 @@ START_TEST(follow_on_another_node)
         st++;
     }
     ck_assert_int_eq(st, 3);
-    ck_assert_msg(count(evs[0], "progress") >= 2, "%d progress events on node 2",
+    /* progress is written twice a second at most, and a fast machine trains this job's
+     * 30 epochs in under a second (26 ms an epoch seen): one relayed event shows the way */
+    ck_assert_msg(count(evs[0], "progress") >= 1, "%d progress events on node 2",
                   count(evs[0], "progress"));
     /* NDJSON: one stored row per line */
     int lines = 0;

@@ -222,6 +222,14 @@ static void unavailable(const struct server *s, const char *method, const char *
     su_http_free(&h);
 }
 
+/* The end of a log, for a failure's message: check refuses a message past a few KiB
+ * ("Message string too long") and the test then shows only as an early exit. */
+static const char *log_tail(const char *log)
+{
+    size_t n = strlen(log);
+    return n > 3000 ? log + n - 3000 : log;
+}
+
 START_TEST(restart_while_training)
 {
     if (skipped())
@@ -238,7 +246,7 @@ START_TEST(restart_while_training)
     one_row_per_epoch(&s, id);
     char *log = server_log(&s);
     ck_assert_msg(su_count(log, "cannot be reached") >= 1 && su_count(log, "reached again") ==
-                  su_count(log, "cannot be reached:"), "%s", log);
+                  su_count(log, "cannot be reached:"), "%s", log_tail(log));
     su_stop(&s, 0);
     su_rmdir(s.dir);
     free(log), free(end), free(id), free(ds);
@@ -319,12 +327,12 @@ START_TEST(stop_then_start)
     ck_assert_str_eq(end, "succeeded");
     one_row_per_epoch(&s, id);
     char *log = server_log(&s);
-    ck_assert_msg(su_count(log, "cannot be reached:") == 1, "%s", log);
-    ck_assert_msg(su_count(log, "reached again") == 1, "%s", log);
-    ck_assert_msg(su_count(log, "the job pauses") == 1, "%s", log);
-    ck_assert_msg(su_count(log, "the database is back") == 1, "%s", log);
+    ck_assert_msg(su_count(log, "cannot be reached:") == 1, "%s", log_tail(log));
+    ck_assert_msg(su_count(log, "reached again") == 1, "%s", log_tail(log));
+    ck_assert_msg(su_count(log, "the job pauses") == 1, "%s", log_tail(log));
+    ck_assert_msg(su_count(log, "the database is back") == 1, "%s", log_tail(log));
     /* no line per failed call: the claims, the requests and the retries said nothing more */
-    ck_assert_msg(su_count(log, " failed: ") == 0, "%s", log);
+    ck_assert_msg(su_count(log, " failed: ") == 0, "%s", log_tail(log));
     su_stop(&s, 0);
     su_rmdir(s.dir);
     free(log), free(end), free(blobs), free(id), free(ds);
@@ -349,9 +357,9 @@ START_TEST(sigterm_while_waiting)
         if (su_count(log, "the job pauses"))
             break;
     }
-    ck_assert_msg(su_count(log, "the job pauses") == 1, "%s", log);
+    ck_assert_msg(su_count(log, "the job pauses") == 1, "%s", log_tail(log));
     /* each connection's goodbye is not logged: the outage's one line says it */
-    ck_assert_msg(su_count(log, "terminating connection") == 0, "%s", log);
+    ck_assert_msg(su_count(log, "terminating connection") == 0, "%s", log_tail(log));
     double t = su_now();
     kill(s.pid, SIGTERM);
     int status;
