@@ -595,9 +595,10 @@ static int eat(struct scan *s, char c)
 
 static int is_digit(char c) { return (unsigned char)(c - '0') < 10; }
 
-/* A JSON number into *out. Up to 19 significant digits and exponents within ±22 are
- * converted exactly in double (one rounding), then to float; anything else goes to
- * strtod. Returns 0, or -1 when the text is not a number. */
+/* A JSON number into *out: the float that the correctly rounded double rounds to, as
+ * jansson's reading then a cast gives. Up to 19 significant digits and exponents within
+ * ±22 are converted exactly in double (one rounding), then to float; anything else goes
+ * to strtod. Returns 0, or -1 when the text is not a number. */
 static int number(struct scan *s, float *out)
 {
     static const double p10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
@@ -643,8 +644,16 @@ static int number(struct scan *s, float *out)
             return -1;
         exp10 += eneg ? -ev : ev;
     }
+    /* m / 10^k for k <= 7 and m < 2^24 (the common "0.059") by a multiply: the exact
+     * quotient is no float's midpoint (it has at most 24 significant bits when it is
+     * dyadic) and lies at least 2^-48 (relative) from every one (|m 2^q - p 10^k| >= 1
+     * with p < 2^25), while the product errs by at most 2^-52: it rounds to the float
+     * that the correctly rounded quotient does, without a division's wait */
+    static const double inv10[] = {1e0, 1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7};
     double v;
-    if (m < (1ull << 53) && exp10 >= -22 && exp10 <= 22) {
+    if (exp10 < 0 && exp10 >= -7 && m < (1u << 24)) {
+        v = (double)m * inv10[-exp10];
+    } else if (m < (1ull << 53) && exp10 >= -22 && exp10 <= 22) {
         v = exp10 >= 0 ? (double)m * p10[exp10] : (double)m / p10[-exp10];
     } else {
         char tmp[128];
