@@ -116,14 +116,21 @@ static char *member(const struct call *c, const char *key)
     return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(9));
 }
 
+/* Call i: probe row i alone to the native route of model m. */
+static void native_call(struct call *c, const struct server *s, const char *m, int i)
+{
+    char row[ROW];
+    row_text(i, row, sizeof row);
+    *c = (struct call){.s = s, .ctype = "application/json"};
+    snprintf(c->path, sizeof c->path, "/v1/models/%s/predict", m);
+    snprintf(c->body, sizeof c->body, "{\"inputs\": [%s]}", row);
+}
+
 /* Row i's outputs as [[...]] when predicted alone on the native route (new). */
 static char *alone(const struct server *s, const char *m, int i)
 {
-    struct call c = {.s = s, .ctype = "application/json"};
-    char row[ROW];
-    row_text(i, row, sizeof row);
-    snprintf(c.path, sizeof c.path, "/v1/models/%s/predict", m);
-    snprintf(c.body, sizeof c.body, "{\"inputs\": [%s]}", row);
+    struct call c;
+    native_call(&c, s, m, i);
     send_call(&c);
     char *o = member(&c, "outputs");
     call_free(&c);
@@ -310,12 +317,8 @@ START_TEST(client_gone_mid_batch)
         ck_assert_int_eq(su_send(fds[k], req, strlen(req)), 0);
     }
     struct call c[3];
-    for (int i = 0; i < 3; i++) {
-        c[i] = (struct call){.s = &s, .ctype = "application/json"};
-        snprintf(c[i].path, sizeof c[i].path, "/v1/models/%s/predict", m);
-        row_text(0, row, sizeof row);
-        snprintf(c[i].body, sizeof c[i].body, "{\"inputs\": [%s]}", row);
-    }
+    for (int i = 0; i < 3; i++)
+        native_call(&c[i], &s, m, 0);
     usleep(50000);
     for (int k = 0; k < 4; k++)
         close(fds[k]);
@@ -365,13 +368,8 @@ START_TEST(model_deleted_while_batch_waits)
     for (int i = 0; i < N; i++)
         want[i] = alone(&s, m, i);
     struct call c[N];
-    for (int i = 0; i < N; i++) {
-        char row[ROW];
-        row_text(i, row, sizeof row);
-        c[i] = (struct call){.s = &s, .ctype = "application/json"};
-        snprintf(c[i].path, sizeof c[i].path, "/v1/models/%s/predict", m);
-        snprintf(c[i].body, sizeof c[i].body, "{\"inputs\": [%s]}", row);
-    }
+    for (int i = 0; i < N; i++)
+        native_call(&c[i], &s, m, i);
     struct deleter d = {.s = &s};
     snprintf(d.path, sizeof d.path, "/v1/models/%s", m);
     pthread_t t;
@@ -392,11 +390,8 @@ START_TEST(model_deleted_while_batch_waits)
         call_free(&c[i]);
     }
     ck_assert_int_gt(answered, 0);   /* they were waiting when the delete came */
-    struct call after = {.s = &s, .ctype = "application/json"};
-    snprintf(after.path, sizeof after.path, "/v1/models/%s/predict", m);
-    char row[ROW];
-    row_text(0, row, sizeof row);
-    snprintf(after.body, sizeof after.body, "{\"inputs\": [%s]}", row);
+    struct call after;
+    native_call(&after, &s, m, 0);
     send_call(&after);
     ck_assert_int_eq(after.status, 404);
     call_free(&after);
@@ -443,13 +438,8 @@ START_TEST(sigterm_answers_waiting_requests)
     su_stop(&s, 0);
     su_start(&s, (const char *const[]){"--batch-window", "10000000", NULL});
     struct call c[8];
-    for (int i = 0; i < 8; i++) {
-        char row[ROW];
-        row_text(i, row, sizeof row);
-        c[i] = (struct call){.s = &s, .ctype = "application/json"};
-        snprintf(c[i].path, sizeof c[i].path, "/v1/models/%s/predict", m);
-        snprintf(c[i].body, sizeof c[i].body, "{\"inputs\": [%s]}", row);
-    }
+    for (int i = 0; i < 8; i++)
+        native_call(&c[i], &s, m, i);
     struct stopper st = {&s, 8, 0};
     pthread_t t;
     ck_assert_int_eq(pthread_create(&t, NULL, sigterm_soon, &st), 0);
@@ -519,13 +509,8 @@ START_TEST(max_batch_zero_is_off)
     for (int i = 0; i < N; i++)
         want[i] = alone(&s, m, i);
     struct call c[N];
-    for (int i = 0; i < N; i++) {
-        char row[ROW];
-        row_text(i, row, sizeof row);
-        c[i] = (struct call){.s = &s, .ctype = "application/json"};
-        snprintf(c[i].path, sizeof c[i].path, "/v1/models/%s/predict", m);
-        snprintf(c[i].body, sizeof c[i].body, "{\"inputs\": [%s]}", row);
-    }
+    for (int i = 0; i < N; i++)
+        native_call(&c[i], &s, m, i);
     send_all(c, N);
     for (int i = 0; i < N; i++) {
         char *got = member(&c[i], "outputs");
