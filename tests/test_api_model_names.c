@@ -168,12 +168,17 @@ START_TEST(versions_under_concurrent_jobs)
     enum { N = 6 };
     struct server s = {0};
     char *ds, *net, body[512], *jobs[2 * N];
-    start(&s, "3", &ds, &net);
-    for (int k = 0; k < 2 * N; k++) {   /* queued faster than one trains: three run at once */
+    /* every job queued on a service without workers, which then restarts with three:
+     * they find twelve jobs waiting, so three run at once from the start */
+    start(&s, "0", &ds, &net);
+    for (int k = 0; k < 2 * N; k++) {
         snprintf(body, sizeof body, "{\"network\": \"%s\", \"dataset\": \"%s\", \"epochs\": 200, "
                  "\"seed\": %d, \"model_name\": \"%s\"}", net, ds, k, k % 2 ? "odd" : "even");
         jobs[k] = su_post_id(&s, "/v1/jobs", body, 202);
     }
+    su_stop(&s, 0);
+    static const char *const three[] = {"--workers", "3", "--threads", "1", NULL};
+    su_start(&s, three);
     int seen[2][N + 1] = {{0}};
     char began[2 * N][32], ended[2 * N][32];
     for (int k = 0; k < 2 * N; k++) {
