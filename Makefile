@@ -18,7 +18,7 @@ CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/%.o)
 CORE_LIB = $(BUILD)/libnncore.a
 
 TESTS = test_field test_spec test_layers test_loss test_optim test_blas test_net test_serial test_train test_recurrent
-SERVER_TESTS = test_db test_csv test_networks test_api_datasets test_api_networks test_api_jobs test_api_models test_api_model_names test_api_predict test_api_batching test_api_protocols test_api_sequences test_api_timeseries test_api_charts test_api_tfevents test_protobuf test_svg test_hub test_api_events test_e2e test_http test_guard test_pg_restart test_nodes test_nodes_events
+SERVER_TESTS = test_db test_format test_csv test_networks test_api_datasets test_api_networks test_api_jobs test_api_models test_api_model_names test_api_predict test_api_batching test_api_protocols test_api_sequences test_api_timeseries test_api_charts test_api_tfevents test_protobuf test_svg test_hub test_api_events test_e2e test_http test_guard test_pg_restart test_nodes test_nodes_events
 TEST_BIN = $(TESTS:%=$(BUILD)/tests/%)
 SERVER_TEST_BIN = $(SERVER_TESTS:%=$(BUILD)/tests/%)
 

@@ -595,6 +595,30 @@ static int eat(struct scan *s, char c)
 
 static int is_digit(char c) { return (unsigned char)(c - '0') < 10; }
 
+/* The digits in a row at q, when there are 1 to 7 of them and 8 bytes to read at q, into
+ * *v (their value); 0 otherwise. The 8 bytes are read as one word, first byte lowest:
+ * less '0', a digit's byte is 0..9, and any other byte sets its top bit or, with 0x76
+ * added, carries into it; what borrows or carries past such a byte changes only later
+ * bytes. The digits, moved up to the word's top with zeros before them, are then paired
+ * into 2, 4 and 8 digit numbers by three multiplies. */
+static int digits7(const char *q, const char *e, uint64_t *v)
+{
+    if (e - q < 8)
+        return 0;
+    uint64_t x;
+    memcpy(&x, q, sizeof x);
+    x -= 0x3030303030303030ull;
+    uint64_t not_digit = (x | (x + 0x7676767676767676ull)) & 0x8080808080808080ull;
+    int n = not_digit ? __builtin_ctzll(not_digit) >> 3 : 8;
+    if (n == 0 || n == 8)
+        return 0;
+    x <<= 8 * (8 - n);
+    x = (x * 10 + (x >> 8)) & 0x00ff00ff00ff00ffull;
+    x = (x * 100 + (x >> 16)) & 0x0000ffff0000ffffull;
+    *v = (x * 10000 + (x >> 32)) & 0xffffffffull;
+    return n;
+}
+
 /* A JSON number into *out: the float that the correctly rounded double rounds to, as
  * jansson's reading then a cast gives. Up to 19 significant digits and exponents within
  * ±22 are converted exactly in double (one rounding), then to float; anything else goes
@@ -624,9 +648,19 @@ static int number(struct scan *s, float *out)
                 exp10++;
         }
     }
+    static const uint64_t tens[] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000};
+    uint64_t frac;
+    int n;
     if (q < e && *q == '.') {
         if (++q >= e || !is_digit(*q))
             return -1;
+        if (digits <= 11 && (n = digits7(q, e, &frac)) > 0) {
+            /* the loop below would take each of these (at most 18 digits in all), zeros
+             * before the first significant one only moving exp10 */
+            m = m * tens[n] + frac;
+            exp10 -= n;
+            q += n;
+        }
         for (; q < e && is_digit(*q); q++) {
             if (digits < 19 && (m || *q != '0'))
                 m = m * 10 + (uint64_t)(*q - '0'), digits++, exp10--;

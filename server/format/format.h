@@ -37,6 +37,13 @@ int text_number(const char *s, size_t n, double *v);
  * gives 0.2, not 0.20000000298023224, and 4.3f gives 4.3. */
 double shortest_double(float f);
 
+/* A real as JSON text the way jansson writes it at JSON_REAL_PRECISION(9): printf's
+ * "%.9g", then ".0" when that has neither '.' nor 'e', and the exponent without '+' or
+ * leading zeros ("1e-5", "2.5e20"). Into buf (at least 32 bytes), NUL-terminated; returns
+ * the length. A double that is a float is written without printf, digit for digit the
+ * same (checked in test_format over every float); any other goes through snprintf. */
+size_t text_real9(char *buf, double v);
+
 /* ---- time and ids (text.c) ---- */
 
 /* Seconds on the monotonic clock, for intervals. */

@@ -3,6 +3,7 @@
 #include "format.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,130 @@ double shortest_double(float f)
             return strtod(buf, NULL);
     }
     return (double)f;   /* NaN: nothing reads back as it */
+}
+
+/* jansson's touches to printf's "%.9g" in buf[0..n): ".0" when there is neither '.' nor
+ * 'e', and no '+' or leading zeros in the exponent. */
+static size_t jansson_real(char *buf, size_t n)
+{
+    if (!strchr(buf, '.') && !strchr(buf, 'e')) {
+        memcpy(buf + n, ".0", 3);
+        return n + 2;
+    }
+    char *e = strchr(buf, 'e');
+    if (e) {
+        char *from = e + 1 + (e[1] == '-' || e[1] == '+'), *to = e + 1 + (e[1] == '-');
+        while (*from == '0' && from[1])
+            from++;
+        memmove(to, from, strlen(from) + 1);
+        n = strlen(buf);
+    }
+    return n;
+}
+
+typedef unsigned __int128 u128;
+
+/* 10^k as a 128-bit integer, k <= 38. */
+static u128 pow10_128(int k)
+{
+    u128 p = 1;
+    while (k--)
+        p *= 10;
+    return p;
+}
+
+/* m 2^e 10^s rounded to an integer, ties to even, as printf rounds the exact value; -1
+ * when that would need more than 128 bits on the way (the caller then asks printf). */
+static int scaled(uint64_t m, int e, int s, uint64_t *d)
+{
+    u128 q;
+    if (s >= 0) {
+        if (s > 27)
+            return -1;
+        u128 p = (u128)m * pow10_128(s);   /* < 2^24 10^27 < 2^114 */
+        if (e >= 0) {
+            if (e > 40 || p >> (64 - e))
+                return -1;
+            q = p << e;
+        } else {
+            int sh = -e;
+            if (sh >= 127)
+                return -1;
+            q = p >> sh;
+            u128 r = p - (q << sh), half = (u128)1 << (sh - 1);
+            q += r > half || (r == half && (q & 1));
+        }
+    } else {
+        if (-s > 30 || e < 0 || e > 100)
+            return -1;
+        u128 n = (u128)m << e, p = pow10_128(-s);   /* < 2^124, < 2^100 */
+        q = n / p;
+        u128 r = n - q * p;
+        q += 2 * r > p || (2 * r == p && (q & 1));
+    }
+    if (q >> 63)
+        return -1;
+    *d = (uint64_t)q;
+    return 0;
+}
+
+size_t text_real9(char *buf, double v)
+{
+    float f = (float)v;
+    uint32_t bits;
+    memcpy(&bits, &f, sizeof bits);
+    unsigned be = bits >> 23 & 0xff;
+    uint64_t m = be ? (bits & 0x7fffff) | 1u << 23 : bits & 0x7fffff, d = 0;
+    int e = be ? (int)be - 150 : -149, k = 0, ok = (double)f == v && be != 0xff && m;
+    if (ok) {
+        /* the decimal exponent k of |f|, and its 9 significant digits d: 10^8 <= d <
+         * 10^9, the first estimate off by at most one either way */
+        int bitlen = 64 - __builtin_clzll(m);
+        k = (int)floor((e + bitlen - 1) * 0.30102999566398120);
+        ok = scaled(m, e, 8 - k, &d) == 0;
+        while (ok && d >= 1000000000)
+            ok = scaled(m, e, 8 - ++k, &d) == 0;
+        while (ok && d < 100000000)
+            ok = scaled(m, e, 8 - --k, &d) == 0;
+    }
+    if (!ok) {   /* zero, a double that is no float, or past the range above */
+        int n = snprintf(buf, 32, "%.9g", v);
+        return jansson_real(buf, n > 0 && n < 32 ? (size_t)n : 0);
+    }
+    char dig[9], *p = buf;
+    for (int i = 8; i >= 0; i--, d /= 10)
+        dig[i] = (char)('0' + d % 10);
+    int last = 8;   /* the last digit printed: trailing zeros go, as %g drops them */
+    while (last > 0 && dig[last] == '0')
+        last--;
+    if (bits >> 31)
+        *p++ = '-';
+    if (k < -4 || k >= 9) {   /* d.ddde[-]x */
+        *p++ = dig[0];
+        if (last > 0) {
+            *p++ = '.';
+            memcpy(p, dig + 1, (size_t)last);
+            p += last;
+        }
+        p += sprintf(p, "e%d", k);
+    } else if (k >= 0) {   /* ddd.ddd, or ddd.0 */
+        memcpy(p, dig, (size_t)k + 1);
+        p += k + 1;
+        *p++ = '.';
+        if (last > k) {
+            memcpy(p, dig + k + 1, (size_t)(last - k));
+            p += last - k;
+        } else {
+            *p++ = '0';
+        }
+    } else {   /* 0.000ddd */
+        memcpy(p, "0.000", (size_t)(1 - k));
+        p += 1 - k;
+        memcpy(p, dig, (size_t)last + 1);
+        p += last + 1;
+    }
+    *p = 0;
+    return (size_t)(p - buf);
 }
 
 double clock_s(void)

@@ -10,19 +10,143 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* ---- JSON as text: what json_dumps(v, JSON_COMPACT | JSON_REAL_PRECISION(9)) writes,
+ * byte for byte (test_format compares them), without its costs: printf for every real
+ * (text_real9 writes a float's digits itself), a callback for every piece and a hash
+ * table entry for every array and object ---- */
+
+struct text {
+    char *p;
+    size_t n, cap;
+};
+
+static int grow(struct text *t, size_t more)
+{
+    if (t->n + more < t->cap)
+        return 0;
+    size_t cap = t->cap ? t->cap : 256;
+    while (cap <= t->n + more)
+        cap *= 2;
+    char *p = realloc(t->p, cap);
+    if (!p)
+        return -1;
+    t->p = p;
+    t->cap = cap;
+    return 0;
+}
+
+static int put(struct text *t, const char *s, size_t n)
+{
+    if (grow(t, n) < 0)
+        return -1;
+    memcpy(t->p + t->n, s, n);
+    t->n += n;
+    return 0;
+}
+
+/* A string quoted as jansson quotes it: '"', '\\' and control characters escaped (the
+ * short forms where JSON has them, else \u00XX), everything else as it is; -1 when it is
+ * not UTF-8, which jansson refuses to write too. */
+static int put_string(struct text *t, const char *s, size_t n)
+{
+    if (grow(t, 6 * n + 2) < 0)
+        return -1;
+    char *o = t->p + t->n;
+    *o++ = '"';
+    for (size_t i = 0; i < n;) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x80) {
+            size_t k = utf8_seq((const unsigned char *)s + i, n - i);
+            if (!k)
+                return -1;
+            memcpy(o, s + i, k);
+            o += k, i += k;
+            continue;
+        }
+        i++;
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            *o++ = (char)c;
+            continue;
+        }
+        static const char hex[] = "0123456789ABCDEF";
+        const char *esc = c == '"' ? "\\\"" : c == '\\' ? "\\\\" : c == '\b' ? "\\b"
+                          : c == '\f' ? "\\f" : c == '\n' ? "\\n" : c == '\r' ? "\\r"
+                          : c == '\t' ? "\\t" : NULL;
+        if (esc) {
+            *o++ = esc[0], *o++ = esc[1];
+        } else {
+            memcpy(o, "\\u00", 4);
+            o[4] = hex[c >> 4], o[5] = hex[c & 15];
+            o += 6;
+        }
+    }
+    *o++ = '"';
+    t->n = (size_t)(o - t->p);
+    return 0;
+}
+
+static int put_value(struct text *t, const json_t *v, int depth)
+{
+    char num[40];
+    if (depth > 2048)   /* deeper than any reply; jansson would fail on a loop, too */
+        return -1;
+    switch (json_typeof(v)) {
+    case JSON_NULL: return put(t, "null", 4);
+    case JSON_TRUE: return put(t, "true", 4);
+    case JSON_FALSE: return put(t, "false", 5);
+    case JSON_INTEGER:
+        return put(t, num, (size_t)snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT,
+                                             json_integer_value(v)));
+    case JSON_REAL: return put(t, num, text_real9(num, json_real_value(v)));
+    case JSON_STRING: return put_string(t, json_string_value(v), json_string_length(v));
+    case JSON_ARRAY:
+        if (put(t, "[", 1) < 0)
+            return -1;
+        for (size_t i = 0; i < json_array_size(v); i++)
+            if ((i && put(t, ",", 1) < 0) || put_value(t, json_array_get(v, i), depth + 1) < 0)
+                return -1;
+        return put(t, "]", 1);
+    case JSON_OBJECT: {
+        if (put(t, "{", 1) < 0)
+            return -1;
+        int first = 1;
+        for (void *it = json_object_iter((json_t *)v); it;
+             it = json_object_iter_next((json_t *)v, it), first = 0)
+            if ((!first && put(t, ",", 1) < 0) ||
+                put_string(t, json_object_iter_key(it), json_object_iter_key_len(it)) < 0 ||
+                put(t, ":", 1) < 0 || put_value(t, json_object_iter_value(it), depth + 1) < 0)
+                return -1;
+        return put(t, "}", 1);
+    }
+    }
+    return -1;
+}
+
+char *json_text(const json_t *v, size_t *len)
+{
+    struct text t = {0};
+    if (!v || put_value(&t, v, 0) < 0 || put(&t, "", 1) < 0) {
+        free(t.p);
+        return NULL;
+    }
+    *len = t.n - 1;
+    return t.p;
+}
+
 int reply_json(struct reply *out, int status, json_t *v)
 {
     if (!v)
         return -1;
     /* 9 significant digits: every float32 round-trips, and 0.2 prints as 0.2 */
-    char *s = json_dumps(v, JSON_COMPACT | JSON_REAL_PRECISION(9));
+    size_t len;
+    char *s = json_text(v, &len);
     json_decref(v);
     if (!s)
         return -1;
     free(out->body);
     out->status = status;
     out->body = s;
-    out->len = strlen(s);
+    out->len = len;
     out->content_type = "application/json";
     return 0;
 }
