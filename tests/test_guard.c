@@ -1000,6 +1000,30 @@ START_TEST(request_ids_and_the_log)
     ck_assert_int_eq(objects, 2);
     free(log);
     su_cleanup(&s);
+
+    /* the lines are written in batches: one shows while the service runs, within a
+     * second; 3,000 requests' lines (over 256 KB, the buffer's size) all reach the file */
+    memset(&s, 0, sizeof s);
+    su_start(&s, NULL);
+    static const char *const early[] = {"X-Request-Id: early-bird", NULL};
+    ck_assert_int_eq(status_of(&s, "GET", "/healthz", NULL, early), 200);
+    int shown = 0;
+    for (int t = 0; t < 100 && !shown; t++) {
+        usleep(10000);
+        log = server_log(&s);
+        shown = strstr(log, "request_id=early-bird ") != NULL;
+        free(log);
+    }
+    ck_assert_msg(shown, "no line for a request a second after it was answered");
+    static const char *const many[] = {"X-Request-Id: one-of-many-with-a-long-id-to-fill-"
+                                       "the-buffer-sooner-0123456789", NULL};
+    for (int i = 0; i < 3000; i++)
+        ck_assert_int_eq(status_of(&s, "GET", "/healthz", NULL, many), 200);
+    su_stop(&s, 0);
+    log = server_log(&s);
+    ck_assert_int_eq(su_count(log, "request_id=one-of-many-with-a-long-id"), 3000);
+    free(log);
+    su_cleanup(&s);
     su_rmdir(dir);
 }
 END_TEST

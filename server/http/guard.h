@@ -81,11 +81,14 @@ void guard_headers(const struct guard *g, const struct who *w, const struct repl
 
 /* As the reply is handed over: a streamed body is counted as it goes. */
 void log_reply(struct who *w, struct reply *rp);
-/* One line on stderr for a request that is done: when it arrived, its id, method, route
+/* One line on stderr (within 0.1 s) for a request that is done: when it arrived, its id, method, route
  * (the pattern, "unmatched" for none), status (0: none was sent), bytes of the body,
  * microseconds, and the token's name (never the token); text (key=value) or JSON. */
 void log_request(const struct who *w, const struct req *r, const struct route *rt,
                  const struct reply *rp, int json);
+/* Writes the lines not yet written, and has every later line written at once (on the
+ * way out, once no request runs). */
+void log_flush(void);
 /* The same line into buf (cap bytes); returns its length. */
 size_t log_line(char *buf, size_t cap, const struct who *w, const struct req *r,
                 const struct route *rt, const struct reply *rp, int json);

@@ -1238,6 +1238,7 @@ void http_stop(struct http *h)
         for (int i = 0; i < 500 && atomic_load(&h->later) > 0; i++)
             nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
         MHD_stop_daemon(h->d);
+        log_flush();
         http_free(h);
     }
 }
