@@ -207,6 +207,41 @@ START_TEST(concurrent_rows_get_their_own_outputs)
 }
 END_TEST
 
+/* Without a window, on one pass at a time: rows that arrive while a pass runs go
+ * together in the next, which the HTTP thread whose own pass ended runs when it is short
+ * (no batch thread woken). Rounds of concurrent one-row requests until such passes have
+ * run; every answer is the bits of its row alone. */
+START_TEST(batches_form_without_a_window)
+{
+    struct server s = {0};
+    su_start(&s, (const char *const[]){"--predict-threads", "1", NULL});
+    char *m = model(&s), *want[N];
+    for (int i = 0; i < N; i++)
+        want[i] = alone(&s, m, i);
+    int round = 0;
+    for (; round < 200 && multi_row_passes(&s) == 0; round++) {
+        struct call c[N];
+        for (int i = 0; i < N; i++)
+            native_call(&c[i], &s, m, i);
+        send_all(c, N);
+        for (int i = 0; i < N; i++) {
+            char *got = member(&c[i], "outputs");
+            ck_assert_msg(!strcmp(got, want[i]), "round %d, request %d: %s, alone %s", round,
+                          i, got, want[i]);
+            free(got);
+            call_free(&c[i]);
+        }
+    }
+    ck_assert_msg(multi_row_passes(&s) > 0, "no pass of more than one row in %d rounds of %d "
+                  "concurrent requests", round, N);
+    for (int i = 0; i < N; i++)
+        free(want[i]);
+    free(m);
+    su_stop(&s, 0);
+    su_cleanup(&s);
+}
+END_TEST
+
 /* TF Serving, v2 and MLflow requests batched together answer each its own row's bits. */
 START_TEST(protocol_routes_batch_alike)
 {
@@ -532,6 +567,7 @@ int main(void)
     TCase *tc = tcase_create("batching");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, concurrent_rows_get_their_own_outputs);
+    tcase_add_test(tc, batches_form_without_a_window);
     tcase_add_test(tc, protocol_routes_batch_alike);
     tcase_add_test(tc, more_rows_than_max_batch);
     tcase_add_test(tc, client_gone_mid_batch);

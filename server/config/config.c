@@ -64,8 +64,8 @@ static const char usage[] =
     "                  default 256)\n"
     "  --batch-window US  microseconds a batch waits for more rows; 0: a batch forms only\n"
     "                  while a forward pass runs (NEUROND_BATCH_WINDOW, default 0)\n"
-    "  --predict-threads N  batched forward passes running at once\n"
-    "                  (NEUROND_PREDICT_THREADS, default 1)\n"
+    "  --predict-threads N  forward passes running at once, a request's own included\n"
+    "                  (NEUROND_PREDICT_THREADS, default: the number of cores)\n"
     "  --tensorboard-dir DIR  write each job's TensorBoard events there as it trains,\n"
     "                  one folder per job (NEUROND_TENSORBOARD_DIR; default none)\n"
     "  --default-model REF  the model MLflow's POST /invocations answers with when the\n"
@@ -293,7 +293,7 @@ void config_defaults(struct config *c)
                          .insecure_no_auth = 0, .allowed_hosts = NULL, .cors_origin = NULL,
                          .log_json = 0, .tensorboard_dir = NULL, .lease = 30,
                          .max_attempts = 3, .max_batch = 256, .batch_window = 0,
-                         .predict_threads = 1};
+                         .predict_threads = cores > 0 ? (int)(cores < 64 ? cores : 64) : 1};
     /* the host name, made a node id (a character it may not hold becomes '_'), and the pid */
     char host[64] = "";
     if (gethostname(host, sizeof host - 1) < 0 || !*host)

@@ -8,7 +8,10 @@
  * makes a batch of its own. A runner takes the oldest call's model and every queued call
  * of that model that fits in max_batch rows, in order of arrival, and predicts their rows
  * as one matrix. Since a pass that ends wakes a runner, the rows that arrived during it
- * go together: batches grow with the load and stay one row when there is none. */
+ * go together: batches grow with the load and stay one row when there is none. A call's
+ * own pass that ends with a short batch queued (INLINE_WORK) runs that batch too, on
+ * the same thread, before it answers: under a steady load of small requests the HTTP
+ * threads take turns at the batches, and no thread is woken for them. */
 #include "domain.h"
 
 #include "format/format.h"
@@ -150,6 +153,30 @@ static struct predict_call *take_batch(int *rows)
     return first;
 }
 
+/* The rows of the batch that take_batch would take now (locked). */
+static int next_rows(void)
+{
+    int rows = 0;
+    for (struct predict_call *c = bq.head; c; c = c->next)
+        if (c->p == bq.head->p && (c == bq.head || rows + c->n <= bq.max_batch))
+            rows += c->n;
+    return rows;
+}
+
+/* Predicts a batch taken from the queue and wakes its calls' connections. */
+static void serve(struct predict_call *calls, int rows)
+{
+    double now = clock_s();
+    for (struct predict_call *c = calls; c; c = c->next)
+        stats_batch_wait(now - c->t0);
+    stats_batch(rows);
+    run_batch(calls, rows);
+    for (struct predict_call *c = calls, *next; c; c = next) {
+        next = c->next;   /* c is its caller's again once done */
+        c->done(c->ctx);
+    }
+}
+
 static void *runner(void *arg)
 {
     (void)arg;
@@ -163,9 +190,7 @@ static void *runner(void *arg)
             continue;
         }
         if (bq.window > 0 && !bq.stopping) {   /* hold the batch open for more rows */
-            int rows = 0;
-            for (struct predict_call *c = bq.head; c; c = c->next)
-                rows += c->p == bq.head->p ? c->n : 0;
+            int rows = next_rows();
             double until = bq.head->t0 + bq.window, now = clock_s();
             if (rows < bq.max_batch && now < until) {
                 struct timespec ts;
@@ -182,15 +207,7 @@ static void *runner(void *arg)
         stats_batch_queued(-rows);
         bq.busy++;
         pthread_mutex_unlock(&bq.lock);
-        double now = clock_s();
-        for (struct predict_call *c = calls; c; c = c->next)
-            stats_batch_wait(now - c->t0);
-        stats_batch(rows);
-        run_batch(calls, rows);
-        for (struct predict_call *c = calls, *next; c; c = next) {
-            next = c->next;   /* c is its caller's again once done */
-            c->done(c->ctx);
-        }
+        serve(calls, rows);
         pthread_mutex_lock(&bq.lock);
         bq.busy--;
         pthread_cond_broadcast(&bq.work);
@@ -218,7 +235,11 @@ int predictor_submit(struct predict_call *c, int may_wait)
             bq.head = c;
         bq.tail = c;
         stats_batch_queued(c->n);
-        pthread_cond_broadcast(&bq.work);
+        /* a runner is woken only when it may start a pass: when none is free, the pass
+         * that ends next sees to the queue (waking one for nothing cost two context
+         * switches a queued call) */
+        if (bq.busy < bq.threads || bq.stopping)
+            pthread_cond_broadcast(&bq.work);
         pthread_mutex_unlock(&bq.lock);
         return 1;
     }
@@ -227,6 +248,22 @@ int predictor_submit(struct predict_call *c, int may_wait)
     stats_batch_wait(0);
     stats_batch(c->n);
     run_alone(c);
+    /* the rows that came meanwhile: a short batch of them runs here too, in this same
+     * pass's place, before this call is answered (rather than after a runner's wake-up);
+     * a longer one, or any after it, goes to a runner */
+    pthread_mutex_lock(&bq.lock);
+    struct predict_call *calls = NULL;
+    int rows = 0;
+    if (bq.head && bq.window <= 0 && !bq.stopping) {
+        struct predict_call probe = {.p = bq.head->p, .n = next_rows()};
+        if (work(&probe) <= INLINE_WORK) {
+            calls = take_batch(&rows);
+            stats_batch_queued(-rows);
+        }
+    }
+    pthread_mutex_unlock(&bq.lock);
+    if (calls)
+        serve(calls, rows);
     pthread_mutex_lock(&bq.lock);
     bq.busy--;
     if (bq.head)
