@@ -7,7 +7,7 @@
 # each addressing the model by name) and the native route in alternating rounds, with
 # each protocol's median requests/s as a share of the native route's; then prediction
 # batching off and on in alternating rounds, with nginx serving a small static file as
-# the yardstick (bench/nginx.conf).
+# the yardstick (bench/nginx.conf), and again for a 784-2048-2048-10 MLP.
 # usage: bash bench/http.sh BUILD_DIR [wrk_seconds=30] [protocol_rounds=3]
 set -u
 build=${1:-build}
@@ -156,6 +156,44 @@ print("  p99 on %.2f ms, off %.2f ms (target under 10 ms)"
 print("  one connection's median: on %.0f us, off %.0f us, %+.1f%% (target at most +10%%)"
       % (1e6 * st.median(one["on"]), 1e6 * st.median(one["off"]),
          100 * (st.median(one["on"]) / st.median(one["off"]) - 1)))
+PY
+
+# the same for a model whose forward pass is most of a request: a 784-2048-2048-10 MLP
+# (5.8M parameters) trained one epoch, off and on alternating, wrk -c64
+echo "batching off and on for a 784-2048-2048-10 MLP, $rounds rounds of wrk -t2 -c64 -d${secs}s:"
+big='{"inputs": 784, "layers": [{"type": "dense", "units": 2048, "activation": "relu"},
+  {"type": "dense", "units": 2048, "activation": "relu"},
+  {"type": "dense", "units": 10, "activation": "softmax"}], "loss": "categorical_crossentropy"}'
+bjob=$(curl -sf -X POST -H 'Content-Type: application/json' "$base/v1/jobs" -d "{\"network\": $big,
+  \"dataset\": \"$ds\", \"epochs\": 1, \"batch_size\": 256, \"standardize\": false, \"seed\": 0}" |
+  python3 -c 'import sys,json; print(json.load(sys.stdin)["id"])')
+while :; do
+  state=$(curl -sf "$base/v1/jobs/$bjob" | grep -o '"state":"[a-z]*"' | cut -d'"' -f4)
+  case $state in succeeded|failed|cancelled) break ;; esac
+  sleep 2
+done
+bmodel=$(curl -sf "$base/v1/jobs/$bjob" | python3 -c 'import sys,json; print(json.load(sys.stdin).get("model"))')
+: > "$dir/big"
+for r in $(seq "$rounds"); do
+  for mode in off on; do
+    if [ $mode = off ]; then restart --max-batch 0; else restart; fi
+    out=$(wrk -t2 -c64 -d"${secs}s" --latency -s bench/predict.lua "$base/v1/models/$bmodel/predict")
+    rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+    p99=$(echo "$out" | awk '$1 == "99%" {print $2}')
+    rows=$(curl -sf "$base/metrics" | awk '/^neurond_predict_batch_rows_sum/ {s=$2} /^neurond_predict_batch_rows_count/ {c=$2} END {if (c > 0) printf "%.2f", s / c; else print "-"}')
+    printf '  round %d batching %-3s %10s requests/s  p99 %8s  rows a pass %s\n' \
+      "$r" "$mode" "$rps" "$p99" "$rows"
+    echo "$mode $rps" >> "$dir/big"
+  done
+done
+python3 - "$dir/big" <<'PY'
+import sys, statistics as st
+rps = {}
+for line in open(sys.argv[1]):
+    v = line.split()
+    rps.setdefault(v[0], []).append(float(v[1]))
+m = {k: st.median(x) for k, x in rps.items()}
+print("  medians: off %.0f, on %.0f requests/s; on / off = %.2fx" % (m["off"], m["on"], m["on"] / m["off"]))
 PY
 
 # the same with tokens: a file of ten, the request's the last one
