@@ -510,13 +510,25 @@ static void check_job(const json_t *j, const struct want *w)
           json_number_value(json_object_get(j, "progress")) == 0);
     for (size_t i = 0; i < sizeof nulls / sizeof *nulls; i++)
         CHECK(json_is_null(json_object_get(j, nulls[i])));
-    /* no warnings: the labels of these datasets stay within 10, under the scale that
-     * warns of labels trained as they are */
-    CHECK(!json_object_get(j, "warnings"));
+    /* warnings: the network's own alone (softmax with binary_crossentropy, ...), at their
+     * paths under /network; none of the job's: the labels of these datasets stay within
+     * 10, under the scale that warns of labels trained as they are, and no network here
+     * has a recurrent layer */
+    const json_t *warnings = json_object_get(j, "warnings");
+    if (warnings) {
+        struct spec_json sj;
+        json_t *errs = NULL;
+        CHECK(spec_from_json(json_object_get(j, "network"), "/network",
+                             fz_app.cfg.max_params, &sj, &errs) == 0);
+        json_t *own = spec_warnings(&sj.spec, "/network");
+        CHECK(json_array_size(warnings) > 0 && json_equal(warnings, own));
+        json_decref(own);
+        spec_json_free(&sj);
+    }
     CHECK(json_is_false(json_object_get(j, "model_deleted")));
     /* the request's fields: exactly those worked out */
-    /* + id, state, epoch, attempt, progress, created_at, model_deleted */
-    size_t state_fields = 7 + sizeof nulls / sizeof *nulls;
+    /* + id, state, epoch, attempt, progress, created_at, model_deleted (and warnings) */
+    size_t state_fields = 7 + sizeof nulls / sizeof *nulls + (warnings != NULL);
     CHECK(json_object_size(j) == json_object_size(w->job) + state_fields);
     const char *k;
     json_t *v;
