@@ -23,12 +23,8 @@ NN_HOT static void dense_forward(const struct op *o, struct run *r, struct tile 
     float *out = r->act[o->idx];
     for (int i = t.r0; i < t.r1; i++)
         memcpy(out + (size_t)i * OUT + t.c0, b + t.c0, (t.c1 - t.c0) * sizeof *out);
-    if (r->training || r->sgemm)
-        mm(0, 1, t.r1 - t.r0, t.c1 - t.c0, IN, 1, inp + (size_t)t.r0 * IN, IN,
-           W + (size_t)t.c0 * IN, IN, 1, out + (size_t)t.r0 * OUT + t.c0, OUT);
-    else   /* a row's outputs the same bits in any batch (blas.c) */
-        mm_rows(t.r1 - t.r0, t.c1 - t.c0, IN, inp + (size_t)t.r0 * IN, IN,
-                W + (size_t)t.c0 * IN, IN, out + (size_t)t.r0 * OUT + t.c0, OUT);
+    mm_forward(r, t.r1 - t.r0, t.c1 - t.c0, IN, inp + (size_t)t.r0 * IN, IN,
+               W + (size_t)t.c0 * IN, IN, out + (size_t)t.r0 * OUT + t.c0, OUT);
 }
 
 /* dinp[:, c0:c1] = dout · W[:, c0:c1]  (added when o->src_add) */

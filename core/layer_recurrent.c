@@ -176,11 +176,7 @@ NN_HOT static void recur_forward(const struct op *o, struct run *r, struct tile 
     /* the input projection of every step at once */
     for (int k = 0; k < n * T; k++)
         memcpy(A + (size_t)k * GH, b, GH * sizeof *A);
-    const int blas = r->training || r->sgemm;   /* else mm_rows: rows batch-independent */
-    if (blas)
-        mm(0, 1, n * T, GH, IN, 1, inp, IN, W, IN, 1, A, GH);
-    else
-        mm_rows(n * T, GH, IN, inp, IN, W, IN, A, GH);
+    mm_forward(r, n * T, GH, IN, inp, IN, W, IN, A, GH);
     for (int i = 0; i < n; i++)
         memset(Hp + (size_t)i * T * H, 0, H * sizeof *Hp);
     for (int s = 0; s < T; s++) {
@@ -189,14 +185,10 @@ NN_HOT static void recur_forward(const struct op *o, struct run *r, struct tile 
         if (o->cell == NN_GRU) {
             for (int i = 0; i < n; i++)
                 memcpy(gh + (size_t)i * GH, bh, GH * sizeof *gh);
-            if (s > 0 && blas)
-                mm(0, 1, n, GH, H, 1, Hs, T * H, U, H, 1, gh, GH);
-            else if (s > 0)
-                mm_rows(n, GH, H, Hs, T * H, U, H, gh, GH);
-        } else if (s > 0 && blas) {
-            mm(0, 1, n, GH, H, 1, Hs, T * H, U, H, 1, As, T * GH);
+            if (s > 0)
+                mm_forward(r, n, GH, H, Hs, T * H, U, H, gh, GH);
         } else if (s > 0) {
-            mm_rows(n, GH, H, Hs, T * H, U, H, As, T * GH);
+            mm_forward(r, n, GH, H, Hs, T * H, U, H, As, T * GH);
         }
         for (int i = 0; i < n; i++) {
             float *a = As + (size_t)i * T * GH;

@@ -367,6 +367,17 @@ void mm_rows(int M, int N, int K, const float *A, int lda, const float *W, int l
              int ldc);
 /* 1 when mm_rows runs its AVX2+FMA kernel on this machine, 0 for the plain loop. */
 int mm_rows_path(void);
+/* A layer's forward product C (M,N) += A (M,K) · W (N,K)ᵀ: through mm (OpenBLAS) when
+ * training or when r->sgemm asks, else through mm_rows, so that in inference a row's
+ * outputs do not depend on the rows around it. */
+static inline void mm_forward(const struct run *r, int M, int N, int K, const float *A, int lda,
+                              const float *W, int ldw, float *C, int ldc)
+{
+    if (r->training || r->sgemm)
+        mm(0, 1, M, N, K, 1, A, lda, W, ldw, 1, C, ldc);
+    else
+        mm_rows(M, N, K, A, lda, W, ldw, C, ldc);
+}
 
 /* rng.c: a counter-based uniform in [0, 1) for (key, i): the dropout mask. */
 float rng_hash_uniform(uint64_t key, uint64_t i);

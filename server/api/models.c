@@ -648,12 +648,12 @@ static int number(struct scan *s, float *out)
                 exp10++;
         }
     }
-    static const uint64_t tens[] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000};
-    uint64_t frac;
-    int n;
     if (q < e && *q == '.') {
         if (++q >= e || !is_digit(*q))
             return -1;
+        static const uint64_t tens[] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000};
+        uint64_t frac;
+        int n;
         if (digits <= 11 && (n = digits7(q, e, &frac)) > 0) {
             /* the loop below would take each of these (at most 18 digits in all), zeros
              * before the first significant one only moving exp10 */

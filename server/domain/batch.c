@@ -43,10 +43,10 @@ static atomic_int batching;           /* runners are up: calls may queue */
  * thread (/healthz among them). */
 #define INLINE_WORK (1.0 * (1 << 22))
 
-static double work(const struct predict_call *c)
+static double work(const struct predictor *p, int rows)
 {
-    const struct nn_spec *spec = nn_get_spec(c->p->net);
-    return (double)c->n * (double)nn_param_count(c->p->net) *
+    const struct nn_spec *spec = nn_get_spec(p->net);
+    return (double)rows * (double)nn_param_count(p->net) *
            (spec->timesteps > 0 ? spec->timesteps : 1);
 }
 
@@ -224,7 +224,7 @@ int predictor_submit(struct predict_call *c, int may_wait)
     }
     pthread_mutex_lock(&bq.lock);
     int queue = may_wait && !bq.stopping &&
-                (bq.head || bq.busy >= bq.threads || bq.window > 0 || work(c) > INLINE_WORK);
+                (bq.head || bq.busy >= bq.threads || bq.window > 0 || work(c->p, c->n) > INLINE_WORK);
     if (queue) {
         c->pause(c->ctx);
         c->t0 = clock_s();
@@ -254,12 +254,10 @@ int predictor_submit(struct predict_call *c, int may_wait)
     pthread_mutex_lock(&bq.lock);
     struct predict_call *calls = NULL;
     int rows = 0;
-    if (bq.head && bq.window <= 0 && !bq.stopping) {
-        struct predict_call probe = {.p = bq.head->p, .n = next_rows()};
-        if (work(&probe) <= INLINE_WORK) {
-            calls = take_batch(&rows);
-            stats_batch_queued(-rows);
-        }
+    if (bq.head && bq.window <= 0 && !bq.stopping &&
+        work(bq.head->p, next_rows()) <= INLINE_WORK) {
+        calls = take_batch(&rows);
+        stats_batch_queued(-rows);
     }
     pthread_mutex_unlock(&bq.lock);
     if (calls)
