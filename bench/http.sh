@@ -42,22 +42,27 @@ net='{"inputs": 784, "layers": [{"type": "dense", "units": 256, "activation": "r
   {"type": "dense", "units": 128, "activation": "relu"},
   {"type": "dense", "units": 10, "activation": "softmax"}],
   "loss": "categorical_crossentropy", "metrics": ["accuracy"]}'
-job=$(curl -sf -X POST -H 'Content-Type: application/json' "$base/v1/jobs" -d "{\"network\": $net,
-  \"dataset\": \"$ds\", \"epochs\": 5, \"batch_size\": 128, \"standardize\": false, \"model_name\": \"fashion\",
-  \"optimizer\": {\"type\": \"adam\", \"learning_rate\": 0.001, \"epsilon\": 1e-8}, \"seed\": 0}" |
-  python3 -c 'import sys,json; print(json.load(sys.stdin)["id"])')
-# poll lightly (no interpreter per poll): the job shares the machine's 2 cores
-while :; do
-  state=$(curl -sf "$base/v1/jobs/$job" | grep -o '"state":"[a-z]*"' | cut -d'"' -f4)
-  case $state in succeeded|failed|cancelled) break ;; esac
-  sleep 2
-done
+# Queues the job whose body is $1 and waits for it to end; sets job, state and model.
+# It is polled lightly (no interpreter per poll): the job shares the machine's 2 cores.
+run_job() {
+  job=$(curl -sf -X POST -H 'Content-Type: application/json' "$base/v1/jobs" -d "$1" |
+        python3 -c 'import sys,json; print(json.load(sys.stdin)["id"])')
+  [ -n "$job" ] || { echo "the service refused the job $1" >&2; exit 1; }
+  while :; do
+    state=$(curl -sf "$base/v1/jobs/$job" | grep -o '"state":"[a-z]*"' | cut -d'"' -f4)
+    case $state in succeeded|failed|cancelled) break ;; esac
+    sleep 2
+  done
+  model=$(curl -sf "$base/v1/jobs/$job" | python3 -c 'import sys,json; print(json.load(sys.stdin).get("model"))')
+}
+run_job "{\"network\": $net, \"dataset\": \"$ds\", \"epochs\": 5, \"batch_size\": 128,
+  \"standardize\": false, \"model_name\": \"fashion\", \"seed\": 0,
+  \"optimizer\": {\"type\": \"adam\", \"learning_rate\": 0.001, \"epsilon\": 1e-8}}"
 echo "job $job: $state"
 service=$(curl -sf "$base/v1/jobs/$job/metrics" | python3 -c '
 import sys, json
 e = json.load(sys.stdin)["epochs"]
 print(round(60000 * (len(e) - 1) / sum(r["seconds"] for r in e[1:])))')
-model=$(curl -sf "$base/v1/jobs/$job" | python3 -c 'import sys,json; print(json.load(sys.stdin)["model"])')
 echo "through the service: $service samples/s over epochs 2-5"
 python3 -c "print('  service / engine = %.1f%% (target 90%%)' % (100.0 * $service / $engine))"
 
@@ -164,15 +169,11 @@ echo "batching off and on for a 784-2048-2048-10 MLP, $rounds rounds of wrk -t2 
 big='{"inputs": 784, "layers": [{"type": "dense", "units": 2048, "activation": "relu"},
   {"type": "dense", "units": 2048, "activation": "relu"},
   {"type": "dense", "units": 10, "activation": "softmax"}], "loss": "categorical_crossentropy"}'
-bjob=$(curl -sf -X POST -H 'Content-Type: application/json' "$base/v1/jobs" -d "{\"network\": $big,
-  \"dataset\": \"$ds\", \"epochs\": 1, \"batch_size\": 256, \"standardize\": false, \"seed\": 0}" |
-  python3 -c 'import sys,json; print(json.load(sys.stdin)["id"])')
-while :; do
-  state=$(curl -sf "$base/v1/jobs/$bjob" | grep -o '"state":"[a-z]*"' | cut -d'"' -f4)
-  case $state in succeeded|failed|cancelled) break ;; esac
-  sleep 2
-done
-bmodel=$(curl -sf "$base/v1/jobs/$bjob" | python3 -c 'import sys,json; print(json.load(sys.stdin).get("model"))')
+small=$model
+run_job "{\"network\": $big, \"dataset\": \"$ds\", \"epochs\": 1, \"batch_size\": 256,
+  \"standardize\": false, \"seed\": 0}"
+bmodel=$model
+model=$small
 : > "$dir/big"
 for r in $(seq "$rounds"); do
   for mode in off on; do
