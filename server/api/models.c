@@ -628,11 +628,23 @@ static int number(struct scan *s, float *out)
     static const double p10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
                                  1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
                                  1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    static const uint64_t tens[] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000};
+    static const double inv10[] = {1e0, 1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7};
     ws(s);
     const char *q = s->p, *e = s->end;
-    int neg = q < e && *q == '-', digits = 0, exp10 = 0;
-    uint64_t m = 0;
+    int neg = q < e && *q == '-', digits = 0, exp10 = 0, n;
+    uint64_t m = 0, frac;
     q += neg;
+    /* the common "0.059": one digit, a point, 1-7 digits, no exponent; m < 10^8, read at
+     * once and converted as below */
+    if (e - q >= 10 && is_digit(q[0]) && q[1] == '.' && (n = digits7(q + 2, e, &frac)) > 0 &&
+        (q[2 + n] | 0x20) != 'e') {
+        m = (uint64_t)(q[0] - '0') * tens[n] + frac;
+        double v = m < (1u << 24) ? (double)m * inv10[n] : (double)m / p10[n];
+        *out = (float)(neg ? -v : v);
+        s->p = q + 2 + n;
+        return 0;
+    }
     /* one pass, as JSON's grammar reads: no leading zeros, no bare '.', digits after a
      * '.'; the first 19 significant digits go into m */
     if (q >= e || !is_digit(*q))
@@ -651,9 +663,6 @@ static int number(struct scan *s, float *out)
     if (q < e && *q == '.') {
         if (++q >= e || !is_digit(*q))
             return -1;
-        static const uint64_t tens[] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000};
-        uint64_t frac;
-        int n;
         if (digits <= 11 && (n = digits7(q, e, &frac)) > 0) {
             /* the loop below would take each of these (at most 18 digits in all), zeros
              * before the first significant one only moving exp10 */
@@ -683,7 +692,6 @@ static int number(struct scan *s, float *out)
      * dyadic) and lies at least 2^-48 (relative) from every one (|m 2^q - p 10^k| >= 1
      * with p < 2^25), while the product errs by at most 2^-52: it rounds to the float
      * that the correctly rounded quotient does, without a division's wait */
-    static const double inv10[] = {1e0, 1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7};
     double v;
     if (exp10 < 0 && exp10 >= -7 && m < (1u << 24)) {
         v = (double)m * inv10[-exp10];

@@ -145,7 +145,12 @@ size_t text_real9(char *buf, double v)
             memcpy(p, dig + 1, (size_t)last);
             p += last;
         }
-        p += sprintf(p, "e%d", k);
+        *p++ = 'e';
+        if (k < 0)
+            *p++ = '-', k = -k;
+        if (k >= 10)
+            *p++ = (char)('0' + k / 10);
+        *p++ = (char)('0' + k % 10);
     } else if (k >= 0) {   /* ddd.ddd, or ddd.0 */
         memcpy(p, dig, (size_t)k + 1);
         p += k + 1;

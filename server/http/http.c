@@ -938,7 +938,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
         return MHD_NO;
     if (!c->begun) {
         c->begun = 1;
-        snprintf(c->path, sizeof c->path, "%s", url);
+        size_t n = strnlen(url, sizeof c->path - 1);
+        memcpy(c->path, url, n);
+        c->path[n] = 0;
         c->req.path = c->path;
         c->req.method = method;
         deadline(c, 0);
