@@ -35,9 +35,10 @@ void mm_ref(int ta, int tb, int M, int N, int K, float alpha, const float *A, in
  * mm_rows computes each C[i][j] as one dot product whose float operations are fixed by K
  * alone: eight lanes over k (lane l takes k ≡ l mod 8), one fused multiply-add per k, a
  * K tail that is not a multiple of 8 read as if zero-padded, then the lanes reduced as
- * ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)), added to C[i][j]. Tiles of 4 rows of A by 3 rows
- * of W keep twelve such dot products in registers for speed; the edges run the same dot
- * products fewer at a time. Which code runs (AVX2 with FMA, or the plain loop) depends
+ * ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)), added to C[i][j]. A tile keeps twelve such dot
+ * products in registers for speed: 4 rows of A by 3 rows of W, and for a call's last 1-3
+ * rows (a one-row prediction's only one) 1 by 12, 2 by 6 or 3 by 4; the edges run the
+ * same dot products fewer at a time. Which code runs (AVX2 with FMA, or the plain loop) depends
  * only on the machine, so every call of a process takes the same one. */
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(NN_NO_CLONES)
@@ -54,37 +55,38 @@ AVX2 static inline float hsum8(__m256 v)
     return _mm_cvtss_f32(s);
 }
 
-/* C[0..mr)[0..nr) += A[0..mr) · W[0..nr)ᵀ over K; mr <= 4, nr <= 3 (constants where
- * inlined, so the unused accumulators vanish). */
+/* C[0..mr)[0..nr) += A[0..mr) · W[0..nr)ᵀ over K; mr * nr <= 12 (constants where
+ * inlined, so the unused accumulators vanish). Twelve dot products at once, whatever
+ * the rows: each is a chain of fused multiply-adds, one every 8 k, that waits for the
+ * one before it, so a tile of one row by three of W, as a one-row call used to run,
+ * spent most of its time waiting; twelve chains keep both FMA units busy. */
 AVX2 static inline __attribute__((always_inline)) void
 tile_avx2(int mr, int nr, int K, const float *A, int lda, const float *W, int ldw, float *C,
           int ldc)
 {
-    __m256 acc[4][3];
+    __m256 acc[4][12], a[4];
     for (int i = 0; i < mr; i++)
         for (int j = 0; j < nr; j++)
             acc[i][j] = _mm256_setzero_ps();
     int k = 0;
     for (; k + 8 <= K; k += 8) {
-        __m256 w[3], a;
-        for (int j = 0; j < nr; j++)
-            w[j] = _mm256_loadu_ps(W + (size_t)j * ldw + k);
-        for (int i = 0; i < mr; i++) {
-            a = _mm256_loadu_ps(A + (size_t)i * lda + k);
-            for (int j = 0; j < nr; j++)
-                acc[i][j] = _mm256_fmadd_ps(a, w[j], acc[i][j]);
+        for (int i = 0; i < mr; i++)
+            a[i] = _mm256_loadu_ps(A + (size_t)i * lda + k);
+        for (int j = 0; j < nr; j++) {
+            __m256 w = _mm256_loadu_ps(W + (size_t)j * ldw + k);
+            for (int i = 0; i < mr; i++)
+                acc[i][j] = _mm256_fmadd_ps(a[i], w, acc[i][j]);
         }
     }
     if (k < K) {
         static const int ramp[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
         __m256i m = _mm256_loadu_si256((const __m256i *)(ramp + 8 - (K - k)));
-        __m256 w[3], a;
-        for (int j = 0; j < nr; j++)
-            w[j] = _mm256_maskload_ps(W + (size_t)j * ldw + k, m);
-        for (int i = 0; i < mr; i++) {
-            a = _mm256_maskload_ps(A + (size_t)i * lda + k, m);
-            for (int j = 0; j < nr; j++)
-                acc[i][j] = _mm256_fmadd_ps(a, w[j], acc[i][j]);
+        for (int i = 0; i < mr; i++)
+            a[i] = _mm256_maskload_ps(A + (size_t)i * lda + k, m);
+        for (int j = 0; j < nr; j++) {
+            __m256 w = _mm256_maskload_ps(W + (size_t)j * ldw + k, m);
+            for (int i = 0; i < mr; i++)
+                acc[i][j] = _mm256_fmadd_ps(a[i], w, acc[i][j]);
         }
     }
     for (int i = 0; i < mr; i++)
@@ -92,40 +94,46 @@ tile_avx2(int mr, int nr, int K, const float *A, int lda, const float *W, int ld
             C[(size_t)i * ldc + j] += hsum8(acc[i][j]);
 }
 
+/* C[i0..i0+mr) over all N columns, mr <= 4 rows at once: tiles of mr rows by 12 / mr
+ * rows of W, the last tile narrower. Every (mr, nr) is spelled out, so that each is a
+ * tile with constant loops. */
+AVX2 static void rows_avx2(int mr, int N, int K, const float *a, int lda, const float *W,
+                           int ldw, float *c, int ldc)
+{
+    const int NR = 12 / mr;
+    for (int j = 0; j < N; j += NR) {
+        const int nr = N - j < NR ? N - j : NR;
+        const float *w = W + (size_t)j * ldw;
+#define T(m, n) case m * 16 + n: tile_avx2(m, n, K, a, lda, w, ldw, c + j, ldc); break;
+        switch (mr * 16 + nr) {
+        T(1, 1) T(1, 2) T(1, 3) T(1, 4) T(1, 5) T(1, 6)
+        T(1, 7) T(1, 8) T(1, 9) T(1, 10) T(1, 11) T(1, 12)
+        T(2, 1) T(2, 2) T(2, 3) T(2, 4) T(2, 5) T(2, 6)
+        T(3, 1) T(3, 2) T(3, 3) T(3, 4)
+        T(4, 1) T(4, 2) T(4, 3)
+        }
+#undef T
+    }
+}
+
 AVX2 static void mm_rows_avx2(int M, int N, int K, const float *A, int lda, const float *W,
                               int ldw, float *C, int ldc)
 {
-    /* 32 rows of A at a time (100 KB at K = 784, in L2), and over them 3 rows of W at
-     * a time: the order changes which loads hit the cache, never an element's sum. */
+    /* 32 rows of A at a time (100 KB at K = 784, in L2), and over them 3 rows of W at a
+     * time, 4 rows of A by 3 of W to a tile; the last 1-3 rows of the 32 go together over
+     * all of W. The order changes which loads hit the cache, never an element's sum. */
     enum { MB = 32 };
     for (int i0 = 0; i0 < M; i0 += MB) {
-        const int i1 = M - i0 < MB ? M : i0 + MB;
-        for (int j = 0; j < N; j += 3) {
+        const int i1 = M - i0 < MB ? M : i0 + MB, i4 = i0 + (i1 - i0) / 4 * 4;
+        for (int j = 0; j < N && i4 > i0; j += 3) {
             const int nr = N - j < 3 ? N - j : 3;
-            const float *w = W + (size_t)j * ldw;
-            for (int i = i0; i < i1; i += 4) {
-                const int mr = i1 - i < 4 ? i1 - i : 4;
-                const float *a = A + (size_t)i * lda;
-                float *c = C + (size_t)i * ldc + j;
-                /* every (mr, nr) spelled out, so each is a tile with constant loops */
-#define T(m, n) tile_avx2(m, n, K, a, lda, w, ldw, c, ldc)
-                switch (mr * 4 + nr) {
-                case 4 * 4 + 3: T(4, 3); break;
-                case 4 * 4 + 2: T(4, 2); break;
-                case 4 * 4 + 1: T(4, 1); break;
-                case 3 * 4 + 3: T(3, 3); break;
-                case 3 * 4 + 2: T(3, 2); break;
-                case 3 * 4 + 1: T(3, 1); break;
-                case 2 * 4 + 3: T(2, 3); break;
-                case 2 * 4 + 2: T(2, 2); break;
-                case 2 * 4 + 1: T(2, 1); break;
-                case 1 * 4 + 3: T(1, 3); break;
-                case 1 * 4 + 2: T(1, 2); break;
-                default: T(1, 1); break;
-                }
-#undef T
-            }
+            for (int i = i0; i < i4; i += 4)
+                rows_avx2(4, nr, K, A + (size_t)i * lda, lda, W + (size_t)j * ldw, ldw,
+                          C + (size_t)i * ldc + j, ldc);
         }
+        if (i4 < i1)
+            rows_avx2(i1 - i4, N, K, A + (size_t)i4 * lda, lda, W, ldw, C + (size_t)i4 * ldc,
+                      ldc);
     }
 }
 #undef AVX2
