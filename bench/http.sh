@@ -7,7 +7,8 @@
 # each addressing the model by name) and the native route in alternating rounds, with
 # each protocol's median requests/s as a share of the native route's; then prediction
 # batching off and on in alternating rounds, with nginx serving a small static file as
-# the yardstick (bench/nginx.conf), and again for a 784-2048-2048-10 MLP.
+# the yardstick (bench/nginx.conf) and nginx answering the same POST with no work, and
+# again for a 784-2048-2048-10 MLP.
 # usage: bash bench/http.sh BUILD_DIR [wrk_seconds=30] [protocol_rounds=3]
 set -u
 build=${1:-build}
@@ -99,7 +100,9 @@ for name, m in med.items():
 
 # batching off (--max-batch 0) and on (the defaults), alternating, each on a restarted
 # service: wrk -c64 for throughput and p99, then one connection for the median latency;
-# nginx serving the route's own answer as a static file is the yardstick, in each round
+# nginx serving the route's own answer as a static file is the yardstick, in each round;
+# then nginx answering the prediction's POST with the same text: what a server doing no
+# work gets from the same client on the same cores
 echo "batching off and on, alternating, $rounds rounds of wrk -t2 -c64 -d${secs}s and wrk -t1 -c1 -d${secs}s:"
 restart() {
   kill $pid; wait $pid 2>/dev/null
@@ -113,6 +116,7 @@ python3 -c 'print("{\"inputs\": [[" + ",".join("%.3f" % ((i % 17) / 17) for i in
   > "$dir/body.json"   # the body of bench/predict.lua
 curl -sf -X POST -H 'Content-Type: application/json' --data-binary @"$dir/body.json" \
   "$base/v1/models/$model/predict" > "$dir/nginx/www/answer.json"
+printf "return 200 '%s';\n" "$(cat "$dir/nginx/www/answer.json")" > "$dir/nginx/answer.conf"
 sed -e "s|@PORT@|$nport|g" -e "s|@ROOT@|$dir/nginx|g" bench/nginx.conf > "$dir/nginx/nginx.conf"
 nginx -c "$dir/nginx/nginx.conf" -p "$dir/nginx" &
 npid=$!
@@ -137,6 +141,12 @@ for r in $(seq "$rounds"); do
   printf '  round %d nginx        %10s requests/s (a static file of %d bytes)\n' "$r" "$rps" \
     "$(stat -c %s "$dir/nginx/www/answer.json")"
   echo "nginx $rps" >> "$dir/batching"
+  out=$(wrk -t2 -c64 -d"${secs}s" -s bench/predict.lua "http://127.0.0.1:$nport/predict")
+  rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+  bad=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
+  printf '  round %d nginx POST   %10s requests/s (the prediction'"'"'s request, the same answer)%s\n' \
+    "$r" "$rps" "${bad:+ ($bad not 2xx)}"
+  echo "ceiling $rps" >> "$dir/batching"
 done
 kill $npid 2>/dev/null; wait $npid 2>/dev/null
 python3 - "$dir/batching" <<'PY'
@@ -156,6 +166,8 @@ m = {k: st.median(x) for k, x in rps.items()}
 print("  medians: off %.0f, on %.0f, nginx %.0f requests/s" % (m["off"], m["on"], m["nginx"]))
 print("  on / off = %.2fx (target 3x); on / nginx = %.0f%% (target 50%%)"
       % (m["on"] / m["off"], 100 * m["on"] / m["nginx"]))
+print("  nginx answering the same POST with no work: %.0f requests/s = %.2fx off"
+      % (m["ceiling"], m["ceiling"] / m["off"]))
 print("  p99 on %.2f ms, off %.2f ms (target under 10 ms)"
       % (1e3 * st.median(p99["on"]), 1e3 * st.median(p99["off"])))
 print("  one connection's median: on %.0f us, off %.0f us, %+.1f%% (target at most +10%%)"
