@@ -36,9 +36,9 @@ void mm_ref(int ta, int tb, int M, int N, int K, float alpha, const float *A, in
  * alone: eight lanes over k (lane l takes k ≡ l mod 8), one fused multiply-add per k, a
  * K tail that is not a multiple of 8 read as if zero-padded, then the lanes reduced as
  * ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)), added to C[i][j]. A tile keeps twelve such dot
- * products in registers for speed: 4 rows of A by 3 rows of W, and for a call's last 1-3
- * rows (a one-row prediction's only one) 1 by 12, 2 by 6 or 3 by 4; the edges run the
- * same dot products fewer at a time. Which code runs (AVX2 with FMA, or the plain loop) depends
+ * products in registers for speed: 4 rows of A by 3 rows of W, and for a call's last 2
+ * or 3 rows 2 by 6 or 3 by 4; a last single row (a one-row prediction's only one) takes
+ * 1 by 8. The edges run the same dot products fewer at a time. Which code runs (AVX2 with FMA, or the plain loop) depends
  * only on the machine, so every call of a process takes the same one. */
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(NN_NO_CLONES)
@@ -55,16 +55,13 @@ AVX2 static inline float hsum8(__m256 v)
     return _mm_cvtss_f32(s);
 }
 
-/* C[0..mr)[0..nr) += A[0..mr) · W[0..nr)ᵀ over K; mr * nr <= 12 (constants where
- * inlined, so the unused accumulators vanish). Twelve dot products at once, whatever
- * the rows: each is a chain of fused multiply-adds, one every 8 k, that waits for the
- * one before it, so a tile of one row by three of W, as a one-row call used to run,
- * spent most of its time waiting; twelve chains keep both FMA units busy. */
+/* C[0..mr)[0..nr) += A[0..mr) · W[0..nr)ᵀ over K; mr <= 4, nr <= 8, mr * nr <= 12
+ * (constants where inlined, so the unused accumulators vanish). */
 AVX2 static inline __attribute__((always_inline)) void
 tile_avx2(int mr, int nr, int K, const float *A, int lda, const float *W, int ldw, float *C,
           int ldc)
 {
-    __m256 acc[4][12], a[4];
+    __m256 acc[4][8], a[4];
     for (int i = 0; i < mr; i++)
         for (int j = 0; j < nr; j++)
             acc[i][j] = _mm256_setzero_ps();
@@ -94,20 +91,23 @@ tile_avx2(int mr, int nr, int K, const float *A, int lda, const float *W, int ld
             C[(size_t)i * ldc + j] += hsum8(acc[i][j]);
 }
 
-/* C[i0..i0+mr) over all N columns, mr <= 4 rows at once: tiles of mr rows by 12 / mr
- * rows of W, the last tile narrower. Every (mr, nr) is spelled out, so that each is a
- * tile with constant loops. */
+/* C[i0..i0+mr) over all N columns, mr <= 4 rows at once: tiles of mr rows by NR rows
+ * of W, the last tile narrower. One row takes 8 rows of W at a time, more rows 12 / mr:
+ * more accumulators keep more loads and multiply-adds in flight, but one row's tiles
+ * of 12 streamed a W that does not fit in L2 (2048 x 2048) about a third slower than
+ * tiles of 8 (mm_rows(1, N, K) on this project's machine, best of 5: 1 x 3 8.8-9.4 us at
+ * 256 x 784 and 285-458 us at 2048 x 2048; 1 x 8 8.0-8.3 and 260-338; 1 x 12 9.2-9.6 and
+ * 481-516). Every (mr, nr) is spelled out, so that each is a tile with constant loops. */
 AVX2 static void rows_avx2(int mr, int N, int K, const float *a, int lda, const float *W,
                            int ldw, float *c, int ldc)
 {
-    const int NR = 12 / mr;
+    const int NR = mr == 1 ? 8 : 12 / mr;
     for (int j = 0; j < N; j += NR) {
         const int nr = N - j < NR ? N - j : NR;
         const float *w = W + (size_t)j * ldw;
 #define T(m, n) case m * 16 + n: tile_avx2(m, n, K, a, lda, w, ldw, c + j, ldc); break;
         switch (mr * 16 + nr) {
-        T(1, 1) T(1, 2) T(1, 3) T(1, 4) T(1, 5) T(1, 6)
-        T(1, 7) T(1, 8) T(1, 9) T(1, 10) T(1, 11) T(1, 12)
+        T(1, 1) T(1, 2) T(1, 3) T(1, 4) T(1, 5) T(1, 6) T(1, 7) T(1, 8)
         T(2, 1) T(2, 2) T(2, 3) T(2, 4) T(2, 5) T(2, 6)
         T(3, 1) T(3, 2) T(3, 3) T(3, 4)
         T(4, 1) T(4, 2) T(4, 3)
