@@ -61,18 +61,30 @@ AVX2 static inline __attribute__((always_inline)) void
 tile_avx2(int mr, int nr, int K, const float *A, int lda, const float *W, int ldw, float *C,
           int ldc)
 {
-    __m256 acc[4][8], a[4];
+    __m256 acc[4][8], a[4], w[8];
     for (int i = 0; i < mr; i++)
         for (int j = 0; j < nr; j++)
             acc[i][j] = _mm256_setzero_ps();
+    /* the smaller of the tile's two sets of 8 k is loaded first and the other streamed,
+     * so that accumulators and loads fit the 16 registers (4x3: 12 + 3 + 1) */
     int k = 0;
     for (; k + 8 <= K; k += 8) {
-        for (int i = 0; i < mr; i++)
-            a[i] = _mm256_loadu_ps(A + (size_t)i * lda + k);
-        for (int j = 0; j < nr; j++) {
-            __m256 w = _mm256_loadu_ps(W + (size_t)j * ldw + k);
+        if (mr <= nr) {
             for (int i = 0; i < mr; i++)
-                acc[i][j] = _mm256_fmadd_ps(a[i], w, acc[i][j]);
+                a[i] = _mm256_loadu_ps(A + (size_t)i * lda + k);
+            for (int j = 0; j < nr; j++) {
+                __m256 w = _mm256_loadu_ps(W + (size_t)j * ldw + k);
+                for (int i = 0; i < mr; i++)
+                    acc[i][j] = _mm256_fmadd_ps(a[i], w, acc[i][j]);
+            }
+        } else {
+            for (int j = 0; j < nr; j++)
+                w[j] = _mm256_loadu_ps(W + (size_t)j * ldw + k);
+            for (int i = 0; i < mr; i++) {
+                __m256 x = _mm256_loadu_ps(A + (size_t)i * lda + k);
+                for (int j = 0; j < nr; j++)
+                    acc[i][j] = _mm256_fmadd_ps(x, w[j], acc[i][j]);
+            }
         }
     }
     if (k < K) {
@@ -81,9 +93,9 @@ tile_avx2(int mr, int nr, int K, const float *A, int lda, const float *W, int ld
         for (int i = 0; i < mr; i++)
             a[i] = _mm256_maskload_ps(A + (size_t)i * lda + k, m);
         for (int j = 0; j < nr; j++) {
-            __m256 w = _mm256_maskload_ps(W + (size_t)j * ldw + k, m);
+            __m256 x = _mm256_maskload_ps(W + (size_t)j * ldw + k, m);
             for (int i = 0; i < mr; i++)
-                acc[i][j] = _mm256_fmadd_ps(a[i], w, acc[i][j]);
+                acc[i][j] = _mm256_fmadd_ps(a[i], x, acc[i][j]);
         }
     }
     for (int i = 0; i < mr; i++)
