@@ -38,8 +38,9 @@ void mm_ref(int ta, int tb, int M, int N, int K, float alpha, const float *A, in
  * ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)), added to C[i][j]. A tile keeps twelve such dot
  * products in registers for speed: 4 rows of A by 3 rows of W, and for a call's last 2
  * or 3 rows 2 by 6 or 3 by 4; a last single row (a one-row prediction's only one) takes
- * 1 by 8. The edges run the same dot products fewer at a time. Which code runs (AVX2 with FMA, or the plain loop) depends
- * only on the machine, so every call of a process takes the same one. */
+ * 1 by 8. The edges run the same dot products fewer at a time. Which code runs (AVX2
+ * with FMA, or the plain loop) depends only on the machine, so every call of a process
+ * takes the same one. */
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(NN_NO_CLONES)
 #include <immintrin.h>
@@ -73,9 +74,9 @@ tile_avx2(int mr, int nr, int K, const float *A, int lda, const float *W, int ld
             for (int i = 0; i < mr; i++)
                 a[i] = _mm256_loadu_ps(A + (size_t)i * lda + k);
             for (int j = 0; j < nr; j++) {
-                __m256 w = _mm256_loadu_ps(W + (size_t)j * ldw + k);
+                __m256 x = _mm256_loadu_ps(W + (size_t)j * ldw + k);
                 for (int i = 0; i < mr; i++)
-                    acc[i][j] = _mm256_fmadd_ps(a[i], w, acc[i][j]);
+                    acc[i][j] = _mm256_fmadd_ps(a[i], x, acc[i][j]);
             }
         } else {
             for (int j = 0; j < nr; j++)
