@@ -4,11 +4,14 @@
  *    predicted alone; so are multi-row requests batched with strangers;
  *  - the TF Serving, v2 and MLflow routes batch the same way and answer the same bits;
  *  - a request with more rows than --max-batch runs alone and answers as its rows alone;
- *  - a client that goes away while its rows wait leaves the batch without harm;
+ *  - a client that goes away while its rows wait (in the queue, or for its HTTP thread's
+ *    turn) leaves the batch without harm;
  *  - a model deleted while requests wait for their batch: each answers its own rows (or
  *    404 when the delete came first), and every request after the delete 404s;
  *  - SIGTERM answers every request still waiting for a batch, then exits 0;
- *  - on an idle service a short pass runs at once, a long one on the batch thread;
+ *  - without a window, short requests read in one turn of an HTTP thread go together
+ *    on that thread; on an idle service a short pass runs there, a long one on the batch
+ *    thread;
  *  - --max-batch 0 turns batching off: no pass is counted.
  * A long --batch-window makes batches form on an idle machine; the answers must not
  * depend on it. */
@@ -20,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -207,14 +211,14 @@ START_TEST(concurrent_rows_get_their_own_outputs)
 }
 END_TEST
 
-/* Without a window, on one pass at a time: rows that arrive while a pass runs go
- * together in the next, which the HTTP thread whose own pass ended runs when it is short
- * (no batch thread woken). Rounds of concurrent one-row requests until such passes have
- * run; every answer is the bits of its row alone. */
+/* Without a window: the short requests an HTTP thread reads in one turn of its event
+ * loop go together in one pass, on that thread (no batch thread runs them). Rounds of
+ * concurrent one-row requests until such passes have run; every answer is the bits of
+ * its row alone. */
 START_TEST(batches_form_without_a_window)
 {
     struct server s = {0};
-    su_start(&s, (const char *const[]){"--predict-threads", "1", NULL});
+    su_start(&s, NULL);
     char *m = model(&s), *want[N];
     for (int i = 0; i < N; i++)
         want[i] = alone(&s, m, i);
@@ -234,6 +238,7 @@ START_TEST(batches_form_without_a_window)
     }
     ck_assert_msg(multi_row_passes(&s) > 0, "no pass of more than one row in %d rounds of %d "
                   "concurrent requests", round, N);
+    ck_assert_double_eq(metric(&s, "neurond_predict_batch_thread_passes_total"), 0);
     for (int i = 0; i < N; i++)
         free(want[i]);
     free(m);
@@ -300,36 +305,61 @@ START_TEST(protocol_routes_batch_alike)
 }
 END_TEST
 
-/* A request of more rows than --max-batch runs alone: its rows answer as they do alone. */
+/* A request of more rows than --max-batch runs alone: its rows answer as they do alone,
+ * whether its rows queue (with a window) or wait for its HTTP thread's turn (without);
+ * and without a window, the one-row requests read in one turn go in passes of at most
+ * --max-batch rows. */
 START_TEST(more_rows_than_max_batch)
 {
-    struct server s = {0};
-    su_start(&s, (const char *const[]){"--max-batch", "4", "--batch-window", "20000", NULL});
-    char *m = model(&s), *want[10], rows[10 * ROW] = "", expect[BODY] = "[";
-    for (int i = 0; i < 10; i++) {
-        char row[ROW];
-        row_text(i, row, sizeof row);
-        snprintf(rows + strlen(rows), sizeof rows - strlen(rows), "%s%s", i ? ", " : "", row);
-        want[i] = alone(&s, m, i);
-        snprintf(expect + strlen(expect), sizeof expect - strlen(expect), "%s%.*s",
-                 i ? "," : "", (int)strlen(want[i]) - 2, want[i] + 1);
+    const char *const with_window[] = {"--max-batch", "4", "--batch-window", "20000", NULL};
+    const char *const without[] = {"--max-batch", "4", NULL};
+    for (int w = 0; w < 2; w++) {
+        struct server s = {0};
+        su_start(&s, w == 0 ? with_window : without);
+        char *m = model(&s), *want[N], rows[10 * ROW] = "", expect[BODY] = "[";
+        for (int i = 0; i < N; i++)
+            want[i] = alone(&s, m, i);
+        for (int i = 0; i < 10; i++) {
+            char row[ROW];
+            row_text(i, row, sizeof row);
+            snprintf(rows + strlen(rows), sizeof rows - strlen(rows), "%s%s", i ? ", " : "",
+                     row);
+            snprintf(expect + strlen(expect), sizeof expect - strlen(expect), "%s%.*s",
+                     i ? "," : "", (int)strlen(want[i]) - 2, want[i] + 1);
+        }
+        strcat(expect, "]");
+        struct call c = {.s = &s, .ctype = "application/json"};
+        snprintf(c.path, sizeof c.path, "/v1/models/%s/predict", m);
+        snprintf(c.body, sizeof c.body, "{\"inputs\": [%s]}", rows);
+        send_call(&c);
+        char *got = member(&c, "outputs");
+        ck_assert_str_eq(got, expect);
+        free(got);
+        call_free(&c);
+        ck_assert_double_eq(metric(&s, "neurond_predict_batch_rows_bucket{le=\"8\"}") + 1,
+                            metric(&s, "neurond_predict_batch_rows_bucket{le=\"16\"}"));
+        for (int round = 0; round < 5; round++) {
+            struct call cs[N];
+            for (int i = 0; i < N; i++)
+                native_call(&cs[i], &s, m, i);
+            send_all(cs, N);
+            for (int i = 0; i < N; i++) {
+                char *one = member(&cs[i], "outputs");
+                ck_assert_msg(!strcmp(one, want[i]), "request %d: %s, alone %s", i, one,
+                              want[i]);
+                free(one);
+                call_free(&cs[i]);
+            }
+        }
+        /* every pass but the 10 rows' took at most 4 */
+        ck_assert_double_eq(metric(&s, "neurond_predict_batch_rows_bucket{le=\"4\"}") + 1,
+                            metric(&s, "neurond_predict_batch_rows_count"));
+        for (int i = 0; i < N; i++)
+            free(want[i]);
+        free(m);
+        su_stop(&s, 0);
+        su_cleanup(&s);
     }
-    strcat(expect, "]");
-    struct call c = {.s = &s, .ctype = "application/json"};
-    snprintf(c.path, sizeof c.path, "/v1/models/%s/predict", m);
-    snprintf(c.body, sizeof c.body, "{\"inputs\": [%s]}", rows);
-    send_call(&c);
-    char *got = member(&c, "outputs");
-    ck_assert_str_eq(got, expect);
-    free(got);
-    call_free(&c);
-    ck_assert_double_eq(metric(&s, "neurond_predict_batch_rows_bucket{le=\"8\"}") + 1,
-                        metric(&s, "neurond_predict_batch_rows_bucket{le=\"16\"}"));
-    for (int i = 0; i < 10; i++)
-        free(want[i]);
-    free(m);
-    su_stop(&s, 0);
-    su_cleanup(&s);
 }
 END_TEST
 
@@ -364,6 +394,57 @@ START_TEST(client_gone_mid_batch)
         free(got);
         call_free(&c[i]);
     }
+    struct http_reply h = su_http(&s, "GET", "/healthz", NULL, 0, NULL);
+    ck_assert_int_eq(h.status, 200);
+    su_http_free(&h);
+    char *again = alone(&s, m, 0);
+    ck_assert_str_eq(again, want);
+    free(again);
+    free(want);
+    free(m);
+    su_stop(&s, 0);
+    su_cleanup(&s);
+}
+END_TEST
+
+/* Without a window: clients that send a request and reset the connection at once,
+ * among others that wait for their answers, many times over: some are gone before
+ * their HTTP thread's turn comes (their rows leave the pass); every other request gets
+ * its own row's outputs, and the service goes on answering. */
+START_TEST(client_gone_before_its_turn)
+{
+    struct server s = {0};
+    su_start(&s, NULL);
+    char *m = model(&s), *want = alone(&s, m, 0), row[ROW], req[BODY + 512];
+    row_text(1, row, sizeof row);
+    char body[BODY];
+    snprintf(body, sizeof body, "{\"inputs\": [%s]}", row);
+    snprintf(req, sizeof req, "POST /v1/models/%s/predict HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+             "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s", m,
+             strlen(body), body);
+    for (int round = 0; round < 30; round++) {
+        struct call c[4];
+        for (int i = 0; i < 4; i++)
+            native_call(&c[i], &s, m, 0);
+        int fds[6];
+        for (int k = 0; k < 6; k++) {
+            ck_assert_int_ge(fds[k] = su_connect(&s, NULL), 0);
+            ck_assert_int_eq(su_send(fds[k], req, strlen(req)), 0);
+        }
+        for (int k = 0; k < 6; k++) {   /* a reset, not a FIN: gone at once */
+            struct linger l = {1, 0};
+            setsockopt(fds[k], SOL_SOCKET, SO_LINGER, &l, sizeof l);
+            close(fds[k]);
+        }
+        send_all(c, 4);
+        for (int i = 0; i < 4; i++) {
+            char *got = member(&c[i], "outputs");
+            ck_assert_str_eq(got, want);
+            free(got);
+            call_free(&c[i]);
+        }
+    }
+    ck_assert_double_eq(metric(&s, "neurond_predict_queue_rows"), 0);
     struct http_reply h = su_http(&s, "GET", "/healthz", NULL, 0, NULL);
     ck_assert_int_eq(h.status, 200);
     su_http_free(&h);
@@ -497,16 +578,17 @@ START_TEST(sigterm_answers_waiting_requests)
 }
 END_TEST
 
-/* On an idle service a short pass runs on the thread that read its request (its rows
- * wait 0 s), and a long one (a model of 6.6M parameters) goes to the batch thread, so that
- * it never holds up an HTTP thread; both answer. */
+/* On an idle service a short pass runs on the thread that read its request, and a long
+ * one (a model of 6.6M parameters) goes to the batch thread, so that it never holds up an
+ * HTTP thread; both answer. */
 START_TEST(long_pass_goes_to_batch_thread)
 {
     struct server s = {0};
     su_start(&s, NULL);
     char *small = model(&s), *ds = su_dataset(&s, 30, F, 1), body[768];
     char *want = alone(&s, small, 0);
-    ck_assert_double_eq(metric(&s, "neurond_predict_queue_wait_seconds_sum"), 0);
+    ck_assert_double_eq(metric(&s, "neurond_predict_batch_rows_count"), 1);
+    ck_assert_double_eq(metric(&s, "neurond_predict_batch_thread_passes_total"), 0);
     ck_assert_double_eq(metric(&s, "neurond_predict_queue_wait_seconds_count"), 1);
     snprintf(body, sizeof body,
              "{\"inputs\": %d, \"layers\": [{\"type\": \"dense\", \"units\": 2560, "
@@ -521,12 +603,13 @@ START_TEST(long_pass_goes_to_batch_thread)
     ck_assert_str_eq(su_str(j, "state"), "succeeded");
     char *big = alone(&s, su_str(j, "model"), 0);
     ck_assert_ptr_nonnull(big);
-    ck_assert_double_gt(metric(&s, "neurond_predict_queue_wait_seconds_sum"), 0);
+    ck_assert_double_eq(metric(&s, "neurond_predict_batch_rows_count"), 2);
+    ck_assert_double_eq(metric(&s, "neurond_predict_batch_thread_passes_total"), 1);
     ck_assert_double_eq(metric(&s, "neurond_predict_queue_wait_seconds_count"), 2);
-    double waited = metric(&s, "neurond_predict_queue_wait_seconds_sum");
-    char *again = alone(&s, small, 0);   /* the short pass runs at once again */
+    char *again = alone(&s, small, 0);   /* the short pass runs on the HTTP thread again */
     ck_assert_str_eq(again, want);
-    ck_assert_double_eq(metric(&s, "neurond_predict_queue_wait_seconds_sum"), waited);
+    ck_assert_double_eq(metric(&s, "neurond_predict_batch_rows_count"), 3);
+    ck_assert_double_eq(metric(&s, "neurond_predict_batch_thread_passes_total"), 1);
     ck_assert_double_eq(metric(&s, "neurond_predict_queue_wait_seconds_count"), 3);
     free(again), free(big), free(want), free(job), free(net), free(ds), free(small);
     json_decref(j);
@@ -571,6 +654,7 @@ int main(void)
     tcase_add_test(tc, protocol_routes_batch_alike);
     tcase_add_test(tc, more_rows_than_max_batch);
     tcase_add_test(tc, client_gone_mid_batch);
+    tcase_add_test(tc, client_gone_before_its_turn);
     tcase_add_test(tc, model_deleted_while_batch_waits);
     tcase_add_test(tc, sigterm_answers_waiting_requests);
     tcase_add_test(tc, long_pass_goes_to_batch_thread);

@@ -150,7 +150,8 @@ struct api_predict *api_predict_new(struct predictor *p, const char *id, float *
 /* Frees a (its rows, outputs and model reference) when it is not run. */
 void api_predict_free(void *a);
 /* Runs a's rows and answers: now (the answer's result), or later (HTTP_LATER, when the
- * rows wait for a batch and r allows it). a is freed either way. */
+ * rows wait for company and r allows it: on the HTTP thread's next turn, or once a batch
+ * thread ran them). a is freed either way. */
 int api_predict_go(struct api_predict *a, struct req *r, struct reply *out);
 
 /* n output rows of K values as JSON rows of numbers (null where not finite). New. */

@@ -889,6 +889,7 @@ struct api_predict *api_predict_new(struct predictor *p, const char *id, float *
 void api_predict_free(void *ctx)
 {
     struct api_predict *a = ctx;
+    predictor_forget(&a->call);   /* a request that ended before its rows ran */
     free(a->rid);
     free(a->call.x);
     free(a->call.y);
@@ -899,13 +900,14 @@ void api_predict_free(void *ctx)
 static int answer_later(struct req *r, struct reply *out)
 {
     struct api_predict *a = r->later_ctx;
+    predictor_settle(&a->call);   /* this thread's turn has come: its rows run now */
     return a->answer(a, out);
 }
 
 int api_predict_go(struct api_predict *a, struct req *r, struct reply *out)
 {
     a->call.ctx = r->conn;
-    if (predictor_submit(&a->call, r->later_ok && r->conn) == 1) {
+    if (predictor_submit(&a->call, r->later_ok && r->conn) > 0) {
         r->later = answer_later;
         r->later_ctx = a;
         r->later_free = api_predict_free;

@@ -45,7 +45,7 @@ struct config {
     /* prediction batching (domain/batch.c) */
     int max_batch;             /* rows in one batched forward pass at most; 0: no batching */
     int batch_window;          /* microseconds a batch waits for more rows (0: none) */
-    int predict_threads;       /* batched forward passes running at once */
+    int predict_threads;       /* batch threads (runners) */
     /* who may ask, and the access log (server/http/guard.c, log.c) */
     const char *token_file;    /* bearer tokens, one a line; NULL: no authentication */
     int metrics_token;         /* GET /metrics needs a token too */

@@ -1,17 +1,24 @@
 /* batch.c -- predictions: one call's rows run at once (predictor_run), or, when other
  * requests' rows wait for the same model, in one forward pass with theirs (domain.h).
  *
- * DESIGN: one queue of calls under one lock. `busy` counts the forward passes running,
- * a call's own included, and may reach `threads`: a short call (INLINE_WORK) that finds
- * the queue empty and a pass free runs on its own thread; any other queues (pausing its
- * connection first) and is answered by a runner. A call of more rows than max_batch
- * makes a batch of its own. A runner takes the oldest call's model and every queued call
- * of that model that fits in max_batch rows, in order of arrival, and predicts their rows
- * as one matrix. Since a pass that ends wakes a runner, the rows that arrived during it
- * go together: batches grow with the load and stay one row when there is none. A call's
- * own pass that ends with a short batch queued (INLINE_WORK) runs that batch too, on
- * the same thread, before it answers: under a steady load of small requests the HTTP
- * threads take turns at the batches, and no thread is woken for them. */
+ * DESIGN: two places where rows wait for company.
+ *
+ * The HTTP thread's turn. A short call (INLINE_WORK) made on an HTTP thread waits on
+ * that thread's list (thread-local: no lock) until the thread comes back to it on its
+ * next turn of its event loop, having read meanwhile every request that arrived on its
+ * other connections. predictor_settle then runs the call with every call of its model
+ * on the list, up to max_batch rows and INLINE_WORK, as one matrix, on that thread.
+ * Under load a turn reads many requests, and their rows go in one pass; on an idle
+ * service the next turn comes at once, and a call's rows run alone, microseconds later.
+ * No thread is woken and no connection paused: a pass of one row costs what running it
+ * at once did, and a pass of many rows reads the model's weights once for all of them.
+ *
+ * The queue. Any other call -- a long pass, or any call when a window is set -- queues,
+ * its connection paused. A runner (--predict-threads of them) takes the oldest call's model
+ * and every queued call of that model that fits in max_batch rows, in order of arrival,
+ * predicts their rows as one matrix and wakes their connections; rows that arrive
+ * during a pass go in the next. A call of more rows than max_batch is a batch of its
+ * own, in either place. */
 #include "domain.h"
 
 #include "format/format.h"
@@ -26,16 +33,37 @@
 
 static struct {
     pthread_mutex_t lock;
-    pthread_cond_t work;              /* on CLOCK_MONOTONIC: a call queued, a pass ended */
+    pthread_cond_t work;              /* on CLOCK_MONOTONIC: a call queued, or stopping */
     struct predict_call *head, *tail;
-    int busy;                         /* forward passes running */
     int stopping;
-    int max_batch, threads;
+    int max_batch;
     double window;                    /* seconds */
     pthread_t *runners;
     int nrunners;
 } bq = {.lock = PTHREAD_MUTEX_INITIALIZER};
-static atomic_int batching;           /* runners are up: calls may queue */
+static atomic_int batching;           /* runners are up: calls may wait */
+
+/* The calls this HTTP thread deferred to its next turn, in order of arrival. */
+static _Thread_local struct predict_call *turn, **turn_end;   /* turn_end NULL: &turn */
+
+/* Takes *pp off the turn's list. */
+static void turn_unlink(struct predict_call **pp)
+{
+    struct predict_call *c = *pp;
+    if (!(*pp = c->next))
+        turn_end = pp;
+    c->next = NULL;
+    c->deferred = 0;
+}
+
+/* Where c is on the turn's list. */
+static struct predict_call **turn_find(const struct predict_call *c)
+{
+    struct predict_call **pp = &turn;
+    while (*pp != c)
+        pp = &(*pp)->next;
+    return pp;
+}
 
 /* A pass of at most this many multiply-adds (rows x parameters x steps) may run on the
  * thread that read its request: well under a millisecond. A longer one goes to a runner
@@ -169,7 +197,7 @@ static void serve(struct predict_call *calls, int rows)
     double now = clock_s();
     for (struct predict_call *c = calls; c; c = c->next)
         stats_batch_wait(now - c->t0);
-    stats_batch(rows);
+    stats_batch(rows, 1);
     run_batch(calls, rows);
     for (struct predict_call *c = calls, *next; c; c = next) {
         next = c->next;   /* c is its caller's again once done */
@@ -185,7 +213,7 @@ static void *runner(void *arg)
     for (;;) {
         if (!bq.head && bq.stopping)
             break;
-        if (!bq.head || (bq.busy >= bq.threads && !bq.stopping)) {
+        if (!bq.head) {
             pthread_cond_wait(&bq.work, &bq.lock);
             continue;
         }
@@ -205,12 +233,9 @@ static void *runner(void *arg)
         int rows;
         struct predict_call *calls = take_batch(&rows);
         stats_batch_queued(-rows);
-        bq.busy++;
         pthread_mutex_unlock(&bq.lock);
         serve(calls, rows);
         pthread_mutex_lock(&bq.lock);
-        bq.busy--;
-        pthread_cond_broadcast(&bq.work);
     }
     pthread_mutex_unlock(&bq.lock);
     return NULL;
@@ -218,56 +243,78 @@ static void *runner(void *arg)
 
 int predictor_submit(struct predict_call *c, int may_wait)
 {
+    c->deferred = 0;
     if (!atomic_load(&batching)) {
         run_alone(c);
         return 0;
     }
-    pthread_mutex_lock(&bq.lock);
-    int queue = may_wait && !bq.stopping &&
-                (bq.head || bq.busy >= bq.threads || bq.window > 0 || work(c->p, c->n) > INLINE_WORK);
-    if (queue) {
-        c->pause(c->ctx);
+    if (may_wait && bq.window <= 0 && work(c->p, c->n) <= INLINE_WORK) {
         c->t0 = clock_s();
+        c->deferred = 1;
         c->next = NULL;
-        if (bq.tail)
-            bq.tail->next = c;
-        else
-            bq.head = c;
-        bq.tail = c;
+        *(turn_end ? turn_end : &turn) = c;
+        turn_end = &c->next;
         stats_batch_queued(c->n);
-        /* a runner is woken only when it may start a pass: when none is free, the pass
-         * that ends next sees to the queue (waking one for nothing cost two context
-         * switches a queued call) */
-        if (bq.busy < bq.threads || bq.stopping)
-            pthread_cond_broadcast(&bq.work);
+        return 2;
+    }
+    if (may_wait) {
+        pthread_mutex_lock(&bq.lock);
+        if (!bq.stopping) {
+            c->pause(c->ctx);
+            c->t0 = clock_s();
+            c->next = NULL;
+            if (bq.tail)
+                bq.tail->next = c;
+            else
+                bq.head = c;
+            bq.tail = c;
+            stats_batch_queued(c->n);
+            pthread_cond_signal(&bq.work);
+            pthread_mutex_unlock(&bq.lock);
+            return 1;
+        }
         pthread_mutex_unlock(&bq.lock);
-        return 1;
     }
-    bq.busy++;   /* a pass of its own, which a runner waits for */
-    pthread_mutex_unlock(&bq.lock);
-    stats_batch_wait(0);
-    stats_batch(c->n);
+    stats_batch_wait(0);   /* a pass of its own, at once */
+    stats_batch(c->n, 0);
     run_alone(c);
-    /* the rows that came meanwhile: a short batch of them runs here too, in this same
-     * pass's place, before this call is answered (rather than after a runner's wake-up);
-     * a longer one, or any after it, goes to a runner */
-    pthread_mutex_lock(&bq.lock);
-    struct predict_call *calls = NULL;
-    int rows = 0;
-    if (bq.head && bq.window <= 0 && !bq.stopping &&
-        work(bq.head->p, next_rows()) <= INLINE_WORK) {
-        calls = take_batch(&rows);
-        stats_batch_queued(-rows);
-    }
-    pthread_mutex_unlock(&bq.lock);
-    if (calls)
-        serve(calls, rows);
-    pthread_mutex_lock(&bq.lock);
-    bq.busy--;
-    if (bq.head)
-        pthread_cond_broadcast(&bq.work);
-    pthread_mutex_unlock(&bq.lock);
     return 0;
+}
+
+void predictor_settle(struct predict_call *c)
+{
+    if (!c->deferred)
+        return;
+    /* c first, then the turn's other calls of its model, in order, while they fit */
+    turn_unlink(turn_find(c));
+    struct predict_call **tail = &c->next;
+    int rows = c->n;
+    for (struct predict_call **pp = &turn; *pp;) {
+        struct predict_call *o = *pp;
+        if (o->p == c->p && rows + o->n <= bq.max_batch &&
+            work(c->p, rows + o->n) <= INLINE_WORK) {
+            turn_unlink(pp);
+            *tail = o;
+            tail = &o->next;
+            rows += o->n;
+        } else {
+            pp = &o->next;
+        }
+    }
+    stats_batch_queued(-rows);
+    double now = clock_s();
+    for (struct predict_call *o = c; o; o = o->next)
+        stats_batch_wait(now - o->t0);
+    stats_batch(rows, 0);
+    run_batch(c, rows);
+}
+
+void predictor_forget(struct predict_call *c)
+{
+    if (c->deferred) {
+        turn_unlink(turn_find(c));
+        stats_batch_queued(-c->n);
+    }
 }
 
 int predictor_batching(int max_batch, int window_us, int threads)
@@ -281,7 +328,6 @@ int predictor_batching(int max_batch, int window_us, int threads)
     pthread_condattr_destroy(&ca);
     bq.max_batch = max_batch;
     bq.window = window_us / 1e6;
-    bq.threads = threads;
     bq.stopping = 0;
     if (!(bq.runners = calloc((size_t)threads, sizeof *bq.runners)))
         return -1;

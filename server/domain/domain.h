@@ -290,12 +290,14 @@ void predictor_drop_all(void);
 int predictor_run(const struct predictor *p, float *x, int n, float *y, char *msg, size_t cap);
 
 /* ---- batched prediction (batch.c) ----
- * Rows of concurrent requests to one model go through one forward pass. A request
- * whose rows find no pass running and none waiting runs them at once on its own thread
- * when they are a short pass (under a millisecond), so an idle service adds no latency;
- * otherwise its rows queue, and a runner thread
- * (--predict-threads) takes, once the pass before it ends (or --batch-window after the
- * oldest arrived), every waiting row of that model up to --max-batch and predicts them
+ * Rows of concurrent requests to one model go through one forward pass. A request read
+ * on an HTTP thread whose rows are a short pass (under a millisecond) waits for that
+ * thread's next turn of its event loop, by which it has read every request that came
+ * meanwhile: the rows of that model read in one turn go together, on that thread, and
+ * on an idle service a request's rows run alone, microseconds after it was read. A
+ * longer pass, or every request when --batch-window is set, queues for a runner thread
+ * (--predict-threads), which takes, once it is free (or --batch-window after the oldest
+ * arrived), every waiting row of that model up to --max-batch and predicts them
  * together. The engine's inference products give a row the same bits in any company
  * (mm_rows), so a batched row's outputs are those it gets alone. */
 
@@ -311,13 +313,23 @@ struct predict_call {
     void (*pause)(void *ctx);  /* called before the call queues (under the queue's lock) */
     void (*done)(void *ctx);   /* called, on a runner, once rc and y are set */
     void *ctx;
-    double t0;                 /* when it queued */
+    double t0;                 /* when it began to wait */
+    int deferred;              /* waiting for its thread's next turn */
     struct predict_call *next;
 };
-/* Predicts c's rows: at once on this thread (returns 0; c->rc says how it went), or, when
- * may_wait and batching is on and a pass is running, rows wait, a window is set or the
- * rows are a long pass, queued (returns 1: c->pause was called, c->done will be). */
+/* Predicts c's rows, or has them wait for company when may_wait (the caller is an HTTP
+ * thread that can answer later) and batching is on:
+ *  0: they ran at once on this thread; c->rc says how it went.
+ *  1: they queued for a runner: c->pause was called, c->done will be, on the runner.
+ *  2: they wait for this thread's next turn: predictor_settle(c), on this thread, runs
+ *     them (with the company they found) before c->rc and c->y are read, and
+ *     predictor_forget(c) takes them back if the request ends first. */
 int predictor_submit(struct predict_call *c, int may_wait);
+/* Runs c's rows if they still wait (submit's 2), with every row of its model that
+ * waits on this thread, up to --max-batch rows and a short pass; else does nothing. */
+void predictor_settle(struct predict_call *c);
+/* Takes c's rows back if they still wait (submit's 2); else does nothing. */
+void predictor_forget(struct predict_call *c);
 /* Turns batching on: batches of up to max_batch rows (0: no batching, every call runs
  * at once), held window_us for more rows, threads runners. 0, or -1 when a thread could
  * not start (batching stays off). */

@@ -41,10 +41,13 @@
  * requests without a body (the probes, reads, lists) or with a small one (a prediction
  * of a few rows, for which the hand-over would cost more than the work).
  *
- * Answering later: a handler run on an HTTP thread may pause its connection and return
- * HTTP_LATER (a prediction whose rows wait for a batch, domain/batch.c); when it is
- * woken, on_request comes again and calls the request's later to make the reply. The
- * pool's handlers never do: they answer before the pool wakes their connection.
+ * Answering later: a handler run on an HTTP thread may return HTTP_LATER (a prediction
+ * whose rows wait for a batch, domain/batch.c), its connection paused or not. A paused
+ * one is called again (on_request) once woken; one not paused, on the thread's next
+ * turn: libmicrohttpd calls on_request again for a request that has no reply yet, after
+ * the thread's next wait for sockets, which does not block while such a request is
+ * there. Either way on_request then calls the request's later to make the reply. The
+ * pool's handlers never answer later: they answer before the pool wakes their connection.
  *
  * Who may ask, and the access log, are guard.c's and log.c's (guard.h). */
 #include "http.h"
@@ -141,7 +144,7 @@ struct conn {
     int streaming;
     int failed;                /* the reply is decided; the rest of the body is dropped */
     int ran;                   /* the handler ran (finish) */
-    int waiting;               /* its handler answers later (HTTP_LATER): paused */
+    int waiting;               /* its handler answers later (HTTP_LATER) */
     int later;                 /* ... and counted in the daemon's `later` */
     struct reply reply;
     double t0;                 /* arrival, for the latency histogram */
@@ -793,8 +796,8 @@ json_t *req_json_load(const char *body, size_t len, size_t flags, struct reply *
     return v;
 }
 
-/* The whole body is in: run the handler. Returns HTTP_LATER when it answers later (its
- * connection paused), else 0. */
+/* The whole body is in: run the handler. Returns HTTP_LATER when it answers later, else
+ * 0. */
 static int finish(struct conn *c)
 {
     struct req *r = &c->req;
@@ -820,7 +823,7 @@ static int finish(struct conn *c)
     return rc == HTTP_LATER && r->later_ok ? HTTP_LATER : 0;
 }
 
-/* A handler that answered later is woken: its reply is made now. */
+/* A handler that answered later is woken, or its turn came: its reply is made now. */
 static void finish_later(struct conn *c)
 {
     struct req *r = &c->req;
@@ -958,7 +961,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
         return MHD_YES;
     }
     deadline(c, 0);
-    if (c->waiting) {   /* woken: the work its handler left is done */
+    if (c->waiting) {   /* woken, or its turn: the work its handler left can be done */
         c->waiting = 0;
         finish_later(c);
         c->ran = 1;
@@ -972,7 +975,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
         if (later) {
             c->waiting = c->later = 1;
             atomic_fetch_add(&h->later, 1);
-            return MHD_YES;   /* paused; on_request comes again when it is woken */
+            return MHD_YES;   /* on_request comes again when it is woken, or next turn */
         }
         c->ran = 1;
     }

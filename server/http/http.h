@@ -6,10 +6,13 @@
  * request, fills the reply and returns 0; the glue (http.c) sends it. A handler that
  * fails to build a reply returns -1 and the glue answers 500.
  *
- * A handler whose work goes on elsewhere (a prediction waiting for its batch) may answer
- * later when struct req's later_ok is set: it pauses the connection (http_pause), sets
- * later (and later_free) and returns HTTP_LATER; whoever finishes the work calls
- * http_wake, and the glue then calls later on the HTTP thread to fill the reply.
+ * A handler whose work waits (a prediction waiting for company in its batch) may answer
+ * later when struct req's later_ok is set: it sets later (and later_free) and returns
+ * HTTP_LATER, the glue then calls later on the HTTP thread to fill the reply, either
+ *  - when woken: the handler paused the connection (http_pause), and whoever finishes
+ *    the work calls http_wake; or
+ *  - on the thread's next turn of its event loop, when it did not pause it: by then the
+ *    thread has read what arrived on its other connections meanwhile.
  */
 #ifndef HTTP_H
 #define HTTP_H

@@ -16,9 +16,10 @@ void stats_request(int route, const char *method, int status, double seconds);
 /* Counts one epoch trained at samples_per_second (the training workers). */
 void stats_epoch(double samples_per_second);
 
-/* Counts one batched forward pass of rows rows (domain/batch.c), and a request's rows
- * waiting seconds in the batch queue before their pass began (0 for rows run at once). */
-void stats_batch(int rows);
+/* Counts one batched forward pass of rows rows (domain/batch.c), run on a batch thread
+ * (runner) or on the thread that read a request, and a request's rows waiting seconds
+ * before their pass began (0 for rows run at once). */
+void stats_batch(int rows, int runner);
 void stats_batch_wait(double seconds);
 /* Rows join (rows > 0) or leave (rows < 0) the batch queue. */
 void stats_batch_queued(int rows);

@@ -36,7 +36,7 @@ static const double batch_buckets[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 10
 static const double wait_buckets[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
                                       0.025, 0.05, 0.1};
 #define NWAIT ((int)(sizeof wait_buckets / sizeof wait_buckets[0]))
-static atomic_ullong batch_count[NBATCH + 1], batch_rows;
+static atomic_ullong batch_count[NBATCH + 1], batch_rows, runner_passes;
 static atomic_ullong wait_count[NWAIT + 1], wait_ns;
 static atomic_llong queued_rows;
 static _Atomic double samples_per_second;
@@ -75,9 +75,11 @@ void stats_epoch(double sps)
     atomic_store_explicit(&samples_per_second, sps, memory_order_relaxed);
 }
 
-void stats_batch(int rows)
+void stats_batch(int rows, int runner)
 {
     observe(batch_buckets, NBATCH, batch_count, &batch_rows, rows, 1);
+    if (runner)
+        atomic_fetch_add_explicit(&runner_passes, 1, memory_order_relaxed);
 }
 
 void stats_batch_wait(double seconds)
@@ -138,6 +140,11 @@ void stats_write(FILE *f, const struct stats_route *routes, int nroutes)
             atomic_load_explicit(&samples_per_second, memory_order_relaxed));
     write_histogram(f, "neurond_predict_batch_rows", "Rows in each forward pass of batched "
                     "prediction.", batch_buckets, NBATCH, batch_count, &batch_rows, 1);
+    fprintf(f, "# HELP neurond_predict_batch_thread_passes_total Forward passes of batched "
+               "prediction run on a batch thread (the others ran on the thread that read "
+               "their requests).\n# TYPE neurond_predict_batch_thread_passes_total counter\n"
+               "neurond_predict_batch_thread_passes_total %llu\n",
+            atomic_load_explicit(&runner_passes, memory_order_relaxed));
     write_histogram(f, "neurond_predict_queue_wait_seconds", "Time a prediction's rows "
                     "waited for their batch's forward pass.", wait_buckets, NWAIT, wait_count,
                     &wait_ns, 1e9);
