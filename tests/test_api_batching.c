@@ -363,21 +363,50 @@ START_TEST(more_rows_than_max_batch)
 }
 END_TEST
 
+/* A one-row prediction of model m (row 1) as raw HTTP, for clients that go away. */
+static void raw_request(const char *m, char *req, size_t cap)
+{
+    char row[ROW], body[BODY];
+    row_text(1, row, sizeof row);
+    snprintf(body, sizeof body, "{\"inputs\": [%s]}", row);
+    snprintf(req, cap, "POST /v1/models/%s/predict HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+             "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s", m,
+             strlen(body), body);
+}
+
+/* Sends n requests (prepared) at once; each must answer want's bits. */
+static void all_answer(struct call *c, int n, const char *want)
+{
+    send_all(c, n);
+    for (int i = 0; i < n; i++) {
+        char *got = member(&c[i], "outputs");
+        ck_assert_str_eq(got, want);
+        free(got);
+        call_free(&c[i]);
+    }
+}
+
+/* The service goes on answering: /healthz, and model m's row 0 as want. */
+static void still_answers(const struct server *s, const char *m, const char *want)
+{
+    struct http_reply h = su_http(s, "GET", "/healthz", NULL, 0, NULL);
+    ck_assert_int_eq(h.status, 200);
+    su_http_free(&h);
+    char *again = alone(s, m, 0);
+    ck_assert_str_eq(again, want);
+    free(again);
+}
+
 /* Clients that send a request and go away while its rows wait: the others are answered,
  * and so is the next request. */
 START_TEST(client_gone_mid_batch)
 {
     struct server s = {0};
     su_start(&s, (const char *const[]){"--batch-window", "300000", NULL});
-    char *m = model(&s), *want = alone(&s, m, 0), row[ROW], req[BODY + 512];
-    row_text(1, row, sizeof row);
-    char body[BODY];
-    snprintf(body, sizeof body, "{\"inputs\": [%s]}", row);
+    char *m = model(&s), *want = alone(&s, m, 0), req[BODY + 512];
+    raw_request(m, req, sizeof req);
     int fds[4];
     for (int k = 0; k < 4; k++) {   /* gone with their rows queued */
-        snprintf(req, sizeof req, "POST /v1/models/%s/predict HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                 "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s", m,
-                 strlen(body), body);
         ck_assert_int_ge(fds[k] = su_connect(&s, NULL), 0);
         ck_assert_int_eq(su_send(fds[k], req, strlen(req)), 0);
     }
@@ -387,19 +416,8 @@ START_TEST(client_gone_mid_batch)
     usleep(50000);
     for (int k = 0; k < 4; k++)
         close(fds[k]);
-    send_all(c, 3);
-    for (int i = 0; i < 3; i++) {
-        char *got = member(&c[i], "outputs");
-        ck_assert_str_eq(got, want);
-        free(got);
-        call_free(&c[i]);
-    }
-    struct http_reply h = su_http(&s, "GET", "/healthz", NULL, 0, NULL);
-    ck_assert_int_eq(h.status, 200);
-    su_http_free(&h);
-    char *again = alone(&s, m, 0);
-    ck_assert_str_eq(again, want);
-    free(again);
+    all_answer(c, 3, want);
+    still_answers(&s, m, want);
     free(want);
     free(m);
     su_stop(&s, 0);
@@ -415,13 +433,8 @@ START_TEST(client_gone_before_its_turn)
 {
     struct server s = {0};
     su_start(&s, NULL);
-    char *m = model(&s), *want = alone(&s, m, 0), row[ROW], req[BODY + 512];
-    row_text(1, row, sizeof row);
-    char body[BODY];
-    snprintf(body, sizeof body, "{\"inputs\": [%s]}", row);
-    snprintf(req, sizeof req, "POST /v1/models/%s/predict HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-             "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s", m,
-             strlen(body), body);
+    char *m = model(&s), *want = alone(&s, m, 0), req[BODY + 512];
+    raw_request(m, req, sizeof req);
     for (int round = 0; round < 30; round++) {
         struct call c[4];
         for (int i = 0; i < 4; i++)
@@ -436,21 +449,10 @@ START_TEST(client_gone_before_its_turn)
             setsockopt(fds[k], SOL_SOCKET, SO_LINGER, &l, sizeof l);
             close(fds[k]);
         }
-        send_all(c, 4);
-        for (int i = 0; i < 4; i++) {
-            char *got = member(&c[i], "outputs");
-            ck_assert_str_eq(got, want);
-            free(got);
-            call_free(&c[i]);
-        }
+        all_answer(c, 4, want);
     }
     ck_assert_double_eq(metric(&s, "neurond_predict_queue_rows"), 0);
-    struct http_reply h = su_http(&s, "GET", "/healthz", NULL, 0, NULL);
-    ck_assert_int_eq(h.status, 200);
-    su_http_free(&h);
-    char *again = alone(&s, m, 0);
-    ck_assert_str_eq(again, want);
-    free(again);
+    still_answers(&s, m, want);
     free(want);
     free(m);
     su_stop(&s, 0);

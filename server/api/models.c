@@ -636,14 +636,13 @@ static int number(struct scan *s, float *out)
     uint64_t m = 0, frac;
     q += neg;
     /* the common "0.059": one digit, a point, 1-7 digits, no exponent; m < 10^8, read at
-     * once and converted as below */
+     * once, then converted as every number is */
     if (e - q >= 10 && is_digit(q[0]) && q[1] == '.' && (n = digits7(q + 2, e, &frac)) > 0 &&
         (q[2 + n] | 0x20) != 'e') {
         m = (uint64_t)(q[0] - '0') * tens[n] + frac;
-        double v = m < (1u << 24) ? (double)m * inv10[n] : (double)m / p10[n];
-        *out = (float)(neg ? -v : v);
-        s->p = q + 2 + n;
-        return 0;
+        exp10 = -n;
+        q += 2 + n;
+        goto convert;
     }
     /* one pass, as JSON's grammar reads: no leading zeros, no bare '.', digits after a
      * '.'; the first 19 significant digits go into m */
@@ -692,6 +691,7 @@ static int number(struct scan *s, float *out)
      * dyadic) and lies at least 2^-48 (relative) from every one (|m 2^q - p 10^k| >= 1
      * with p < 2^25), while the product errs by at most 2^-52: it rounds to the float
      * that the correctly rounded quotient does, without a division's wait */
+convert:;
     double v;
     if (exp10 < 0 && exp10 >= -7 && m < (1u << 24)) {
         v = (double)m * inv10[-exp10];
