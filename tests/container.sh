@@ -110,12 +110,14 @@ healthy() {
 auth=(-H "Authorization: Bearer $token")
 get() { curl -sf "${auth[@]}" "$api$1"; }
 have() { curl -sf -o /dev/null "${auth[@]}" "$api$1"; }
-logged() { e logs "$1" 2>&1 | grep -q "$2"; }
+# (grep reads the whole log, not -q: with pipefail, a grep that quits at its match leaves
+# the writer a broken pipe, and the pipeline fails on a long log)
+logged() { e logs "$1" 2>&1 | grep -- "$2" > /dev/null; }
 post() { curl -sf "${auth[@]}" -H "Content-Type: ${3:-application/json}" --data-binary "$2" "$api$1"; }
 # The status of a request with these curl arguments (no token unless they give one).
 status() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
 # Whether container $1's log holds none of the tokens.
-tokenless() { ! e logs "$1" 2>&1 | grep -qF -e "$token" -e "$reader"; }
+tokenless() { ! e logs "$1" 2>&1 | grep -F -e "$token" -e "$reader" > /dev/null; }
 # Waits for job $1 to reach a final state; prints the job.
 wait_job() {
   local j deadline=$(($(date +%s) + 120))
@@ -234,7 +236,7 @@ check "the second container stops with exit 0" test "$(e inspect -f '{{.State.Ex
 # ---- compose.yaml, with podman-compose where it is installed ----
 if [ "$ENGINE" = podman ] && command -v podman-compose >/dev/null; then
   cport=$(shuf -i 20000-60000 -n 1)
-  while ss -ltn | grep -q ":$cport "; do cport=$(shuf -i 20000-60000 -n 1); done
+  while ss -ltn | grep ":$cport " > /dev/null; do cport=$(shuf -i 20000-60000 -n 1); done
   compose=(podman-compose -p "$proj" -f docker/compose.yaml)
   [ ${#ENGINE_OPTS[@]} -gt 0 ] && compose+=(--podman-args "${ENGINE_OPTS[*]}")
   [ ${#RUN_OPTS[@]} -gt 0 ] && compose+=(--podman-run-args "${RUN_OPTS[*]}")

@@ -54,7 +54,7 @@ fatal() {
 ports=()
 while [ ${#ports[@]} -lt 3 ]; do
   p=$(shuf -i 20000-60000 -n 1)
-  ss -ltn | grep -q ":$p " || [[ " ${ports[*]} " == *" $p "* ]] || ports+=("$p")
+  ss -ltn | grep ":$p " > /dev/null || [[ " ${ports[*]} " == *" $p "* ]] || ports+=("$p")
 done
 compose=(podman-compose -p "$proj" -f docker/compose.postgres.yaml)
 [ ${#ENGINE_OPTS[@]} -gt 0 ] && compose+=(--podman-args "${ENGINE_OPTS[*]}")
