@@ -1,5 +1,6 @@
-# engine.sh -- sourced by docker/image.sh and tests/container.sh: which container engine
-# to use (ENGINE, podman unless set; docker works too) and the options this host needs.
+# engine.sh -- sourced by docker/image.sh and tests/container*.sh: which container engine
+# to use (ENGINE, podman unless set; docker works too) and the options this host needs;
+# free_port for the tests.
 # Sets ENGINE_OPTS (before the command: podman ${ENGINE_OPTS[@]} run ...) and RUN_OPTS
 # (for run). Both are empty on an ordinary host; two host quirks fill them, both seen on
 # this project's machines, where podman's defaults fail:
@@ -32,3 +33,18 @@ if [ "$ENGINE" = podman ]; then
     RUN_OPTS+=(--ulimit "nofile=$nofile:$nofile" --ulimit nproc=4096:4096)
   fi
 fi
+
+# A loopback port to publish a container on (tests): one no socket holds, below the
+# kernel's range for outgoing connections' ports, since a port that one of them holds
+# cannot be published ("bind: address already in use"), and the many connections of a
+# test run come and go in that range.
+free_port() {
+  local lo range p
+  read -r lo _ < /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || lo=32768
+  range=20000-60000
+  [ "$lo" -gt 20100 ] && range=20000-$((lo - 1))
+  while :; do
+    p=$(shuf -i "$range" -n 1)
+    [ -z "$(ss -Htan "sport = :$p")" ] && { echo "$p"; return; }
+  done
+}

@@ -235,8 +235,7 @@ check "the second container stops with exit 0" test "$(e inspect -f '{{.State.Ex
 
 # ---- compose.yaml, with podman-compose where it is installed ----
 if [ "$ENGINE" = podman ] && command -v podman-compose >/dev/null; then
-  cport=$(shuf -i 20000-60000 -n 1)
-  while ss -ltn | grep ":$cport " > /dev/null; do cport=$(shuf -i 20000-60000 -n 1); done
+  cport=$(free_port)
   compose=(podman-compose -p "$proj" -f docker/compose.yaml)
   [ ${#ENGINE_OPTS[@]} -gt 0 ] && compose+=(--podman-args "${ENGINE_OPTS[*]}")
   [ ${#RUN_OPTS[@]} -gt 0 ] && compose+=(--podman-run-args "${RUN_OPTS[*]}")
@@ -253,6 +252,9 @@ if [ "$ENGINE" = podman ] && command -v podman-compose >/dev/null; then
         test -n "$(e volume inspect -f '{{.Name}}' "${proj}_neurond-data" 2>/dev/null)"
     else
       bad "compose.yaml: the service becomes healthy"
+      e inspect -f '  state: {{.State.Status}}, exit {{.State.ExitCode}}, health {{.State.Health.Status}} {{.State.Error}}' \
+        "${proj}_neurond_1" 2>&1
+      e logs "${proj}_neurond_1" 2>&1 | tail -n 20 | sed 's/^/  log: /'
     fi
   else
     tail -n 20 "/tmp/$tag.compose"; bad "compose.yaml: podman-compose up"

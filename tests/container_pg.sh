@@ -53,8 +53,8 @@ fatal() {
 # free loopback ports for the three nodes
 ports=()
 while [ ${#ports[@]} -lt 3 ]; do
-  p=$(shuf -i 20000-60000 -n 1)
-  ss -ltn | grep ":$p " > /dev/null || [[ " ${ports[*]} " == *" $p "* ]] || ports+=("$p")
+  p=$(free_port)
+  [[ " ${ports[*]} " == *" $p "* ]] || ports+=("$p")
 done
 compose=(podman-compose -p "$proj" -f docker/compose.postgres.yaml)
 [ ${#ENGINE_OPTS[@]} -gt 0 ] && compose+=(--podman-args "${ENGINE_OPTS[*]}")
