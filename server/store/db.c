@@ -19,6 +19,14 @@
  * vacuum, then a truncating checkpoint); once the reserve is whole again with as much
  * free besides, writes are taken again.
  *
+ * The turns: this process's writers take turns on a mutex before they ask SQLite for its
+ * write lock (write_turn). SQLite's own wait for that lock, its busy handler, sleeps and
+ * looks again 1 to 100 ms apart, and loses every time to writers that commit often:
+ * while two jobs trained short epochs, a third worker's claim of a queued job, or a
+ * POST, waited seconds for its turn, and would have failed at the busy timeout. The
+ * mutex hands the lock to the next writer as the last one commits. SQLite's wait still
+ * applies between processes.
+ *
  * The log: SQLite's automatic checkpoint is replaced by the checkpointer thread (see
  * CKPT_BYTES), the log is cut back to LOG_LIMIT when it restarts (journal_size_limit), and
  * emptied (a truncating checkpoint) when no commit came for a second.
@@ -82,6 +90,9 @@ static _Thread_local struct thread_db *mine;
 #define RESERVE_BYTES (8L << 20)
 /* Pages given back per incremental vacuum, each run its own short write transaction. */
 #define RECLAIM_PAGES 64
+/* How long a connection waits for SQLite's write lock (its busy timeout), and a writer
+ * for its turn among this process's writers (write_turn). */
+#define BUSY_MS 10000
 #define SHRINK_TRIES 100       /* a delete on a full disk: tries, 100 ms apart (10 s: the
                                   checkpointer may hold the log that long on a busy machine) */
 
@@ -108,6 +119,32 @@ static int reserve_held;
 static int reserve_users;   /* writes running on the reserve they gave up */
 /* this thread's last failure was for want of space */
 static _Thread_local int saw_full;
+
+/* The writers' turns (DESIGN): held from BEGIN IMMEDIATE to COMMIT or ROLLBACK. */
+static pthread_mutex_t writers = PTHREAD_MUTEX_INITIALIZER;
+static _Thread_local int writing;
+
+/* Waits for this thread's turn to write: 1 when it has it, 0 when it already had it or
+ * waited the busy timeout (then SQLite's own wait decides, as without turns). */
+static int write_turn(void)
+{
+    if (writing)
+        return 0;
+    struct timespec until;
+    deadline_in(&until, BUSY_MS / 1000.0);
+    if (pthread_mutex_timedlock(&writers, &until) != 0)
+        return 0;
+    writing = 1;
+    return 1;
+}
+
+static void write_turn_end(int turn)
+{
+    if (turn) {
+        writing = 0;
+        pthread_mutex_unlock(&writers);
+    }
+}
 
 /* ---- the file and the space ---- */
 
@@ -246,7 +283,7 @@ static int checkpoint(sqlite3 *db, int mode)
         sqlite3_busy_timeout(db, 100);
     int rc = sqlite3_wal_checkpoint_v2(db, NULL, mode, NULL, NULL);
     if (mode != SQLITE_CHECKPOINT_PASSIVE)
-        sqlite3_busy_timeout(db, 10000);
+        sqlite3_busy_timeout(db, BUSY_MS);
     if (rc == SQLITE_OK && mode == SQLITE_CHECKPOINT_TRUNCATE) {
         atomic_store(&log_frames, 0);
         atomic_fetch_add(&truncations, 1);
@@ -297,7 +334,10 @@ static void reclaim(sqlite3 *db)
         char sql[64];
         snprintf(sql, sizeof sql, "PRAGMA incremental_vacuum(%d)",
                  tight ? RECLAIM_PAGES / 8 : RECLAIM_PAGES);
-        if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+        int turn = write_turn();
+        int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+        write_turn_end(turn);
+        if (rc != SQLITE_OK) {
             if (out_of_space(db))
                 note_full();
             else if (sqlite3_errcode(db) != SQLITE_BUSY)
@@ -420,7 +460,7 @@ static sqlite3 *open_conn(const char *path, int create, char *err, size_t errlen
         sqlite3_close(db);
         return NULL;
     }
-    sqlite3_busy_timeout(db, 10000);
+    sqlite3_busy_timeout(db, BUSY_MS);
     char *msg = NULL, sql[160];
     snprintf(sql, sizeof sql, "PRAGMA page_size=65536; PRAGMA journal_mode=WAL; "
              "PRAGMA synchronous=FULL; PRAGMA journal_size_limit=%ld; "
@@ -499,8 +539,11 @@ void db_done(sqlite3_stmt *st)
 static int transaction(sqlite3 *db, int (*fn)(void *ctx), void *ctx)
 {
     saw_full = 0;
-    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+    int turn = write_turn();
+    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+        write_turn_end(turn);
         return db_failed("starting a transaction");
+    }
     int rc = fn(ctx);
     if (rc < 0 && out_of_space(db))
         note_full();
@@ -508,6 +551,7 @@ static int transaction(sqlite3 *db, int (*fn)(void *ctx), void *ctx)
         rc = db_failed("committing");
     if (rc < 0)
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    write_turn_end(turn);
     return rc;
 }
 
