@@ -61,7 +61,7 @@ SERVER_LIB = $(BUILD)/libneurond.a
 NEUROND = $(BUILD)/neurond
 PORT ?= 8080
 
-.PHONY: all run test test-contract check check-pg layering test-browser browser-deps test-eventsource eventsource-deps test-onnx onnx-deps bench bench-rnn bench-http bench-events bench-pg bench-hostile asan tsan fuzz clean deps deps-run deps-bench deps-container lint-api image test-container
+.PHONY: all run test test-contract check check-pg layering test-browser browser-deps test-eventsource eventsource-deps test-onnx onnx-deps bench bench-rnn bench-http bench-events bench-pg bench-hostile asan tsan fuzz clean deps deps-run deps-bench deps-container lint-api image test-container test-fresh
 all: $(CORE_LIB) $(NEUROND)
 
 # Builds and starts the service on 127.0.0.1:$(PORT) with its database under ./var/.
@@ -303,6 +303,11 @@ image: deps-container
 # PostgreSQL, docker/compose.postgres.yaml (tests/container_pg.sh). Not part of make test.
 test-container: deps-container
 	@bash tests/container.sh; a=$$?; bash tests/container_pg.sh && exit $$a
+
+# The README's two commands on a bare Debian, in a container of the debootstrapped base
+# (tests/fresh.sh): make run and its curl loop, then make test. Not part of make test.
+test-fresh: deps-container
+	@bash tests/fresh.sh
 
 # Coverage-guided fuzzing (clang's libFuzzer) of every parser of client bytes, and of the
 # handlers that check requests (dataset uploads, jobs, query parameters; called directly on
